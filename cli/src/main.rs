@@ -1,0 +1,3 @@
+//! `ward`: the command-line client.
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,269 @@
+//! ARNs: validating resource patterns and matching them against request ARNs.
+//!
+//! An ARN is `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`. Patterns match
+//! segment by segment; wildcards never cross a `:` between the first five
+//! segments, and the resource part (which may itself contain colons) is
+//! matched as one string. A pattern with fewer segments matches its last
+//! segment against the rest of the ARN.
+
+use crate::context::Context;
+use crate::pattern::{Pattern, Syntax};
+
+/// Partitions a policy may name: ward's own and AWS's, so that AWS policies
+/// parse unchanged (SPEC §4).
+pub const PARTITIONS: &[&str] = &[
+    "ward",
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+];
+
+/// Resource-type prefixes of the IAM service (AWS's list plus `root`).
+const IAM_PREFIXES: &[&str] = &[
+    "user/",
+    "federated-user/",
+    "role/",
+    "group/",
+    "instance-profile/",
+    "mfa/",
+    "server-certificate/",
+    "policy/",
+    "sms-mfa/",
+    "saml-provider/",
+    "oidc-provider/",
+    "report/",
+    "access-report/",
+    "root",
+];
+
+/// Resource-type prefixes of ward's own services in the `ward` partition.
+const WARD_PREFIXES: &[(&str, &[&str])] = &[
+    ("sts", &["assumed-role/", "federated-user/"]),
+    ("host", &["host/"]),
+    ("ca", &["authority/", "certificate/"]),
+    ("identity", &["identity-pool/"]),
+    ("audit", &["log"]),
+];
+
+/// A compiled resource (or `Arn*` condition) pattern.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ArnPattern {
+    /// `*`: everything, ARN or not.
+    Any,
+    /// Per-segment patterns; the first is `arn`.
+    Segments(Box<[Pattern]>),
+}
+
+impl ArnPattern {
+    /// Compiles a validated pattern.
+    pub(crate) fn compile(text: &str, variables: bool) -> Result<ArnPattern, String> {
+        if text == "*" {
+            return Ok(ArnPattern::Any);
+        }
+        let syntax = Syntax {
+            wildcards: true,
+            variables,
+        };
+        let segs = split_pattern(text, variables)
+            .into_iter()
+            .map(|s| Pattern::compile(s, syntax))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ArnPattern::Segments(segs.into_boxed_slice()))
+    }
+
+    /// Matches `arn`; `None` when a policy variable is unresolved.
+    pub(crate) fn matches(&self, arn: &str, ctx: &Context) -> Option<bool> {
+        let segs = match self {
+            ArnPattern::Any => return Some(true),
+            ArnPattern::Segments(s) => s,
+        };
+        let mut pieces = arn.splitn(segs.len(), ':');
+        let mut result = true;
+        for seg in segs.iter() {
+            let Some(piece) = pieces.next() else {
+                // Evaluate remaining segments anyway so an unresolved
+                // variable is reported consistently.
+                result = false;
+                continue;
+            };
+            if !seg.matches(piece, ctx)? {
+                result = false;
+            }
+        }
+        Some(result)
+    }
+}
+
+/// Splits an ARN pattern on `:` (at most six pieces), ignoring colons inside
+/// `${…}` policy variables.
+fn split_pattern(text: &str, variables: bool) -> Vec<&str> {
+    let mut out = Vec::with_capacity(6);
+    let bytes = text.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() && out.len() < 5 {
+        if variables && bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            match text[i..].find('}') {
+                Some(end) => {
+                    i += end + 1;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        if bytes[i] == b':' {
+            out.push(&text[start..i]);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// Validates a `Resource`/`NotResource` entry; the message names the fault.
+pub(crate) fn validate_resource(text: &str, variables: bool) -> Result<(), String> {
+    if text == "*" {
+        return Ok(());
+    }
+    let shape = "must be in ARN format (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) or \"*\"";
+    let parts = split_pattern(text, variables);
+    if parts.len() < 2 || parts[0] != "arn" {
+        return Err(format!("resource {text:?} {shape}"));
+    }
+    if !PARTITIONS.contains(&parts[1]) {
+        return Err(format!(
+            "partition {:?} is not valid for resource {text:?} (expected one of {})",
+            parts[1],
+            PARTITIONS.join(", ")
+        ));
+    }
+    let service = parts.get(2).copied().unwrap_or("");
+    if service.is_empty() || service.contains(['*', '?', '$']) {
+        return Err(format!(
+            "resource {text:?}: the service must be fully qualified and cannot contain wildcards"
+        ));
+    }
+    if parts.len() < 6 {
+        // AWS accepts a truncated ARN ("arn:aws:s3") only if no segment is
+        // empty; "arn:aws:s3::bucket" is a mistyped full ARN.
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "resource {text:?} {shape}: it has {} of 6 segments and an empty one",
+                parts.len()
+            ));
+        }
+        return Ok(());
+    }
+    let (region, resource) = (parts[3], parts[5]);
+    let starts_wild = resource.starts_with(['*', '?']) || resource.starts_with("${");
+    if service == "iam" {
+        if !region.is_empty() {
+            return Err(format!(
+                "IAM resource {text:?} cannot contain region information"
+            ));
+        }
+        if !starts_wild && !IAM_PREFIXES.iter().any(|p| resource.starts_with(p)) {
+            return Err(format!(
+                "IAM resource path in {text:?} must be \"*\" or start with one of {}",
+                IAM_PREFIXES.join(", ")
+            ));
+        }
+    }
+    if parts[1] == "ward" {
+        if let Some((_, prefixes)) = WARD_PREFIXES.iter().find(|(s, _)| *s == service) {
+            if !region.is_empty() && region != "*" {
+                return Err(format!(
+                    "ward resource {text:?} cannot contain region information"
+                ));
+            }
+            if !starts_wild && !prefixes.iter().any(|p| resource.starts_with(p)) {
+                return Err(format!(
+                    "{service} resource path in {text:?} must start with one of {} or a wildcard",
+                    prefixes.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ContextValue;
+
+    fn check_valid(text: &str, ok: bool) {
+        let got = validate_resource(text, true);
+        assert_eq!(got.is_ok(), ok, "{text:?}: {got:?}");
+    }
+
+    #[test]
+    fn validation() {
+        check_valid("*", true);
+        check_valid("arn:aws:s3:::example_bucket", true);
+        check_valid("arn:aws:fdsasf", true);
+        check_valid("arn:aws:iam:::user/x", true);
+        check_valid("arn:ward:host::123456789012:host/db-1", true);
+        check_valid("arn:ward:host::*:host/*", true);
+        check_valid("arn:ward:host::*:*", true);
+        check_valid("arn:aws:iam::*:user/${aws:username}", true);
+        check_valid("invalid resource", false);
+        check_valid("", false);
+        check_valid("a:bsdfdsafsad", false);
+        check_valid("arn:error:s3:::b", false);
+        check_valid("arn:aws::fdsasf", false);
+        check_valid("arn:aws:s3::example_bucket", false);
+        check_valid("arn:aws::::example_bucket", false);
+        check_valid("arn:aws:iam:::example_bucket", false);
+        check_valid("arn:aws:iam:us-east-1::user/x", false);
+        check_valid("arn:aws:s*:::x", false);
+        check_valid("arn:ward:host::*:hosts/db", false);
+    }
+
+    fn check_match(pattern: &str, arn: &str, expected: Option<bool>) {
+        let mut ctx = Context::new();
+        ctx.insert("ward:username", ContextValue::from("alice"));
+        let p = ArnPattern::compile(pattern, true).unwrap();
+        assert_eq!(p.matches(arn, &ctx), expected, "{pattern} vs {arn}");
+    }
+
+    #[test]
+    fn matching() {
+        let db = "arn:ward:host::123456789012:host/db-1";
+        check_match("*", "not an arn", Some(true));
+        check_match("arn:ward:host::*:host/*", db, Some(true));
+        check_match("arn:ward:host::*:host/web-*", db, Some(false));
+        // Wildcards do not cross segments...
+        check_match("arn:ward:*:host/db-1", db, Some(false));
+        check_match("arn:ward:host:*:host/db-1", db, Some(false));
+        // ...but the resource part is one string, colons and all.
+        check_match("arn:ward:s3:::b/*", "arn:ward:s3:::b/x:y/z", Some(true));
+        // Short patterns match their last segment against the rest.
+        check_match("arn:ward:*", db, Some(true));
+        check_match("arn:aws:*", db, Some(false));
+        check_match(
+            "arn:ward:iam::*:user/${ward:username}",
+            "arn:ward:iam::1:user/alice",
+            Some(true),
+        );
+        check_match(
+            "arn:ward:iam::*:user/${ward:username}",
+            "arn:ward:iam::1:user/bob",
+            Some(false),
+        );
+        check_match(
+            "arn:ward:iam::*:user/${ward:nope}",
+            "arn:ward:iam::1:user/bob",
+            None,
+        );
+        // Resources are case-sensitive.
+        check_match("arn:ward:host::*:host/DB-1", db, Some(false));
+        check_match(
+            "arn:ward:host::123456789012:host/db-1",
+            "arn:ward:host::123456789012",
+            Some(false),
+        );
+    }
+}
