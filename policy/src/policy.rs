@@ -244,8 +244,9 @@ impl Statement {
     }
 }
 
-/// A validated, compiled policy document.
-#[derive(Clone, Debug, PartialEq)]
+/// A validated, compiled policy document. Two policies are equal when they
+/// mean the same document (warnings are not compared).
+#[derive(Clone, Debug)]
 pub struct Policy {
     kind: PolicyKind,
     version: Option<Version>,
@@ -253,6 +254,16 @@ pub struct Policy {
     statements: Vec<Statement>,
     single_statement: bool,
     warnings: Vec<Problem>,
+}
+
+impl PartialEq for Policy {
+    fn eq(&self, other: &Policy) -> bool {
+        self.kind == other.kind
+            && self.version == other.version
+            && self.id == other.id
+            && self.statements == other.statements
+            && self.single_statement == other.single_statement
+    }
 }
 
 impl Policy {

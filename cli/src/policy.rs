@@ -1,0 +1,155 @@
+//! `ward policy …`: offline validation and simulation (SPEC §4).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Subcommand, ValueEnum};
+use ward_policy::{simulate, Instant, Policy, PolicyKind, MAX_INPUT_BYTES, MAX_RAW_BYTES};
+
+/// Exit code for invalid input (SPEC §4).
+const INVALID: u8 = 2;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum PolicyCommand {
+    /// Check a policy document; exit 0 if valid, 2 with the faults on stderr if not.
+    Validate {
+        /// The policy document (JSON), or - for standard input.
+        file: PathBuf,
+        /// What the document is for: decides Version and Principal rules and the size limit.
+        #[arg(long, value_enum, default_value_t = Kind::Managed)]
+        kind: Kind,
+    },
+    /// Decide a request against policies, offline; prints the decision as JSON.
+    Simulate {
+        /// Simulator input (JSON, SPEC §4), or - for standard input.
+        #[arg(long)]
+        input: PathBuf,
+        /// Print a human-readable account of every statement instead of JSON.
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+/// Policy kinds on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Kind {
+    /// Managed policy or permissions boundary (6,144 chars).
+    Managed,
+    /// A user's inline policy (2,048).
+    InlineUser,
+    /// A group's inline policy (5,120).
+    InlineGroup,
+    /// A role's inline policy (10,240).
+    InlineRole,
+    /// A session policy (2,048).
+    Session,
+    /// A resource-based policy (names principals).
+    Resource,
+    /// A role trust policy.
+    Trust,
+}
+
+impl From<Kind> for PolicyKind {
+    fn from(k: Kind) -> PolicyKind {
+        match k {
+            Kind::Managed => PolicyKind::Managed,
+            Kind::InlineUser => PolicyKind::InlineUser,
+            Kind::InlineGroup => PolicyKind::InlineGroup,
+            Kind::InlineRole => PolicyKind::InlineRole,
+            Kind::Session => PolicyKind::Session,
+            Kind::Resource => PolicyKind::Resource,
+            Kind::Trust => PolicyKind::Trust,
+        }
+    }
+}
+
+pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Validate { file, kind } => validate(&file, kind.into()),
+        PolicyCommand::Simulate { input, explain } => simulate_cmd(&input, explain),
+    }
+}
+
+/// Reads `path` (or stdin for `-`), refusing more than `limit` bytes
+/// without reading them all.
+fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let res = if path == Path::new("-") {
+        std::io::stdin().lock().take(cap).read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut buf))
+    };
+    res.map_err(|e| format!("{}: {e}", path.display()))?;
+    if buf.len() > limit {
+        return Err(format!(
+            "{}: input is larger than {limit} bytes",
+            path.display()
+        ));
+    }
+    Ok(buf)
+}
+
+fn invalid(msg: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("ward: {msg}");
+    Ok(ExitCode::from(INVALID))
+}
+
+fn validate(path: &Path, kind: PolicyKind) -> anyhow::Result<ExitCode> {
+    let bytes = match read_input(path, MAX_RAW_BYTES) {
+        Ok(b) => b,
+        Err(e) => return invalid(e),
+    };
+    let name = path.display();
+    match Policy::parse_bytes(&bytes, kind) {
+        Ok(p) => {
+            for w in p.warnings() {
+                eprintln!("ward: warning: {name}: {w}");
+            }
+            println!(
+                "{name}: valid {} policy, {} statement(s)",
+                kind.name(),
+                p.statements().len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("ward: {name}: {p}");
+            }
+            Ok(ExitCode::from(INVALID))
+        }
+    }
+}
+
+fn simulate_cmd(path: &Path, explain: bool) -> anyhow::Result<ExitCode> {
+    let bytes = match read_input(path, MAX_INPUT_BYTES) {
+        Ok(b) => b,
+        Err(e) => return invalid(e),
+    };
+    // The policy engine reads no clock: the CLI supplies it.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let now = Instant::from_epoch_seconds(i64::try_from(now).unwrap_or(i64::MAX));
+    let sim = match simulate(&bytes, Some(now)) {
+        Ok(s) => s,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("ward: {}: {p}", path.display());
+            }
+            return Ok(ExitCode::from(INVALID));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if explain {
+        out.write_all(sim.to_text().as_bytes())?;
+    } else {
+        serde_json::to_writer_pretty(&mut out, &sim.to_json())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
