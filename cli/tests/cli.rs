@@ -2,6 +2,7 @@
 //! `policy simulate` on files and stdin, with good, malformed, hostile,
 //! oversized and boundary inputs. Every run is checked for a clean exit code
 //! and for the absence of a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

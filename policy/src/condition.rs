@@ -288,7 +288,7 @@ impl Condition {
         let op = self.op;
         if let Values::Null(expect) = &self.values {
             let absent = matches!(ctx.lookup(&self.key), Lookup::Absent);
-            return expect.iter().any(|&e| e == absent);
+            return expect.contains(&absent);
         }
         let test = |v: &Typed| -> Option<bool> {
             self.test_value(v, ctx)
@@ -341,7 +341,7 @@ impl Condition {
             Values::Binary(bs) => base64::engine::general_purpose::STANDARD
                 .decode(&*v.raw)
                 .ok()
-                .map(|x| bs.iter().any(|b| *b == x)),
+                .map(|x| bs.contains(&x)),
             Values::Ip(nets) => {
                 v.ip.map(|ip| nets.iter().any(|&(net, len)| in_cidr(ip, net, len)))
             }
@@ -588,49 +588,49 @@ mod tests {
             "StringEquals",
             "ward:TagKeys",
             r#""env""#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
             "StringNotEquals",
             "ward:TagKeys",
             r#""env""#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             false,
         );
         check(
             "StringNotEquals",
             "ward:TagKeys",
             r#""other""#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
             "ForAnyValue:StringEquals",
             "ward:TagKeys",
             r#""env""#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
             "ForAnyValue:StringEquals",
             "ward:TagKeys",
             r#""x""#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             false,
         );
         check(
             "ForAllValues:StringEquals",
             "ward:TagKeys",
             r#"["env","team","x"]"#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
             "ForAllValues:StringEquals",
             "ward:TagKeys",
             r#"["env"]"#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             false,
         );
         // The traps: empty or missing sets.
@@ -666,21 +666,21 @@ mod tests {
             "ForAllValues:StringNotEquals",
             "ward:TagKeys",
             r#"["x","y"]"#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
             "ForAllValues:StringNotEquals",
             "ward:TagKeys",
             r#"["env"]"#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             false,
         );
         check(
             "ForAnyValue:StringNotEquals",
             "ward:TagKeys",
             r#"["env"]"#,
-            &[tags.clone()],
+            std::slice::from_ref(&tags),
             true,
         );
         check(
@@ -727,21 +727,21 @@ mod tests {
             "DateGreaterThan",
             "aws:CurrentTime",
             r#""2024-01-01T00:00:00Z""#,
-            &[now.clone()],
+            std::slice::from_ref(&now),
             true,
         );
         check(
             "DateLessThan",
             "aws:CurrentTime",
             r#""2024-01-01""#,
-            &[now.clone()],
+            std::slice::from_ref(&now),
             false,
         );
         check(
             "DateLessThan",
             "ward:CurrentTime",
             "1717243201",
-            &[now.clone()],
+            std::slice::from_ref(&now),
             true,
         );
         check(

@@ -2,6 +2,7 @@
 //! `data/policy-validation/LICENSE-moto-Apache-2.0.txt`): every `valid`
 //! document must be accepted and every `invalid` one rejected, as managed
 //! (identity) policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use ward_policy::{Policy, PolicyKind};
 

@@ -1,4 +1,5 @@
 //! AWS's evaluation logic, rule by rule, through one table-driven `check`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use ward_policy::{
     evaluate, explain, Context, ContextValue, Decision, Policy, PolicyKind, PolicySet, Principal,

@@ -1,5 +1,6 @@
 //! Property tests: monotonicity of Deny and Allow, determinism, agreement of
 //! the fast and the explaining evaluator, and parse → serialise → parse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use proptest::prelude::*;
 use ward_policy::{
