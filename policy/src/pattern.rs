@@ -102,32 +102,34 @@ impl Pattern {
             [Tok::Lit(l), Tok::Star] => return Some(text.starts_with(&**l)),
             _ => {}
         }
-        // Resolve every variable up front so that a missing one fails the
-        // match whatever the text is.
+        // A missing variable fails the match whatever the text is.
+        self.resolvable(ctx)?;
+        Some(glob(&self.toks, text, ctx))
+    }
+
+    /// `Some(())` if every variable in the pattern has a value.
+    fn resolvable(&self, ctx: &Context) -> Option<()> {
         for t in self.toks.iter() {
             if let Tok::Var(k, d) = t {
                 ctx.variable(k, d.as_deref())?;
             }
         }
-        Some(glob(&self.toks, text, ctx))
+        Some(())
     }
 
     /// Matches `text` ignoring case (Unicode simple lowercase); only used for
     /// literal patterns of the `…IgnoreCase` operators.
     pub(crate) fn eq_ignore_case(&self, text: &str, ctx: &Context) -> Option<bool> {
-        let mut pieces = Vec::new();
-        for t in self.toks.iter() {
+        self.resolvable(ctx)?;
+        fn piece<'a>(t: &'a Tok, ctx: &'a Context) -> &'a str {
             match t {
-                Tok::Lit(s) => pieces.push(&**s),
-                Tok::Var(k, d) => pieces.push(ctx.variable(k, d.as_deref())?),
-                Tok::Star => pieces.push("*"),
-                Tok::One => pieces.push("?"),
+                Tok::Lit(s) => s,
+                Tok::Var(k, d) => ctx.variable(k, d.as_deref()).unwrap_or(""),
+                Tok::Star => "*",
+                Tok::One => "?",
             }
         }
-        let a = pieces
-            .iter()
-            .flat_map(|p| p.chars())
-            .flat_map(char::to_lowercase);
+        let a = self.toks.iter().flat_map(|t| piece(t, ctx).chars()).flat_map(char::to_lowercase);
         let b = text.chars().flat_map(char::to_lowercase);
         Some(a.eq(b))
     }
