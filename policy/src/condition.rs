@@ -338,10 +338,18 @@ impl Condition {
                 v.date.map(|x| ds.iter().any(|d| cmp.holds(x.cmp(d))))
             }
             Values::Bool(bs) => v.boolean.map(|x| bs.contains(&x)),
-            Values::Binary(bs) => base64::engine::general_purpose::STANDARD
-                .decode(&*v.raw)
-                .ok()
-                .map(|x| bs.contains(&x)),
+            Values::Binary(bs) => {
+                // Decode on the stack; only very large values allocate.
+                let mut buf = [0u8; 1024];
+                let engine = &base64::engine::general_purpose::STANDARD;
+                match engine.decode_slice(v.raw.as_bytes(), &mut buf) {
+                    Ok(n) => Some(bs.iter().any(|b| **b == buf[..n])),
+                    Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                        engine.decode(&*v.raw).ok().map(|x| bs.contains(&x))
+                    }
+                    Err(_) => None,
+                }
+            }
             Values::Ip(nets) => {
                 v.ip.map(|ip| nets.iter().any(|&(net, len)| in_cidr(ip, net, len)))
             }

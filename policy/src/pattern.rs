@@ -129,7 +129,11 @@ impl Pattern {
                 Tok::One => "?",
             }
         }
-        let a = self.toks.iter().flat_map(|t| piece(t, ctx).chars()).flat_map(char::to_lowercase);
+        let a = self
+            .toks
+            .iter()
+            .flat_map(|t| piece(t, ctx).chars())
+            .flat_map(char::to_lowercase);
         let b = text.chars().flat_map(char::to_lowercase);
         Some(a.eq(b))
     }

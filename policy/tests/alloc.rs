@@ -3,7 +3,9 @@
 //! data only. Counted with a real counting allocator, not assumed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use ward_policy::{evaluate, Context, ContextValue, Decision, Policy, PolicyKind, PolicySet, Principal, Request};
+use ward_policy::{
+    evaluate, Context, ContextValue, Decision, Policy, PolicyKind, PolicySet, Principal, Request,
+};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
   {"Sid":"Login","Effect":"Allow","Action":["host:Login","host:Sudo"],"Resource":"arn:ward:host::*:host/*",
@@ -16,7 +18,8 @@ const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
      "DateLessThan":{"ward:CurrentTime":"2030-01-01T00:00:00Z"},
      "ArnLike":{"ward:PrincipalArn":"arn:ward:iam::*:user/*"},
      "ForAllValues:StringLike":{"ward:TagKeys":["env","te?m"]},
-     "Null":{"ward:RequestTag/x":"true"}}},
+     "Null":{"ward:RequestTag/x":"true"},
+     "BinaryEquals":{"ward:PrincipalTag/blob":"aGVsbG8="}}},
   {"Effect":"Allow","Action":"iam:Get*","Resource":"arn:ward:iam::*:user/${ward:username}"},
   {"Effect":"Deny","NotAction":["host:*","iam:*"],"NotResource":"arn:ward:host::*:host/web-*"}
 ]}"#;
@@ -33,16 +36,38 @@ fn evaluate_does_not_allocate() {
         ("ward:SecureTransport", "true"),
         ("ward:MultiFactorAuthAge", "60"),
         ("ward:CurrentTime", "2026-11-28T10:00:00Z"),
+        ("ward:PrincipalTag/blob", "aGVsbG8="),
     ] {
         ctx.insert(k, ContextValue::from(v));
     }
-    ctx.insert("ward:TagKeys", ContextValue::Multi(vec!["env".into(), "team".into()]));
+    ctx.insert(
+        "ward:TagKeys",
+        ContextValue::Multi(vec!["env".into(), "team".into()]),
+    );
     let alice = Principal::from_arn("arn:ward:iam::123456789012:user/alice").unwrap();
-    let login = Request::new(alice.clone(), "host:Login", "arn:ward:host::123456789012:host/db-1", ctx.clone());
-    let get = Request::new(alice.clone(), "iam:GetUser", "arn:ward:iam::123456789012:user/alice", ctx.clone());
-    let denied = Request::new(alice, "ca:IssueX509Certificate", "arn:ward:ca::123456789012:authority/x509-client", ctx);
+    let login = Request::new(
+        alice.clone(),
+        "host:Login",
+        "arn:ward:host::123456789012:host/db-1",
+        ctx.clone(),
+    );
+    let get = Request::new(
+        alice.clone(),
+        "iam:GetUser",
+        "arn:ward:iam::123456789012:user/alice",
+        ctx.clone(),
+    );
+    let denied = Request::new(
+        alice,
+        "ca:IssueX509Certificate",
+        "arn:ward:ca::123456789012:authority/x509-client",
+        ctx,
+    );
     let refs = [&policy];
-    let set = PolicySet { identity: &refs, ..PolicySet::default() };
+    let set = PolicySet {
+        identity: &refs,
+        ..PolicySet::default()
+    };
 
     let mut decisions = Vec::with_capacity(3);
     let info = allocation_counter::measure(|| {
@@ -50,7 +75,14 @@ fn evaluate_does_not_allocate() {
         decisions.push(evaluate(&set, &get));
         decisions.push(evaluate(&set, &denied));
     });
-    assert_eq!(decisions, [Decision::Allowed, Decision::Allowed, Decision::ExplicitlyDenied]);
+    assert_eq!(
+        decisions,
+        [
+            Decision::Allowed,
+            Decision::Allowed,
+            Decision::ExplicitlyDenied
+        ]
+    );
     assert_eq!(info.count_total, 0, "evaluate allocated: {info:?}");
     // The counter is live: it does see an allocation.
     let probe = allocation_counter::measure(|| {
