@@ -135,6 +135,11 @@ fn split_zone(s: &str) -> Option<(&str, i64)> {
         return Some((s, 0));
     };
     let (time, zone) = (&s[..i], &s[i + 1..]);
+    // Slicing below is by byte; a non-ASCII zone is invalid anyway (and
+    // slicing it could split a character: found by cargo-fuzz).
+    if !zone.is_ascii() {
+        return None;
+    }
     let sign = if s.as_bytes()[i] == b'-' { -1 } else { 1 };
     let (h, m) = match zone.split_once(':') {
         Some((h, m)) => (h, m),
@@ -236,6 +241,10 @@ mod tests {
         check("", None);
         check("T", None);
         check("2017-07-01T00:00:00.Z", None);
+        // Multi-byte characters in the zone (a fuzzer find: used to panic).
+        check("2t-1\u{50b}2", None);
+        check("2t+\u{50b}\u{50b}", None);
+        check("2017-07-01T00:00:00+\u{e9}1", None);
     }
 
     #[test]
