@@ -52,8 +52,55 @@ const WARD_PREFIXES: &[(&str, &[&str])] = &[
 pub(crate) enum ArnPattern {
     /// `*`: everything, ARN or not.
     Any,
-    /// Per-segment patterns; the first is `arn`.
-    Segments(Box<[Pattern]>),
+    /// A pattern without wildcards or variables: plain string equality.
+    Exact(Box<str>),
+    /// Per-segment patterns; the first is `arn`. The leading segments that
+    /// are plain literals are checked at once as `prefix` (each followed by
+    /// its `:`), the rest from segment `first` on. `vars`: some segment has
+    /// a policy variable.
+    Segments {
+        prefix: Box<str>,
+        first: usize,
+        segs: Box<[Pattern]>,
+        vars: bool,
+    },
+}
+
+/// Where the first five colons of an ARN are, found once per request so
+/// that every resource pattern can take its segments without re-splitting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ArnCuts {
+    cuts: [usize; 5],
+    n: usize,
+}
+
+impl ArnCuts {
+    pub(crate) fn new(text: &str) -> ArnCuts {
+        let mut cuts = [0; 5];
+        let mut n = 0;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b':' {
+                cuts[n] = i;
+                n += 1;
+                if n == 5 {
+                    break;
+                }
+            }
+        }
+        ArnCuts { cuts, n }
+    }
+
+    /// Piece `i` of `text` split into `k` pieces at its first `k - 1`
+    /// colons (as `splitn(k, ':')`); `None` if there are fewer pieces.
+    #[inline]
+    fn piece<'a>(&self, text: &'a str, i: usize, k: usize) -> Option<&'a str> {
+        if i >= k || self.n < k - 1 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.cuts[i - 1] + 1 };
+        let end = if i + 1 == k { text.len() } else { self.cuts[i] };
+        text.get(start..end)
+    }
 }
 
 impl ArnPattern {
@@ -70,29 +117,64 @@ impl ArnPattern {
             .into_iter()
             .map(|s| Pattern::compile(s, syntax))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ArnPattern::Segments(segs.into_boxed_slice()))
+        let vars = segs.iter().any(Pattern::has_vars);
+        let first = segs.iter().take_while(|s| s.as_literal().is_some()).count();
+        if first == segs.len() {
+            let pieces: Vec<&str> = segs.iter().filter_map(Pattern::as_literal).collect();
+            return Ok(ArnPattern::Exact(pieces.join(":").into_boxed_str()));
+        }
+        let mut prefix = String::new();
+        for s in segs.iter().take(first).filter_map(Pattern::as_literal) {
+            prefix.push_str(s);
+            prefix.push(':');
+        }
+        Ok(ArnPattern::Segments {
+            prefix: prefix.into_boxed_str(),
+            first,
+            segs: segs.into_boxed_slice(),
+            vars,
+        })
     }
 
     /// Matches `arn`; `None` when a policy variable is unresolved.
     pub(crate) fn matches(&self, arn: &str, ctx: &Context) -> Option<bool> {
-        let segs = match self {
+        self.matches_cut(arn, &ArnCuts::new(arn), ctx)
+    }
+
+    /// Matches `arn`, whose colons are `cuts`.
+    #[inline]
+    pub(crate) fn matches_cut(&self, arn: &str, cuts: &ArnCuts, ctx: &Context) -> Option<bool> {
+        let (prefix, first, segs, vars) = match self {
             ArnPattern::Any => return Some(true),
-            ArnPattern::Segments(s) => s,
+            ArnPattern::Exact(e) => return Some(**e == *arn),
+            ArnPattern::Segments {
+                prefix,
+                first,
+                segs,
+                vars,
+            } => (prefix, *first, segs, *vars),
         };
-        let mut pieces = arn.splitn(segs.len(), ':');
-        let mut result = true;
-        for seg in segs.iter() {
-            let Some(piece) = pieces.next() else {
-                // Evaluate remaining segments anyway so an unresolved
-                // variable is reported consistently.
-                result = false;
-                continue;
-            };
-            if !seg.matches(piece, ctx)? {
-                result = false;
+        if vars {
+            // An unresolved variable anywhere decides, whatever the text.
+            for seg in segs.iter() {
+                seg.resolvable(ctx)?;
             }
         }
-        Some(result)
+        // Literal segments contain no colon, so a prefix match is exactly
+        // segment-by-segment equality of the leading segments.
+        if !arn.starts_with(&**prefix) {
+            return Some(false);
+        }
+        let k = segs.len();
+        for (i, seg) in segs.iter().enumerate().skip(first) {
+            let Some(piece) = cuts.piece(arn, i, k) else {
+                return Some(false);
+            };
+            if !seg.matches(piece, ctx)? {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 }
 
@@ -227,6 +309,32 @@ mod tests {
         ctx.insert("ward:username", ContextValue::from("alice"));
         let p = ArnPattern::compile(pattern, true).unwrap();
         assert_eq!(p.matches(arn, &ctx), expected, "{pattern} vs {arn}");
+    }
+
+    #[test]
+    fn cuts_split_like_splitn() {
+        for text in [
+            "",
+            "a",
+            "a:b",
+            "arn:ward:host::1:host/x:y:z",
+            ":::::",
+            "arn:é:ü::1:r",
+        ] {
+            let cuts = ArnCuts::new(text);
+            for k in 1..=6 {
+                let want: Vec<&str> = text.splitn(k, ':').collect();
+                let got: Vec<&str> = (0..k).map_while(|i| cuts.piece(text, i, k)).collect();
+                if want.len() == k {
+                    assert_eq!(got, want, "{text:?} k={k}");
+                } else {
+                    assert!(
+                        got.len() < k || cuts.piece(text, k - 1, k).is_none(),
+                        "{text:?} k={k}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,27 +11,48 @@ use std::net::IpAddr;
 
 use crate::date::Instant;
 
-/// A normalised condition key name.
+/// A normalised condition key name, with a hash of it so that lookups
+/// compare integers first. The hash is a fixed function (FNV-1a), not a
+/// randomised one: ordering only, never security, depends on it, and
+/// equality is always confirmed on the name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct KeyId(Box<str>);
+pub(crate) struct KeyId {
+    hash: u64,
+    name: Box<str>,
+}
 
 impl KeyId {
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
+    fn new(name: String) -> KeyId {
+        KeyId {
+            hash: fnv1a(&name),
+            name: name.into_boxed_str(),
+        }
     }
+}
+
+/// FNV-1a, 64 bits: a fixed, fast hash for short names (keys, actions) so
+/// that most comparisons are of integers. Equality is always confirmed on
+/// the text.
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// The normalised spelling of a key, as text.
 pub(crate) fn normalise_key(name: &str) -> String {
-    key_id(name).0.into_string()
+    key_id(name).name.into_string()
 }
 
 /// Normalises a condition key: lower case, and `aws:` → `ward:`.
 pub(crate) fn key_id(name: &str) -> KeyId {
     let lower = name.trim().to_lowercase();
     match lower.strip_prefix("aws:") {
-        Some(rest) => KeyId(format!("ward:{rest}").into_boxed_str()),
-        None => KeyId(lower.into_boxed_str()),
+        Some(rest) => KeyId::new(format!("ward:{rest}")),
+        None => KeyId::new(lower),
     }
 }
 
@@ -201,9 +222,10 @@ impl Context {
     pub fn iter(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
         self.entries
             .iter()
-            .map(|e| (e.key.as_str(), e.values.iter().map(|v| &*v.raw).collect()))
+            .map(|e| (&*e.key.name, e.values.iter().map(|v| &*v.raw).collect()))
     }
 
+    #[inline]
     fn find(&self, key: &KeyId) -> Option<&Entry> {
         self.entries
             .binary_search_by(|e| e.key.cmp(key))

@@ -21,8 +21,9 @@
 //! ([`evaluate`]) records nothing and stops at the first applicable Deny,
 //! while [`explain`] records the outcome of every statement.
 
+use crate::arn::ArnCuts;
 use crate::condition::Condition;
-use crate::context::{Context, ContextValue};
+use crate::context::{fnv1a, Context, ContextValue};
 use crate::policy::{Effect, Policy, Statement};
 use crate::principal::{Principal, PrincipalKind, PrincipalMatch};
 
@@ -59,7 +60,9 @@ pub struct Request {
     principal: Principal,
     action: String,
     action_lc: String,
+    action_hash: u64,
     resource: String,
+    resource_cuts: ArnCuts,
     context: Context,
 }
 
@@ -89,8 +92,10 @@ impl Request {
             add("ward:userid", id);
         }
         Request {
+            action_hash: fnv1a(&action.to_lowercase()),
             action_lc: action.to_lowercase(),
             action: action.to_owned(),
+            resource_cuts: ArnCuts::new(resource),
             resource: resource.to_owned(),
             principal,
             context,
@@ -395,14 +400,14 @@ fn applies(s: &Statement, req: &Request, detail: bool) -> Outcome {
         .actions
         .matchers
         .iter()
-        .any(|m| m.matches(&req.action_lc, ctx));
+        .any(|m| m.matches(&req.action_lc, req.action_hash, ctx));
     if hit == s.actions.not {
         return Outcome::ActionNotMatched;
     }
     if let Some(r) = &s.resources {
         let mut hit = false;
         for p in &r.patterns {
-            match p.matches(&req.resource, ctx) {
+            match p.matches_cut(&req.resource, &req.resource_cuts, ctx) {
                 Some(true) => {
                     hit = true;
                     break;

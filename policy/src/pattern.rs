@@ -35,7 +35,15 @@ pub(crate) struct Syntax {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Pattern {
     toks: Box<[Tok]>,
+    /// Some token is a `${…}` variable.
+    vars: bool,
+    /// Some token is a `*` or `?` wildcard.
+    wild: bool,
 }
+
+/// Patterns up to this many tokens resolve their variables once per match
+/// into a stack array; longer ones resolve them as they go.
+const MAX_RESOLVED: usize = 16;
 
 impl Pattern {
     /// Compiles `text`; errors describe malformed variables.
@@ -77,9 +85,18 @@ impl Pattern {
             }
         }
         flush(&mut lit, &mut toks);
+        let vars = toks.iter().any(|t| matches!(t, Tok::Var(..)));
+        let wild = toks.iter().any(|t| matches!(t, Tok::Star | Tok::One));
         Ok(Pattern {
             toks: toks.into_boxed_slice(),
+            vars,
+            wild,
         })
+    }
+
+    /// True if the pattern has `${…}` variables.
+    pub(crate) fn has_vars(&self) -> bool {
+        self.vars
     }
 
     /// The pattern's text if it is a plain literal (no wildcard, no variable).
@@ -100,15 +117,33 @@ impl Pattern {
             [Tok::Star] => return Some(true),
             [Tok::Lit(l)] => return Some(**l == *text),
             [Tok::Lit(l), Tok::Star] => return Some(text.starts_with(&**l)),
+            [Tok::Var(k, d)] => return ctx.variable(k, d.as_deref()).map(|v| v == text),
             _ => {}
         }
-        // A missing variable fails the match whatever the text is.
-        self.resolvable(ctx)?;
-        Some(glob(&self.toks, text, ctx))
+        if !self.vars {
+            return Some(glob(&self.toks, text, |i| literal(&self.toks[i])));
+        }
+        if self.toks.len() > MAX_RESOLVED {
+            // A missing variable fails the match whatever the text is.
+            self.resolvable(ctx)?;
+            return Some(glob(&self.toks, text, |i| piece(&self.toks[i], ctx)));
+        }
+        let mut resolved = [""; MAX_RESOLVED];
+        for (slot, t) in resolved.iter_mut().zip(self.toks.iter()) {
+            *slot = match t {
+                Tok::Var(k, d) => ctx.variable(k, d.as_deref())?,
+                t => literal(t),
+            };
+        }
+        let pieces = &resolved[..self.toks.len()];
+        if !self.wild {
+            return Some(concat_eq(pieces, text));
+        }
+        Some(glob(&self.toks, text, |i| pieces[i]))
     }
 
     /// `Some(())` if every variable in the pattern has a value.
-    fn resolvable(&self, ctx: &Context) -> Option<()> {
+    pub(crate) fn resolvable(&self, ctx: &Context) -> Option<()> {
         for t in self.toks.iter() {
             if let Tok::Var(k, d) = t {
                 ctx.variable(k, d.as_deref())?;
@@ -121,14 +156,6 @@ impl Pattern {
     /// literal patterns of the `…IgnoreCase` operators.
     pub(crate) fn eq_ignore_case(&self, text: &str, ctx: &Context) -> Option<bool> {
         self.resolvable(ctx)?;
-        fn piece<'a>(t: &'a Tok, ctx: &'a Context) -> &'a str {
-            match t {
-                Tok::Lit(s) => s,
-                Tok::Var(k, d) => ctx.variable(k, d.as_deref()).unwrap_or(""),
-                Tok::Star => "*",
-                Tok::One => "?",
-            }
-        }
         let a = self
             .toks
             .iter()
@@ -137,6 +164,36 @@ impl Pattern {
         let b = text.chars().flat_map(char::to_lowercase);
         Some(a.eq(b))
     }
+}
+
+/// The text of a token: a literal's text, a variable's value ("" if
+/// unresolved: callers check resolution first), a wildcard's character.
+fn piece<'a>(t: &'a Tok, ctx: &'a Context) -> &'a str {
+    match t {
+        Tok::Var(k, d) => ctx.variable(k, d.as_deref()).unwrap_or(""),
+        t => literal(t),
+    }
+}
+
+/// The text of a non-variable token.
+fn literal(t: &Tok) -> &str {
+    match t {
+        Tok::Lit(s) => s,
+        Tok::Star => "*",
+        Tok::One => "?",
+        Tok::Var(..) => "",
+    }
+}
+
+/// True if the concatenation of `pieces` equals `text`.
+fn concat_eq(pieces: &[&str], mut text: &str) -> bool {
+    for p in pieces {
+        match text.strip_prefix(p) {
+            Some(rest) => text = rest,
+            None => return false,
+        }
+    }
+    text.is_empty()
 }
 
 fn flush(lit: &mut String, toks: &mut Vec<Tok>) {
@@ -183,26 +240,22 @@ enum Elem {
     Skip,
 }
 
-fn elem(toks: &[Tok], p: Pos, ctx: &Context) -> Elem {
-    let Some(t) = toks.get(p.tok) else {
-        return Elem::End;
-    };
-    let s: &str = match t {
-        Tok::Star => return Elem::Star,
-        Tok::One => return Elem::One,
-        Tok::Lit(s) => s,
-        // Resolution was checked in `matches`; a missing one cannot occur.
-        Tok::Var(k, d) => ctx.variable(k, d.as_deref()).unwrap_or(""),
-    };
-    match s[p.off..].chars().next() {
-        Some(c) => Elem::Char(c),
-        None => Elem::Skip,
+fn elem<'a>(toks: &[Tok], p: Pos, piece: &impl Fn(usize) -> &'a str) -> Elem {
+    match toks.get(p.tok) {
+        None => Elem::End,
+        Some(Tok::Star) => Elem::Star,
+        Some(Tok::One) => Elem::One,
+        Some(_) => match piece(p.tok)[p.off..].chars().next() {
+            Some(c) => Elem::Char(c),
+            None => Elem::Skip,
+        },
     }
 }
 
 /// Wildcard match with single-star backtracking: O(len(text) × len(pattern))
 /// in the worst case, never exponential.
-fn glob(toks: &[Tok], text: &str, ctx: &Context) -> bool {
+/// `piece(i)` is the text of literal or variable token `i`.
+fn glob<'a>(toks: &[Tok], text: &str, piece: impl Fn(usize) -> &'a str) -> bool {
     let next_tok = |p: Pos| Pos {
         tok: p.tok + 1,
         off: 0,
@@ -211,7 +264,7 @@ fn glob(toks: &[Tok], text: &str, ctx: &Context) -> bool {
     let mut t = 0usize;
     let mut star: Option<(Pos, usize)> = None;
     loop {
-        let e = elem(toks, p, ctx);
+        let e = elem(toks, p, &piece);
         if let Elem::Skip = e {
             p = next_tok(p);
             continue;
@@ -224,7 +277,7 @@ fn glob(toks: &[Tok], text: &str, ctx: &Context) -> bool {
         let tc = text[t..].chars().next();
         let Some(tc) = tc else {
             // Text consumed: the rest of the pattern must be empty or stars.
-            return rest_is_empty(toks, p, ctx);
+            return rest_is_empty(toks, p, &piece);
         };
         let advanced = match e {
             Elem::One => {
@@ -256,9 +309,9 @@ fn glob(toks: &[Tok], text: &str, ctx: &Context) -> bool {
     }
 }
 
-fn rest_is_empty(toks: &[Tok], mut p: Pos, ctx: &Context) -> bool {
+fn rest_is_empty<'a>(toks: &[Tok], mut p: Pos, piece: &impl Fn(usize) -> &'a str) -> bool {
     loop {
-        match elem(toks, p, ctx) {
+        match elem(toks, p, piece) {
             Elem::End => return true,
             Elem::Star | Elem::Skip => {
                 p = Pos {

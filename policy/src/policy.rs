@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::arn::{validate_resource, ArnPattern};
 use crate::condition::{Condition, Operator};
+use crate::context::fnv1a;
 use crate::json::{Json, JsonPath};
 use crate::pattern::{Pattern, Syntax};
 use crate::principal::{Namespace, PrincipalSpec};
@@ -157,7 +158,8 @@ impl Effect {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ActionMatcher {
     Any,
-    Exact(Box<str>),
+    /// The lower-cased name and its [`fnv1a`] hash.
+    Exact(u64, Box<str>),
     Prefix(Box<str>),
     Glob(Pattern),
 }
@@ -176,7 +178,7 @@ impl ActionMatcher {
             },
         )?;
         if let Some(lit) = p.as_literal() {
-            return Ok(ActionMatcher::Exact(lit.into()));
+            return Ok(ActionMatcher::Exact(fnv1a(lit), lit.into()));
         }
         if let Some(prefix) = lc.strip_suffix('*') {
             if !prefix.contains(['*', '?']) {
@@ -186,12 +188,12 @@ impl ActionMatcher {
         Ok(ActionMatcher::Glob(p))
     }
 
-    /// Matches a lower-cased action name.
+    /// Matches a lower-cased action name whose [`fnv1a`] hash is `hash`.
     #[inline]
-    pub(crate) fn matches(&self, action_lc: &str, ctx: &crate::Context) -> bool {
+    pub(crate) fn matches(&self, action_lc: &str, hash: u64, ctx: &crate::Context) -> bool {
         match self {
             ActionMatcher::Any => true,
-            ActionMatcher::Exact(e) => **e == *action_lc,
+            ActionMatcher::Exact(h, e) => *h == hash && **e == *action_lc,
             ActionMatcher::Prefix(p) => action_lc.starts_with(&**p),
             ActionMatcher::Glob(g) => g.matches(action_lc, ctx).unwrap_or(false),
         }
