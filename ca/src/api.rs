@@ -1,0 +1,1824 @@
+//! The `/v1/` JSON API (route table in `ward_protocol::api`), health and
+//! metrics endpoints. Each handler: parse and validate input (typed 400s
+//! naming the field), authorize (a [`Grant`]), then one mutation
+//! transaction that commits with its audit event.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use ward_policy::{Instant, Policy, PolicyKind};
+use ward_protocol::api;
+
+use crate::auth::{authenticate, user_arn, Caller, Identity};
+use crate::authz::{authorize, authorize_read, system_grant, Grant};
+use crate::crypto::{self, sha256_hex};
+use crate::error::ApiError;
+use crate::iam::{self, PageRequest, PrincipalType};
+use crate::names;
+use crate::state::{now, Shared};
+use crate::store::{AuditEvent, AuditFilter, Mutation};
+use crate::tls::ConnInfo;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// The whole HTTP surface.
+pub fn router(st: Shared) -> Router {
+    let authed = Router::new()
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/users", post(create_user).get(list_users))
+        .route(
+            "/v1/users/{name}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/v1/users/{name}/tags", post(tag_user).delete(untag_user))
+        .route("/v1/users/{name}/groups", get(groups_for_user))
+        .route(
+            "/v1/users/{name}/permissions-boundary",
+            put(put_boundary).delete(delete_boundary),
+        )
+        .route(
+            "/v1/users/{name}/login-profile",
+            put(put_login_profile).delete(delete_login_profile),
+        )
+        .route(
+            "/v1/users/{name}/access-keys",
+            post(create_access_key).get(list_access_keys),
+        )
+        .route(
+            "/v1/users/{name}/access-keys/{id}",
+            axum::routing::patch(update_access_key).delete(delete_access_key),
+        )
+        .route("/v1/groups", post(create_group).get(list_groups))
+        .route("/v1/groups/{name}", get(get_group).delete(delete_group))
+        .route(
+            "/v1/groups/{name}/users/{user}",
+            put(add_user_to_group).delete(remove_user_from_group),
+        )
+        .route("/v1/policies", post(create_policy).get(list_policies))
+        .route("/v1/policies/{name}", get(get_policy).delete(delete_policy))
+        .route(
+            "/v1/policies/{name}/versions",
+            post(create_policy_version).get(list_policy_versions),
+        )
+        .route(
+            "/v1/policies/{name}/versions/{v}",
+            get(get_policy_version).delete(delete_policy_version),
+        )
+        .route(
+            "/v1/policies/{name}/default-version",
+            put(set_default_version),
+        )
+        .route("/v1/{kind}/{name}/attached-policies", get(list_attached))
+        .route(
+            "/v1/{kind}/{name}/attached-policies/{policy}",
+            put(attach_policy).delete(detach_policy),
+        )
+        .route("/v1/{kind}/{name}/policies", get(list_inline))
+        .route(
+            "/v1/{kind}/{name}/policies/{pname}",
+            put(put_inline).get(get_inline).delete(delete_inline),
+        )
+        .route("/v1/audit/events", get(audit_events))
+        .route("/v1/audit/verify", get(audit_verify))
+        .layer(middleware::from_fn_with_state(st.clone(), authn));
+    Router::new()
+        .route("/v1/login", post(login))
+        .merge(authed)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::NotFound {
+                code: "NotFound",
+                message: "no such API route".into(),
+            }
+        })
+        .layer(middleware::from_fn_with_state(st.clone(), count_responses))
+        .with_state(st)
+}
+
+async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    st.metrics.response(resp.status().as_u16());
+    resp
+}
+
+async fn readyz(State(st): State<Shared>) -> Response {
+    if st.store.ping().await {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    }
+}
+
+async fn metrics(State(st): State<Shared>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+fn peer(parts: &Parts) -> (IpAddr, bool) {
+    match parts.extensions.get::<ConnInfo>() {
+        Some(c) => (c.remote.ip(), c.tls),
+        None => (IpAddr::V4(Ipv4Addr::LOCALHOST), false),
+    }
+}
+
+/// Buffers the body (bounded), authenticates, and hands the caller on.
+async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::TooLarge {
+                message: format!("request body exceeds {MAX_BODY} bytes"),
+            }
+            .into_response()
+        }
+    };
+    let (ip, tls) = peer(&parts);
+    match authenticate(&st, &parts, &sha256_hex(&bytes), ip, tls).await {
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+// ---- extraction helpers ------------------------------------------------
+
+/// Path parameters with JSON errors.
+struct P<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| P(p.0))
+            .map_err(|e| ApiError::invalid("path", format!("bad path parameter: {e}")))
+    }
+}
+
+/// Query parameters with JSON errors; unknown parameters are refused.
+struct Q<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded_shim::Deserializer::new(q);
+        serde_path_to_error::deserialize(de).map(Q).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::invalid(
+                if field == "." { "query".into() } else { field },
+                format!("bad query: {}", e.inner()),
+            )
+        })
+    }
+}
+
+/// Minimal `application/x-www-form-urlencoded` deserializer via serde_json:
+/// decodes pairs into a JSON object of strings (last value wins is refused:
+/// duplicates are an error).
+mod serde_urlencoded_shim {
+    pub struct Deserializer(pub Result<serde_json::Value, String>);
+
+    impl Deserializer {
+        pub fn new(q: &str) -> Deserializer {
+            let mut m = serde_json::Map::new();
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let dec = |s: &str| {
+                    percent_encoding::percent_decode_str(&s.replace('+', " "))
+                        .decode_utf8()
+                        .map(|c| c.into_owned())
+                };
+                let (k, v) = match (dec(k), dec(v)) {
+                    (Ok(k), Ok(v)) => (k, v),
+                    _ => return Deserializer(Err("query is not valid UTF-8".into())),
+                };
+                if m.insert(k.clone(), serde_json::Value::String(v)).is_some() {
+                    return Deserializer(Err(format!("query parameter {k:?} is given twice")));
+                }
+            }
+            Deserializer(Ok(serde_json::Value::Object(m)))
+        }
+    }
+
+    impl<'de> serde::Deserializer<'de> for Deserializer {
+        type Error = serde_json::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            v: V,
+        ) -> Result<V::Value, Self::Error> {
+            use serde::de::Error;
+            match self.0 {
+                Ok(val) => serde::Deserializer::deserialize_any(val, v),
+                Err(e) => Err(serde_json::Error::custom(e)),
+            }
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map struct enum identifier ignored_any
+        }
+    }
+}
+
+/// Parses a JSON body; errors name the field.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("body", "a JSON request body is required"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        // Unknown and missing fields are named by serde; use that name.
+        let field = if path == "." {
+            field_in(&inner).unwrap_or_else(|| "body".into())
+        } else {
+            path
+        };
+        ApiError::invalid(field, format!("malformed request body: {inner}"))
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid("body", format!("malformed request body: {e}")))?;
+    Ok(v)
+}
+
+fn field_in(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let end = start + msg[start..].find('`')?;
+    Some(msg[start..end].to_owned())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListQuery {
+    #[serde(default)]
+    path_prefix: Option<String>,
+    #[serde(default)]
+    marker: Option<String>,
+    #[serde(default)]
+    max_items: Option<String>,
+}
+
+impl ListQuery {
+    fn page(&self) -> Result<(String, PageRequest), ApiError> {
+        let prefix = self.path_prefix.clone().unwrap_or_else(|| "/".into());
+        if !prefix.starts_with('/') || prefix.len() > 512 {
+            return Err(ApiError::invalid(
+                "pathPrefix",
+                "pathPrefix must start with '/' and be at most 512 characters",
+            ));
+        }
+        let max_items = match &self.max_items {
+            None => 100,
+            Some(m) => m
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid("maxItems", "maxItems must be an integer from 1 to 1000")
+                })?,
+        };
+        let marker = self.marker.clone().unwrap_or_default();
+        if marker.len() > 256 {
+            return Err(ApiError::invalid("marker", "marker is too long"));
+        }
+        Ok((prefix, PageRequest { marker, max_items }))
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    Instant::from_epoch_seconds(t).to_rfc3339()
+}
+
+fn acct(st: &Shared) -> String {
+    st.store.account_id().to_owned()
+}
+
+fn path_or_root(field: &str, p: &Option<String>) -> Result<String, ApiError> {
+    let p = p.clone().unwrap_or_else(|| "/".into());
+    names::path(field, &p)?;
+    Ok(p)
+}
+
+/// An audit event for a mutation by `caller`.
+fn event(caller: &Caller, g: &Grant, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        at: now(),
+        principal: caller.arn().to_owned(),
+        action: g.action().to_owned(),
+        resource: g.resource().to_owned(),
+        decision: "Allowed".into(),
+        source_ip: caller.source_ip.to_string(),
+        detail,
+    }
+}
+
+async fn commit(
+    m: Mutation,
+    caller: &Caller,
+    g: &Grant,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    m.commit(&event(caller, g, detail)).await.map(|_| ())
+}
+
+/// The text of a raw `document` field: an object as written, or the
+/// contents of a JSON string.
+fn document_text(raw: &RawValue) -> Result<String, ApiError> {
+    let t = raw.get().trim();
+    if t.starts_with('"') {
+        serde_json::from_str::<String>(t)
+            .map_err(|e| ApiError::invalid("document", format!("document string: {e}")))
+    } else if t.starts_with('{') {
+        Ok(t.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "document",
+            "document must be a JSON object or a string holding one",
+        ))
+    }
+}
+
+/// Validates a document as `kind`; faults become `MalformedPolicyDocument`.
+fn validate_document(raw: &RawValue, kind: PolicyKind) -> Result<String, ApiError> {
+    let text = document_text(raw)?;
+    Policy::parse(&text, kind).map_err(|e| {
+        ApiError::invalid_code("MalformedPolicyDocument", "document", e.to_string())
+    })?;
+    Ok(text)
+}
+
+fn document_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_owned()))
+}
+
+// ---- identity ---------------------------------------------------------
+
+async fn whoami(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::CallerIdentity>, ApiError> {
+    authorize_read(&st, &caller, "sts:GetCallerIdentity", caller.arn(), &[]).await?;
+    let user_id = match &caller.identity {
+        Identity::Root => acct(&st),
+        Identity::User(u) => u.id.clone(),
+    };
+    Ok(Json(api::CallerIdentity {
+        arn: caller.arn().to_owned(),
+        user_id,
+        account: acct(&st),
+        auth_method: caller.auth_method.into(),
+    }))
+}
+
+// ---- users ------------------------------------------------------------
+
+async fn user_out(
+    st: &Shared,
+    c: &mut sqlx::AnyConnection,
+    u: &iam::User,
+) -> Result<api::User, ApiError> {
+    let tags = iam::user_tags(c, &u.id)
+        .await?
+        .into_iter()
+        .map(|(key, value)| api::Tag { key, value })
+        .collect();
+    let boundary = match &u.boundary_policy_id {
+        Some(pid) => iam::policy_by_id(c, pid).await?.map(|p| policy_arn(st, &p)),
+        None => None,
+    };
+    Ok(api::User {
+        name: u.name.clone(),
+        user_id: u.id.clone(),
+        arn: user_arn(&acct(st), u),
+        path: u.path.clone(),
+        uid: u.uid,
+        created: rfc3339(u.created_at),
+        tags,
+        permissions_boundary: boundary,
+    })
+}
+
+fn check_tags(field: &str, tags: &[api::Tag]) -> Result<Vec<(String, String)>, ApiError> {
+    if tags.len() > names::MAX_TAGS {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {} tags", names::MAX_TAGS),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, t) in tags.iter().enumerate() {
+        names::tag(&format!("{field}[{i}]"), &t.key, &t.value)?;
+        if !seen.insert(t.key.to_lowercase()) {
+            return Err(ApiError::invalid(
+                format!("{field}[{i}].key"),
+                format!("tag key {:?} is given twice", t.key),
+            ));
+        }
+    }
+    Ok(tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect())
+}
+
+fn user_resource(st: &Shared, path: &str, name: &str) -> String {
+    format!("arn:ward:iam::{}:user{path}{name}", acct(st))
+}
+
+/// Loads a user by name for a request on it; the resource ARN of a user
+/// that does not exist is built from its name so that authorization runs
+/// before a 404 reveals anything.
+async fn target_user(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+) -> Result<(iam::User, Grant), ApiError> {
+    names::user_name("name", name)?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = iam::find_user(&mut c, name).await?;
+    let arn = match &found {
+        Some(u) => user_arn(&acct(st), u),
+        None => user_resource(st, "/", name),
+    };
+    let g = if read {
+        authorize_read(st, caller, action, &arn, &[]).await?
+    } else {
+        authorize(st, caller, action, &arn, &[]).await?
+    };
+    let u = found.ok_or_else(|| ApiError::no_such("user", name))?;
+    Ok((u, g))
+}
+
+async fn create_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::User>), ApiError> {
+    let req: api::CreateUser = body(&b)?;
+    names::user_name("name", &req.name)?;
+    let path = path_or_root("path", &req.path)?;
+    let tags = check_tags("tags", &req.tags)?;
+    let g = authorize(
+        &st,
+        &caller,
+        "iam:CreateUser",
+        &user_resource(&st, &path, &req.name),
+        &[],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    let u = iam::create_user(
+        &mut m.tx,
+        &crypto::unique_id("AIDA"),
+        &req.name,
+        &path,
+        now(),
+        st.config.uid_range.1,
+    )
+    .await?;
+    iam::tag_user(&mut m.tx, &u.id, &tags).await?;
+    let out = user_out(&st, &mut m.tx, &u).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"userId": u.id, "uid": u.uid}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list_users(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<api::UserList>, ApiError> {
+    let (prefix, page) = q.page()?;
+    authorize_read(
+        &st,
+        &caller,
+        "iam:ListUsers",
+        &format!("arn:ward:iam::{}:user{prefix}*", acct(&st)),
+        &[],
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::list_users(&mut c, &prefix, &page).await?;
+    let mut users = Vec::with_capacity(p.items.len());
+    for u in &p.items {
+        users.push(user_out(&st, &mut c, u).await?);
+    }
+    Ok(Json(api::UserList {
+        users,
+        marker: p.marker,
+    }))
+}
+
+async fn get_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::User>, ApiError> {
+    let (u, _) = target_user(&st, &caller, "iam:GetUser", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    Ok(Json(user_out(&st, &mut c, &u).await?))
+}
+
+async fn update_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<Json<api::User>, ApiError> {
+    let req: api::UpdateUser = body(&b)?;
+    if let Some(n) = &req.new_name {
+        names::user_name("newName", n)?;
+    }
+    if let Some(p) = &req.new_path {
+        names::path("newPath", p)?;
+    }
+    let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let u2 = iam::update_user(
+        &mut m.tx,
+        &u,
+        req.new_name.as_deref(),
+        req.new_path.as_deref(),
+    )
+    .await?;
+    let out = user_out(&st, &mut m.tx, &u2).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"newName": req.new_name, "newPath": req.new_path}),
+    )
+    .await?;
+    Ok(Json(out))
+}
+
+async fn delete_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    let (u, g) = target_user(&st, &caller, "iam:DeleteUser", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_user(&mut m.tx, &u).await?;
+    commit(m, &caller, &g, serde_json::json!({"userId": u.id})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tag_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<Json<api::User>, ApiError> {
+    let req: api::TagRequest = body(&b)?;
+    let tags = check_tags("tags", &req.tags)?;
+    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
+    let (u, _) = target_user(&st, &caller, "iam:TagUser", &name, false).await?;
+    let arn = user_arn(&acct(&st), &u);
+    let g = authorize(
+        &st,
+        &caller,
+        "iam:TagUser",
+        &arn,
+        &[(
+            "ward:TagKeys",
+            ward_policy::ContextValue::Multi(keys.clone()),
+        )],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::tag_user(&mut m.tx, &u.id, &tags).await?;
+    let out = user_out(&st, &mut m.tx, &u).await?;
+    commit(m, &caller, &g, serde_json::json!({"tagKeys": keys})).await?;
+    Ok(Json(out))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysQuery {
+    keys: String,
+}
+
+async fn untag_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    Q(q): Q<KeysQuery>,
+) -> Result<Json<api::User>, ApiError> {
+    let keys: Vec<String> = q
+        .keys
+        .split(',')
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() || keys.len() > names::MAX_TAGS {
+        return Err(ApiError::invalid(
+            "keys",
+            "keys must list 1 to 50 comma-separated tag keys",
+        ));
+    }
+    let (u, g) = target_user(&st, &caller, "iam:UntagUser", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::untag_user(&mut m.tx, &u.id, &keys).await?;
+    let out = user_out(&st, &mut m.tx, &u).await?;
+    commit(m, &caller, &g, serde_json::json!({"tagKeys": keys})).await?;
+    Ok(Json(out))
+}
+
+// ---- groups -----------------------------------------------------------
+
+fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
+    api::Group {
+        name: g.name.clone(),
+        group_id: g.id.clone(),
+        arn: format!("arn:ward:iam::{}:group{}{}", acct(st), g.path, g.name),
+        path: g.path.clone(),
+        gid: g.gid,
+        created: rfc3339(g.created_at),
+    }
+}
+
+async fn target_group(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+) -> Result<(iam::Group, Grant), ApiError> {
+    names::group_name("name", name)?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = iam::find_group(&mut c, name).await?;
+    let arn = match &found {
+        Some(g) => group_out(st, g).arn,
+        None => format!("arn:ward:iam::{}:group/{name}", acct(st)),
+    };
+    let grant = if read {
+        authorize_read(st, caller, action, &arn, &[]).await?
+    } else {
+        authorize(st, caller, action, &arn, &[]).await?
+    };
+    Ok((
+        found.ok_or_else(|| ApiError::no_such("group", name))?,
+        grant,
+    ))
+}
+
+async fn create_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::Group>), ApiError> {
+    let req: api::CreateGroup = body(&b)?;
+    names::group_name("name", &req.name)?;
+    let path = path_or_root("path", &req.path)?;
+    let g = authorize(
+        &st,
+        &caller,
+        "iam:CreateGroup",
+        &format!("arn:ward:iam::{}:group{path}{}", acct(&st), req.name),
+        &[],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    let grp = iam::create_group(
+        &mut m.tx,
+        &crypto::unique_id("AGPA"),
+        &req.name,
+        &path,
+        now(),
+        st.config.uid_range.1,
+    )
+    .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"groupId": grp.id, "gid": grp.gid}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(group_out(&st, &grp))))
+}
+
+async fn list_groups(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<api::GroupList>, ApiError> {
+    let (prefix, page) = q.page()?;
+    authorize_read(
+        &st,
+        &caller,
+        "iam:ListGroups",
+        &format!("arn:ward:iam::{}:group{prefix}*", acct(&st)),
+        &[],
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::list_groups(&mut c, &prefix, &page).await?;
+    Ok(Json(api::GroupList {
+        groups: p.items.iter().map(|g| group_out(&st, g)).collect(),
+        marker: p.marker,
+    }))
+}
+
+async fn get_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::GroupDetail>, ApiError> {
+    let (g, _) = target_group(&st, &caller, "iam:GetGroup", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let users = iam::group_members(&mut c, &g.id)
+        .await?
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    Ok(Json(api::GroupDetail {
+        group: group_out(&st, &g),
+        users,
+    }))
+}
+
+async fn delete_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    let (grp, g) = target_group(&st, &caller, "iam:DeleteGroup", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_group(&mut m.tx, &grp).await?;
+    commit(m, &caller, &g, serde_json::json!({"groupId": grp.id})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn membership(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    group: &str,
+    user: &str,
+) -> Result<(iam::Group, iam::User, Grant), ApiError> {
+    names::user_name("user", user)?;
+    let (grp, g) = target_group(st, caller, action, group, false).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let u = iam::user(&mut c, user).await?;
+    Ok((grp, u, g))
+}
+
+async fn add_user_to_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((group, user)): P<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (grp, u, g) = membership(&st, &caller, "iam:AddUserToGroup", &group, &user).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::add_user_to_group(&mut m.tx, &grp, &u).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"user": u.name, "userId": u.id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_user_from_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((group, user)): P<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (grp, u, g) = membership(&st, &caller, "iam:RemoveUserFromGroup", &group, &user).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::remove_user_from_group(&mut m.tx, &grp, &u).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"user": u.name, "userId": u.id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn groups_for_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::GroupList>, ApiError> {
+    let (u, _) = target_user(&st, &caller, "iam:ListGroupsForUser", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let groups = iam::groups_for_user(&mut c, &u.id).await?;
+    Ok(Json(api::GroupList {
+        groups: groups.iter().map(|g| group_out(&st, g)).collect(),
+        marker: None,
+    }))
+}
+
+// ---- managed policies -------------------------------------------------
+
+fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
+    format!("arn:ward:iam::{}:policy{}{}", acct(st), p.path, p.name)
+}
+
+async fn policy_out(
+    st: &Shared,
+    c: &mut sqlx::AnyConnection,
+    p: &iam::ManagedPolicy,
+    with_doc: bool,
+) -> Result<api::ManagedPolicy, ApiError> {
+    use sqlx::Row;
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM attachments WHERE policy_id = $1")
+        .bind(&p.id)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    let document = if with_doc {
+        iam::policy_document(c, &p.id, p.default_version)
+            .await?
+            .map(|d| document_json(&d))
+    } else {
+        None
+    };
+    Ok(api::ManagedPolicy {
+        name: p.name.clone(),
+        policy_id: p.id.clone(),
+        arn: policy_arn(st, p),
+        path: p.path.clone(),
+        description: p.description.clone(),
+        default_version_id: format!("v{}", p.default_version),
+        attachment_count: count,
+        created: rfc3339(p.created_at),
+        updated: rfc3339(p.updated_at),
+        document,
+    })
+}
+
+/// Accepts a policy name or its ARN.
+fn policy_name_of(s: &str) -> &str {
+    if s.starts_with("arn:") {
+        s.rsplit('/').next().unwrap_or(s)
+    } else {
+        s
+    }
+}
+
+async fn target_policy(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+) -> Result<(iam::ManagedPolicy, Grant), ApiError> {
+    let name = policy_name_of(name);
+    names::policy_name("name", name)?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = iam::find_policy(&mut c, name).await?;
+    let arn = match &found {
+        Some(p) => policy_arn(st, p),
+        None => format!("arn:ward:iam::{}:policy/{name}", acct(st)),
+    };
+    let g = if read {
+        authorize_read(st, caller, action, &arn, &[]).await?
+    } else {
+        authorize(st, caller, action, &arn, &[]).await?
+    };
+    Ok((found.ok_or_else(|| ApiError::no_such("policy", name))?, g))
+}
+
+async fn create_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::ManagedPolicy>), ApiError> {
+    let req: api::CreatePolicy = body(&b)?;
+    names::policy_name("name", &req.name)?;
+    let path = path_or_root("path", &req.path)?;
+    let description = req.description.clone().unwrap_or_default();
+    if description.chars().count() > 1000 {
+        return Err(ApiError::invalid(
+            "description",
+            "description must be at most 1000 characters",
+        ));
+    }
+    let doc = validate_document(&req.document, PolicyKind::Managed)?;
+    let g = authorize(
+        &st,
+        &caller,
+        "iam:CreatePolicy",
+        &format!("arn:ward:iam::{}:policy{path}{}", acct(&st), req.name),
+        &[],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    let p = iam::create_policy(
+        &mut m.tx,
+        &crypto::unique_id("ANPA"),
+        &req.name,
+        &path,
+        &description,
+        &doc,
+        now(),
+    )
+    .await?;
+    let out = policy_out(&st, &mut m.tx, &p, true).await?;
+    commit(m, &caller, &g, serde_json::json!({"policyId": p.id})).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list_policies(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<api::PolicyList>, ApiError> {
+    let (prefix, page) = q.page()?;
+    authorize_read(
+        &st,
+        &caller,
+        "iam:ListPolicies",
+        &format!("arn:ward:iam::{}:policy{prefix}*", acct(&st)),
+        &[],
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::list_policies(&mut c, &prefix, &page).await?;
+    let mut policies = Vec::new();
+    for x in &p.items {
+        policies.push(policy_out(&st, &mut c, x, false).await?);
+    }
+    Ok(Json(api::PolicyList {
+        policies,
+        marker: p.marker,
+    }))
+}
+
+async fn get_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::ManagedPolicy>, ApiError> {
+    let (p, _) = target_policy(&st, &caller, "iam:GetPolicy", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    Ok(Json(policy_out(&st, &mut c, &p, true).await?))
+}
+
+async fn delete_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    let (p, g) = target_policy(&st, &caller, "iam:DeletePolicy", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_policy(&mut m.tx, &p).await?;
+    commit(m, &caller, &g, serde_json::json!({"policyId": p.id})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_version(field: &str, v: &str) -> Result<i64, ApiError> {
+    v.strip_prefix('v')
+        .unwrap_or(v)
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError::invalid(field, format!("version {v:?} must look like v1, v2, …")))
+}
+
+async fn create_policy_version(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::PolicyVersion>), ApiError> {
+    let req: api::CreatePolicyVersion = body(&b)?;
+    let doc = validate_document(&req.document, PolicyKind::Managed)?;
+    let (p, g) = target_policy(&st, &caller, "iam:CreatePolicyVersion", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let t = now();
+    let v = iam::create_policy_version(&mut m.tx, &p, &doc, req.set_as_default, t).await?;
+    commit(m, &caller, &g, serde_json::json!({"policyId": p.id, "versionId": format!("v{v}"), "setAsDefault": req.set_as_default})).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::PolicyVersion {
+            version_id: format!("v{v}"),
+            is_default: req.set_as_default,
+            created: rfc3339(t),
+            document: Some(document_json(&doc)),
+        }),
+    ))
+}
+
+async fn list_policy_versions(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::PolicyVersionList>, ApiError> {
+    let (p, _) = target_policy(&st, &caller, "iam:ListPolicyVersions", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let versions = iam::policy_versions(&mut c, &p.id)
+        .await?
+        .into_iter()
+        .map(|(v, t)| api::PolicyVersion {
+            version_id: format!("v{v}"),
+            is_default: v == p.default_version,
+            created: rfc3339(t),
+            document: None,
+        })
+        .collect();
+    Ok(Json(api::PolicyVersionList { versions }))
+}
+
+async fn get_policy_version(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, v)): P<(String, String)>,
+) -> Result<Json<api::PolicyVersion>, ApiError> {
+    let v = parse_version("versionId", &v)?;
+    let (p, _) = target_policy(&st, &caller, "iam:GetPolicyVersion", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let versions = iam::policy_versions(&mut c, &p.id).await?;
+    let (_, created) = versions
+        .iter()
+        .find(|(x, _)| *x == v)
+        .copied()
+        .ok_or_else(|| ApiError::no_such("policy version", &format!("v{v} of {}", p.name)))?;
+    let doc = iam::policy_document(&mut c, &p.id, v)
+        .await?
+        .unwrap_or_default();
+    Ok(Json(api::PolicyVersion {
+        version_id: format!("v{v}"),
+        is_default: v == p.default_version,
+        created: rfc3339(created),
+        document: Some(document_json(&doc)),
+    }))
+}
+
+async fn delete_policy_version(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, v)): P<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let v = parse_version("versionId", &v)?;
+    let (p, g) = target_policy(&st, &caller, "iam:DeletePolicyVersion", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_policy_version(&mut m.tx, &p, v).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyId": p.id, "versionId": format!("v{v}")}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_default_version(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::SetDefaultVersion = body(&b)?;
+    let v = parse_version("versionId", &req.version_id)?;
+    let (p, g) = target_policy(&st, &caller, "iam:SetDefaultPolicyVersion", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::set_default_version(&mut m.tx, &p, v, now()).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyId": p.id, "versionId": format!("v{v}")}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- attachments and inline policies ----------------------------------
+
+/// A user or group named in a `/v1/{kind}/{name}/…` route.
+struct Principal {
+    kind: PrincipalType,
+    id: String,
+    name: String,
+}
+
+fn kind_of(kind: &str) -> Result<PrincipalType, ApiError> {
+    match kind {
+        "users" => Ok(PrincipalType::User),
+        "groups" => Ok(PrincipalType::Group),
+        _ => Err(ApiError::NotFound {
+            code: "NotFound",
+            message: format!("no such API route: /v1/{kind}/…"),
+        }),
+    }
+}
+
+fn action_for(kind: PrincipalType, user: &str, group: &str) -> String {
+    match kind {
+        PrincipalType::User => user.to_owned(),
+        PrincipalType::Group => group.to_owned(),
+    }
+}
+
+async fn target_principal(
+    st: &Shared,
+    caller: &Caller,
+    kind: &str,
+    name: &str,
+    actions: (&str, &str),
+    read: bool,
+) -> Result<(Principal, Grant), ApiError> {
+    let kind = kind_of(kind)?;
+    let action = action_for(kind, actions.0, actions.1);
+    match kind {
+        PrincipalType::User => {
+            let (u, g) = target_user(st, caller, &action, name, read).await?;
+            Ok((
+                Principal {
+                    kind,
+                    id: u.id,
+                    name: u.name,
+                },
+                g,
+            ))
+        }
+        PrincipalType::Group => {
+            let (grp, g) = target_group(st, caller, &action, name, read).await?;
+            Ok((
+                Principal {
+                    kind,
+                    id: grp.id,
+                    name: grp.name,
+                },
+                g,
+            ))
+        }
+    }
+}
+
+async fn attach_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name, policy)): P<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (pr, g) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:AttachUserPolicy", "iam:AttachGroupPolicy"),
+        false,
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
+    drop(c);
+    let mut m = st.store.mutation(&g).await?;
+    iam::attach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn detach_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name, policy)): P<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (pr, g) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:DetachUserPolicy", "iam:DetachGroupPolicy"),
+        false,
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
+    drop(c);
+    let mut m = st.store.mutation(&g).await?;
+    iam::detach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_attached(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name)): P<(String, String)>,
+) -> Result<Json<api::PolicyList>, ApiError> {
+    let (pr, _) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        (
+            "iam:ListAttachedUserPolicies",
+            "iam:ListAttachedGroupPolicies",
+        ),
+        true,
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let mut policies = Vec::new();
+    for p in iam::attached(&mut c, pr.kind, &pr.id).await? {
+        policies.push(policy_out(&st, &mut c, &p, false).await?);
+    }
+    Ok(Json(api::PolicyList {
+        policies,
+        marker: None,
+    }))
+}
+
+async fn put_inline(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name, pname)): P<(String, String, String)>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    names::policy_name("policyName", &pname)?;
+    let req: api::PutInlinePolicy = body(&b)?;
+    let pk = match kind_of(&kind)? {
+        PrincipalType::User => PolicyKind::InlineUser,
+        PrincipalType::Group => PolicyKind::InlineGroup,
+    };
+    let doc = validate_document(&req.document, pk)?;
+    let (pr, g) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:PutUserPolicy", "iam:PutGroupPolicy"),
+        false,
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::put_inline(&mut m.tx, pr.kind, &pr.id, &pr.name, &pname, &doc).await?;
+    commit(m, &caller, &g, serde_json::json!({"policyName": pname})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_inline(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name, pname)): P<(String, String, String)>,
+) -> Result<Json<api::InlinePolicy>, ApiError> {
+    names::policy_name("policyName", &pname)?;
+    let (pr, _) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:GetUserPolicy", "iam:GetGroupPolicy"),
+        true,
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let all = iam::inline_policies(&mut c, pr.kind, &pr.id).await?;
+    let (n, d) = all
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&pname))
+        .ok_or_else(|| ApiError::NotFound {
+            code: "NoSuchEntity",
+            message: format!(
+                "{} {} has no inline policy {pname}",
+                pr.kind.as_str(),
+                pr.name
+            ),
+        })?;
+    Ok(Json(api::InlinePolicy {
+        name: n,
+        document: document_json(&d),
+    }))
+}
+
+async fn list_inline(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name)): P<(String, String)>,
+) -> Result<Json<api::InlinePolicyList>, ApiError> {
+    let (pr, _) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:ListUserPolicies", "iam:ListGroupPolicies"),
+        true,
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let names = iam::inline_policies(&mut c, pr.kind, &pr.id)
+        .await?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    Ok(Json(api::InlinePolicyList {
+        policy_names: names,
+    }))
+}
+
+async fn delete_inline(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((kind, name, pname)): P<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    names::policy_name("policyName", &pname)?;
+    let (pr, g) = target_principal(
+        &st,
+        &caller,
+        &kind,
+        &name,
+        ("iam:DeleteUserPolicy", "iam:DeleteGroupPolicy"),
+        false,
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_inline(&mut m.tx, pr.kind, &pr.id, &pr.name, &pname).await?;
+    commit(m, &caller, &g, serde_json::json!({"policyName": pname})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_boundary(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::SetBoundary = body(&b)?;
+    let pname = policy_name_of(&req.policy).to_owned();
+    names::policy_name("policy", &pname)?;
+    let (u, g) = target_user(&st, &caller, "iam:PutUserPermissionsBoundary", &name, false).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let p = iam::policy(&mut c, &pname).await?;
+    drop(c);
+    let mut m = st.store.mutation(&g).await?;
+    iam::set_boundary(&mut m.tx, &u.id, Some(&p.id)).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_boundary(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    let (u, g) = target_user(
+        &st,
+        &caller,
+        "iam:DeleteUserPermissionsBoundary",
+        &name,
+        false,
+    )
+    .await?;
+    if u.boundary_policy_id.is_none() {
+        return Err(ApiError::no_such("permissions boundary of user", &u.name));
+    }
+    let mut m = st.store.mutation(&g).await?;
+    iam::set_boundary(&mut m.tx, &u.id, None).await?;
+    commit(m, &caller, &g, serde_json::json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- credentials ------------------------------------------------------
+
+async fn put_login_profile(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::LoginProfile = body(&b)?;
+    names::user_name("name", &name)?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = iam::find_user(&mut c, &name).await?;
+    let exists = match &found {
+        Some(u) => iam::password_hash(&mut c, &u.id).await?.is_some(),
+        None => false,
+    };
+    drop(c);
+    let action = if exists {
+        "iam:UpdateLoginProfile"
+    } else {
+        "iam:CreateLoginProfile"
+    };
+    let arn = found
+        .as_ref()
+        .map(|u| user_arn(&acct(&st), u))
+        .unwrap_or_else(|| user_resource(&st, "/", &name));
+    let g = authorize(&st, &caller, action, &arn, &[]).await?;
+    let u0 = found.ok_or_else(|| ApiError::no_such("user", &name))?;
+    names::password(
+        "password",
+        &u0.name,
+        &req.password,
+        st.config.passwords.min_length,
+    )?;
+    let password = req.password.clone();
+    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::set_password(&mut m.tx, &u0.id, &hash, req.password_reset_required, now()).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"passwordResetRequired": req.password_reset_required}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_login_profile(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    let (u, g) = target_user(&st, &caller, "iam:DeleteLoginProfile", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_password(&mut m.tx, &u.id, &u.name).await?;
+    commit(m, &caller, &g, serde_json::json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn key_out(user: &str, k: &iam::AccessKey) -> api::AccessKey {
+    api::AccessKey {
+        user_name: user.into(),
+        access_key_id: k.id.clone(),
+        status: k.status.clone(),
+        created: rfc3339(k.created_at),
+        last_used: k.last_used_at.map(rfc3339),
+    }
+}
+
+async fn create_access_key(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<(StatusCode, Json<api::NewAccessKey>), ApiError> {
+    let (u, g) = target_user(&st, &caller, "iam:CreateAccessKey", &name, false).await?;
+    let id = crypto::access_key_id("AKIA");
+    let secret = crypto::secret_access_key();
+    let sealed = st.master.seal(secret.expose().as_bytes(), id.as_bytes());
+    let mut m = st.store.mutation(&g).await?;
+    let k = iam::create_access_key(&mut m.tx, &id, &u, &sealed, now()).await?;
+    commit(m, &caller, &g, serde_json::json!({"accessKeyId": id})).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::NewAccessKey {
+            user_name: u.name,
+            access_key_id: k.id,
+            secret_access_key: secret.expose().to_owned(),
+            status: k.status,
+            created: rfc3339(k.created_at),
+        }),
+    ))
+}
+
+async fn list_access_keys(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::AccessKeyList>, ApiError> {
+    let (u, _) = target_user(&st, &caller, "iam:ListAccessKeys", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let keys = iam::access_keys(&mut c, &u.id).await?;
+    Ok(Json(api::AccessKeyList {
+        access_keys: keys.iter().map(|k| key_out(&u.name, k)).collect(),
+    }))
+}
+
+fn check_key_id(id: &str) -> Result<(), ApiError> {
+    let ok = id.len() == 20
+        && id.starts_with("AKIA")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "accessKeyId",
+            format!("{id:?} is not an access key id (AKIA followed by 16 characters)"),
+        ))
+    }
+}
+
+async fn update_access_key(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, id)): P<(String, String)>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    check_key_id(&id)?;
+    let req: api::UpdateAccessKey = body(&b)?;
+    if req.status != "Active" && req.status != "Inactive" {
+        return Err(ApiError::invalid(
+            "status",
+            "status must be Active or Inactive",
+        ));
+    }
+    let (u, g) = target_user(&st, &caller, "iam:UpdateAccessKey", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::set_access_key_status(&mut m.tx, &u, &id, &req.status).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"accessKeyId": id, "status": req.status}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_access_key(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, id)): P<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_key_id(&id)?;
+    let (u, g) = target_user(&st, &caller, "iam:DeleteAccessKey", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::delete_access_key(&mut m.tx, &u, &id).await?;
+    commit(m, &caller, &g, serde_json::json!({"accessKeyId": id})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/login`: password → temporary credentials. Throttled per user
+/// and per source address; the response time does not reveal whether the
+/// user exists (a dummy hash is verified instead).
+async fn login(State(st): State<Shared>, req: Request) -> Result<Json<api::Credentials>, ApiError> {
+    let (parts, b) = req.into_parts();
+    let (ip, _) = peer(&parts);
+    let bytes = axum::body::to_bytes(b, 16 * 1024)
+        .await
+        .map_err(|_| ApiError::TooLarge {
+            message: "login body too large".into(),
+        })?;
+    let req: api::LoginRequest = body(&bytes)?;
+    names::user_name("userName", &req.user_name)?;
+    if req.password.len() > 1024 {
+        return Err(ApiError::invalid("password", "password is too long"));
+    }
+    let t = now();
+    let pw = &st.config.passwords;
+    let user_scope = format!("user:{}", req.user_name.to_lowercase());
+    let ip_scope = format!("ip:{ip}");
+    let mut c = st.store.pool().acquire().await?;
+    let wait = iam::locked_for(&mut c, &user_scope, t)
+        .await?
+        .max(iam::locked_for(&mut c, &ip_scope, t).await?);
+    if wait > 0 {
+        return Err(ApiError::Throttled {
+            message: format!("too many failed logins; try again in {wait} seconds"),
+        });
+    }
+    let user = iam::find_user(&mut c, &req.user_name).await?;
+    let hash = match &user {
+        Some(u) => iam::password_hash(&mut c, &u.id).await?,
+        None => None,
+    };
+    drop(c);
+    let password = req.password.clone();
+    let target = hash
+        .clone()
+        .unwrap_or_else(|| crypto::dummy_password_hash().to_owned());
+    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &target))
+        .await
+        .map_err(ApiError::internal)?
+        && hash.is_some();
+    let resource = format!("arn:ward:iam::{}:user/{}", acct(&st), req.user_name);
+    let g = system_grant("sts:GetSessionToken", &resource);
+    let mut m = st.store.mutation(&g).await?;
+    let ev = |decision: &str, principal: String| AuditEvent {
+        at: t,
+        principal,
+        action: "ward:PasswordLogin".into(),
+        resource: resource.clone(),
+        decision: decision.into(),
+        source_ip: ip.to_string(),
+        detail: serde_json::json!({}),
+    };
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            iam::record_failure(
+                &mut m.tx,
+                &user_scope,
+                t,
+                pw.max_failures,
+                pw.lockout_seconds,
+                pw.lockout_seconds,
+            )
+            .await?;
+            iam::record_failure(
+                &mut m.tx,
+                &ip_scope,
+                t,
+                pw.max_failures * 4,
+                pw.lockout_seconds,
+                pw.lockout_seconds,
+            )
+            .await?;
+            m.commit(&ev("Failed", req.user_name.clone())).await?;
+            st.metrics
+                .auth_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::Unauthenticated {
+                code: "InvalidLogin",
+                message: "wrong user name or password".into(),
+                status: StatusCode::UNAUTHORIZED,
+            });
+        }
+    };
+    iam::clear_failures(&mut m.tx, &user_scope).await?;
+    let key_id = crypto::access_key_id("ASIA");
+    let secret = crypto::secret_access_key();
+    let token = crypto::session_token();
+    let expires = t + pw.session_seconds;
+    let session = iam::Session {
+        access_key_id: key_id.clone(),
+        user_id: user.id.clone(),
+        auth_method: "password".into(),
+        expires_at: expires,
+        token_hash: sha256_hex(token.expose().as_bytes()),
+        secret_sealed: st
+            .master
+            .seal(secret.expose().as_bytes(), key_id.as_bytes()),
+    };
+    iam::create_session(&mut m.tx, &session, t).await?;
+    m.commit(&ev("Allowed", user_arn(&acct(&st), &user)))
+        .await?;
+    Ok(Json(api::Credentials {
+        access_key_id: key_id,
+        secret_access_key: secret.expose().to_owned(),
+        session_token: token.expose().to_owned(),
+        expiration: rfc3339(expires),
+    }))
+}
+
+// ---- audit ------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AuditQuery {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    after_seq: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+}
+
+fn time_param(field: &str, v: &Option<String>, default: i64) -> Result<i64, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(s) => Instant::parse(s)
+            .map(Instant::epoch_seconds)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    field,
+                    format!("{s:?} is not a time (RFC 3339 or epoch seconds)"),
+                )
+            }),
+    }
+}
+
+async fn audit_events(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<AuditQuery>,
+) -> Result<Json<api::AuditEventList>, ApiError> {
+    let limit = match &q.limit {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
+    };
+    let after_seq = match &q.after_seq {
+        None => 0,
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid("afterSeq", "afterSeq must be a non-negative integer")
+        })?,
+    };
+    let f = AuditFilter {
+        after_seq,
+        since: time_param("since", &q.since, i64::MIN)?,
+        until: time_param("until", &q.until, i64::MAX)?,
+        principal: q.user.clone().unwrap_or_default(),
+        action: q.action.clone().unwrap_or_default(),
+        limit,
+    };
+    if f.principal.len() > 2048 || f.action.len() > 256 {
+        return Err(ApiError::invalid("user", "filter too long"));
+    }
+    authorize_read(
+        &st,
+        &caller,
+        "audit:ListEvents",
+        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &[],
+    )
+    .await?;
+    let events = st.store.audit_events(&f).await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(api::AuditEventList {
+        events: events
+            .into_iter()
+            .map(|e| api::AuditEvent {
+                seq: e.seq,
+                time: rfc3339(e.event.at),
+                principal: e.event.principal,
+                action: e.event.action,
+                resource: e.event.resource,
+                decision: e.event.decision,
+                source_ip: e.event.source_ip,
+                detail: e.event.detail,
+                hash: e.hash,
+            })
+            .collect(),
+        next_after_seq: next,
+    }))
+}
+
+async fn audit_verify(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::AuditVerify>, ApiError> {
+    authorize_read(
+        &st,
+        &caller,
+        "audit:VerifyLog",
+        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &[],
+    )
+    .await?;
+    Ok(Json(match st.store.verify_audit().await? {
+        Ok(n) => api::AuditVerify {
+            ok: true,
+            events: n,
+            problem: None,
+        },
+        Err(p) => api::AuditVerify {
+            ok: false,
+            events: 0,
+            problem: Some(p),
+        },
+    }))
+}

@@ -1,0 +1,340 @@
+//! Authentication: who is calling. SigV4 (header or presigned query) with a
+//! long-term `AKIA…` key, a temporary `ASIA…` key plus session token, or a
+//! bearer session token from password login. Failures use AWS's error
+//! names and are audited; secrets are compared in constant time (inside the
+//! SigV4 verifier and here for session tokens).
+
+use std::net::IpAddr;
+
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use subtle::ConstantTimeEq;
+use ward_policy::Principal;
+
+use crate::config::SERVICE;
+use crate::crypto::sha256_hex;
+use crate::error::ApiError;
+use crate::iam::{self, User};
+use crate::sigv4;
+use crate::state::{now, AppState};
+use crate::store::AuditEvent;
+
+/// The authenticated identity.
+#[derive(Clone, Debug)]
+pub enum Identity {
+    /// The account root.
+    Root,
+    /// An IAM user.
+    User(User),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Who.
+    pub identity: Identity,
+    /// As a policy principal.
+    pub principal: Principal,
+    /// `ward:AuthMethod`: `access-key`, `session`, …
+    pub auth_method: &'static str,
+    /// Peer address.
+    pub source_ip: IpAddr,
+    /// Over TLS.
+    pub secure: bool,
+    /// The access key used, if any.
+    pub access_key_id: Option<String>,
+}
+
+impl Caller {
+    /// Principal ARN.
+    pub fn arn(&self) -> &str {
+        self.principal.arn()
+    }
+}
+
+/// The root ARN of an account.
+pub fn root_arn(account: &str) -> String {
+    format!("arn:ward:iam::{account}:root")
+}
+
+/// A user's ARN.
+pub fn user_arn(account: &str, u: &User) -> String {
+    format!("arn:ward:iam::{account}:user{}{}", u.path, u.name)
+}
+
+fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Unauthenticated {
+        code,
+        message: message.into(),
+        status: StatusCode::FORBIDDEN,
+    }
+}
+
+/// Authenticates a request whose body hashed to `body_sha256_hex`.
+pub async fn authenticate(
+    st: &AppState,
+    parts: &Parts,
+    body_sha256_hex: &str,
+    source_ip: IpAddr,
+    secure: bool,
+) -> Result<Caller, ApiError> {
+    let result = authenticate_inner(st, parts, body_sha256_hex, source_ip, secure).await;
+    if let Err(e) = &result {
+        st.metrics
+            .auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
+        let ev = AuditEvent {
+            at: now(),
+            principal: claimed,
+            action: "ward:Authenticate".into(),
+            resource: format!("{} {}", parts.method, parts.uri.path()),
+            decision: "Failed".into(),
+            source_ip: source_ip.to_string(),
+            detail: serde_json::json!({"code": e.code(), "message": e.message()}),
+        };
+        if let Err(err) = st.store.record(&ev).await {
+            tracing::warn!(error = %err, "could not audit an authentication failure");
+        }
+    }
+    result
+}
+
+/// The access key id a request claims, for audit records of failures.
+fn claimed_key(parts: &Parts) -> Option<String> {
+    let auth = parts.headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    let id: String = cred
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .take(32)
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+async fn authenticate_inner(
+    st: &AppState,
+    parts: &Parts,
+    body_sha256_hex: &str,
+    source_ip: IpAddr,
+    secure: bool,
+) -> Result<Caller, ApiError> {
+    let account = st.store.account_id().to_owned();
+    let auth_header = parts.headers.get("authorization").map(|v| v.as_bytes());
+    if let Some(token) = auth_header.and_then(|h| h.strip_prefix(b"Bearer ")) {
+        let token = std::str::from_utf8(token).map_err(|_| bad_token())?.trim();
+        let mut c = st.store.pool().acquire().await?;
+        let s = iam::session_by_token_hash(&mut c, &sha256_hex(token.as_bytes()))
+            .await?
+            .ok_or_else(bad_token)?;
+        if s.expires_at <= now() {
+            return Err(ApiError::Unauthenticated {
+                code: "ExpiredToken",
+                message: "the session has expired; log in again".into(),
+                status: StatusCode::UNAUTHORIZED,
+            });
+        }
+        let user = iam::user_by_id(&mut c, &s.user_id)
+            .await?
+            .ok_or_else(bad_token)?;
+        return caller_for_user(
+            &account,
+            user,
+            "session",
+            source_ip,
+            secure,
+            Some(s.access_key_id),
+        );
+    }
+
+    let mut headers: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    // HTTP/2 carries the host in the :authority pseudo-header, which hyper
+    // puts in the URI; SigV4 signs it as "host".
+    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+    if !parts.headers.contains_key("host") {
+        if let Some(a) = &authority {
+            headers.push(("host", a.as_bytes()));
+        }
+    }
+    let req = sigv4::HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body_sha256_hex,
+    };
+    let region = st.config.region.clone();
+    let expect = sigv4::Expect {
+        region: &region,
+        service: SERVICE,
+        now_epoch_secs: now(),
+        max_skew_secs: 900,
+        max_presign_expires_secs: 604_800,
+    };
+    let claim = sigv4::parse(&req, &expect).map_err(sig_error)?;
+    let mut c = st.store.pool().acquire().await?;
+    let key_id = claim.access_key_id.clone();
+
+    if key_id.starts_with("ASIA") {
+        let s = iam::session_by_key(&mut c, &key_id)
+            .await?
+            .ok_or_else(invalid_key)?;
+        let token = claim.session_token.as_deref().unwrap_or("");
+        let ok: bool = sha256_hex(token.as_bytes())
+            .as_bytes()
+            .ct_eq(s.token_hash.as_bytes())
+            .into();
+        if !ok {
+            return Err(deny(
+                "InvalidClientTokenId",
+                "the security token included in the request is invalid",
+            ));
+        }
+        if s.expires_at <= now() {
+            return Err(deny(
+                "ExpiredToken",
+                "the security token included in the request is expired",
+            ));
+        }
+        let secret = st
+            .master
+            .open(&s.secret_sealed, key_id.as_bytes())
+            .map_err(ApiError::internal)?;
+        sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
+        let user = iam::user_by_id(&mut c, &s.user_id)
+            .await?
+            .ok_or_else(invalid_key)?;
+        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id));
+    }
+
+    if let Some((status, sealed)) = root_key(&mut c, &key_id).await? {
+        if status != "Active" {
+            return Err(invalid_key());
+        }
+        let secret = st
+            .master
+            .open(&sealed, key_id.as_bytes())
+            .map_err(ApiError::internal)?;
+        sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
+        let principal = Principal::from_arn(&root_arn(&account)).map_err(ApiError::internal)?;
+        return Ok(Caller {
+            identity: Identity::Root,
+            principal,
+            auth_method: "access-key",
+            source_ip,
+            secure,
+            access_key_id: Some(key_id),
+        });
+    }
+
+    let (key, sealed) = iam::access_key_secret(&mut c, &key_id)
+        .await?
+        .ok_or_else(invalid_key)?;
+    if key.status != "Active" {
+        return Err(invalid_key());
+    }
+    let secret = st
+        .master
+        .open(&sealed, key_id.as_bytes())
+        .map_err(ApiError::internal)?;
+    sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
+    touch_last_used(st, &mut c, &key_id, &region).await;
+    let user = iam::user_by_id(&mut c, &key.user_id)
+        .await?
+        .ok_or_else(invalid_key)?;
+    caller_for_user(
+        &account,
+        user,
+        "access-key",
+        source_ip,
+        secure,
+        Some(key_id),
+    )
+}
+
+/// Writes the key's last use at most once a minute per key.
+async fn touch_last_used(st: &AppState, c: &mut sqlx::AnyConnection, key_id: &str, region: &str) {
+    let t = now();
+    let due = match st.last_used.lock() {
+        Ok(mut m) => {
+            let due = m.get(key_id).is_none_or(|&last| t - last >= 60);
+            if due {
+                m.insert(key_id.to_owned(), t);
+            }
+            due
+        }
+        Err(_) => false,
+    };
+    if due {
+        if let Err(e) = iam::touch_access_key(c, key_id, t, region, SERVICE).await {
+            tracing::warn!(error = %e, "could not record access key use");
+        }
+    }
+}
+
+async fn root_key(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT status, secret_sealed FROM root_access_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+        .transpose()?)
+}
+
+fn caller_for_user(
+    account: &str,
+    user: User,
+    method: &'static str,
+    source_ip: IpAddr,
+    secure: bool,
+    key: Option<String>,
+) -> Result<Caller, ApiError> {
+    let principal = Principal::from_arn(&user_arn(account, &user))
+        .map_err(ApiError::internal)?
+        .with_unique_id(user.id.clone());
+    Ok(Caller {
+        identity: Identity::User(user),
+        principal,
+        auth_method: method,
+        source_ip,
+        secure,
+        access_key_id: key,
+    })
+}
+
+fn invalid_key() -> ApiError {
+    deny(
+        "InvalidClientTokenId",
+        "the security token included in the request is invalid",
+    )
+}
+
+fn bad_token() -> ApiError {
+    ApiError::Unauthenticated {
+        code: "InvalidToken",
+        message: "the session token is invalid".into(),
+        status: StatusCode::UNAUTHORIZED,
+    }
+}
+
+fn sig_error(e: sigv4::SigV4Error) -> ApiError {
+    let status = if e.code() == "MissingAuthenticationToken" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    ApiError::Unauthenticated {
+        code: e.code(),
+        message: e.message(),
+        status,
+    }
+}

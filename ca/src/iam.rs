@@ -1,0 +1,1433 @@
+//! IAM entities in the store: users, groups, managed and inline policies,
+//! attachments, boundaries, login profiles, access keys and sessions.
+//!
+//! Functions take a connection: `&mut *mutation.tx` for writes (so they
+//! commit with their audit event) or a pooled connection for reads. Limits
+//! of SPEC §3 are checked here, inside the transaction, so two concurrent
+//! requests cannot both slip under a limit. Names are unique
+//! case-insensitively (`name_lc` columns with UNIQUE constraints).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::ApiError;
+
+/// Limits (SPEC §3, AWS IAM defaults).
+pub mod limits {
+    /// Groups a user may be in.
+    pub const GROUPS_PER_USER: i64 = 10;
+    /// Managed policies attached to one principal.
+    pub const MANAGED_PER_PRINCIPAL: i64 = 10;
+    /// Access keys per user.
+    pub const ACCESS_KEYS_PER_USER: i64 = 2;
+    /// SSH public keys per user.
+    pub const SSH_KEYS_PER_USER: i64 = 5;
+    /// Versions kept per managed policy.
+    pub const VERSIONS_PER_POLICY: i64 = 5;
+    /// Inline policy characters (no whitespace) in all, per principal type.
+    pub fn inline_total(kind: &str) -> usize {
+        match kind {
+            "user" => 2_048,
+            "group" => 5_120,
+            _ => 10_240,
+        }
+    }
+}
+
+/// A user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// `AIDA…`
+    pub id: String,
+    /// Name as created.
+    pub name: String,
+    /// Path, `/` by default.
+    pub path: String,
+    /// Unix uid.
+    pub uid: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Permissions boundary policy id, if any.
+    pub boundary_policy_id: Option<String>,
+}
+
+/// A group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// `AGPA…`
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Path.
+    pub path: String,
+    /// Unix gid.
+    pub gid: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A managed policy (its default version's document is loaded separately).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    /// `ANPA…`
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Path.
+    pub path: String,
+    /// Description.
+    pub description: String,
+    /// Default version number (documents are `v1`, `v2`, …).
+    pub default_version: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// An access key (the secret stays sealed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKey {
+    /// `AKIA…`
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+/// Who a policy is attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalType {
+    /// A user.
+    User,
+    /// A group.
+    Group,
+}
+
+impl PrincipalType {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::User => "user",
+            PrincipalType::Group => "group",
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// Items.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub marker: Option<String>,
+}
+
+/// Pagination input, validated.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    /// Start after this (lower-cased) name.
+    pub marker: String,
+    /// 1..=1000.
+    pub max_items: i64,
+}
+
+fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        path: r.try_get("path")?,
+        uid: r.try_get("uid")?,
+        created_at: r.try_get("created_at")?,
+        boundary_policy_id: r.try_get("boundary_policy_id")?,
+    })
+}
+
+fn group_row(r: &AnyRow) -> Result<Group, sqlx::Error> {
+    Ok(Group {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        path: r.try_get("path")?,
+        gid: r.try_get("gid")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn policy_row(r: &AnyRow) -> Result<ManagedPolicy, sqlx::Error> {
+    Ok(ManagedPolicy {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        path: r.try_get("path")?,
+        description: r.try_get("description")?,
+        default_version: r.try_get("default_version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn key_row(r: &AnyRow) -> Result<AccessKey, sqlx::Error> {
+    Ok(AccessKey {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+const USER_COLS: &str = "id, name, path, uid, created_at, boundary_policy_id";
+const GROUP_COLS: &str = "id, name, path, gid, created_at";
+const POLICY_COLS: &str = "id, name, path, description, default_version, created_at, updated_at";
+const KEY_COLS: &str = "id, user_id, status, created_at, last_used_at";
+
+/// True if a store error is a uniqueness violation (a concurrent create).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.code()
+                .is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+                || d.message().contains("UNIQUE")
+        }
+        _ => false,
+    }
+}
+
+/// Allocates the next Unix id from `counter` (`uid`/`gid`), never reused.
+async fn next_unix_id(c: &mut AnyConnection, counter: &str, max: i64) -> Result<i64, ApiError> {
+    let row = sqlx::query(
+        "UPDATE id_counters SET next_id = next_id + 1 WHERE name = $1 RETURNING next_id",
+    )
+    .bind(counter)
+    .fetch_one(&mut *c)
+    .await?;
+    let id: i64 = row.try_get::<i64, _>(0)? - 1;
+    if id > max {
+        return Err(ApiError::limit(format!(
+            "the {counter} range is exhausted (max {max})"
+        )));
+    }
+    Ok(id)
+}
+
+// ---- users -----------------------------------------------------------
+
+/// Creates a user.
+pub async fn create_user(
+    c: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    path: &str,
+    now: i64,
+    uid_max: i64,
+) -> Result<User, ApiError> {
+    if find_user(c, name).await?.is_some() {
+        return Err(ApiError::exists("user", name));
+    }
+    let uid = next_unix_id(c, "uid", uid_max).await?;
+    let res = sqlx::query("INSERT INTO users (id, name, name_lc, path, uid, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(path)
+        .bind(uid)
+        .bind(now)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("user", name)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(User {
+            id: id.into(),
+            name: name.into(),
+            path: path.into(),
+            uid,
+            created_at: now,
+            boundary_policy_id: None,
+        }),
+    }
+}
+
+/// A user by name (case-insensitive).
+pub async fn find_user(c: &mut AnyConnection, name: &str) -> Result<Option<User>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name_lc = $1"))
+        .bind(name.to_lowercase())
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row.as_ref().map(user_row).transpose()?)
+}
+
+/// A user by name, or 404.
+pub async fn user(c: &mut AnyConnection, name: &str) -> Result<User, ApiError> {
+    find_user(c, name)
+        .await?
+        .ok_or_else(|| ApiError::no_such("user", name))
+}
+
+/// A user by unique id.
+pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row.as_ref().map(user_row).transpose()?)
+}
+
+/// Users by name order, optionally under a path prefix.
+pub async fn list_users(
+    c: &mut AnyConnection,
+    path_prefix: &str,
+    page: &PageRequest,
+) -> Result<Page<User>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLS}, name_lc FROM users WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+    ))
+    .bind(&page.marker)
+    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(page.max_items + 1)
+    .fetch_all(&mut *c)
+    .await?;
+    paginate(rows, page.max_items, user_row)
+}
+
+fn like_escape(s: &str) -> String {
+    // Paths are validated to printable ASCII; strip LIKE wildcards so a
+    // prefix is only a prefix.
+    s.replace(['%', '_'], "")
+}
+
+fn paginate<T>(
+    rows: Vec<AnyRow>,
+    max: i64,
+    f: fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Page<T>, ApiError> {
+    let truncated = rows.len() as i64 > max;
+    let mut items = Vec::new();
+    let mut marker = None;
+    for (i, r) in rows.iter().enumerate() {
+        if i as i64 == max {
+            break;
+        }
+        items.push(f(r)?);
+        marker = Some(r.try_get::<String, _>("name_lc")?);
+    }
+    Ok(Page {
+        items,
+        marker: if truncated { marker } else { None },
+    })
+}
+
+/// Renames or moves a user.
+pub async fn update_user(
+    c: &mut AnyConnection,
+    u: &User,
+    new_name: Option<&str>,
+    new_path: Option<&str>,
+) -> Result<User, ApiError> {
+    let name = new_name.unwrap_or(&u.name);
+    let path = new_path.unwrap_or(&u.path);
+    if let Some(n) = new_name {
+        if n.to_lowercase() != u.name.to_lowercase() && find_user(c, n).await?.is_some() {
+            return Err(ApiError::exists("user", n));
+        }
+    }
+    sqlx::query("UPDATE users SET name = $1, name_lc = $2, path = $3 WHERE id = $4")
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(path)
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(User {
+        name: name.into(),
+        path: path.into(),
+        ..u.clone()
+    })
+}
+
+async fn count(c: &mut AnyConnection, sql: &str, id: &str) -> Result<i64, ApiError> {
+    Ok(sqlx::query(sql)
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get::<i64, _>(0)?)
+}
+
+/// Deletes a user; like AWS, refuses while the user still has attached
+/// policies, inline policies, group memberships, access keys, SSH keys or a
+/// login profile (DeleteConflict names them).
+pub async fn delete_user(c: &mut AnyConnection, u: &User) -> Result<(), ApiError> {
+    let checks = [
+        ("SELECT COUNT(*) FROM attachments WHERE principal_type = 'user' AND principal_id = $1", "attached policies"),
+        ("SELECT COUNT(*) FROM inline_policies WHERE principal_type = 'user' AND principal_id = $1", "inline policies"),
+        ("SELECT COUNT(*) FROM group_members WHERE user_id = $1", "group memberships"),
+        ("SELECT COUNT(*) FROM access_keys WHERE user_id = $1", "access keys"),
+        ("SELECT COUNT(*) FROM ssh_keys WHERE user_id = $1", "SSH public keys"),
+        ("SELECT COUNT(*) FROM login_profiles WHERE user_id = $1", "a login profile"),
+    ];
+    let mut left = Vec::new();
+    for (sql, what) in checks {
+        if count(c, sql, &u.id).await? > 0 {
+            left.push(what);
+        }
+    }
+    if !left.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "DeleteConflict",
+            message: format!(
+                "user {} still has {}; remove them first",
+                u.name,
+                left.join(", ")
+            ),
+        });
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM user_tags WHERE user_id = $1")
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// A user's tags, in key order.
+pub async fn user_tags(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let rows =
+        sqlx::query("SELECT tag_key, tag_value FROM user_tags WHERE user_id = $1 ORDER BY key_lc")
+            .bind(user_id)
+            .fetch_all(&mut *c)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Sets tags (replacing values of existing keys), enforcing the 50-tag limit.
+pub async fn tag_user(
+    c: &mut AnyConnection,
+    user_id: &str,
+    tags: &[(String, String)],
+) -> Result<(), ApiError> {
+    for (k, v) in tags {
+        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_lc = $2")
+            .bind(user_id)
+            .bind(k.to_lowercase())
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(
+            "INSERT INTO user_tags (user_id, tag_key, key_lc, tag_value) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user_id)
+        .bind(k)
+        .bind(k.to_lowercase())
+        .bind(v)
+        .execute(&mut *c)
+        .await?;
+    }
+    let n = count(
+        c,
+        "SELECT COUNT(*) FROM user_tags WHERE user_id = $1",
+        user_id,
+    )
+    .await?;
+    if n > crate::names::MAX_TAGS as i64 {
+        return Err(ApiError::limit(format!(
+            "a user may have at most {} tags (would have {n})",
+            crate::names::MAX_TAGS
+        )));
+    }
+    Ok(())
+}
+
+/// Removes tags by key.
+pub async fn untag_user(
+    c: &mut AnyConnection,
+    user_id: &str,
+    keys: &[String],
+) -> Result<(), ApiError> {
+    for k in keys {
+        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_lc = $2")
+            .bind(user_id)
+            .bind(k.to_lowercase())
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+// ---- groups ----------------------------------------------------------
+
+/// A group by name (case-insensitive).
+pub async fn find_group(c: &mut AnyConnection, name: &str) -> Result<Option<Group>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {GROUP_COLS} FROM iam_groups WHERE name_lc = $1"
+    ))
+    .bind(name.to_lowercase())
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.as_ref().map(group_row).transpose()?)
+}
+
+/// A group by name, or 404.
+pub async fn group(c: &mut AnyConnection, name: &str) -> Result<Group, ApiError> {
+    find_group(c, name)
+        .await?
+        .ok_or_else(|| ApiError::no_such("group", name))
+}
+
+/// Creates a group.
+pub async fn create_group(
+    c: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    path: &str,
+    now: i64,
+    gid_max: i64,
+) -> Result<Group, ApiError> {
+    if find_group(c, name).await?.is_some() {
+        return Err(ApiError::exists("group", name));
+    }
+    let gid = next_unix_id(c, "gid", gid_max).await?;
+    let res = sqlx::query("INSERT INTO iam_groups (id, name, name_lc, path, gid, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(path)
+        .bind(gid)
+        .bind(now)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("group", name)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(Group {
+            id: id.into(),
+            name: name.into(),
+            path: path.into(),
+            gid,
+            created_at: now,
+        }),
+    }
+}
+
+/// Groups by name order.
+pub async fn list_groups(
+    c: &mut AnyConnection,
+    path_prefix: &str,
+    page: &PageRequest,
+) -> Result<Page<Group>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {GROUP_COLS}, name_lc FROM iam_groups WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+    ))
+    .bind(&page.marker)
+    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(page.max_items + 1)
+    .fetch_all(&mut *c)
+    .await?;
+    paginate(rows, page.max_items, group_row)
+}
+
+/// Members of a group, by name.
+pub async fn group_members(c: &mut AnyConnection, group_id: &str) -> Result<Vec<User>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.name_lc",
+        USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+    ))
+    .bind(group_id)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(user_row).collect::<Result<_, _>>()?)
+}
+
+/// Groups a user is in, by name.
+pub async fn groups_for_user(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Group>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.name, g.path, g.gid, g.created_at FROM iam_groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.name_lc",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(group_row).collect::<Result<_, _>>()?)
+}
+
+/// Adds a user to a group (idempotent), enforcing 10 groups per user.
+pub async fn add_user_to_group(c: &mut AnyConnection, g: &Group, u: &User) -> Result<(), ApiError> {
+    let already = sqlx::query("SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(&g.id)
+        .bind(&u.id)
+        .fetch_optional(&mut *c)
+        .await?;
+    if already.is_some() {
+        return Ok(());
+    }
+    let n = count(
+        c,
+        "SELECT COUNT(*) FROM group_members WHERE user_id = $1",
+        &u.id,
+    )
+    .await?;
+    if n >= limits::GROUPS_PER_USER {
+        return Err(ApiError::limit(format!(
+            "user {} is already in {n} groups; the limit is {}",
+            u.name,
+            limits::GROUPS_PER_USER
+        )));
+    }
+    sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
+        .bind(&g.id)
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Removes a user from a group; 404 if not a member.
+pub async fn remove_user_from_group(
+    c: &mut AnyConnection,
+    g: &Group,
+    u: &User,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(&g.id)
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::NotFound {
+            code: "NoSuchEntity",
+            message: format!("user {} is not in group {}", u.name, g.name),
+        });
+    }
+    Ok(())
+}
+
+/// Deletes a group; refuses while it has members or policies (AWS).
+pub async fn delete_group(c: &mut AnyConnection, g: &Group) -> Result<(), ApiError> {
+    let mut left = Vec::new();
+    if count(
+        c,
+        "SELECT COUNT(*) FROM group_members WHERE group_id = $1",
+        &g.id,
+    )
+    .await?
+        > 0
+    {
+        left.push("members");
+    }
+    if count(
+        c,
+        "SELECT COUNT(*) FROM attachments WHERE principal_type = 'group' AND principal_id = $1",
+        &g.id,
+    )
+    .await?
+        > 0
+    {
+        left.push("attached policies");
+    }
+    if count(
+        c,
+        "SELECT COUNT(*) FROM inline_policies WHERE principal_type = 'group' AND principal_id = $1",
+        &g.id,
+    )
+    .await?
+        > 0
+    {
+        left.push("inline policies");
+    }
+    if !left.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "DeleteConflict",
+            message: format!(
+                "group {} still has {}; remove them first",
+                g.name,
+                left.join(", ")
+            ),
+        });
+    }
+    sqlx::query("DELETE FROM iam_groups WHERE id = $1")
+        .bind(&g.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+// ---- managed policies ------------------------------------------------
+
+/// A managed policy by name.
+pub async fn find_policy(
+    c: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<ManagedPolicy>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {POLICY_COLS} FROM policies WHERE name_lc = $1"
+    ))
+    .bind(name.to_lowercase())
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.as_ref().map(policy_row).transpose()?)
+}
+
+/// A managed policy by name, or 404.
+pub async fn policy(c: &mut AnyConnection, name: &str) -> Result<ManagedPolicy, ApiError> {
+    find_policy(c, name)
+        .await?
+        .ok_or_else(|| ApiError::no_such("policy", name))
+}
+
+/// A managed policy by id.
+pub async fn policy_by_id(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<ManagedPolicy>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM policies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row.as_ref().map(policy_row).transpose()?)
+}
+
+/// Creates a managed policy with its first version (v1, default).
+pub async fn create_policy(
+    c: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    path: &str,
+    description: &str,
+    document: &str,
+    now: i64,
+) -> Result<ManagedPolicy, ApiError> {
+    if find_policy(c, name).await?.is_some() {
+        return Err(ApiError::exists("policy", name));
+    }
+    let res = sqlx::query(
+        "INSERT INTO policies (id, name, name_lc, path, description, default_version, next_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 2, $6, $6)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(path)
+    .bind(description)
+    .bind(now)
+    .execute(&mut *c)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => return Err(ApiError::exists("policy", name)),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    sqlx::query("INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1, 1, $2, $3)")
+        .bind(id)
+        .bind(document)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(ManagedPolicy {
+        id: id.into(),
+        name: name.into(),
+        path: path.into(),
+        description: description.into(),
+        default_version: 1,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Managed policies by name order.
+pub async fn list_policies(
+    c: &mut AnyConnection,
+    path_prefix: &str,
+    page: &PageRequest,
+) -> Result<Page<ManagedPolicy>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {POLICY_COLS}, name_lc FROM policies WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+    ))
+    .bind(&page.marker)
+    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(page.max_items + 1)
+    .fetch_all(&mut *c)
+    .await?;
+    paginate(rows, page.max_items, policy_row)
+}
+
+/// The document of a policy version.
+pub async fn policy_document(
+    c: &mut AnyConnection,
+    policy_id: &str,
+    version: i64,
+) -> Result<Option<String>, ApiError> {
+    let row =
+        sqlx::query("SELECT document FROM policy_versions WHERE policy_id = $1 AND version = $2")
+            .bind(policy_id)
+            .bind(version)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+}
+
+/// `(version, created_at)` of every version of a policy.
+pub async fn policy_versions(
+    c: &mut AnyConnection,
+    policy_id: &str,
+) -> Result<Vec<(i64, i64)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT version, created_at FROM policy_versions WHERE policy_id = $1 ORDER BY version",
+    )
+    .bind(policy_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Adds a version (at most 5 kept, as AWS); optionally the new default.
+pub async fn create_policy_version(
+    c: &mut AnyConnection,
+    p: &ManagedPolicy,
+    document: &str,
+    set_default: bool,
+    now: i64,
+) -> Result<i64, ApiError> {
+    let n = count(
+        c,
+        "SELECT COUNT(*) FROM policy_versions WHERE policy_id = $1",
+        &p.id,
+    )
+    .await?;
+    if n >= limits::VERSIONS_PER_POLICY {
+        return Err(ApiError::limit(format!(
+            "policy {} has {n} versions; the limit is {}: delete one first",
+            p.name,
+            limits::VERSIONS_PER_POLICY
+        )));
+    }
+    let row = sqlx::query("UPDATE policies SET next_version = next_version + 1, updated_at = $1 WHERE id = $2 RETURNING next_version")
+        .bind(now)
+        .bind(&p.id)
+        .fetch_one(&mut *c)
+        .await?;
+    let version: i64 = row.try_get::<i64, _>(0)? - 1;
+    sqlx::query("INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&p.id)
+        .bind(version)
+        .bind(document)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    if set_default {
+        sqlx::query("UPDATE policies SET default_version = $1 WHERE id = $2")
+            .bind(version)
+            .bind(&p.id)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(version)
+}
+
+/// Makes `version` the default.
+pub async fn set_default_version(
+    c: &mut AnyConnection,
+    p: &ManagedPolicy,
+    version: i64,
+    now: i64,
+) -> Result<(), ApiError> {
+    if policy_document(c, &p.id, version).await?.is_none() {
+        return Err(ApiError::no_such(
+            "policy version",
+            &format!("v{version} of {}", p.name),
+        ));
+    }
+    sqlx::query("UPDATE policies SET default_version = $1, updated_at = $2 WHERE id = $3")
+        .bind(version)
+        .bind(now)
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a non-default version.
+pub async fn delete_policy_version(
+    c: &mut AnyConnection,
+    p: &ManagedPolicy,
+    version: i64,
+) -> Result<(), ApiError> {
+    if version == p.default_version {
+        return Err(ApiError::Conflict {
+            code: "DeleteConflict",
+            message: format!(
+                "v{version} is the default version of {}; set another default first",
+                p.name
+            ),
+        });
+    }
+    let res = sqlx::query("DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2")
+        .bind(&p.id)
+        .bind(version)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such(
+            "policy version",
+            &format!("v{version} of {}", p.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes a policy; refuses while attached or used as a boundary (AWS).
+pub async fn delete_policy(c: &mut AnyConnection, p: &ManagedPolicy) -> Result<(), ApiError> {
+    let attached = count(
+        c,
+        "SELECT COUNT(*) FROM attachments WHERE policy_id = $1",
+        &p.id,
+    )
+    .await?;
+    let boundary = count(
+        c,
+        "SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1",
+        &p.id,
+    )
+    .await?;
+    if attached + boundary > 0 {
+        return Err(ApiError::Conflict {
+            code: "DeleteConflict",
+            message: format!("policy {} is attached to {attached} principal(s) and is the boundary of {boundary}; detach it first", p.name),
+        });
+    }
+    sqlx::query("DELETE FROM policy_versions WHERE policy_id = $1")
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM policies WHERE id = $1")
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+// ---- attachments and inline policies --------------------------------
+
+/// Attaches a managed policy (idempotent), enforcing 10 per principal.
+pub async fn attach(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+    who: &str,
+    p: &ManagedPolicy,
+) -> Result<(), ApiError> {
+    let exists = sqlx::query("SELECT 1 FROM attachments WHERE principal_type = $1 AND principal_id = $2 AND policy_id = $3")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(&p.id)
+        .fetch_optional(&mut *c)
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM attachments WHERE principal_type = $1 AND principal_id = $2",
+    )
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get(0)?;
+    if n >= limits::MANAGED_PER_PRINCIPAL {
+        return Err(ApiError::limit(format!(
+            "{} {who} already has {n} managed policies attached; the limit is {}",
+            kind.as_str(),
+            limits::MANAGED_PER_PRINCIPAL
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO attachments (policy_id, principal_type, principal_id) VALUES ($1, $2, $3)",
+    )
+    .bind(&p.id)
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Detaches; 404 if not attached.
+pub async fn detach(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+    who: &str,
+    p: &ManagedPolicy,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM attachments WHERE principal_type = $1 AND principal_id = $2 AND policy_id = $3")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::NotFound {
+            code: "NoSuchEntity",
+            message: format!(
+                "policy {} is not attached to {} {who}",
+                p.name,
+                kind.as_str()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Managed policies attached to a principal.
+pub async fn attached(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+) -> Result<Vec<ManagedPolicy>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, p.path, p.description, p.default_version, p.created_at, p.updated_at FROM policies p
+         JOIN attachments a ON a.policy_id = p.id WHERE a.principal_type = $1 AND a.principal_id = $2 ORDER BY p.name_lc",
+    )
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(policy_row).collect::<Result<_, _>>()?)
+}
+
+/// Characters of a document not counting whitespace (AWS's size measure).
+pub fn policy_chars(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Creates or replaces an inline policy, enforcing the per-principal total.
+pub async fn put_inline(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+    who: &str,
+    name: &str,
+    document: &str,
+) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 AND name_lc = $3")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(name.to_lowercase())
+        .execute(&mut *c)
+        .await?;
+    let others = inline_policies(c, kind, principal_id).await?;
+    let total: usize =
+        others.iter().map(|(_, d)| policy_chars(d)).sum::<usize>() + policy_chars(document);
+    let max = limits::inline_total(kind.as_str());
+    if total > max {
+        return Err(ApiError::limit(format!(
+            "inline policies of {} {who} would total {total} characters without whitespace; the limit is {max}",
+            kind.as_str()
+        )));
+    }
+    sqlx::query("INSERT INTO inline_policies (principal_type, principal_id, name, name_lc, document) VALUES ($1, $2, $3, $4, $5)")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(document)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// `(name, document)` of a principal's inline policies.
+pub async fn inline_policies(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let rows = sqlx::query("SELECT name, document FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 ORDER BY name_lc")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Deletes an inline policy; 404 if absent.
+pub async fn delete_inline(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+    who: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 AND name_lc = $3")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(name.to_lowercase())
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::NotFound {
+            code: "NoSuchEntity",
+            message: format!("{} {who} has no inline policy {name}", kind.as_str()),
+        });
+    }
+    Ok(())
+}
+
+/// Sets or clears a user's permissions boundary.
+pub async fn set_boundary(
+    c: &mut AnyConnection,
+    user_id: &str,
+    policy_id: Option<&str>,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE users SET boundary_policy_id = $1 WHERE id = $2")
+        .bind(policy_id)
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+// ---- credentials -----------------------------------------------------
+
+/// A user's password hash, if they have a login profile.
+pub async fn password_hash(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let row = sqlx::query("SELECT password_hash FROM login_profiles WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+}
+
+/// Creates or replaces a login profile.
+pub async fn set_password(
+    c: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+    reset_required: bool,
+    now: i64,
+) -> Result<(), ApiError> {
+    let existed = password_hash(c, user_id).await?.is_some();
+    if existed {
+        sqlx::query("UPDATE login_profiles SET password_hash = $1, reset_required = $2, updated_at = $3 WHERE user_id = $4")
+            .bind(hash)
+            .bind(i64::from(reset_required))
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *c)
+            .await?;
+    } else {
+        sqlx::query("INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(user_id)
+            .bind(hash)
+            .bind(i64::from(reset_required))
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes a login profile (and the user's password sessions); 404 if none.
+pub async fn delete_password(
+    c: &mut AnyConnection,
+    user_id: &str,
+    who: &str,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM login_profiles WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such("login profile for user", who));
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND auth_method = 'password'")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Stores a new access key, enforcing 2 per user.
+pub async fn create_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+    user: &User,
+    sealed: &[u8],
+    now: i64,
+) -> Result<AccessKey, ApiError> {
+    let n = count(
+        c,
+        "SELECT COUNT(*) FROM access_keys WHERE user_id = $1",
+        &user.id,
+    )
+    .await?;
+    if n >= limits::ACCESS_KEYS_PER_USER {
+        return Err(ApiError::limit(format!(
+            "user {} already has {n} access keys; the limit is {}",
+            user.name,
+            limits::ACCESS_KEYS_PER_USER
+        )));
+    }
+    sqlx::query("INSERT INTO access_keys (id, user_id, secret_sealed, status, created_at) VALUES ($1, $2, $3, 'Active', $4)")
+        .bind(id)
+        .bind(&user.id)
+        .bind(sealed.to_vec())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(AccessKey {
+        id: id.into(),
+        user_id: user.id.clone(),
+        status: "Active".into(),
+        created_at: now,
+        last_used_at: None,
+    })
+}
+
+/// A user's access keys.
+pub async fn access_keys(c: &mut AnyConnection, user_id: &str) -> Result<Vec<AccessKey>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLS} FROM access_keys WHERE user_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(key_row).collect::<Result<_, _>>()?)
+}
+
+/// An access key with its sealed secret, by id.
+pub async fn access_key_secret(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(AccessKey, Vec<u8>)>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLS}, secret_sealed FROM access_keys WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some((key_row(&r)?, r.try_get("secret_sealed")?))),
+    }
+}
+
+/// Sets a key's status; 404 if the user has no such key.
+pub async fn set_access_key_status(
+    c: &mut AnyConnection,
+    user: &User,
+    id: &str,
+    status: &str,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("UPDATE access_keys SET status = $1 WHERE id = $2 AND user_id = $3")
+        .bind(status)
+        .bind(id)
+        .bind(&user.id)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such(
+            "access key",
+            &format!("{id} of user {}", user.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Deletes a key; 404 if the user has no such key.
+pub async fn delete_access_key(
+    c: &mut AnyConnection,
+    user: &User,
+    id: &str,
+) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM access_keys WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(&user.id)
+        .execute(&mut *c)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such(
+            "access key",
+            &format!("{id} of user {}", user.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Records a key's last use.
+pub async fn touch_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    region: &str,
+    service: &str,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE access_keys SET last_used_at = $1, last_used_region = $2, last_used_service = $3 WHERE id = $4")
+        .bind(now)
+        .bind(region)
+        .bind(service)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// A temporary credential.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// `ASIA…`
+    pub access_key_id: String,
+    /// Owner.
+    pub user_id: String,
+    /// How it was obtained (`password`, …).
+    pub auth_method: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// SHA-256 of the session token.
+    pub token_hash: String,
+    /// The sealed secret access key.
+    pub secret_sealed: Vec<u8>,
+}
+
+/// Stores a session.
+pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&s.access_key_id)
+    .bind(&s.token_hash)
+    .bind(s.secret_sealed.clone())
+    .bind(&s.user_id)
+    .bind(&s.auth_method)
+    .bind(now)
+    .bind(s.expires_at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        access_key_id: r.try_get("access_key_id")?,
+        user_id: r.try_get("user_id")?,
+        auth_method: r.try_get("auth_method")?,
+        expires_at: r.try_get("expires_at")?,
+        token_hash: r.try_get("token_hash")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+    })
+}
+
+const SESSION_COLS: &str =
+    "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed";
+
+/// A session by its `ASIA…` key id.
+pub async fn session_by_key(
+    c: &mut AnyConnection,
+    access_key_id: &str,
+) -> Result<Option<Session>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE access_key_id = $1"
+    ))
+    .bind(access_key_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.as_ref().map(session_row).transpose()?)
+}
+
+/// A session by the SHA-256 of its token.
+pub async fn session_by_token_hash(
+    c: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<Session>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.as_ref().map(session_row).transpose()?)
+}
+
+// ---- throttling ------------------------------------------------------
+
+/// Seconds until `scope` may try again (0 if not locked).
+pub async fn locked_for(c: &mut AnyConnection, scope: &str, now: i64) -> Result<i64, ApiError> {
+    let row = sqlx::query("SELECT locked_until FROM throttle WHERE scope = $1")
+        .bind(scope)
+        .fetch_optional(&mut *c)
+        .await?;
+    let until: i64 = row
+        .map(|r| r.try_get::<i64, _>(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok((until - now).max(0))
+}
+
+/// Counts a failure for `scope`; after `max` failures within `window`
+/// seconds it is locked for `lockout` seconds.
+pub async fn record_failure(
+    c: &mut AnyConnection,
+    scope: &str,
+    now: i64,
+    max: i64,
+    window: i64,
+    lockout: i64,
+) -> Result<(), ApiError> {
+    let row = sqlx::query("SELECT failures, window_start FROM throttle WHERE scope = $1")
+        .bind(scope)
+        .fetch_optional(&mut *c)
+        .await?;
+    let (mut failures, mut start) = match row {
+        Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?),
+        None => (0, now),
+    };
+    if now - start > window {
+        failures = 0;
+        start = now;
+    }
+    failures += 1;
+    let locked_until = if failures >= max { now + lockout } else { 0 };
+    sqlx::query("DELETE FROM throttle WHERE scope = $1")
+        .bind(scope)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO throttle (scope, failures, window_start, locked_until) VALUES ($1, $2, $3, $4)")
+        .bind(scope)
+        .bind(if locked_until > 0 { 0 } else { failures })
+        .bind(start)
+        .bind(locked_until)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Clears failures for `scope` (after a success).
+pub async fn clear_failures(c: &mut AnyConnection, scope: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM throttle WHERE scope = $1")
+        .bind(scope)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! # ward-ca
+//!
+//! The central authority: it stores identities, policies and credentials,
+//! authenticates every API call (SigV4, session tokens; mTLS later),
+//! authorizes it with ward-policy, and records an append-only, hash-chained
+//! audit log. Only this crate touches the database and (later) CA keys.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod authz;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod iam;
+pub mod names;
+pub mod sigv4;
+pub mod state;
+pub mod store;
+pub mod tls;

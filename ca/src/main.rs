@@ -1,0 +1,337 @@
+//! `ward-ca`: the central authority daemon.
+//!
+//! - `ward-ca serve --dev` needs nothing else: it creates `./ward-data`
+//!   (SQLite, a 0600 master key, an account id, its own TLS root and server
+//!   certificate), binds 127.0.0.1:8443 and, on first start, prints root
+//!   credentials once with commands to use them.
+//! - `ward-ca init --config FILE` does the same setup for a production
+//!   configuration; `ward-ca serve --config FILE` runs it;
+//!   `--check-config` validates the file and exits.
+//! - `ward-ca root-key create` mints a new root access key (shown once).
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use rand::Rng;
+
+use ward_ca::authz::system_grant;
+use ward_ca::config::Config;
+use ward_ca::crypto::{self, MasterKey};
+use ward_ca::state::{now, AppState};
+use ward_ca::store::{AuditEvent, Store};
+use ward_ca::{api, tls};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ward-ca",
+    version,
+    about = "ward-ca: identity store, API and certificate authority"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, conflicts_with = "dev", required_unless_present = "dev")]
+        config: Option<PathBuf>,
+        /// Development mode: ./ward-data with SQLite on 127.0.0.1:8443; no config needed.
+        #[arg(long)]
+        dev: bool,
+        /// Data directory for --dev.
+        #[arg(long, default_value = "ward-data", requires = "dev")]
+        data_dir: PathBuf,
+        /// Listen address for --dev.
+        #[arg(long, default_value = "127.0.0.1:8443", requires = "dev")]
+        listen: SocketAddr,
+        /// Validate the configuration and exit.
+        #[arg(long, requires = "config")]
+        check_config: bool,
+    },
+    /// Set up a new installation from a configuration file.
+    Init {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Root access keys.
+    #[command(subcommand)]
+    RootKey(RootKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RootKeyCommand {
+    /// Create a new root access key and print it once.
+    Create {
+        /// Configuration file; or --data-dir for a dev installation.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory of a dev installation.
+        #[arg(long, default_value = "ward-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ward-ca: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ward-ca: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            config: Some(path),
+            check_config: true,
+            ..
+        } => {
+            let c = Config::load(&path).map_err(anyhow::Error::msg)?;
+            println!(
+                "{}: ok (listen {}, database {})",
+                path.display(),
+                c.listen,
+                c.database.describe()
+            );
+            Ok(())
+        }
+        Command::Serve {
+            config: Some(path), ..
+        } => {
+            let c = Config::load(&path).map_err(anyhow::Error::msg)?;
+            if !c.data_dir.join("master.key").exists() {
+                bail!(
+                    "{} is not initialised: run `ward-ca init --config {}` first",
+                    c.data_dir.display(),
+                    path.display()
+                );
+            }
+            serve(c).await
+        }
+        Command::Serve {
+            dev: true,
+            data_dir,
+            listen,
+            ..
+        } => {
+            let c = Config::dev(&data_dir, listen);
+            if !c.data_dir.join("master.key").exists() {
+                init(&c, true).await?;
+            }
+            serve(c).await
+        }
+        Command::Serve { .. } => bail!("give --config FILE or --dev"),
+        Command::Init { config } => {
+            let c = Config::load(&config).map_err(anyhow::Error::msg)?;
+            init(&c, false).await
+        }
+        Command::RootKey(RootKeyCommand::Create { config, data_dir }) => {
+            let c = match config {
+                Some(p) => Config::load(&p).map_err(anyhow::Error::msg)?,
+                None => Config::dev(&data_dir, "127.0.0.1:8443".parse()?),
+            };
+            let master = MasterKey::load(&c.data_dir.join("master.key"))?;
+            let store = Store::open(&c.database)
+                .await?
+                .init_account("000000000000", c.uid_range.0)
+                .await?;
+            let (id, secret) = create_root_key(&store, &master).await?;
+            print_credentials(&c, store.account_id(), &id, secret.expose());
+            Ok(())
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// First-time setup: data dir, master key, account id, TLS, root key.
+async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if c.data_dir.join("master.key").exists() {
+        bail!("{} is already initialised", c.data_dir.display());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&c.data_dir)
+        .with_context(|| format!("creating {}", c.data_dir.display()))?;
+    let master = MasterKey::create(&c.data_dir.join("master.key"))?;
+    let account = format!(
+        "{}{:011}",
+        rand::thread_rng().gen_range(1..=9),
+        rand::thread_rng().gen_range(0..100_000_000_000u64)
+    );
+    if !c.tls_cert.exists() {
+        let tls_dir = c.tls_cert.parent().unwrap_or(&c.data_dir).to_owned();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tls_dir)?;
+        let ip = c.listen.ip();
+        let ips: Vec<std::net::IpAddr> = if ip.is_unspecified() {
+            vec![]
+        } else {
+            vec![ip]
+        };
+        let pki = tls::generate_dev_pki(&account, &["localhost".to_owned()], &ips)?;
+        std::fs::write(tls_dir.join("root.pem"), &pki.root_cert_pem)?;
+        std::fs::write(&c.tls_cert, &pki.server_cert_pem)?;
+        write_private(&c.tls_key, &pki.server_key_pem)?;
+        // The root CA key is sealed under the master key: a copy of the data
+        // directory without master.key reveals nothing.
+        let sealed = master.seal(pki.root_key_pem.as_bytes(), b"tls-root-key");
+        std::fs::write(tls_dir.join("root.key.sealed"), sealed)?;
+    }
+    let store = Store::open(&c.database)
+        .await?
+        .init_account(&account, c.uid_range.0)
+        .await?;
+    let (id, secret) = create_root_key(&store, &master).await?;
+    println!(
+        "ward-ca: new installation in {} (account {}){}",
+        c.data_dir.display(),
+        store.account_id(),
+        if dev { ", development mode" } else { "" }
+    );
+    print_credentials(c, store.account_id(), &id, secret.expose());
+    Ok(())
+}
+
+async fn create_root_key(
+    store: &Store,
+    master: &MasterKey,
+) -> anyhow::Result<(String, crypto::Secret)> {
+    let id = crypto::access_key_id("AKIA");
+    let secret = crypto::secret_access_key();
+    let sealed = master.seal(secret.expose().as_bytes(), id.as_bytes());
+    let arn = format!("arn:ward:iam::{}:root", store.account_id());
+    let g = system_grant("iam:CreateAccessKey", &arn);
+    let mut m = store.mutation(&g).await?;
+    sqlx::query("INSERT INTO root_access_keys (id, secret_sealed, status, created_at) VALUES ($1, $2, 'Active', $3)")
+        .bind(&id)
+        .bind(sealed)
+        .bind(now())
+        .execute(&mut *m.tx)
+        .await?;
+    m.commit(&AuditEvent {
+        at: now(),
+        principal: "ward-ca (local administrator)".into(),
+        action: "iam:CreateAccessKey".into(),
+        resource: arn,
+        decision: "Allowed".into(),
+        source_ip: "local".into(),
+        detail: serde_json::json!({"accessKeyId": id, "root": true}),
+    })
+    .await?;
+    Ok((id, secret))
+}
+
+fn print_credentials(c: &Config, account: &str, id: &str, secret: &str) {
+    let host = if c.listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        c.listen.ip().to_string()
+    };
+    let endpoint = if c.listen.is_ipv6() {
+        format!("https://[{host}]:{}", c.listen.port())
+    } else {
+        format!("https://{host}:{}", c.listen.port())
+    };
+    let bundle = c.tls_cert.parent().unwrap_or(&c.data_dir).join("root.pem");
+    println!(
+        "\nRoot credentials for account {account} (shown once: store them now; \
+`ward-ca root-key create` makes new ones):\n\n  \
+export WARD_ENDPOINT={endpoint}\n  export WARD_CA_BUNDLE={}\n  export WARD_ACCESS_KEY_ID={id}\n  export WARD_SECRET_ACCESS_KEY={secret}\n\n\
+Then:\n  ward whoami\n  curl --cacert \"$WARD_CA_BUNDLE\" --aws-sigv4 \"aws:amz:{}:ward\" --user \"$WARD_ACCESS_KEY_ID:$WARD_SECRET_ACCESS_KEY\" \"$WARD_ENDPOINT/v1/whoami\"\n",
+        bundle.display(),
+        c.region
+    );
+}
+
+async fn serve(c: Config) -> anyhow::Result<()> {
+    let master = MasterKey::load(&c.data_dir.join("master.key"))?;
+    let store = Store::open(&c.database)
+        .await?
+        .init_account("000000000000", c.uid_range.0)
+        .await?;
+    let cert = std::fs::read_to_string(&c.tls_cert)
+        .with_context(|| format!("reading {}", c.tls_cert.display()))?;
+    let key = std::fs::read_to_string(&c.tls_key)
+        .with_context(|| format!("reading {}", c.tls_key.display()))?;
+    let tls_config = tls::server_config(&cert, &key, None)?;
+    let listener = tokio::net::TcpListener::bind(c.listen)
+        .await
+        .with_context(|| format!("binding {}", c.listen))?;
+    tracing::info!(listen = %c.listen, database = %c.database.describe(), account = store.account_id(), "ward-ca starting");
+    let state = Arc::new(AppState {
+        store,
+        master,
+        config: c,
+        policies: Default::default(),
+        metrics: Default::default(),
+        last_used: Default::default(),
+    });
+    let router = api::router(state);
+    tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;
+    tracing::info!("ward-ca stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}

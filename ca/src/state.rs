@@ -1,0 +1,125 @@
+//! Shared daemon state: the store, the master key, the validated config,
+//! the compiled-policy cache and metrics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ward_policy::{Policy, PolicyKind};
+
+use crate::config::Config;
+use crate::crypto::{sha256_hex, MasterKey};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The master key (seals secrets at rest).
+    pub master: MasterKey,
+    /// Validated configuration.
+    pub config: Config,
+    /// Compiled policies by document hash.
+    pub policies: PolicyCache,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// When each access key's last use was last written (to write at most
+    /// once a minute per key).
+    pub last_used: Mutex<HashMap<String, i64>>,
+}
+
+/// A shared handle.
+pub type Shared = Arc<AppState>;
+
+/// Unix seconds now. The daemon's only clock read for decisions.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Compiled policy documents, keyed by the SHA-256 of their text, so each
+/// document is parsed once per process however often it is evaluated.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    map: Mutex<HashMap<(String, PolicyKind), Arc<Policy>>>,
+}
+
+/// Most compiled documents kept; the cache is cleared when full.
+const POLICY_CACHE_MAX: usize = 10_000;
+
+impl PolicyCache {
+    /// The compiled form of a stored document. Stored documents were
+    /// validated when written; one that no longer parses is an internal
+    /// error, and the request is refused (fail closed).
+    pub fn get(&self, doc: &str, kind: PolicyKind) -> Result<Arc<Policy>, ApiError> {
+        let key = (sha256_hex(doc.as_bytes()), kind);
+        if let Some(p) = self
+            .map
+            .lock()
+            .map_err(|_| ApiError::internal("policy cache poisoned"))?
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(
+            Policy::parse(doc, kind)
+                .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}")))?,
+        );
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| ApiError::internal("policy cache poisoned"))?;
+        if map.len() >= POLICY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(key, p.clone());
+        Ok(p)
+    }
+}
+
+/// Prometheus counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Requests by status class.
+    pub responses_2xx: AtomicU64,
+    /// 4xx responses.
+    pub responses_4xx: AtomicU64,
+    /// 5xx responses.
+    pub responses_5xx: AtomicU64,
+    /// Failed authentications.
+    pub auth_failures: AtomicU64,
+    /// Authorization denials.
+    pub denials: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts a response.
+    pub fn response(&self, status: u16) {
+        let c = match status {
+            200..=399 => &self.responses_2xx,
+            400..=499 => &self.responses_4xx,
+            _ => &self.responses_5xx,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# HELP ward_http_responses_total HTTP responses by status class.\n# TYPE ward_http_responses_total counter\n\
+             ward_http_responses_total{{class=\"2xx\"}} {}\nward_http_responses_total{{class=\"4xx\"}} {}\nward_http_responses_total{{class=\"5xx\"}} {}\n\
+             # HELP ward_auth_failures_total Failed authentications.\n# TYPE ward_auth_failures_total counter\nward_auth_failures_total {}\n\
+             # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n",
+            g(&self.responses_2xx),
+            g(&self.responses_4xx),
+            g(&self.responses_5xx),
+            g(&self.auth_failures),
+            g(&self.denials),
+        )
+    }
+}

@@ -1,0 +1,397 @@
+//! The store: SQLite (WAL, the default) or PostgreSQL through sqlx's `Any`
+//! driver, with numbered migrations per backend (`migrations/sqlite`,
+//! `migrations/postgres`: same tables and columns).
+//!
+//! Every mutation is one transaction that also appends its audit event
+//! ([`Mutation`]): it starts by bumping the single `audit_head` row, which
+//! serialises writers on both backends (SQLite takes its write lock at the
+//! first statement, so deferred-transaction upgrade deadlocks cannot
+//! happen; PostgreSQL takes a row lock, so several ward-ca replicas can
+//! share one database), and commits the mutation and its hash-chained event
+//! together. A dropped `Mutation` rolls back: nothing is half-written.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::authz::Grant;
+use crate::config::Database;
+use crate::crypto::sha256_hex;
+use crate::error::ApiError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database the store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    account_id: Arc<str>,
+}
+
+/// One audit event (SPEC: who, what, resource, decision, source, time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// Principal ARN, or the claimed identity for authentication failures.
+    pub principal: String,
+    /// The action, e.g. `iam:CreateUser`, `ward:Login`.
+    pub action: String,
+    /// The resource ARN.
+    pub resource: String,
+    /// `Allowed`, `ImplicitlyDenied`, `ExplicitlyDenied`, `Failed` …
+    pub decision: String,
+    /// Caller's address.
+    pub source_ip: String,
+    /// Structured detail (never secrets).
+    pub detail: Value,
+}
+
+/// A stored audit event with its place in the chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// Sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// The event.
+    pub event: AuditEvent,
+    /// Hash of the previous event (zeros for the first).
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// Store-level failures at startup.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The canonical text hashed for an event: a JSON array of the fields in
+/// a fixed order, `detail` as its stored text.
+fn chain_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> String {
+    let canon = serde_json::json!([
+        seq,
+        ev.at,
+        ev.principal,
+        ev.action,
+        ev.resource,
+        ev.decision,
+        ev.source_ip,
+        detail_text
+    ]);
+    sha256_hex(format!("{prev}\n{canon}").as_bytes())
+}
+
+impl Store {
+    /// Connects (creating an SQLite file if needed) and migrates.
+    pub async fn open(db: &Database) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match db {
+            Database::Sqlite(path) => (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                Backend::Sqlite,
+            ),
+            Database::Postgres(url) => (url.clone(), Backend::Postgres),
+        };
+        let opts: AnyConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError(format!("database {}: {e}", db.describe())))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError(format!("database {}: {e}", db.describe())))?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: set once, it persists.
+            let mut c = pool
+                .acquire()
+                .await
+                .map_err(|e| StoreError(e.to_string()))?;
+            c.execute("PRAGMA journal_mode = WAL;")
+                .await
+                .map_err(|e| StoreError(e.to_string()))?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError(format!("migrating {}: {e}", db.describe())))?;
+        Ok(Store {
+            pool,
+            backend,
+            account_id: Arc::from(""),
+        })
+    }
+
+    /// Reads the installation's account id, setting it to `proposed` (and
+    /// the uid/gid counters to `uid_min`) on first use.
+    pub async fn init_account(mut self, proposed: &str, uid_min: i64) -> Result<Store, StoreError> {
+        let e = |e: sqlx::Error| StoreError(format!("initialising the store: {e}"));
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let existing: Option<String> =
+            sqlx::query("SELECT value FROM meta WHERE name = 'account_id'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(e)?
+                .map(|r| r.try_get::<String, _>(0))
+                .transpose()
+                .map_err(e)?;
+        let account = match existing {
+            Some(a) => a,
+            None => {
+                sqlx::query("INSERT INTO meta (name, value) VALUES ('account_id', $1)")
+                    .bind(proposed)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(e)?;
+                for counter in ["uid", "gid"] {
+                    sqlx::query("INSERT INTO id_counters (name, next_id) VALUES ($1, $2)")
+                        .bind(counter)
+                        .bind(uid_min)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(e)?;
+                }
+                proposed.to_owned()
+            }
+        };
+        tx.commit().await.map_err(e)?;
+        self.account_id = Arc::from(account.as_str());
+        Ok(self)
+    }
+
+    /// The 12-digit account id.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// True if the store answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+
+    /// Begins a mutation (see the module docs). Needs a [`Grant`]: only
+    /// authorized work writes.
+    pub async fn mutation(&self, _grant: &Grant) -> Result<Mutation, ApiError> {
+        self.begin().await
+    }
+
+    async fn begin(&self) -> Result<Mutation, ApiError> {
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(Mutation {
+            seq: row.try_get(0)?,
+            prev: row.try_get(1)?,
+            tx,
+        })
+    }
+
+    /// Records an event on its own (authentication failures, denials).
+    pub async fn record(&self, ev: &AuditEvent) -> Result<i64, ApiError> {
+        self.begin().await?.commit(ev).await
+    }
+
+    /// Events matching the filters, oldest first.
+    pub async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<StoredEvent>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash FROM audit_events
+             WHERE seq > $1 AND at >= $2 AND at <= $3 AND ($4 = '' OR principal = $4 OR principal LIKE $5) AND ($6 = '' OR action = $6)
+             ORDER BY seq LIMIT $7",
+        )
+        .bind(f.after_seq)
+        .bind(f.since)
+        .bind(f.until)
+        .bind(&f.principal)
+        .bind(format!("%:user/%{}", f.principal.replace(['%', '_'], "")))
+        .bind(&f.action)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_event).collect()
+    }
+
+    /// Walks the whole chain: every hash recomputed, every link and the
+    /// head checked. `Ok(count)` or the first break found.
+    pub async fn verify_audit(&self) -> Result<Result<i64, String>, ApiError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+        let mut prev = "0".repeat(64);
+        let mut expect_seq = 1;
+        let mut after = 0;
+        loop {
+            let batch = self
+                .audit_events(&AuditFilter {
+                    after_seq: after,
+                    limit: 1000,
+                    ..AuditFilter::all()
+                })
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for e in &batch {
+                if e.seq != expect_seq {
+                    return Ok(Err(format!(
+                        "event {expect_seq} is missing (next is {})",
+                        e.seq
+                    )));
+                }
+                if e.prev_hash != prev {
+                    return Ok(Err(format!(
+                        "event {} does not link to event {}",
+                        e.seq,
+                        e.seq - 1
+                    )));
+                }
+                let detail_text = e.event.detail.to_string();
+                if chain_hash(&prev, e.seq, &e.event, &detail_text) != e.hash {
+                    return Ok(Err(format!("event {} was altered", e.seq)));
+                }
+                prev = e.hash.clone();
+                expect_seq += 1;
+                after = e.seq;
+            }
+        }
+        let count = expect_seq - 1;
+        if count != head_seq || prev != head_hash {
+            return Ok(Err(format!(
+                "the log ends at event {count} but the head says {head_seq}: events were removed"
+            )));
+        }
+        Ok(Ok(count))
+    }
+}
+
+fn row_event(r: &sqlx::any::AnyRow) -> Result<StoredEvent, ApiError> {
+    let detail: String = r.try_get(7)?;
+    Ok(StoredEvent {
+        seq: r.try_get(0)?,
+        event: AuditEvent {
+            at: r.try_get(1)?,
+            principal: r.try_get(2)?,
+            action: r.try_get(3)?,
+            resource: r.try_get(4)?,
+            decision: r.try_get(5)?,
+            source_ip: r.try_get(6)?,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+        },
+        prev_hash: r.try_get(8)?,
+        hash: r.try_get(9)?,
+    })
+}
+
+/// Filters for [`Store::audit_events`].
+#[derive(Clone, Debug)]
+pub struct AuditFilter {
+    /// Only events after this sequence number (pagination).
+    pub after_seq: i64,
+    /// Unix seconds, inclusive.
+    pub since: i64,
+    /// Unix seconds, inclusive.
+    pub until: i64,
+    /// A principal ARN or a user name; empty for all.
+    pub principal: String,
+    /// An action; empty for all.
+    pub action: String,
+    /// Most events returned.
+    pub limit: i64,
+}
+
+impl AuditFilter {
+    /// No filter.
+    pub fn all() -> AuditFilter {
+        AuditFilter {
+            after_seq: 0,
+            since: i64::MIN,
+            until: i64::MAX,
+            principal: String::new(),
+            action: String::new(),
+            limit: 1000,
+        }
+    }
+}
+
+/// An open mutation: a transaction holding the audit head.
+pub struct Mutation {
+    /// The transaction; entity functions run on it.
+    pub tx: Transaction<'static, Any>,
+    seq: i64,
+    prev: String,
+}
+
+impl Mutation {
+    /// Appends `ev` to the chain and commits everything.
+    pub async fn commit(mut self, ev: &AuditEvent) -> Result<i64, ApiError> {
+        let detail_text = ev.detail.to_string();
+        let hash = chain_hash(&self.prev, self.seq, ev, &detail_text);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(self.seq)
+        .bind(ev.at)
+        .bind(&ev.principal)
+        .bind(&ev.action)
+        .bind(&ev.resource)
+        .bind(&ev.decision)
+        .bind(&ev.source_ip)
+        .bind(&detail_text)
+        .bind(&self.prev)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&hash)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(self.seq)
+    }
+}

@@ -1,0 +1,692 @@
+//! HTTPS plumbing of the ward-ca daemon (SPEC §5: "HTTPS (rustls) on 8443").
+//!
+//! This module is:
+//! - the **dev PKI** ([`generate_dev_pki`]): a root CA plus a server certificate for
+//!   `ward-ca serve --dev` and `ward-ca init`, both ECDSA P-256 so that rustls, curl
+//!   and OpenSSL all accept the chain;
+//! - the **rustls server configuration** ([`server_config`]): TLS 1.2 and 1.3, ALPN `h2`
+//!   and `http/1.1`, and optional client certificates verified against given roots;
+//! - the **accept loop** ([`serve_tls`], [`serve_tls_with`]): TLS handshakes under a
+//!   timeout, HTTP/1.1 and HTTP/2 through hyper, a bound on concurrent connections,
+//!   [`ConnInfo`] in every request's extensions, and graceful shutdown.
+//!
+//! It is deliberately *not* authentication: a verified client chain is reported in
+//! [`ConnInfo`], and mapping it to an identity (and deciding whether one is required)
+//! is the API layer's job. It does not issue client certificates either; the X.509 CA
+//! (root → issuing CA → leaf, SPEC §6) lives elsewhere and only borrows the root key
+//! returned in [`Pki::root_key_pem`].
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rand::RngCore;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+/// Lifetime of the dev root CA.
+const ROOT_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+/// Lifetime of the dev server certificate. One year stays under the 398 days that
+/// browsers accept for TLS server certificates.
+const SERVER_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// `notBefore` is set this far in the past so that a client whose clock is slightly
+/// behind ours does not reject a certificate generated a moment ago.
+const BACKDATE: Duration = Duration::from_secs(60 * 60);
+/// Pause after a failed `accept` (e.g. EMFILE) so that the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+// ---------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------
+
+/// Which PEM input a [`TlsError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PemInput {
+    /// The server certificate chain (end-entity certificate first).
+    CertChain,
+    /// The server private key.
+    PrivateKey,
+    /// The roots that client certificates are verified against.
+    ClientRoots,
+}
+
+impl fmt::Display for PemInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PemInput::CertChain => "certificate chain",
+            PemInput::PrivateKey => "private key",
+            PemInput::ClientRoots => "client CA roots",
+        })
+    }
+}
+
+/// Why TLS material could not be loaded or generated.
+///
+/// Every variant is the operator's input or the environment at fault (a bad file, a
+/// mismatched key, a wrong name); none of them is retryable without changing something.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The input is not well-formed PEM (broken base64, a section without its end line).
+    BadPem {
+        /// Which input.
+        input: PemInput,
+        /// The parser's complaint.
+        source: io::Error,
+    },
+    /// The input holds no `CERTIFICATE` section (empty, garbage, or a key file).
+    NoCertificate {
+        /// Which input.
+        input: PemInput,
+    },
+    /// The key input holds no private key (PKCS#8, PKCS#1 or SEC1).
+    NoPrivateKey,
+    /// The key input holds more than one private key, so which one is meant is ambiguous.
+    MultiplePrivateKeys,
+    /// The private key could not be loaded: corrupt encoding or unsupported algorithm.
+    UnsupportedKey(rustls::Error),
+    /// A certificate's DER could not be parsed or is unusable as a trust anchor.
+    InvalidCertificate {
+        /// Which input.
+        input: PemInput,
+        /// What rustls/webpki reported.
+        source: rustls::Error,
+    },
+    /// The private key does not belong to the first (end-entity) certificate of the chain.
+    KeyCertMismatch,
+    /// The client certificate verifier could not be built from the given roots.
+    ClientVerifier(rustls::server::VerifierBuilderError),
+    /// rustls rejected the configuration (protocol versions, cipher suites).
+    Config(rustls::Error),
+    /// Dev PKI: the account id is not 12 ASCII digits (SPEC §3).
+    InvalidAccountId(String),
+    /// Dev PKI: a DNS name cannot be put into a certificate.
+    InvalidDnsName(String),
+    /// Dev PKI: the system clock is before 1970, so no validity period can be computed.
+    ClockBeforeEpoch,
+    /// Dev PKI: key or certificate generation failed.
+    Generate(rcgen::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::BadPem { input, source } => write!(f, "{input}: malformed PEM: {source}"),
+            TlsError::NoCertificate { input } => {
+                write!(f, "{input}: no CERTIFICATE section found in PEM")
+            }
+            TlsError::NoPrivateKey => write!(
+                f,
+                "private key: no private key (PKCS#8, PKCS#1 or SEC1) found in PEM"
+            ),
+            TlsError::MultiplePrivateKeys => {
+                write!(f, "private key: PEM holds more than one private key")
+            }
+            TlsError::UnsupportedKey(e) => write!(f, "private key: cannot be loaded: {e}"),
+            TlsError::InvalidCertificate { input, source } => {
+                write!(f, "{input}: invalid certificate: {source}")
+            }
+            TlsError::KeyCertMismatch => write!(
+                f,
+                "private key does not match the first certificate of the certificate chain"
+            ),
+            TlsError::ClientVerifier(e) => write!(f, "client CA roots: {e}"),
+            TlsError::Config(e) => write!(f, "TLS configuration rejected: {e}"),
+            TlsError::InvalidAccountId(id) => {
+                write!(f, "account id {id:?} is not 12 digits")
+            }
+            TlsError::InvalidDnsName(name) => {
+                write!(f, "DNS name {name:?} cannot be used in a certificate")
+            }
+            TlsError::ClockBeforeEpoch => write!(f, "system clock is before 1970"),
+            TlsError::Generate(e) => write!(f, "certificate generation failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::BadPem { source, .. } => Some(source),
+            TlsError::UnsupportedKey(e) | TlsError::Config(e) => Some(e),
+            TlsError::InvalidCertificate { source, .. } => Some(source),
+            TlsError::ClientVerifier(e) => Some(e),
+            TlsError::Generate(e) => Some(e),
+            TlsError::NoCertificate { .. }
+            | TlsError::NoPrivateKey
+            | TlsError::MultiplePrivateKeys
+            | TlsError::KeyCertMismatch
+            | TlsError::InvalidAccountId(_)
+            | TlsError::InvalidDnsName(_)
+            | TlsError::ClockBeforeEpoch => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Dev PKI
+// ---------------------------------------------------------------------------------
+
+/// A development PKI: a root CA and a server certificate it signed, all PEM.
+///
+/// Keys are PKCS#8 PEM in [`Zeroizing`] strings; `Debug` prints the certificates but
+/// never the keys.
+pub struct Pki {
+    /// The root CA certificate; clients trust this (`curl --cacert`).
+    pub root_cert_pem: String,
+    /// The root CA's private key. Needed later to sign the issuing CA; keep it off the
+    /// server's disk in anything but a dev setup.
+    pub root_key_pem: Zeroizing<String>,
+    /// The server certificate (end-entity only; the root is the trust anchor).
+    pub server_cert_pem: String,
+    /// The server certificate's private key.
+    pub server_key_pem: Zeroizing<String>,
+}
+
+impl fmt::Debug for Pki {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pki")
+            .field("root_cert_pem", &self.root_cert_pem)
+            .field("root_key_pem", &"<redacted>")
+            .field("server_cert_pem", &self.server_cert_pem)
+            .field("server_key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Creates a dev root CA and a server certificate signed by it.
+///
+/// The root is "ward dev root CA `account_id`", valid 10 years, `CA:TRUE, pathlen:1`
+/// (root → issuing CA → leaf, SPEC §6), key usage keyCertSign + cRLSign. The server
+/// certificate is valid 1 year for `dns_names` and `ips` (when both are empty:
+/// `localhost`, `127.0.0.1`, `::1`), `CA:FALSE`, key usage digitalSignature, EKU
+/// serverAuth. Both keys are ECDSA P-256, which every TLS client accepts. A string in
+/// `dns_names` that parses as an IP address is put into the IP SANs.
+pub fn generate_dev_pki(
+    account_id: &str,
+    dns_names: &[String],
+    ips: &[IpAddr],
+) -> Result<Pki, TlsError> {
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TlsError::InvalidAccountId(account_id.to_owned()));
+    }
+    let sans = server_sans(dns_names, ips)?;
+    let since_epoch = since_epoch()?;
+
+    let root_key =
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(TlsError::Generate)?;
+    let mut root = CertificateParams::default();
+    root.distinguished_name = distinguished_name(&format!("ward dev root CA {account_id}"));
+    root.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    root.serial_number = Some(random_serial());
+    set_validity(&mut root, since_epoch, ROOT_LIFETIME);
+    let root_cert = root.self_signed(&root_key).map_err(TlsError::Generate)?;
+
+    let server_key =
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(TlsError::Generate)?;
+    let mut server = CertificateParams::default();
+    let common_name = sans
+        .iter()
+        .find_map(|san| match san {
+            SanType::DnsName(name) => Some(name.as_str().to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "ward-ca".to_owned());
+    server.distinguished_name = distinguished_name(&common_name);
+    server.subject_alt_names = sans;
+    server.is_ca = IsCa::ExplicitNoCa;
+    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    server.use_authority_key_identifier_extension = true;
+    server.serial_number = Some(random_serial());
+    set_validity(&mut server, since_epoch, SERVER_LIFETIME);
+    let server_cert = server
+        .signed_by(&server_key, &root_cert, &root_key)
+        .map_err(TlsError::Generate)?;
+
+    Ok(Pki {
+        root_cert_pem: root_cert.pem(),
+        root_key_pem: Zeroizing::new(root_key.serialize_pem()),
+        server_cert_pem: server_cert.pem(),
+        server_key_pem: Zeroizing::new(server_key.serialize_pem()),
+    })
+}
+
+/// The subject alternative names of the dev server certificate.
+fn server_sans(dns_names: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>, TlsError> {
+    if dns_names.is_empty() && ips.is_empty() {
+        return Ok(vec![
+            SanType::DnsName(ia5("localhost")?),
+            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ]);
+    }
+    let mut sans = Vec::with_capacity(dns_names.len() + ips.len());
+    for name in dns_names {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            sans.push(SanType::IpAddress(ip));
+            continue;
+        }
+        // rustls' own name syntax check, so a name that rustls clients could never
+        // match is refused here rather than discovered at the first connection.
+        if rustls::pki_types::DnsName::try_from(name.as_str()).is_err() {
+            return Err(TlsError::InvalidDnsName(name.clone()));
+        }
+        sans.push(SanType::DnsName(ia5(name)?));
+    }
+    sans.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    Ok(sans)
+}
+
+fn ia5(name: &str) -> Result<rcgen::Ia5String, TlsError> {
+    rcgen::Ia5String::try_from(name).map_err(|_| TlsError::InvalidDnsName(name.to_owned()))
+}
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "ward");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+/// The seconds since the epoch, for certificate validity periods.
+fn since_epoch() -> Result<Duration, TlsError> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| TlsError::ClockBeforeEpoch)
+}
+
+/// Sets `params` valid from [`BACKDATE`] ago for `lifetime`.
+///
+/// rcgen 0.13 takes `time::OffsetDateTime`, and `time` is not a dependency of this
+/// crate; adding a `std::time::Duration` to rcgen's own epoch value avoids naming it.
+fn set_validity(params: &mut CertificateParams, since_epoch: Duration, lifetime: Duration) {
+    let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + lifetime;
+}
+
+/// A random, positive, 16-byte serial number (RFC 5280 §4.1.2.2 allows up to 20 bytes;
+/// CA/B Forum asks for at least 64 random bits).
+fn random_serial() -> SerialNumber {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // Clear the sign bit and set the next one so the DER length is always 16 bytes.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    SerialNumber::from_slice(&bytes)
+}
+
+// ---------------------------------------------------------------------------------
+// PEM loading and server configuration
+// ---------------------------------------------------------------------------------
+
+/// Reads every `CERTIFICATE` section of `pem`, in order; other sections are ignored.
+///
+/// Fails with [`TlsError::BadPem`] on malformed PEM and [`TlsError::NoCertificate`]
+/// when there is no certificate at all.
+pub fn load_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    load_certs(pem, PemInput::CertChain)
+}
+
+fn load_certs(pem: &str, input: PemInput) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let mut certs = Vec::new();
+    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
+        let item = item.map_err(|source| TlsError::BadPem { input, source })?;
+        if let rustls_pemfile::Item::X509Certificate(cert) = item {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate { input });
+    }
+    Ok(certs)
+}
+
+/// Reads the single private key (PKCS#8, PKCS#1 or SEC1) in `pem`; certificate
+/// sections are ignored, so a combined key+cert file works.
+///
+/// Fails with [`TlsError::NoPrivateKey`] or [`TlsError::MultiplePrivateKeys`] unless
+/// there is exactly one key. Whether the key is usable is checked by [`server_config`].
+pub fn load_pem_key(pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let mut key = None;
+    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
+        let found: PrivateKeyDer<'static> = match item.map_err(|source| TlsError::BadPem {
+            input: PemInput::PrivateKey,
+            source,
+        })? {
+            rustls_pemfile::Item::Pkcs8Key(k) => k.into(),
+            rustls_pemfile::Item::Pkcs1Key(k) => k.into(),
+            rustls_pemfile::Item::Sec1Key(k) => k.into(),
+            _ => continue,
+        };
+        if key.replace(found).is_some() {
+            return Err(TlsError::MultiplePrivateKeys);
+        }
+    }
+    key.ok_or(TlsError::NoPrivateKey)
+}
+
+/// Builds the rustls server configuration: TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`.
+///
+/// `cert_chain_pem` is the end-entity certificate first, then any intermediates;
+/// `key_pem` must be its private key. With `client_ca_roots_pem`, clients *may*
+/// present a certificate; if they do, it must chain to one of those roots or the
+/// handshake fails. Whether a request needs one is for the API layer to decide from
+/// [`ConnInfo::client_cert_chain_der`].
+///
+/// The ring provider is named explicitly rather than taken from the process default,
+/// so that another crate enabling a second rustls provider cannot make this panic.
+pub fn server_config(
+    cert_chain_pem: &str,
+    key_pem: &str,
+    client_ca_roots_pem: Option<&str>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = load_certs(cert_chain_pem, PemInput::CertChain)?;
+    let key = load_pem_key(key_pem)?;
+    // Load the key once on its own so that a bad key is reported as such and not
+    // confused with certificate errors from the combined check below.
+    provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(TlsError::UnsupportedKey)?;
+
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?;
+    let builder = match client_ca_roots_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for cert in load_certs(pem, PemInput::ClientRoots)? {
+                roots
+                    .add(cert)
+                    .map_err(|source| TlsError::InvalidCertificate {
+                        input: PemInput::ClientRoots,
+                        source,
+                    })?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(TlsError::ClientVerifier)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            TlsError::KeyCertMismatch
+        }
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            TlsError::InvalidCertificate {
+                input: PemInput::CertChain,
+                source: e,
+            }
+        }
+        other => TlsError::Config(other),
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+// ---------------------------------------------------------------------------------
+// Serving
+// ---------------------------------------------------------------------------------
+
+/// Peer info that handlers can read from request extensions
+/// (`axum::Extension<ConnInfo>`).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The TCP peer address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS (always true from [`serve_tls`]).
+    pub tls: bool,
+    /// The client certificate chain in DER, end-entity first, when the client
+    /// presented one; it has been verified against the configured client roots.
+    pub client_cert_chain_der: Option<Arc<Vec<Vec<u8>>>>,
+}
+
+/// Limits and timeouts of [`serve_tls_with`].
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Connections served at once, handshakes included; further clients wait in the
+    /// kernel's accept backlog. Clamped to at least 1. Default 4096.
+    pub max_connections: usize,
+    /// Time a client gets to complete the TLS handshake, so that clients which connect
+    /// and say nothing cannot hold sockets. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time an HTTP/1.1 client gets to send a request's headers. Default 30 s.
+    pub header_read_timeout: Duration,
+    /// After shutdown, how long in-flight connections may take to finish before they
+    /// are aborted. Default 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// [`serve_tls_with`] with [`ServeOptions::default`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_tls_with(listener, tls, router, shutdown, ServeOptions::default()).await
+}
+
+/// Accepts TLS connections on `listener` and serves `router` over HTTP/1.1 and HTTP/2.
+///
+/// Every request carries a [`ConnInfo`] (and axum's `ConnectInfo<SocketAddr>`) in its
+/// extensions. When `shutdown` resolves, the listener is closed, open connections are
+/// asked to finish (HTTP/1.1: after the current response; HTTP/2: GOAWAY), and the
+/// function returns once they have, or after [`ServeOptions::shutdown_grace`], aborting
+/// the rest. Failures of single connections are logged at debug level and never stop
+/// the server. The only error is failing to read the listener's local address.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "serving HTTPS");
+
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    http.http2().timer(TokioTimer::new());
+    let shared = Arc::new(Shared {
+        acceptor: TlsAcceptor::from(tls),
+        http,
+        router,
+        handshake_timeout: options.handshake_timeout,
+    });
+
+    let permits = Arc::new(Semaphore::new(
+        options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(done) = connections.join_next() => log_task_end(done),
+            accepted = accept(&listener, &permits) => match accepted {
+                Ok((stream, remote, permit)) => {
+                    connections.spawn(connection(
+                        shared.clone(),
+                        stream,
+                        remote,
+                        stop_rx.clone(),
+                        permit,
+                    ));
+                }
+                Err(err) => {
+                    // Usually EMFILE/ENFILE or a connection reset before accept; none
+                    // of them is a reason to stop serving everyone else.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            },
+        }
+    }
+
+    // Stop accepting first, so that new clients get a refused connection rather than a
+    // silent backlog while we drain.
+    drop(listener);
+    // Send fails only without receivers, i.e. when there is nothing to drain anyway.
+    let _ = stop_tx.send(true);
+    tracing::info!(%local, open = connections.len(), "shutting down HTTPS");
+    let drain = async {
+        while let Some(done) = connections.join_next().await {
+            log_task_end(done);
+        }
+    };
+    if tokio::time::timeout(options.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            %local,
+            aborted = connections.len(),
+            "shutdown grace period over; aborting open connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// What every connection task needs, shared.
+struct Shared {
+    acceptor: TlsAcceptor,
+    http: auto::Builder<TokioExecutor>,
+    router: axum::Router,
+    handshake_timeout: Duration,
+}
+
+/// Waits for a free connection slot, then for a client. Cancel-safe: dropping it
+/// returns the slot and loses no client.
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("connection semaphore closed"))?;
+    let (stream, remote) = listener.accept().await?;
+    Ok((stream, remote, permit))
+}
+
+fn log_task_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = done {
+        if err.is_panic() {
+            tracing::error!(error = %err, "connection task panicked");
+        }
+    }
+}
+
+/// Resolves once shutdown has been signalled (or the server is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The `Ref` returned by `wait_for` is not `Send`; drop it here, inside.
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Serves one connection: TLS handshake, then HTTP until the client leaves or shutdown.
+async fn connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    // Small request/response exchanges: do not let Nagle delay the last segment.
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%remote, error = %err, "TCP_NODELAY failed");
+    }
+    let handshake = tokio::time::timeout(shared.handshake_timeout, shared.acceptor.accept(stream));
+    let tls_stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls_stream)) => tls_stream,
+            Ok(Err(err)) => {
+                tracing::debug!(%remote, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = stopped(&mut stop) => return,
+    };
+
+    let client_cert_chain_der = tls_stream.get_ref().1.peer_certificates().map(|chain| {
+        Arc::new(
+            chain
+                .iter()
+                .map(|cert| cert.as_ref().to_vec())
+                .collect::<Vec<_>>(),
+        )
+    });
+    let info = ConnInfo {
+        remote,
+        tls: true,
+        client_cert_chain_der,
+    };
+    let router = shared.router.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(info.clone());
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(remote));
+        router.clone().oneshot(request)
+    });
+
+    let conn = shared
+        .http
+        .serve_connection(TokioIo::new(tls_stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%remote, error = %err, "connection ended with an error");
+    }
+}

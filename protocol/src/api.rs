@@ -1,0 +1,478 @@
+//! ward-ca `/v1/` JSON API types. Requests reject unknown fields; every
+//! response object is camelCase. Routes (all under `https://HOST:8443`):
+//!
+//! | method & path | action | body → response |
+//! |---|---|---|
+//! | `POST /v1/login` (no auth) | `sts:GetSessionToken` | [`LoginRequest`] → [`Credentials`] |
+//! | `GET /v1/whoami` | `sts:GetCallerIdentity` | → [`CallerIdentity`] |
+//! | `POST /v1/users` | `iam:CreateUser` | [`CreateUser`] → [`User`] |
+//! | `GET /v1/users?pathPrefix&marker&maxItems` | `iam:ListUsers` | → [`UserList`] |
+//! | `GET /v1/users/{name}` | `iam:GetUser` | → [`User`] |
+//! | `PATCH /v1/users/{name}` | `iam:UpdateUser` | [`UpdateUser`] → [`User`] |
+//! | `DELETE /v1/users/{name}` | `iam:DeleteUser` | → 204 |
+//! | `POST /v1/users/{name}/tags` | `iam:TagUser` | [`TagRequest`] → [`User`] |
+//! | `DELETE /v1/users/{name}/tags?keys=a,b` | `iam:UntagUser` | → [`User`] |
+//! | `GET /v1/users/{name}/groups` | `iam:ListGroupsForUser` | → [`GroupList`] |
+//! | `POST /v1/groups` | `iam:CreateGroup` | [`CreateGroup`] → [`Group`] |
+//! | `GET /v1/groups` | `iam:ListGroups` | → [`GroupList`] |
+//! | `GET /v1/groups/{name}` | `iam:GetGroup` | → [`GroupDetail`] |
+//! | `DELETE /v1/groups/{name}` | `iam:DeleteGroup` | → 204 |
+//! | `PUT /v1/groups/{g}/users/{u}` | `iam:AddUserToGroup` | → 204 |
+//! | `DELETE /v1/groups/{g}/users/{u}` | `iam:RemoveUserFromGroup` | → 204 |
+//! | `POST /v1/policies` | `iam:CreatePolicy` | [`CreatePolicy`] → [`ManagedPolicy`] |
+//! | `GET /v1/policies` | `iam:ListPolicies` | → [`PolicyList`] |
+//! | `GET /v1/policies/{name}` | `iam:GetPolicy` | → [`ManagedPolicy`] (with default document) |
+//! | `DELETE /v1/policies/{name}` | `iam:DeletePolicy` | → 204 |
+//! | `POST /v1/policies/{name}/versions` | `iam:CreatePolicyVersion` | [`CreatePolicyVersion`] → [`PolicyVersion`] |
+//! | `GET /v1/policies/{name}/versions` | `iam:ListPolicyVersions` | → [`PolicyVersionList`] |
+//! | `GET /v1/policies/{name}/versions/{v}` | `iam:GetPolicyVersion` | → [`PolicyVersion`] |
+//! | `PUT /v1/policies/{name}/default-version` | `iam:SetDefaultPolicyVersion` | [`SetDefaultVersion`] → 204 |
+//! | `DELETE /v1/policies/{name}/versions/{v}` | `iam:DeletePolicyVersion` | → 204 |
+//! | `PUT /v1/{users|groups}/{name}/attached-policies/{policy}` | `iam:Attach{User,Group}Policy` | → 204 |
+//! | `DELETE /v1/{users|groups}/{name}/attached-policies/{policy}` | `iam:Detach…Policy` | → 204 |
+//! | `GET /v1/{users|groups}/{name}/attached-policies` | `iam:ListAttached…Policies` | → [`PolicyList`] |
+//! | `PUT /v1/{users|groups}/{name}/policies/{pname}` | `iam:Put{User,Group}Policy` | [`PutInlinePolicy`] → 204 |
+//! | `GET /v1/{users|groups}/{name}/policies/{pname}` | `iam:Get…Policy` | → [`InlinePolicy`] |
+//! | `GET /v1/{users|groups}/{name}/policies` | `iam:List…Policies` | → [`InlinePolicyList`] |
+//! | `DELETE /v1/{users|groups}/{name}/policies/{pname}` | `iam:Delete…Policy` | → 204 |
+//! | `PUT /v1/users/{name}/permissions-boundary` | `iam:PutUserPermissionsBoundary` | [`SetBoundary`] → 204 |
+//! | `DELETE /v1/users/{name}/permissions-boundary` | `iam:DeleteUserPermissionsBoundary` | → 204 |
+//! | `PUT /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` / `UpdateLoginProfile` | [`LoginProfile`] → 204 |
+//! | `DELETE /v1/users/{name}/login-profile` | `iam:DeleteLoginProfile` | → 204 |
+//! | `POST /v1/users/{name}/access-keys` | `iam:CreateAccessKey` | → [`NewAccessKey`] (secret shown once) |
+//! | `GET /v1/users/{name}/access-keys` | `iam:ListAccessKeys` | → [`AccessKeyList`] |
+//! | `PATCH /v1/users/{name}/access-keys/{id}` | `iam:UpdateAccessKey` | [`UpdateAccessKey`] → 204 |
+//! | `DELETE /v1/users/{name}/access-keys/{id}` | `iam:DeleteAccessKey` | → 204 |
+//! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
+//! | `GET /v1/audit/verify` | `audit:VerifyLog` | → [`AuditVerify`] |
+//!
+//! Errors: [`ErrorBody`] with a 4xx status (5xx only for ward's own faults).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// `{"error": {...}}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error: an AWS-style code, a message for people, and the field at fault.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// e.g. `NoSuchEntity`, `AccessDenied`, `SignatureDoesNotMatch`.
+    pub code: String,
+    /// What happened, in words.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A key/value tag.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `POST /v1/users`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateUser {
+    /// 1–64 of `[\w+=,.@-]`, unique case-insensitively.
+    pub name: String,
+    /// Defaults to `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Up to 50.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// `PATCH /v1/users/{name}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateUser {
+    /// Rename.
+    #[serde(default)]
+    pub new_name: Option<String>,
+    /// Move.
+    #[serde(default)]
+    pub new_path: Option<String>,
+}
+
+/// `POST /v1/users/{name}/tags`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    /// Tags to set.
+    pub tags: Vec<Tag>,
+}
+
+/// A user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Name.
+    pub name: String,
+    /// `AIDA…`
+    pub user_id: String,
+    /// `arn:ward:iam::ACCT:user/PATH/NAME`
+    pub arn: String,
+    /// Path.
+    pub path: String,
+    /// Unix uid.
+    pub uid: i64,
+    /// RFC 3339.
+    pub created: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// ARN of the permissions boundary, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+}
+
+/// A page of users.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserList {
+    /// Users.
+    pub users: Vec<User>,
+    /// Pass as `marker` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `POST /v1/groups`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateGroup {
+    /// 1–128 of `[\w+=,.@-]`.
+    pub name: String,
+    /// Defaults to `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// A group.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// Name.
+    pub name: String,
+    /// `AGPA…`
+    pub group_id: String,
+    /// ARN.
+    pub arn: String,
+    /// Path.
+    pub path: String,
+    /// Unix gid.
+    pub gid: i64,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// A group with its members.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDetail {
+    /// The group.
+    pub group: Group,
+    /// Member user names.
+    pub users: Vec<String>,
+}
+
+/// A page of groups.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupList {
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// Next page marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `POST /v1/policies`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePolicy {
+    /// 1–128 of `[\w+=,.@-]`.
+    pub name: String,
+    /// Defaults to `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Up to 1,000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The policy document: a JSON object or a JSON string holding one.
+    /// Kept as raw text so that ward-ca validates exactly what was sent
+    /// (duplicate keys included).
+    pub document: Box<RawValue>,
+}
+
+/// `POST /v1/policies/{name}/versions`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePolicyVersion {
+    /// The document (raw, as in [`CreatePolicy`]).
+    pub document: Box<RawValue>,
+    /// Make it the default version.
+    #[serde(default)]
+    pub set_as_default: bool,
+}
+
+/// `PUT /v1/policies/{name}/default-version`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetDefaultVersion {
+    /// `v3` or `3`.
+    pub version_id: String,
+}
+
+/// A managed policy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedPolicy {
+    /// Name.
+    pub name: String,
+    /// `ANPA…`
+    pub policy_id: String,
+    /// ARN.
+    pub arn: String,
+    /// Path.
+    pub path: String,
+    /// Description.
+    pub description: String,
+    /// `v1`, …
+    pub default_version_id: String,
+    /// Principals it is attached to.
+    pub attachment_count: i64,
+    /// RFC 3339.
+    pub created: String,
+    /// RFC 3339.
+    pub updated: String,
+    /// The default version's document (on `GET` of one policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<serde_json::Value>,
+}
+
+/// A page of policies.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyList {
+    /// Policies.
+    pub policies: Vec<ManagedPolicy>,
+    /// Next page marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// One version of a managed policy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyVersion {
+    /// `v2`
+    pub version_id: String,
+    /// Whether it is the default.
+    pub is_default: bool,
+    /// RFC 3339.
+    pub created: String,
+    /// The document (on `GET` of one version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<serde_json::Value>,
+}
+
+/// A policy's versions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyVersionList {
+    /// Versions, oldest first.
+    pub versions: Vec<PolicyVersion>,
+}
+
+/// `PUT …/policies/{pname}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PutInlinePolicy {
+    /// The document (raw, as in [`CreatePolicy`]).
+    pub document: Box<RawValue>,
+}
+
+/// An inline policy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InlinePolicy {
+    /// Name.
+    pub name: String,
+    /// The document.
+    pub document: serde_json::Value,
+}
+
+/// Inline policy names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InlinePolicyList {
+    /// Names.
+    pub policy_names: Vec<String>,
+}
+
+/// `PUT /v1/users/{name}/permissions-boundary`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetBoundary {
+    /// The managed policy's name or ARN.
+    pub policy: String,
+}
+
+/// `PUT /v1/users/{name}/login-profile`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginProfile {
+    /// The new password (checked against the password policy).
+    pub password: String,
+    /// The user must change it at next login.
+    #[serde(default)]
+    pub password_reset_required: bool,
+}
+
+/// `POST /v1/login`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginRequest {
+    /// User name.
+    pub user_name: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Temporary credentials (`ASIA…`), usable with SigV4 and the session token
+/// header, or the token alone as `Authorization: Bearer TOKEN`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// `ASIA…`
+    pub access_key_id: String,
+    /// Shown once.
+    pub secret_access_key: String,
+    /// Shown once.
+    pub session_token: String,
+    /// RFC 3339.
+    pub expiration: String,
+}
+
+/// `GET /v1/whoami`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerIdentity {
+    /// Principal ARN.
+    pub arn: String,
+    /// Unique id (`AIDA…`), or the account id for root.
+    pub user_id: String,
+    /// Account id.
+    pub account: String,
+    /// `access-key`, `session`, `certificate`, …
+    pub auth_method: String,
+}
+
+/// `POST /v1/users/{name}/access-keys`: the only time the secret is shown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAccessKey {
+    /// Owner.
+    pub user_name: String,
+    /// `AKIA…`
+    pub access_key_id: String,
+    /// 40 characters; not retrievable later.
+    pub secret_access_key: String,
+    /// `Active`.
+    pub status: String,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// Access key metadata.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKey {
+    /// Owner.
+    pub user_name: String,
+    /// `AKIA…`
+    pub access_key_id: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// RFC 3339.
+    pub created: String,
+    /// RFC 3339, if ever used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+/// A user's access keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyList {
+    /// Keys.
+    pub access_keys: Vec<AccessKey>,
+}
+
+/// `PATCH …/access-keys/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateAccessKey {
+    /// `Active` or `Inactive`.
+    pub status: String,
+}
+
+/// One audit event.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub seq: i64,
+    /// RFC 3339.
+    pub time: String,
+    /// Principal ARN (or claimed identity).
+    pub principal: String,
+    /// Action.
+    pub action: String,
+    /// Resource ARN.
+    pub resource: String,
+    /// Outcome.
+    pub decision: String,
+    /// Source address.
+    pub source_ip: String,
+    /// Detail.
+    pub detail: serde_json::Value,
+    /// Chain hash.
+    pub hash: String,
+}
+
+/// A page of audit events.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventList {
+    /// Events, oldest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `afterSeq` for more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after_seq: Option<i64>,
+}
+
+/// `GET /v1/audit/verify`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditVerify {
+    /// True if every event is intact and linked.
+    pub ok: bool,
+    /// Events checked.
+    pub events: i64,
+    /// The first break found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
