@@ -136,9 +136,24 @@ fn peer(parts: &Parts) -> (IpAddr, bool) {
     }
 }
 
+/// True if a raw path has `.`/`..` segments (also percent-encoded) or an
+/// empty segment. SigV4 signs the normalised path while the router sees
+/// the raw one, so such paths are refused before either looks at them.
+fn ambiguous_path(path: &str) -> bool {
+    path.split('/').skip(1).enumerate().any(|(i, seg)| {
+        let lower = seg.to_ascii_lowercase();
+        let dots = lower.replace("%2e", ".");
+        dots == "." || dots == ".." || (seg.is_empty() && i + 1 < path.split('/').count() - 1)
+    }) || path.to_ascii_lowercase().contains("%2f")
+}
+
 /// Buffers the body (bounded), authenticates, and hands the caller on.
 async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
+    if ambiguous_path(parts.uri.path()) {
+        return ApiError::invalid("path", "paths with '.', '..' or empty segments are refused")
+            .into_response();
+    }
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -266,6 +281,32 @@ fn field_in(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let end = start + msg[start..].find('`')?;
     Some(msg[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ambiguous_paths() {
+        for p in [
+            "/v1/users/./x",
+            "/v1/users/../x",
+            "/v1//users",
+            "/v1/users/%2e%2E",
+            "/v1/users/%2E",
+            "/v1/a%2fb",
+        ] {
+            assert!(super::ambiguous_path(p), "{p}");
+        }
+        for p in [
+            "/v1/users",
+            "/v1/users/",
+            "/v1/users/a.b",
+            "/v1/users/..a",
+            "/",
+        ] {
+            assert!(!super::ambiguous_path(p), "{p}");
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]

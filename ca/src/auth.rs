@@ -176,6 +176,14 @@ async fn authenticate_inner(
         max_presign_expires_secs: 604_800,
     };
     let claim = sigv4::parse(&req, &expect).map_err(sig_error)?;
+    // Presigned URLs are for reads; a mutation must carry its signature in
+    // a header, where it is not logged by proxies and browsers.
+    if claim.presigned && !matches!(parts.method.as_str(), "GET" | "HEAD") {
+        return Err(deny(
+            "AccessDenied",
+            "presigned URLs are accepted for GET and HEAD only",
+        ));
+    }
     let mut c = st.store.pool().acquire().await?;
     let key_id = claim.access_key_id.clone();
 
@@ -211,6 +219,12 @@ async fn authenticate_inner(
         return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id));
     }
 
+    if claim.session_token.is_some() {
+        return Err(deny(
+            "InvalidClientTokenId",
+            "a long-term access key takes no session token",
+        ));
+    }
     if let Some((status, sealed)) = root_key(&mut c, &key_id).await? {
         if status != "Active" {
             return Err(invalid_key());

@@ -14,7 +14,9 @@ pub mod crypto;
 pub mod error;
 pub mod iam;
 pub mod names;
-pub mod sigv4;
 pub mod state;
 pub mod store;
 pub mod tls;
+
+/// SigV4 lives in its own pure crate (shared with the CLI).
+pub use ward_sigv4 as sigv4;

@@ -280,14 +280,23 @@ fn print_credentials(c: &Config, account: &str, id: &str, secret: &str) {
         format!("https://{host}:{}", c.listen.port())
     };
     let bundle = c.tls_cert.parent().unwrap_or(&c.data_dir).join("root.pem");
-    println!(
+    say(&format!(
         "\nRoot credentials for account {account} (shown once: store them now; \
 `ward-ca root-key create` makes new ones):\n\n  \
 export WARD_ENDPOINT={endpoint}\n  export WARD_CA_BUNDLE={}\n  export WARD_ACCESS_KEY_ID={id}\n  export WARD_SECRET_ACCESS_KEY={secret}\n\n\
 Then:\n  ward whoami\n  curl --cacert \"$WARD_CA_BUNDLE\" --aws-sigv4 \"aws:amz:{}:ward\" --user \"$WARD_ACCESS_KEY_ID:$WARD_SECRET_ACCESS_KEY\" \"$WARD_ENDPOINT/v1/whoami\"\n",
         bundle.display(),
         c.region
-    );
+    ));
+}
+
+/// Prints to stdout; a closed stdout (e.g. a supervisor that stopped
+/// reading) must not bring the daemon down.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
 
 async fn serve(c: Config) -> anyhow::Result<()> {

@@ -20,7 +20,9 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
@@ -34,6 +36,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -280,9 +283,14 @@ fn server_sans(dns_names: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>, Tls
         ]);
     }
     let mut sans = Vec::with_capacity(dns_names.len() + ips.len());
+    let mut push = |san: SanType| {
+        if !sans.contains(&san) {
+            sans.push(san);
+        }
+    };
     for name in dns_names {
         if let Ok(ip) = name.parse::<IpAddr>() {
-            sans.push(SanType::IpAddress(ip));
+            push(SanType::IpAddress(ip));
             continue;
         }
         // rustls' own name syntax check, so a name that rustls clients could never
@@ -290,9 +298,11 @@ fn server_sans(dns_names: &[String], ips: &[IpAddr]) -> Result<Vec<SanType>, Tls
         if rustls::pki_types::DnsName::try_from(name.as_str()).is_err() {
             return Err(TlsError::InvalidDnsName(name.clone()));
         }
-        sans.push(SanType::DnsName(ia5(name)?));
+        push(SanType::DnsName(ia5(name)?));
     }
-    sans.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    for ip in ips {
+        push(SanType::IpAddress(*ip));
+    }
     Ok(sans)
 }
 
@@ -307,7 +317,7 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
     dn
 }
 
-/// The seconds since the epoch, for certificate validity periods.
+/// Time since the Unix epoch, for certificate validity periods.
 fn since_epoch() -> Result<Duration, TlsError> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -473,7 +483,9 @@ pub struct ServeOptions {
     /// Time a client gets to complete the TLS handshake, so that clients which connect
     /// and say nothing cannot hold sockets. Default 10 s.
     pub handshake_timeout: Duration,
-    /// Time an HTTP/1.1 client gets to send a request's headers. Default 30 s.
+    /// Time a client gets, after the handshake, to show which HTTP version it speaks
+    /// (an HTTP/1 request line, or the whole HTTP/2 preface), and on HTTP/1.1 to send
+    /// each request's headers, idle keep-alive included. Default 30 s.
     pub header_read_timeout: Duration,
     /// After shutdown, how long in-flight connections may take to finish before they
     /// are aborted. Default 10 s.
@@ -529,6 +541,7 @@ pub async fn serve_tls_with(
         http,
         router,
         handshake_timeout: options.handshake_timeout,
+        version_sniff_timeout: options.header_read_timeout,
     });
 
     let permits = Arc::new(Semaphore::new(
@@ -594,6 +607,7 @@ struct Shared {
     http: auto::Builder<TokioExecutor>,
     router: axum::Router,
     handshake_timeout: Duration,
+    version_sniff_timeout: Duration,
 }
 
 /// Waits for a free connection slot, then for a client. Cancel-safe: dropping it
@@ -675,9 +689,13 @@ async fn connection(
         router.clone().oneshot(request)
     });
 
-    let conn = shared
-        .http
-        .serve_connection(TokioIo::new(tls_stream), service);
+    let conn = shared.http.serve_connection(
+        TokioIo::new(VersionSniffDeadline::new(
+            tls_stream,
+            shared.version_sniff_timeout,
+        )),
+        service,
+    );
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -688,5 +706,112 @@ async fn connection(
     };
     if let Err(err) = result {
         tracing::debug!(%remote, error = %err, "connection ended with an error");
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4), which hyper-util's auto builder
+/// looks for to tell HTTP/2 from HTTP/1.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Fails reads with `TimedOut` if the client has not revealed its HTTP version before
+/// a deadline.
+///
+/// hyper's HTTP/1 header timeout only starts once hyper-util's auto builder has seen
+/// enough bytes to tell HTTP/1 from HTTP/2, and HTTP/2 has no timeout for the preface;
+/// so a client that completes the TLS handshake and then says nothing (or sends "PRI"
+/// and stops) would otherwise hold a connection slot forever. The deadline is disarmed
+/// exactly when the auto builder decides: at the first byte that departs from the
+/// HTTP/2 preface, or once the whole preface has arrived.
+struct VersionSniffDeadline<T> {
+    inner: T,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How many bytes read so far match the HTTP/2 preface.
+    preface_seen: usize,
+}
+
+impl<T> VersionSniffDeadline<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        VersionSniffDeadline {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            preface_seen: 0,
+        }
+    }
+
+    fn observe(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if H2_PREFACE.get(self.preface_seen) != Some(&byte) {
+                self.deadline = None;
+                return;
+            }
+            self.preface_seen += 1;
+        }
+        if self.preface_seen == H2_PREFACE.len() {
+            self.deadline = None;
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for VersionSniffDeadline<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if this.deadline.is_some() {
+                    if let Some(new) = buf.filled().get(before..) {
+                        this.observe(new);
+                    }
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let expired = match this.deadline.as_mut() {
+                    Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+                    None => false,
+                };
+                if expired {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no HTTP request after the TLS handshake",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for VersionSniffDeadline<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -35,6 +35,7 @@
 //!
 //! References: <https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html>,
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-authentication-methods.html>.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 
@@ -310,7 +311,10 @@ pub fn is_sigv4(req: &HttpRequest<'_>) -> bool {
             .query
             .split('&')
             .take(MAX_QUERY_PARAMS + 1)
-            .any(|p| is_query_auth_param(&decode(p.split('=').next().unwrap_or(""))))
+            .map(|p| p.split('=').next().unwrap_or(""))
+            // The auth parameter names are short even when fully percent-encoded.
+            .filter(|name| name.len() <= 64)
+            .any(|name| is_query_auth_param(&decode(name)))
 }
 
 fn is_query_auth_param(name: &[u8]) -> bool {
@@ -601,7 +605,8 @@ fn claim_from_raw(
     let parts: Vec<&str> = raw.credential.splitn(6, '/').collect();
     let [akid, scope_date, region, service, terminator] = parts.as_slice() else {
         return Err(incomplete(format!(
-            "Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/{TERMINATOR}, \
+            "Credential must have the form \
+             <access key id>/<yyyymmdd>/<region>/<service>/{TERMINATOR}, \
              not '{}'",
             show(&raw.credential)
         )));
@@ -640,19 +645,19 @@ fn claim_from_raw(
     // Scope checks: AWS reports these before looking at time or the signature.
     if *region != expect.region {
         return Err(invalid(format!(
-            "Credential should be scoped to a valid region, not '{}'. ",
+            "Credential should be scoped to a valid region, not '{}'.",
             show(region)
         )));
     }
     if *service != expect.service {
         return Err(invalid(format!(
-            "Credential should be scoped to correct service: '{}'. ",
+            "Credential should be scoped to correct service: '{}'.",
             show(expect.service)
         )));
     }
     if *terminator != TERMINATOR {
         return Err(invalid(format!(
-            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'. ",
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{}'.",
             show(terminator)
         )));
     }
@@ -717,7 +722,7 @@ fn claim_from_raw(
         Some(expires) => {
             if expires > expect.max_presign_expires_secs {
                 return Err(invalid(format!(
-                    "X-Amz-Expires must be less than a week (in seconds) that is {}",
+                    "X-Amz-Expires must be at most {} seconds",
                     expect.max_presign_expires_secs
                 )));
             }
@@ -731,7 +736,8 @@ fn claim_from_raw(
             }
             if signed_at > now.saturating_add(skew) {
                 return Err(SigV4Error::RequestExpired(format!(
-                    "Request is not yet valid: X-Amz-Date {amz_date} is later than {} ({} + {} min.)",
+                    "Request is not yet valid: X-Amz-Date {amz_date} is later than {} \
+                     ({} + {} min.)",
                     format_amz_date(now.saturating_add(skew)),
                     format_amz_date(now),
                     skew / 60
@@ -836,11 +842,23 @@ pub fn verify(
     )
     .ok_or_else(mismatch)?;
     let mut matched = subtle::Choice::from(0u8);
+    // AWS's canonical URI first; then the path exactly as received, which is
+    // what curl 7.88's --aws-sigv4 signs (no second encoding). Both are
+    // computed from the bytes received, so the fallback accepts no request
+    // that the signer did not sign: any other request with the same
+    // canonical text names the same resource.
+    let aws_uri = canonical_uri(req.path);
+    let mut uris = vec![aws_uri.clone()];
+    if req.path != aws_uri && req.path.starts_with('/') {
+        uris.push(req.path.to_owned());
+    }
     for payload in payload_candidates(req, claim)? {
-        let creq = build_canonical_request(req, claim, &payload)?;
-        let sts = string_to_sign(claim, &creq);
-        let sig = hmac_sha256(key.as_slice(), sts.as_bytes()).ok_or_else(mismatch)?;
-        matched |= sig.ct_eq(&claim.signature);
+        for uri in &uris {
+            let creq = build_canonical_request_with_uri(req, claim, &payload, uri)?;
+            let sts = string_to_sign(claim, &creq);
+            let sig = hmac_sha256(key.as_slice(), sts.as_bytes()).ok_or_else(mismatch)?;
+            matched |= sig.ct_eq(&claim.signature);
+        }
     }
     if bool::from(matched) {
         Ok(())
@@ -910,6 +928,15 @@ fn build_canonical_request(
     claim: &Claim,
     payload: &str,
 ) -> Result<Vec<u8>, SigV4Error> {
+    build_canonical_request_with_uri(req, claim, payload, &canonical_uri(req.path))
+}
+
+fn build_canonical_request_with_uri(
+    req: &HttpRequest<'_>,
+    claim: &Claim,
+    payload: &str,
+    uri: &str,
+) -> Result<Vec<u8>, SigV4Error> {
     let query = canonical_query(req.query, claim.presigned)?;
     let mut headers = Vec::new();
     for name in &claim.signed_headers {
@@ -922,7 +949,7 @@ fn build_canonical_request(
     }
     Ok(assemble_canonical_request(
         req.method,
-        &canonical_uri(req.path),
+        uri,
         &query,
         &headers,
         &claim.signed_headers.join(";"),

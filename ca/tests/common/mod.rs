@@ -1,0 +1,413 @@
+//! Test harness: runs the real `ward-ca` binary on a temporary data dir
+//! (SQLite, or a fresh database in the test PostgreSQL cluster started by
+//! `scripts/pg-test-env`), and talks to it with the real `curl`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const WARD_CA: &str = env!("CARGO_BIN_EXE_ward-ca");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Access key id and secret.
+#[derive(Clone, Debug)]
+pub struct Creds {
+    pub id: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+pub struct Server {
+    child: Child,
+    pub dir: PathBuf,
+    pub endpoint: String,
+    pub bundle: PathBuf,
+    pub root: Creds,
+    pub account: String,
+    pub db: Db,
+    pub db_url: Option<String>,
+    pg_admin: Option<(String, String)>,
+    /// 5xx count read just before the server was stopped.
+    fives: Option<u64>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The admin URL of the test PostgreSQL cluster. In CI (or when
+/// `WARD_REQUIRE_POSTGRES` is set) its absence is a failure, not a skip.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("WARD_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("CI").is_ok() || std::env::var("WARD_REQUIRE_POSTGRES").is_ok() {
+                panic!("WARD_TEST_POSTGRES_URL is not set: run the suite with scripts/test");
+            }
+            eprintln!(
+                "skipping PostgreSQL: WARD_TEST_POSTGRES_URL is not set (scripts/test sets it)"
+            );
+            None
+        }
+    }
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Server {
+    /// Starts ward-ca; `None` if the backend is not available here.
+    pub fn start(db: Db) -> Option<Server> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("ward-ca-e2e-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let data = dir.join("data");
+        let (mut cmd, db_url, pg_admin) = match db {
+            Db::Sqlite => {
+                let mut c = Command::new(WARD_CA);
+                c.args(["serve", "--dev", "--data-dir"])
+                    .arg(&data)
+                    .args(["--listen", &format!("127.0.0.1:{port}")]);
+                (c, None, None)
+            }
+            Db::Postgres => {
+                let admin = postgres_admin_url()?;
+                let name = format!("ward_e2e_{}_{n}", std::process::id());
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                let url = match admin.rfind('/') {
+                    Some(i) => format!("{}/{name}", &admin[..i]),
+                    None => panic!("bad admin URL"),
+                };
+                let conf = dir.join("ca.toml");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\ndatabase = {url:?}\n",
+                        data.display().to_string()
+                    ),
+                )
+                .unwrap();
+                let init = Command::new(WARD_CA)
+                    .args(["init", "--config"])
+                    .arg(&conf)
+                    .output()
+                    .unwrap();
+                assert!(
+                    init.status.success(),
+                    "init: {}",
+                    String::from_utf8_lossy(&init.stderr)
+                );
+                std::fs::write(dir.join("init.out"), &init.stdout).unwrap();
+                let mut c = Command::new(WARD_CA);
+                c.args(["serve", "--config"]).arg(&conf);
+                (c, Some(url), Some((admin, name)))
+            }
+        };
+        let mut child = cmd
+            .env("WARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        // Credentials come from the first-start banner (dev) or init output.
+        let banner = match db {
+            Db::Sqlite => {
+                let out = child.stdout.take().unwrap();
+                let mut lines = Vec::new();
+                let mut r = BufReader::new(out);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while Instant::now() < deadline {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let done = l.contains("WARD_SECRET_ACCESS_KEY");
+                    lines.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                // Keep draining stdout so the daemon never writes to a closed pipe.
+                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+                lines.concat()
+            }
+            Db::Postgres => std::fs::read_to_string(dir.join("init.out")).unwrap(),
+        };
+        let var = |k: &str| -> String {
+            banner
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(&format!("export {k}="))
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| panic!("{k} missing from banner:\n{banner}"))
+        };
+        let account = banner
+            .split("account ")
+            .nth(1)
+            .and_then(|s| s.get(..12))
+            .unwrap_or_default()
+            .to_owned();
+        let server = Server {
+            child,
+            endpoint: var("WARD_ENDPOINT"),
+            bundle: PathBuf::from(var("WARD_CA_BUNDLE")),
+            root: Creds {
+                id: var("WARD_ACCESS_KEY_ID"),
+                secret: var("WARD_SECRET_ACCESS_KEY"),
+                token: None,
+            },
+            account,
+            dir,
+            db,
+            db_url,
+            pg_admin,
+            fives: None,
+        };
+        server.wait_ready();
+        Some(server)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let out = Command::new("curl")
+                .args(["-sS", "--cacert"])
+                .arg(&self.bundle)
+                .arg(format!("{}/healthz", self.endpoint))
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "ward-ca did not become ready: {}",
+            std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+        );
+    }
+
+    /// A signed call with curl's own SigV4 (`--aws-sigv4`). `path` must
+    /// carry a sorted, fully encoded query (curl 7.88 signs it verbatim).
+    pub fn call(&self, creds: &Creds, method: &str, path: &str, body: Option<&str>) -> Response {
+        let mut args: Vec<String> = vec![
+            "-sS".into(),
+            "--cacert".into(),
+            self.bundle.display().to_string(),
+            "--aws-sigv4".into(),
+            "aws:amz:local:ward".into(),
+            "--user".into(),
+            format!("{}:{}", creds.id, creds.secret),
+            "-X".into(),
+            method.into(),
+        ];
+        if let Some(t) = &creds.token {
+            args.push("-H".into());
+            args.push(format!("x-amz-security-token: {t}"));
+        }
+        self.curl(args, path, body.map(str::as_bytes))
+    }
+
+    /// An unsigned (or hand-signed) call with extra headers.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
+        let mut args: Vec<String> = vec![
+            "-sS".into(),
+            "--cacert".into(),
+            self.bundle.display().to_string(),
+            "-X".into(),
+            method.into(),
+        ];
+        for (k, v) in headers {
+            args.push("-H".into());
+            args.push(format!("{k}: {v}"));
+        }
+        self.curl(args, path, body)
+    }
+
+    fn curl(&self, mut args: Vec<String>, path: &str, body: Option<&[u8]>) -> Response {
+        args.extend([
+            "-w".into(),
+            "\n%{http_code}".into(),
+            "-H".into(),
+            "content-type: application/json".into(),
+        ]);
+        if body.is_some() {
+            args.extend(["--data-binary".into(), "@-".into()]);
+        }
+        args.push(format!("{}{path}", self.endpoint));
+        let mut child = Command::new("curl")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut si = child.stdin.take().unwrap();
+            if let Some(b) = body {
+                let _ = si.write_all(b);
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (b, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let status: u16 = code.trim().parse().unwrap_or(0);
+        assert!(
+            status != 0,
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(status < 500, "{path}: a 5xx ({status}): {b}");
+        Response {
+            status,
+            body: serde_json::from_str(b).unwrap_or(serde_json::Value::String(b.to_owned())),
+        }
+    }
+
+    pub fn root(&self) -> Creds {
+        self.root.clone()
+    }
+
+    /// Counted 5xx responses from /metrics.
+    pub fn count_5xx(&self) -> u64 {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&self.bundle)
+            .arg(format!("{}/metrics", self.endpoint))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.starts_with("ward_http_responses_total{class=\"5xx\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no 5xx counter in /metrics:\n{text}"))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn stop(&mut self) {
+        if self.fives.is_some() {
+            return;
+        }
+        self.fives = Some(if std::thread::panicking() {
+            0
+        } else {
+            self.count_5xx()
+        });
+        // SIGTERM, for a graceful shutdown.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The suite-wide rule: no response was a 5xx.
+        self.stop();
+        let fives = self.fives.unwrap_or(0);
+        if let Some((admin, name)) = &self.pg_admin {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qAtc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            assert_eq!(fives, 0, "ward-ca answered {fives} request(s) with a 5xx");
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Response {
+    #[track_caller]
+    pub fn ok(&self) -> &serde_json::Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected 2xx, got {}: {}",
+            self.status,
+            self.body
+        );
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn err(&self, status: u16, code: &str) -> &str {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+pub fn creds_of(v: &serde_json::Value) -> Creds {
+    Creds {
+        id: v["accessKeyId"].as_str().unwrap().to_owned(),
+        secret: v["secretAccessKey"].as_str().unwrap().to_owned(),
+        token: v["sessionToken"].as_str().map(str::to_owned),
+    }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
