@@ -103,6 +103,9 @@ pub fn router(st: Shared) -> Router {
                 message: "no such API route".into(),
             }
         })
+        // After every route: axum's own 405 has an empty body.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(refuse_ambiguous_paths))
         .layer(middleware::from_fn_with_state(st.clone(), count_responses))
         .with_state(st)
 }
@@ -147,13 +150,19 @@ fn ambiguous_path(path: &str) -> bool {
     }) || path.to_ascii_lowercase().contains("%2f")
 }
 
-/// Buffers the body (bounded), authenticates, and hands the caller on.
-async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    if ambiguous_path(parts.uri.path()) {
+/// Refuses [`ambiguous_path`]s on every route (and on no route: a path
+/// that names no route is still refused as ambiguous, not as unknown).
+async fn refuse_ambiguous_paths(req: Request, next: Next) -> Response {
+    if ambiguous_path(req.uri().path()) {
         return ApiError::invalid("path", "paths with '.', '..' or empty segments are refused")
             .into_response();
     }
+    next.run(req).await
+}
+
+/// Buffers the body (bounded), authenticates, and hands the caller on.
+async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -199,10 +208,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
         let de = serde_urlencoded_shim::Deserializer::new(q);
         serde_path_to_error::deserialize(de).map(Q).map_err(|e| {
             let field = e.path().to_string();
-            ApiError::invalid(
-                if field == "." { "query".into() } else { field },
-                format!("bad query: {}", e.inner()),
-            )
+            let inner = e.inner().to_string();
+            // Unknown, missing and repeated parameters are named in
+            // backquotes; name them as the field.
+            let field = if field == "." {
+                field_in(&inner).unwrap_or_else(|| "query".into())
+            } else {
+                field
+            };
+            ApiError::invalid(field, format!("bad query: {inner}"))
         })
     }
 }
@@ -219,7 +233,7 @@ mod serde_urlencoded_shim {
             for pair in q.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 let dec = |s: &str| {
-                    percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    percent_encoding::percent_decode_str(s) // '+' is a literal plus, as in SigV4
                         .decode_utf8()
                         .map(|c| c.into_owned())
                 };
@@ -228,7 +242,7 @@ mod serde_urlencoded_shim {
                     _ => return Deserializer(Err("query is not valid UTF-8".into())),
                 };
                 if m.insert(k.clone(), serde_json::Value::String(v)).is_some() {
-                    return Deserializer(Err(format!("query parameter {k:?} is given twice")));
+                    return Deserializer(Err(format!("query parameter `{k}` is given twice")));
                 }
             }
             Deserializer(Ok(serde_json::Value::Object(m)))
@@ -260,13 +274,31 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid("body", "a JSON request body is required"));
     }
+    // serde's derived structs also accept a JSON array of their fields in
+    // order (`["alice"]`, or `[]` for all-optional ones); only an object is
+    // a request.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid(
+            "body",
+            "the request body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner().to_string();
-        // Unknown and missing fields are named by serde; use that name.
-        let field = if path == "." {
+        let field = if !e.inner().is_data() {
+            // A syntax error: serde_path_to_error's path is then `?`.
+            "body".to_owned()
+        } else if path == "." {
+            // Unknown and missing fields are named by serde; use that name.
             field_in(&inner).unwrap_or_else(|| "body".into())
+        } else if inner.starts_with("missing field") {
+            // The path is the object that lacks it: name the field in it.
+            match field_in(&inner) {
+                Some(f) => format!("{path}.{f}"),
+                None => path,
+            }
         } else {
             path
         };
@@ -419,7 +451,11 @@ async fn whoami(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<api::CallerIdentity>, ApiError> {
-    authorize_read(&st, &caller, "sts:GetCallerIdentity", caller.arn(), &[]).await?;
+    // As in AWS, anyone authenticated may ask who they are; root use is
+    // still audited.
+    if matches!(caller.identity, Identity::Root) {
+        authorize_read(&st, &caller, "sts:GetCallerIdentity", caller.arn(), &[]).await?;
+    }
     let user_id = match &caller.identity {
         Identity::Root => acct(&st),
         Identity::User(u) => u.id.clone(),
@@ -500,6 +536,8 @@ async fn target_user(
     names::user_name("name", name)?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_user(&mut c, name).await?;
+    // Never hold a pooled connection while authorization takes another.
+    drop(c);
     let arn = match &found {
         Some(u) => user_arn(&acct(st), u),
         None => user_resource(st, "/", name),
@@ -717,6 +755,8 @@ async fn target_group(
     names::group_name("name", name)?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_group(&mut c, name).await?;
+    // Never hold a pooled connection while authorization takes another.
+    drop(c);
     let arn = match &found {
         Some(g) => group_out(st, g).arn,
         None => format!("arn:ward:iam::{}:group/{name}", acct(st)),
@@ -943,6 +983,8 @@ async fn target_policy(
     names::policy_name("name", name)?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_policy(&mut c, name).await?;
+    // Never hold a pooled connection while authorization takes another.
+    drop(c);
     let arn = match &found {
         Some(p) => policy_arn(st, p),
         None => format!("arn:ward:iam::{}:policy/{name}", acct(st)),
@@ -1238,6 +1280,7 @@ async fn attach_policy(
         false,
     )
     .await?;
+    names::policy_name("policy", policy_name_of(&policy))?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
     drop(c);
@@ -1267,6 +1310,7 @@ async fn detach_policy(
         false,
     )
     .await?;
+    names::policy_name("policy", policy_name_of(&policy))?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
     drop(c);
@@ -1804,8 +1848,17 @@ async fn audit_events(
         action: q.action.clone().unwrap_or_default(),
         limit,
     };
-    if f.principal.len() > 2048 || f.action.len() > 256 {
-        return Err(ApiError::invalid("user", "filter too long"));
+    if f.principal.len() > 2048 {
+        return Err(ApiError::invalid(
+            "user",
+            "user must be at most 2048 characters",
+        ));
+    }
+    if f.action.len() > 256 {
+        return Err(ApiError::invalid(
+            "action",
+            "action must be at most 256 characters",
+        ));
     }
     authorize_read(
         &st,

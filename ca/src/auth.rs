@@ -5,6 +5,7 @@
 //! SigV4 verifier and here for session tokens).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -225,49 +226,94 @@ async fn authenticate_inner(
             "a long-term access key takes no session token",
         ));
     }
-    if let Some((status, sealed)) = root_key(&mut c, &key_id).await? {
-        if status != "Active" {
-            return Err(invalid_key());
+    let gen = st.store.generation().await?;
+    let entry = match st.keys.get(&key_id, gen) {
+        Some(e) => e,
+        None => {
+            let e = Arc::new(load_key(st, &mut c, &key_id).await?);
+            st.keys.put(&key_id, gen, e.clone());
+            e
         }
+    };
+    if !entry.active {
+        return Err(invalid_key());
+    }
+    sigv4::verify(&req, &claim, &entry.secret).map_err(sig_error)?;
+    match &entry.user {
+        None => {
+            let principal = Principal::from_arn(&root_arn(&account)).map_err(ApiError::internal)?;
+            Ok(Caller {
+                identity: Identity::Root,
+                principal,
+                auth_method: "access-key",
+                source_ip,
+                secure,
+                access_key_id: Some(key_id),
+            })
+        }
+        Some(user) => {
+            touch_last_used(st, &mut c, &key_id, &region).await;
+            caller_for_user(
+                &account,
+                user.clone(),
+                "access-key",
+                source_ip,
+                secure,
+                Some(key_id),
+            )
+        }
+    }
+}
+
+/// A long-term access key as authentication needs it.
+pub struct KeyEntry {
+    /// `None` for a root key.
+    user: Option<User>,
+    active: bool,
+    secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("user", &self.user.as_ref().map(|u| &u.name))
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a root or user access key; unknown keys are `InvalidClientTokenId`.
+async fn load_key(
+    st: &AppState,
+    c: &mut sqlx::AnyConnection,
+    key_id: &str,
+) -> Result<KeyEntry, ApiError> {
+    if let Some((status, sealed)) = root_key(c, key_id).await? {
         let secret = st
             .master
             .open(&sealed, key_id.as_bytes())
             .map_err(ApiError::internal)?;
-        sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
-        let principal = Principal::from_arn(&root_arn(&account)).map_err(ApiError::internal)?;
-        return Ok(Caller {
-            identity: Identity::Root,
-            principal,
-            auth_method: "access-key",
-            source_ip,
-            secure,
-            access_key_id: Some(key_id),
+        return Ok(KeyEntry {
+            user: None,
+            active: status == "Active",
+            secret,
         });
     }
-
-    let (key, sealed) = iam::access_key_secret(&mut c, &key_id)
+    let (key, sealed) = iam::access_key_secret(c, key_id)
         .await?
         .ok_or_else(invalid_key)?;
-    if key.status != "Active" {
-        return Err(invalid_key());
-    }
     let secret = st
         .master
         .open(&sealed, key_id.as_bytes())
         .map_err(ApiError::internal)?;
-    sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
-    touch_last_used(st, &mut c, &key_id, &region).await;
-    let user = iam::user_by_id(&mut c, &key.user_id)
+    let user = iam::user_by_id(c, &key.user_id)
         .await?
         .ok_or_else(invalid_key)?;
-    caller_for_user(
-        &account,
-        user,
-        "access-key",
-        source_ip,
-        secure,
-        Some(key_id),
-    )
+    Ok(KeyEntry {
+        user: Some(user),
+        active: key.status == "Active",
+        secret,
+    })
 }
 
 /// Writes the key's last use at most once a minute per key.

@@ -87,14 +87,26 @@ fn context(
     ctx
 }
 
-/// The compiled policies that bear on a user.
-struct Effective {
+/// The compiled policies that bear on a user, and the user's tags.
+#[derive(Debug)]
+pub struct Effective {
     identity: Vec<Arc<Policy>>,
     boundary: Option<Arc<Policy>>,
     tags: Vec<(String, String)>,
 }
 
-async fn effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
+/// [`load_effective`] through the generation cache.
+async fn effective(st: &AppState, user: &iam::User) -> Result<Arc<Effective>, ApiError> {
+    let gen = st.store.generation().await?;
+    if let Some(e) = st.effective.get(&user.id, gen) {
+        return Ok(e);
+    }
+    let e = Arc::new(load_effective(st, user).await?);
+    st.effective.put(&user.id, gen, e.clone());
+    Ok(e)
+}
+
+async fn load_effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
     let mut c = st.store.pool().acquire().await?;
     let managed = sqlx::query(
         "SELECT v.document FROM attachments a

@@ -40,6 +40,8 @@ pub enum ApiError {
     Throttled { message: String },
     /// Body too large: 413.
     TooLarge { message: String },
+    /// The route exists but does not take this method: 405.
+    MethodNotAllowed,
     /// ward-ca could not reach its store: 503.
     Unavailable { message: String },
     /// A bug or an unexpected store error: 500. The detail is logged, not sent.
@@ -109,6 +111,7 @@ impl ApiError {
             ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -125,6 +128,7 @@ impl ApiError {
             ApiError::Denied { .. } => "AccessDenied",
             ApiError::Throttled { .. } => "Throttling",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
+            ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Unavailable { .. } => "ServiceUnavailable",
             ApiError::Internal { .. } => "InternalFailure",
         }
@@ -142,6 +146,7 @@ impl ApiError {
             | ApiError::Throttled { message }
             | ApiError::TooLarge { message }
             | ApiError::Unavailable { message } => message.clone(),
+            ApiError::MethodNotAllowed => "this API route does not take this method".into(),
             ApiError::Internal { .. } => "internal error; see the ward-ca log".into(),
         }
     }

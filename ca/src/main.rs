@@ -321,6 +321,8 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         policies: Default::default(),
         metrics: Default::default(),
         last_used: Default::default(),
+        keys: Default::default(),
+        effective: Default::default(),
     });
     let router = api::router(state);
     tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;

@@ -28,6 +28,50 @@ pub struct AppState {
     /// When each access key's last use was last written (to write at most
     /// once a minute per key).
     pub last_used: Mutex<HashMap<String, i64>>,
+    /// Access keys (and their opened secrets) by key id.
+    pub keys: GenCache<crate::auth::KeyEntry>,
+    /// Each user's compiled policies and tags, by user id.
+    pub effective: GenCache<crate::authz::Effective>,
+}
+
+/// A cache whose entries are valid only for the store generation they
+/// were read at (see `Store::generation`): any commit invalidates all of
+/// them, so a revoked key or a removed group membership is seen at once.
+#[derive(Debug)]
+pub struct GenCache<V> {
+    map: Mutex<HashMap<String, (u64, Arc<V>)>>,
+}
+
+impl<V> Default for GenCache<V> {
+    fn default() -> Self {
+        GenCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Most entries per cache; a full cache is cleared.
+const GEN_CACHE_MAX: usize = 10_000;
+
+impl<V> GenCache<V> {
+    /// The entry for `key` if it was read at generation `gen`.
+    pub fn get(&self, key: &str, gen: u64) -> Option<Arc<V>> {
+        let map = self.map.lock().ok()?;
+        match map.get(key) {
+            Some((g, v)) if *g == gen => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stores `v`, read at generation `gen`.
+    pub fn put(&self, key: &str, gen: u64, v: Arc<V>) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= GEN_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(key.to_owned(), (gen, v));
+        }
+    }
 }
 
 /// A shared handle.

@@ -10,6 +10,7 @@
 //! share one database), and commits the mutation and its hash-chained event
 //! together. A dropped `Mutation` rolls back: nothing is half-written.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     account_id: Arc<str>,
+    /// Bumped after every local commit; see [`Store::generation`].
+    local_generation: Arc<AtomicU64>,
 }
 
 /// One audit event (SPEC: who, what, resource, decision, source, time).
@@ -152,6 +155,7 @@ impl Store {
             pool,
             backend,
             account_id: Arc::from(""),
+            local_generation: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -197,6 +201,23 @@ impl Store {
         &self.account_id
     }
 
+    /// A number that changes whenever the store may have changed, for
+    /// validating in-memory caches. SQLite is owned by one ward-ca process,
+    /// so a local counter bumped after each commit suffices; PostgreSQL may
+    /// be shared by several replicas, so there it is the audit head's
+    /// sequence number (every mutation appends an event), read each time.
+    pub async fn generation(&self) -> Result<u64, ApiError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+            }
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -228,6 +249,7 @@ impl Store {
             seq: row.try_get(0)?,
             prev: row.try_get(1)?,
             tx,
+            generation: self.local_generation.clone(),
         })
     }
 
@@ -240,14 +262,18 @@ impl Store {
     pub async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<StoredEvent>, ApiError> {
         let rows = sqlx::query(
             "SELECT seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash FROM audit_events
-             WHERE seq > $1 AND at >= $2 AND at <= $3 AND ($4 = '' OR principal = $4 OR principal LIKE $5) AND ($6 = '' OR action = $6)
-             ORDER BY seq LIMIT $7",
+             WHERE seq > $1 AND at >= $2 AND at <= $3
+               AND ($4 = '' OR principal = $4 OR principal LIKE $5 ESCAPE '!' OR principal LIKE $6 ESCAPE '!')
+               AND ($7 = '' OR action = $7)
+             ORDER BY seq LIMIT $8",
         )
         .bind(f.after_seq)
         .bind(f.since)
         .bind(f.until)
         .bind(&f.principal)
-        .bind(format!("%:user/%{}", f.principal.replace(['%', '_'], "")))
+        // A user name matches `…:user/NAME` and `…:user/PATH/NAME` exactly.
+        .bind(format!("%:user/{}", like_literal(&f.principal)))
+        .bind(format!("%:user/%/{}", like_literal(&f.principal)))
         .bind(&f.action)
         .bind(f.limit)
         .fetch_all(&self.pool)
@@ -309,6 +335,18 @@ impl Store {
     }
 }
 
+/// `s` as a LIKE pattern matching itself (escape character `!`).
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn row_event(r: &sqlx::any::AnyRow) -> Result<StoredEvent, ApiError> {
     let detail: String = r.try_get(7)?;
     Ok(StoredEvent {
@@ -364,6 +402,7 @@ pub struct Mutation {
     pub tx: Transaction<'static, Any>,
     seq: i64,
     prev: String,
+    generation: Arc<AtomicU64>,
 }
 
 impl Mutation {
@@ -392,6 +431,7 @@ impl Mutation {
             .execute(&mut *self.tx)
             .await?;
         self.tx.commit().await?;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(self.seq)
     }
 }

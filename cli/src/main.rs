@@ -1,16 +1,35 @@
 //! `ward`: the command-line client for admins, users and scripts.
 //!
-//! Today it carries the offline policy tools (`ward policy validate`,
-//! `ward policy simulate`), which need no server. Commands that talk to
-//! ward-ca arrive with it. Exit codes: 0 success (for `simulate`, any
-//! decision), 2 invalid input or usage, 1 anything else.
+//! Two kinds of commands:
+//! - offline policy tools (`ward policy validate`, `ward policy simulate`),
+//!   which need no server;
+//! - commands that call ward-ca's `/v1/` API, one per route (issue #3
+//!   item 8), SigV4-signed with the credentials of the current profile
+//!   (see [`config`] for where they come from).
+//!
+//! Exit codes: 0 success (for `simulate`, any decision); 1 the server
+//! refused (its `CODE: message` is printed) or answered unexpectedly; 2 bad
+//! usage or local input (flags, configuration files, documents); 3 ward-ca
+//! could not be reached (connection or TLS failure).
 #![forbid(unsafe_code)]
 
+mod audit;
+mod client;
+mod config;
+mod ctx;
+mod error;
+mod iam;
+mod output;
 mod policy;
+mod session;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::{Env, Flags, OutputFormat};
+use crate::ctx::Ctx;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,27 +39,135 @@ use clap::{Parser, Subcommand};
     propagate_version = true
 )]
 struct Cli {
+    /// Profile in ~/.ward/config and ~/.ward/credentials [env: WARD_PROFILE; default: default].
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// ward-ca's URL, e.g. https://ca.example:8443 [env: WARD_ENDPOINT].
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Output format [default: table, or `output` in the profile].
+    #[arg(long, global = true, value_enum)]
+    output: Option<OutputFormat>,
+    /// Extra CA certificates (PEM) to trust for ward-ca [env: WARD_CA_BUNDLE].
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Work with IAM policy documents (offline).
+    /// Log in with a password; store temporary credentials in the profile.
+    Login(session::LoginArgs),
+    /// Show who the current credentials belong to.
+    Whoami,
+    /// Manage users.
+    #[command(subcommand)]
+    User(iam::UserCommand),
+    /// Manage groups.
+    #[command(subcommand)]
+    Group(iam::GroupCommand),
+    /// Work with IAM policy documents (validate, simulate: offline) and
+    /// managed and inline policies on ward-ca.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Manage users' access keys.
+    #[command(subcommand)]
+    AccessKey(iam::AccessKeyCommand),
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = Ctx {
+        flags: Flags {
+            profile: cli.profile,
+            endpoint: cli.endpoint,
+            output: cli.output,
+            ca_bundle: cli.ca_bundle,
+        },
+        env: Env::from_process(),
+    };
     let result = match cli.command {
-        Command::Policy(cmd) => policy::run(cmd),
+        Command::Login(a) => session::login(a, &ctx),
+        Command::Whoami => session::whoami(&ctx),
+        Command::User(c) => iam::user(c, &ctx),
+        Command::Group(c) => iam::group(c, &ctx),
+        Command::Policy(c) => policy::run(c, &ctx),
+        Command::AccessKey(c) => iam::access_key(c, &ctx),
+        Command::Audit(c) => audit::run(c, &ctx),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ward", &mut buf);
+            output::print(&String::from_utf8_lossy(&buf));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("ward: error: {e:#}");
-            ExitCode::from(1)
+        Err(f) => {
+            eprintln!("ward: {f}");
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &["ward", "policy", "attach", "p"][..],
+            &[
+                "ward", "policy", "attach", "p", "--user", "u", "--group", "g",
+            ],
+            &["ward", "user", "update", "alice"],
+            &["ward", "user", "create", "a", "--tag", "novalue"],
+            &[
+                "ward",
+                "access-key",
+                "update",
+                "u",
+                "AKIA",
+                "--status",
+                "On",
+            ],
+            &["ward", "--output", "yaml", "whoami"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+        for args in [
+            &["ward", "policy", "attach", "p", "--group", "g"][..],
+            &[
+                "ward",
+                "access-key",
+                "update",
+                "u",
+                "AKIA",
+                "--status",
+                "inactive",
+            ],
+            &["ward", "user", "update", "alice", "--new-path", "/x/"],
+            &["ward", "--profile", "p", "whoami"],
+            &["ward", "whoami", "--profile", "p", "--output", "json"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
         }
     }
 }

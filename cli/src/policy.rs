@@ -1,4 +1,7 @@
-//! `ward policy …`: offline validation and simulation (SPEC §4).
+//! `ward policy …`: offline validation and simulation (SPEC §4), and the
+//! managed and inline policy commands that talk to ward-ca ([`remote`]).
+
+mod remote;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -7,6 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Subcommand, ValueEnum};
 use ward_policy::{simulate, Instant, Policy, PolicyKind, MAX_INPUT_BYTES, MAX_RAW_BYTES};
+
+use crate::ctx::{Ctx, Done};
+use crate::error::Failure;
 
 /// Exit code for invalid input (SPEC §4).
 const INVALID: u8 = 2;
@@ -30,6 +36,38 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         explain: bool,
     },
+    /// Create a managed policy from a document.
+    Create(remote::Create),
+    /// Show a managed policy and its default document.
+    Get(remote::Named),
+    /// List managed policies.
+    List(remote::List),
+    /// Delete a managed policy.
+    Delete(remote::Named),
+    /// Add a version to a managed policy.
+    CreateVersion(remote::CreateVersion),
+    /// List a managed policy's versions.
+    Versions(remote::Named),
+    /// Show one version of a managed policy.
+    GetVersion(remote::Version),
+    /// Make a version the default.
+    SetDefault(remote::Version),
+    /// Delete a (non-default) version.
+    DeleteVersion(remote::Version),
+    /// Attach a managed policy to a user or group.
+    Attach(remote::Attachment),
+    /// Detach a managed policy from a user or group.
+    Detach(remote::Attachment),
+    /// List the managed policies attached to a user or group.
+    Attached(remote::Attached),
+    /// Put (create or replace) an inline policy on a user or group.
+    PutInline(remote::PutInline),
+    /// Show an inline policy of a user or group.
+    GetInline(remote::Inline),
+    /// List the inline policies of a user or group.
+    ListInline(remote::Attached),
+    /// Delete an inline policy of a user or group.
+    DeleteInline(remote::Inline),
 }
 
 /// Policy kinds on the command line.
@@ -65,10 +103,28 @@ impl From<Kind> for PolicyKind {
     }
 }
 
-pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cmd: PolicyCommand, ctx: &Ctx) -> Done {
+    let offline =
+        |r: anyhow::Result<ExitCode>| r.map_err(|e| Failure::Unexpected(format!("{e:#}")));
     match cmd {
-        PolicyCommand::Validate { file, kind } => validate(&file, kind.into()),
-        PolicyCommand::Simulate { input, explain } => simulate_cmd(&input, explain),
+        PolicyCommand::Validate { file, kind } => offline(validate(&file, kind.into())),
+        PolicyCommand::Simulate { input, explain } => offline(simulate_cmd(&input, explain)),
+        PolicyCommand::Create(a) => remote::create(a, ctx),
+        PolicyCommand::Get(a) => remote::get(a, ctx),
+        PolicyCommand::List(a) => remote::list(a, ctx),
+        PolicyCommand::Delete(a) => remote::delete(a, ctx),
+        PolicyCommand::CreateVersion(a) => remote::create_version(a, ctx),
+        PolicyCommand::Versions(a) => remote::versions(a, ctx),
+        PolicyCommand::GetVersion(a) => remote::get_version(a, ctx),
+        PolicyCommand::SetDefault(a) => remote::set_default(a, ctx),
+        PolicyCommand::DeleteVersion(a) => remote::delete_version(a, ctx),
+        PolicyCommand::Attach(a) => remote::attach(a, ctx, false),
+        PolicyCommand::Detach(a) => remote::attach(a, ctx, true),
+        PolicyCommand::Attached(a) => remote::attached(a, ctx),
+        PolicyCommand::PutInline(a) => remote::put_inline(a, ctx),
+        PolicyCommand::GetInline(a) => remote::get_inline(a, ctx),
+        PolicyCommand::ListInline(a) => remote::list_inline(a, ctx),
+        PolicyCommand::DeleteInline(a) => remote::delete_inline(a, ctx),
     }
 }
 
@@ -108,11 +164,11 @@ fn validate(path: &Path, kind: PolicyKind) -> anyhow::Result<ExitCode> {
             for w in p.warnings() {
                 eprintln!("ward: warning: {name}: {w}");
             }
-            println!(
-                "{name}: valid {} policy, {} statement(s)",
+            crate::output::print(&format!(
+                "{name}: valid {} policy, {} statement(s)\n",
                 kind.name(),
                 p.statements().len()
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

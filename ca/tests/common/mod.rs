@@ -219,6 +219,19 @@ impl Server {
     /// A signed call with curl's own SigV4 (`--aws-sigv4`). `path` must
     /// carry a sorted, fully encoded query (curl 7.88 signs it verbatim).
     pub fn call(&self, creds: &Creds, method: &str, path: &str, body: Option<&str>) -> Response {
+        self.call_with(creds, method, path, body.map(str::as_bytes), &[])
+    }
+
+    /// Like [`Server::call`], with a byte body and extra curl arguments
+    /// (e.g. `--path-as-is`).
+    pub fn call_with(
+        &self,
+        creds: &Creds,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &[&str],
+    ) -> Response {
         let mut args: Vec<String> = vec![
             "-sS".into(),
             "--cacert".into(),
@@ -234,7 +247,8 @@ impl Server {
             args.push("-H".into());
             args.push(format!("x-amz-security-token: {t}"));
         }
-        self.curl(args, path, body.map(str::as_bytes))
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        self.curl(args, path, body)
     }
 
     /// An unsigned (or hand-signed) call with extra headers.
@@ -245,6 +259,18 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Response {
+        self.raw_with(method, path, headers, body, &[])
+    }
+
+    /// Like [`Server::raw`], with extra curl arguments (e.g. `--path-as-is`).
+    pub fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        extra: &[&str],
+    ) -> Response {
         let mut args: Vec<String> = vec![
             "-sS".into(),
             "--cacert".into(),
@@ -252,6 +278,7 @@ impl Server {
             "-X".into(),
             method.into(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         for (k, v) in headers {
             args.push("-H".into());
             args.push(format!("{k}: {v}"));

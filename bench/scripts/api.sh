@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# API throughput, SPEC §8: SigV4-signed, authorized GetUser over HTTPS
+# keep-alive with concurrent clients, and in the same run the
+# unauthenticated /healthz over the same TLS stack as the ceiling.
+#   bench/scripts/api.sh [SECONDS] [CONNECTIONS]
+# Needs wrk (apt-get install wrk), curl and python3 with botocore (the
+# request is signed once by botocore and replayed by wrk: SigV4 has no nonce,
+# so ward-ca does the full verification and authorization on every request).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+CONNS=${2:-32}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c 'import botocore' 2>/dev/null || python3 -m pip install --quiet botocore
+
+cargo build --release -q -p ward-ca
+DIR=$(mktemp -d /tmp/ward-bench-api.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+WARD_LOG=warn target/release/ward-ca serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 100); do grep -q WARD_SECRET_ACCESS_KEY "$DIR/banner" 2>/dev/null && break; sleep 0.1; done
+eval "$(grep '^ *export WARD_' "$DIR/banner")"
+for _ in $(seq 100); do curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
+root=(--cacert "$WARD_CA_BUNDLE" --aws-sigv4 "aws:amz:local:ward" --user "$WARD_ACCESS_KEY_ID:$WARD_SECRET_ACCESS_KEY" -sf -H 'content-type: application/json')
+
+# A user in 3 groups, each with a managed policy, plus an inline one.
+curl "${root[@]}" -d '{"name":"alice","tags":[{"key":"team","value":"db"}]}' "$WARD_ENDPOINT/v1/users" >/dev/null
+for g in ops dev staff; do
+  curl "${root[@]}" -d "{\"name\":\"$g\"}" "$WARD_ENDPOINT/v1/groups" >/dev/null
+  curl "${root[@]}" -X PUT "$WARD_ENDPOINT/v1/groups/$g/users/alice" >/dev/null
+  doc=$(printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:Get*","iam:List*"],"Resource":"arn:ward:iam::*:user/${ward:username}","Condition":{"IpAddress":{"ward:SourceIp":["127.0.0.0/8","10.0.0.0/8"]},"Bool":{"ward:SecureTransport":"true"}}},{"Effect":"Deny","Action":"iam:Delete*","Resource":"*"},{"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/%s-*"}]}' "$g")
+  python3 -c 'import json,sys; print(json.dumps({"name": sys.argv[1], "document": sys.argv[2]}))' "$g-policy" "$doc" \
+    | curl "${root[@]}" --data-binary @- "$WARD_ENDPOINT/v1/policies" >/dev/null
+  curl "${root[@]}" -X PUT "$WARD_ENDPOINT/v1/groups/$g/attached-policies/$g-policy" >/dev/null
+done
+KEY=$(curl "${root[@]}" -X POST "$WARD_ENDPOINT/v1/users/alice/access-keys")
+AK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["accessKeyId"])' "$KEY")
+SK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secretAccessKey"])' "$KEY")
+
+# Sign GET /v1/users/alice once with botocore; wrk replays the headers.
+HEADERS=$(python3 - "$AK" "$SK" "$WARD_ENDPOINT/v1/users/alice" <<'PY'
+import sys
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+req = AWSRequest(method="GET", url=sys.argv[3])
+SigV4Auth(Credentials(sys.argv[1], sys.argv[2]), "ward", "local").add_auth(req)
+for k, v in req.prepare().headers.items():
+    print(f"{k}: {v if isinstance(v, str) else v.decode()}")
+PY
+)
+WRK_H=()
+CURL_H=()
+while IFS= read -r h; do WRK_H+=(-H "$h"); CURL_H+=(-H "$h"); done <<< "$HEADERS"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$WARD_CA_BUNDLE" "${CURL_H[@]}" "$WARD_ENDPOINT/v1/users/alice")
+[ "$code" = 200 ] || { echo "signed GetUser returned $code" >&2; exit 1; }
+
+run() {
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" > "$DIR/wrk.txt"
+  cat "$DIR/wrk.txt" >&2
+  awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
+}
+echo "== signed, authorized GetUser (alice: 3 groups, 3 managed policies)" >&2
+SIGNED=$(run "${WRK_H[@]}" "$WARD_ENDPOINT/v1/users/alice")
+echo "== /healthz (no auth), same TLS stack" >&2
+HEALTH=$(run "$WARD_ENDPOINT/healthz")
+curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/metrics" | grep 'class="5xx"' >&2
+python3 - "$SIGNED" "$HEALTH" "$CONNS" "$SECS" <<'PY'
+import sys
+s, h = float(sys.argv[1]), float(sys.argv[2])
+print(f"signed GetUser: {s:,.0f} req/s; /healthz: {h:,.0f} req/s; ratio {s/h:.2f} "
+      f"({sys.argv[3]} connections, {sys.argv[4]} s, wrk -t2, 2 cores shared with the client)")
+PY

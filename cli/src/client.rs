@@ -1,0 +1,358 @@
+//! A blocking HTTPS client for ward-ca's `/v1/` API: every call is SigV4
+//! signed in header form (service `ward`), except `POST /v1/login`.
+//!
+//! The query string sent is exactly the signer's canonical query and the
+//! `Host` header is set by us (and signed), so what the server verifies is
+//! byte for byte what was signed. Server errors become [`Failure::Api`];
+//! connection and TLS errors become [`Failure::Unreachable`] with a hint.
+
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+use ward_protocol::api::ErrorBody;
+
+use crate::config::{Credentials, Endpoint, Settings};
+use crate::error::Failure;
+
+/// SigV4 service name (SPEC §5).
+const SERVICE: &str = "ward";
+/// Largest response body read.
+const MAX_RESPONSE: u64 = 32 * 1024 * 1024;
+/// Largest CA bundle read.
+const MAX_BUNDLE: u64 = 4 * 1024 * 1024;
+
+/// Path segments are percent-encoded with AWS's unreserved set, so that the
+/// signer's canonical URI is the path as sent.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A ward-ca connection.
+pub(crate) struct Client {
+    endpoint: Endpoint,
+    region: String,
+    credentials: Option<Credentials>,
+    agent: ureq::Agent,
+}
+
+/// HTTP methods used by the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl Client {
+    /// A client for signed calls: needs an endpoint and credentials.
+    pub(crate) fn signed(settings: &Settings) -> Result<Client, Failure> {
+        let credentials = settings.credentials.clone().ok_or_else(|| {
+            Failure::usage(format!(
+                "no credentials for profile {}: set WARD_ACCESS_KEY_ID and \
+                 WARD_SECRET_ACCESS_KEY, add them to ~/.ward/credentials, or run `ward login`",
+                settings.profile
+            ))
+        })?;
+        let mut c = Client::anonymous(settings)?;
+        c.credentials = Some(credentials);
+        Ok(c)
+    }
+
+    /// A client for unsigned calls (`ward login`): needs an endpoint.
+    pub(crate) fn anonymous(settings: &Settings) -> Result<Client, Failure> {
+        let endpoint = settings.endpoint.clone().ok_or_else(|| {
+            Failure::usage(format!(
+                "no endpoint: pass --endpoint, set WARD_ENDPOINT, or set endpoint in \
+                 [{}] of ~/.ward/config",
+                if settings.profile == "default" {
+                    "default".to_owned()
+                } else {
+                    format!("profile {}", settings.profile)
+                }
+            ))
+        })?;
+        let tls = tls_config(settings.ca_bundle.as_deref())?;
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(tls)
+            .redirects(0)
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("ward-cli/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            endpoint,
+            region: settings.region.clone(),
+            credentials: None,
+            agent,
+        })
+    }
+
+    /// The endpoint's base URL, for messages.
+    pub(crate) fn base(&self) -> &str {
+        &self.endpoint.base
+    }
+
+    /// Calls `METHOD /v1/SEGMENTS…?QUERY` with an optional JSON body
+    /// (already encoded).
+    /// Returns the response JSON, or `None` for an empty (204) answer.
+    pub(crate) fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Option<Value>, Failure> {
+        let path = api_path(segments)?;
+        let has_body = body.is_some();
+        let body_bytes = body.unwrap_or_default();
+        let host = self.endpoint.host.as_str();
+        let mut headers: Vec<(&str, String)> = vec![("Host", host.to_owned())];
+        let query_string = match &self.credentials {
+            Some(c) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let amz_date = ward_sigv4::format_amz_date(i64::try_from(now).unwrap_or(0));
+                let signed = ward_sigv4::sign(
+                    method.as_str(),
+                    &path,
+                    query,
+                    &[("host", host)],
+                    &body_bytes,
+                    &c.access_key_id,
+                    c.secret_access_key.expose(),
+                    c.session_token.as_ref().map(|t| t.expose()),
+                    &self.region,
+                    SERVICE,
+                    &amz_date,
+                );
+                headers.push(("Authorization", signed.authorization));
+                headers.push(("X-Amz-Date", signed.x_amz_date));
+                headers.push(("X-Amz-Content-Sha256", signed.x_amz_content_sha256));
+                if let Some(t) = signed.x_amz_security_token {
+                    headers.push(("X-Amz-Security-Token", t));
+                }
+                signed.canonical_query
+            }
+            None => query
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        utf8_percent_encode(k, SEGMENT),
+                        utf8_percent_encode(v, SEGMENT)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        };
+        let mut url = format!("{}{path}", self.endpoint.base);
+        if !query_string.is_empty() {
+            url.push('?');
+            url.push_str(&query_string);
+        }
+        let mut req = self
+            .agent
+            .request(method.as_str(), &url)
+            .set("Accept", "application/json");
+        for (k, v) in &headers {
+            req = req.set(k, v);
+        }
+        let result = if has_body {
+            req.set("Content-Type", "application/json")
+                .send_bytes(&body_bytes)
+        } else {
+            req.call()
+        };
+        match result {
+            Ok(resp) => {
+                let status = resp.status();
+                let text = read_body(resp)?;
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                serde_json::from_str(&text).map(Some).map_err(|_| {
+                    Failure::Unexpected(format!(
+                        "unexpected answer from {} (HTTP {status}): not JSON; is this ward-ca?",
+                        self.endpoint.base
+                    ))
+                })
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let text = read_body(resp).unwrap_or_default();
+                match serde_json::from_str::<ErrorBody>(&text) {
+                    Ok(b) => Err(Failure::Api { error: b.error }),
+                    Err(_) => Err(Failure::Unexpected(format!(
+                        "unexpected answer from {} (HTTP {status}); is this ward-ca?",
+                        self.endpoint.base
+                    ))),
+                }
+            }
+            Err(ureq::Error::Transport(t)) => Err(Failure::Unreachable(format!(
+                "cannot reach {}: {}",
+                self.endpoint.base,
+                describe_transport(&t, &self.endpoint.host)
+            ))),
+        }
+    }
+}
+
+/// `/v1/` plus the encoded segments.
+fn api_path(segments: &[&str]) -> Result<String, Failure> {
+    let mut path = String::from("/v1");
+    for s in segments {
+        // Dot segments would be resolved away before reaching the server.
+        if s.is_empty() || *s == "." || *s == ".." {
+            return Err(Failure::usage(format!(
+                "{s:?} cannot be used as a name in a request path"
+            )));
+        }
+        path.push('/');
+        path.extend(utf8_percent_encode(s, SEGMENT));
+    }
+    Ok(path)
+}
+
+fn read_body(resp: ureq::Response) -> Result<String, Failure> {
+    let mut buf = Vec::new();
+    resp.into_reader()
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::Unreachable(format!("reading the response: {e}")))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The web PKI roots plus those in `bundle`.
+fn tls_config(bundle: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Failure> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = bundle {
+        let shown = path.display();
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::usage(format!("CA bundle {shown}: {e}")))?;
+        let mut reader = BufReader::new(file.take(MAX_BUNDLE));
+        let mut added = 0usize;
+        for cert in rustls_pemfile::certs(&mut reader) {
+            let cert = cert.map_err(|e| Failure::usage(format!("CA bundle {shown}: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                Failure::usage(format!("CA bundle {shown}: unusable certificate: {e}"))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Failure::usage(format!(
+                "CA bundle {shown}: no PEM certificates found"
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::Unexpected(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A short reason for a transport failure, with a hint where one helps.
+fn describe_transport(t: &ureq::Transport, host: &str) -> String {
+    if let Some(e) = find_rustls_error(t) {
+        use rustls::CertificateError as C;
+        return match e {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+                "certificate not trusted (unknown issuer); set WARD_CA_BUNDLE \
+                 (or ca_bundle in ~/.ward/config, or --ca-bundle) to the CA that signed it"
+                    .to_owned()
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => format!("the server's certificate is not valid for {host}"),
+            rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                "the server's certificate has expired".to_owned()
+            }
+            other => format!("TLS handshake failed: {other}"),
+        };
+    }
+    let detail = std::error::Error::source(t)
+        .map(|s| s.to_string())
+        .or_else(|| t.message().map(str::to_owned))
+        .unwrap_or_else(|| t.to_string());
+    match t.kind() {
+        ureq::ErrorKind::Dns => format!("cannot resolve the host name ({detail})"),
+        ureq::ErrorKind::ConnectionFailed => format!("connection failed ({detail})"),
+        _ => detail,
+    }
+}
+
+/// The rustls error somewhere in `t`'s chain (rustls errors travel inside
+/// `io::Error`s, whose `source()` skips them, hence `get_ref`).
+fn find_rustls_error(t: &ureq::Transport) -> Option<rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(t);
+    let mut depth = 0;
+    while let Some(e) = next {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r.clone());
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+                    return Some(r.clone());
+                }
+            }
+        }
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn paths() {
+        for (segs, want) in [
+            (&["users", "alice"][..], Ok("/v1/users/alice")),
+            (
+                &["users", "a b+c@d=e,f"][..],
+                Ok("/v1/users/a%20b%2Bc%40d%3De%2Cf"),
+            ),
+            (&["users", "\u{e9}"][..], Ok("/v1/users/%C3%A9")),
+            (&["users", "x/y"][..], Ok("/v1/users/x%2Fy")),
+            (&["users", ".."][..], Err(())),
+            (&["users", ""][..], Err(())),
+        ] {
+            match (api_path(segs), want) {
+                (Ok(p), Ok(w)) => assert_eq!(p, w),
+                (Err(e), Err(())) => assert_eq!(e.exit_code(), 2),
+                (got, want) => panic!("{segs:?}: {got:?} vs {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,1471 @@
+//! End-to-end tests of the real `ward` binary against the real `ward-ca`
+//! daemon (`ward-ca serve --dev` on a free loopback port, in a temp
+//! directory): IAM commands, SigV4 with access keys and session tokens,
+//! policy decisions seen from the CLI, profiles and `ward login`, output
+//! formats, and bad input with its exit codes (1 server refusal, 2 usage or
+//! local input, 3 unreachable).
+//!
+//! Every `ward` run gets a clean environment (only HOME and the variables
+//! a test sets), so the developer's own `~/.ward` and `WARD_*` never leak in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WARD: &str = env!("CARGO_BIN_EXE_ward");
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("ward-api-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The ward-ca binary next to ward, built first if it is not there.
+fn ward_ca() -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let path = Path::new(WARD).with_file_name("ward-ca");
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-p", "ward-ca"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if path.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build -p ward-ca");
+        assert!(status.success(), "cargo build -p ward-ca failed");
+    }
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `ward-ca serve --dev`, killed on drop, with the root
+/// credentials it printed.
+struct Daemon {
+    child: Child,
+    dir: Scratch,
+    /// `WARD_ENDPOINT`, `WARD_CA_BUNDLE`, `WARD_ACCESS_KEY_ID`, `WARD_SECRET_ACCESS_KEY`.
+    root: HashMap<String, String>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(name: &str) -> Daemon {
+        let bin = ward_ca();
+        for _ in 0..3 {
+            let dir = Scratch::new(&format!("{name}-ca"));
+            if let Some(d) = Daemon::try_start(&bin, dir) {
+                return d;
+            }
+        }
+        panic!("ward-ca did not start");
+    }
+
+    fn try_start(bin: &Path, dir: Scratch) -> Option<Daemon> {
+        let port = free_port();
+        let log = std::fs::File::create(dir.path("ward-ca.log")).unwrap();
+        let mut child = Command::new(bin)
+            .args(["serve", "--dev", "--data-dir"])
+            .arg(dir.path("data"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("WARD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        // Read stdout on a thread (and keep draining it) so a slow or dead
+        // daemon cannot hang the test.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more: keep draining.
+                    continue;
+                }
+            }
+        });
+        let mut root = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while root.len() < 4 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(kv) = line.trim().strip_prefix("export ") {
+                        if let Some((k, v)) = kv.split_once('=') {
+                            root.insert(k.to_owned(), v.to_owned());
+                        }
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(dir.path("ward-ca.log")).unwrap_or_default();
+                    eprintln!("ward-ca did not print credentials; log:\n{log}");
+                    return None;
+                }
+            }
+        }
+        let d = Daemon { child, dir, root };
+        if d.wait_healthy() {
+            Some(d)
+        } else {
+            let log = std::fs::read_to_string(d.dir.path("ward-ca.log")).unwrap_or_default();
+            eprintln!("ward-ca not healthy; log:\n{log}");
+            None
+        }
+    }
+
+    /// Polls `GET /healthz` over TLS, trusting the daemon's own root.
+    fn wait_healthy(&self) -> bool {
+        let pem = std::fs::read(&self.root["WARD_CA_BUNDLE"]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(Arc::new(tls))
+            .timeout(Duration::from_secs(2))
+            .build();
+        let url = format!("{}/healthz", self.root["WARD_ENDPOINT"]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = agent.get(&url).call() {
+                if r.status() == 200 {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.root["WARD_ENDPOINT"]
+    }
+
+    fn bundle(&self) -> &str {
+        &self.root["WARD_CA_BUNDLE"]
+    }
+
+    /// Environment for the root user.
+    fn root_env(&self) -> Vec<(String, String)> {
+        self.root
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Environment for an access key pair.
+    fn key_env(&self, id: &str, secret: &str) -> Vec<(String, String)> {
+        vec![
+            ("WARD_ENDPOINT".into(), self.endpoint().into()),
+            ("WARD_CA_BUNDLE".into(), self.bundle().into()),
+            ("WARD_ACCESS_KEY_ID".into(), id.into()),
+            ("WARD_SECRET_ACCESS_KEY".into(), secret.into()),
+        ]
+    }
+}
+
+/// Runs ward with exactly `env` (plus HOME) and optional stdin.
+fn ward(home: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(WARD)
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut si = child.stdin.take().unwrap();
+        let _ = si.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "ward panicked: {stderr}");
+    out
+}
+
+/// Runs ward and checks the exit code and fragments of stdout and stderr;
+/// returns stdout.
+#[track_caller]
+fn check(
+    home: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+    code: i32,
+    stdout_has: &[&str],
+    stderr_has: &[&str],
+) -> String {
+    let out = ward(home, env, args, stdin);
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "ward {args:?}\nstdout: {so}\nstderr: {se}"
+    );
+    for s in stdout_has {
+        assert!(
+            so.contains(s),
+            "ward {args:?}: stdout lacks {s:?}\nstdout: {so}\nstderr: {se}"
+        );
+    }
+    for s in stderr_has {
+        assert!(
+            se.contains(s),
+            "ward {args:?}: stderr lacks {s:?}\nstdout: {so}\nstderr: {se}"
+        );
+    }
+    so
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+const SELF_READ: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [{
+    "Sid": "ReadSelf",
+    "Effect": "Allow",
+    "Action": "iam:GetUser",
+    "Resource": "arn:ward:iam::*:user/${ward:username}"
+  }]
+}
+"#;
+
+/// Root builds alice, ops and a self-read policy; alice may read herself
+/// and nothing else, and the CLI shows the server's explanation.
+#[test]
+fn iam_flow_and_policy_decisions() {
+    let d = Daemon::start("iam");
+    let home = Scratch::new("iam-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+
+    check(
+        h,
+        &root,
+        &["whoami"],
+        None,
+        0,
+        &[":root", "access-key"],
+        &[],
+    );
+    let created = check(
+        h,
+        &root,
+        &[
+            "--output", "json", "user", "create", "alice", "--tag", "team=ops",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let alice = json(&created);
+    assert_eq!(alice["name"], "alice");
+    assert!(alice["userId"].as_str().unwrap().starts_with("AIDA"));
+    assert_eq!(alice["tags"][0]["key"], "team");
+    check(
+        h,
+        &root,
+        &["group", "create", "ops"],
+        None,
+        0,
+        &["ops", "Gid"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["group", "add-user", "ops", "alice"],
+        None,
+        0,
+        &["added user alice to group ops"],
+        &[],
+    );
+    let doc = home.write("self-read.json", SELF_READ);
+    let doc = doc.to_str().unwrap();
+    let p = check(
+        h,
+        &root,
+        &[
+            "policy",
+            "create",
+            "self-read",
+            "--document",
+            doc,
+            "--description",
+            "read yourself",
+            "--output",
+            "json",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let p = json(&p);
+    assert_eq!(p["defaultVersionId"], "v1");
+    assert_eq!(p["document"]["Statement"][0]["Sid"], "ReadSelf");
+    check(
+        h,
+        &root,
+        &["policy", "attach", "self-read", "--group", "ops"],
+        None,
+        0,
+        &["attached"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "attached", "--group", "ops"],
+        None,
+        0,
+        &["NAME", "self-read"],
+        &[],
+    );
+    let g = json(&check(
+        h,
+        &root,
+        &["group", "get", "ops", "--output", "json"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(g["users"], serde_json::json!(["alice"]));
+
+    // The secret is shown once, with a note.
+    let key = check(
+        h,
+        &root,
+        &["--output", "json", "access-key", "create", "alice"],
+        None,
+        0,
+        &["secretAccessKey"],
+        &["cannot be retrieved again"],
+    );
+    let key = json(&key);
+    let (id, secret) = (
+        key["accessKeyId"].as_str().unwrap(),
+        key["secretAccessKey"].as_str().unwrap(),
+    );
+    assert!(id.starts_with("AKIA"), "{id}");
+    let listed = check(
+        h,
+        &root,
+        &["access-key", "list", "alice"],
+        None,
+        0,
+        &["ACCESS-KEY-ID", id, "Active"],
+        &[],
+    );
+    assert!(!listed.contains(secret), "list shows the secret");
+
+    // As alice.
+    let as_alice = d.key_env(id, secret);
+    let table = check(
+        h,
+        &as_alice,
+        &["user", "get", "alice"],
+        None,
+        0,
+        &["Name", "alice", "team=ops"],
+        &[],
+    );
+    assert!(table.lines().any(|l| l.starts_with("Uid ")), "{table}");
+    let j = json(&check(
+        h,
+        &as_alice,
+        &["--output", "json", "user", "get", "alice"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(j["arn"], alice["arn"]);
+    check(
+        h,
+        &as_alice,
+        &["user", "get", "bob"],
+        None,
+        1,
+        &[],
+        &["ward: AccessDenied: ", "iam:GetUser", "user/bob", "alice"],
+    );
+    check(
+        h,
+        &as_alice,
+        &["user", "delete", "alice"],
+        None,
+        1,
+        &[],
+        &["ward: AccessDenied: ", "iam:DeleteUser"],
+    );
+    check(
+        h,
+        &as_alice,
+        &["audit", "verify"],
+        None,
+        1,
+        &[],
+        &["AccessDenied"],
+    );
+
+    // A deactivated key stops working.
+    check(
+        h,
+        &root,
+        &["access-key", "update", "alice", id, "--status", "Inactive"],
+        None,
+        0,
+        &["Inactive"],
+        &[],
+    );
+    check(
+        h,
+        &as_alice,
+        &["user", "get", "alice"],
+        None,
+        1,
+        &[],
+        &["InvalidClientTokenId"],
+    );
+
+    // Unknown entities, table and JSON listings, audit.
+    check(
+        h,
+        &root,
+        &["user", "get", "nobody"],
+        None,
+        1,
+        &[],
+        &["ward: NoSuchEntity: ", "nobody"],
+    );
+    check(
+        h,
+        &root,
+        &["user", "create", "alice"],
+        None,
+        1,
+        &[],
+        &["EntityAlreadyExists"],
+    );
+    for n in ["bob", "carol", "dave"] {
+        check(
+            h,
+            &root,
+            &["user", "create", n, "--path", "/eng/"],
+            None,
+            0,
+            &[n],
+            &[],
+        );
+    }
+    let t = check(
+        h,
+        &root,
+        &["user", "list"],
+        None,
+        0,
+        &["NAME", "UID", "alice", "dave"],
+        &[],
+    );
+    assert_eq!(t.lines().count(), 5, "{t}");
+    let page = json(&check(
+        h,
+        &root,
+        &["--output", "json", "user", "list", "--max-items", "2"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(page["users"].as_array().unwrap().len(), 2);
+    assert!(page["marker"].is_string(), "{page}");
+    let all = json(&check(
+        h,
+        &root,
+        &[
+            "--output",
+            "json",
+            "user",
+            "list",
+            "--max-items",
+            "2",
+            "--all",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(all["users"].as_array().unwrap().len(), 4, "{all}");
+    assert!(all.get("marker").is_none(), "{all}");
+    let eng = json(&check(
+        h,
+        &root,
+        &["--output", "json", "user", "list", "--path-prefix", "/eng/"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(eng["users"].as_array().unwrap().len(), 3, "{eng}");
+    let ev = json(&check(
+        h,
+        &root,
+        &[
+            "--output", "json", "audit", "list", "--user", "alice", "--limit", "2", "--all",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    let events = ev["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "iam:DeleteUser" && e["decision"] != "Allowed"),
+        "{ev}"
+    );
+    check(
+        h,
+        &root,
+        &["audit", "list", "--limit", "1"],
+        None,
+        0,
+        &["SEQ", "ACTION"],
+        &["--after-seq"],
+    );
+    check(
+        h,
+        &root,
+        &["audit", "verify"],
+        None,
+        0,
+        &["audit log intact"],
+        &[],
+    );
+    let v = json(&check(
+        h,
+        &root,
+        &["audit", "verify", "--output", "json"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(v["ok"], true);
+}
+
+/// Policy versions, inline policies, boundaries, tags and deletion, each
+/// checked through the server's answers.
+#[test]
+fn policy_versions_inline_and_user_changes() {
+    let d = Daemon::start("pol");
+    let home = Scratch::new("pol-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let doc = home.write("p.json", SELF_READ);
+    let doc = doc.to_str().unwrap();
+    // Duplicate keys are sent as written: ward-ca, not the CLI, decides.
+    let raw = home.write(
+        "raw.json",
+        "{\"Version\":\"2012-10-17\",\"Version\":\"2012-10-17\",\"Statement\":[]}",
+    );
+
+    check(h, &root, &["user", "create", "erin"], None, 0, &[], &[]);
+    check(
+        h,
+        &root,
+        &["group", "create", "devs", "--path", "/eng/"],
+        None,
+        0,
+        &["/eng/"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "create", "p", "--document", doc],
+        None,
+        0,
+        &["DefaultVersion", "v1"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "create",
+            "bad",
+            "--document",
+            raw.to_str().unwrap(),
+        ],
+        None,
+        1,
+        &[],
+        &["MalformedPolicyDocument", "(field: document)"],
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "create-version",
+            "p",
+            "--document",
+            doc,
+            "--set-default",
+        ],
+        None,
+        0,
+        &["v2"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "versions", "p"],
+        None,
+        0,
+        &["VERSION", "v1", "v2"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "get", "p"],
+        None,
+        0,
+        &["DefaultVersion", "v2", "ReadSelf"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "set-default", "p", "v1"],
+        None,
+        0,
+        &["v1 is now the default"],
+        &[],
+    );
+    let v = json(&check(
+        h,
+        &root,
+        &["--output", "json", "policy", "get-version", "p", "v2"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(v["isDefault"], false);
+    assert_eq!(v["document"]["Version"], "2012-10-17");
+    check(
+        h,
+        &root,
+        &["policy", "delete-version", "p", "v2"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "get-version", "p", "v2"],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    check(h, &root, &["policy", "list"], None, 0, &["NAME", "p "], &[]);
+
+    check(
+        h,
+        &root,
+        &["policy", "attach", "p", "--user", "erin"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "attached", "--user", "erin"],
+        None,
+        0,
+        &["p "],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "detach", "p", "--user", "erin"],
+        None,
+        0,
+        &["detached"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "put-inline",
+            "mine",
+            "--user",
+            "erin",
+            "--document",
+            doc,
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "put-inline",
+            "theirs",
+            "--group",
+            "devs",
+            "--document",
+            doc,
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "list-inline", "--user", "erin"],
+        None,
+        0,
+        &["mine"],
+        &[],
+    );
+    let ip = json(&check(
+        h,
+        &root,
+        &[
+            "--output",
+            "json",
+            "policy",
+            "get-inline",
+            "theirs",
+            "--group",
+            "devs",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(ip["document"]["Statement"][0]["Action"], "iam:GetUser");
+    check(
+        h,
+        &root,
+        &["policy", "delete-inline", "mine", "--user", "erin"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "get-inline", "mine", "--user", "erin"],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+
+    check(
+        h,
+        &root,
+        &["user", "set-boundary", "erin", "p"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "get", "erin"],
+        None,
+        0,
+        &["PermissionsBoundary", "policy/p"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "delete-boundary", "erin"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "tag", "erin", "a=1", "b=2"],
+        None,
+        0,
+        &["a=1, b=2"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "untag", "erin", "a"],
+        None,
+        0,
+        &["b=2"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["group", "add-user", "devs", "erin"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "groups", "erin"],
+        None,
+        0,
+        &["GID", "devs"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["group", "remove-user", "devs", "erin"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(h, &root, &["group", "list"], None, 0, &["devs"], &[]);
+    check(
+        h,
+        &root,
+        &[
+            "user",
+            "update",
+            "erin",
+            "--new-name",
+            "erin2",
+            "--new-path",
+            "/x/",
+        ],
+        None,
+        0,
+        &["erin2", "/x/"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "set-password", "erin2", "--password-stdin"],
+        Some("short\n"),
+        1,
+        &[],
+        &["(field: password)"],
+    );
+    check(
+        h,
+        &root,
+        &["user", "set-password", "erin2"],
+        Some("x\n"),
+        2,
+        &[],
+        &["--password-stdin"],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "detach", "p", "--group", "devs"],
+        None,
+        1,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["group", "delete", "devs"],
+        None,
+        1,
+        &[],
+        &["DeleteConflict"],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "delete-inline", "theirs", "--group", "devs"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["group", "delete", "devs"],
+        None,
+        0,
+        &["deleted group devs"],
+        &[],
+    );
+    check(h, &root, &["user", "delete", "erin2"], None, 0, &[], &[]);
+    check(h, &root, &["policy", "delete", "p"], None, 0, &[], &[]);
+    check(
+        h,
+        &root,
+        &["policy", "get", "p"],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+}
+
+/// Named profiles from ~/.ward/config and ~/.ward/credentials, and
+/// `ward login` storing temporary credentials that then work.
+#[test]
+fn profiles_and_login() {
+    let d = Daemon::start("prof");
+    let home = Scratch::new("prof-home");
+    let h = home.0.as_path();
+    let none: Vec<(String, String)> = Vec::new();
+    home.write(
+        ".ward/config",
+        &format!(
+            "# ward CLI configuration\n[default]\noutput = json\n\n\
+             [profile admin]\nendpoint = {e}\nca_bundle = {b}\nregion = local\n\n\
+             [profile frank]\nendpoint = {e}\nca_bundle = {b}\noutput = table\n",
+            e = d.endpoint(),
+            b = d.bundle()
+        ),
+    );
+    let creds_path = home.write(
+        ".ward/credentials",
+        &format!(
+            "[admin]\nward_access_key_id = {}\nward_secret_access_key = {}\n",
+            d.root["WARD_ACCESS_KEY_ID"], d.root["WARD_SECRET_ACCESS_KEY"]
+        ),
+    );
+
+    // The profile alone, no environment.
+    check(
+        h,
+        &none,
+        &["--profile", "admin", "whoami"],
+        None,
+        0,
+        &["Arn", ":root"],
+        &[],
+    );
+    // WARD_PROFILE selects it too; flags override the profile's output.
+    let env_profile = vec![("WARD_PROFILE".to_owned(), "admin".to_owned())];
+    check(
+        h,
+        &env_profile,
+        &["whoami", "--output", "json"],
+        None,
+        0,
+        &["\"authMethod\""],
+        &[],
+    );
+    // An explicit profile beats credentials in the environment (as in the AWS CLI).
+    let bogus = vec![
+        (
+            "WARD_ACCESS_KEY_ID".to_owned(),
+            "AKIABOGUSBOGUSBOGUS0".to_owned(),
+        ),
+        ("WARD_SECRET_ACCESS_KEY".to_owned(), "bogus".to_owned()),
+    ];
+    check(
+        h,
+        &bogus,
+        &["--profile", "admin", "whoami"],
+        None,
+        0,
+        &[":root"],
+        &[],
+    );
+    check(
+        h,
+        &none,
+        &["--profile", "nosuch", "whoami"],
+        None,
+        2,
+        &[],
+        &["profile nosuch"],
+    );
+
+    // frank gets a password and may call whoami (ward-ca requires an
+    // Allow for sts:GetCallerIdentity).
+    let admin = ["--profile", "admin"];
+    let run = |args: &[&str], stdin: Option<&str>, code: i32, out: &[&str], err: &[&str]| {
+        let mut all: Vec<&str> = admin.to_vec();
+        all.extend_from_slice(args);
+        check(h, &none, &all, stdin, code, out, err)
+    };
+    run(&["user", "create", "frank"], None, 0, &[], &[]);
+    let whoami = home.write(
+        "whoami.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#,
+    );
+    run(
+        &[
+            "policy",
+            "put-inline",
+            "whoami",
+            "--user",
+            "frank",
+            "--document",
+            whoami.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    run(
+        &["user", "set-password", "frank", "--password-stdin"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &["set the password of user frank"],
+        &[],
+    );
+
+    // Wrong password: the server's refusal, nothing stored.
+    check(
+        h,
+        &none,
+        &["--profile", "frank", "login", "--user", "frank"],
+        Some("wrong password!!\n"),
+        1,
+        &[],
+        &["InvalidLogin"],
+    );
+    let login = check(
+        h,
+        &none,
+        &["--profile", "frank", "login", "--user", "frank"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &["logged in as frank", "expire at"],
+        &[],
+    );
+    assert!(!login.contains("aws_secret"), "{login}");
+    let creds = std::fs::read_to_string(&creds_path).unwrap();
+    assert!(
+        creds.contains("[admin]\nward_access_key_id = "),
+        "other profiles kept: {creds}"
+    );
+    assert!(
+        creds.contains("[frank]\naws_access_key_id = ASIA"),
+        "{creds}"
+    );
+    assert!(creds.contains("aws_session_token = "), "{creds}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&creds_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let me = check(
+        h,
+        &none,
+        &["--profile", "frank", "whoami"],
+        None,
+        0,
+        &["user/frank", "session"],
+        &[],
+    );
+    assert!(me.contains("AuthMethod"), "{me}");
+    // The default profile's `output = json` applies to a profile-less call
+    // that takes its credentials from the environment.
+    let env_frank = vec![
+        ("WARD_ENDPOINT".to_owned(), d.endpoint().to_owned()),
+        ("WARD_CA_BUNDLE".to_owned(), d.bundle().to_owned()),
+    ];
+    let creds_ini = std::fs::read_to_string(&creds_path).unwrap();
+    let frank_section = creds_ini.split("[frank]").nth(1).unwrap();
+    let value = |k: &str| {
+        frank_section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .to_owned()
+    };
+    let mut env_session = env_frank.clone();
+    env_session.push(("WARD_ACCESS_KEY_ID".into(), value("aws_access_key_id")));
+    env_session.push((
+        "WARD_SECRET_ACCESS_KEY".into(),
+        value("aws_secret_access_key"),
+    ));
+    env_session.push(("WARD_SESSION_TOKEN".into(), value("aws_session_token")));
+    let j = json(&check(h, &env_session, &["whoami"], None, 0, &[], &[]));
+    assert_eq!(j["authMethod"], "session");
+    // Without the token the temporary key is refused.
+    env_session.pop();
+    check(
+        h,
+        &env_session,
+        &["whoami"],
+        None,
+        1,
+        &[],
+        &["InvalidClientTokenId"],
+    );
+    // Logging in again replaces the profile's keys.
+    check(
+        h,
+        &none,
+        &["--profile", "frank", "login", "--user", "frank"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &[],
+        &[],
+    );
+    let again = std::fs::read_to_string(&creds_path).unwrap();
+    assert_eq!(again.matches("[frank]").count(), 1, "{again}");
+    assert_eq!(again.matches("aws_access_key_id").count(), 1, "{again}");
+    assert_ne!(again, creds_ini);
+}
+
+/// Bad input: exit 2 for local problems (with file:line for files), 3 for
+/// an unreachable or untrusted server, 1 for the server's refusals.
+#[test]
+fn bad_input_and_failures() {
+    let d = Daemon::start("bad");
+    let home = Scratch::new("bad-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let none: Vec<(String, String)> = Vec::new();
+
+    // A malformed credentials file: file and line, never the content.
+    home.write(
+        ".ward/config",
+        &format!(
+            "[default]\nendpoint = {}\nca_bundle = {}\n",
+            d.endpoint(),
+            d.bundle()
+        ),
+    );
+    home.write(
+        ".ward/credentials",
+        "[default]\naws_access_key_id = AKIAX\nthis line is SECRETSTUFF\n",
+    );
+    let out = ward(h, &none, &["whoami"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(".ward/credentials:3: malformed line"), "{err}");
+    assert!(!err.contains("SECRETSTUFF"), "{err}");
+    home.write(
+        ".ward/credentials",
+        "[default]\naws_access_key_id = AKIAX\n",
+    );
+    check(
+        h,
+        &none,
+        &["whoami"],
+        None,
+        2,
+        &[],
+        &["credentials:2: aws_access_key_id without aws_secret_access_key"],
+    );
+    home.write(".ward/config", "[default]\noutput = yaml\n");
+    check(
+        h,
+        &root,
+        &["whoami"],
+        None,
+        2,
+        &[],
+        &["config:2: output must be table or json"],
+    );
+    std::fs::remove_file(home.path(".ward/config")).unwrap();
+    std::fs::remove_file(home.path(".ward/credentials")).unwrap();
+
+    // No credentials, no endpoint, half credentials, bad flags.
+    check(
+        h,
+        &none,
+        &["--endpoint", d.endpoint(), "whoami"],
+        None,
+        2,
+        &[],
+        &["no credentials"],
+    );
+    let no_endpoint: Vec<(String, String)> = root
+        .iter()
+        .filter(|(k, _)| k != "WARD_ENDPOINT")
+        .cloned()
+        .collect();
+    check(h, &no_endpoint, &["whoami"], None, 2, &[], &["no endpoint"]);
+    let half: Vec<(String, String)> = root
+        .iter()
+        .filter(|(k, _)| k != "WARD_SECRET_ACCESS_KEY")
+        .cloned()
+        .collect();
+    check(
+        h,
+        &half,
+        &["whoami"],
+        None,
+        2,
+        &[],
+        &["WARD_SECRET_ACCESS_KEY"],
+    );
+    check(h, &root, &["--output", "yaml", "whoami"], None, 2, &[], &[]);
+    check(
+        h,
+        &root,
+        &["policy", "attach", "p"],
+        None,
+        2,
+        &[],
+        &["--user"],
+    );
+    check(
+        h,
+        &root,
+        &["--endpoint", "http://127.0.0.1:1", "whoami"],
+        None,
+        2,
+        &[],
+        &["https://"],
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "create",
+            "p",
+            "--document",
+            "/nonexistent/doc.json",
+        ],
+        None,
+        2,
+        &[],
+        &["/nonexistent/doc.json"],
+    );
+    check(
+        h,
+        &root,
+        &["user", "create", "x", "--tag", "novalue"],
+        None,
+        2,
+        &[],
+        &["KEY=VALUE"],
+    );
+
+    // Unreachable endpoint: exit 3.
+    let port = free_port();
+    let closed = format!("https://127.0.0.1:{port}");
+    check(
+        h,
+        &root,
+        &["--endpoint", &closed, "whoami"],
+        None,
+        3,
+        &[],
+        &["cannot reach", &closed],
+    );
+    // Wrong CA bundle (the server's own leaf, which signs nothing): exit 3.
+    let leaf = Path::new(d.bundle()).with_file_name("server.pem");
+    check(
+        h,
+        &root,
+        &["--ca-bundle", leaf.to_str().unwrap(), "whoami"],
+        None,
+        3,
+        &[],
+        &["cannot reach", "certificate not trusted", "WARD_CA_BUNDLE"],
+    );
+    // No bundle at all: the web PKI roots do not know ward's dev CA.
+    let no_bundle: Vec<(String, String)> = root
+        .iter()
+        .filter(|(k, _)| k != "WARD_CA_BUNDLE")
+        .cloned()
+        .collect();
+    check(
+        h,
+        &no_bundle,
+        &["whoami"],
+        None,
+        3,
+        &[],
+        &["certificate not trusted"],
+    );
+    // An unreadable or empty bundle is a local problem: exit 2.
+    check(
+        h,
+        &root,
+        &["--ca-bundle", "/nonexistent.pem", "whoami"],
+        None,
+        2,
+        &[],
+        &["CA bundle"],
+    );
+    let empty = home.write("empty.pem", "not a certificate\n");
+    check(
+        h,
+        &root,
+        &["--ca-bundle", empty.to_str().unwrap(), "whoami"],
+        None,
+        2,
+        &[],
+        &["no PEM certificates"],
+    );
+
+    // Server refusals: exit 1 with CODE: message.
+    check(
+        h,
+        &root,
+        &["user", "get", "ghost"],
+        None,
+        1,
+        &[],
+        &["ward: NoSuchEntity: user ghost does not exist"],
+    );
+    check(
+        h,
+        &root,
+        &["user", "create", "bad name"],
+        None,
+        1,
+        &[],
+        &["ValidationError", "(field: name)"],
+    );
+    check(
+        h,
+        &root,
+        &["user", "list", "--max-items", "5000"],
+        None,
+        1,
+        &[],
+        &["(field: maxItems)"],
+    );
+    let wrong_secret: Vec<(String, String)> = root
+        .iter()
+        .map(|(k, v)| {
+            if k == "WARD_SECRET_ACCESS_KEY" {
+                (k.clone(), "x".repeat(40))
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    check(
+        h,
+        &wrong_secret,
+        &["whoami"],
+        None,
+        1,
+        &[],
+        &["SignatureDoesNotMatch"],
+    );
+    let wrong_region: Vec<(String, String)> = root
+        .iter()
+        .cloned()
+        .chain([("WARD_REGION".to_owned(), "elsewhere".to_owned())])
+        .collect();
+    check(h, &wrong_region, &["whoami"], None, 1, &[], &["ward: "]);
+    check(
+        h,
+        &root,
+        &["--endpoint", d.endpoint(), "login", "--user", "ghost"],
+        Some("whatever password\n"),
+        1,
+        &[],
+        &["InvalidLogin"],
+    );
+    // Completions need nothing.
+    check(h, &none, &["completions", "bash"], None, 0, &["_ward"], &[]);
+}
