@@ -398,3 +398,30 @@ fn password_login_and_throttling() {
         "{decisions:?}"
     );
 }
+
+/// Many concurrent signed requests all complete (a regression test: lookups
+/// once held a pooled connection while authorization waited for another,
+/// which starved the pool under concurrency).
+#[test]
+fn concurrent_requests_complete() {
+    let Some(s) = Server::start(Db::Sqlite) else { return };
+    let root = s.root();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"erin"}"#)).ok();
+    let doc = serde_json::to_string(&json!({"name": "read-own", "document": READ_OWN})).unwrap();
+    s.call(&root, "POST", "/v1/policies", Some(&doc)).ok();
+    s.call(&root, "PUT", "/v1/users/erin/attached-policies/read-own", None).ok();
+    let erin = creds_of(s.call(&root, "POST", "/v1/users/erin/access-keys", None).ok());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..48)
+            .map(|i| {
+                let (s, erin, root) = (&s, &erin, &root);
+                scope.spawn(move || {
+                    let who = if i % 3 == 0 { root } else { erin };
+                    s.call(who, "GET", "/v1/users/erin", None).status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|&c| c == 200), "{statuses:?}");
+}
