@@ -58,6 +58,21 @@ pub fn router(st: Shared) -> Router {
             "/v1/users/{name}/access-keys/{id}",
             axum::routing::patch(update_access_key).delete(delete_access_key),
         )
+        .route(
+            "/v1/users/{name}/ssh-keys",
+            post(crate::ssh_keys::upload).get(crate::ssh_keys::list),
+        )
+        .route(
+            "/v1/users/{name}/ssh-keys/{id}",
+            get(crate::ssh_keys::get)
+                .patch(crate::ssh_keys::update)
+                .delete(crate::ssh_keys::delete),
+        )
+        .route(
+            "/v1/simulate/principal",
+            post(crate::simulate_api::principal),
+        )
+        .route("/v1/simulate/custom", post(crate::simulate_api::custom))
         .route("/v1/groups", post(create_group).get(list_groups))
         .route("/v1/groups/{name}", get(get_group).delete(delete_group))
         .route(
@@ -186,7 +201,7 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
 // ---- extraction helpers ------------------------------------------------
 
 /// Path parameters with JSON errors.
-struct P<T>(T);
+pub(crate) struct P<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
     type Rejection = ApiError;
@@ -241,6 +256,11 @@ mod serde_urlencoded_shim {
                     (Ok(k), Ok(v)) => (k, v),
                     _ => return Deserializer(Err("query is not valid UTF-8".into())),
                 };
+                // A presigned URL's authentication parameters were checked
+                // by `authn`; they are not the route's parameters.
+                if k.starts_with("X-Amz-") {
+                    continue;
+                }
                 if m.insert(k.clone(), serde_json::Value::String(v)).is_some() {
                     return Deserializer(Err(format!("query parameter `{k}` is given twice")));
                 }
@@ -270,7 +290,7 @@ mod serde_urlencoded_shim {
 }
 
 /// Parses a JSON body; errors name the field.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid("body", "a JSON request body is required"));
     }
@@ -355,10 +375,13 @@ struct ListQuery {
 impl ListQuery {
     fn page(&self) -> Result<(String, PageRequest), ApiError> {
         let prefix = self.path_prefix.clone().unwrap_or_else(|| "/".into());
-        if !prefix.starts_with('/') || prefix.len() > 512 {
+        if !prefix.starts_with('/')
+            || prefix.len() > 512
+            || !prefix.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
             return Err(ApiError::invalid(
                 "pathPrefix",
-                "pathPrefix must start with '/' and be at most 512 characters",
+                "pathPrefix must start with '/' and be at most 512 printable ASCII characters",
             ));
         }
         let max_items = match &self.max_items {
@@ -372,14 +395,12 @@ impl ListQuery {
                 })?,
         };
         let marker = self.marker.clone().unwrap_or_default();
-        if marker.len() > 256 {
-            return Err(ApiError::invalid("marker", "marker is too long"));
-        }
+        names::text("marker", &marker, 256)?;
         Ok((prefix, PageRequest { marker, max_items }))
     }
 }
 
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     Instant::from_epoch_seconds(t).to_rfc3339()
 }
 
@@ -406,7 +427,7 @@ fn event(caller: &Caller, g: &Grant, detail: serde_json::Value) -> AuditEvent {
     }
 }
 
-async fn commit(
+pub(crate) async fn commit(
     m: Mutation,
     caller: &Caller,
     g: &Grant,
@@ -417,7 +438,7 @@ async fn commit(
 
 /// The text of a raw `document` field: an object as written, or the
 /// contents of a JSON string.
-fn document_text(raw: &RawValue) -> Result<String, ApiError> {
+pub(crate) fn document_text(raw: &RawValue) -> Result<String, ApiError> {
     let t = raw.get().trim();
     if t.starts_with('"') {
         serde_json::from_str::<String>(t)
@@ -526,7 +547,7 @@ fn user_resource(st: &Shared, path: &str, name: &str) -> String {
 /// Loads a user by name for a request on it; the resource ARN of a user
 /// that does not exist is built from its name so that authorization runs
 /// before a 404 reveals anything.
-async fn target_user(
+pub(crate) async fn target_user(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -723,6 +744,9 @@ async fn untag_user(
             "keys",
             "keys must list 1 to 50 comma-separated tag keys",
         ));
+    }
+    for k in &keys {
+        names::tag("keys", k, "")?;
     }
     let (u, g) = target_user(&st, &caller, "iam:UntagUser", &name, false).await?;
     let mut m = st.store.mutation(&g).await?;
@@ -1006,12 +1030,7 @@ async fn create_policy(
     names::policy_name("name", &req.name)?;
     let path = path_or_root("path", &req.path)?;
     let description = req.description.clone().unwrap_or_default();
-    if description.chars().count() > 1000 {
-        return Err(ApiError::invalid(
-            "description",
-            "description must be at most 1000 characters",
-        ));
-    }
+    names::text("description", &description, 1000)?;
     let doc = validate_document(&req.document, PolicyKind::Managed)?;
     let g = authorize(
         &st,
@@ -1475,6 +1494,10 @@ async fn put_boundary(
     let mut c = st.store.pool().acquire().await?;
     let p = iam::policy(&mut c, &pname).await?;
     drop(c);
+    // An ARN must name this policy, not one of the same name elsewhere.
+    if req.policy.starts_with("arn:") && req.policy != policy_arn(&st, &p) {
+        return Err(ApiError::no_such("policy", &req.policy));
+    }
     let mut m = st.store.mutation(&g).await?;
     iam::set_boundary(&mut m.tx, &u.id, Some(&p.id)).await?;
     commit(
@@ -1848,18 +1871,8 @@ async fn audit_events(
         action: q.action.clone().unwrap_or_default(),
         limit,
     };
-    if f.principal.len() > 2048 {
-        return Err(ApiError::invalid(
-            "user",
-            "user must be at most 2048 characters",
-        ));
-    }
-    if f.action.len() > 256 {
-        return Err(ApiError::invalid(
-            "action",
-            "action must be at most 256 characters",
-        ));
-    }
+    names::text("user", &f.principal, 2048)?;
+    names::text("action", &f.action, 256)?;
     authorize_read(
         &st,
         &caller,

@@ -95,6 +95,23 @@ pub struct Effective {
     tags: Vec<(String, String)>,
 }
 
+impl Effective {
+    /// Identity policies.
+    pub fn identity(&self) -> &[Arc<Policy>] {
+        &self.identity
+    }
+
+    /// The permissions boundary.
+    pub fn boundary(&self) -> Option<&Arc<Policy>> {
+        self.boundary.as_ref()
+    }
+
+    /// The user's tags.
+    pub fn tags(&self) -> &[(String, String)] {
+        &self.tags
+    }
+}
+
 /// [`load_effective`] through the generation cache.
 async fn effective(st: &AppState, user: &iam::User) -> Result<Arc<Effective>, ApiError> {
     let gen = st.store.generation().await?;
@@ -106,7 +123,8 @@ async fn effective(st: &AppState, user: &iam::User) -> Result<Arc<Effective>, Ap
     Ok(e)
 }
 
-async fn load_effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
+/// Reads and compiles a user's policies (no cache).
+pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
     let mut c = st.store.pool().acquire().await?;
     let managed = sqlx::query(
         "SELECT v.document FROM attachments a

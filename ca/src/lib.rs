@@ -14,6 +14,8 @@ pub mod crypto;
 pub mod error;
 pub mod iam;
 pub mod names;
+pub mod simulate_api;
+pub mod ssh_keys;
 pub mod state;
 pub mod store;
 pub mod tls;

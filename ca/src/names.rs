@@ -60,6 +60,27 @@ pub fn path(field: &str, s: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Free text and filters (descriptions, markers, audit filters): at most
+/// `max` characters and no control characters but tab and newline.
+/// PostgreSQL cannot store a NUL in text, so one would otherwise reach the
+/// store as a 500 (SPEC §7).
+pub fn text(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be at most {max} characters, got {n}"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Most tags per entity.
 pub const MAX_TAGS: usize = 50;
 
@@ -187,6 +208,10 @@ mod tests {
         assert!(!ok(tag("tags", "Ward:x", "y")));
         assert!(!ok(tag("tags", "k", &"v".repeat(257))));
         assert!(!ok(tag("tags", "k<", "v")));
+        assert!(ok(text("description", "two\tlines\nof text", 100)));
+        assert!(!ok(text("description", "a\u{0}b", 100)));
+        assert!(!ok(text("description", "a\rb", 100)));
+        assert!(!ok(text("marker", &"m".repeat(257), 256)));
     }
 
     #[test]

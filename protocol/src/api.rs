@@ -43,6 +43,13 @@
 //! | `GET /v1/users/{name}/access-keys` | `iam:ListAccessKeys` | → [`AccessKeyList`] |
 //! | `PATCH /v1/users/{name}/access-keys/{id}` | `iam:UpdateAccessKey` | [`UpdateAccessKey`] → 204 |
 //! | `DELETE /v1/users/{name}/access-keys/{id}` | `iam:DeleteAccessKey` | → 204 |
+//! | `POST /v1/users/{name}/ssh-keys` | `iam:UploadSSHPublicKey` | [`UploadSshPublicKey`] → [`SshPublicKey`] |
+//! | `GET /v1/users/{name}/ssh-keys` | `iam:ListSSHPublicKeys` | → [`SshPublicKeyList`] |
+//! | `GET /v1/users/{name}/ssh-keys/{id}` | `iam:GetSSHPublicKey` | → [`SshPublicKey`] |
+//! | `PATCH /v1/users/{name}/ssh-keys/{id}` | `iam:UpdateSSHPublicKey` | [`UpdateAccessKey`] (status) → 204 |
+//! | `DELETE /v1/users/{name}/ssh-keys/{id}` | `iam:DeleteSSHPublicKey` | → 204 |
+//! | `POST /v1/simulate/principal` | `iam:SimulatePrincipalPolicy` | [`SimulatePrincipalPolicy`] → [`SimulationResults`] |
+//! | `POST /v1/simulate/custom` | `iam:SimulateCustomPolicy` | [`SimulateCustomPolicy`] → [`SimulationResults`] |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify` | `audit:VerifyLog` | → [`AuditVerify`] |
 //!
@@ -475,4 +482,105 @@ pub struct AuditVerify {
     /// The first break found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+/// `POST /v1/users/{name}/ssh-keys`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UploadSshPublicKey {
+    /// One OpenSSH public key line: `TYPE BASE64 [COMMENT]`.
+    pub public_key: String,
+}
+
+/// An SSH public key of a user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SshPublicKey {
+    /// Owner.
+    pub user_name: String,
+    /// `APKA…`
+    pub ssh_public_key_id: String,
+    /// `SHA256:…`
+    pub fingerprint: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// RFC 3339.
+    pub uploaded: String,
+    /// The key line (on upload and on `GET` of one key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// A user's SSH public keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SshPublicKeyList {
+    /// Keys.
+    pub ssh_public_keys: Vec<SshPublicKey>,
+}
+
+/// `POST /v1/simulate/principal`: how would a user's current policies
+/// decide these requests?
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SimulatePrincipalPolicy {
+    /// The user: name or ARN.
+    pub policy_source_arn: String,
+    /// Actions to try (1–100).
+    pub action_names: Vec<String>,
+    /// Resources to try (default `["*"]`; at most 100).
+    #[serde(default)]
+    pub resource_arns: Vec<String>,
+    /// Extra context keys: strings or lists of strings.
+    #[serde(default)]
+    pub context_entries: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `POST /v1/simulate/custom`: decide requests against given documents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SimulateCustomPolicy {
+    /// Identity policies (raw documents).
+    pub policy_input_list: Vec<Box<RawValue>>,
+    /// Permissions boundaries (raw documents).
+    #[serde(default)]
+    pub permissions_boundary_policy_input_list: Vec<Box<RawValue>>,
+    /// A resource (or trust) policy.
+    #[serde(default)]
+    pub resource_policy: Option<Box<RawValue>>,
+    /// The principal to simulate (default: the caller).
+    #[serde(default)]
+    pub caller_arn: Option<String>,
+    /// Actions to try (1–100).
+    pub action_names: Vec<String>,
+    /// Resources (default `["*"]`).
+    #[serde(default)]
+    pub resource_arns: Vec<String>,
+    /// Extra context keys.
+    #[serde(default)]
+    pub context_entries: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// One simulated decision.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationResult {
+    /// Action.
+    pub action_name: String,
+    /// Resource.
+    pub resource_arn: String,
+    /// `Allowed`, `ImplicitlyDenied` or `ExplicitlyDenied`.
+    pub decision: String,
+    /// Why, in words.
+    pub message: String,
+    /// Statements that applied: `policy#statement (Sid) Effect`.
+    pub matched_statements: Vec<String>,
+}
+
+/// Simulation results, in action-major order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationResults {
+    /// Results.
+    pub results: Vec<SimulationResult>,
 }

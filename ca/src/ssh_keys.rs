@@ -1,0 +1,343 @@
+//! SSH public keys of users (`iam:UploadSSHPublicKey` and friends): parsed
+//! and validated with the ssh-key crate. Accepted: Ed25519, ECDSA
+//! (P-256/384/521), RSA of at least 2,048 bits and FIDO `sk-` keys; refused
+//! with a clear message: private keys, DSA, short RSA, certificates and
+//! anything that does not parse. 5 keys per user, no duplicate fingerprint.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use sqlx::{AnyConnection, Row};
+use ssh_key::public::KeyData;
+use ssh_key::{HashAlg, PublicKey};
+
+use crate::api::{body, commit, rfc3339, target_user, P};
+use crate::auth::Caller;
+use crate::crypto;
+use crate::error::ApiError;
+use crate::iam::{limits, User};
+use crate::state::{now, Shared};
+use ward_protocol::api;
+
+/// Longest public key line accepted.
+const MAX_KEY_LEN: usize = 16 * 1024;
+
+/// A parsed, acceptable key: `(normalised "type base64 comment" text, SHA256 fingerprint)`.
+pub fn parse_public_key(text: &str) -> Result<(String, String), ApiError> {
+    let field = "publicKey";
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(ApiError::invalid(field, "the public key is empty"));
+    }
+    if t.len() > MAX_KEY_LEN {
+        return Err(ApiError::invalid(
+            field,
+            format!("the public key is longer than {MAX_KEY_LEN} bytes"),
+        ));
+    }
+    if t.contains("PRIVATE KEY") {
+        return Err(ApiError::invalid(
+            field,
+            "this is a private key: never upload it; upload the matching .pub file",
+        ));
+    }
+    if t.contains('\n') {
+        return Err(ApiError::invalid(field, "give exactly one public key line"));
+    }
+    if t.contains("-cert-v01@openssh.com") {
+        return Err(ApiError::invalid(
+            field,
+            "certificates are not uploaded; ward issues them (upload the plain public key)",
+        ));
+    }
+    let key = PublicKey::from_openssh(t).map_err(|e| {
+        ApiError::invalid(
+            field,
+            format!("not an OpenSSH public key (\"TYPE BASE64 [COMMENT]\"): {e}"),
+        )
+    })?;
+    match key.key_data() {
+        KeyData::Ed25519(_)
+        | KeyData::Ecdsa(_)
+        | KeyData::SkEd25519(_)
+        | KeyData::SkEcdsaSha2NistP256(_) => {}
+        KeyData::Rsa(rsa) => {
+            let bytes = rsa.n.as_positive_bytes().map(|b| b.len()).unwrap_or(0);
+            if bytes * 8 < 2048 {
+                return Err(ApiError::invalid(
+                    field,
+                    format!(
+                        "RSA keys must have at least 2048 bits (this one has {})",
+                        bytes * 8
+                    ),
+                ));
+            }
+        }
+        KeyData::Dsa(_) => {
+            return Err(ApiError::invalid(
+                field,
+                "DSA keys are not accepted (OpenSSH disabled them); use Ed25519",
+            ))
+        }
+        other => {
+            return Err(ApiError::invalid(
+                field,
+                format!("unsupported key type {}", other.algorithm()),
+            ))
+        }
+    }
+    let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+    let normalised = key
+        .to_openssh()
+        .map_err(|e| ApiError::invalid(field, e.to_string()))?;
+    Ok((normalised, fingerprint))
+}
+
+#[derive(Debug)]
+struct Row_ {
+    id: String,
+    public_key: String,
+    fingerprint: String,
+    status: String,
+    uploaded_at: i64,
+}
+
+async fn keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Row_>, ApiError> {
+    let rows = sqlx::query("SELECT id, public_key, fingerprint, status, uploaded_at FROM ssh_keys WHERE user_id = $1 ORDER BY uploaded_at, id")
+        .bind(user_id)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| -> Result<Row_, sqlx::Error> {
+            Ok(Row_ {
+                id: r.try_get(0)?,
+                public_key: r.try_get(1)?,
+                fingerprint: r.try_get(2)?,
+                status: r.try_get(3)?,
+                uploaded_at: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}
+
+fn out(user: &User, r: &Row_, with_key: bool) -> api::SshPublicKey {
+    api::SshPublicKey {
+        user_name: user.name.clone(),
+        ssh_public_key_id: r.id.clone(),
+        fingerprint: r.fingerprint.clone(),
+        status: r.status.clone(),
+        uploaded: rfc3339(r.uploaded_at),
+        public_key: with_key.then(|| r.public_key.clone()),
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    let ok = id.len() == 21
+        && id.starts_with("APKA")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "sshPublicKeyId",
+            format!("{id:?} is not an SSH public key id (APKA followed by 17 characters)"),
+        ))
+    }
+}
+
+/// `POST /v1/users/{name}/ssh-keys`.
+pub(crate) async fn upload(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::SshPublicKey>), ApiError> {
+    let req: api::UploadSshPublicKey = body(&b)?;
+    let (text, fingerprint) = parse_public_key(&req.public_key)?;
+    let (u, g) = target_user(&st, &caller, "iam:UploadSSHPublicKey", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let existing = keys_of(&mut m.tx, &u.id).await?;
+    if existing.iter().any(|k| k.fingerprint == fingerprint) {
+        return Err(ApiError::Conflict {
+            code: "DuplicateSSHPublicKey",
+            message: format!("user {} already has the key {fingerprint}", u.name),
+        });
+    }
+    if existing.len() as i64 >= limits::SSH_KEYS_PER_USER {
+        return Err(ApiError::limit(format!(
+            "user {} already has {} SSH public keys; the limit is {}",
+            u.name,
+            existing.len(),
+            limits::SSH_KEYS_PER_USER
+        )));
+    }
+    let row = Row_ {
+        id: crypto::unique_id("APKA"),
+        public_key: text,
+        fingerprint,
+        status: "Active".into(),
+        uploaded_at: now(),
+    };
+    sqlx::query("INSERT INTO ssh_keys (id, user_id, public_key, fingerprint, status, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&row.id)
+        .bind(&u.id)
+        .bind(&row.public_key)
+        .bind(&row.fingerprint)
+        .bind(&row.status)
+        .bind(row.uploaded_at)
+        .execute(&mut *m.tx)
+        .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"sshPublicKeyId": row.id, "fingerprint": row.fingerprint}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(out(&u, &row, true))))
+}
+
+/// `GET /v1/users/{name}/ssh-keys`.
+pub(crate) async fn list(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::SshPublicKeyList>, ApiError> {
+    let (u, _) = target_user(&st, &caller, "iam:ListSSHPublicKeys", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let keys = keys_of(&mut c, &u.id).await?;
+    Ok(Json(api::SshPublicKeyList {
+        ssh_public_keys: keys.iter().map(|k| out(&u, k, false)).collect(),
+    }))
+}
+
+/// `GET /v1/users/{name}/ssh-keys/{id}`.
+pub(crate) async fn get(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, id)): P<(String, String)>,
+) -> Result<Json<api::SshPublicKey>, ApiError> {
+    check_id(&id)?;
+    let (u, _) = target_user(&st, &caller, "iam:GetSSHPublicKey", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let keys = keys_of(&mut c, &u.id).await?;
+    let k = keys
+        .iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| ApiError::no_such("SSH public key", &format!("{id} of user {}", u.name)))?;
+    Ok(Json(out(&u, k, true)))
+}
+
+/// `PATCH /v1/users/{name}/ssh-keys/{id}`.
+pub(crate) async fn update(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, id)): P<(String, String)>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    check_id(&id)?;
+    let req: api::UpdateAccessKey = body(&b)?;
+    if req.status != "Active" && req.status != "Inactive" {
+        return Err(ApiError::invalid(
+            "status",
+            "status must be Active or Inactive",
+        ));
+    }
+    let (u, g) = target_user(&st, &caller, "iam:UpdateSSHPublicKey", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let res = sqlx::query("UPDATE ssh_keys SET status = $1 WHERE id = $2 AND user_id = $3")
+        .bind(&req.status)
+        .bind(&id)
+        .bind(&u.id)
+        .execute(&mut *m.tx)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such(
+            "SSH public key",
+            &format!("{id} of user {}", u.name),
+        ));
+    }
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"sshPublicKeyId": id, "status": req.status}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/users/{name}/ssh-keys/{id}`.
+pub(crate) async fn delete(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P((name, id)): P<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check_id(&id)?;
+    let (u, g) = target_user(&st, &caller, "iam:DeleteSSHPublicKey", &name, false).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let res = sqlx::query("DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2")
+        .bind(&id)
+        .bind(&u.id)
+        .execute(&mut *m.tx)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such(
+            "SSH public key",
+            &format!("{id} of user {}", u.name),
+        ));
+    }
+    commit(m, &caller, &g, serde_json::json!({"sshPublicKeyId": id})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGR0JQz0K7WDnzBSyLxnCgWpFTLvwJ9Hrz8bUwHzt5b+ alice@laptop";
+
+    fn check(input: &str, ok: bool, fragment: &str) {
+        match parse_public_key(input) {
+            Ok((text, fp)) => {
+                assert!(ok, "{input:?} accepted");
+                assert!(fp.starts_with("SHA256:"), "{fp}");
+                assert!(text.starts_with("ssh-"), "{text}");
+            }
+            Err(e) => {
+                assert!(!ok, "{input:?} refused: {e}");
+                assert!(e.message().contains(fragment), "{e} lacks {fragment:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys() {
+        check(ED, true, "");
+        check(&format!("  {ED}\n"), true, "");
+        check("", false, "empty");
+        check("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", false, "private key");
+        check(
+            "ssh-ed25519 not-base64!!",
+            false,
+            "not an OpenSSH public key",
+        );
+        check(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGR0JQz0K7WDnzBSyLxnCgWpFTLvwJ9Hrz8b",
+            false,
+            "not an OpenSSH public key",
+        );
+        check(&format!("{ED}\n{ED}"), false, "exactly one");
+        check(&"A".repeat(20_000), false, "longer than");
+        check("hello world", false, "not an OpenSSH public key");
+        check(
+            "ssh-ed25519-cert-v01@openssh.com AAAA",
+            false,
+            "certificates",
+        );
+    }
+}
