@@ -73,6 +73,10 @@ pub fn router(st: Shared) -> Router {
             post(crate::simulate_api::principal),
         )
         .route("/v1/simulate/custom", post(crate::simulate_api::custom))
+        .route(
+            "/v1/change-password",
+            post(crate::password_api::change_password),
+        )
         .route("/v1/groups", post(create_group).get(list_groups))
         .route("/v1/groups/{name}", get(get_group).delete(delete_group))
         .route(
@@ -415,7 +419,7 @@ fn path_or_root(field: &str, p: &Option<String>) -> Result<String, ApiError> {
 }
 
 /// An audit event for a mutation by `caller`.
-fn event(caller: &Caller, g: &Grant, detail: serde_json::Value) -> AuditEvent {
+pub(crate) fn event(caller: &Caller, g: &Grant, detail: serde_json::Value) -> AuditEvent {
     AuditEvent {
         at: now(),
         principal: caller.arn().to_owned(),

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod error;
 pub mod iam;
 pub mod names;
+pub mod password_api;
 pub mod simulate_api;
 pub mod ssh_keys;
 pub mod state;

@@ -292,3 +292,75 @@ fn simulation_endpoints() {
     )
     .err(404, "NoSuchEntity");
 }
+
+#[test]
+fn users_change_their_own_password() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let root = s.root();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"frank"}"#))
+        .ok();
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/frank/login-profile",
+        Some(r#"{"password":"Granite-Heron-51","passwordResetRequired":true}"#),
+    )
+    .ok();
+    let own = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ChangePassword","Resource":"arn:ward:iam::*:user/${ward:username}"}}"#;
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/frank/policies/own-password",
+        Some(&json!({"document": own}).to_string()),
+    )
+    .ok();
+    let login = |pw: &str| {
+        s.raw(
+            "POST",
+            "/v1/login",
+            &[],
+            Some(
+                json!({"userName": "frank", "password": pw})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    };
+    let frank = common::creds_of(login("Granite-Heron-51").ok());
+    let change = |old: &str, new: &str| {
+        s.call(
+            &frank,
+            "POST",
+            "/v1/change-password",
+            Some(&json!({"oldPassword": old, "newPassword": new}).to_string()),
+        )
+    };
+    assert_eq!(
+        change("wrong-old-password", "Basalt-Osprey-62").err(400, "InvalidPassword"),
+        "the current password is wrong"
+    );
+    change("Granite-Heron-51", "short").err(400, "PasswordPolicyViolation");
+    change("Granite-Heron-51", "Basalt-Osprey-62").ok();
+    login("Granite-Heron-51").err(401, "InvalidLogin");
+    login("Basalt-Osprey-62").ok();
+    // Root has no password to change; bad bodies are 400s.
+    s.call(
+        &root,
+        "POST",
+        "/v1/change-password",
+        Some(r#"{"oldPassword":"a","newPassword":"b"}"#),
+    )
+    .err(400, "ValidationError");
+    assert_eq!(
+        s.call(
+            &frank,
+            "POST",
+            "/v1/change-password",
+            Some(r#"{"oldPassword":"a"}"#)
+        )
+        .field(),
+        "newPassword"
+    );
+}

@@ -43,6 +43,7 @@
 //! | `GET /v1/users/{name}/access-keys` | `iam:ListAccessKeys` | → [`AccessKeyList`] |
 //! | `PATCH /v1/users/{name}/access-keys/{id}` | `iam:UpdateAccessKey` | [`UpdateAccessKey`] → 204 |
 //! | `DELETE /v1/users/{name}/access-keys/{id}` | `iam:DeleteAccessKey` | → 204 |
+//! | `POST /v1/change-password` | `iam:ChangePassword` (own user) | [`ChangePassword`] → 204 |
 //! | `POST /v1/users/{name}/ssh-keys` | `iam:UploadSSHPublicKey` | [`UploadSshPublicKey`] → [`SshPublicKey`] |
 //! | `GET /v1/users/{name}/ssh-keys` | `iam:ListSSHPublicKeys` | → [`SshPublicKeyList`] |
 //! | `GET /v1/users/{name}/ssh-keys/{id}` | `iam:GetSSHPublicKey` | → [`SshPublicKey`] |
@@ -583,4 +584,14 @@ pub struct SimulationResult {
 pub struct SimulationResults {
     /// Results.
     pub results: Vec<SimulationResult>,
+}
+
+/// `POST /v1/change-password`: a user changes their own password.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePassword {
+    /// The current password.
+    pub old_password: String,
+    /// The new password (checked against the password policy).
+    pub new_password: String,
 }
