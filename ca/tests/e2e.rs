@@ -404,13 +404,25 @@ fn password_login_and_throttling() {
 /// which starved the pool under concurrency).
 #[test]
 fn concurrent_requests_complete() {
-    let Some(s) = Server::start(Db::Sqlite) else { return };
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
     let root = s.root();
-    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"erin"}"#)).ok();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"erin"}"#))
+        .ok();
     let doc = serde_json::to_string(&json!({"name": "read-own", "document": READ_OWN})).unwrap();
     s.call(&root, "POST", "/v1/policies", Some(&doc)).ok();
-    s.call(&root, "PUT", "/v1/users/erin/attached-policies/read-own", None).ok();
-    let erin = creds_of(s.call(&root, "POST", "/v1/users/erin/access-keys", None).ok());
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/erin/attached-policies/read-own",
+        None,
+    )
+    .ok();
+    let erin = creds_of(
+        s.call(&root, "POST", "/v1/users/erin/access-keys", None)
+            .ok(),
+    );
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..48)
             .map(|i| {
