@@ -160,12 +160,23 @@ pub(crate) async fn principal(
     let req: api::SimulatePrincipalPolicy = body(&b)?;
     let reqs = requests(&req.action_names, &req.resource_arns)?;
     let ctx = context(&req.context_entries)?;
-    let name = req
-        .policy_source_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_owned();
+    // A name, or this account's user ARN: another account's ARN or a group
+    // ARN must not quietly simulate a local user of the same name.
+    let src = &req.policy_source_arn;
+    let name = if src.starts_with("arn:") {
+        let prefix = format!("arn:ward:iam::{}:user/", st.store.account_id());
+        match src.strip_prefix(&prefix) {
+            Some(rest) => rest.rsplit('/').next().unwrap_or("").to_owned(),
+            None => {
+                return Err(ApiError::invalid(
+                    "policySourceArn",
+                    format!("{src:?} is not a user ARN of this account ({prefix}…)"),
+                ))
+            }
+        }
+    } else {
+        src.clone()
+    };
     crate::names::user_name("policySourceArn", &name)?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_user(&mut c, &name).await?;

@@ -51,10 +51,10 @@ fn first_five_minutes(db: Db) {
     // Allowed: her own user.
     let me = s.call(&alice, "GET", "/v1/users/alice", None);
     assert_eq!(me.ok()["tags"][0]["value"], "db");
+    // Anyone authenticated may ask who they are (as in AWS).
     assert_eq!(
-        s.call(&alice, "GET", "/v1/whoami", None).status,
-        403,
-        "whoami is not granted"
+        s.call(&alice, "GET", "/v1/whoami", None).ok()["arn"],
+        format!("arn:ward:iam::{}:user/alice", s.account)
     );
     // Denied, with the explanation.
     let msg = s
@@ -80,6 +80,14 @@ fn first_five_minutes(db: Db) {
     // The audit log holds the mutations and the denials, and verifies.
     let v = s.call(&root, "GET", "/v1/audit/verify", None);
     assert_eq!(v.ok()["ok"], true, "{}", v.body);
+    // The user filter matches the name exactly ("ali" finds nothing).
+    let none = s.call(
+        &root,
+        "GET",
+        "/v1/audit/events?action=iam%3ADeleteUser&user=ali",
+        None,
+    );
+    assert_eq!(none.ok()["events"].as_array().unwrap().len(), 0);
     let ev = s.call(
         &root,
         "GET",

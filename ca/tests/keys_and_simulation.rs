@@ -274,6 +274,17 @@ fn simulation_endpoints() {
         "/v1/simulate/principal",
         "policySourceArn",
     );
+    // Another account's user, or a group ARN, is not a local user.
+    bad(
+        json!({"policySourceArn": "arn:ward:iam::999999999999:user/alice", "actionNames": ["x:y"]}),
+        "/v1/simulate/principal",
+        "policySourceArn",
+    );
+    bad(
+        json!({"policySourceArn": format!("arn:ward:iam::{}:group/alice", s.account), "actionNames": ["x:y"]}),
+        "/v1/simulate/principal",
+        "policySourceArn",
+    );
     bad(
         json!({"policyInputList": ["{}"], "actionNames": ["x:y"]}),
         "/v1/simulate/custom",
