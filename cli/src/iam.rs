@@ -178,6 +178,16 @@ pub(crate) enum KeyStatus {
     Inactive,
 }
 
+impl KeyStatus {
+    /// The API's spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum AccessKeyCommand {
     /// Create an access key; the secret is shown once.
@@ -567,10 +577,7 @@ pub(crate) fn access_key(cmd: AccessKeyCommand, ctx: &Ctx) -> Done {
             key_id,
             status,
         } => {
-            let status = match status {
-                KeyStatus::Active => "Active",
-                KeyStatus::Inactive => "Inactive",
-            };
+            let status = status.as_str();
             let req = api::UpdateAccessKey {
                 status: status.to_owned(),
             };

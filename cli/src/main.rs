@@ -7,10 +7,10 @@
 //!   item 8), SigV4-signed with the credentials of the current profile
 //!   (see [`config`] for where they come from).
 //!
-//! Exit codes: 0 success (for `simulate`, any decision); 1 the server
-//! refused (its `CODE: message` is printed) or answered unexpectedly; 2 bad
-//! usage or local input (flags, configuration files, documents); 3 ward-ca
-//! could not be reached (connection or TLS failure).
+//! Exit codes: 0 success (for the `simulate…` commands, any decision); 1
+//! the server refused (its `CODE: message` is printed) or answered
+//! unexpectedly; 2 bad usage or local input (flags, configuration files,
+//! documents); 3 ward-ca could not be reached (connection or TLS failure).
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -22,6 +22,7 @@ mod iam;
 mod output;
 mod policy;
 mod session;
+mod ssh_key;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,11 @@ enum Command {
     /// Manage users' access keys.
     #[command(subcommand)]
     AccessKey(iam::AccessKeyCommand),
+    /// Manage users' SSH public keys.
+    #[command(subcommand)]
+    SshKey(ssh_key::SshKeyCommand),
+    /// Change your own password (the current credentials' user).
+    ChangePassword(session::ChangePasswordArgs),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
         Command::Group(c) => iam::group(c, &ctx),
         Command::Policy(c) => policy::run(c, &ctx),
         Command::AccessKey(c) => iam::access_key(c, &ctx),
+        Command::SshKey(c) => ssh_key::run(c, &ctx),
+        Command::ChangePassword(a) => session::change_password(a, &ctx),
         Command::Audit(c) => audit::run(c, &ctx),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -148,6 +156,27 @@ mod tests {
                 "On",
             ],
             &["ward", "--output", "yaml", "whoami"],
+            &["ward", "ssh-key", "update", "u", "APKA", "--status", "On"],
+            &["ward", "ssh-key", "upload", "u"],
+            &["ward", "policy", "simulate-principal", "u"],
+            &[
+                "ward",
+                "policy",
+                "simulate-principal",
+                "u",
+                "--action",
+                "iam:GetUser",
+                "--context",
+                "novalue",
+            ],
+            &[
+                "ward",
+                "policy",
+                "simulate-custom",
+                "--action",
+                "iam:GetUser",
+            ],
+            &["ward", "change-password", "extra"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
@@ -166,6 +195,43 @@ mod tests {
             &["ward", "user", "update", "alice", "--new-path", "/x/"],
             &["ward", "--profile", "p", "whoami"],
             &["ward", "whoami", "--profile", "p", "--output", "json"],
+            &[
+                "ward", "ssh-key", "update", "u", "APKA", "--status", "active",
+            ],
+            &[
+                "ward",
+                "policy",
+                "simulate-principal",
+                "u",
+                "--action",
+                "a:b",
+                "--action",
+                "c:d",
+                "--resource",
+                "*",
+                "--context",
+                "k=v",
+                "--context-list",
+                "l=a,b",
+            ],
+            &[
+                "ward",
+                "policy",
+                "simulate-custom",
+                "--policy",
+                "p.json",
+                "--boundary",
+                "b.json",
+                "--resource-policy",
+                "r.json",
+                "--caller-arn",
+                "arn:ward:iam::1:user/x",
+                "--action",
+                "a:b",
+            ],
+            &["ward", "change-password"],
+            &["ward", "change-password", "--old-password-stdin"],
+            &["ward", "change-password", "--passwords-stdin"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

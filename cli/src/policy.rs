@@ -1,7 +1,9 @@
-//! `ward policy …`: offline validation and simulation (SPEC §4), and the
-//! managed and inline policy commands that talk to ward-ca ([`remote`]).
+//! `ward policy …`: offline validation and simulation (SPEC §4), the
+//! managed and inline policy commands that talk to ward-ca ([`remote`]),
+//! and ward-ca's own simulator ([`simulation`]).
 
 mod remote;
+mod simulation;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +38,12 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         explain: bool,
     },
+    /// Ask ward-ca how a user's current policies decide requests; one row per
+    /// action and resource.
+    SimulatePrincipal(simulation::Principal),
+    /// Ask ward-ca how given policy documents decide requests; one row per
+    /// action and resource.
+    SimulateCustom(simulation::Custom),
     /// Create a managed policy from a document.
     Create(remote::Create),
     /// Show a managed policy and its default document.
@@ -109,6 +117,8 @@ pub(crate) fn run(cmd: PolicyCommand, ctx: &Ctx) -> Done {
     match cmd {
         PolicyCommand::Validate { file, kind } => offline(validate(&file, kind.into())),
         PolicyCommand::Simulate { input, explain } => offline(simulate_cmd(&input, explain)),
+        PolicyCommand::SimulatePrincipal(a) => simulation::principal(a, ctx),
+        PolicyCommand::SimulateCustom(a) => simulation::custom(a, ctx),
         PolicyCommand::Create(a) => remote::create(a, ctx),
         PolicyCommand::Get(a) => remote::get(a, ctx),
         PolicyCommand::List(a) => remote::list(a, ctx),
@@ -130,7 +140,7 @@ pub(crate) fn run(cmd: PolicyCommand, ctx: &Ctx) -> Done {
 
 /// Reads `path` (or stdin for `-`), refusing more than `limit` bytes
 /// without reading them all.
-fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn read_input(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let res = if path == Path::new("-") {

@@ -1,5 +1,5 @@
-//! `ward login` (password → temporary credentials stored in the profile)
-//! and `ward whoami`.
+//! `ward login` (password → temporary credentials stored in the profile),
+//! `ward whoami`, and `ward change-password` (the caller's own password).
 
 use std::io::{BufRead, IsTerminal, Read};
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use crate::client::{Client, Method};
 use crate::config::{self, Credentials, Need, OutputFormat, Secret};
 use crate::ctx::{body, typed, Ctx, Done};
 use crate::error::Failure;
+use crate::iam::read_stdin_secret;
 use crate::output::{self, fields};
 
 /// Longest password accepted (ward-ca's own limit is 1,024 bytes).
@@ -21,6 +22,15 @@ pub(crate) struct LoginArgs {
     /// The ward user name (default: $USER).
     #[arg(long)]
     user: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ChangePasswordArgs {
+    /// Read the current password and then the new one, one per line, from
+    /// standard input instead of prompting (the default when standard input
+    /// is not a terminal).
+    #[arg(long, visible_alias = "old-password-stdin")]
+    passwords_stdin: bool,
 }
 
 /// The password: prompted without echo on a terminal, else the first line
@@ -111,4 +121,85 @@ pub(crate) fn whoami(ctx: &Ctx) -> Done {
             ("AuthMethod", c.auth_method.clone()),
         ])
     })
+}
+
+/// The current and the new password: prompted without echo on a terminal
+/// (the new one twice), else two lines of standard input.
+fn read_password_change(from_stdin: bool) -> Result<(String, String), Failure> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let text = read_stdin_secret(2 * MAX_PASSWORD + 4, "passwords")?;
+        return two_lines(&text);
+    }
+    let prompt = |p: &str| {
+        rpassword::prompt_password(p)
+            .map_err(|e| Failure::usage(format!("reading the password: {e}")))
+    };
+    let old = prompt("Current password: ")?;
+    let new = prompt("New password: ")?;
+    if prompt("Retype the new password: ")? != new {
+        return Err(Failure::usage("the new passwords do not match"));
+    }
+    if old.is_empty() || new.is_empty() {
+        return Err(Failure::usage("empty password"));
+    }
+    Ok((old, new))
+}
+
+/// `OLD\nNEW[\n]` (CRLF too) → (old, new). Messages never quote the text.
+fn two_lines(text: &str) -> Result<(String, String), Failure> {
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let (old, new) = match (lines.next(), lines.next()) {
+        (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() => (o, n),
+        _ => {
+            return Err(Failure::usage(
+                "standard input must hold two lines: the current password, then the new one",
+            ))
+        }
+    };
+    if lines.any(|l| !l.is_empty()) {
+        return Err(Failure::usage(
+            "standard input holds more than two lines: give the current password, then the new one",
+        ));
+    }
+    if old.len() as u64 > MAX_PASSWORD || new.len() as u64 > MAX_PASSWORD {
+        return Err(Failure::usage("a password is too long"));
+    }
+    Ok((old.to_owned(), new.to_owned()))
+}
+
+pub(crate) fn change_password(args: ChangePasswordArgs, ctx: &Ctx) -> Done {
+    // Credentials first, so that a missing profile fails before any prompt.
+    let api = ctx.api()?;
+    let (old_password, new_password) = read_password_change(args.passwords_stdin)?;
+    let req = api::ChangePassword {
+        old_password,
+        new_password,
+    };
+    let v = api.send(Method::Post, &["change-password"], &[], body(&req)?)?;
+    api.done(v, "changed your password")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn password_lines() {
+        for (text, want) in [
+            ("old\nnew", Some(("old", "new"))),
+            ("old\r\nnew\r", Some(("old", "new"))),
+            ("old\nnew\n", Some(("old", "new"))),
+            ("o l d\n n e w ", Some(("o l d", " n e w "))),
+            ("old", None),
+            ("old\n", None),
+            ("\nnew", None),
+            ("old\nnew\nthird", None),
+        ] {
+            let got = two_lines(text).ok();
+            let got = got.as_ref().map(|(o, n)| (o.as_str(), n.as_str()));
+            assert_eq!(got, want, "{text:?}");
+        }
+        assert_eq!(two_lines("x").unwrap_err().exit_code(), 2);
+    }
 }

@@ -47,20 +47,23 @@ impl Drop for Scratch {
     }
 }
 
-/// The ward-ca binary next to ward, built first if it is not there.
+/// The ward-ca binary next to ward, built (or brought up to date) once per
+/// test run: ward-cli does not depend on ward-ca, so `cargo test -p
+/// ward-cli` alone would run a stale daemon that lacks new routes.
 fn ward_ca() -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let path = Path::new(WARD).with_file_name("ward-ca");
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "ward-ca"])
+        cmd.args(["build", "--quiet", "-p", "ward-ca", "--bin", "ward-ca"])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         if path.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("running cargo build -p ward-ca");
         assert!(status.success(), "cargo build -p ward-ca failed");
+        *built = true;
     }
     assert!(path.exists(), "{} missing", path.display());
     path
@@ -1468,4 +1471,769 @@ fn bad_input_and_failures() {
     );
     // Completions need nothing.
     check(h, &none, &["completions", "bash"], None, 0, &["_ward"], &[]);
+}
+
+/// Runs a real OpenSSH tool (`ssh-keygen`), failing clearly without it.
+fn ssh_keygen(args: &[&str]) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running ssh-keygen (install openssh-client): {e}"));
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fresh Ed25519 key pair from the real ssh-keygen: (private key path,
+/// public key path, `SHA256:…` fingerprint as ssh-keygen computes it).
+fn ed25519_key(home: &Scratch, name: &str) -> (PathBuf, PathBuf, String) {
+    let private = home.path(name);
+    let p = private.to_str().unwrap();
+    ssh_keygen(&["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", p]);
+    let public = home.path(&format!("{name}.pub"));
+    // "256 SHA256:… comment (ED25519)"
+    let listed = ssh_keygen(&["-l", "-E", "sha256", "-f", public.to_str().unwrap()]);
+    let fp = listed.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(fp.starts_with("SHA256:"), "{listed}");
+    (private, public, fp)
+}
+
+/// `ward ssh-key …`: keys made by the real ssh-keygen, fingerprints that
+/// match its own, the server's refusals (private key, duplicate, bad id)
+/// and local ones (missing or empty file).
+#[test]
+fn ssh_keys() {
+    let d = Daemon::start("ssh");
+    let home = Scratch::new("ssh-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    check(h, &root, &["user", "create", "gina"], None, 0, &[], &[]);
+    let (private, public, fp) = ed25519_key(&home, "id_gina");
+    let (_, public2, fp2) = ed25519_key(&home, "id_gina2");
+    let pub_text = std::fs::read_to_string(&public).unwrap();
+
+    let up = json(&check(
+        h,
+        &root,
+        &[
+            "--output",
+            "json",
+            "ssh-key",
+            "upload",
+            "gina",
+            public.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(up["fingerprint"], fp.as_str(), "{up}");
+    assert_eq!(up["userName"], "gina");
+    assert_eq!(up["status"], "Active");
+    let id = up["sshPublicKeyId"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("APKA"), "{id}");
+    // The key text comes back as uploaded (type and base64 at least).
+    let sent: Vec<&str> = pub_text.split_whitespace().take(2).collect();
+    let got: Vec<&str> = up["publicKey"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect();
+    assert_eq!(got, sent);
+
+    // From standard input, table output.
+    let second = check(
+        h,
+        &root,
+        &["ssh-key", "upload", "gina", "-"],
+        Some(&std::fs::read_to_string(&public2).unwrap()),
+        0,
+        &[
+            "SshPublicKeyId",
+            "Fingerprint",
+            &fp2,
+            "Active",
+            "ssh-ed25519 ",
+        ],
+        &[],
+    );
+    let id2 = second
+        .lines()
+        .find_map(|l| l.strip_prefix("SshPublicKeyId"))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // A private key is refused locally (exit 2): it never leaves the machine.
+    check(
+        h,
+        &root,
+        &["ssh-key", "upload", "gina", private.to_str().unwrap()],
+        None,
+        2,
+        &[],
+        &["this is a private key", ".pub"],
+    );
+    // Refusals by the server: exit 1 with its explanation.
+    check(
+        h,
+        &root,
+        &["ssh-key", "upload", "gina", public.to_str().unwrap()],
+        None,
+        1,
+        &[],
+        &["DuplicateSSHPublicKey", &fp],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "upload", "nobody", public.to_str().unwrap()],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    // Local problems: exit 2, nothing sent.
+    check(
+        h,
+        &root,
+        &["ssh-key", "upload", "gina", "/nonexistent/id.pub"],
+        None,
+        2,
+        &[],
+        &["/nonexistent/id.pub"],
+    );
+    let empty = home.write("empty.pub", "\n");
+    check(
+        h,
+        &root,
+        &["ssh-key", "upload", "gina", empty.to_str().unwrap()],
+        None,
+        2,
+        &[],
+        &["empty"],
+    );
+
+    let listed = check(
+        h,
+        &root,
+        &["ssh-key", "list", "gina"],
+        None,
+        0,
+        &["SSH-PUBLIC-KEY-ID", "FINGERPRINT", &id, &id2, &fp, &fp2],
+        &[],
+    );
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        !listed.contains("ssh-ed25519"),
+        "list shows key text: {listed}"
+    );
+    let got = json(&check(
+        h,
+        &root,
+        &["--output", "json", "ssh-key", "get", "gina", &id],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(got["fingerprint"], fp.as_str());
+    assert!(got["publicKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-ed25519 "));
+
+    check(
+        h,
+        &root,
+        &["ssh-key", "update", "gina", &id, "--status", "Inactive"],
+        None,
+        0,
+        &["SSH public key", &id, "now Inactive"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "get", "gina", &id],
+        None,
+        0,
+        &["Status", "Inactive"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "update", "gina", &id, "--status", "active"],
+        None,
+        0,
+        &["now Active"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "update", "gina", &id, "--status", "Off"],
+        None,
+        2,
+        &[],
+        &["--status"],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "get", "gina", "not-an-id"],
+        None,
+        1,
+        &[],
+        &["ValidationError", "(field: sshPublicKeyId)"],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "delete", "gina", &id],
+        None,
+        0,
+        &["deleted SSH public key", &id],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "get", "gina", &id],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    check(
+        h,
+        &root,
+        &["ssh-key", "delete", "gina", &id],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    let left = json(&check(
+        h,
+        &root,
+        &["--output", "json", "ssh-key", "list", "gina"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    let keys = left["sshPublicKeys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{left}");
+    assert_eq!(keys[0]["sshPublicKeyId"], id2.as_str());
+}
+
+/// The decision of `action` on `resource` in a simulation's JSON.
+#[track_caller]
+fn decision<'a>(v: &'a serde_json::Value, action: &str, resource: &str) -> &'a str {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["actionName"] == action && r["resourceArn"] == resource)
+        .unwrap_or_else(|| panic!("no result for {action} on {resource}: {v}"))["decision"]
+        .as_str()
+        .unwrap()
+}
+
+/// `ward policy simulate-principal` and `simulate-custom`: ward-ca's
+/// simulator through the CLI, with context flags, boundaries, resource
+/// policies, and usage errors that never reach the server.
+#[test]
+fn server_side_simulation() {
+    let d = Daemon::start("sim");
+    let home = Scratch::new("sim-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let hank = json(&check(
+        h,
+        &root,
+        &["--output", "json", "user", "create", "hank"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    let arn = hank["arn"].as_str().unwrap().to_owned();
+    let doc = home.write("self-read.json", SELF_READ);
+    let doc = doc.to_str().unwrap();
+    check(h, &root, &["group", "create", "readers"], None, 0, &[], &[]);
+    check(
+        h,
+        &root,
+        &["group", "add-user", "readers", "hank"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "create", "self-read", "--document", doc],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "attach", "self-read", "--group", "readers"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+
+    // The group's policy allows hank to read himself, nothing else.
+    let t = check(
+        h,
+        &root,
+        &[
+            "policy",
+            "simulate-principal",
+            "hank",
+            "--action",
+            "iam:GetUser",
+            "--action",
+            "iam:DeleteUser",
+            "--resource",
+            &arn,
+        ],
+        None,
+        0,
+        &["ACTION", "RESOURCE", "DECISION", "MESSAGE"],
+        &[],
+    );
+    let rows: Vec<&str> = t.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    assert!(rows[0].starts_with("iam:GetUser "), "{t}");
+    assert!(rows[0].contains(&format!(" {arn} ")), "{t}");
+    assert!(rows[0].contains(" Allowed "), "{t}");
+    assert!(rows[1].starts_with("iam:DeleteUser "), "{t}");
+    assert!(rows[1].contains(" ImplicitlyDenied "), "{t}");
+    // JSON: the server's answer, action-major, default resource *.
+    let j = json(&check(
+        h,
+        &root,
+        &[
+            "--output",
+            "json",
+            "policy",
+            "simulate-principal",
+            &arn,
+            "--action",
+            "iam:GetUser",
+            "--resource",
+            &arn,
+            "--resource",
+            "arn:ward:iam::*:user/other",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(j["results"].as_array().unwrap().len(), 2, "{j}");
+    assert_eq!(decision(&j, "iam:GetUser", &arn), "Allowed");
+    assert_eq!(
+        decision(&j, "iam:GetUser", "arn:ward:iam::*:user/other"),
+        "ImplicitlyDenied"
+    );
+    assert!(j["results"][0]["matchedStatements"][0]
+        .as_str()
+        .unwrap()
+        .contains("ReadSelf"));
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "simulate-principal",
+            "nobody",
+            "--action",
+            "iam:GetUser",
+        ],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    check(
+        h,
+        &root,
+        &["policy", "simulate-principal", "hank", "--action", "iam:*"],
+        None,
+        1,
+        &[],
+        &["ValidationError", "(field: actionNames[0])"],
+    );
+
+    // Custom: conditions on single- and multi-valued context keys.
+    let cond = home.write(
+        "cond.json",
+        r#"{"Version":"2012-10-17","Statement":[
+  {"Sid":"FromTheLan","Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+   "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+  {"Sid":"TeamTag","Effect":"Allow","Action":"iam:TagUser","Resource":"*",
+   "Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}}
+]}"#,
+    );
+    let cond = cond.to_str().unwrap();
+    let custom = |extra: &[&str]| {
+        let mut args = vec![
+            "--output",
+            "json",
+            "policy",
+            "simulate-custom",
+            "--policy",
+            cond,
+        ];
+        args.extend_from_slice(extra);
+        json(&check(h, &root, &args, None, 0, &[], &[]))
+    };
+    let lan = custom(&[
+        "--action",
+        "s3:GetObject",
+        "--context",
+        "aws:SourceIp=10.1.2.3",
+    ]);
+    assert_eq!(decision(&lan, "s3:GetObject", "*"), "Allowed", "{lan}");
+    let wan = custom(&[
+        "--action",
+        "s3:GetObject",
+        "--context",
+        "aws:SourceIp=192.0.2.1",
+    ]);
+    assert_eq!(decision(&wan, "s3:GetObject", "*"), "ImplicitlyDenied");
+    let tags = custom(&[
+        "--action",
+        "iam:TagUser",
+        "--context-list",
+        "aws:TagKeys=team,env",
+    ]);
+    assert_eq!(decision(&tags, "iam:TagUser", "*"), "Allowed", "{tags}");
+    let other = custom(&[
+        "--action",
+        "iam:TagUser",
+        "--context-list",
+        "aws:TagKeys=team,owner",
+    ]);
+    assert_eq!(decision(&other, "iam:TagUser", "*"), "ImplicitlyDenied");
+    // A boundary that does not allow s3 takes it away; a resource policy's
+    // Deny wins over everything.
+    let boundary = home.write(
+        "boundary.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#,
+    );
+    let bounded = custom(&[
+        "--boundary",
+        boundary.to_str().unwrap(),
+        "--action",
+        "s3:GetObject",
+        "--context",
+        "aws:SourceIp=10.1.2.3",
+    ]);
+    assert_eq!(decision(&bounded, "s3:GetObject", "*"), "ImplicitlyDenied");
+    let deny = home.write(
+        "deny.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
+    );
+    let denied = custom(&[
+        "--resource-policy",
+        deny.to_str().unwrap(),
+        "--caller-arn",
+        &arn,
+        "--action",
+        "s3:GetObject",
+        "--context",
+        "aws:SourceIp=10.1.2.3",
+    ]);
+    assert_eq!(decision(&denied, "s3:GetObject", "*"), "ExplicitlyDenied");
+    // Table output; a policy from standard input.
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "simulate-custom",
+            "--policy",
+            "-",
+            "--action",
+            "iam:GetUser",
+            "--resource",
+            &arn,
+            "--caller-arn",
+            &arn,
+        ],
+        Some(SELF_READ),
+        0,
+        &["ACTION", "iam:GetUser", "Allowed"],
+        &[],
+    );
+    // The server judges the documents.
+    let broken = home.write(
+        "broken.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe"}]}"#,
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "simulate-custom",
+            "--policy",
+            cond,
+            "--policy",
+            broken.to_str().unwrap(),
+            "--action",
+            "s3:GetObject",
+        ],
+        None,
+        1,
+        &[],
+        &["MalformedPolicyDocument", "(field: policyInputList[1])"],
+    );
+
+    // Usage errors: exit 2, before any request.
+    for (args, err) in [
+        (
+            &[
+                "policy",
+                "simulate-principal",
+                "hank",
+                "--action",
+                "iam:GetUser",
+                "--context",
+                "nokey",
+            ][..],
+            "KEY=VALUE",
+        ),
+        (
+            &[
+                "policy",
+                "simulate-principal",
+                "hank",
+                "--action",
+                "a:b",
+                "--context-list",
+                "=x,y",
+            ],
+            "KEY=VALUE1,VALUE2",
+        ),
+        (&["policy", "simulate-principal", "hank"], "--action"),
+        (
+            &[
+                "policy",
+                "simulate-principal",
+                "hank",
+                "--action",
+                "a:b",
+                "--context",
+                "aws:SourceIp=1",
+                "--context-list",
+                "ward:sourceip=2",
+            ],
+            "more than once",
+        ),
+        (
+            &["policy", "simulate-custom", "--action", "a:b"],
+            "--policy",
+        ),
+        (
+            &[
+                "policy",
+                "simulate-custom",
+                "--policy",
+                "/nonexistent/p.json",
+                "--action",
+                "a:b",
+            ],
+            "/nonexistent/p.json",
+        ),
+        (
+            &[
+                "policy",
+                "simulate-custom",
+                "--policy",
+                "-",
+                "--boundary",
+                "-",
+                "--action",
+                "a:b",
+            ],
+            "standard input",
+        ),
+    ] {
+        check(h, &root, args, Some(""), 2, &[], &[err]);
+    }
+    // The offline simulator is still there and still needs no server.
+    let none: Vec<(String, String)> = Vec::new();
+    check(
+        h,
+        &none,
+        &["policy", "simulate", "--input", "/nonexistent.json"],
+        None,
+        2,
+        &[],
+        &["/nonexistent.json"],
+    );
+}
+
+/// `ward change-password` after `ward login`: two lines on standard input,
+/// signed with the session; then only the new password logs in.
+#[test]
+fn change_password_after_login() {
+    let d = Daemon::start("pw");
+    let home = Scratch::new("pw-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let (old, new) = ("Granite-Heron-51", "Basalt-Osprey-62");
+    check(h, &root, &["user", "create", "ivy"], None, 0, &[], &[]);
+    check(
+        h,
+        &root,
+        &["user", "set-password", "ivy", "--password-stdin"],
+        Some(&format!("{old}\n")),
+        0,
+        &[],
+        &[],
+    );
+    let own = home.write(
+        "own.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ChangePassword","sts:GetCallerIdentity"],"Resource":"*"}]}"#,
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "put-inline",
+            "own",
+            "--user",
+            "ivy",
+            "--document",
+            own.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+
+    // ivy's environment names the server only; credentials come from the
+    // default profile that `ward login` writes.
+    let ivy = vec![
+        ("WARD_ENDPOINT".to_owned(), d.endpoint().to_owned()),
+        ("WARD_CA_BUNDLE".to_owned(), d.bundle().to_owned()),
+    ];
+    let login = |pw: &str, code: i32, err: &[&str]| {
+        check(
+            h,
+            &ivy,
+            &["login", "--user", "ivy"],
+            Some(&format!("{pw}\n")),
+            code,
+            &[],
+            err,
+        )
+    };
+    check(
+        h,
+        &ivy,
+        &["change-password"],
+        Some(&format!("{old}\n{new}\n")),
+        2,
+        &[],
+        &["no credentials"],
+    );
+    login(old, 0, &[]);
+    check(h, &ivy, &["whoami"], None, 0, &["user/ivy", "session"], &[]);
+
+    // Refusals: local (exit 2) and the server's (exit 1).
+    check(
+        h,
+        &ivy,
+        &["change-password"],
+        Some(&format!("{old}\n")),
+        2,
+        &[],
+        &["two lines"],
+    );
+    check(
+        h,
+        &ivy,
+        &["change-password"],
+        Some("a\nb\nc\n"),
+        2,
+        &[],
+        &["more than two lines"],
+    );
+    let refused = check(
+        h,
+        &ivy,
+        &["change-password"],
+        Some(&format!("not-the-password\n{new}\n")),
+        1,
+        &[],
+        &["InvalidPassword", "(field: oldPassword)"],
+    );
+    assert!(refused.is_empty(), "{refused}");
+    check(
+        h,
+        &ivy,
+        &["change-password", "--old-password-stdin"],
+        Some(&format!("{old}\nshort\n")),
+        1,
+        &[],
+        &["PasswordPolicyViolation", "(field: newPassword)"],
+    );
+    // Root has no password.
+    check(
+        h,
+        &root,
+        &["change-password"],
+        Some("a\nb\n"),
+        1,
+        &[],
+        &["ValidationError"],
+    );
+
+    check(
+        h,
+        &ivy,
+        &["change-password"],
+        Some(&format!("{old}\r\n{new}\r\n")),
+        0,
+        &["changed your password"],
+        &[],
+    );
+    login(old, 1, &["InvalidLogin"]);
+    login(new, 0, &[]);
+    check(h, &ivy, &["whoami"], None, 0, &["user/ivy"], &[]);
+    // JSON mode prints nothing for a 204.
+    let out = check(
+        h,
+        &ivy,
+        &["--output", "json", "change-password", "--passwords-stdin"],
+        Some(&format!("{new}\n{old}\n")),
+        0,
+        &[],
+        &[],
+    );
+    assert!(out.is_empty(), "{out}");
+    login(old, 0, &[]);
 }

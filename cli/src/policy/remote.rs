@@ -142,7 +142,7 @@ pub(crate) struct Inline {
 }
 
 /// The document's text as a JSON string value.
-fn document(path: &Path) -> Result<Box<RawValue>, Failure> {
+pub(super) fn document(path: &Path) -> Result<Box<RawValue>, Failure> {
     let bytes = super::read_input(path, MAX_DOCUMENT).map_err(Failure::usage)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Failure::usage(format!("{}: not valid UTF-8", path.display())))?;
