@@ -2,10 +2,10 @@
 //! certificates issued from CSRs, and the CRL that revokes them.
 //!
 //! This module is pure: it does no I/O and reads no clock. Every time is an input in
-//! Unix seconds, serials come from the caller, and the only randomness is in key
-//! generation for new CAs. Storing CA keys (encrypted under the master key), recording
-//! issued certificates, deciding TTLs from policy and publishing the CRL are the
-//! callers' jobs.
+//! Unix seconds, client certificate serials come from the caller, and the only
+//! randomness is in creating a new CA (its key and serial). Storing CA keys (encrypted
+//! under the master key), authorizing and recording issuance, capping TTLs by policy
+//! and publishing the CRL are the callers' jobs.
 //!
 //! What it guarantees about an issued client certificate:
 //! - it is built only from ward's own inputs: the CSR contributes its public key and
@@ -318,9 +318,8 @@ fn ca_params(common_name: &str, path_len: u8, validity: &Validity) -> Certificat
     params.distinguished_name = distinguished_name(common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.serial_number = Some(SerialNumber::from_slice(&normalize_serial(rand::random::<
-        [u8; 16],
-    >())));
+    let serial: [u8; 16] = rand::random();
+    params.serial_number = Some(SerialNumber::from_slice(&normalize_serial(serial)));
     validity.apply(&mut params);
     params
 }
@@ -817,10 +816,14 @@ struct ParsedCsr {
     spki_der: Vec<u8>,
 }
 
-/// Parses and checks a PEM CSR. rcgen 0.13's own `CertificateSigningRequestParams`
-/// is not used: it copies requested extensions, accepts SHA-1 signatures, and derives
-/// the key type from the signature algorithm, so a P-384 key signed with SHA-256 (what
-/// `openssl req` does by default) would be certified as a P-256 key.
+/// Parses and checks a PEM CSR.
+///
+/// rcgen 0.13's own `CertificateSigningRequestParams` is not used: it copies requested
+/// SANs, key usages and EKUs into the new certificate's parameters, refuses CA:TRUE
+/// only as a generic "unsupported extension", reports a bad signature as
+/// `RingUnspecified`, and takes the key type from the *signature* algorithm, so a
+/// P-384 key signed with SHA-256 (what `openssl req` does by default) would be
+/// certified as a P-256 key with P-384 bytes.
 fn parse_csr(pem: &str) -> Result<ParsedCsr, X509Error> {
     if pem.len() > MAX_CSR_PEM_LEN {
         return Err(X509Error::CsrTooLarge(pem.len()));
