@@ -74,6 +74,23 @@ pub fn router(st: Shared) -> Router {
         )
         .route("/v1/simulate/custom", post(crate::simulate_api::custom))
         .route(
+            "/v1/ssh/user-certificates",
+            post(crate::issue_api::ssh_user_certificate),
+        )
+        .route(
+            "/v1/x509/client-certificates",
+            post(crate::issue_api::x509_client_certificate),
+        )
+        .route("/v1/certificates", get(crate::issue_api::list))
+        .route(
+            "/v1/certificates/{serial}/revoke",
+            post(crate::issue_api::revoke),
+        )
+        .route(
+            "/v1/users/{name}/certificates/revoke",
+            post(crate::issue_api::revoke_user),
+        )
+        .route(
             "/v1/change-password",
             post(crate::password_api::change_password),
         )
@@ -113,6 +130,14 @@ pub fn router(st: Shared) -> Router {
     Router::new()
         .route("/v1/login", post(login))
         .merge(authed)
+        .route("/v1/ca/ssh-user-keys", get(crate::issue_api::ssh_user_keys))
+        .route(
+            "/v1/ca/ssh-known-hosts",
+            get(crate::issue_api::ssh_known_hosts),
+        )
+        .route("/v1/ca/x509-bundle.pem", get(crate::issue_api::x509_bundle))
+        .route("/v1/ca/ssh-user.krl", get(crate::issue_api::ssh_krl))
+        .route("/v1/ca/x509.crl", get(crate::issue_api::x509_crl))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -218,7 +243,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
 }
 
 /// Query parameters with JSON errors; unknown parameters are refused.
-struct Q<T>(T);
+pub(crate) struct Q<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;

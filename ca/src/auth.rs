@@ -101,6 +101,51 @@ pub async fn authenticate(
     result
 }
 
+/// Authenticates by client certificate: it must be in the inventory, not
+/// revoked, for this trust domain, and its user must still exist.
+async fn certificate_caller(
+    st: &AppState,
+    account: &str,
+    leaf: &[u8],
+    source_ip: IpAddr,
+    secure: bool,
+) -> Result<Caller, ApiError> {
+    let refused = |why: &str| {
+        deny(
+            "InvalidClientCertificate",
+            format!("the client certificate is not accepted: {why}"),
+        )
+    };
+    let id = crate::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
+    if id.trust_domain != crate::issue_api::trust_domain(st) {
+        return Err(refused("it belongs to another trust domain"));
+    }
+    let mut c = st.store.pool().acquire().await?;
+    let rec = crate::certs::get(&mut c, &id.serial_hex)
+        .await?
+        .ok_or_else(|| refused("ward did not issue it"))?;
+    if rec.kind != crate::certs::kind::X509_CLIENT
+        || rec.key_fingerprint != id.public_key_sha256_hex
+    {
+        return Err(refused("it does not match ward's record"));
+    }
+    if rec.revoked_at.is_some() {
+        return Err(refused("it has been revoked"));
+    }
+    let t = now();
+    if t < rec.valid_after || t >= rec.valid_before {
+        return Err(refused("it is expired or not yet valid"));
+    }
+    let user_id = rec.user_id.ok_or_else(|| refused("it names no user"))?;
+    let user = iam::user_by_id(&mut c, &user_id)
+        .await?
+        .ok_or_else(|| refused("its user no longer exists"))?;
+    if user.name != id.user_name {
+        return Err(refused("its user was renamed"));
+    }
+    caller_for_user(account, user, "certificate", source_ip, secure, None)
+}
+
 /// The access key id a request claims, for audit records of failures.
 fn claimed_key(parts: &Parts) -> Option<String> {
     let auth = parts.headers.get("authorization")?.to_str().ok()?;
@@ -122,6 +167,21 @@ async fn authenticate_inner(
 ) -> Result<Caller, ApiError> {
     let account = st.store.account_id().to_owned();
     let auth_header = parts.headers.get("authorization").map(|v| v.as_bytes());
+    // A ward-issued client certificate (already chain- and expiry-checked
+    // by rustls against the X.509 roots) authenticates a request that
+    // carries no other credentials.
+    let client_cert = parts
+        .extensions
+        .get::<crate::tls::ConnInfo>()
+        .and_then(|c| c.client_cert_chain_der.clone());
+    let query = parts.uri.query().unwrap_or("");
+    if auth_header.is_none() && !query.contains("X-Amz-Signature") {
+        if let Some(chain) = client_cert {
+            if let Some(leaf) = chain.first() {
+                return certificate_caller(st, &account, leaf, source_ip, secure).await;
+            }
+        }
+    }
     if let Some(token) = auth_header.and_then(|h| h.strip_prefix(b"Bearer ")) {
         let token = std::str::from_utf8(token).map_err(|_| bad_token())?.trim();
         let mut c = st.store.pool().acquire().await?;

@@ -8,11 +8,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod authority;
 pub mod authz;
+pub mod certs;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod iam;
+pub mod issue_api;
 pub mod krl;
 pub mod names;
 pub mod password_api;

@@ -66,6 +66,32 @@ enum Command {
     /// Root access keys.
     #[command(subcommand)]
     RootKey(RootKeyCommand),
+    /// Add a new key to a certificate authority (ssh-user, ssh-host,
+    /// x509-issuing); the old keys stay trusted until retired.
+    Rotate {
+        /// ssh-user, ssh-host, x509-root or x509-issuing.
+        authority: String,
+        /// ECDSA P-256 instead of Ed25519 (SSH authorities).
+        #[arg(long)]
+        ecdsa: bool,
+        /// Configuration file; or --data-dir for a dev installation.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory of a dev installation.
+        #[arg(long, default_value = "ward-data")]
+        data_dir: PathBuf,
+    },
+    /// Retire a CA key: it stops signing and is no longer published as trusted.
+    Retire {
+        /// The key id (see the audit log of the rotation).
+        key_id: String,
+        /// Configuration file; or --data-dir for a dev installation.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory of a dev installation.
+        #[arg(long, default_value = "ward-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,6 +181,67 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = Config::load(&config).map_err(anyhow::Error::msg)?;
             init(&c, false).await
         }
+        Command::Rotate {
+            authority,
+            ecdsa,
+            config,
+            data_dir,
+        } => {
+            let c = local_config(config, data_dir)?;
+            let master = MasterKey::load(&c.data_dir.join("master.key"))?;
+            let store = Store::open(&c.database)
+                .await?
+                .init_account("000000000000", c.uid_range.0)
+                .await?;
+            let alg = if ecdsa {
+                ward_ca::sshca::CaAlg::EcdsaP256
+            } else {
+                ward_ca::sshca::CaAlg::Ed25519
+            };
+            let arn = format!("arn:ward:ca::{}:authority/{authority}", store.account_id());
+            let g = system_grant("ca:RotateAuthority", &arn);
+            let mut m = store.mutation(&g).await?;
+            let id = ward_ca::authority::add_key(
+                &mut m.tx,
+                &master,
+                store.account_id(),
+                &authority,
+                alg,
+                now(),
+            )
+            .await?;
+            m.commit(&local_event(
+                "ca:RotateAuthority",
+                &arn,
+                serde_json::json!({"keyId": id}),
+            ))
+            .await?;
+            say(&format!("{authority}: new signing key {id}; earlier keys stay trusted until `ward-ca retire KEY`"));
+            Ok(())
+        }
+        Command::Retire {
+            key_id,
+            config,
+            data_dir,
+        } => {
+            let c = local_config(config, data_dir)?;
+            let store = Store::open(&c.database)
+                .await?
+                .init_account("000000000000", c.uid_range.0)
+                .await?;
+            let arn = format!("arn:ward:ca::{}:authority/*", store.account_id());
+            let g = system_grant("ca:RetireKey", &arn);
+            let mut m = store.mutation(&g).await?;
+            ward_ca::authority::retire(&mut m.tx, &key_id, now()).await?;
+            m.commit(&local_event(
+                "ca:RetireKey",
+                &arn,
+                serde_json::json!({"keyId": key_id}),
+            ))
+            .await?;
+            say(&format!("{key_id}: retired"));
+            Ok(())
+        }
         Command::RootKey(RootKeyCommand::Create { config, data_dir }) => {
             let c = match config {
                 Some(p) => Config::load(&p).map_err(anyhow::Error::msg)?,
@@ -169,6 +256,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_credentials(&c, store.account_id(), &id, secret.expose());
             Ok(())
         }
+    }
+}
+
+fn local_config(config: Option<PathBuf>, data_dir: PathBuf) -> anyhow::Result<Config> {
+    match config {
+        Some(p) => Config::load(&p).map_err(anyhow::Error::msg),
+        None => Ok(Config::dev(&data_dir, "127.0.0.1:8443".parse()?)),
+    }
+}
+
+/// An audit event for an action taken with local access to the data dir.
+fn local_event(action: &str, resource: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        at: now(),
+        principal: "ward-ca (local administrator)".into(),
+        action: action.into(),
+        resource: resource.into(),
+        decision: "Allowed".into(),
+        source_ip: "local".into(),
+        detail,
     }
 }
 
@@ -309,7 +416,43 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", c.tls_cert.display()))?;
     let key = std::fs::read_to_string(&c.tls_key)
         .with_context(|| format!("reading {}", c.tls_key.display()))?;
-    let tls_config = tls::server_config(&cert, &key, None)?;
+    // The certificate authorities exist from the first start; their X.509
+    // roots verify client certificates (optional: SigV4 works without).
+    {
+        let g = system_grant(
+            "ca:CreateAuthority",
+            &format!("arn:ward:ca::{}:authority/*", store.account_id()),
+        );
+        let mut m = store.mutation(&g).await?;
+        let created =
+            ward_ca::authority::ensure(&mut m.tx, &master, store.account_id(), now()).await?;
+        let ev = AuditEvent {
+            at: now(),
+            principal: "ward-ca (startup)".into(),
+            action: "ca:CreateAuthority".into(),
+            resource: format!("arn:ward:ca::{}:authority/*", store.account_id()),
+            decision: "Allowed".into(),
+            source_ip: "local".into(),
+            detail: serde_json::json!({"created": created}),
+        };
+        if created.is_empty() {
+            drop(m);
+        } else {
+            m.commit(&ev).await?;
+        }
+    }
+    let roots: String = {
+        let mut c = store.pool().acquire().await?;
+        let a = ward_ca::authority::load(&mut c, &master).await?;
+        // Issuing CAs are anchors too, so a client that sends only its
+        // leaf (curl --cert leaf.pem) is verified.
+        a.x509_issuing
+            .iter()
+            .chain(a.x509_root.iter())
+            .map(|e| e.public_text.clone())
+            .collect()
+    };
+    let tls_config = tls::server_config(&cert, &key, Some(&roots))?;
     let listener = tokio::net::TcpListener::bind(c.listen)
         .await
         .with_context(|| format!("binding {}", c.listen))?;
@@ -323,6 +466,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         last_used: Default::default(),
         keys: Default::default(),
         effective: Default::default(),
+        authorities: Default::default(),
     });
     let router = api::router(state);
     tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub keys: GenCache<crate::auth::KeyEntry>,
     /// Each user's compiled policies and tags, by user id.
     pub effective: GenCache<crate::authz::Effective>,
+    /// The opened CA keys, keyed by a summary of the ca_keys table.
+    pub authorities: GenCache<crate::authority::Authorities>,
 }
 
 /// A cache whose entries are valid only for the store generation they

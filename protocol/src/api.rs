@@ -51,6 +51,16 @@
 //! | `DELETE /v1/users/{name}/ssh-keys/{id}` | `iam:DeleteSSHPublicKey` | → 204 |
 //! | `POST /v1/simulate/principal` | `iam:SimulatePrincipalPolicy` | [`SimulatePrincipalPolicy`] → [`SimulationResults`] |
 //! | `POST /v1/simulate/custom` | `iam:SimulateCustomPolicy` | [`SimulateCustomPolicy`] → [`SimulationResults`] |
+//! | `POST /v1/ssh/user-certificates` | `ca:IssueSshUserCertificate` | [`SshCertificateRequest`] → [`SshCertificate`] |
+//! | `POST /v1/x509/client-certificates` | `ca:IssueX509Certificate` | [`X509CertificateRequest`] → [`X509Certificate`] |
+//! | `GET /v1/certificates?user&kind&revoked&limit` | `ca:ListCertificates` | → [`CertificateList`] |
+//! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
+//! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
+//! | `GET /v1/ca/ssh-user-keys` (no auth) | — | `TrustedUserCAKeys` lines |
+//! | `GET /v1/ca/ssh-known-hosts` (no auth) | — | `@cert-authority * …` lines |
+//! | `GET /v1/ca/ssh-user.krl` (no auth) | — | OpenSSH KRL (binary) |
+//! | `GET /v1/ca/x509-bundle.pem` (no auth) | — | root and issuing CA certificates |
+//! | `GET /v1/ca/x509.crl` (no auth) | — | CRL, PEM |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify` | `audit:VerifyLog` | → [`AuditVerify`] |
 //!
@@ -594,4 +604,111 @@ pub struct ChangePassword {
     pub old_password: String,
     /// The new password (checked against the password policy).
     pub new_password: String,
+}
+
+/// `POST /v1/ssh/user-certificates`: sign the caller's public key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SshCertificateRequest {
+    /// One OpenSSH public key line.
+    pub public_key: String,
+    /// Extra principals (local accounts) besides the user's own name.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    /// Lifetime; default 8 h, at most 24 h, and policy may cap it
+    /// (`ca:ValiditySeconds`).
+    #[serde(default)]
+    pub validity_seconds: Option<i64>,
+    /// Pin to these source addresses (CIDRs).
+    #[serde(default)]
+    pub source_addresses: Option<Vec<String>>,
+    /// Extensions beyond `permit-pty`: `permit-port-forwarding`,
+    /// `permit-agent-forwarding`, `permit-X11-forwarding`, `permit-user-rc`
+    /// (policy sees them as `ca:Extensions`).
+    #[serde(default)]
+    pub extensions: Vec<String>,
+}
+
+/// An issued SSH certificate.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SshCertificate {
+    /// The `…-cert-v01@openssh.com` line, for `ssh -o CertificateFile=`.
+    pub certificate: String,
+    /// Decimal serial.
+    pub serial: String,
+    /// Key id (the user's unique id).
+    pub key_id: String,
+    /// Principals.
+    pub principals: Vec<String>,
+    /// RFC 3339.
+    pub valid_after: String,
+    /// RFC 3339.
+    pub valid_before: String,
+}
+
+/// `POST /v1/x509/client-certificates`: certify a CSR's key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct X509CertificateRequest {
+    /// PEM `CERTIFICATE REQUEST`; only its public key is used.
+    pub csr: String,
+    /// Lifetime; default 24 h, at most 90 days, and policy may cap it.
+    #[serde(default)]
+    pub validity_seconds: Option<i64>,
+}
+
+/// An issued X.509 client certificate.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct X509Certificate {
+    /// Leaf certificate, PEM.
+    pub certificate: String,
+    /// Issuing CA then root, PEM.
+    pub chain: String,
+    /// 32 hex digits.
+    pub serial: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+/// One entry of the issued-certificate inventory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRecord {
+    /// Serial.
+    pub serial: String,
+    /// `ssh-user`, `ssh-host`, `x509-client`.
+    pub kind: String,
+    /// Key id or subject.
+    pub subject: String,
+    /// Principals or names.
+    pub principals: Vec<String>,
+    /// Certified key's fingerprint.
+    pub key_fingerprint: String,
+    /// RFC 3339.
+    pub valid_after: String,
+    /// RFC 3339.
+    pub valid_before: String,
+    /// RFC 3339.
+    pub issued: String,
+    /// RFC 3339, if revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+}
+
+/// A page of the inventory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateList {
+    /// Certificates, in issue order.
+    pub certificates: Vec<CertificateRecord>,
+}
+
+/// The result of a revocation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Revoked {
+    /// Serials revoked by this call.
+    pub serials: Vec<String>,
 }

@@ -1,0 +1,204 @@
+//! The issued-certificate inventory: every SSH and X.509 certificate ward
+//! issues is recorded (serial, kind, user, key fingerprint, validity, CA
+//! key) in the same transaction as its audit event; revocation marks rows,
+//! and the KRL and CRL are built from them. Expired entries are kept.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::ApiError;
+
+/// Kinds of certificates.
+pub mod kind {
+    /// An OpenSSH user certificate.
+    pub const SSH_USER: &str = "ssh-user";
+    /// An OpenSSH host certificate.
+    pub const SSH_HOST: &str = "ssh-host";
+    /// An X.509 client certificate.
+    pub const X509_CLIENT: &str = "x509-client";
+}
+
+/// One inventory row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertRecord {
+    /// Decimal (SSH) or hex (X.509) serial.
+    pub serial: String,
+    /// See [`kind`].
+    pub kind: String,
+    /// The user it was issued to, if any.
+    pub user_id: Option<String>,
+    /// Key id (SSH) or subject (X.509).
+    pub subject: String,
+    /// Fingerprint of the certified public key.
+    pub key_fingerprint: String,
+    /// The CA key that signed it.
+    pub ca_key_id: String,
+    /// Principals or names, JSON array text.
+    pub principals: String,
+    /// Unix seconds.
+    pub valid_after: i64,
+    /// Unix seconds.
+    pub valid_before: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+}
+
+const COLS: &str = "serial, kind, user_id, subject, key_fingerprint, ca_key_id, principals, valid_after, valid_before, issued_at, revoked_at";
+
+fn row(r: &AnyRow) -> Result<CertRecord, sqlx::Error> {
+    Ok(CertRecord {
+        serial: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        subject: r.try_get(3)?,
+        key_fingerprint: r.try_get(4)?,
+        ca_key_id: r.try_get(5)?,
+        principals: r.try_get(6)?,
+        valid_after: r.try_get(7)?,
+        valid_before: r.try_get(8)?,
+        issued_at: r.try_get(9)?,
+        revoked_at: r.try_get(10)?,
+    })
+}
+
+/// Records a certificate; `Ok(false)` if the serial is taken (the caller
+/// draws another).
+pub async fn insert(c: &mut AnyConnection, rec: &CertRecord) -> Result<bool, ApiError> {
+    let taken = sqlx::query("SELECT 1 FROM certificates WHERE serial = $1")
+        .bind(&rec.serial)
+        .fetch_optional(&mut *c)
+        .await?;
+    if taken.is_some() {
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+    ))
+    .bind(&rec.serial)
+    .bind(&rec.kind)
+    .bind(&rec.user_id)
+    .bind(&rec.subject)
+    .bind(&rec.key_fingerprint)
+    .bind(&rec.ca_key_id)
+    .bind(&rec.principals)
+    .bind(rec.valid_after)
+    .bind(rec.valid_before)
+    .bind(rec.issued_at)
+    .execute(&mut *c)
+    .await?;
+    Ok(true)
+}
+
+/// One certificate by serial.
+pub async fn get(c: &mut AnyConnection, serial: &str) -> Result<Option<CertRecord>, ApiError> {
+    let r = sqlx::query(&format!(
+        "SELECT {COLS} FROM certificates WHERE serial = $1"
+    ))
+    .bind(serial)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(r.as_ref().map(row).transpose()?)
+}
+
+/// Filters for [`list`].
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only this user's.
+    pub user_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// `Some(true)`: only revoked; `Some(false)`: only not revoked.
+    pub revoked: Option<bool>,
+    /// Only certificates valid at this time.
+    pub valid_at: Option<i64>,
+    /// Start after this serial (paging, by issue order).
+    pub after_issued: i64,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Certificates matching `f`, oldest first.
+pub async fn list(c: &mut AnyConnection, f: &Filter) -> Result<Vec<CertRecord>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM certificates
+         WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR kind = $2)
+           AND ($3 = 0 OR ($3 = 1 AND revoked_at IS NOT NULL) OR ($3 = 2 AND revoked_at IS NULL))
+           AND ($4 = 0 OR (valid_after <= $4 AND valid_before > $4))
+           AND issued_at >= $5
+         ORDER BY issued_at, serial LIMIT $6"
+    ))
+    .bind(f.user_id.clone().unwrap_or_default())
+    .bind(f.kind.clone().unwrap_or_default())
+    .bind(match f.revoked {
+        None => 0i64,
+        Some(true) => 1,
+        Some(false) => 2,
+    })
+    .bind(f.valid_at.unwrap_or(0))
+    .bind(f.after_issued)
+    .bind(f.limit)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+}
+
+/// Marks one certificate revoked (idempotent); `Ok(false)` if unknown.
+pub async fn revoke(
+    c: &mut AnyConnection,
+    serial: &str,
+    at: i64,
+    reason: &str,
+) -> Result<bool, ApiError> {
+    if get(c, serial).await?.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL")
+        .bind(at)
+        .bind(reason)
+        .bind(serial)
+        .execute(&mut *c)
+        .await?;
+    Ok(true)
+}
+
+/// Revokes every unrevoked certificate of a user; returns the serials.
+pub async fn revoke_user(
+    c: &mut AnyConnection,
+    user_id: &str,
+    at: i64,
+    reason: &str,
+) -> Result<Vec<String>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT serial FROM certificates WHERE user_id = $1 AND revoked_at IS NULL ORDER BY serial",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let serials: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    sqlx::query("UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL")
+        .bind(at)
+        .bind(reason)
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(serials)
+}
+
+/// `(serial, ca_key_id, revoked_at)` of revoked certificates of a kind.
+pub async fn revoked(
+    c: &mut AnyConnection,
+    kind: &str,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    let rows = sqlx::query("SELECT serial, ca_key_id, revoked_at FROM certificates WHERE kind = $1 AND revoked_at IS NOT NULL ORDER BY serial")
+        .bind(kind)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}

@@ -1,0 +1,599 @@
+//! Certificate issuance, inventory and revocation over the API, and the
+//! public trust material (CA keys, known_hosts line, X.509 bundle, KRL,
+//! CRL).
+//!
+//! SSH user certificates (SPEC §5–§6): key id = the user's unique id;
+//! principals = the user name plus any requested and allowed; TTL default
+//! 8 h, at most 24 h and capped by policy (`ca:ValiditySeconds`);
+//! valid-after backdated 30 s; `permit-pty` always, other extensions on
+//! request and visible to policy as `ca:Extensions`; optional
+//! `source-address`; a unique random serial; the inventory record and the
+//! audit event commit together.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use rand::RngCore;
+use ward_policy::ContextValue;
+use ward_protocol::api;
+
+use crate::api::{body, commit, rfc3339, target_user, P, Q};
+use crate::auth::{Caller, Identity};
+use crate::authority::{self, Authorities, Signer};
+use crate::authz::authorize;
+use crate::certs::{self, kind, CertRecord};
+use crate::error::ApiError;
+use crate::iam;
+use crate::state::{now, AppState, Shared};
+use crate::{sshca, x509};
+
+/// Default and largest SSH user certificate lifetimes.
+const SSH_DEFAULT_TTL: i64 = 8 * 3600;
+const SSH_MAX_TTL: i64 = 24 * 3600;
+/// Default and largest X.509 client certificate lifetimes.
+const X509_DEFAULT_TTL: i64 = 24 * 3600;
+const X509_MAX_TTL: i64 = 90 * 86_400;
+/// Backdating of valid-after, for clock skew between hosts.
+const BACKDATE: i64 = 30;
+
+const EXTENSIONS: &[&str] = &[
+    "permit-port-forwarding",
+    "permit-agent-forwarding",
+    "permit-X11-forwarding",
+    "permit-user-rc",
+];
+
+/// The CA keys, cached until `ca_keys` changes (rotation may happen in
+/// another process, so the cache is keyed by a summary of the table).
+pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiError> {
+    use sqlx::Row;
+    let mut c = st.store.pool().acquire().await?;
+    let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(created_at), 0), COALESCE(MAX(retired_at), 0), COUNT(retired_at) FROM ca_keys").fetch_one(&mut *c).await?;
+    let key = format!(
+        "{}:{}:{}:{}",
+        r.try_get::<i64, _>(0)?,
+        r.try_get::<i64, _>(1)?,
+        r.try_get::<i64, _>(2)?,
+        r.try_get::<i64, _>(3)?
+    );
+    if let Some(a) = st.authorities.get(&key, 0) {
+        return Ok(a);
+    }
+    let a = Arc::new(authority::load(&mut c, &st.master).await?);
+    st.authorities.put(&key, 0, a.clone());
+    Ok(a)
+}
+
+fn ca_arn(st: &AppState, authority: &str) -> String {
+    format!(
+        "arn:ward:ca::{}:authority/{authority}",
+        st.store.account_id()
+    )
+}
+
+fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
+    match &caller.identity {
+        Identity::User(u) => Ok(u),
+        Identity::Root => Err(ApiError::invalid(
+            "caller",
+            "the account root gets no certificates: sign in as a user",
+        )),
+    }
+}
+
+fn ttl(field: &str, requested: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(default),
+        Some(v) if (60..=max).contains(&v) => Ok(v),
+        Some(v) => Err(ApiError::invalid(
+            field,
+            format!("validitySeconds {v} must be between 60 and {max}"),
+        )),
+    }
+}
+
+fn ssh_error(e: sshca::SshCaError) -> ApiError {
+    if e.is_internal() {
+        ApiError::internal(e)
+    } else {
+        ApiError::invalid(e.field().unwrap_or("publicKey"), e.to_string())
+    }
+}
+
+/// `POST /v1/ssh/user-certificates`.
+pub(crate) async fn ssh_user_certificate(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::SshCertificate>), ApiError> {
+    let req: api::SshCertificateRequest = body(&b)?;
+    let user = caller_user(&caller)?.clone();
+    let key = sshca::parse_public_key(&req.public_key).map_err(ssh_error)?;
+    let validity = ttl(
+        "validitySeconds",
+        req.validity_seconds,
+        SSH_DEFAULT_TTL,
+        SSH_MAX_TTL,
+    )?;
+    if req.principals.len() > 32 {
+        return Err(ApiError::invalid(
+            "principals",
+            "at most 32 extra principals",
+        ));
+    }
+    let mut principals = vec![user.name.clone()];
+    for (i, p) in req.principals.iter().enumerate() {
+        crate::names::user_name(&format!("principals[{i}]"), p)?;
+        if !principals.iter().any(|x| x == p) {
+            principals.push(p.clone());
+        }
+    }
+    for (i, e) in req.extensions.iter().enumerate() {
+        if !EXTENSIONS.contains(&e.as_str()) {
+            return Err(ApiError::invalid(
+                format!("extensions[{i}]"),
+                format!(
+                    "unknown extension {e:?} (allowed: {})",
+                    EXTENSIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    let extra = [
+        ("ca:Principals", ContextValue::Multi(principals.clone())),
+        (
+            "ca:ValiditySeconds",
+            ContextValue::from(validity.to_string()),
+        ),
+        ("ca:KeyType", ContextValue::from(key.algorithm().as_str())),
+        ("ca:Extensions", ContextValue::Multi(req.extensions.clone())),
+    ];
+    let g = authorize(
+        &st,
+        &caller,
+        "ca:IssueSshUserCertificate",
+        &ca_arn(&st, authority::SSH_USER),
+        &extra,
+    )
+    .await?;
+    let auth = authorities(&st).await?;
+    let signing = auth.signing(authority::SSH_USER)?;
+    let Signer::Ssh(ca) = &signing.signer else {
+        return Err(ApiError::internal("ssh-user authority holds a non-SSH key"));
+    };
+    let t = now();
+    let (valid_after, valid_before) = (t - BACKDATE, t + validity);
+    let has = |e: &str| req.extensions.iter().any(|x| x == e);
+    let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
+    let mut m = st.store.mutation(&g).await?;
+    // A unique random serial: draw again on the (astronomically rare) clash.
+    let (cert, serial) = loop {
+        let serial = rand::rngs::OsRng.next_u64().max(1);
+        let cert = sshca::sign_user_cert(
+            ca,
+            &sshca::UserCertRequest {
+                public_key: &key,
+                serial,
+                key_id: &user.id,
+                principals: &principals,
+                valid_after: u64::try_from(valid_after).unwrap_or(0),
+                valid_before: u64::try_from(valid_before).unwrap_or(0),
+                permit_pty: true,
+                permit_port_forwarding: has("permit-port-forwarding"),
+                permit_agent_forwarding: has("permit-agent-forwarding"),
+                permit_x11_forwarding: has("permit-X11-forwarding"),
+                permit_user_rc: has("permit-user-rc"),
+                source_addresses: req.source_addresses.as_deref(),
+            },
+        )
+        .map_err(ssh_error)?;
+        let rec = CertRecord {
+            serial: serial.to_string(),
+            kind: kind::SSH_USER.into(),
+            user_id: Some(user.id.clone()),
+            subject: user.id.clone(),
+            key_fingerprint: fingerprint.clone(),
+            ca_key_id: signing.id.clone(),
+            principals: serde_json::to_string(&principals).unwrap_or_default(),
+            valid_after,
+            valid_before,
+            issued_at: t,
+            revoked_at: None,
+        };
+        if certs::insert(&mut m.tx, &rec).await? {
+            break (cert, serial);
+        }
+    };
+    let text = cert.to_openssh().map_err(ApiError::internal)?;
+    commit(m, &caller, &g, serde_json::json!({"serial": serial.to_string(), "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint})).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::SshCertificate {
+            certificate: format!("{text} {}", user.name),
+            serial: serial.to_string(),
+            key_id: user.id.clone(),
+            principals,
+            valid_after: rfc3339(valid_after),
+            valid_before: rfc3339(valid_before),
+        }),
+    ))
+}
+
+/// The SPIFFE trust domain of this installation.
+pub(crate) fn trust_domain(st: &AppState) -> String {
+    format!("{}.ward", st.store.account_id())
+}
+
+/// `POST /v1/x509/client-certificates`.
+pub(crate) async fn x509_client_certificate(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::X509Certificate>), ApiError> {
+    let req: api::X509CertificateRequest = body(&b)?;
+    let user = caller_user(&caller)?.clone();
+    let validity = ttl(
+        "validitySeconds",
+        req.validity_seconds,
+        X509_DEFAULT_TTL,
+        X509_MAX_TTL,
+    )?;
+    if req.csr.len() > x509::MAX_CSR_PEM_LEN {
+        return Err(ApiError::invalid("csr", "the CSR is larger than 16 KiB"));
+    }
+    let extra = [(
+        "ca:ValiditySeconds",
+        ContextValue::from(validity.to_string()),
+    )];
+    let g = authorize(
+        &st,
+        &caller,
+        "ca:IssueX509Certificate",
+        &ca_arn(&st, "x509-client"),
+        &extra,
+    )
+    .await?;
+    let auth = authorities(&st).await?;
+    let issuing = auth.signing(authority::X509_ISSUING)?;
+    let Signer::X509(ca) = &issuing.signer else {
+        return Err(ApiError::internal(
+            "x509-issuing authority holds a non-X.509 key",
+        ));
+    };
+    let t = now();
+    let mut serial = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut serial);
+    let td = trust_domain(&st);
+    let issued = x509::issue_client_cert(
+        ca,
+        &x509::ClientCertRequest {
+            csr_pem: &req.csr,
+            trust_domain: &td,
+            user_name: &user.name,
+            not_before: t - BACKDATE,
+            not_after: t + validity,
+            serial,
+        },
+    )
+    .map_err(|e| {
+        if e.is_bad_input() {
+            ApiError::invalid("csr", e.to_string())
+        } else {
+            ApiError::internal(e)
+        }
+    })?;
+    let mut m = st.store.mutation(&g).await?;
+    let rec = CertRecord {
+        serial: issued.serial_hex.clone(),
+        kind: kind::X509_CLIENT.into(),
+        user_id: Some(user.id.clone()),
+        subject: x509::spiffe_id(&td, &user.name),
+        key_fingerprint: issued.public_key_sha256_hex.clone(),
+        ca_key_id: issuing.id.clone(),
+        principals: serde_json::to_string(&[&user.name]).unwrap_or_default(),
+        valid_after: issued.not_before,
+        valid_before: issued.not_after,
+        issued_at: t,
+        revoked_at: None,
+    };
+    if !certs::insert(&mut m.tx, &rec).await? {
+        return Err(ApiError::internal("X.509 serial collision"));
+    }
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"serial": issued.serial_hex, "validitySeconds": validity}),
+    )
+    .await?;
+    let chain = format!(
+        "{}{}",
+        issuing.public_text,
+        auth.signing(authority::X509_ROOT)?.public_text
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(api::X509Certificate {
+            certificate: issued.cert_pem,
+            chain,
+            serial: issued.serial_hex,
+            not_after: rfc3339(issued.not_after),
+        }),
+    ))
+}
+
+fn record_out(r: &CertRecord) -> api::CertificateRecord {
+    api::CertificateRecord {
+        serial: r.serial.clone(),
+        kind: r.kind.clone(),
+        subject: r.subject.clone(),
+        principals: serde_json::from_str(&r.principals).unwrap_or_default(),
+        key_fingerprint: r.key_fingerprint.clone(),
+        valid_after: rfc3339(r.valid_after),
+        valid_before: rfc3339(r.valid_before),
+        issued: rfc3339(r.issued_at),
+        revoked: r.revoked_at.map(rfc3339),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CertQuery {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    revoked: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+}
+
+/// `GET /v1/certificates`.
+pub(crate) async fn list(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<CertQuery>,
+) -> Result<Json<api::CertificateList>, ApiError> {
+    let limit = match &q.limit {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
+    };
+    if let Some(k) = &q.kind {
+        if ![kind::SSH_USER, kind::SSH_HOST, kind::X509_CLIENT].contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                "kind",
+                "kind must be ssh-user, ssh-host or x509-client",
+            ));
+        }
+    }
+    let revoked = match q.revoked.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "revoked",
+                "revoked must be true or false",
+            ))
+        }
+    };
+    let user_id = match &q.user {
+        None => None,
+        Some(name) => {
+            crate::names::user_name("user", name)?;
+            let mut c = st.store.pool().acquire().await?;
+            Some(iam::user(&mut c, name).await?.id)
+        }
+    };
+    crate::authz::authorize_read(
+        &st,
+        &caller,
+        "ca:ListCertificates",
+        &format!("arn:ward:ca::{}:certificate/*", st.store.account_id()),
+        &[],
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let rows = certs::list(
+        &mut c,
+        &certs::Filter {
+            user_id,
+            kind: q.kind.clone(),
+            revoked,
+            valid_at: None,
+            after_issued: i64::MIN,
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(api::CertificateList {
+        certificates: rows.iter().map(record_out).collect(),
+    }))
+}
+
+fn check_serial(serial: &str) -> Result<String, ApiError> {
+    let ssh =
+        !serial.is_empty() && serial.len() <= 20 && serial.bytes().all(|b| b.is_ascii_digit());
+    if ssh {
+        return Ok(serial.trim_start_matches('0').to_owned());
+    }
+    x509::parse_serial_hex(serial)
+        .map(|s| hex::encode(s))
+        .map_err(|_| {
+            ApiError::invalid(
+                "serial",
+                format!("{serial:?} is not a certificate serial (decimal for SSH, hex for X.509)"),
+            )
+        })
+}
+
+/// `POST /v1/certificates/{serial}/revoke`.
+pub(crate) async fn revoke(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(serial): P<String>,
+) -> Result<Json<api::Revoked>, ApiError> {
+    let serial = check_serial(&serial)?;
+    let g = authorize(
+        &st,
+        &caller,
+        "ca:RevokeCertificate",
+        &format!(
+            "arn:ward:ca::{}:certificate/{serial}",
+            st.store.account_id()
+        ),
+        &[],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    if !certs::revoke(&mut m.tx, &serial, now(), "revoked by request").await? {
+        return Err(ApiError::no_such("certificate", &serial));
+    }
+    commit(m, &caller, &g, serde_json::json!({"serials": [serial]})).await?;
+    Ok(Json(api::Revoked {
+        serials: vec![serial],
+    }))
+}
+
+/// `POST /v1/users/{name}/certificates/revoke`: all of a user's certificates.
+pub(crate) async fn revoke_user(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::Revoked>, ApiError> {
+    let (u, _) = target_user(&st, &caller, "ca:RevokeCertificate", &name, false).await?;
+    let g = authorize(
+        &st,
+        &caller,
+        "ca:RevokeCertificate",
+        &format!("arn:ward:ca::{}:certificate/*", st.store.account_id()),
+        &[],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    let serials = certs::revoke_user(
+        &mut m.tx,
+        &u.id,
+        now(),
+        &format!("all certificates of user {}", u.name),
+    )
+    .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"user": u.name, "serials": serials}),
+    )
+    .await?;
+    Ok(Json(api::Revoked { serials }))
+}
+
+fn text(body: String, content_type: &'static str) -> Response {
+    (
+        [
+            ("content-type", content_type),
+            ("cache-control", "max-age=60"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /v1/ca/ssh-user-keys`: `TrustedUserCAKeys` lines (all unretired keys).
+pub(crate) async fn ssh_user_keys(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let a = authorities(&st).await?;
+    let lines: String = a
+        .ssh_user
+        .iter()
+        .map(|e| format!("{}\n", e.public_text))
+        .collect();
+    Ok(text(lines, "text/plain; charset=utf-8"))
+}
+
+/// `GET /v1/ca/ssh-known-hosts`: `@cert-authority * KEY` lines.
+pub(crate) async fn ssh_known_hosts(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let a = authorities(&st).await?;
+    let lines: String = a
+        .ssh_keys(authority::SSH_HOST)
+        .iter()
+        .map(|k| format!("{}\n", sshca::known_hosts_line(&k.public_key(), "*")))
+        .collect();
+    Ok(text(lines, "text/plain; charset=utf-8"))
+}
+
+/// `GET /v1/ca/x509-bundle.pem`: issuing CAs and roots.
+pub(crate) async fn x509_bundle(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let a = authorities(&st).await?;
+    let pem: String = a
+        .x509_issuing
+        .iter()
+        .chain(a.x509_root.iter())
+        .map(|e| e.public_text.clone())
+        .collect();
+    Ok(text(pem, "application/x-pem-file"))
+}
+
+/// `GET /v1/ca/ssh-user.krl`: revoked SSH user certificates as an OpenSSH KRL.
+pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let a = authorities(&st).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let revoked = certs::revoked(&mut c, kind::SSH_USER).await?;
+    let t = now();
+    let mut krl = crate::krl::Krl::new(
+        u64::try_from(t).unwrap_or(0),
+        u64::try_from(t).unwrap_or(0),
+        "ward ssh-user KRL",
+    )
+    .map_err(ApiError::internal)?;
+    // Revoke each serial under every CA key that signed user certificates
+    // (retired keys included, so their certificates stay revoked).
+    let keys = crate::authority::all_public_keys(&mut c, authority::SSH_USER).await?;
+    for (serial, ca_key_id, _) in &revoked {
+        let Ok(s) = serial.parse::<u64>() else {
+            continue;
+        };
+        if let Some((_, pk)) = keys.iter().find(|(id, _)| id == ca_key_id) {
+            krl.revoke_serial(pk, s).map_err(ApiError::internal)?;
+        }
+    }
+    let _ = a;
+    let bytes = krl.to_bytes().map_err(ApiError::internal)?;
+    Ok((
+        [
+            ("content-type", "application/octet-stream"),
+            ("cache-control", "max-age=30"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /v1/ca/x509.crl`: the issuing CA's CRL.
+pub(crate) async fn x509_crl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    let a = authorities(&st).await?;
+    let issuing = a.signing(authority::X509_ISSUING)?;
+    let Signer::X509(ca) = &issuing.signer else {
+        return Err(ApiError::internal(
+            "x509-issuing authority holds a non-X.509 key",
+        ));
+    };
+    let mut c = st.store.pool().acquire().await?;
+    let revoked: Vec<([u8; 16], i64)> = certs::revoked(&mut c, kind::X509_CLIENT)
+        .await?
+        .into_iter()
+        .filter_map(|(s, _, at)| x509::parse_serial_hex(&s).ok().map(|b| (b, at)))
+        .collect();
+    let t = now();
+    let pem = x509::crl_pem(ca, &revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
+        .map_err(ApiError::internal)?;
+    Ok(text(pem, "application/pkix-crl"))
+}
