@@ -28,7 +28,7 @@ pub const X509_ISSUING: &str = "x509-issuing";
 /// One CA key, opened.
 pub enum Signer {
     /// An OpenSSH CA.
-    Ssh(SshCa),
+    Ssh(Box<SshCa>),
     /// An X.509 CA.
     X509(CaKey),
 }
@@ -88,7 +88,7 @@ impl Authorities {
         };
         list.iter()
             .filter_map(|e| match &e.signer {
-                Signer::Ssh(k) => Some(k),
+                Signer::Ssh(k) => Some(&**k),
                 Signer::X509(_) => None,
             })
             .collect()

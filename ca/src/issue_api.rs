@@ -427,7 +427,7 @@ fn check_serial(serial: &str) -> Result<String, ApiError> {
         return Ok(serial.trim_start_matches('0').to_owned());
     }
     x509::parse_serial_hex(serial)
-        .map(|s| hex::encode(s))
+        .map(hex::encode)
         .map_err(|_| {
             ApiError::invalid(
                 "serial",
