@@ -241,9 +241,9 @@ pub async fn load(c: &mut AnyConnection, master: &MasterKey) -> Result<Authoriti
             .map_err(ApiError::internal)?;
         let private = std::str::from_utf8(&private).map_err(ApiError::internal)?;
         let signer = match authority.as_str() {
-            SSH_USER | SSH_HOST => {
-                Signer::Ssh(SshCa::from_openssh(private).map_err(ApiError::internal)?)
-            }
+            SSH_USER | SSH_HOST => Signer::Ssh(Box::new(
+                SshCa::from_openssh(private).map_err(ApiError::internal)?,
+            )),
             _ => Signer::X509(CaKey::from_pem(&public_text, private).map_err(ApiError::internal)?),
         };
         let entry = Arc::new(CaKeyEntry {
