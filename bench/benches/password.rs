@@ -20,7 +20,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let params = Params::new(19_456, 2, 1, None).unwrap();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    assert_eq!(format!("{:?}", Argon2::default().params()), format!("{:?}", argon.params()), "ward-ca uses argon2's defaults");
+    assert_eq!(
+        format!("{:?}", Argon2::default().params()),
+        format!("{:?}", argon.params()),
+        "ward-ca uses argon2's defaults"
+    );
     let password = b"Kestrel-Orbit-77";
     let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
     let phc = argon.hash_password(password, &salt).unwrap().to_string();
@@ -47,6 +51,14 @@ fn main() {
     let (h, v, s) = (median(hash), median(verify), median(sha));
     println!("== password hashing (Argon2id m=19456 KiB, t=2, p=1), median of 30");
     println!("argon2id hash:   {:8.2} ms", h * 1e3);
-    println!("argon2id verify: {:8.2} ms   (one login attempt; ≈ {:.0} verifications/s per core)", v * 1e3, 1.0 / v);
-    println!("sha256 baseline: {:8.3} µs   (argon2id verify / sha256 = {:.0}×)", s * 1e6, v / s);
+    println!(
+        "argon2id verify: {:8.2} ms   (one login attempt; ≈ {:.0} verifications/s per core)",
+        v * 1e3,
+        1.0 / v
+    );
+    println!(
+        "sha256 baseline: {:8.3} µs   (argon2id verify / sha256 = {:.0}×)",
+        s * 1e6,
+        v / s
+    );
 }

@@ -169,7 +169,7 @@ pub(crate) async fn ssh_user_certificate(
     let (valid_after, valid_before) = (t - BACKDATE, t + validity);
     let has = |e: &str| req.extensions.iter().any(|x| x == e);
     let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
-    let mut m = st.store.mutation(&g).await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
     // A unique random serial: draw again on the (astronomically rare) clash.
     let (cert, serial) = loop {
         let serial = rand::rngs::OsRng.next_u64().max(1);
@@ -286,7 +286,7 @@ pub(crate) async fn x509_client_certificate(
             ApiError::internal(e)
         }
     })?;
-    let mut m = st.store.mutation(&g).await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
     let rec = CertRecord {
         serial: issued.serial_hex.clone(),
         kind: kind::X509_CLIENT.into(),
@@ -454,7 +454,7 @@ pub(crate) async fn revoke(
         &[],
     )
     .await?;
-    let mut m = st.store.mutation(&g).await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
     if !certs::revoke(&mut m.tx, &serial, now(), "revoked by request").await? {
         return Err(ApiError::no_such("certificate", &serial));
     }
@@ -479,7 +479,7 @@ pub(crate) async fn revoke_user(
         &[],
     )
     .await?;
-    let mut m = st.store.mutation(&g).await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
     let serials = certs::revoke_user(
         &mut m.tx,
         &u.id,

@@ -201,16 +201,17 @@ impl Store {
         &self.account_id
     }
 
-    /// A number that changes whenever the store may have changed, for
-    /// validating in-memory caches. SQLite is owned by one ward-ca process,
-    /// so a local counter bumped after each commit suffices; PostgreSQL may
-    /// be shared by several replicas, so there it is the audit head's
-    /// sequence number (every mutation appends an event), read each time.
+    /// A number that changes whenever identities, credentials or policies
+    /// may have changed, for validating in-memory caches. SQLite is owned by
+    /// one ward-ca process, so a local counter bumped after each such commit
+    /// suffices; PostgreSQL may be shared by several replicas, so there it
+    /// is the audit head's `iam_seq`, read each time. Audit-only events and
+    /// certificate issuance ([`Mutation::without_iam_change`]) do not bump it.
     pub async fn generation(&self) -> Result<u64, ApiError> {
         match self.backend {
             Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
             Backend::Postgres => {
-                let row = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+                let row = sqlx::query("SELECT iam_seq FROM audit_head WHERE id = 1")
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
@@ -250,12 +251,13 @@ impl Store {
             prev: row.try_get(1)?,
             tx,
             generation: self.local_generation.clone(),
+            iam_change: true,
         })
     }
 
     /// Records an event on its own (authentication failures, denials).
     pub async fn record(&self, ev: &AuditEvent) -> Result<i64, ApiError> {
-        self.begin().await?.commit(ev).await
+        self.begin().await?.without_iam_change().commit(ev).await
     }
 
     /// Events matching the filters, oldest first.
@@ -403,9 +405,17 @@ pub struct Mutation {
     seq: i64,
     prev: String,
     generation: Arc<AtomicU64>,
+    iam_change: bool,
 }
 
 impl Mutation {
+    /// Marks this mutation as leaving identities, credentials and policies
+    /// alone (certificate issuance, audit-only records), so caches stay valid.
+    pub fn without_iam_change(mut self) -> Mutation {
+        self.iam_change = false;
+        self
+    }
+
     /// Appends `ev` to the chain and commits everything.
     pub async fn commit(mut self, ev: &AuditEvent) -> Result<i64, ApiError> {
         let detail_text = ev.detail.to_string();
@@ -430,8 +440,15 @@ impl Mutation {
             .bind(&hash)
             .execute(&mut *self.tx)
             .await?;
+        if self.iam_change {
+            sqlx::query("UPDATE audit_head SET iam_seq = iam_seq + 1 WHERE id = 1")
+                .execute(&mut *self.tx)
+                .await?;
+        }
         self.tx.commit().await?;
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        if self.iam_change {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(self.seq)
     }
 }

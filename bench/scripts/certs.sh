@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Certificate issuance throughput (SPEC §8: SSH user certificates via the
+# API with a durable inventory record, >= 5,000/s on 2 cores), and X.509
+# client certificates. A user's signed request (botocore, once) is replayed
+# by wrk over HTTPS keep-alive: every request is verified, authorized, signed
+# with a fresh random serial and committed (inventory row + audit event).
+# The in-process baseline (raw Ed25519 signing of the same certificate) is
+# `cargo bench -p ward-bench --bench sshcert`.
+#   bench/scripts/certs.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+CONNS=${2:-32}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c 'import botocore' 2>/dev/null || python3 -m pip install --quiet botocore
+
+cargo build --release -q -p ward-ca
+DIR=$(mktemp -d /tmp/ward-bench-certs.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+WARD_LOG=warn target/release/ward-ca serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 100); do grep -q WARD_SECRET_ACCESS_KEY "$DIR/banner" 2>/dev/null && break; sleep 0.1; done
+eval "$(grep '^ *export WARD_' "$DIR/banner")"
+for _ in $(seq 100); do curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
+root=(--cacert "$WARD_CA_BUNDLE" --aws-sigv4 "aws:amz:local:ward" --user "$WARD_ACCESS_KEY_ID:$WARD_SECRET_ACCESS_KEY" -sf -H 'content-type: application/json')
+curl "${root[@]}" -d '{"name":"alice"}' "$WARD_ENDPOINT/v1/users" >/dev/null
+doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ca:IssueSshUserCertificate","ca:IssueX509Certificate"],"Resource":"*","Condition":{"NumericLessThanEquals":{"ca:ValiditySeconds":"86400"},"ForAllValues:StringEquals":{"ca:Principals":["${ward:username}"]}}}]}'
+python3 -c 'import json,sys; print(json.dumps({"document": sys.argv[1]}))' "$doc" | curl "${root[@]}" -X PUT --data-binary @- "$WARD_ENDPOINT/v1/users/alice/policies/ca" >/dev/null
+KEY=$(curl "${root[@]}" -X POST "$WARD_ENDPOINT/v1/users/alice/access-keys")
+AK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["accessKeyId"])' "$KEY")
+SK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secretAccessKey"])' "$KEY")
+ssh-keygen -q -t ed25519 -N '' -f "$DIR/id"
+openssl genpkey -algorithm ed25519 -out "$DIR/c.key" 2>/dev/null
+openssl req -new -key "$DIR/c.key" -subj /CN=alice -out "$DIR/c.csr" 2>/dev/null
+python3 -c 'import json,sys; print(json.dumps({"publicKey": open(sys.argv[1]).read()}))' "$DIR/id.pub" > "$DIR/ssh.json"
+python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read()}))' "$DIR/c.csr" > "$DIR/x509.json"
+
+# Sign a POST once with botocore; write a wrk Lua script that replays it.
+sign() { # URL BODYFILE OUT.lua
+python3 - "$AK" "$SK" "$1" "$2" "$3" <<'PY'
+import json, sys
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+body = open(sys.argv[4], "rb").read()
+req = AWSRequest(method="POST", url=sys.argv[3], data=body, headers={"Content-Type": "application/json"})
+SigV4Auth(Credentials(sys.argv[1], sys.argv[2]), "ward", "local").add_auth(req)
+p = req.prepare()
+with open(sys.argv[5], "w") as f:
+    f.write('wrk.method = "POST"\n')
+    f.write("wrk.body = %s\n" % json.dumps(body.decode()))
+    for k, v in p.headers.items():
+        v = v if isinstance(v, str) else v.decode()
+        f.write("wrk.headers[%s] = %s\n" % (json.dumps(k), json.dumps(v)))
+    f.write('done = function(summary, latency, requests)\n  io.write(string.format("non2xx-or-errors %d\\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n')
+PY
+}
+sign "$WARD_ENDPOINT/v1/ssh/user-certificates" "$DIR/ssh.json" "$DIR/ssh.lua"
+sign "$WARD_ENDPOINT/v1/x509/client-certificates" "$DIR/x509.json" "$DIR/x509.lua"
+
+run() {
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$1" "$2" > "$DIR/wrk.txt"
+  cat "$DIR/wrk.txt" >&2
+  awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
+}
+echo "== SSH user certificates" >&2
+SSH=$(run "$DIR/ssh.lua" "$WARD_ENDPOINT/v1/ssh/user-certificates")
+echo "== X.509 client certificates" >&2
+X509=$(run "$DIR/x509.lua" "$WARD_ENDPOINT/v1/x509/client-certificates")
+ISSUED=$(curl "${root[@]}" "$WARD_ENDPOINT/v1/certificates?limit=1" >/dev/null && echo ok)
+N=$(python3 - "$DIR/data/ward.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("select kind, count(*) from certificates group by kind").fetchall())
+PY
+)
+curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/metrics" | grep 'class=' >&2
+echo "SSH user certificates: $SSH/s; X.509 client certificates: $X509/s (inventory: $N; $CONNS connections, $SECS s, wrk -t2, 2 cores shared with the client)"
