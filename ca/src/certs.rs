@@ -5,8 +5,11 @@
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::authz::Grant;
 use crate::error::ApiError;
+use crate::store::{AuditEvent, Store};
 
 /// Kinds of certificates.
 pub mod kind {
@@ -201,4 +204,124 @@ pub async fn revoked(
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .collect()
+}
+
+/// Group commit for issued certificates: handlers sign in parallel and hand
+/// the inventory row and audit event here; one task commits whatever has
+/// queued up (up to 256) in one transaction, so the single database writer
+/// is not the limit. Each caller still learns its own outcome; if a batch
+/// fails, its items are retried one by one.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Job>,
+}
+
+struct Job {
+    grant: Grant,
+    rec: CertRecord,
+    event: AuditEvent,
+    reply: oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// Most records per transaction.
+const BATCH_MAX: usize = 256;
+
+impl Recorder {
+    /// Starts the recording task on the current tokio runtime.
+    pub fn start(store: Store) -> Recorder {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(store, rx));
+        Recorder { tx }
+    }
+
+    /// Records `rec` with its audit event durably; returns once committed.
+    pub async fn record(
+        &self,
+        grant: Grant,
+        rec: CertRecord,
+        event: AuditEvent,
+    ) -> Result<(), ApiError> {
+        let (reply, wait) = oneshot::channel();
+        let unavailable = || ApiError::Unavailable {
+            message: "the certificate inventory is not accepting records; try again".into(),
+        };
+        self.tx
+            .send(Job {
+                grant,
+                rec,
+                event,
+                reply,
+            })
+            .await
+            .map_err(|_| unavailable())?;
+        wait.await.map_err(|_| unavailable())?
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(&store, &batch).await {
+            Ok(()) => {
+                for j in batch {
+                    let _ = j.reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "certificate batch failed; recording one by one");
+                for j in batch {
+                    let r = commit_one(&store, &j).await;
+                    let _ = j.reply.send(r);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(store: &Store, batch: &[Job]) -> Result<(), ApiError> {
+    let grants: Vec<&Grant> = batch.iter().map(|j| &j.grant).collect();
+    let mut m = store.batch(&grants).await?;
+    for j in batch {
+        insert_unchecked(&mut m.tx, &j.rec).await?;
+    }
+    let events: Vec<AuditEvent> = batch.iter().map(|j| j.event.clone()).collect();
+    m.commit(&events).await
+}
+
+async fn commit_one(store: &Store, j: &Job) -> Result<(), ApiError> {
+    let mut m = store.mutation(&j.grant).await?.without_iam_change();
+    if !insert(&mut m.tx, &j.rec).await? {
+        return Err(ApiError::internal(format!(
+            "certificate serial {} is already recorded",
+            j.rec.serial
+        )));
+    }
+    m.commit(&j.event).await.map(|_| ())
+}
+
+/// Inserts without the existence check (a duplicate serial fails the
+/// statement, and with it the batch).
+async fn insert_unchecked(c: &mut AnyConnection, rec: &CertRecord) -> Result<(), ApiError> {
+    sqlx::query(&format!(
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+    ))
+    .bind(&rec.serial)
+    .bind(&rec.kind)
+    .bind(&rec.user_id)
+    .bind(&rec.subject)
+    .bind(&rec.key_fingerprint)
+    .bind(&rec.ca_key_id)
+    .bind(&rec.principals)
+    .bind(rec.valid_after)
+    .bind(rec.valid_before)
+    .bind(rec.issued_at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }

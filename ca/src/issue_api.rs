@@ -169,47 +169,48 @@ pub(crate) async fn ssh_user_certificate(
     let (valid_after, valid_before) = (t - BACKDATE, t + validity);
     let has = |e: &str| req.extensions.iter().any(|x| x == e);
     let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
-    let mut m = st.store.mutation(&g).await?.without_iam_change();
-    // A unique random serial: draw again on the (astronomically rare) clash.
-    let (cert, serial) = loop {
-        let serial = rand::rngs::OsRng.next_u64().max(1);
-        let cert = sshca::sign_user_cert(
-            ca,
-            &sshca::UserCertRequest {
-                public_key: &key,
-                serial,
-                key_id: &user.id,
-                principals: &principals,
-                valid_after: u64::try_from(valid_after).unwrap_or(0),
-                valid_before: u64::try_from(valid_before).unwrap_or(0),
-                permit_pty: true,
-                permit_port_forwarding: has("permit-port-forwarding"),
-                permit_agent_forwarding: has("permit-agent-forwarding"),
-                permit_x11_forwarding: has("permit-X11-forwarding"),
-                permit_user_rc: has("permit-user-rc"),
-                source_addresses: req.source_addresses.as_deref(),
-            },
-        )
-        .map_err(ssh_error)?;
-        let rec = CertRecord {
-            serial: serial.to_string(),
-            kind: kind::SSH_USER.into(),
-            user_id: Some(user.id.clone()),
-            subject: user.id.clone(),
-            key_fingerprint: fingerprint.clone(),
-            ca_key_id: signing.id.clone(),
-            principals: serde_json::to_string(&principals).unwrap_or_default(),
-            valid_after,
-            valid_before,
-            issued_at: t,
-            revoked_at: None,
-        };
-        if certs::insert(&mut m.tx, &rec).await? {
-            break (cert, serial);
-        }
+    // A random 64-bit serial; the inventory's primary key refuses the
+    // (astronomically rare) duplicate, which then fails this request.
+    let serial = rand::rngs::OsRng.next_u64().max(1);
+    let cert = sshca::sign_user_cert(
+        ca,
+        &sshca::UserCertRequest {
+            public_key: &key,
+            serial,
+            key_id: &user.id,
+            principals: &principals,
+            valid_after: u64::try_from(valid_after).unwrap_or(0),
+            valid_before: u64::try_from(valid_before).unwrap_or(0),
+            permit_pty: true,
+            permit_port_forwarding: has("permit-port-forwarding"),
+            permit_agent_forwarding: has("permit-agent-forwarding"),
+            permit_x11_forwarding: has("permit-X11-forwarding"),
+            permit_user_rc: has("permit-user-rc"),
+            source_addresses: req.source_addresses.as_deref(),
+        },
+    )
+    .map_err(ssh_error)?;
+    let rec = CertRecord {
+        serial: serial.to_string(),
+        kind: kind::SSH_USER.into(),
+        user_id: Some(user.id.clone()),
+        subject: user.id.clone(),
+        key_fingerprint: fingerprint.clone(),
+        ca_key_id: signing.id.clone(),
+        principals: serde_json::to_string(&principals).unwrap_or_default(),
+        valid_after,
+        valid_before,
+        issued_at: t,
+        revoked_at: None,
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
-    commit(m, &caller, &g, serde_json::json!({"serial": serial.to_string(), "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint})).await?;
+    let ev = crate::api::event(
+        &caller,
+        &g,
+        serde_json::json!({"serial": serial.to_string(), "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint}),
+    );
+    // Durable before the certificate is handed out.
+    st.recorder.record(g, rec, ev).await?;
     Ok((
         StatusCode::CREATED,
         Json(api::SshCertificate {
@@ -286,7 +287,6 @@ pub(crate) async fn x509_client_certificate(
             ApiError::internal(e)
         }
     })?;
-    let mut m = st.store.mutation(&g).await?.without_iam_change();
     let rec = CertRecord {
         serial: issued.serial_hex.clone(),
         kind: kind::X509_CLIENT.into(),
@@ -300,16 +300,12 @@ pub(crate) async fn x509_client_certificate(
         issued_at: t,
         revoked_at: None,
     };
-    if !certs::insert(&mut m.tx, &rec).await? {
-        return Err(ApiError::internal("X.509 serial collision"));
-    }
-    commit(
-        m,
+    let ev = crate::api::event(
         &caller,
         &g,
         serde_json::json!({"serial": issued.serial_hex, "validitySeconds": validity}),
-    )
-    .await?;
+    );
+    st.recorder.record(g, rec, ev).await?;
     let chain = format!(
         "{}{}",
         issuing.public_text,

@@ -457,6 +457,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", c.listen))?;
     tracing::info!(listen = %c.listen, database = %c.database.describe(), account = store.account_id(), "ward-ca starting");
+    let store_for_recorder = store.clone();
     let state = Arc::new(AppState {
         store,
         master,
@@ -467,6 +468,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         keys: Default::default(),
         effective: Default::default(),
         authorities: Default::default(),
+        recorder: ward_ca::certs::Recorder::start(store_for_recorder),
     });
     let router = api::router(state);
     tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub effective: GenCache<crate::authz::Effective>,
     /// The opened CA keys, keyed by a summary of the ca_keys table.
     pub authorities: GenCache<crate::authority::Authorities>,
+    /// Group commit of issued certificates.
+    pub recorder: crate::certs::Recorder,
 }
 
 /// A cache whose entries are valid only for the store generation they

@@ -255,6 +255,30 @@ impl Store {
         })
     }
 
+    /// Begins one transaction for several authorized units of work (group
+    /// commit): the audit head is bumped once by `grants.len()` and
+    /// [`BatchMutation::commit`] chains one event per grant. Such work never
+    /// changes identities, credentials or policies.
+    pub async fn batch(&self, grants: &[&Grant]) -> Result<BatchMutation, ApiError> {
+        let n = i64::try_from(grants.len()).map_err(ApiError::internal)?;
+        if n == 0 {
+            return Err(ApiError::internal("empty batch"));
+        }
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await?;
+        let last: i64 = row.try_get(0)?;
+        Ok(BatchMutation {
+            tx,
+            first_seq: last - n + 1,
+            n,
+            prev: row.try_get(1)?,
+        })
+    }
+
     /// Records an event on its own (authentication failures, denials).
     pub async fn record(&self, ev: &AuditEvent) -> Result<i64, ApiError> {
         self.begin().await?.without_iam_change().commit(ev).await
@@ -450,5 +474,52 @@ impl Mutation {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok(self.seq)
+    }
+}
+
+/// An open group-commit transaction (see [`Store::batch`]).
+pub struct BatchMutation {
+    /// The transaction; the units' own statements run on it.
+    pub tx: Transaction<'static, Any>,
+    first_seq: i64,
+    n: i64,
+    prev: String,
+}
+
+impl BatchMutation {
+    /// Appends one chained event per unit, in order, and commits.
+    pub async fn commit(mut self, events: &[AuditEvent]) -> Result<(), ApiError> {
+        if i64::try_from(events.len()).ok() != Some(self.n) {
+            return Err(ApiError::internal("batch: one event per grant is required"));
+        }
+        let mut prev = self.prev.clone();
+        for (i, ev) in events.iter().enumerate() {
+            let seq = self.first_seq + i64::try_from(i).map_err(ApiError::internal)?;
+            let detail_text = ev.detail.to_string();
+            let hash = chain_hash(&prev, seq, ev, &detail_text);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(seq)
+            .bind(ev.at)
+            .bind(&ev.principal)
+            .bind(&ev.action)
+            .bind(&ev.resource)
+            .bind(&ev.decision)
+            .bind(&ev.source_ip)
+            .bind(&detail_text)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *self.tx)
+            .await?;
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&prev)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
     }
 }

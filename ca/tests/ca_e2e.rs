@@ -311,6 +311,20 @@ fn ssh_certificates_log_into_stock_sshd() {
     s.call(&root, "POST", "/v1/certificates/not-a-serial/revoke", None)
         .err(400, "ValidationError");
 
+    // Concurrent issuance is group-committed; every certificate is recorded
+    // and the audit chain still verifies.
+    let before = inventory(&s, &root);
+    let codes: Vec<u16> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..24)
+            .map(|_| scope.spawn(|| sign(&user, json!({"publicKey": pubkey})).status))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(codes.iter().all(|&c| c == 201), "{codes:?}");
+    assert_eq!(inventory(&s, &root), before + 24);
+    let v = s.call(&root, "GET", "/v1/audit/verify", None);
+    assert_eq!(v.ok()["ok"], true, "{}", v.body);
+
     // Public trust material for hosts.
     let kh = String::from_utf8(public(&s, "/v1/ca/ssh-known-hosts")).unwrap();
     assert!(kh.starts_with("@cert-authority * ssh-ed25519 "), "{kh}");
