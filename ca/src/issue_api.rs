@@ -47,10 +47,21 @@ const EXTENSIONS: &[&str] = &[
     "permit-user-rc",
 ];
 
-/// The CA keys, cached until `ca_keys` changes (rotation may happen in
-/// another process, so the cache is keyed by a summary of the table).
+/// The CA keys, cached until `ca_keys` changes. Rotation may happen in
+/// another process (`ward-ca rotate`), so the cache is keyed by a summary of
+/// the table, re-read at most every [`CA_RECHECK`] (a new key is used within
+/// that time; old keys stay trusted until retired anyway).
 pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiError> {
     use sqlx::Row;
+    if let Ok(last) = st.ca_checked.lock() {
+        if let Some((at, key)) = &*last {
+            if at.elapsed() < CA_RECHECK {
+                if let Some(a) = st.authorities.get(key, 0) {
+                    return Ok(a);
+                }
+            }
+        }
+    }
     let mut c = st.store.pool().acquire().await?;
     let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(created_at), 0), COALESCE(MAX(retired_at), 0), COUNT(retired_at) FROM ca_keys").fetch_one(&mut *c).await?;
     let key = format!(
@@ -60,6 +71,9 @@ pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiEr
         r.try_get::<i64, _>(2)?,
         r.try_get::<i64, _>(3)?
     );
+    if let Ok(mut last) = st.ca_checked.lock() {
+        *last = Some((std::time::Instant::now(), key.clone()));
+    }
     if let Some(a) = st.authorities.get(&key, 0) {
         return Ok(a);
     }
@@ -67,6 +81,9 @@ pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiEr
     st.authorities.put(&key, 0, a.clone());
     Ok(a)
 }
+
+/// How often the CA key table is re-checked for rotations.
+const CA_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn ca_arn(st: &AppState, authority: &str) -> String {
     format!(

@@ -469,6 +469,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         effective: Default::default(),
         authorities: Default::default(),
         recorder: ward_ca::certs::Recorder::start(store_for_recorder),
+        ca_checked: Default::default(),
     });
     let router = api::router(state);
     tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub authorities: GenCache<crate::authority::Authorities>,
     /// Group commit of issued certificates.
     pub recorder: crate::certs::Recorder,
+    /// When the CA key table was last checked, and its summary.
+    pub ca_checked: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 /// A cache whose entries are valid only for the store generation they
