@@ -1,10 +1,16 @@
 //! A blocking HTTPS client for ward-ca's `/v1/` API: every call is SigV4
-//! signed in header form (service `ward`), except `POST /v1/login`.
+//! signed in header form (service `ward`), or, with no access key but a
+//! client certificate configured, authenticated by mTLS (ward-ca takes a
+//! ward-issued client certificate as the caller's identity on requests with
+//! no `Authorization` header; issue #4 item 5). `POST /v1/login` and the
+//! public `/v1/ca/…` downloads go unauthenticated.
 //!
 //! The query string sent is exactly the signer's canonical query and the
 //! `Host` header is set by us (and signed), so what the server verifies is
 //! byte for byte what was signed. Server errors become [`Failure::Api`];
-//! connection and TLS errors become [`Failure::Unreachable`] with a hint.
+//! connection and TLS errors become [`Failure::Unreachable`] with a hint,
+//! except a handshake in which ward-ca refused our client certificate
+//! ([`Failure::CertificateRefused`]).
 
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -15,15 +21,17 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use ward_protocol::api::ErrorBody;
 
-use crate::config::{Credentials, Endpoint, Settings};
+use crate::config::{ClientCert, Credentials, Endpoint, Settings};
 use crate::error::Failure;
 
 /// SigV4 service name (SPEC §5).
 const SERVICE: &str = "ward";
 /// Largest response body read.
 const MAX_RESPONSE: u64 = 32 * 1024 * 1024;
-/// Largest CA bundle read.
+/// Largest CA bundle (or client certificate chain) read.
 const MAX_BUNDLE: u64 = 4 * 1024 * 1024;
+/// Largest client private key file read.
+const MAX_KEY: u64 = 64 * 1024;
 
 /// Path segments are percent-encoded with AWS's unreserved set, so that the
 /// signer's canonical URI is the path as sent.
@@ -38,6 +46,8 @@ pub(crate) struct Client {
     endpoint: Endpoint,
     region: String,
     credentials: Option<Credentials>,
+    /// Whether the TLS configuration presents a client certificate.
+    mtls: bool,
     agent: ureq::Agent,
 }
 
@@ -64,22 +74,41 @@ impl Method {
 }
 
 impl Client {
-    /// A client for signed calls: needs an endpoint and credentials.
-    pub(crate) fn signed(settings: &Settings) -> Result<Client, Failure> {
-        let credentials = settings.credentials.clone().ok_or_else(|| {
-            Failure::usage(format!(
+    /// A client for authenticated calls: needs an endpoint and either
+    /// credentials (SigV4) or a client certificate (mTLS). An access key
+    /// wins, as the server ignores a certificate on signed requests.
+    pub(crate) fn authenticated(settings: &Settings) -> Result<Client, Failure> {
+        match (&settings.credentials, &settings.client_cert) {
+            (Some(credentials), cert) => {
+                if cert.as_ref().is_some_and(|c| c.from_flag) {
+                    eprintln!(
+                        "ward: note: signing with access key {}; --cert and --key are \
+                         used only when no access key is configured",
+                        credentials.access_key_id
+                    );
+                }
+                let mut c = Client::build(settings, None)?;
+                c.credentials = Some(credentials.clone());
+                Ok(c)
+            }
+            (None, Some(cert)) => Client::build(settings, Some(cert)),
+            (None, None) => Err(Failure::usage(format!(
                 "no credentials for profile {}: set WARD_ACCESS_KEY_ID and \
-                 WARD_SECRET_ACCESS_KEY, add them to ~/.ward/credentials, or run `ward login`",
+                 WARD_SECRET_ACCESS_KEY, add them to ~/.ward/credentials, run `ward login`, \
+                 or pass a client certificate with --cert and --key",
                 settings.profile
-            ))
-        })?;
-        let mut c = Client::anonymous(settings)?;
-        c.credentials = Some(credentials);
-        Ok(c)
+            ))),
+        }
     }
 
-    /// A client for unsigned calls (`ward login`): needs an endpoint.
+    /// A client for unauthenticated calls (`ward login`, the public CA
+    /// material): needs an endpoint. It presents no client certificate, so
+    /// that an expired one cannot get in the way.
     pub(crate) fn anonymous(settings: &Settings) -> Result<Client, Failure> {
+        Client::build(settings, None)
+    }
+
+    fn build(settings: &Settings, cert: Option<&ClientCert>) -> Result<Client, Failure> {
         let endpoint = settings.endpoint.clone().ok_or_else(|| {
             Failure::usage(format!(
                 "no endpoint: pass --endpoint, set WARD_ENDPOINT, or set endpoint in \
@@ -91,7 +120,7 @@ impl Client {
                 }
             ))
         })?;
-        let tls = tls_config(settings.ca_bundle.as_deref())?;
+        let tls = tls_config(settings.ca_bundle.as_deref(), cert)?;
         let agent = ureq::AgentBuilder::new()
             .tls_config(tls)
             .redirects(0)
@@ -103,6 +132,7 @@ impl Client {
             endpoint,
             region: settings.region.clone(),
             credentials: None,
+            mtls: cert.is_some(),
             agent,
         })
     }
@@ -199,21 +229,56 @@ impl Client {
                     ))
                 })
             }
-            Err(ureq::Error::Status(status, resp)) => {
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// `GET /v1/SEGMENTS…` unauthenticated, for the public CA material:
+    /// the body as bytes (a KRL is binary). Errors as in [`Client::call`].
+    pub(crate) fn fetch(&self, segments: &[&str]) -> Result<Vec<u8>, Failure> {
+        let url = format!("{}{}", self.endpoint.base, api_path(segments)?);
+        let result = self
+            .agent
+            .get(&url)
+            .set("Host", &self.endpoint.host)
+            .set("Accept", "*/*")
+            .call();
+        match result {
+            Ok(resp) => read_bytes(resp),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// A ureq error as a [`Failure`].
+    fn failure(&self, e: ureq::Error) -> Failure {
+        match e {
+            ureq::Error::Status(status, resp) => {
                 let text = read_body(resp).unwrap_or_default();
                 match serde_json::from_str::<ErrorBody>(&text) {
-                    Ok(b) => Err(Failure::Api { error: b.error }),
-                    Err(_) => Err(Failure::Unexpected(format!(
+                    Ok(b) => Failure::Api { error: b.error },
+                    Err(_) => Failure::Unexpected(format!(
                         "unexpected answer from {} (HTTP {status}); is this ward-ca?",
                         self.endpoint.base
-                    ))),
+                    )),
                 }
             }
-            Err(ureq::Error::Transport(t)) => Err(Failure::Unreachable(format!(
-                "cannot reach {}: {}",
-                self.endpoint.base,
-                describe_transport(&t, &self.endpoint.host)
-            ))),
+            ureq::Error::Transport(t) => {
+                if self.mtls {
+                    if let Some(alert) = client_cert_alert(&t) {
+                        return Failure::CertificateRefused(format!(
+                            "{} refused the client certificate during the TLS handshake \
+                             ({alert:?}): it is expired or not yet valid, or was not issued \
+                             by this ward-ca",
+                            self.endpoint.base
+                        ));
+                    }
+                }
+                Failure::Unreachable(format!(
+                    "cannot reach {}: {}",
+                    self.endpoint.base,
+                    describe_transport(&t, &self.endpoint.host)
+                ))
+            }
         }
     }
 }
@@ -235,26 +300,31 @@ fn api_path(segments: &[&str]) -> Result<String, Failure> {
 }
 
 fn read_body(resp: ureq::Response) -> Result<String, Failure> {
+    let buf = read_bytes(resp)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn read_bytes(resp: ureq::Response) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
     resp.into_reader()
         .take(MAX_RESPONSE)
         .read_to_end(&mut buf)
         .map_err(|e| Failure::Unreachable(format!("reading the response: {e}")))?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    Ok(buf)
 }
 
-/// The web PKI roots plus those in `bundle`.
-fn tls_config(bundle: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Failure> {
+/// The web PKI roots plus those in `bundle`; with `cert`, that client
+/// certificate is presented.
+fn tls_config(
+    bundle: Option<&Path>,
+    cert: Option<&ClientCert>,
+) -> Result<Arc<rustls::ClientConfig>, Failure> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = bundle {
         let shown = path.display();
-        let file = std::fs::File::open(path)
-            .map_err(|e| Failure::usage(format!("CA bundle {shown}: {e}")))?;
-        let mut reader = BufReader::new(file.take(MAX_BUNDLE));
         let mut added = 0usize;
-        for cert in rustls_pemfile::certs(&mut reader) {
-            let cert = cert.map_err(|e| Failure::usage(format!("CA bundle {shown}: {e}")))?;
+        for cert in pem_certs(path, "CA bundle")? {
             roots.add(cert).map_err(|e| {
                 Failure::usage(format!("CA bundle {shown}: unusable certificate: {e}"))
             })?;
@@ -267,12 +337,81 @@ fn tls_config(bundle: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Failur
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Failure::Unexpected(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some(c) => {
+            let chain = pem_certs(&c.cert, "client certificate")?;
+            if chain.is_empty() {
+                return Err(Failure::usage(format!(
+                    "client certificate {}: no PEM certificate found",
+                    c.cert.display()
+                )));
+            }
+            let key = pem_key(&c.key)?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                Failure::usage(format!(
+                    "client certificate {} with key {}: {e}",
+                    c.cert.display(),
+                    c.key.display()
+                ))
+            })?
+        }
+    };
     Ok(Arc::new(config))
+}
+
+/// The PEM certificates in `path` (what: for messages).
+fn pem_certs(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, Failure> {
+    let shown = path.display();
+    let file =
+        std::fs::File::open(path).map_err(|e| Failure::usage(format!("{what} {shown}: {e}")))?;
+    let mut reader = BufReader::new(file.take(MAX_BUNDLE));
+    rustls_pemfile::certs(&mut reader)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::usage(format!("{what} {shown}: {e}")))
+}
+
+/// The private key in `path` (PKCS #8, SEC1 or PKCS #1 PEM). Messages never
+/// quote the file.
+fn pem_key(path: &Path) -> Result<rustls::pki_types::PrivateKeyDer<'static>, Failure> {
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("client key {shown}: {e}")))?;
+    let mut reader = BufReader::new(file.take(MAX_KEY));
+    rustls_pemfile::private_key(&mut reader)
+        .map_err(|e| Failure::usage(format!("client key {shown}: {e}")))?
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "client key {shown}: no PEM private key found (an encrypted key must be \
+                 decrypted first: ward cannot prompt for its passphrase)"
+            ))
+        })
+}
+
+/// The alert with which the server refused our client certificate, if
+/// that is why `t` happened.
+fn client_cert_alert(t: &ureq::Transport) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    match find_rustls_error(t)? {
+        rustls::Error::AlertReceived(
+            a @ (A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+            | A::CertificateRequired),
+        ) => Some(a),
+        _ => None,
+    }
 }
 
 /// A short reason for a transport failure, with a hint where one helps.

@@ -2,7 +2,8 @@
 //! people reuse what they know:
 //!
 //! - `~/.ward/config`: `[default]` and `[profile NAME]` sections with
-//!   `endpoint`, `region`, `ca_bundle` and `output`;
+//!   `endpoint`, `region`, `ca_bundle`, `output`, and `client_cert` plus
+//!   `client_key` (a ward-issued X.509 client certificate, for mTLS);
 //! - `~/.ward/credentials`: `[NAME]` sections with `aws_access_key_id`,
 //!   `aws_secret_access_key` and `aws_session_token` (the `ward_…`
 //!   spellings are accepted too).
@@ -11,6 +12,12 @@
 //! environment variables, then the files. As in botocore, an explicit
 //! `--profile` makes the profile's credentials win over
 //! `WARD_ACCESS_KEY_ID`/`WARD_SECRET_ACCESS_KEY` in the environment.
+//!
+//! A client certificate (`--cert`/`--key`, `WARD_CLIENT_CERT`/
+//! `WARD_CLIENT_KEY`, `client_cert`/`client_key`) authenticates only when no
+//! access key is configured: ward-ca treats a certificate as the caller's
+//! identity only on requests that carry no `Authorization` header, so an
+//! access key found anywhere wins (issue #4 item 5).
 //!
 //! The INI parser is small and strict: a line that is not blank, a comment,
 //! a `[section]` or a `key = value` is an error naming file and line. No
@@ -126,11 +133,13 @@ impl fmt::Debug for Env {
 }
 
 impl Env {
-    /// Reads `HOME`, `USER` and every `WARD_*` variable.
+    /// Reads `HOME`, `USER`, `SSH_AUTH_SOCK` and every `WARD_*` variable.
     pub(crate) fn from_process() -> Env {
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k.starts_with("WARD_") || k == "HOME" || k == "USER")
+            .filter(|(k, _)| {
+                k.starts_with("WARD_") || k == "HOME" || k == "USER" || k == "SSH_AUTH_SOCK"
+            })
             .collect();
         Env { vars }
     }
@@ -153,7 +162,8 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
-    fn home(&self) -> Option<PathBuf> {
+    /// `$HOME`.
+    pub(crate) fn home(&self) -> Option<PathBuf> {
         self.get("HOME").map(PathBuf::from)
     }
 
@@ -181,6 +191,21 @@ pub(crate) struct Flags {
     pub(crate) endpoint: Option<String>,
     pub(crate) output: Option<OutputFormat>,
     pub(crate) ca_bundle: Option<PathBuf>,
+    /// `--cert`: a client certificate (PEM).
+    pub(crate) client_cert: Option<PathBuf>,
+    /// `--key`: its private key (PEM).
+    pub(crate) client_key: Option<PathBuf>,
+}
+
+/// A client certificate and its key, for mTLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientCert {
+    /// The certificate (PEM; a chain may follow the leaf).
+    pub(crate) cert: PathBuf,
+    /// Its private key (PEM).
+    pub(crate) key: PathBuf,
+    /// Whether `--cert` named it (for the note when an access key wins).
+    pub(crate) from_flag: bool,
 }
 
 /// Everything a command needs to reach ward-ca, resolved and validated.
@@ -193,6 +218,8 @@ pub(crate) struct Settings {
     pub(crate) ca_bundle: Option<PathBuf>,
     pub(crate) output: OutputFormat,
     pub(crate) credentials: Option<Credentials>,
+    /// A client certificate, used when `credentials` is `None`.
+    pub(crate) client_cert: Option<ClientCert>,
 }
 
 /// What the command needs to exist.
@@ -533,6 +560,7 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
             .filter(|e| !e.value.is_empty())
             .map(|e| expand(&e.value)),
     };
+    let client_cert = client_cert(flags, env, &config, csec, &expand)?;
     let output = match flags.output {
         Some(o) => o,
         None => match file_value(&["output"]) {
@@ -556,7 +584,65 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
         ca_bundle,
         output,
         credentials,
+        client_cert,
     })
+}
+
+/// `--cert`/`--key`, else `WARD_CLIENT_CERT`/`WARD_CLIENT_KEY`, else the
+/// profile's `client_cert`/`client_key`, each resolved on its own; one
+/// without the other is an error naming where the one came from.
+fn client_cert(
+    flags: &Flags,
+    env: &Env,
+    config: &Ini,
+    csec: Option<&Section>,
+    expand: &dyn Fn(&str) -> PathBuf,
+) -> Result<Option<ClientCert>, Failure> {
+    let pick = |flag: (&Option<PathBuf>, &str),
+                var: &str,
+                key: &str|
+     -> Result<Option<(PathBuf, String)>, Failure> {
+        if let Some(p) = flag.0 {
+            return Ok(Some((p.clone(), flag.1.to_owned())));
+        }
+        if let Some(p) = env.get(var) {
+            return Ok(Some((expand(p), var.to_owned())));
+        }
+        match csec.and_then(|s| s.get(&[key])) {
+            Some(e) if e.value.is_empty() => Err(Failure::usage(format!(
+                "{}: {key} is empty",
+                config.at(e.line)
+            ))),
+            Some(e) => Ok(Some((expand(&e.value), config.at(e.line)))),
+            None => Ok(None),
+        }
+    };
+    let cert = pick(
+        (&flags.client_cert, "--cert"),
+        "WARD_CLIENT_CERT",
+        "client_cert",
+    )?;
+    let key = pick(
+        (&flags.client_key, "--key"),
+        "WARD_CLIENT_KEY",
+        "client_key",
+    )?;
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some((_, from)), None) => Err(Failure::usage(format!(
+            "a client certificate is set ({from}) but not its key: \
+             pass --key, set WARD_CLIENT_KEY or client_key"
+        ))),
+        (None, Some((_, from))) => Err(Failure::usage(format!(
+            "a client key is set ({from}) but not its certificate: \
+             pass --cert, set WARD_CLIENT_CERT or client_cert"
+        ))),
+        (Some((cert, _)), Some((key, _))) => Ok(Some(ClientCert {
+            cert,
+            key,
+            from_flag: flags.client_cert.is_some(),
+        })),
+    }
 }
 
 fn env_credentials(env: &Env) -> Result<Option<Credentials>, Failure> {
@@ -854,7 +940,7 @@ mod tests {
             profile: Some("p".into()),
             endpoint: Some("https://flag:4".into()),
             output: Some(OutputFormat::Table),
-            ca_bundle: None,
+            ..Flags::default()
         };
         let s = resolve(&f, &env, Need::Signed).unwrap();
         let c = s.credentials.unwrap();
@@ -875,6 +961,84 @@ mod tests {
         let e = resolve(&f, &env, Need::Signed).unwrap_err();
         assert!(e.to_string().contains("profile nope"), "{e}");
         assert!(resolve(&f, &env, Need::Login).is_ok());
+    }
+
+    #[test]
+    fn client_certificates() {
+        let h = Home::new(
+            "mtls",
+            "[default]\nclient_cert = ~/c.pem\nclient_key = ~/k.pem\n\
+             [profile half]\nclient_cert = c.pem\n[profile empty]\nclient_cert =\nclient_key = k\n",
+            "",
+        );
+        let home = h.home();
+        let cc = |cert: &str, key: &str, from_flag: bool| ClientCert {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+            from_flag,
+        };
+        let flag = |profile: Option<&str>, cert: Option<&str>, key: Option<&str>| Flags {
+            profile: profile.map(str::to_owned),
+            client_cert: cert.map(PathBuf::from),
+            client_key: key.map(PathBuf::from),
+            ..Flags::default()
+        };
+        let base = Env::from_pairs(&[("HOME", home)]);
+        let env = Env::from_pairs(&[
+            ("HOME", home),
+            ("WARD_CLIENT_CERT", "/e/c.pem"),
+            ("WARD_CLIENT_KEY", "~/e.key"),
+        ]);
+        let c = |s: &str| format!("{home}/{s}");
+        for (flags, env, want) in [
+            // The profile's keys, with ~ expanded.
+            (
+                flag(None, None, None),
+                &base,
+                Ok(Some(cc(&c("c.pem"), &c("k.pem"), false))),
+            ),
+            // The environment beats the file, flags beat both, one by one.
+            (
+                flag(None, None, None),
+                &env,
+                Ok(Some(cc("/e/c.pem", &c("e.key"), false))),
+            ),
+            (
+                flag(None, Some("f.pem"), None),
+                &env,
+                Ok(Some(cc("f.pem", &c("e.key"), true))),
+            ),
+            (
+                flag(Some("half"), None, None),
+                &base,
+                Err("but not its key"),
+            ),
+            (
+                flag(Some("half"), None, Some("k")),
+                &base,
+                Ok(Some(cc("c.pem", "k", false))),
+            ),
+            (
+                flag(Some("empty"), None, None),
+                &base,
+                Err("client_cert is empty"),
+            ),
+            (
+                flag(Some("half"), Some("x"), None),
+                &base,
+                Err("(--cert) but not its key"),
+            ),
+        ] {
+            let got = resolve(&flags, env, Need::Signed).map(|s| s.client_cert);
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{flags:?}"),
+                (Err(e), Err(w)) => {
+                    assert!(e.to_string().contains(w), "{e}");
+                    assert_eq!(e.exit_code(), 2);
+                }
+                (g, w) => panic!("{flags:?}: {g:?} vs {w:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What every command gets: the global flags and the environment, and for
-//! API commands a signed client plus the output format, with helpers to
+//! API commands an authenticated client plus the output format, with helpers to
 //! print the server's answer as JSON or as a table.
 
 use std::process::ExitCode;
@@ -29,17 +29,22 @@ impl Ctx {
         config::resolve(&self.flags, &self.env, need)
     }
 
-    /// A signed API client.
+    /// An authenticated API client (SigV4, or mTLS without an access key).
     pub(crate) fn api(&self) -> Result<Api, Failure> {
         let s = self.settings(Need::Signed)?;
         Ok(Api {
-            client: Client::signed(&s)?,
+            client: Client::authenticated(&s)?,
             output: s.output,
         })
     }
+
+    /// A client for ward-ca's public, unauthenticated downloads.
+    pub(crate) fn public(&self) -> Result<Client, Failure> {
+        Client::anonymous(&self.settings(Need::Signed)?)
+    }
 }
 
-/// A signed client and the output format.
+/// An authenticated client and the output format.
 pub(crate) struct Api {
     pub(crate) client: Client,
     pub(crate) output: OutputFormat,

@@ -1,6 +1,7 @@
 //! Why a command failed, and the exit code that says whose fault it is
-//! (issue #3 item 8): 1 the server refused or answered something
-//! unexpected, 2 bad usage or local input, 3 ward-ca could not be reached.
+//! (issue #3 item 8): 1 the server refused (with an error body, or by
+//! refusing our client certificate in the TLS handshake) or answered
+//! something unexpected, 2 bad usage or local input, 3 ward-ca could not be reached.
 //!
 //! Messages never contain a secret: configuration errors name the file,
 //! line and key, never the value.
@@ -28,6 +29,9 @@ pub(crate) enum Failure {
     },
     /// The connection or the TLS handshake failed.
     Unreachable(String),
+    /// ward-ca refused our client certificate in the TLS handshake (it
+    /// could not answer with an error body): a refusal, not an outage.
+    CertificateRefused(String),
     /// The server answered something that is not ward's API, or a local
     /// step after the call failed.
     Unexpected(String),
@@ -38,7 +42,9 @@ impl Failure {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
-            Failure::Api { .. } | Failure::Unexpected(_) => EXIT_API,
+            Failure::Api { .. } | Failure::Unexpected(_) | Failure::CertificateRefused(_) => {
+                EXIT_API
+            }
             Failure::Unreachable(_) => EXIT_UNREACHABLE,
         }
     }
@@ -59,7 +65,10 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Failure::Usage(m) | Failure::Unreachable(m) | Failure::Unexpected(m) => f.write_str(m),
+            Failure::Usage(m)
+            | Failure::Unreachable(m)
+            | Failure::Unexpected(m)
+            | Failure::CertificateRefused(m) => f.write_str(m),
         }
     }
 }
@@ -94,6 +103,7 @@ mod tests {
                 EXIT_UNREACHABLE,
             ),
             (Failure::Unexpected("odd".into()), "odd", EXIT_API),
+            (Failure::CertificateRefused("no".into()), "no", EXIT_API),
         ] {
             assert_eq!(f.to_string(), text);
             assert_eq!(f.exit_code(), code);

@@ -4,8 +4,13 @@
 //! - offline policy tools (`ward policy validate`, `ward policy simulate`),
 //!   which need no server;
 //! - commands that call ward-ca's `/v1/` API, one per route (issue #3
-//!   item 8), SigV4-signed with the credentials of the current profile
-//!   (see [`config`] for where they come from).
+//!   item 8), SigV4-signed with the credentials of the current profile, or
+//!   with no access key configured, authenticated by a ward-issued client
+//!   certificate over mTLS (see [`config`] for where they come from);
+//! - certificate commands (issue #4): `ward ssh login` and `ward x509
+//!   issue` make keys locally and send only public keys or CSRs; `ward
+//!   cert` lists and revokes; the public CA material (known_hosts lines,
+//!   TrustedUserCAKeys, KRL, X.509 bundle, CRL) needs no credentials.
 //!
 //! Exit codes: 0 success (for the `simulate…` commands, any decision); 1
 //! the server refused (its `CODE: message` is printed) or answered
@@ -14,15 +19,20 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod cert;
 mod client;
 mod config;
 mod ctx;
 mod error;
+mod files;
 mod iam;
 mod output;
 mod policy;
 mod session;
+mod ssh;
 mod ssh_key;
+mod ttl;
+mod x509;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +62,13 @@ struct Cli {
     /// Extra CA certificates (PEM) to trust for ward-ca [env: WARD_CA_BUNDLE].
     #[arg(long, global = true, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
+    /// Client certificate (PEM) for mTLS, used when no access key is
+    /// configured; with --key [env: WARD_CLIENT_CERT].
+    #[arg(long = "cert", global = true, value_name = "FILE")]
+    client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [env: WARD_CLIENT_KEY].
+    #[arg(long = "key", global = true, value_name = "FILE")]
+    client_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +97,16 @@ enum Command {
     SshKey(ssh_key::SshKeyCommand),
     /// Change your own password (the current credentials' user).
     ChangePassword(session::ChangePasswordArgs),
+    /// SSH certificates: log in (get a certificate into ssh-agent) and
+    /// ward's SSH CA keys, known_hosts lines and KRL.
+    #[command(subcommand)]
+    Ssh(ssh::SshCommand),
+    /// X.509 client certificates (for mTLS) and ward's CA bundle and CRL.
+    #[command(subcommand)]
+    X509(x509::X509Command),
+    /// List and revoke issued certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -98,6 +125,8 @@ fn main() -> ExitCode {
             endpoint: cli.endpoint,
             output: cli.output,
             ca_bundle: cli.ca_bundle,
+            client_cert: cli.client_cert,
+            client_key: cli.client_key,
         },
         env: Env::from_process(),
     };
@@ -110,6 +139,9 @@ fn main() -> ExitCode {
         Command::AccessKey(c) => iam::access_key(c, &ctx),
         Command::SshKey(c) => ssh_key::run(c, &ctx),
         Command::ChangePassword(a) => session::change_password(a, &ctx),
+        Command::Ssh(c) => ssh::run(c, &ctx),
+        Command::X509(c) => x509::run(c, &ctx),
+        Command::Cert(c) => cert::run(c, &ctx),
         Command::Audit(c) => audit::run(c, &ctx),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -177,6 +209,27 @@ mod tests {
                 "iam:GetUser",
             ],
             &["ward", "change-password", "extra"],
+            &["ward", "ssh", "login", "--ttl", "abc"],
+            &["ward", "ssh", "login", "--ttl", "0"],
+            &["ward", "ssh", "login", "--extension", "permit-everything"],
+            &["ward", "ssh", "login", "--source-address", "10.1.2.3/8"],
+            &[
+                "ward",
+                "ssh",
+                "login",
+                "--public-key",
+                "k.pub",
+                "--out",
+                "d",
+            ],
+            &["ward", "ssh", "krl"],
+            &["ward", "ssh", "known-hosts", "--pattern", "a b"],
+            &["ward", "x509", "issue", "--key-type", "rsa"],
+            &["ward", "cert", "revoke"],
+            &["ward", "cert", "revoke", "1", "--user", "u"],
+            &["ward", "cert", "list", "--revoked", "--active"],
+            &["ward", "cert", "list", "--kind", "ssh"],
+            &["ward", "cert", "list", "--limit", "0"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
@@ -232,6 +285,50 @@ mod tests {
             &["ward", "change-password"],
             &["ward", "change-password", "--old-password-stdin"],
             &["ward", "change-password", "--passwords-stdin"],
+            &[
+                "ward",
+                "ssh",
+                "login",
+                "--principal",
+                "deploy",
+                "--ttl",
+                "1h30m",
+                "--source-address",
+                "10.0.0.0/8",
+                "--extension",
+                "permit-port-forwarding",
+                "--extension",
+                "permit-X11-forwarding",
+                "--out",
+                "d",
+                "--no-agent",
+            ],
+            &[
+                "ward",
+                "ssh",
+                "login",
+                "--public-key",
+                "k.pub",
+                "--ttl",
+                "60",
+            ],
+            &["ward", "ssh", "krl", "--out", "-"],
+            &["ward", "ssh", "known-hosts", "--pattern", "*.example.com"],
+            &[
+                "ward",
+                "x509",
+                "issue",
+                "--key-type",
+                "ec-p256",
+                "--ttl",
+                "7d",
+            ],
+            &["ward", "x509", "crl"],
+            &["ward", "cert", "revoke", "123"],
+            &["ward", "cert", "revoke", "--user", "u"],
+            &["ward", "cert", "list", "--kind", "x509-client", "--active"],
+            &["ward", "--cert", "c.pem", "--key", "k.pem", "whoami"],
+            &["ward", "whoami", "--cert", "c.pem", "--key", "k.pem"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }
