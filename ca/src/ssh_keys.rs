@@ -9,8 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use sqlx::{AnyConnection, Row};
-use ssh_key::public::KeyData;
-use ssh_key::{HashAlg, PublicKey};
+use ssh_key::HashAlg;
 
 use crate::api::{body, commit, rfc3339, target_user, P};
 use crate::auth::Caller;
@@ -20,77 +19,16 @@ use crate::iam::{limits, User};
 use crate::state::{now, Shared};
 use ward_protocol::api;
 
-/// Longest public key line accepted.
-const MAX_KEY_LEN: usize = 16 * 1024;
-
-/// A parsed, acceptable key: `(normalised "type base64 comment" text, SHA256 fingerprint)`.
+/// A parsed, acceptable key: `(normalised "type base64 comment" text,
+/// SHA256 fingerprint)`. The rules are the certificate authority's
+/// ([`crate::sshca::parse_public_key`]): one definition of an acceptable key.
 pub fn parse_public_key(text: &str) -> Result<(String, String), ApiError> {
-    let field = "publicKey";
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(ApiError::invalid(field, "the public key is empty"));
-    }
-    if t.len() > MAX_KEY_LEN {
-        return Err(ApiError::invalid(
-            field,
-            format!("the public key is longer than {MAX_KEY_LEN} bytes"),
-        ));
-    }
-    if t.contains("PRIVATE KEY") {
-        return Err(ApiError::invalid(
-            field,
-            "this is a private key: never upload it; upload the matching .pub file",
-        ));
-    }
-    if t.contains('\n') {
-        return Err(ApiError::invalid(field, "give exactly one public key line"));
-    }
-    if t.contains("-cert-v01@openssh.com") {
-        return Err(ApiError::invalid(
-            field,
-            "certificates are not uploaded; ward issues them (upload the plain public key)",
-        ));
-    }
-    let key = PublicKey::from_openssh(t).map_err(|e| {
-        ApiError::invalid(
-            field,
-            format!("not an OpenSSH public key (\"TYPE BASE64 [COMMENT]\"): {e}"),
-        )
-    })?;
-    match key.key_data() {
-        KeyData::Ed25519(_)
-        | KeyData::Ecdsa(_)
-        | KeyData::SkEd25519(_)
-        | KeyData::SkEcdsaSha2NistP256(_) => {}
-        KeyData::Rsa(rsa) => {
-            let bytes = rsa.n.as_positive_bytes().map(|b| b.len()).unwrap_or(0);
-            if bytes * 8 < 2048 {
-                return Err(ApiError::invalid(
-                    field,
-                    format!(
-                        "RSA keys must have at least 2048 bits (this one has {})",
-                        bytes * 8
-                    ),
-                ));
-            }
-        }
-        KeyData::Dsa(_) => {
-            return Err(ApiError::invalid(
-                field,
-                "DSA keys are not accepted (OpenSSH disabled them); use Ed25519",
-            ))
-        }
-        other => {
-            return Err(ApiError::invalid(
-                field,
-                format!("unsupported key type {}", other.algorithm()),
-            ))
-        }
-    }
+    let key = crate::sshca::parse_public_key(text)
+        .map_err(|e| ApiError::invalid("publicKey", e.to_string()))?;
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     let normalised = key
         .to_openssh()
-        .map_err(|e| ApiError::invalid(field, e.to_string()))?;
+        .map_err(|e| ApiError::invalid("publicKey", e.to_string()))?;
     Ok((normalised, fingerprint))
 }
 
@@ -337,7 +275,7 @@ mod tests {
         check(
             "ssh-ed25519-cert-v01@openssh.com AAAA",
             false,
-            "certificates",
+            "this is a certificate",
         );
     }
 }
