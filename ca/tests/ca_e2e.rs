@@ -568,3 +568,141 @@ fn x509_client_certificates_and_mtls() {
         "a refused request recorded a certificate"
     );
 }
+
+/// `ward-ca rotate ssh-user` (run beside the live daemon) adds a signing key
+/// without downtime: both keys are published, old certificates keep working,
+/// new ones come from the new key; `ward-ca retire` withdraws the old key.
+#[test]
+fn ssh_user_ca_rotation_without_downtime() {
+    sshd::ensure_sshd();
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let root = s.root();
+    let account = TestAccount::create();
+    let name = account.name().to_owned();
+    let user = user_with_policy(&s, &root, &name, SSH_POLICY);
+    let dir = TempDir::new("ward-ca-e2e-rotate");
+    let key = keygen(dir.path(), "id", &["-t", "ed25519"]);
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let issue = |file: &str| {
+        let r = s.call(
+            &user,
+            "POST",
+            "/v1/ssh/user-certificates",
+            Some(&json!({"publicKey": pubkey}).to_string()),
+        );
+        let path = dir.join(file);
+        std::fs::write(&path, r.ok()["certificate"].as_str().unwrap()).unwrap();
+        path
+    };
+    let signer = |cert: &std::path::Path| {
+        let shown = text(
+            &Command::new("ssh-keygen")
+                .args(["-L", "-f"])
+                .arg(cert)
+                .output()
+                .unwrap(),
+        );
+        shown
+            .lines()
+            .find(|l| l.contains("Signing CA:"))
+            .unwrap()
+            .to_owned()
+    };
+    let old_cert = issue("old-cert.pub");
+    let d = Sshd::start("AuthorizedPrincipalsFile none\n");
+    let trust = || String::from_utf8(public(&s, "/v1/ca/ssh-user-keys")).unwrap();
+    d.set_trusted_user_ca_keys(&trust());
+    assert!(
+        d.login(&name, &key, &old_cert).status.success(),
+        "{}",
+        d.log()
+    );
+
+    let rotate = Command::new(common::WARD_CA)
+        .args(["rotate", "ssh-user", "--data-dir"])
+        .arg(s.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        rotate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    let out = String::from_utf8_lossy(&rotate.stdout).into_owned();
+    let new_id = out
+        .split("new signing key ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The daemon re-reads the CA table within 2 s.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let published = trust();
+    assert_eq!(
+        published.lines().count(),
+        2,
+        "both keys are trusted during rotation:\n{published}"
+    );
+    d.set_trusted_user_ca_keys(&published);
+    let new_cert = issue("new-cert.pub");
+    assert_ne!(
+        signer(&old_cert),
+        signer(&new_cert),
+        "new certificates come from the new key"
+    );
+    assert!(
+        d.login(&name, &key, &old_cert).status.success(),
+        "old certificate during rotation: {}",
+        d.log()
+    );
+    assert!(
+        d.login(&name, &key, &new_cert).status.success(),
+        "new certificate: {}",
+        d.log()
+    );
+
+    // Retire the old key: it is no longer published, and its certificates stop working.
+    let old_id: Vec<String> = {
+        let ev = s.call(
+            &root,
+            "GET",
+            "/v1/audit/events?action=ca%3ACreateAuthority",
+            None,
+        );
+        ev.ok()["events"][0]["detail"]["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .filter(|k| k.starts_with("ssh-user-"))
+            .collect()
+    };
+    assert_eq!(old_id.len(), 1);
+    assert_ne!(old_id[0], new_id);
+    let retire = Command::new(common::WARD_CA)
+        .args(["retire", &old_id[0], "--data-dir"])
+        .arg(s.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        retire.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retire.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let after = trust();
+    assert_eq!(after.lines().count(), 1, "{after}");
+    d.set_trusted_user_ca_keys(&after);
+    assert!(
+        !d.login(&name, &key, &old_cert).status.success(),
+        "a retired key's certificate must fail"
+    );
+    assert!(
+        d.login(&name, &key, &new_cert).status.success(),
+        "{}",
+        d.log()
+    );
+}
