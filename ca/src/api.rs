@@ -81,6 +81,18 @@ pub fn router(st: Shared) -> Router {
             "/v1/x509/client-certificates",
             post(crate::issue_api::x509_client_certificate),
         )
+        .route(
+            "/v1/hosts",
+            post(crate::hosts_api::register).get(crate::hosts_api::list),
+        )
+        .route(
+            "/v1/hosts/{name}",
+            get(crate::hosts_api::get).delete(crate::hosts_api::deregister),
+        )
+        .route(
+            "/v1/hosts/{name}/ssh-certificate",
+            post(crate::hosts_api::host_certificate),
+        )
         .route("/v1/certificates", get(crate::issue_api::list))
         .route(
             "/v1/certificates/{serial}/revoke",

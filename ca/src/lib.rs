@@ -14,6 +14,7 @@ pub mod certs;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod hosts_api;
 pub mod iam;
 pub mod issue_api;
 pub mod krl;

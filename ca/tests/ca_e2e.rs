@@ -706,3 +706,121 @@ fn ssh_user_ca_rotation_without_downtime() {
         d.log()
     );
 }
+
+/// A registered host's key certified by ward-ca: a client that trusts only
+/// the `@cert-authority` line from /v1/ca/ssh-known-hosts accepts the host
+/// with StrictHostKeyChecking=yes; without that line it refuses it.
+#[test]
+fn host_certificates_for_registered_hosts() {
+    sshd::ensure_sshd();
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let root = s.root();
+    let account = TestAccount::create();
+    let name = account.name().to_owned();
+    let user = user_with_policy(&s, &root, &name, SSH_POLICY);
+    let dir = TempDir::new("ward-ca-e2e-host");
+    let key = keygen(dir.path(), "id", &["-t", "ed25519"]);
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let cert = dir.join("id-cert.pub");
+    let r = s.call(
+        &user,
+        "POST",
+        "/v1/ssh/user-certificates",
+        Some(&json!({"publicKey": pubkey}).to_string()),
+    );
+    std::fs::write(&cert, r.ok()["certificate"].as_str().unwrap()).unwrap();
+
+    // Register the host (clients reach it as 127.0.0.1) and certify its key.
+    let reg = s.call(
+        &root,
+        "POST",
+        "/v1/hosts",
+        Some(r#"{"name":"db-1","aliases":["127.0.0.1"],"tags":[{"key":"env","value":"prod"}]}"#),
+    );
+    assert_eq!(
+        reg.ok()["arn"],
+        format!("arn:ward:host::{}:host/db-1", s.account)
+    );
+    s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"DB-1"}"#))
+        .err(400, "ValidationError");
+    s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"db-1"}"#))
+        .err(409, "EntityAlreadyExists");
+    let mut setup = Sshd::setup();
+    let host_key = setup.host_public_key();
+    let hc = s.call(
+        &root,
+        "POST",
+        "/v1/hosts/db-1/ssh-certificate",
+        Some(&json!({"publicKey": host_key}).to_string()),
+    );
+    let hc = hc.ok().clone();
+    assert_eq!(hc["principals"], json!(["db-1", "127.0.0.1"]));
+    setup.set_host_certificate(hc["certificate"].as_str().unwrap());
+    let d = setup.start("AuthorizedPrincipalsFile none\n");
+    d.set_trusted_user_ca_keys(&String::from_utf8(public(&s, "/v1/ca/ssh-user-keys")).unwrap());
+
+    let known = dir.join("known_hosts");
+    std::fs::write(&known, public(&s, "/v1/ca/ssh-known-hosts")).unwrap();
+    let strict = |file: &std::path::Path| {
+        let kh = format!("UserKnownHostsFile={}", file.display());
+        d.login_with(
+            &name,
+            &key,
+            &cert,
+            &["-o", "StrictHostKeyChecking=yes", "-o", &kh],
+        )
+    };
+    let ok = strict(&known);
+    assert!(
+        ok.status.success(),
+        "host certificate not accepted: {}\n{}",
+        text(&ok),
+        d.log()
+    );
+    let empty = dir.join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    assert!(
+        !strict(&empty).status.success(),
+        "an unknown host must be refused with StrictHostKeyChecking"
+    );
+
+    // Recorded in the inventory; bad input refused.
+    let hosts = s.call(&root, "GET", "/v1/certificates?kind=ssh-host", None);
+    assert_eq!(hosts.ok()["certificates"].as_array().unwrap().len(), 1);
+    s.call(
+        &root,
+        "POST",
+        "/v1/hosts/nope/ssh-certificate",
+        Some(&json!({"publicKey": host_key}).to_string()),
+    )
+    .err(404, "NoSuchEntity");
+    let bad = s.call(
+        &root,
+        "POST",
+        "/v1/hosts/db-1/ssh-certificate",
+        Some(r#"{"publicKey":"garbage"}"#),
+    );
+    assert_eq!((bad.status, bad.field()), (400, "publicKey"));
+    s.call(
+        &root,
+        "POST",
+        "/v1/hosts/db-1/ssh-certificate",
+        Some(&json!({"publicKey": host_key, "validitySeconds": 10}).to_string()),
+    )
+    .err(400, "ValidationError");
+    // A user without host:* rights cannot register hosts or certify them.
+    s.call(&user, "POST", "/v1/hosts", Some(r#"{"name":"web-1"}"#))
+        .err(403, "AccessDenied");
+    s.call(
+        &user,
+        "POST",
+        "/v1/hosts/db-1/ssh-certificate",
+        Some(&json!({"publicKey": host_key}).to_string()),
+    )
+    .err(403, "AccessDenied");
+    s.call(&root, "DELETE", "/v1/hosts/db-1", None).ok();
+    s.call(&root, "GET", "/v1/hosts/db-1", None)
+        .err(404, "NoSuchEntity");
+}

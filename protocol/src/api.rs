@@ -53,6 +53,11 @@
 //! | `POST /v1/simulate/custom` | `iam:SimulateCustomPolicy` | [`SimulateCustomPolicy`] → [`SimulationResults`] |
 //! | `POST /v1/ssh/user-certificates` | `ca:IssueSshUserCertificate` | [`SshCertificateRequest`] → [`SshCertificate`] |
 //! | `POST /v1/x509/client-certificates` | `ca:IssueX509Certificate` | [`X509CertificateRequest`] → [`X509Certificate`] |
+//! | `POST /v1/hosts` | `host:RegisterHost` | [`RegisterHost`] → [`Host`] |
+//! | `GET /v1/hosts` | `host:ListHosts` | → [`HostList`] |
+//! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
+//! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
+//! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
 //! | `GET /v1/certificates?user&kind&revoked&limit` | `ca:ListCertificates` | → [`CertificateList`] |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
@@ -711,4 +716,55 @@ pub struct CertificateList {
 pub struct Revoked {
     /// Serials revoked by this call.
     pub serials: Vec<String>,
+}
+
+/// `POST /v1/hosts`: register a host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegisterHost {
+    /// Host name (a DNS name, 1–253 of `[a-z0-9.-]`).
+    pub name: String,
+    /// Other names or addresses clients use for it (host certificate principals).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Tags (`ward:ResourceTag/K` in policies).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A registered host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Host {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub host_id: String,
+    /// `arn:ward:host::ACCT:host/NAME`
+    pub arn: String,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// Registered hosts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HostList {
+    /// Hosts, by name.
+    pub hosts: Vec<Host>,
+}
+
+/// `POST /v1/hosts/{name}/ssh-certificate`: certify a host key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostCertificateRequest {
+    /// The host's public key (one OpenSSH line).
+    pub public_key: String,
+    /// Lifetime; default 30 days, at most 365 days, policy-capped.
+    #[serde(default)]
+    pub validity_seconds: Option<i64>,
 }
