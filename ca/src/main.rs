@@ -143,12 +143,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let c = Config::load(&path).map_err(anyhow::Error::msg)?;
-            println!(
+            say(&format!(
                 "{}: ok (listen {}, database {})",
                 path.display(),
                 c.listen,
                 c.database.describe()
-            );
+            ));
             Ok(())
         }
         Command::Serve {
@@ -259,6 +259,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Creates every certificate authority that has no key yet (audited).
+async fn ensure_authorities(store: &Store, master: &MasterKey) -> anyhow::Result<()> {
+    let arn = format!("arn:ward:ca::{}:authority/*", store.account_id());
+    let g = system_grant("ca:CreateAuthority", &arn);
+    let mut m = store.mutation(&g).await?;
+    let created = ward_ca::authority::ensure(&mut m.tx, master, store.account_id(), now()).await?;
+    if !created.is_empty() {
+        let mut ev = local_event(
+            "ca:CreateAuthority",
+            &arn,
+            serde_json::json!({"created": created}),
+        );
+        ev.principal = "ward-ca (startup)".into();
+        m.commit(&ev).await?;
+    }
+    Ok(())
+}
+
 fn local_config(config: Option<PathBuf>, data_dir: PathBuf) -> anyhow::Result<Config> {
     match config {
         Some(p) => Config::load(&p).map_err(anyhow::Error::msg),
@@ -310,7 +328,14 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         rand::thread_rng().gen_range(1..=9),
         rand::thread_rng().gen_range(0..100_000_000_000u64)
     );
+    let store = Store::open(&c.database)
+        .await?
+        .init_account(&account, c.uid_range.0)
+        .await?;
+    ensure_authorities(&store, &master).await?;
     if !c.tls_cert.exists() {
+        // The API's TLS certificate comes from ward's own X.509 root, so
+        // clients trust one root for the server and for client certificates.
         let tls_dir = c.tls_cert.parent().unwrap_or(&c.data_dir).to_owned();
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -322,26 +347,31 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         } else {
             vec![ip]
         };
-        let pki = tls::generate_dev_pki(&account, &["localhost".to_owned()], &ips)?;
-        std::fs::write(tls_dir.join("root.pem"), &pki.root_cert_pem)?;
-        std::fs::write(&c.tls_cert, &pki.server_cert_pem)?;
-        write_private(&c.tls_key, &pki.server_key_pem)?;
-        // The root CA key is sealed under the master key: a copy of the data
-        // directory without master.key reveals nothing.
-        let sealed = master.seal(pki.root_key_pem.as_bytes(), b"tls-root-key");
-        std::fs::write(tls_dir.join("root.key.sealed"), sealed)?;
+        let auth = {
+            let mut conn = store.pool().acquire().await?;
+            ward_ca::authority::load(&mut conn, &master).await?
+        };
+        let root = match &auth.signing(ward_ca::authority::X509_ROOT)?.signer {
+            ward_ca::authority::Signer::X509(k) => k.clone(),
+            ward_ca::authority::Signer::Ssh(_) => bail!("the x509-root authority holds an SSH key"),
+        };
+        let (cert, key) = tls::server_cert_signed_by(
+            &root.cert_pem,
+            root.private_key_pem(),
+            &["localhost".to_owned()],
+            &ips,
+        )?;
+        std::fs::write(tls_dir.join("root.pem"), &root.cert_pem)?;
+        std::fs::write(&c.tls_cert, &cert)?;
+        write_private(&c.tls_key, &key)?;
     }
-    let store = Store::open(&c.database)
-        .await?
-        .init_account(&account, c.uid_range.0)
-        .await?;
     let (id, secret) = create_root_key(&store, &master).await?;
-    println!(
+    say(&format!(
         "ward-ca: new installation in {} (account {}){}",
         c.data_dir.display(),
         store.account_id(),
         if dev { ", development mode" } else { "" }
-    );
+    ));
     print_credentials(c, store.account_id(), &id, secret.expose());
     Ok(())
 }
@@ -416,31 +446,9 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", c.tls_cert.display()))?;
     let key = std::fs::read_to_string(&c.tls_key)
         .with_context(|| format!("reading {}", c.tls_key.display()))?;
-    // The certificate authorities exist from the first start; their X.509
-    // roots verify client certificates (optional: SigV4 works without).
-    {
-        let g = system_grant(
-            "ca:CreateAuthority",
-            &format!("arn:ward:ca::{}:authority/*", store.account_id()),
-        );
-        let mut m = store.mutation(&g).await?;
-        let created =
-            ward_ca::authority::ensure(&mut m.tx, &master, store.account_id(), now()).await?;
-        let ev = AuditEvent {
-            at: now(),
-            principal: "ward-ca (startup)".into(),
-            action: "ca:CreateAuthority".into(),
-            resource: format!("arn:ward:ca::{}:authority/*", store.account_id()),
-            decision: "Allowed".into(),
-            source_ip: "local".into(),
-            detail: serde_json::json!({"created": created}),
-        };
-        if created.is_empty() {
-            drop(m);
-        } else {
-            m.commit(&ev).await?;
-        }
-    }
+    // The certificate authorities exist from the first start (created by
+    // init; this also covers data dirs from before the CA existed).
+    ensure_authorities(&store, &master).await?;
     let roots: String = {
         let mut c = store.pool().acquire().await?;
         let a = ward_ca::authority::load(&mut c, &master).await?;

@@ -243,6 +243,43 @@ pub fn generate_dev_pki(
     set_validity(&mut root, since_epoch, ROOT_LIFETIME);
     let root_cert = root.self_signed(&root_key).map_err(TlsError::Generate)?;
 
+    let (server_cert_pem, server_key_pem) = sign_server(sans, since_epoch, &root_cert, &root_key)?;
+
+    Ok(Pki {
+        root_cert_pem: root_cert.pem(),
+        root_key_pem: Zeroizing::new(root_key.serialize_pem()),
+        server_cert_pem,
+        server_key_pem,
+    })
+}
+
+/// A server certificate for `dns_names` and `ips` (defaults as in
+/// [`generate_dev_pki`]) signed by an existing CA given as PEM certificate
+/// and PKCS#8 key, e.g. ward's X.509 root: then one root is trusted for the
+/// API's TLS and for client certificates. Returns (certificate, key) PEM.
+pub fn server_cert_signed_by(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    dns_names: &[String],
+    ips: &[IpAddr],
+) -> Result<(String, Zeroizing<String>), TlsError> {
+    let sans = server_sans(dns_names, ips)?;
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(TlsError::Generate)?;
+    // rcgen signs only under its own certificate object; rebuilt from the
+    // PEM it keeps the CA's subject and key identifier.
+    let ca_cert = CertificateParams::from_ca_cert_pem(ca_cert_pem)
+        .map_err(TlsError::Generate)?
+        .self_signed(&ca_key)
+        .map_err(TlsError::Generate)?;
+    sign_server(sans, since_epoch()?, &ca_cert, &ca_key)
+}
+
+fn sign_server(
+    sans: Vec<SanType>,
+    since_epoch: Duration,
+    ca_cert: &rcgen::Certificate,
+    ca_key: &KeyPair,
+) -> Result<(String, Zeroizing<String>), TlsError> {
     let server_key =
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(TlsError::Generate)?;
     let mut server = CertificateParams::default();
@@ -262,15 +299,12 @@ pub fn generate_dev_pki(
     server.serial_number = Some(random_serial());
     set_validity(&mut server, since_epoch, SERVER_LIFETIME);
     let server_cert = server
-        .signed_by(&server_key, &root_cert, &root_key)
+        .signed_by(&server_key, ca_cert, ca_key)
         .map_err(TlsError::Generate)?;
-
-    Ok(Pki {
-        root_cert_pem: root_cert.pem(),
-        root_key_pem: Zeroizing::new(root_key.serialize_pem()),
-        server_cert_pem: server_cert.pem(),
-        server_key_pem: Zeroizing::new(server_key.serialize_pem()),
-    })
+    Ok((
+        server_cert.pem(),
+        Zeroizing::new(server_key.serialize_pem()),
+    ))
 }
 
 /// The subject alternative names of the dev server certificate.
