@@ -138,7 +138,15 @@ async fn count(c: &mut AnyConnection, authority: &str) -> Result<i64, ApiError> 
 const TEN_YEARS: i64 = 10 * 366 * 86_400;
 const FIVE_YEARS: i64 = 5 * 366 * 86_400;
 
-/// Adds a new key to `authority` (rotation, or first creation).
+fn x509_alg(alg: CaAlg) -> KeyAlg {
+    match alg {
+        CaAlg::Ed25519 => KeyAlg::Ed25519,
+        CaAlg::EcdsaP256 => KeyAlg::EcdsaP256,
+    }
+}
+
+/// Adds a new key to `authority` (rotation, or first creation); `alg` is
+/// the key algorithm (Ed25519 by default, ECDSA P-256 as an option).
 pub async fn add_key(
     c: &mut AnyConnection,
     master: &MasterKey,
@@ -165,14 +173,16 @@ pub async fn add_key(
             .await
         }
         X509_ROOT => {
-            // Ed25519 (the default; OpenSSL 3, curl and rustls all verify it).
-            let root = x509::create_root(account, KeyAlg::Ed25519, now - 3600, now + TEN_YEARS)
-                .map_err(|x| e(&x))?;
+            // Ed25519 by default (OpenSSL 3, curl and rustls all verify it);
+            // ECDSA P-256 on request, as for the SSH authorities.
+            let alg = x509_alg(ssh_alg);
+            let root =
+                x509::create_root(account, alg, now - 3600, now + TEN_YEARS).map_err(|x| e(&x))?;
             insert(
                 c,
                 master,
                 authority,
-                "ed25519",
+                alg.as_str(),
                 &root.cert_pem,
                 root.private_key_pem(),
                 now,
@@ -185,19 +195,14 @@ pub async fn add_key(
                 Signer::X509(k) => k.clone(),
                 Signer::Ssh(_) => return Err(ApiError::internal("x509 root is not an X.509 key")),
             };
-            let issuing = x509::create_issuing(
-                &root,
-                account,
-                KeyAlg::Ed25519,
-                now - 3600,
-                now + FIVE_YEARS,
-            )
-            .map_err(|x| e(&x))?;
+            let alg = x509_alg(ssh_alg);
+            let issuing = x509::create_issuing(&root, account, alg, now - 3600, now + FIVE_YEARS)
+                .map_err(|x| e(&x))?;
             insert(
                 c,
                 master,
                 authority,
-                "ed25519",
+                alg.as_str(),
                 &issuing.cert_pem,
                 issuing.private_key_pem(),
                 now,

@@ -71,7 +71,7 @@ enum Command {
     Rotate {
         /// ssh-user, ssh-host, x509-root or x509-issuing.
         authority: String,
-        /// ECDSA P-256 instead of Ed25519 (SSH authorities).
+        /// ECDSA P-256 instead of Ed25519.
         #[arg(long)]
         ecdsa: bool,
         /// Configuration file; or --data-dir for a dev installation.
