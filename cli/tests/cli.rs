@@ -289,7 +289,7 @@ fn simulate_the_readme_example() {
     assert_eq!(v["decision"], "ImplicitlyDenied");
     assert_eq!(
         v["explanation"]["message"],
-        "denied: no statement allows host:Login on arn:ward:host::123456789012:host/db-1 for principal alice"
+        "denied: no statement allows host:Login on arn:ward:host::123456789012:host/db-1 for principal alice; statement \"OpsLoginProd\" of identityPolicies[0] matches but its condition IpAddress on ward:SourceIp is false"
     );
     check(&["policy", "simulate", "--input", example.to_str().unwrap(), "--explain"], None, 0, "identityPolicies[1] statement #0 (NoRootLogins) [Deny]: condition StringEquals on host:Principal is false", "");
 }

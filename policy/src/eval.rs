@@ -544,7 +544,23 @@ pub fn explain(set: &PolicySet<'_>, request: &Request) -> Explanation {
                 first(Effect::Allow, Some(PolicyRole::Resource))
             )
         }
-        Reason::NoAllow => format!("denied: no statement allows {what}"),
+        Reason::NoAllow => {
+            // Point at the nearest miss: an Allow that matched the action
+            // and resource but whose condition was false.
+            let near = statements.iter().find_map(|s| match &s.outcome {
+                Outcome::ConditionFailed { operator, key } if s.effect == Effect::Allow => {
+                    Some(format!(
+                        "; {} matches but its condition {operator} on {key} is false",
+                        label(s)
+                    ))
+                }
+                _ => None,
+            });
+            format!(
+                "denied: no statement allows {what}{}",
+                near.unwrap_or_default()
+            )
+        }
         Reason::BoundaryDoesNotAllow => {
             format!("denied: a policy allows {what}, but the permissions boundary does not")
         }

@@ -702,6 +702,11 @@ fn explanations_name_statements() {
     assert_eq!(e.message, format!("denied: statement #0 of identityPolicies[1] explicitly denies host:Login on {DB1} for principal alice"));
     let cond = r#"{"Effect":"Allow","Action":"host:Login","Resource":"*","Condition":{"Bool":{"ward:SecureTransport":"true"}}}"#;
     let e = Case::new().identity(cond).run();
+    // The message points at the nearest miss.
+    assert_eq!(
+        e.message,
+        format!("denied: no statement allows host:Login on {DB1} for principal alice; statement #0 of identityPolicies[0] matches but its condition Bool on ward:SecureTransport is false")
+    );
     assert_eq!(
         e.statements[0].outcome,
         ward_policy::Outcome::ConditionFailed {
