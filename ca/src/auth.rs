@@ -447,10 +447,15 @@ fn bad_token() -> ApiError {
 }
 
 fn sig_error(e: sigv4::SigV4Error) -> ApiError {
-    let status = if e.code() == "MissingAuthenticationToken" {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::FORBIDDEN
+    // AWS's statuses: malformed or out-of-window signatures are the
+    // client's bad request (400); a wrong key or signature is 403; no
+    // credentials at all is 401 here (AWS says 403) so HTTP clients prompt.
+    let status = match e.code() {
+        "MissingAuthenticationToken" => StatusCode::UNAUTHORIZED,
+        "IncompleteSignature" | "InvalidSignatureException" | "RequestExpired" => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::FORBIDDEN,
     };
     ApiError::Unauthenticated {
         code: e.code(),

@@ -410,7 +410,7 @@ fn hand_signed_requests() {
             ..Signing::new(&dana, "GET", "/v1/whoami")
         }
         .send(&s),
-        403,
+        400,
         "RequestExpired",
     );
     assert!(m.contains("Signature expired"), "{m}");
@@ -421,7 +421,7 @@ fn hand_signed_requests() {
             ..Signing::new(&dana, "GET", "/v1/whoami")
         }
         .send(&s),
-        403,
+        400,
         "RequestExpired",
     );
     assert!(m.contains("not yet current"), "{m}");
@@ -482,7 +482,7 @@ fn hand_signed_requests() {
             ..Signing::new(&dana, "GET", "/v1/whoami")
         }
         .send(&s),
-        403,
+        400,
         "InvalidSignatureException",
     );
     assert!(m.contains("region"), "{m}");
@@ -493,7 +493,7 @@ fn hand_signed_requests() {
             ..Signing::new(&dana, "GET", "/v1/whoami")
         }
         .send(&s),
-        403,
+        400,
         "InvalidSignatureException",
     );
     assert!(m.contains("service"), "{m}");
@@ -527,30 +527,30 @@ fn hand_signed_requests() {
     let signed = Signing::new(&dana, "GET", "/v1/whoami").sign(&s);
     let date = signed.x_amz_date.clone();
     for (auth, status, code) in [
-        ("Basic ZGFuYTpzZWNyZXQ=", 403, "IncompleteSignature"),
-        ("AWS4-HMAC-SHA256", 403, "IncompleteSignature"),
+        ("Basic ZGFuYTpzZWNyZXQ=", 400, "IncompleteSignature"),
+        ("AWS4-HMAC-SHA256", 400, "IncompleteSignature"),
         (
             "AWS4-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAAAAAA/20240101/local/ward/aws4_request",
-            403,
+            400,
             "IncompleteSignature",
         ),
         (
             &signed
                 .authorization
                 .replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA512"),
-            403,
+            400,
             "IncompleteSignature",
         ),
         (
             &signed
                 .authorization
                 .replace("SignedHeaders=", "SignedHeaders=x-amz-date;"),
-            403,
+            400,
             "IncompleteSignature",
         ),
         (
             &format!("{}zz", signed.authorization),
-            403,
+            400,
             "IncompleteSignature",
         ),
     ] {
@@ -598,7 +598,7 @@ fn hand_signed_requests() {
         ],
         None,
     );
-    fail(&mut failed, r, 403, "InvalidSignatureException");
+    fail(&mut failed, r, 400, "InvalidSignatureException");
     // Signed for another host.
     let other_host = ward_sigv4::sign(
         "GET",
@@ -663,7 +663,7 @@ fn hand_signed_requests() {
     fail(
         &mut failed,
         s.raw("GET", &old.presign(&s, 300), &[], None),
-        403,
+        400,
         "RequestExpired",
     );
     let url = get.presign(&s, 300).replace("maxItems=10", "maxItems=11");
@@ -676,7 +676,7 @@ fn hand_signed_requests() {
     fail(
         &mut failed,
         s.raw("GET", &get.presign(&s, 604_801), &[], None),
-        403,
+        400,
         "InvalidSignatureException",
     );
     // Nothing was written by the refused mutations.
