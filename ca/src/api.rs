@@ -1331,29 +1331,7 @@ async fn attach_policy(
     Extension(caller): Extension<Caller>,
     P((kind, name, policy)): P<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (pr, g) = target_principal(
-        &st,
-        &caller,
-        &kind,
-        &name,
-        ("iam:AttachUserPolicy", "iam:AttachGroupPolicy"),
-        false,
-    )
-    .await?;
-    names::policy_name("policy", policy_name_of(&policy))?;
-    let mut c = st.store.pool().acquire().await?;
-    let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
-    drop(c);
-    let mut m = st.store.mutation(&g).await?;
-    iam::attach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    attachment(&st, &caller, &kind, &name, &policy, true).await
 }
 
 async fn detach_policy(
@@ -1361,26 +1339,39 @@ async fn detach_policy(
     Extension(caller): Extension<Caller>,
     P((kind, name, policy)): P<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (pr, g) = target_principal(
-        &st,
-        &caller,
-        &kind,
-        &name,
-        ("iam:DetachUserPolicy", "iam:DetachGroupPolicy"),
-        false,
-    )
-    .await?;
-    names::policy_name("policy", policy_name_of(&policy))?;
+    attachment(&st, &caller, &kind, &name, &policy, false).await
+}
+
+/// Attaches (or detaches) a managed policy to a user or group.
+async fn attachment(
+    st: &Shared,
+    caller: &Caller,
+    kind: &str,
+    name: &str,
+    policy: &str,
+    attach: bool,
+) -> Result<StatusCode, ApiError> {
+    let actions = if attach {
+        ("iam:AttachUserPolicy", "iam:AttachGroupPolicy")
+    } else {
+        ("iam:DetachUserPolicy", "iam:DetachGroupPolicy")
+    };
+    let (pr, g) = target_principal(st, caller, kind, name, actions, false).await?;
+    names::policy_name("policy", policy_name_of(policy))?;
     let mut c = st.store.pool().acquire().await?;
-    let p = iam::policy(&mut c, policy_name_of(&policy)).await?;
+    let p = iam::policy(&mut c, policy_name_of(policy)).await?;
     drop(c);
     let mut m = st.store.mutation(&g).await?;
-    iam::detach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
+    if attach {
+        iam::attach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
+    } else {
+        iam::detach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
+    }
     commit(
         m,
-        &caller,
+        caller,
         &g,
-        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
+        serde_json::json!({"policyArn": policy_arn(st, &p)}),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
