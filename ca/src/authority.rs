@@ -111,6 +111,16 @@ async fn insert(
     private_text: &str,
     now: i64,
 ) -> Result<String, ApiError> {
+    // The newest key signs, by created_at: make it strictly newer than every
+    // earlier key of the authority even within the same second (a rotation
+    // right after init), so the order never falls to the random id suffix.
+    let latest: i64 =
+        sqlx::query("SELECT COALESCE(MAX(created_at), 0) FROM ca_keys WHERE authority = $1")
+            .bind(authority)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?;
+    let now = now.max(latest + 1);
     let id = key_id(authority, now);
     let sealed = master.seal(private_text.as_bytes(), id.as_bytes());
     sqlx::query("INSERT INTO ca_keys (id, authority, algorithm, public_text, sealed_private, created_at) VALUES ($1, $2, $3, $4, $5, $6)")

@@ -79,7 +79,25 @@ pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiEr
     }
     let a = Arc::new(authority::load(&mut c, &st.master).await?);
     st.authorities.put(&key, 0, a.clone());
+    // New or retired X.509 keys change which client certificates pass the
+    // TLS handshake: swap the anchors now rather than at the next restart.
+    if let Some(roots) = &st.client_roots {
+        let pem: String = a
+            .x509_issuing
+            .iter()
+            .chain(a.x509_root.iter())
+            .map(|e| e.public_text.clone())
+            .collect();
+        if let Err(e) = roots.replace(&pem) {
+            tracing::warn!(error = %e, "could not update the client-certificate anchors");
+        }
+    }
     Ok(a)
+}
+
+/// Re-reads the CA key table if it changed (for a periodic task).
+pub async fn refresh_authorities(st: &AppState) -> Result<(), ApiError> {
+    authorities(st).await.map(|_| ())
 }
 
 /// How often the CA key table is re-checked for rotations.

@@ -460,7 +460,8 @@ async fn serve(c: Config) -> anyhow::Result<()> {
             .map(|e| e.public_text.clone())
             .collect()
     };
-    let tls_config = tls::server_config(&cert, &key, Some(&roots))?;
+    let client_roots = tls::ClientRoots::new(&roots)?;
+    let tls_config = tls::server_config_with_client_roots(&cert, &key, Some(client_roots.clone()))?;
     let listener = tokio::net::TcpListener::bind(c.listen)
         .await
         .with_context(|| format!("binding {}", c.listen))?;
@@ -478,7 +479,22 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         authorities: Default::default(),
         recorder: ward_ca::certs::Recorder::start(store_for_recorder),
         ca_checked: Default::default(),
+        client_roots: Some(client_roots),
     });
+    // Pick up CA rotations done elsewhere (another replica, `ward-ca
+    // rotate`) even when this process issues nothing: the client-certificate
+    // anchors follow the CA key table.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if let Err(e) = ward_ca::issue_api::refresh_authorities(&state).await {
+                    tracing::warn!(error = %e, "could not refresh the CA keys");
+                }
+            }
+        });
+    }
     let router = api::router(state);
     tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;
     tracing::info!("ward-ca stopped");

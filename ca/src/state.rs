@@ -38,6 +38,8 @@ pub struct AppState {
     pub recorder: crate::certs::Recorder,
     /// When the CA key table was last checked, and its summary.
     pub ca_checked: Mutex<Option<(std::time::Instant, String)>>,
+    /// The TLS client-certificate anchors, replaced when CA keys change.
+    pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
 }
 
 /// A cache whose entries are valid only for the store generation they

@@ -443,6 +443,17 @@ pub fn server_config(
     key_pem: &str,
     client_ca_roots_pem: Option<&str>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    let roots = client_ca_roots_pem.map(ClientRoots::new).transpose()?;
+    server_config_with_client_roots(cert_chain_pem, key_pem, roots)
+}
+
+/// Like [`server_config`], with a [`ClientRoots`] handle whose anchors can
+/// be replaced while the server runs (after a CA rotation).
+pub fn server_config_with_client_roots(
+    cert_chain_pem: &str,
+    key_pem: &str,
+    client_roots: Option<Arc<ClientRoots>>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = load_certs(cert_chain_pem, PemInput::CertChain)?;
     let key = load_pem_key(key_pem)?;
@@ -453,27 +464,12 @@ pub fn server_config(
         .load_private_key(key.clone_key())
         .map_err(TlsError::UnsupportedKey)?;
 
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Config)?;
-    let builder = match client_ca_roots_pem {
+    let builder = match client_roots {
         None => builder.with_no_client_auth(),
-        Some(pem) => {
-            let mut roots = RootCertStore::empty();
-            for cert in load_certs(pem, PemInput::ClientRoots)? {
-                roots
-                    .add(cert)
-                    .map_err(|source| TlsError::InvalidCertificate {
-                        input: PemInput::ClientRoots,
-                        source,
-                    })?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .map_err(TlsError::ClientVerifier)?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(roots) => builder.with_client_cert_verifier(roots),
     };
     let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
         rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
@@ -489,6 +485,113 @@ pub fn server_config(
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Optional, verified client certificates whose trust anchors can be
+/// replaced at run time: ward-ca swaps them when a CA key is added or
+/// retired, so certificates from a rotated issuing CA pass the handshake
+/// without a restart. Client hints are not sent (clients present their
+/// ward certificate anyway).
+pub struct ClientRoots {
+    inner: std::sync::RwLock<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+}
+
+impl fmt::Debug for ClientRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientRoots")
+    }
+}
+
+impl ClientRoots {
+    /// Anchors from PEM certificates.
+    pub fn new(pem: &str) -> Result<Arc<ClientRoots>, TlsError> {
+        Ok(Arc::new(ClientRoots {
+            inner: std::sync::RwLock::new(Self::build(pem)?),
+        }))
+    }
+
+    /// Replaces the anchors; on error the old ones stay.
+    pub fn replace(&self, pem: &str) -> Result<(), TlsError> {
+        let v = Self::build(pem)?;
+        if let Ok(mut inner) = self.inner.write() {
+            *inner = v;
+        }
+        Ok(())
+    }
+
+    fn build(pem: &str) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for cert in load_certs(pem, PemInput::ClientRoots)? {
+            roots
+                .add(cert)
+                .map_err(|source| TlsError::InvalidCertificate {
+                    input: PemInput::ClientRoots,
+                    source,
+                })?;
+        }
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .allow_unauthenticated()
+            .build()
+            .map_err(TlsError::ClientVerifier)
+    }
+
+    fn current(
+        &self,
+    ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, rustls::Error> {
+        self.inner
+            .read()
+            .map(|v| v.clone())
+            .map_err(|_| rustls::Error::General("client verifier lock poisoned".into()))
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientRoots {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        self.current()?
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.current()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.current()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.current()
+            .map(|v| v.supported_verify_schemes())
+            .unwrap_or_default()
+    }
 }
 
 // ---------------------------------------------------------------------------------
