@@ -228,6 +228,11 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
             .into_response()
         }
     };
+    // GET, HEAD and DELETE take no body: refuse one rather than ignore it.
+    if !bytes.is_empty() && matches!(parts.method.as_str(), "GET" | "HEAD" | "DELETE") {
+        return ApiError::invalid("body", format!("{} requests take no body", parts.method))
+            .into_response();
+    }
     let (ip, tls) = peer(&parts);
     match authenticate(&st, &parts, &sha256_hex(&bytes), ip, tls).await {
         Ok(caller) => {

@@ -375,3 +375,20 @@ fn users_change_their_own_password() {
         "newPassword"
     );
 }
+
+/// GET and DELETE requests with a body are refused, not silently served.
+#[test]
+fn bodies_on_get_and_delete_are_refused() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let root = s.root();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"gail"}"#))
+        .ok();
+    let r = s.call(&root, "GET", "/v1/users/gail", Some(r#"{"x":1}"#));
+    assert_eq!((r.status, r.field()), (400, "body"), "{}", r.body);
+    let r = s.call(&root, "DELETE", "/v1/users/gail", Some(r#"{"x":1}"#));
+    assert_eq!((r.status, r.field()), (400, "body"), "{}", r.body);
+    // Nothing was deleted.
+    s.call(&root, "GET", "/v1/users/gail", None).ok();
+}
