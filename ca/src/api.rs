@@ -949,17 +949,7 @@ async fn add_user_to_group(
     Extension(caller): Extension<Caller>,
     P((group, user)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (grp, u, g) = membership(&st, &caller, "iam:AddUserToGroup", &group, &user).await?;
-    let mut m = st.store.mutation(&g).await?;
-    iam::add_user_to_group(&mut m.tx, &grp, &u).await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"user": u.name, "userId": u.id}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    membership_change(&st, &caller, &group, &user, true).await
 }
 
 async fn remove_user_from_group(
@@ -967,12 +957,32 @@ async fn remove_user_from_group(
     Extension(caller): Extension<Caller>,
     P((group, user)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (grp, u, g) = membership(&st, &caller, "iam:RemoveUserFromGroup", &group, &user).await?;
+    membership_change(&st, &caller, &group, &user, false).await
+}
+
+/// Adds (or removes) a user to (from) a group.
+async fn membership_change(
+    st: &Shared,
+    caller: &Caller,
+    group: &str,
+    user: &str,
+    add: bool,
+) -> Result<StatusCode, ApiError> {
+    let action = if add {
+        "iam:AddUserToGroup"
+    } else {
+        "iam:RemoveUserFromGroup"
+    };
+    let (grp, u, g) = membership(st, caller, action, group, user).await?;
     let mut m = st.store.mutation(&g).await?;
-    iam::remove_user_from_group(&mut m.tx, &grp, &u).await?;
+    if add {
+        iam::add_user_to_group(&mut m.tx, &grp, &u).await?;
+    } else {
+        iam::remove_user_from_group(&mut m.tx, &grp, &u).await?;
+    }
     commit(
         m,
-        &caller,
+        caller,
         &g,
         serde_json::json!({"user": u.name, "userId": u.id}),
     )

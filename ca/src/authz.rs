@@ -51,12 +51,7 @@ pub fn system_grant(action: &str, resource: &str) -> Grant {
 }
 
 /// The context keys ward-ca supplies for every API request.
-fn context(
-    st: &AppState,
-    caller: &Caller,
-    tags: &[(String, String)],
-    extra: &[(&str, ContextValue)],
-) -> Context {
+fn context(caller: &Caller, tags: &[(String, String)], extra: &[(&str, ContextValue)]) -> Context {
     let mut ctx = Context::new();
     let t = now();
     ctx.insert(
@@ -83,7 +78,6 @@ fn context(
     for (k, v) in extra {
         ctx.insert(k, v.clone());
     }
-    let _ = st;
     ctx
 }
 
@@ -222,7 +216,7 @@ pub async fn authorize(
         Identity::User(u) => u,
     };
     let eff = effective(st, user).await?;
-    let ctx = context(st, caller, &eff.tags, extra);
+    let ctx = context(caller, &eff.tags, extra);
     let req = Request::new(caller.principal.clone(), action, resource, ctx);
     let identity: Vec<&Policy> = eff.identity.iter().map(|p| &**p).collect();
     let boundaries: Vec<&Policy> = eff.boundary.iter().map(|p| &**p).collect();

@@ -575,7 +575,6 @@ pub(crate) async fn x509_bundle(State(st): State<Shared>) -> Result<Response, Ap
 
 /// `GET /v1/ca/ssh-user.krl`: revoked SSH user certificates as an OpenSSH KRL.
 pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
-    let a = authorities(&st).await?;
     let mut c = st.store.pool().acquire().await?;
     let revoked = certs::revoked(&mut c, kind::SSH_USER).await?;
     let t = now();
@@ -596,7 +595,6 @@ pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiErr
             krl.revoke_serial(pk, s).map_err(ApiError::internal)?;
         }
     }
-    let _ = a;
     let bytes = krl.to_bytes().map_err(ApiError::internal)?;
     Ok((
         [
