@@ -392,3 +392,48 @@ fn bodies_on_get_and_delete_are_refused() {
     // Nothing was deleted.
     s.call(&root, "GET", "/v1/users/gail", None).ok();
 }
+
+/// Bad input on the certificate inventory and host registration routes
+/// (added after the bad-input suite): each a 400 naming the field.
+#[test]
+fn certificate_and_host_routes_refuse_bad_input() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let root = s.root();
+    for (path, field) in [
+        ("/v1/certificates?limit=0", "limit"),
+        ("/v1/certificates?limit=abc", "limit"),
+        ("/v1/certificates?kind=pgp", "kind"),
+        ("/v1/certificates?revoked=maybe", "revoked"),
+        ("/v1/certificates?user=bad%20name", "user"),
+    ] {
+        let r = s.call(&root, "GET", path, None);
+        assert_eq!((r.status, r.field()), (400, field), "{path}: {}", r.body);
+    }
+    s.call(&root, "GET", "/v1/certificates?user=nobody", None)
+        .err(404, "NoSuchEntity");
+    for (body, field) in [
+        (json!({"name": "-bad"}), "name"),
+        (
+            json!({"name": "ok", "aliases": ["not a name"]}),
+            "aliases[0]",
+        ),
+        (
+            json!({"name": "ok", "tags": [{"key": "aws:x", "value": "y"}]}),
+            "tags[0]",
+        ),
+        (json!({"name": "ok", "extra": 1}), "extra"),
+    ] {
+        let r = s.call(&root, "POST", "/v1/hosts", Some(&body.to_string()));
+        assert_eq!((r.status, r.field()), (400, field), "{body}: {}", r.body);
+    }
+    // Nothing was registered.
+    assert_eq!(
+        s.call(&root, "GET", "/v1/hosts", None).ok()["hosts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
