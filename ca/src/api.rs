@@ -15,7 +15,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use ward_policy::{Instant, Policy, PolicyKind};
+use ward_policy::{ContextValue, Instant, Policy, PolicyKind};
 use ward_protocol::api;
 
 use crate::auth::{authenticate, user_arn, Caller, Identity};
@@ -600,22 +600,109 @@ pub(crate) async fn target_user(
     name: &str,
     read: bool,
 ) -> Result<(iam::User, Grant), ApiError> {
+    target_user_with(st, caller, action, name, read, &[]).await
+}
+
+/// Actions on a user for which AWS supplies `iam:PermissionsBoundary` as
+/// the user's current boundary (PutUserPermissionsBoundary supplies the
+/// new one, from its handler).
+const CURRENT_BOUNDARY_ACTIONS: &[&str] = &[
+    "iam:AttachUserPolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteUserPermissionsBoundary",
+];
+
+/// The context keys a request on an existing user supplies: the user's
+/// tags as `ward:ResourceTag/*` and, for the actions that take it, the
+/// user's permissions boundary as `iam:PermissionsBoundary` — read only
+/// when the caller's policies can look at them.
+async fn user_resource_context(
+    st: &Shared,
+    c: &mut sqlx::AnyConnection,
+    want: crate::authz::Wanted,
+    action: &str,
+    u: &iam::User,
+) -> Result<Vec<(String, ContextValue)>, ApiError> {
+    let mut ctx = Vec::new();
+    if want.resource_tags {
+        for (k, v) in iam::user_tags(c, &u.id).await? {
+            ctx.push((format!("ward:ResourceTag/{k}"), ContextValue::from(v)));
+        }
+    }
+    if want.boundary && CURRENT_BOUNDARY_ACTIONS.contains(&action) {
+        if let Some(pid) = &u.boundary_policy_id {
+            let p = iam::policy_by_id(c, pid)
+                .await?
+                .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
+            ctx.push((
+                "iam:PermissionsBoundary".into(),
+                ContextValue::from(policy_arn(st, &p)),
+            ));
+        }
+    }
+    Ok(ctx)
+}
+
+/// [`target_user`] with request-specific context keys (`ward:TagKeys`,
+/// `iam:PolicyARN`, …) besides the user's own.
+pub(crate) async fn target_user_with(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(iam::User, Grant), ApiError> {
     names::user_name("name", name)?;
+    let want = crate::authz::wanted(st, caller).await?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_user(&mut c, name).await?;
+    let own = match &found {
+        Some(u) => user_resource_context(st, &mut c, want, action, u).await?,
+        None => Vec::new(),
+    };
     // Never hold a pooled connection while authorization takes another.
     drop(c);
     let arn = match &found {
         Some(u) => user_arn(&acct(st), u),
         None => user_resource(st, "/", name),
     };
+    let ctx: Vec<(&str, ContextValue)> = own
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .chain(extra.iter().cloned())
+        .collect();
     let g = if read {
-        authorize_read(st, caller, action, &arn, &[]).await?
+        authorize_read(st, caller, action, &arn, &ctx).await?
     } else {
-        authorize(st, caller, action, &arn, &[]).await?
+        authorize(st, caller, action, &arn, &ctx).await?
     };
     let u = found.ok_or_else(|| ApiError::no_such("user", name))?;
     Ok((u, g))
+}
+
+/// `ward:RequestTag/*` and `ward:TagKeys` for tags a request sets.
+fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, ContextValue)> {
+    let mut ctx: Vec<(String, ContextValue)> = tags
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("ward:RequestTag/{k}"),
+                ContextValue::from(v.as_str()),
+            )
+        })
+        .collect();
+    ctx.push((
+        "ward:TagKeys".into(),
+        ContextValue::Multi(tags.iter().map(|(k, _)| k.clone()).collect()),
+    ));
+    ctx
+}
+
+fn ctx_refs(v: &[(String, ContextValue)]) -> Vec<(&str, ContextValue)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
 async fn create_user(
@@ -627,14 +714,43 @@ async fn create_user(
     names::user_name("name", &req.name)?;
     let path = path_or_root("path", &req.path)?;
     let tags = check_tags("tags", &req.tags)?;
-    let g = authorize(
-        &st,
-        &caller,
-        "iam:CreateUser",
-        &user_resource(&st, &path, &req.name),
-        &[],
-    )
-    .await?;
+    // AWS supplies the tags and the boundary a CreateUser asks for, so a
+    // Deny on iam:TagUser-style keys or a required boundary applies here
+    // too (tags given at creation must not bypass a tagging guard-rail).
+    let mut ctx = request_tag_context(&tags);
+    let boundary = match &req.permissions_boundary {
+        None => None,
+        Some(r) => {
+            let (p, arn) = policy_ref(&st, "permissionsBoundary", r).await?;
+            ctx.push((
+                "iam:PermissionsBoundary".into(),
+                ContextValue::from(arn.as_str()),
+            ));
+            Some((p, arn))
+        }
+    };
+    let arn = user_resource(&st, &path, &req.name);
+    let g = authorize(&st, &caller, "iam:CreateUser", &arn, &ctx_refs(&ctx)).await?;
+    // As AWS: tagging at creation also needs iam:TagUser, and a boundary at
+    // creation also needs iam:PutUserPermissionsBoundary, each with the same
+    // keys — otherwise CreateUser is a way around their guard-rails.
+    if !tags.is_empty() {
+        authorize(&st, &caller, "iam:TagUser", &arn, &ctx_refs(&ctx)).await?;
+    }
+    if boundary.is_some() {
+        authorize(
+            &st,
+            &caller,
+            "iam:PutUserPermissionsBoundary",
+            &arn,
+            &ctx_refs(&ctx),
+        )
+        .await?;
+    }
+    let boundary = match boundary {
+        None => None,
+        Some((p, arn)) => Some(p.ok_or_else(|| ApiError::no_such("policy", &arn))?),
+    };
     let mut m = st.store.mutation(&g).await?;
     let u = iam::create_user(
         &mut m.tx,
@@ -646,12 +762,23 @@ async fn create_user(
     )
     .await?;
     iam::tag_user(&mut m.tx, &u.id, &tags).await?;
+    let u = match &boundary {
+        None => u,
+        Some(p) => {
+            iam::set_boundary(&mut m.tx, &u.id, Some(&p.id)).await?;
+            iam::User {
+                boundary_policy_id: Some(p.id.clone()),
+                ..u
+            }
+        }
+    };
     let out = user_out(&st, &mut m.tx, &u).await?;
     commit(
         m,
         &caller,
         &g,
-        serde_json::json!({"userId": u.id, "uid": u.uid}),
+        serde_json::json!({"userId": u.id, "uid": u.uid,
+            "permissionsBoundary": boundary.as_ref().map(|p| policy_arn(&st, p))}),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -707,6 +834,19 @@ async fn update_user(
         names::path("newPath", p)?;
     }
     let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
+    // As AWS: a rename or move needs the permission on the new ARN too, or
+    // a user allowed to update only `user/${ward:username}` could become
+    // `root`, or move under a path that other policies trust.
+    let new_path = req.new_path.as_deref().unwrap_or(&u.path);
+    let new_name = req.new_name.as_deref().unwrap_or(&u.name);
+    let new_arn = user_resource(&st, new_path, new_name);
+    if new_arn != user_arn(&acct(&st), &u) {
+        let want = crate::authz::wanted(&st, &caller).await?;
+        let mut c = st.store.pool().acquire().await?;
+        let own = user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await?;
+        drop(c);
+        authorize(&st, &caller, "iam:UpdateUser", &new_arn, &ctx_refs(&own)).await?;
+    }
     let mut m = st.store.mutation(&g).await?;
     let u2 = iam::update_user(
         &mut m.tx,
@@ -747,19 +887,10 @@ async fn tag_user(
     let req: api::TagRequest = body(&b)?;
     let tags = check_tags("tags", &req.tags)?;
     let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
-    let (u, _) = target_user(&st, &caller, "iam:TagUser", &name, false).await?;
-    let arn = user_arn(&acct(&st), &u);
-    let g = authorize(
-        &st,
-        &caller,
-        "iam:TagUser",
-        &arn,
-        &[(
-            "ward:TagKeys",
-            ward_policy::ContextValue::Multi(keys.clone()),
-        )],
-    )
-    .await?;
+    // One decision, with every key AWS supplies for TagUser.
+    let ctx = request_tag_context(&tags);
+    let (u, g) =
+        target_user_with(&st, &caller, "iam:TagUser", &name, false, &ctx_refs(&ctx)).await?;
     let mut m = st.store.mutation(&g).await?;
     iam::tag_user(&mut m.tx, &u.id, &tags).await?;
     let out = user_out(&st, &mut m.tx, &u).await?;
@@ -794,7 +925,15 @@ async fn untag_user(
     for k in &keys {
         names::tag("keys", k, "")?;
     }
-    let (u, g) = target_user(&st, &caller, "iam:UntagUser", &name, false).await?;
+    let (u, g) = target_user_with(
+        &st,
+        &caller,
+        "iam:UntagUser",
+        &name,
+        false,
+        &[("ward:TagKeys", ContextValue::Multi(keys.clone()))],
+    )
+    .await?;
     let mut m = st.store.mutation(&g).await?;
     iam::untag_user(&mut m.tx, &u.id, &keys).await?;
     let out = user_out(&st, &mut m.tx, &u).await?;
@@ -822,6 +961,18 @@ async fn target_group(
     name: &str,
     read: bool,
 ) -> Result<(iam::Group, Grant), ApiError> {
+    target_group_with(st, caller, action, name, read, &[]).await
+}
+
+/// [`target_group`] with request-specific context keys.
+async fn target_group_with(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(iam::Group, Grant), ApiError> {
     names::group_name("name", name)?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_group(&mut c, name).await?;
@@ -832,9 +983,9 @@ async fn target_group(
         None => format!("arn:ward:iam::{}:group/{name}", acct(st)),
     };
     let grant = if read {
-        authorize_read(st, caller, action, &arn, &[]).await?
+        authorize_read(st, caller, action, &arn, extra).await?
     } else {
-        authorize(st, caller, action, &arn, &[]).await?
+        authorize(st, caller, action, &arn, extra).await?
     };
     Ok((
         found.ok_or_else(|| ApiError::no_such("group", name))?,
@@ -1044,6 +1195,37 @@ async fn policy_out(
 }
 
 /// Accepts a policy name or its ARN.
+/// Resolves a managed-policy reference (a name or an ARN) before
+/// authorization: the policy, if it exists, and the ARN that
+/// `iam:PolicyARN` / `iam:PermissionsBoundary` carry — for a missing policy
+/// the ARN is derived from the reference, so that authorization still runs
+/// before a 404 says anything.
+async fn policy_ref(
+    st: &Shared,
+    field: &str,
+    r: &str,
+) -> Result<(Option<iam::ManagedPolicy>, String), ApiError> {
+    let name = policy_name_of(r);
+    names::policy_name(field, name)?;
+    if r.len() > 2048 {
+        return Err(ApiError::invalid(
+            field,
+            "a policy ARN is at most 2048 characters",
+        ));
+    }
+    let mut c = st.store.pool().acquire().await?;
+    let found = iam::find_policy(&mut c, name).await?;
+    drop(c);
+    // An ARN must name this policy, not one of the same name elsewhere.
+    let found = found.filter(|p| !r.starts_with("arn:") || r == policy_arn(st, p));
+    let arn = match &found {
+        Some(p) => policy_arn(st, p),
+        None if r.starts_with("arn:") => r.to_owned(),
+        None => format!("arn:ward:iam::{}:policy/{name}", acct(st)),
+    };
+    Ok((found, arn))
+}
+
 fn policy_name_of(s: &str) -> &str {
     if s.starts_with("arn:") {
         s.rsplit('/').next().unwrap_or(s)
@@ -1313,11 +1495,24 @@ async fn target_principal(
     actions: (&str, &str),
     read: bool,
 ) -> Result<(Principal, Grant), ApiError> {
+    target_principal_with(st, caller, kind, name, actions, read, &[]).await
+}
+
+/// [`target_principal`] with request-specific context keys.
+async fn target_principal_with(
+    st: &Shared,
+    caller: &Caller,
+    kind: &str,
+    name: &str,
+    actions: (&str, &str),
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(Principal, Grant), ApiError> {
     let kind = kind_of(kind)?;
     let action = action_for(kind, actions.0, actions.1);
     match kind {
         PrincipalType::User => {
-            let (u, g) = target_user(st, caller, &action, name, read).await?;
+            let (u, g) = target_user_with(st, caller, &action, name, read, extra).await?;
             Ok((
                 Principal {
                     kind,
@@ -1328,7 +1523,7 @@ async fn target_principal(
             ))
         }
         PrincipalType::Group => {
-            let (grp, g) = target_group(st, caller, &action, name, read).await?;
+            let (grp, g) = target_group_with(st, caller, &action, name, read, extra).await?;
             Ok((
                 Principal {
                     kind,
@@ -1371,11 +1566,20 @@ async fn attachment(
     } else {
         ("iam:DetachUserPolicy", "iam:DetachGroupPolicy")
     };
-    let (pr, g) = target_principal(st, caller, kind, name, actions, false).await?;
-    names::policy_name("policy", policy_name_of(policy))?;
-    let mut c = st.store.pool().acquire().await?;
-    let p = iam::policy(&mut c, policy_name_of(policy)).await?;
-    drop(c);
+    // iam:PolicyARN is the policy being attached, as in AWS, so that a
+    // Deny on attaching `Admin` is a guard-rail that holds.
+    let (p, arn) = policy_ref(st, "policy", policy).await?;
+    let (pr, g) = target_principal_with(
+        st,
+        caller,
+        kind,
+        name,
+        actions,
+        false,
+        &[("iam:PolicyARN", ContextValue::from(arn.as_str()))],
+    )
+    .await?;
+    let p = p.ok_or_else(|| ApiError::no_such("policy", policy))?;
     let mut m = st.store.mutation(&g).await?;
     if attach {
         iam::attach(&mut m.tx, pr.kind, &pr.id, &pr.name, &p).await?;
@@ -1535,16 +1739,17 @@ async fn put_boundary(
     b: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let req: api::SetBoundary = body(&b)?;
-    let pname = policy_name_of(&req.policy).to_owned();
-    names::policy_name("policy", &pname)?;
-    let (u, g) = target_user(&st, &caller, "iam:PutUserPermissionsBoundary", &name, false).await?;
-    let mut c = st.store.pool().acquire().await?;
-    let p = iam::policy(&mut c, &pname).await?;
-    drop(c);
-    // An ARN must name this policy, not one of the same name elsewhere.
-    if req.policy.starts_with("arn:") && req.policy != policy_arn(&st, &p) {
-        return Err(ApiError::no_such("policy", &req.policy));
-    }
+    let (p, arn) = policy_ref(&st, "policy", &req.policy).await?;
+    let (u, g) = target_user_with(
+        &st,
+        &caller,
+        "iam:PutUserPermissionsBoundary",
+        &name,
+        false,
+        &[("iam:PermissionsBoundary", ContextValue::from(arn.as_str()))],
+    )
+    .await?;
+    let p = p.ok_or_else(|| ApiError::no_such("policy", &req.policy))?;
     let mut m = st.store.mutation(&g).await?;
     iam::set_boundary(&mut m.tx, &u.id, Some(&p.id)).await?;
     commit(
@@ -1589,23 +1794,28 @@ async fn put_login_profile(
 ) -> Result<StatusCode, ApiError> {
     let req: api::LoginProfile = body(&b)?;
     names::user_name("name", &name)?;
+    let want = crate::authz::wanted(&st, &caller).await?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_user(&mut c, &name).await?;
     let exists = match &found {
         Some(u) => iam::password_hash(&mut c, &u.id).await?.is_some(),
         None => false,
     };
-    drop(c);
     let action = if exists {
         "iam:UpdateLoginProfile"
     } else {
         "iam:CreateLoginProfile"
     };
+    let own = match &found {
+        Some(u) => user_resource_context(&st, &mut c, want, action, u).await?,
+        None => Vec::new(),
+    };
+    drop(c);
     let arn = found
         .as_ref()
         .map(|u| user_arn(&acct(&st), u))
         .unwrap_or_else(|| user_resource(&st, "/", &name));
-    let g = authorize(&st, &caller, action, &arn, &[]).await?;
+    let g = authorize(&st, &caller, action, &arn, &ctx_refs(&own)).await?;
     let u0 = found.ok_or_else(|| ApiError::no_such("user", &name))?;
     names::password(
         "password",

@@ -87,6 +87,45 @@ pub struct Effective {
     identity: Vec<Arc<Policy>>,
     boundary: Option<Arc<Policy>>,
     tags: Vec<(String, String)>,
+    wanted: Wanted,
+}
+
+/// Which context keys that cost a database read to supply a caller's
+/// policies can look at. A policy that never names `ResourceTag` cannot
+/// depend on a target's tags, so a request by its holder skips that read;
+/// any policy that does (in any case, under `aws:` or `ward:`) gets them.
+/// Root is decided without policies and wants nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// `ward:ResourceTag/*` of the target.
+    pub resource_tags: bool,
+    /// `iam:PermissionsBoundary` (the target user's boundary).
+    pub boundary: bool,
+}
+
+impl Wanted {
+    fn of(doc: &str) -> Wanted {
+        let lc = doc.to_ascii_lowercase();
+        Wanted {
+            resource_tags: lc.contains("resourcetag"),
+            boundary: lc.contains("permissionsboundary"),
+        }
+    }
+
+    fn or(self, o: Wanted) -> Wanted {
+        Wanted {
+            resource_tags: self.resource_tags || o.resource_tags,
+            boundary: self.boundary || o.boundary,
+        }
+    }
+}
+
+/// The costly context keys `caller`'s policies may look at.
+pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> {
+    match &caller.identity {
+        Identity::Root => Ok(Wanted::default()),
+        Identity::User(u) => Ok(effective(st, u).await?.wanted),
+    }
 }
 
 impl Effective {
@@ -139,11 +178,11 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
     .fetch_all(&mut *c)
     .await?;
     let mut identity = Vec::with_capacity(managed.len() + inline.len());
+    let mut wanted = Wanted::default();
     for r in &managed {
-        identity.push(
-            st.policies
-                .get(&r.try_get::<String, _>(0)?, PolicyKind::Managed)?,
-        );
+        let doc = r.try_get::<String, _>(0)?;
+        wanted = wanted.or(Wanted::of(&doc));
+        identity.push(st.policies.get(&doc, PolicyKind::Managed)?);
     }
     for r in &inline {
         let kind = if r.try_get::<String, _>(1)? == "user" {
@@ -151,7 +190,9 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
         } else {
             PolicyKind::InlineGroup
         };
-        identity.push(st.policies.get(&r.try_get::<String, _>(0)?, kind)?);
+        let doc = r.try_get::<String, _>(0)?;
+        wanted = wanted.or(Wanted::of(&doc));
+        identity.push(st.policies.get(&doc, kind)?);
     }
     let boundary = match &user.boundary_policy_id {
         None => None,
@@ -162,6 +203,7 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
             let doc = iam::policy_document(&mut c, pid, p.default_version)
                 .await?
                 .ok_or_else(|| ApiError::internal("boundary version missing"))?;
+            wanted = wanted.or(Wanted::of(&doc));
             Some(st.policies.get(&doc, PolicyKind::Managed)?)
         }
     };
@@ -170,6 +212,7 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
         identity,
         boundary,
         tags,
+        wanted,
     })
 }
 

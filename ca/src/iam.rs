@@ -284,20 +284,23 @@ pub async fn list_users(
     page: &PageRequest,
 ) -> Result<Page<User>, ApiError> {
     let rows = sqlx::query(&format!(
-        "SELECT {USER_COLS}, name_lc FROM users WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+        "SELECT {USER_COLS}, name_lc FROM users WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
     ))
     .bind(&page.marker)
-    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(path_prefix)
     .bind(page.max_items + 1)
+    .bind(prefix_len(path_prefix))
     .fetch_all(&mut *c)
     .await?;
     paginate(rows, page.max_items, user_row)
 }
 
-fn like_escape(s: &str) -> String {
-    // Paths are validated to printable ASCII; strip LIKE wildcards so a
-    // prefix is only a prefix.
-    s.replace(['%', '_'], "")
+/// The length `substr(path, 1, N) = prefix` compares. A prefix is matched
+/// exactly and case-sensitively on both backends: `LIKE` would treat `_`
+/// and `%` as wildcards and, on SQLite, ignore case (issue #7). Paths and
+/// prefixes are printable ASCII, so bytes and characters agree.
+fn prefix_len(prefix: &str) -> i64 {
+    i64::try_from(prefix.len()).unwrap_or(i64::MAX)
 }
 
 fn paginate<T>(
@@ -530,11 +533,12 @@ pub async fn list_groups(
     page: &PageRequest,
 ) -> Result<Page<Group>, ApiError> {
     let rows = sqlx::query(&format!(
-        "SELECT {GROUP_COLS}, name_lc FROM iam_groups WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+        "SELECT {GROUP_COLS}, name_lc FROM iam_groups WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
     ))
     .bind(&page.marker)
-    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(path_prefix)
     .bind(page.max_items + 1)
+    .bind(prefix_len(path_prefix))
     .fetch_all(&mut *c)
     .await?;
     paginate(rows, page.max_items, group_row)
@@ -752,11 +756,12 @@ pub async fn list_policies(
     page: &PageRequest,
 ) -> Result<Page<ManagedPolicy>, ApiError> {
     let rows = sqlx::query(&format!(
-        "SELECT {POLICY_COLS}, name_lc FROM policies WHERE name_lc > $1 AND path LIKE $2 ORDER BY name_lc LIMIT $3"
+        "SELECT {POLICY_COLS}, name_lc FROM policies WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
     ))
     .bind(&page.marker)
-    .bind(format!("{}%", like_escape(path_prefix)))
+    .bind(path_prefix)
     .bind(page.max_items + 1)
+    .bind(prefix_len(path_prefix))
     .fetch_all(&mut *c)
     .await?;
     paginate(rows, page.max_items, policy_row)

@@ -417,14 +417,11 @@ pub(crate) async fn list(
             ))
         }
     };
-    let user_id = match &q.user {
-        None => None,
-        Some(name) => {
-            crate::names::user_name("user", name)?;
-            let mut c = st.store.pool().acquire().await?;
-            Some(iam::user(&mut c, name).await?.id)
-        }
-    };
+    if let Some(name) = &q.user {
+        crate::names::user_name("user", name)?;
+    }
+    // Authorize before looking anything up: a 404 for a missing user must
+    // not answer a caller who may not list certificates (issue #7).
     crate::authz::authorize_read(
         &st,
         &caller,
@@ -433,6 +430,13 @@ pub(crate) async fn list(
         &[],
     )
     .await?;
+    let user_id = match &q.user {
+        None => None,
+        Some(name) => {
+            let mut c = st.store.pool().acquire().await?;
+            Some(iam::user(&mut c, name).await?.id)
+        }
+    };
     let mut c = st.store.pool().acquire().await?;
     let rows = certs::list(
         &mut c,

@@ -27,6 +27,9 @@ pub(crate) enum UserCommand {
         /// A tag, KEY=VALUE; repeat for more.
         #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
         tags: Vec<api::Tag>,
+        /// Managed policy (name or ARN) to set as the permissions boundary.
+        #[arg(long, value_name = "POLICY")]
+        permissions_boundary: Option<String>,
     },
     /// Show a user.
     Get {
@@ -368,8 +371,18 @@ pub(crate) fn read_stdin_secret(limit: u64, what: &str) -> Result<String, Failur
 pub(crate) fn user(cmd: UserCommand, ctx: &Ctx) -> Done {
     let api = ctx.api()?;
     match cmd {
-        UserCommand::Create { name, path, tags } => {
-            let req = api::CreateUser { name, path, tags };
+        UserCommand::Create {
+            name,
+            path,
+            tags,
+            permissions_boundary,
+        } => {
+            let req = api::CreateUser {
+                name,
+                path,
+                tags,
+                permissions_boundary,
+            };
             let v = api.send_for_json(Method::Post, &["users"], body(&req)?)?;
             api.show(&v, user_fields)
         }

@@ -115,6 +115,9 @@ pub struct CreateUser {
     /// Up to 50.
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Name or ARN of a managed policy to set as the permissions boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 /// `PATCH /v1/users/{name}`.
