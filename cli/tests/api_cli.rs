@@ -865,17 +865,32 @@ fn profiles_and_login() {
         &[],
         &["InvalidLogin"],
     );
-    let login = check(
+    let login = ward(
         h,
         &none,
         &["--profile", "frank", "login", "--user", "frank"],
         Some("a long enough passphrase 42\n"),
-        0,
-        &["logged in as frank", "expire at"],
-        &[],
     );
-    assert!(!login.contains("aws_secret"), "{login}");
+    let (login_out, login_err) = (
+        String::from_utf8_lossy(&login.stdout).into_owned(),
+        String::from_utf8_lossy(&login.stderr).into_owned(),
+    );
+    assert_eq!(login.status.code(), Some(0), "{login_out}{login_err}");
+    assert!(login_out.contains("logged in as frank"), "{login_out}");
+    assert!(login_out.contains("expire at"), "{login_out}");
     let creds = std::fs::read_to_string(&creds_path).unwrap();
+    // The secret and the session token went to the 0600 file only: neither
+    // value appears on stdout or stderr (the values themselves, not a label).
+    let frank_ini = creds.split("[frank]").nth(1).unwrap();
+    for k in ["aws_secret_access_key", "aws_session_token"] {
+        let v = frank_ini
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap_or_else(|| panic!("{k} missing: {creds}"));
+        assert!(v.len() >= 20, "{k} looks empty: {v:?}");
+        assert!(!login_out.contains(v), "{k} printed on stdout");
+        assert!(!login_err.contains(v), "{k} printed on stderr");
+    }
     assert!(
         creds.contains("[admin]\nward_access_key_id = "),
         "other profiles kept: {creds}"
