@@ -550,3 +550,48 @@ fn path_prefix_is_exact(db: Db) {
     s.call(&lead, "GET", "/v1/users?pathPrefix=%2Fteama%2F", None)
         .err(403, "AccessDenied");
 }
+
+/// The shipped example issuance policy (examples/ssh-issuance-policy.json,
+/// shown in the README) is the safe pattern: own name only, capped TTL.
+#[test]
+fn example_issuance_policy_is_safe() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/ssh-issuance-policy.json"),
+    )
+    .unwrap();
+    let root = s.root();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"carol"}"#))
+        .ok();
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/carol/policies/issue",
+        Some(&json!({ "document": doc }).to_string()),
+    )
+    .ok();
+    let carol = creds_of(
+        s.call(&root, "POST", "/v1/users/carol/access-keys", None)
+            .ok(),
+    );
+    let dir = std::env::temp_dir().join(format!("ward-esc-ex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pubkey = keygen_pub(&dir);
+    let issue = |body: serde_json::Value| {
+        s.call(
+            &carol,
+            "POST",
+            "/v1/ssh/user-certificates",
+            Some(&body.to_string()),
+        )
+    };
+    let ok = issue(json!({"publicKey": pubkey}));
+    assert_eq!(ok.ok()["principals"], json!(["carol"]));
+    issue(json!({"publicKey": pubkey, "principals": ["root"]})).err(403, "AccessDenied");
+    issue(json!({"publicKey": pubkey, "principals": ["carol", "deploy"]})).err(403, "AccessDenied");
+    issue(json!({"publicKey": pubkey, "validitySeconds": 32400})).err(403, "AccessDenied");
+    let _ = std::fs::remove_dir_all(&dir);
+}
