@@ -14,10 +14,12 @@ CONNS=${2:-32}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 python3 -c 'import botocore' 2>/dev/null || python3 -m pip install --quiet botocore
 
-cargo build --release -q -p ward-ca
+# WARD_CA_BIN runs another build (e.g. the previous commit's, for a
+# side-by-side comparison: bench/scripts/compare.sh).
+if [ -z "${WARD_CA_BIN:-}" ]; then cargo build --release -q -p ward-ca; WARD_CA_BIN=target/release/ward-ca; fi
 DIR=$(mktemp -d /tmp/ward-bench-certs.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WARD_LOG=warn target/release/ward-ca serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
+WARD_LOG=warn "$WARD_CA_BIN" serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do grep -q WARD_SECRET_ACCESS_KEY "$DIR/banner" 2>/dev/null && break; sleep 0.1; done
@@ -62,6 +64,11 @@ sign "$WARD_ENDPOINT/v1/x509/client-certificates" "$DIR/x509.json" "$DIR/x509.lu
 run() {
   wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$1" "$2" > "$DIR/wrk.txt"
   cat "$DIR/wrk.txt" >&2
+  # Only 2xx counts as throughput: a run that answered errors (e.g. a
+  # replayed signature past the 15-minute window) fails instead.
+  if grep -q 'Non-2xx or 3xx responses' "$DIR/wrk.txt"; then
+    echo "bench: some responses were not 2xx; refusing to report throughput" >&2; exit 1
+  fi
   awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
 }
 echo "== SSH user certificates" >&2
