@@ -223,7 +223,7 @@ pub(crate) enum AccessKeyCommand {
 }
 
 /// `KEY=VALUE` → a tag (the value may be empty).
-fn parse_tag(s: &str) -> Result<api::Tag, String> {
+pub(crate) fn parse_tag(s: &str) -> Result<api::Tag, String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok(api::Tag {
             key: k.to_owned(),
@@ -233,7 +233,7 @@ fn parse_tag(s: &str) -> Result<api::Tag, String> {
     }
 }
 
-fn tags_text(tags: &[api::Tag]) -> String {
+pub(crate) fn tags_text(tags: &[api::Tag]) -> String {
     tags.iter()
         .map(|t| format!("{}={}", t.key, t.value))
         .collect::<Vec<_>>()

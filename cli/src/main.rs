@@ -25,6 +25,7 @@ mod config;
 mod ctx;
 mod error;
 mod files;
+mod host;
 mod iam;
 mod output;
 mod policy;
@@ -107,6 +108,9 @@ enum Command {
     /// List and revoke issued certificates.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Register hosts and certify their SSH host keys.
+    #[command(subcommand)]
+    Host(host::HostCommand),
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -142,6 +146,7 @@ fn main() -> ExitCode {
         Command::Ssh(c) => ssh::run(c, &ctx),
         Command::X509(c) => x509::run(c, &ctx),
         Command::Cert(c) => cert::run(c, &ctx),
+        Command::Host(c) => host::run(c, &ctx),
         Command::Audit(c) => audit::run(c, &ctx),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

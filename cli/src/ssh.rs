@@ -259,7 +259,7 @@ enum Key {
 
 /// Reads `--public-key`: one OpenSSH public key line. A private key is
 /// refused here, before anything is sent.
-fn read_public_key(path: &Path) -> Result<PublicKey, Failure> {
+pub(crate) fn read_public_key(path: &Path) -> Result<PublicKey, Failure> {
     let shown = path.display();
     if path == Path::new("-") {
         return Err(Failure::usage(
@@ -304,7 +304,7 @@ struct Paths {
 /// `DIR/NAME.pub` → (`DIR/NAME`, `DIR/NAME-cert.pub`), as ssh and ssh-add
 /// look for them; a file not ending in `.pub` gets `FILE-cert.pub` and no
 /// private key.
-fn paths_for_public_key(file: &Path) -> (Option<PathBuf>, PathBuf) {
+pub(crate) fn paths_for_public_key(file: &Path) -> (Option<PathBuf>, PathBuf) {
     let s = file.as_os_str().to_string_lossy();
     match s
         .strip_suffix(".pub")

@@ -64,11 +64,12 @@ pub(crate) fn parse(s: &str) -> Result<Ttl, String> {
 }
 
 /// Passes `e` on; when policy refused a request that asked for the
-/// default lifetime, first says so on stderr, since a cap on
-/// `ca:ValiditySeconds` below the default is the usual reason.
+/// default lifetime because of `ca:ValiditySeconds` (the server's
+/// explanation names the key), first says so on stderr. Other denials get
+/// no note: it would send the user after the wrong cause (issue #8).
 pub(crate) fn note_denial(e: Failure, ttl: Option<Ttl>, default: &str) -> Failure {
     if let (Failure::Api { error }, None) = (&e, ttl) {
-        if error.code == "AccessDenied" {
+        if error.code == "AccessDenied" && error.message.contains("ca:ValiditySeconds") {
             eprintln!(
                 "ward: note: without --ttl the lifetime asked for is the default, {default}; \
                  if policy caps ca:ValiditySeconds, ask for less (e.g. --ttl 1h)"

@@ -1,0 +1,177 @@
+//! `ward host …`: registered hosts and their SSH host certificates, one
+//! subcommand per route (`/v1/hosts…`, issue #8 item 4).
+//!
+//! `certificate` sends only the host's public key (e.g.
+//! `/etc/ssh/ssh_host_ed25519_key.pub`), checks that the certificate ward-ca
+//! returns certifies exactly that key, writes it next to the key as
+//! `ssh_host_ed25519_key-cert.pub` (replaced atomically, 0644) and prints the
+//! `HostCertificate` line for sshd_config.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use ssh_key::Certificate;
+use ward_protocol::api;
+
+use crate::client::Method;
+use crate::ctx::{body, typed, Ctx, Done};
+use crate::error::Failure;
+use crate::files::{self, PUBLIC};
+use crate::output::{self, fields, table};
+use crate::ttl::{self, Ttl};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum HostCommand {
+    /// Register a host (its name and aliases become its certificates'
+    /// principals; tags are ward:ResourceTag/K in policies).
+    Register {
+        /// Host name (a DNS name: letters, digits, dots and dashes).
+        name: String,
+        /// Another name or address clients use for the host; repeat for more.
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
+        /// A tag, KEY=VALUE; repeat for more.
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::iam::parse_tag)]
+        tags: Vec<api::Tag>,
+    },
+    /// List registered hosts.
+    List,
+    /// Show a registered host.
+    Get {
+        /// Host name.
+        name: String,
+    },
+    /// Deregister a host.
+    Deregister {
+        /// Host name.
+        name: String,
+    },
+    /// Certify a host key: writes KEY-cert.pub next to the public key and
+    /// prints the sshd_config HostCertificate line.
+    Certificate {
+        /// Host name.
+        name: String,
+        /// The host's public key, e.g. /etc/ssh/ssh_host_ed25519_key.pub.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Lifetime: seconds or e.g. 30d [default: 30 days; at most 365 days
+        /// and the policy's ca:ValiditySeconds].
+        #[arg(long, value_name = "DURATION", value_parser = ttl::parse)]
+        ttl: Option<Ttl>,
+        /// Where to write the certificate [default: next to the public key,
+        /// NAME-cert.pub].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn host_fields(h: &api::Host) -> String {
+    fields(&[
+        ("Name", h.name.clone()),
+        ("HostId", h.host_id.clone()),
+        ("Arn", h.arn.clone()),
+        ("Aliases", h.aliases.join(", ")),
+        ("Tags", crate::iam::tags_text(&h.tags)),
+        ("Created", h.created.clone()),
+    ])
+}
+
+fn hosts_table(l: &api::HostList) -> String {
+    let rows: Vec<Vec<String>> = l
+        .hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.aliases.join(","),
+                crate::iam::tags_text(&h.tags),
+                h.created.clone(),
+            ]
+        })
+        .collect();
+    table(&["name", "aliases", "tags", "created"], &rows)
+}
+
+pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
+    let api = ctx.api()?;
+    match cmd {
+        HostCommand::Register {
+            name,
+            aliases,
+            tags,
+        } => {
+            let req = api::RegisterHost {
+                name,
+                aliases,
+                tags,
+            };
+            let v = api.send_for_json(Method::Post, &["hosts"], body(&req)?)?;
+            api.show(&v, host_fields)
+        }
+        HostCommand::List => {
+            let v = api.get(&["hosts"], &[])?;
+            api.show(&v, hosts_table)
+        }
+        HostCommand::Get { name } => {
+            let v = api.get(&["hosts", &name], &[])?;
+            api.show(&v, host_fields)
+        }
+        HostCommand::Deregister { name } => {
+            let v = api.send(Method::Delete, &["hosts", &name], &[], None)?;
+            api.done(v, format!("deregistered host {name}"))
+        }
+        HostCommand::Certificate {
+            name,
+            public_key,
+            ttl: lifetime,
+            out,
+        } => {
+            let public = crate::ssh::read_public_key(&public_key)?;
+            let req = api::HostCertificateRequest {
+                public_key: public
+                    .to_openssh()
+                    .map_err(|e| Failure::Unexpected(format!("encoding the public key: {e}")))?,
+                validity_seconds: lifetime.map(Ttl::seconds),
+            };
+            let v = api
+                .send_for_json(
+                    Method::Post,
+                    &["hosts", &name, "ssh-certificate"],
+                    body(&req)?,
+                )
+                .map_err(|e| ttl::note_denial(e, lifetime, "30d"))?;
+            let issued: api::SshCertificate = typed(&v)?;
+            let cert = Certificate::from_openssh(issued.certificate.trim()).map_err(|e| {
+                Failure::Unexpected(format!("the server's certificate does not parse: {e}"))
+            })?;
+            if cert.public_key() != public.key_data() {
+                return Err(Failure::Unexpected(
+                    "the server's certificate is for another key; nothing was saved".into(),
+                ));
+            }
+            let path = match out {
+                Some(p) => p,
+                None => crate::ssh::paths_for_public_key(&public_key).1,
+            };
+            files::write_atomic(
+                &path,
+                format!("{}\n", issued.certificate.trim()).as_bytes(),
+                PUBLIC,
+            )?;
+            match api.output {
+                crate::config::OutputFormat::Json => output::print(&output::json(&v)),
+                crate::config::OutputFormat::Table => output::print(&format!(
+                    "{}\n# sshd_config:\nHostCertificate {}\n",
+                    fields(&[
+                        ("Serial", issued.serial.clone()),
+                        ("Principals", issued.principals.join(", ")),
+                        ("ValidBefore", issued.valid_before.clone()),
+                        ("Certificate", path.display().to_string()),
+                    ]),
+                    path.display()
+                )),
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
