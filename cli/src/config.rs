@@ -671,7 +671,6 @@ fn env_credentials(env: &Env) -> Result<Option<Credentials>, Failure> {
 /// (both spellings removed, AWS spelling written); everything else, other
 /// sections and comments included, is kept as it was.
 pub(crate) fn replace_credentials(text: &str, section: &str, creds: &Credentials) -> String {
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut new_lines = vec![
         format!("aws_access_key_id = {}", creds.access_key_id),
         format!(
@@ -682,6 +681,21 @@ pub(crate) fn replace_credentials(text: &str, section: &str, creds: &Credentials
     if let Some(t) = &creds.session_token {
         new_lines.push(format!("aws_session_token = {}", t.expose()));
     }
+    replace_in_section(text, section, new_lines, &|k: &str| {
+        KEY_ID.contains(&k) || KEY_SECRET.contains(&k) || KEY_TOKEN.contains(&k)
+    })
+}
+
+/// `text` with `new_lines` at the top of `[section]` (created at the end if
+/// missing) and the section's lines whose key `ours` claims removed; every
+/// other line, comment and section is kept as it was.
+fn replace_in_section(
+    text: &str,
+    section: &str,
+    new_lines: Vec<String>,
+    ours: &dyn Fn(&str) -> bool,
+) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let header_name = |l: &str| {
         let t = l.trim();
         t.strip_prefix('[')
@@ -698,19 +712,15 @@ pub(crate) fn replace_credentials(text: &str, section: &str, creds: &Credentials
                 .skip(h + 1)
                 .position(|l| header_name(l).is_some())
                 .map_or(lines.len(), |p| h + 1 + p);
-            let ours = |l: &String| {
+            let claimed = |l: &String| {
                 let key = l
                     .split_once('=')
                     .map(|(k, _)| k.trim().to_ascii_lowercase());
-                key.is_some_and(|k| {
-                    KEY_ID.contains(&k.as_str())
-                        || KEY_SECRET.contains(&k.as_str())
-                        || KEY_TOKEN.contains(&k.as_str())
-                }) && !l.starts_with(char::is_whitespace)
+                key.is_some_and(|k| ours(&k)) && !l.starts_with(char::is_whitespace)
             };
             let kept: Vec<String> = lines[h + 1..end]
                 .iter()
-                .filter(|l| !ours(l))
+                .filter(|l| !claimed(l))
                 .cloned()
                 .collect();
             let tail = lines.split_off(end);
@@ -732,14 +742,78 @@ pub(crate) fn replace_credentials(text: &str, section: &str, creds: &Credentials
     out
 }
 
-/// Stores `creds` under `[profile]` in the credentials file: other
-/// profiles are kept, the file is replaced atomically and is 0600.
+/// Writes `out` to `path` through a temporary file in the same directory
+/// (created 0700 if missing), with `mode`, then renames it into place.
+fn write_replacing(path: &Path, out: &str, mode: u32) -> Result<(), Failure> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(out.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::usage(format!("writing {}: {e}", path.display()))
+    })
+}
+
+/// Stores `endpoint`, `ca_bundle` and `region` in the profile's section of
+/// `~/.ward/config` (`[default]` or `[profile NAME]`, as the AWS CLI
+/// writes them), so that a new shell finds the server without `WARD_*`
+/// variables (issue #8 item 7). Other keys and sections are kept.
+pub(crate) fn store_settings(
+    env: &Env,
+    profile: &str,
+    entries: &[(&str, String)],
+) -> Result<PathBuf, Failure> {
+    let path = env
+        .config_file()
+        .ok_or_else(|| Failure::usage("HOME is not set: cannot find ~/.ward/config"))?;
+    let ini = load_ini(&path)?;
+    let section = match config_section(&ini, profile) {
+        Some(s) => normalize_section(&s.name),
+        None if profile == "default" => "default".to_owned(),
+        None => format!("profile {profile}"),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Failure::usage(format!("{}: {e}", path.display()))),
+    };
+    let keys: Vec<String> = entries.iter().map(|(k, _)| (*k).to_owned()).collect();
+    let new_lines = entries.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    let out = replace_in_section(&text, &section, new_lines, &|k: &str| {
+        keys.iter().any(|o| o == k)
+    });
+    write_replacing(&path, &out, 0o600)?;
+    Ok(path)
+}
+
 pub(crate) fn store_credentials(
     env: &Env,
     profile: &str,
     creds: &Credentials,
 ) -> Result<PathBuf, Failure> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let path = env
         .credentials_file()
         .ok_or_else(|| Failure::usage("HOME is not set: cannot find ~/.ward/credentials"))?;
@@ -750,32 +824,8 @@ pub(crate) fn store_credentials(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Failure::usage(format!("{}: {e}", path.display()))),
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
     let out = replace_credentials(&text, profile, creds);
-    let tmp = dir.join(format!(".credentials.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(out.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Failure::usage(format!("writing {}: {e}", path.display()))
-    })?;
+    write_replacing(&path, &out, 0o600)?;
     Ok(path)
 }
 

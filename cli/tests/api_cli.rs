@@ -1982,3 +1982,97 @@ fn change_password_after_login() {
     assert!(out.is_empty(), "{out}");
     login(old, 0, &[]);
 }
+
+/// `ward login` stores the endpoint, CA bundle and region in the profile,
+/// so a new shell with none of the WARD_* variables works (issue #8 item 7),
+/// and other profiles and comments in ~/.ward/config are kept.
+#[test]
+fn login_remembers_the_endpoint() {
+    let d = Daemon::start("remember");
+    let home = Scratch::new("remember-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let cfg = home.write(
+        ".ward/config",
+        "# mine\n[profile other]\nendpoint = https://other.example:8443\n",
+    );
+    check(h, &root, &["user", "create", "gina"], None, 0, &[], &[]);
+    let whoami = home.write(
+        "whoami.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#,
+    );
+    check(
+        h,
+        &root,
+        &[
+            "policy",
+            "put-inline",
+            "whoami",
+            "--user",
+            "gina",
+            "--document",
+            whoami.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["user", "set-password", "gina", "--password-stdin"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &[],
+        &[],
+    );
+    // Log in with only the endpoint and bundle in the environment.
+    let server_env = vec![
+        ("WARD_ENDPOINT".to_owned(), d.endpoint().to_owned()),
+        ("WARD_CA_BUNDLE".to_owned(), d.bundle().to_owned()),
+    ];
+    check(
+        h,
+        &server_env,
+        &["--profile", "gina", "login", "--user", "gina"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &["logged in as gina"],
+        &[],
+    );
+    // A new shell: no environment at all.
+    let none: Vec<(String, String)> = Vec::new();
+    check(
+        h,
+        &none,
+        &["--profile", "gina", "whoami"],
+        None,
+        0,
+        &["user/gina"],
+        &[],
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.starts_with("# mine\n[profile other]\nendpoint = https://other.example:8443\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[profile gina]\nendpoint = {}\n", d.endpoint())),
+        "{text}"
+    );
+    assert!(text.contains("ca_bundle = /"), "{text}");
+    // Logging in again rewrites the same keys, not a second copy.
+    check(
+        h,
+        &server_env,
+        &["--profile", "gina", "login", "--user", "gina"],
+        Some("a long enough passphrase 42\n"),
+        0,
+        &[],
+        &[],
+    );
+    let again = std::fs::read_to_string(&cfg).unwrap();
+    assert_eq!(again.matches("[profile gina]").count(), 1, "{again}");
+    assert_eq!(again.matches("ca_bundle =").count(), 1, "{again}");
+}
