@@ -33,8 +33,37 @@ use ward_ca::{api, tls};
     about = "ward-ca: identity store, API and certificate authority"
 )]
 struct Cli {
+    /// Log format on stderr: text (coloured only on a terminal) or json
+    /// (one object per line, for log collectors) [env: WARD_LOG_FORMAT].
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the stderr logger. Colour codes only when stderr is a terminal
+/// (a journal or a file gets plain text: issue #8 item 8).
+fn init_logging(format: Option<LogFormat>) {
+    use std::io::IsTerminal;
+    let format = format.unwrap_or_else(|| match std::env::var("WARD_LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    });
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,14 +137,8 @@ enum RootKeyCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
