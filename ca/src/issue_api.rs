@@ -237,6 +237,7 @@ pub(crate) async fn ssh_user_certificate(
         valid_before,
         issued_at: t,
         revoked_at: None,
+        public_key: None,
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
     let ev = crate::api::event(
@@ -334,6 +335,7 @@ pub(crate) async fn x509_client_certificate(
         valid_before: issued.not_after,
         issued_at: t,
         revoked_at: None,
+        public_key: None,
     };
     let ev = crate::api::event(
         &caller,
@@ -417,14 +419,11 @@ pub(crate) async fn list(
             ))
         }
     };
-    let user_id = match &q.user {
-        None => None,
-        Some(name) => {
-            crate::names::user_name("user", name)?;
-            let mut c = st.store.pool().acquire().await?;
-            Some(iam::user(&mut c, name).await?.id)
-        }
-    };
+    if let Some(name) = &q.user {
+        crate::names::user_name("user", name)?;
+    }
+    // Authorize before looking the user up: a 404 must not tell a caller
+    // without rights which users exist.
     crate::authz::authorize_read(
         &st,
         &caller,
@@ -433,6 +432,19 @@ pub(crate) async fn list(
         &[],
     )
     .await?;
+    let user_id = match &q.user {
+        None => None,
+        Some(name) => {
+            let mut c = st.store.pool().acquire().await?;
+            match iam::find_user(&mut c, name).await? {
+                Some(u) => Some(u.id),
+                // A user id (`AIDA…`) names a user even after deletion, so a
+                // deleted user's (revoked) certificates can still be listed.
+                None if is_user_id(name) => Some(name.clone()),
+                None => return Err(ApiError::no_such("user", name)),
+            }
+        }
+    };
     let mut c = st.store.pool().acquire().await?;
     let rows = certs::list(
         &mut c,
@@ -449,6 +461,16 @@ pub(crate) async fn list(
     Ok(Json(api::CertificateList {
         certificates: rows.iter().map(record_out).collect(),
     }))
+}
+
+/// The shape of a user's unique id: `AIDA` and 17 upper-case letters or
+/// digits (see `crypto::unique_id`).
+fn is_user_id(s: &str) -> bool {
+    s.len() == 21
+        && s.starts_with("AIDA")
+        && s[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn check_serial(serial: &str) -> Result<String, ApiError> {
@@ -550,14 +572,23 @@ pub(crate) async fn ssh_user_keys(State(st): State<Shared>) -> Result<Response, 
     Ok(text(lines, "text/plain; charset=utf-8"))
 }
 
-/// `GET /v1/ca/ssh-known-hosts`: `@cert-authority * KEY` lines.
+/// `GET /v1/ca/ssh-known-hosts`: `@cert-authority * KEY` lines, then an
+/// `@revoked * KEY` line for the key of every revoked host certificate that
+/// has not expired (ssh refuses a host whose key, or whose certificate's
+/// key, is on such a line, even when a trusted CA signed it).
 pub(crate) async fn ssh_known_hosts(State(st): State<Shared>) -> Result<Response, ApiError> {
     let a = authorities(&st).await?;
-    let lines: String = a
+    let mut lines: String = a
         .ssh_keys(authority::SSH_HOST)
         .iter()
         .map(|k| format!("{}\n", sshca::known_hosts_line(&k.public_key(), "*")))
         .collect();
+    let mut c = st.store.pool().acquire().await?;
+    for key in certs::revoked_host_keys(&mut c, now()).await? {
+        let pk = ssh_key::PublicKey::from_openssh(&key).map_err(ApiError::internal)?;
+        let text = pk.to_openssh().map_err(ApiError::internal)?;
+        lines.push_str(&format!("@revoked * {text}\n"));
+    }
     Ok(text(lines, "text/plain; charset=utf-8"))
 }
 
@@ -575,18 +606,28 @@ pub(crate) async fn x509_bundle(State(st): State<Shared>) -> Result<Response, Ap
 
 /// `GET /v1/ca/ssh-user.krl`: revoked SSH user certificates as an OpenSSH KRL.
 pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    krl_of(&st, authority::SSH_USER, kind::SSH_USER).await
+}
+
+/// `GET /v1/ca/ssh-host.krl`: revoked SSH host certificates as an OpenSSH
+/// KRL (for `RevokedHostKeys` in ssh_config).
+pub(crate) async fn ssh_host_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    krl_of(&st, authority::SSH_HOST, kind::SSH_HOST).await
+}
+
+async fn krl_of(st: &AppState, authority: &str, cert_kind: &str) -> Result<Response, ApiError> {
     let mut c = st.store.pool().acquire().await?;
-    let revoked = certs::revoked(&mut c, kind::SSH_USER).await?;
+    let revoked = certs::revoked(&mut c, cert_kind).await?;
     let t = now();
     let mut krl = crate::krl::Krl::new(
         u64::try_from(t).unwrap_or(0),
         u64::try_from(t).unwrap_or(0),
-        "ward ssh-user KRL",
+        &format!("ward {authority} KRL"),
     )
     .map_err(ApiError::internal)?;
-    // Revoke each serial under every CA key that signed user certificates
-    // (retired keys included, so their certificates stay revoked).
-    let keys = crate::authority::all_public_keys(&mut c, authority::SSH_USER).await?;
+    // Revoke each serial under the CA key that signed it (retired keys
+    // included, so their certificates stay revoked).
+    let keys = crate::authority::all_public_keys(&mut c, authority).await?;
     for (serial, ca_key_id, _) in &revoked {
         let Ok(s) = serial.parse::<u64>() else {
             continue;
