@@ -718,7 +718,13 @@ async fn update_user(
     .await?;
     // Issue #7 item 3: certificates naming the old name are revoked (same transaction).
     if u2.name != u.name {
-        crate::certs::revoke_for_user_change(&mut m.tx, &u.id, crate::certs::UserChange::Renamed(&u.name), now()).await?;
+        crate::certs::revoke_for_user_change(
+            &mut m.tx,
+            &u.id,
+            crate::certs::UserChange::Renamed(&u.name),
+            now(),
+        )
+        .await?;
     }
     let out = user_out(&st, &mut m.tx, &u2).await?;
     commit(
@@ -740,7 +746,13 @@ async fn delete_user(
     let mut m = st.store.mutation(&g).await?;
     iam::delete_user(&mut m.tx, &u).await?;
     // Issue #7 item 3: the user's certificates die with it (same transaction).
-    crate::certs::revoke_for_user_change(&mut m.tx, &u.id, crate::certs::UserChange::Deleted, now()).await?;
+    crate::certs::revoke_for_user_change(
+        &mut m.tx,
+        &u.id,
+        crate::certs::UserChange::Deleted,
+        now(),
+    )
+    .await?;
     commit(m, &caller, &g, serde_json::json!({"userId": u.id})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,7 +74,9 @@ async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiE
     // tags" (a Deny conditioned on a host tag would then not apply), nor
     // unreadable aliases "no aliases".
     let unreadable = |what: &str, e: serde_json::Error| {
-        ApiError::internal(format!("host {name}: the stored {what} are unreadable: {e}"))
+        ApiError::internal(format!(
+            "host {name}: the stored {what} are unreadable: {e}"
+        ))
     };
     Ok(Some(HostRow {
         id: r.try_get(0)?,
@@ -184,7 +186,14 @@ pub(crate) async fn register(
     }
     let keys: Vec<String> = req.tags.iter().map(|t| t.key.clone()).collect();
     let ctx = [("ward:TagKeys", ContextValue::Multi(keys))];
-    let g = authorize(&st, &caller, "host:RegisterHost", &arn(&st, &req.name), &ctx).await?;
+    let g = authorize(
+        &st,
+        &caller,
+        "host:RegisterHost",
+        &arn(&st, &req.name),
+        &ctx,
+    )
+    .await?;
     // Every alias will be a principal of the host's certificates: the
     // caller must be allowed to register a host of that name too.
     for a in &req.aliases {
@@ -371,14 +380,24 @@ pub(crate) async fn host_certificate(
         ctx.push((k.as_str(), ContextValue::from(t.value.as_str())));
     }
     for a in &h.aliases {
-        authorize(&st, &caller, "ca:IssueSshHostCertificate", &arn(&st, a), &ctx).await?;
+        authorize(
+            &st,
+            &caller,
+            "ca:IssueSshHostCertificate",
+            &arn(&st, a),
+            &ctx,
+        )
+        .await?;
     }
     let mut now_principals = vec![h.name.clone()];
     now_principals.extend(h.aliases.iter().cloned());
     if now_principals != principals {
         return Err(ApiError::Conflict {
             code: "ConcurrentModification",
-            message: format!("host {} changed while its certificate was requested; retry", h.name),
+            message: format!(
+                "host {} changed while its certificate was requested; retry",
+                h.name
+            ),
         });
     }
     let auth = authorities(&st).await?;
