@@ -151,6 +151,7 @@ pub fn router(st: Shared) -> Router {
         .route("/v1/ca/ssh-user.krl", get(crate::issue_api::ssh_krl))
         .route("/v1/ca/ssh-host.krl", get(crate::issue_api::ssh_host_krl))
         .route("/v1/ca/x509.crl", get(crate::issue_api::x509_crl))
+        .route("/v1/ca/x509-crls/{id}", get(crate::issue_api::x509_crl_der))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -305,7 +305,14 @@ pub(crate) async fn x509_client_certificate(
     let mut serial = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut serial);
     let td = trust_domain(&st);
-    let issued = x509::issue_client_cert(
+    // With an external URL configured, the certificate names the CRL of
+    // the key that signs it, so relying parties can fetch it.
+    let crl_url = st
+        .config
+        .external_url
+        .as_ref()
+        .map(|u| format!("{u}/v1/ca/x509-crls/{}", issuing.id));
+    let issued = x509::issue_client_cert_with_crl(
         ca,
         &x509::ClientCertRequest {
             csr_pem: &req.csr,
@@ -315,6 +322,7 @@ pub(crate) async fn x509_client_certificate(
             not_after: t + validity,
             serial,
         },
+        crl_url.as_deref(),
     )
     .map_err(|e| {
         if e.is_bad_input() {
@@ -647,23 +655,70 @@ async fn krl_of(st: &AppState, authority: &str, cert_kind: &str) -> Result<Respo
         .into_response())
 }
 
-/// `GET /v1/ca/x509.crl`: the issuing CA's CRL.
-pub(crate) async fn x509_crl(State(st): State<Shared>) -> Result<Response, ApiError> {
-    let a = authorities(&st).await?;
-    let issuing = a.signing(authority::X509_ISSUING)?;
-    let Signer::X509(ca) = &issuing.signer else {
-        return Err(ApiError::internal(
-            "x509-issuing authority holds a non-X.509 key",
-        ));
-    };
+/// One CRL per unretired X.509 CA key: each issuing key's lists the
+/// revoked client certificates it signed (so certificates of an older
+/// issuing key stay checkable after a rotation), each root's lists revoked
+/// issuing CAs (none today: retiring an issuing key removes it from the
+/// trust bundle instead), so that `openssl verify -crl_check_all` finds a
+/// CRL for every CA in the chain. `(key id, signer, revoked)`.
+async fn crls(
+    st: &AppState,
+) -> Result<Vec<(String, x509::CaSigner, Vec<([u8; 16], i64)>)>, ApiError> {
+    let a = authorities(st).await?;
     let mut c = st.store.pool().acquire().await?;
-    let revoked: Vec<([u8; 16], i64)> = certs::revoked(&mut c, kind::X509_CLIENT)
-        .await?
-        .into_iter()
-        .filter_map(|(s, _, at)| x509::parse_serial_hex(&s).ok().map(|b| (b, at)))
-        .collect();
+    let revoked = certs::revoked(&mut c, kind::X509_CLIENT).await?;
+    let mut out = Vec::new();
+    for e in a.x509_issuing.iter().chain(a.x509_root.iter()) {
+        let Signer::X509(ca) = &e.signer else {
+            return Err(ApiError::internal(
+                "an X.509 authority holds a non-X.509 key",
+            ));
+        };
+        let signer = x509::CaSigner::new(ca).map_err(ApiError::internal)?;
+        let mine: Vec<([u8; 16], i64)> = revoked
+            .iter()
+            .filter(|(_, key, _)| *key == e.id)
+            .filter_map(|(s, _, at)| x509::parse_serial_hex(s).ok().map(|b| (b, *at)))
+            .collect();
+        out.push((e.id.clone(), signer, mine));
+    }
+    Ok(out)
+}
+
+/// `GET /v1/ca/x509.crl`: every CRL (see [`crls`]) as one PEM file, for
+/// `openssl verify -CRLfile` and `ward x509 crl`.
+pub(crate) async fn x509_crl(State(st): State<Shared>) -> Result<Response, ApiError> {
     let t = now();
-    let pem = x509::crl_pem(ca, &revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
+    let mut pem = String::new();
+    for (_, signer, revoked) in crls(&st).await? {
+        pem.push_str(
+            &signer
+                .crl_pem(&revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
+                .map_err(ApiError::internal)?,
+        );
+    }
+    Ok(text(pem, "application/x-pem-file"))
+}
+
+/// `GET /v1/ca/x509-crls/{key id}`: one CA key's CRL, DER
+/// (`application/pkix-crl`, RFC 5280's distribution point format).
+pub(crate) async fn x509_crl_der(
+    State(st): State<Shared>,
+    P(id): P<String>,
+) -> Result<Response, ApiError> {
+    let t = now();
+    let Some((_, signer, revoked)) = crls(&st).await?.into_iter().find(|(k, _, _)| *k == id) else {
+        return Err(ApiError::no_such("CA key", &id));
+    };
+    let der = signer
+        .crl_der(&revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
         .map_err(ApiError::internal)?;
-    Ok(text(pem, "application/pkix-crl"))
+    Ok((
+        [
+            ("content-type", "application/pkix-crl"),
+            ("cache-control", "max-age=60"),
+        ],
+        der,
+    )
+        .into_response())
 }
