@@ -168,8 +168,12 @@ impl Server {
                         break;
                     }
                 }
-                // Keep draining stdout so the daemon never writes to a closed pipe.
-                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+                // Keep draining stdout (into stdout.log, for tests that
+                // search what the daemon printed) so it never writes to a
+                // closed pipe.
+                std::fs::write(dir.join("banner.log"), lines.concat()).unwrap();
+                let mut log = std::fs::File::create(dir.join("stdout.log")).unwrap();
+                std::thread::spawn(move || std::io::copy(&mut r, &mut log));
                 lines.concat()
             }
             _ => std::fs::read_to_string(dir.join("init.out")).unwrap(),
