@@ -149,7 +149,9 @@ pub fn router(st: Shared) -> Router {
         )
         .route("/v1/ca/x509-bundle.pem", get(crate::issue_api::x509_bundle))
         .route("/v1/ca/ssh-user.krl", get(crate::issue_api::ssh_krl))
+        .route("/v1/ca/ssh-host.krl", get(crate::issue_api::ssh_host_krl))
         .route("/v1/ca/x509.crl", get(crate::issue_api::x509_crl))
+        .route("/v1/ca/x509-crls/{id}", get(crate::issue_api::x509_crl_der))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -855,6 +857,16 @@ async fn update_user(
         req.new_path.as_deref(),
     )
     .await?;
+    // Issue #7 item 3: certificates naming the old name are revoked (same transaction).
+    if u2.name != u.name {
+        crate::certs::revoke_for_user_change(
+            &mut m.tx,
+            &u.id,
+            crate::certs::UserChange::Renamed(&u.name),
+            now(),
+        )
+        .await?;
+    }
     let out = user_out(&st, &mut m.tx, &u2).await?;
     commit(
         m,
@@ -874,6 +886,14 @@ async fn delete_user(
     let (u, g) = target_user(&st, &caller, "iam:DeleteUser", &name, false).await?;
     let mut m = st.store.mutation(&g).await?;
     iam::delete_user(&mut m.tx, &u).await?;
+    // Issue #7 item 3: the user's certificates die with it (same transaction).
+    crate::certs::revoke_for_user_change(
+        &mut m.tx,
+        &u.id,
+        crate::certs::UserChange::Deleted,
+        now(),
+    )
+    .await?;
     commit(m, &caller, &g, serde_json::json!({"userId": u.id})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

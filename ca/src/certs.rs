@@ -46,9 +46,12 @@ pub struct CertRecord {
     pub issued_at: i64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
+    /// The certified public key (OpenSSH line), kept for host certificates
+    /// so that `@revoked` known_hosts lines can name it.
+    pub public_key: Option<String>,
 }
 
-const COLS: &str = "serial, kind, user_id, subject, key_fingerprint, ca_key_id, principals, valid_after, valid_before, issued_at, revoked_at";
+const COLS: &str = "serial, kind, user_id, subject, key_fingerprint, ca_key_id, principals, valid_after, valid_before, issued_at, revoked_at, public_key";
 
 fn row(r: &AnyRow) -> Result<CertRecord, sqlx::Error> {
     Ok(CertRecord {
@@ -63,6 +66,7 @@ fn row(r: &AnyRow) -> Result<CertRecord, sqlx::Error> {
         valid_before: r.try_get(8)?,
         issued_at: r.try_get(9)?,
         revoked_at: r.try_get(10)?,
+        public_key: r.try_get(11)?,
     })
 }
 
@@ -77,7 +81,7 @@ pub async fn insert(c: &mut AnyConnection, rec: &CertRecord) -> Result<bool, Api
         return Ok(false);
     }
     sqlx::query(&format!(
-        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)"
     ))
     .bind(&rec.serial)
     .bind(&rec.kind)
@@ -89,6 +93,7 @@ pub async fn insert(c: &mut AnyConnection, rec: &CertRecord) -> Result<bool, Api
     .bind(rec.valid_after)
     .bind(rec.valid_before)
     .bind(rec.issued_at)
+    .bind(&rec.public_key)
     .execute(&mut *c)
     .await?;
     Ok(true)
@@ -190,6 +195,94 @@ pub async fn revoke_user(
         .execute(&mut *c)
         .await?;
     Ok(serials)
+}
+
+/// Revokes every unrevoked certificate of a registered host (deregistration);
+/// returns the serials.
+pub async fn revoke_host(
+    c: &mut AnyConnection,
+    host_id: &str,
+    at: i64,
+    reason: &str,
+) -> Result<Vec<String>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT serial FROM certificates WHERE kind = $1 AND subject = $2 AND revoked_at IS NULL ORDER BY serial",
+    )
+    .bind(kind::SSH_HOST)
+    .bind(host_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let serials: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    sqlx::query("UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE kind = $3 AND subject = $4 AND revoked_at IS NULL")
+        .bind(at)
+        .bind(reason)
+        .bind(kind::SSH_HOST)
+        .bind(host_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(serials)
+}
+
+/// What happens to a user that its certificates must not survive.
+#[derive(Clone, Copy, Debug)]
+pub enum UserChange<'a> {
+    /// The user is deleted: every certificate is revoked.
+    Deleted,
+    /// The user is renamed from this name: SSH certificates naming it as a
+    /// principal and every X.509 certificate (its SPIFFE URI names the
+    /// user) are revoked.
+    Renamed(&'a str),
+}
+
+/// Revokes, inside the caller's mutation transaction, the certificates of
+/// `user_id` that a delete or rename leaves naming someone who no longer
+/// exists (a later user of the same name would inherit them); returns the
+/// serials. Unreadable principals count as naming the old name (fail
+/// closed).
+pub async fn revoke_for_user_change(
+    c: &mut AnyConnection,
+    user_id: &str,
+    change: UserChange<'_>,
+    at: i64,
+) -> Result<Vec<String>, ApiError> {
+    let (old, reason) = match change {
+        UserChange::Deleted => return revoke_user(c, user_id, at, "user deleted").await,
+        UserChange::Renamed(old) => (old, format!("user renamed from {old}")),
+    };
+    let rows = sqlx::query(
+        "SELECT serial, kind, principals FROM certificates WHERE user_id = $1 AND revoked_at IS NULL ORDER BY serial",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut serials = Vec::new();
+    for r in &rows {
+        let (serial, k, principals): (String, String, String) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let names_old = k == kind::X509_CLIENT
+            || serde_json::from_str::<Vec<String>>(&principals)
+                .map(|p| p.iter().any(|n| n == old))
+                .unwrap_or(true);
+        if names_old {
+            revoke(c, &serial, at, &reason).await?;
+            serials.push(serial);
+        }
+    }
+    Ok(serials)
+}
+
+/// OpenSSH public keys of revoked host certificates that have not expired
+/// at `now` (for `@revoked` known_hosts lines).
+pub async fn revoked_host_keys(c: &mut AnyConnection, now: i64) -> Result<Vec<String>, ApiError> {
+    let rows = sqlx::query("SELECT DISTINCT public_key FROM certificates WHERE kind = $1 AND revoked_at IS NOT NULL AND valid_before > $2 AND public_key IS NOT NULL ORDER BY public_key")
+        .bind(kind::SSH_HOST)
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
 /// `(serial, ca_key_id, revoked_at)` of revoked certificates of a kind.
@@ -309,7 +402,7 @@ async fn commit_one(store: &Store, j: &Job) -> Result<(), ApiError> {
 /// statement, and with it the batch).
 async fn insert_unchecked(c: &mut AnyConnection, rec: &CertRecord) -> Result<(), ApiError> {
     sqlx::query(&format!(
-        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)"
     ))
     .bind(&rec.serial)
     .bind(&rec.kind)
@@ -321,6 +414,7 @@ async fn insert_unchecked(c: &mut AnyConnection, rec: &CertRecord) -> Result<(),
     .bind(rec.valid_after)
     .bind(rec.valid_before)
     .bind(rec.issued_at)
+    .bind(&rec.public_key)
     .execute(&mut *c)
     .await?;
     Ok(())

@@ -26,6 +26,9 @@ struct RawConfig {
     unix: RawUnix,
     #[serde(default)]
     passwords: RawPasswords,
+    /// The URL clients reach this daemon at (`https://ca.example.com:8443`):
+    /// issued X.509 certificates then name their CRL under it.
+    external_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +155,10 @@ pub struct Config {
     pub uid_range: (i64, i64),
     /// Password policy.
     pub passwords: PasswordPolicy,
+    /// The URL relying parties reach this daemon at, without a trailing
+    /// `/`; when set, X.509 certificates carry a CRL distribution point
+    /// under it.
+    pub external_url: Option<String>,
 }
 
 /// SigV4 service name of the ward API.
@@ -181,6 +188,7 @@ impl Config {
             tls_key: data_dir.join("tls/server.key"),
             uid_range: (200_000, 299_999),
             passwords: PasswordPolicy::default(),
+            external_url: None,
         }
     }
 
@@ -226,7 +234,9 @@ impl Config {
         if !(60..=7 * 86_400).contains(&passwords.session_seconds) {
             return Err("passwords.session_seconds must be between 60 and 604800".into());
         }
+        let external_url = raw.external_url.as_deref().map(external_url).transpose()?;
         Ok(Config {
+            external_url,
             tls_cert: raw
                 .tls
                 .cert
@@ -243,6 +253,30 @@ impl Config {
             passwords,
         })
     }
+}
+
+/// Checks `external_url`: an absolute `http(s)://host[:port][/path]` URL of
+/// printable ASCII without query, fragment or credentials; a trailing `/`
+/// is dropped.
+fn external_url(u: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("external_url: {u:?} {why}"));
+    let rest = match u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+    {
+        Some(r) => r,
+        None => return bad("must start with https:// or http://"),
+    };
+    if u.len() > 512 || !u.bytes().all(|b| b.is_ascii_graphic()) {
+        return bad("must be at most 512 printable ASCII characters without spaces");
+    }
+    if u.contains(['?', '#', '@', '"', '<', '>', '\\']) {
+        return bad("must not have a query, fragment or credentials");
+    }
+    if rest.is_empty() || rest.starts_with('/') {
+        return bad("has no host");
+    }
+    Ok(u.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -287,6 +321,26 @@ crt = "x""#,
             Err("unknown field `crt`"),
         );
         check(r#"listen = "127.0.0.1:1""#, Err("missing field `data_dir`"));
+        check(
+            "data_dir = \"/d\"\nexternal_url = \"https://ca.example.com:8443/\"",
+            Ok(()),
+        );
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x/?q",
+            "https://u:p@x",
+        ] {
+            check(
+                &format!("data_dir = \"/d\"\nexternal_url = {bad:?}"),
+                Err("external_url"),
+            );
+        }
+        check(
+            "data_dir = \"/d\"\nexternal_ur1 = \"https://x\"",
+            Err("unknown field `external_ur1`"),
+        );
         check(
             r#"data_dir = "/d"
 listen = "localhost""#,

@@ -18,7 +18,7 @@ use crate::api::{body, commit, rfc3339, P};
 use crate::auth::Caller;
 use crate::authority::{self, Signer};
 use crate::authz::{authorize, authorize_read};
-use crate::certs::{kind, CertRecord};
+use crate::certs::{self, kind, CertRecord};
 use crate::error::ApiError;
 use crate::issue_api::authorities;
 use crate::state::{now, Shared};
@@ -68,14 +68,58 @@ async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiE
         .fetch_optional(&mut *c)
         .await?;
     let Some(r) = r else { return Ok(None) };
-    let (aliases, tags): (String, String) = (r.try_get(2)?, r.try_get(3)?);
+    let (name, aliases, tags): (String, String, String) =
+        (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+    // Fail closed: a tag column that cannot be read must not become "no
+    // tags" (a Deny conditioned on a host tag would then not apply), nor
+    // unreadable aliases "no aliases".
+    let unreadable = |what: &str, e: serde_json::Error| {
+        ApiError::internal(format!(
+            "host {name}: the stored {what} are unreadable: {e}"
+        ))
+    };
     Ok(Some(HostRow {
         id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        aliases: serde_json::from_str(&aliases).unwrap_or_default(),
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        aliases: serde_json::from_str(&aliases).map_err(|e| unreadable("aliases", e))?,
+        tags: serde_json::from_str(&tags).map_err(|e| unreadable("tags", e))?,
+        name,
         created_at: r.try_get(4)?,
     }))
+}
+
+/// Claims `names` (lower-cased) for host `id` in `host_names`, whose primary
+/// key makes every certificate name belong to one host: a name or alias of
+/// another host is a 409 naming it (checked first for a clear message; the
+/// key refuses it even if two registrations race).
+async fn claim_names(
+    c: &mut AnyConnection,
+    id: &str,
+    names: &[(String, String)],
+) -> Result<(), ApiError> {
+    for (field, n) in names {
+        let taken = sqlx::query("SELECT host_id FROM host_names WHERE name_lc = $1")
+            .bind(n.to_lowercase())
+            .fetch_optional(&mut *c)
+            .await?;
+        let conflict = || ApiError::Conflict {
+            code: "EntityAlreadyExists",
+            message: format!("{field}: {n:?} is already a name or alias of a registered host"),
+        };
+        if taken.is_some() {
+            return Err(conflict());
+        }
+        let res = sqlx::query("INSERT INTO host_names (name_lc, host_id) VALUES ($1, $2)")
+            .bind(n.to_lowercase())
+            .bind(id)
+            .execute(&mut *c)
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(conflict()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn arn(st: &Shared, name: &str) -> String {
@@ -104,8 +148,25 @@ pub(crate) async fn register(
     if req.aliases.len() > 32 {
         return Err(ApiError::invalid("aliases", "at most 32 aliases"));
     }
+    let mut seen = std::collections::HashSet::from([req.name.to_lowercase()]);
     for (i, a) in req.aliases.iter().enumerate() {
-        host_name(&format!("aliases[{i}]"), a, true)?;
+        let field = format!("aliases[{i}]");
+        host_name(&field, a, true)?;
+        // One spelling per address, so that uniqueness means something.
+        if let Ok(ip) = a.parse::<std::net::IpAddr>() {
+            if ip.to_string() != *a {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("write the address {a:?} as {ip}"),
+                ));
+            }
+        }
+        if !seen.insert(a.to_lowercase()) {
+            return Err(ApiError::invalid(
+                field,
+                format!("{a:?} is given twice (as the name or another alias)"),
+            ));
+        }
     }
     if req.tags.len() > names::MAX_TAGS {
         return Err(ApiError::invalid(
@@ -113,18 +174,31 @@ pub(crate) async fn register(
             format!("at most {} tags", names::MAX_TAGS),
         ));
     }
+    let mut keys_seen = std::collections::HashSet::new();
     for (i, t) in req.tags.iter().enumerate() {
         names::tag(&format!("tags[{i}]"), &t.key, &t.value)?;
+        if !keys_seen.insert(t.key.to_lowercase()) {
+            return Err(ApiError::invalid(
+                format!("tags[{i}].key"),
+                format!("tag key {:?} is given twice", t.key),
+            ));
+        }
     }
     let keys: Vec<String> = req.tags.iter().map(|t| t.key.clone()).collect();
+    let ctx = [("ward:TagKeys", ContextValue::Multi(keys))];
     let g = authorize(
         &st,
         &caller,
         "host:RegisterHost",
         &arn(&st, &req.name),
-        &[("ward:TagKeys", ContextValue::Multi(keys))],
+        &ctx,
     )
     .await?;
+    // Every alias will be a principal of the host's certificates: the
+    // caller must be allowed to register a host of that name too.
+    for a in &req.aliases {
+        authorize(&st, &caller, "host:RegisterHost", &arn(&st, a), &ctx).await?;
+    }
     let mut m = st.store.mutation(&g).await?;
     if find(&mut m.tx, &req.name).await?.is_some() {
         return Err(ApiError::exists("host", &req.name));
@@ -145,6 +219,14 @@ pub(crate) async fn register(
         .bind(h.created_at)
         .execute(&mut *m.tx)
         .await?;
+    let mut claimed = vec![("name".to_owned(), h.name.clone())];
+    claimed.extend(
+        h.aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("aliases[{i}]"), a.clone())),
+    );
+    claim_names(&mut m.tx, &h.id, &claimed).await?;
     commit(m, &caller, &g, serde_json::json!({"hostId": h.id})).await?;
     Ok((StatusCode::CREATED, Json(out(&st, &h))))
 }
@@ -219,7 +301,26 @@ pub(crate) async fn deregister(
         .bind(&h.id)
         .execute(&mut *m.tx)
         .await?;
-    commit(m, &caller, &g, serde_json::json!({"hostId": h.id})).await?;
+    sqlx::query("DELETE FROM host_names WHERE host_id = $1")
+        .bind(&h.id)
+        .execute(&mut *m.tx)
+        .await?;
+    // Its certificates name it: once it is gone they must not vouch for a
+    // host that may re-register under the same name with another key.
+    let serials = certs::revoke_host(
+        &mut m.tx,
+        &h.id,
+        now(),
+        &format!("host {} deregistered", h.name),
+    )
+    .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"hostId": h.id, "revokedSerials": serials}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,16 +345,61 @@ pub(crate) async fn host_certificate(
             ))
         }
     };
+    // The principals are the host's name and aliases as registered now;
+    // read them first (a pooled read, no authorization decision yet) so
+    // that `ca:Principals` is in the context of every decision.
+    host_name("name", &name, false)?;
+    let principals = {
+        let mut c = st.store.pool().acquire().await?;
+        match find(&mut c, &name).await? {
+            Some(h) => std::iter::once(h.name).chain(h.aliases).collect(),
+            None => vec![name.clone()],
+        }
+    };
     let extra = [
         (
             "ca:ValiditySeconds",
             ContextValue::from(validity.to_string()),
         ),
         ("host:Name", ContextValue::from(name.as_str())),
+        ("ca:Principals", ContextValue::Multi(principals.clone())),
     ];
     // The resource is the host whose key is certified, so policies can
     // scope host certificates by host name and tags.
     let (h, g) = target(&st, &caller, "ca:IssueSshHostCertificate", &name, &extra).await?;
+    // Every other name in the certificate is authorized as a host resource
+    // of its own (with the host's tags), so a right on `host/dev-*` cannot
+    // certify `prod-db.example.com`.
+    let mut ctx: Vec<(&str, ContextValue)> = extra.to_vec();
+    let tag_keys: Vec<String> = h
+        .tags
+        .iter()
+        .map(|t| format!("ward:ResourceTag/{}", t.key))
+        .collect();
+    for (k, t) in tag_keys.iter().zip(&h.tags) {
+        ctx.push((k.as_str(), ContextValue::from(t.value.as_str())));
+    }
+    for a in &h.aliases {
+        authorize(
+            &st,
+            &caller,
+            "ca:IssueSshHostCertificate",
+            &arn(&st, a),
+            &ctx,
+        )
+        .await?;
+    }
+    let mut now_principals = vec![h.name.clone()];
+    now_principals.extend(h.aliases.iter().cloned());
+    if now_principals != principals {
+        return Err(ApiError::Conflict {
+            code: "ConcurrentModification",
+            message: format!(
+                "host {} changed while its certificate was requested; retry",
+                h.name
+            ),
+        });
+    }
     let auth = authorities(&st).await?;
     let signing = auth.signing(authority::SSH_HOST)?;
     let Signer::Ssh(ca) = &signing.signer else {
@@ -261,8 +407,6 @@ pub(crate) async fn host_certificate(
     };
     let t = now();
     let serial = rand::rngs::OsRng.next_u64().max(1);
-    let mut principals = vec![h.name.clone()];
-    principals.extend(h.aliases.iter().cloned());
     let (after, before) = (t - 30, t + validity);
     let cert = sshca::sign_host_cert(
         ca,
@@ -294,6 +438,7 @@ pub(crate) async fn host_certificate(
         valid_before: before,
         issued_at: t,
         revoked_at: None,
+        public_key: Some(key.to_openssh().map_err(ApiError::internal)?),
     };
     let ev = crate::api::event(
         &caller,

@@ -237,6 +237,7 @@ pub(crate) async fn ssh_user_certificate(
         valid_before,
         issued_at: t,
         revoked_at: None,
+        public_key: None,
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
     let ev = crate::api::event(
@@ -304,7 +305,14 @@ pub(crate) async fn x509_client_certificate(
     let mut serial = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut serial);
     let td = trust_domain(&st);
-    let issued = x509::issue_client_cert(
+    // With an external URL configured, the certificate names the CRL of
+    // the key that signs it, so relying parties can fetch it.
+    let crl_url = st
+        .config
+        .external_url
+        .as_ref()
+        .map(|u| format!("{u}/v1/ca/x509-crls/{}", issuing.id));
+    let issued = x509::issue_client_cert_with_crl(
         ca,
         &x509::ClientCertRequest {
             csr_pem: &req.csr,
@@ -314,6 +322,7 @@ pub(crate) async fn x509_client_certificate(
             not_after: t + validity,
             serial,
         },
+        crl_url.as_deref(),
     )
     .map_err(|e| {
         if e.is_bad_input() {
@@ -334,6 +343,7 @@ pub(crate) async fn x509_client_certificate(
         valid_before: issued.not_after,
         issued_at: t,
         revoked_at: None,
+        public_key: None,
     };
     let ev = crate::api::event(
         &caller,
@@ -420,8 +430,8 @@ pub(crate) async fn list(
     if let Some(name) = &q.user {
         crate::names::user_name("user", name)?;
     }
-    // Authorize before looking anything up: a 404 for a missing user must
-    // not answer a caller who may not list certificates (issue #7).
+    // Authorize before looking the user up: a 404 must not tell a caller
+    // without rights which users exist.
     crate::authz::authorize_read(
         &st,
         &caller,
@@ -434,7 +444,13 @@ pub(crate) async fn list(
         None => None,
         Some(name) => {
             let mut c = st.store.pool().acquire().await?;
-            Some(iam::user(&mut c, name).await?.id)
+            match iam::find_user(&mut c, name).await? {
+                Some(u) => Some(u.id),
+                // A user id (`AIDA…`) names a user even after deletion, so a
+                // deleted user's (revoked) certificates can still be listed.
+                None if is_user_id(name) => Some(name.clone()),
+                None => return Err(ApiError::no_such("user", name)),
+            }
         }
     };
     let mut c = st.store.pool().acquire().await?;
@@ -453,6 +469,16 @@ pub(crate) async fn list(
     Ok(Json(api::CertificateList {
         certificates: rows.iter().map(record_out).collect(),
     }))
+}
+
+/// The shape of a user's unique id: `AIDA` and 17 upper-case letters or
+/// digits (see `crypto::unique_id`).
+fn is_user_id(s: &str) -> bool {
+    s.len() == 21
+        && s.starts_with("AIDA")
+        && s[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn check_serial(serial: &str) -> Result<String, ApiError> {
@@ -554,14 +580,23 @@ pub(crate) async fn ssh_user_keys(State(st): State<Shared>) -> Result<Response, 
     Ok(text(lines, "text/plain; charset=utf-8"))
 }
 
-/// `GET /v1/ca/ssh-known-hosts`: `@cert-authority * KEY` lines.
+/// `GET /v1/ca/ssh-known-hosts`: `@cert-authority * KEY` lines, then an
+/// `@revoked * KEY` line for the key of every revoked host certificate that
+/// has not expired (ssh refuses a host whose key, or whose certificate's
+/// key, is on such a line, even when a trusted CA signed it).
 pub(crate) async fn ssh_known_hosts(State(st): State<Shared>) -> Result<Response, ApiError> {
     let a = authorities(&st).await?;
-    let lines: String = a
+    let mut lines: String = a
         .ssh_keys(authority::SSH_HOST)
         .iter()
         .map(|k| format!("{}\n", sshca::known_hosts_line(&k.public_key(), "*")))
         .collect();
+    let mut c = st.store.pool().acquire().await?;
+    for key in certs::revoked_host_keys(&mut c, now()).await? {
+        let pk = ssh_key::PublicKey::from_openssh(&key).map_err(ApiError::internal)?;
+        let text = pk.to_openssh().map_err(ApiError::internal)?;
+        lines.push_str(&format!("@revoked * {text}\n"));
+    }
     Ok(text(lines, "text/plain; charset=utf-8"))
 }
 
@@ -579,18 +614,28 @@ pub(crate) async fn x509_bundle(State(st): State<Shared>) -> Result<Response, Ap
 
 /// `GET /v1/ca/ssh-user.krl`: revoked SSH user certificates as an OpenSSH KRL.
 pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    krl_of(&st, authority::SSH_USER, kind::SSH_USER).await
+}
+
+/// `GET /v1/ca/ssh-host.krl`: revoked SSH host certificates as an OpenSSH
+/// KRL (for `RevokedHostKeys` in ssh_config).
+pub(crate) async fn ssh_host_krl(State(st): State<Shared>) -> Result<Response, ApiError> {
+    krl_of(&st, authority::SSH_HOST, kind::SSH_HOST).await
+}
+
+async fn krl_of(st: &AppState, authority: &str, cert_kind: &str) -> Result<Response, ApiError> {
     let mut c = st.store.pool().acquire().await?;
-    let revoked = certs::revoked(&mut c, kind::SSH_USER).await?;
+    let revoked = certs::revoked(&mut c, cert_kind).await?;
     let t = now();
     let mut krl = crate::krl::Krl::new(
         u64::try_from(t).unwrap_or(0),
         u64::try_from(t).unwrap_or(0),
-        "ward ssh-user KRL",
+        &format!("ward {authority} KRL"),
     )
     .map_err(ApiError::internal)?;
-    // Revoke each serial under every CA key that signed user certificates
-    // (retired keys included, so their certificates stay revoked).
-    let keys = crate::authority::all_public_keys(&mut c, authority::SSH_USER).await?;
+    // Revoke each serial under the CA key that signed it (retired keys
+    // included, so their certificates stay revoked).
+    let keys = crate::authority::all_public_keys(&mut c, authority).await?;
     for (serial, ca_key_id, _) in &revoked {
         let Ok(s) = serial.parse::<u64>() else {
             continue;
@@ -610,23 +655,70 @@ pub(crate) async fn ssh_krl(State(st): State<Shared>) -> Result<Response, ApiErr
         .into_response())
 }
 
-/// `GET /v1/ca/x509.crl`: the issuing CA's CRL.
-pub(crate) async fn x509_crl(State(st): State<Shared>) -> Result<Response, ApiError> {
-    let a = authorities(&st).await?;
-    let issuing = a.signing(authority::X509_ISSUING)?;
-    let Signer::X509(ca) = &issuing.signer else {
-        return Err(ApiError::internal(
-            "x509-issuing authority holds a non-X.509 key",
-        ));
-    };
+/// One CRL per unretired X.509 CA key: each issuing key's lists the
+/// revoked client certificates it signed (so certificates of an older
+/// issuing key stay checkable after a rotation), each root's lists revoked
+/// issuing CAs (none today: retiring an issuing key removes it from the
+/// trust bundle instead), so that `openssl verify -crl_check_all` finds a
+/// CRL for every CA in the chain. `(key id, signer, revoked)`.
+async fn crls(
+    st: &AppState,
+) -> Result<Vec<(String, x509::CaSigner, Vec<([u8; 16], i64)>)>, ApiError> {
+    let a = authorities(st).await?;
     let mut c = st.store.pool().acquire().await?;
-    let revoked: Vec<([u8; 16], i64)> = certs::revoked(&mut c, kind::X509_CLIENT)
-        .await?
-        .into_iter()
-        .filter_map(|(s, _, at)| x509::parse_serial_hex(&s).ok().map(|b| (b, at)))
-        .collect();
+    let revoked = certs::revoked(&mut c, kind::X509_CLIENT).await?;
+    let mut out = Vec::new();
+    for e in a.x509_issuing.iter().chain(a.x509_root.iter()) {
+        let Signer::X509(ca) = &e.signer else {
+            return Err(ApiError::internal(
+                "an X.509 authority holds a non-X.509 key",
+            ));
+        };
+        let signer = x509::CaSigner::new(ca).map_err(ApiError::internal)?;
+        let mine: Vec<([u8; 16], i64)> = revoked
+            .iter()
+            .filter(|(_, key, _)| *key == e.id)
+            .filter_map(|(s, _, at)| x509::parse_serial_hex(s).ok().map(|b| (b, *at)))
+            .collect();
+        out.push((e.id.clone(), signer, mine));
+    }
+    Ok(out)
+}
+
+/// `GET /v1/ca/x509.crl`: every CRL (see [`crls`]) as one PEM file, for
+/// `openssl verify -CRLfile` and `ward x509 crl`.
+pub(crate) async fn x509_crl(State(st): State<Shared>) -> Result<Response, ApiError> {
     let t = now();
-    let pem = x509::crl_pem(ca, &revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
+    let mut pem = String::new();
+    for (_, signer, revoked) in crls(&st).await? {
+        pem.push_str(
+            &signer
+                .crl_pem(&revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
+                .map_err(ApiError::internal)?,
+        );
+    }
+    Ok(text(pem, "application/x-pem-file"))
+}
+
+/// `GET /v1/ca/x509-crls/{key id}`: one CA key's CRL, DER
+/// (`application/pkix-crl`, RFC 5280's distribution point format).
+pub(crate) async fn x509_crl_der(
+    State(st): State<Shared>,
+    P(id): P<String>,
+) -> Result<Response, ApiError> {
+    let t = now();
+    let Some((_, signer, revoked)) = crls(&st).await?.into_iter().find(|(k, _, _)| *k == id) else {
+        return Err(ApiError::no_such("CA key", &id));
+    };
+    let der = signer
+        .crl_der(&revoked, u64::try_from(t).unwrap_or(0), t, t + 86_400)
         .map_err(ApiError::internal)?;
-    Ok(text(pem, "application/pkix-crl"))
+    Ok((
+        [
+            ("content-type", "application/pkix-crl"),
+            ("cache-control", "max-age=60"),
+        ],
+        der,
+    )
+        .into_response())
 }

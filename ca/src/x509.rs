@@ -420,6 +420,16 @@ impl CaSigner {
 
     /// See [`issue_client_cert`].
     pub fn issue_client_cert(&self, req: &ClientCertRequest<'_>) -> Result<IssuedCert, X509Error> {
+        self.issue_client_cert_with_crl(req, None)
+    }
+
+    /// Like [`CaSigner::issue_client_cert`], naming `crl_url` (an `http(s)`
+    /// URL of this CA's CRL) in a CRL distribution points extension.
+    pub fn issue_client_cert_with_crl(
+        &self,
+        req: &ClientCertRequest<'_>,
+        crl_url: Option<&str>,
+    ) -> Result<IssuedCert, X509Error> {
         if self.path_len != Some(0) {
             return Err(X509Error::BadCaKey(
                 "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
@@ -449,6 +459,11 @@ impl CaSigner {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
+        if let Some(url) = crl_url {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![url.to_owned()],
+            }];
+        }
         validity.apply(&mut params);
         let cert = params
             .signed_by(&public_key, &self.issuer, &self.key)
@@ -491,6 +506,32 @@ impl CaSigner {
         this_update: i64,
         next_update: i64,
     ) -> Result<String, X509Error> {
+        self.crl(revoked, crl_number, this_update, next_update)?
+            .pem()
+            .map_err(sign_err)
+    }
+
+    /// The same CRL as [`CaSigner::crl_pem`], DER-encoded.
+    pub fn crl_der(
+        &self,
+        revoked: &[([u8; 16], i64)],
+        crl_number: u64,
+        this_update: i64,
+        next_update: i64,
+    ) -> Result<Vec<u8>, X509Error> {
+        Ok(self
+            .crl(revoked, crl_number, this_update, next_update)?
+            .der()
+            .to_vec())
+    }
+
+    fn crl(
+        &self,
+        revoked: &[([u8; 16], i64)],
+        crl_number: u64,
+        this_update: i64,
+        next_update: i64,
+    ) -> Result<rcgen::CertificateRevocationList, X509Error> {
         let window = Validity::new(this_update, next_update)
             .map_err(|e| X509Error::BadValidity(format!("CRL thisUpdate/nextUpdate: {e}")))?;
         let mut entries: Vec<([u8; 16], i64)> = revoked
@@ -522,10 +563,7 @@ impl CaSigner {
                 None => KeyIdMethod::Sha256,
             },
         };
-        let crl = params
-            .signed_by(&self.issuer, &self.key)
-            .map_err(sign_err)?;
-        crl.pem().map_err(sign_err)
+        params.signed_by(&self.issuer, &self.key).map_err(sign_err)
     }
 
     fn check_within(&self, v: &Validity) -> Result<(), X509Error> {
@@ -602,6 +640,15 @@ pub fn issue_client_cert(
     req: &ClientCertRequest<'_>,
 ) -> Result<IssuedCert, X509Error> {
     CaSigner::new(issuing)?.issue_client_cert(req)
+}
+
+/// [`issue_client_cert`] with a CRL distribution point naming `crl_url`.
+pub fn issue_client_cert_with_crl(
+    issuing: &CaKey,
+    req: &ClientCertRequest<'_>,
+    crl_url: Option<&str>,
+) -> Result<IssuedCert, X509Error> {
+    CaSigner::new(issuing)?.issue_client_cert_with_crl(req, crl_url)
 }
 
 /// A CRL (v2, PEM) from the issuing CA listing `revoked` (serial, revocation time),

@@ -1107,6 +1107,13 @@ fn dev_pki_rejects_bad_names_and_never_prints_keys() {
     assert!(pki.server_key_pem.contains("BEGIN PRIVATE KEY"));
     let debug = format!("{pki:?}");
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+    // Not just the label: none of the key material itself.
+    for k in key_spellings(&pki.root_key_pem)
+        .into_iter()
+        .chain(key_spellings(&pki.server_key_pem))
+    {
+        assert!(!debug.contains(&k), "private key material in Debug");
+    }
     assert!(debug.contains("<redacted>"));
     assert!(debug.contains("BEGIN CERTIFICATE"));
 
@@ -1114,4 +1121,24 @@ fn dev_pki_rejects_bad_names_and_never_prints_keys() {
     let again = generate_dev_pki(ACCOUNT, &[], &[]).unwrap();
     assert_ne!(pki.root_cert_pem, again.root_cert_pem);
     assert_ne!(*pki.server_key_pem, *again.server_key_pem);
+}
+
+/// The key material of a PEM private key in the spellings a leak would
+/// use: each body line, the whole base64 body, and the DER in hex.
+fn key_spellings(pem: &str) -> Vec<String> {
+    use base64::Engine;
+    let body: Vec<String> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let joined = body.concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&joined)
+        .unwrap();
+    let mut out = body;
+    out.push(joined);
+    out.push(hex::encode(&der));
+    out.push(hex::encode(&der[der.len() - 32..]));
+    out
 }

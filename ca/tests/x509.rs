@@ -1037,6 +1037,10 @@ fn ca_material_is_checked_and_the_key_never_printed() {
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");
     assert!(debug.contains("<redacted>"));
     assert!(pki.issuing.private_key_pem().contains("BEGIN PRIVATE KEY"));
+    // Not just the label: none of the key material itself.
+    for k in key_spellings(pki.issuing.private_key_pem()) {
+        assert!(!debug.contains(&k), "issuing key material in Debug");
+    }
 
     // A stored CA round-trips; a mismatched key or a non-CA certificate does not.
     let reloaded = CaKey::from_pem(&pki.issuing.cert_pem, pki.issuing.private_key_pem()).unwrap();
@@ -1188,4 +1192,24 @@ fn serial_helpers() {
             "{bad:?}"
         );
     }
+}
+
+/// The key material of a PEM private key in the spellings a leak would
+/// use: each body line, the whole base64 body, and the DER in hex.
+fn key_spellings(pem: &str) -> Vec<String> {
+    use base64::Engine;
+    let body: Vec<String> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let joined = body.concat();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&joined)
+        .unwrap();
+    let mut out = body;
+    out.push(joined);
+    out.push(hex::encode(&der));
+    out.push(hex::encode(&der[der.len() - 32..]));
+    out
 }

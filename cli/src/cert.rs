@@ -46,8 +46,9 @@ impl Kind {
 
 #[derive(Args, Debug)]
 pub(crate) struct ListArgs {
-    /// Only this user's certificates.
-    #[arg(long, value_name = "NAME")]
+    /// Only this user's certificates: a user name, or a user id (`AIDA…`,
+    /// also for deleted users).
+    #[arg(long, value_name = "NAME|ID")]
     user: Option<String>,
     /// Only this kind.
     #[arg(long, value_enum)]

@@ -34,7 +34,8 @@ pub(crate) enum X509Command {
     Issue(IssueArgs),
     /// Print ward's X.509 CA certificates (issuing CAs, then roots), PEM.
     Bundle,
-    /// Print or save the CRL of revoked client certificates, PEM.
+    /// Print or save the CRLs (one per X.509 CA key, so certificates of a
+    /// rotated issuing key stay checkable), PEM.
     Crl {
         /// Where to write it (replaced atomically) [default: standard output].
         #[arg(long, value_name = "FILE")]

@@ -38,6 +38,8 @@ pub struct Server {
     pg_admin: Option<(String, String)>,
     /// 5xx count read just before the server was stopped.
     fives: Option<u64>,
+    /// 5xx answers a test provoked on purpose (corrupted storage).
+    expected_fives: u64,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -83,6 +85,12 @@ pub fn psql(url: &str, sql: &str) -> String {
 impl Server {
     /// Starts ward-ca; `None` if the backend is not available here.
     pub fn start(db: Db) -> Option<Server> {
+        Server::start_with(db, "")
+    }
+
+    /// Like [`Server::start`], with extra top-level `ca.toml` lines (then
+    /// SQLite is also set up through `init --config` and `serve --config`).
+    pub fn start_with(db: Db, extra_config: &str) -> Option<Server> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("ward-ca-e2e-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -90,26 +98,31 @@ impl Server {
         let port = free_port();
         let data = dir.join("data");
         let (mut cmd, db_url, pg_admin) = match db {
-            Db::Sqlite => {
+            Db::Sqlite if extra_config.is_empty() => {
                 let mut c = Command::new(WARD_CA);
                 c.args(["serve", "--dev", "--data-dir"])
                     .arg(&data)
                     .args(["--listen", &format!("127.0.0.1:{port}")]);
                 (c, None, None)
             }
-            Db::Postgres => {
-                let admin = postgres_admin_url()?;
-                let name = format!("ward_e2e_{}_{n}", std::process::id());
-                psql(&admin, &format!("CREATE DATABASE {name}"));
-                let url = match admin.rfind('/') {
-                    Some(i) => format!("{}/{name}", &admin[..i]),
-                    None => panic!("bad admin URL"),
+            _ => {
+                let (url, pg_admin) = if db == Db::Postgres {
+                    let admin = postgres_admin_url()?;
+                    let name = format!("ward_e2e_{}_{n}", std::process::id());
+                    psql(&admin, &format!("CREATE DATABASE {name}"));
+                    let url = match admin.rfind('/') {
+                        Some(i) => format!("{}/{name}", &admin[..i]),
+                        None => panic!("bad admin URL"),
+                    };
+                    (url, Some((admin, name)))
+                } else {
+                    (format!("sqlite:{}", data.join("ward.db").display()), None)
                 };
                 let conf = dir.join("ca.toml");
                 std::fs::write(
                     &conf,
                     format!(
-                        "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\ndatabase = {url:?}\n",
+                        "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\ndatabase = {url:?}\n{extra_config}\n",
                         data.display().to_string()
                     ),
                 )
@@ -127,7 +140,8 @@ impl Server {
                 std::fs::write(dir.join("init.out"), &init.stdout).unwrap();
                 let mut c = Command::new(WARD_CA);
                 c.args(["serve", "--config"]).arg(&conf);
-                (c, Some(url), Some((admin, name)))
+                let db_url = pg_admin.as_ref().map(|_| url);
+                (c, db_url, pg_admin)
             }
         };
         let mut child = cmd
@@ -138,7 +152,7 @@ impl Server {
             .unwrap();
         // Credentials come from the first-start banner (dev) or init output.
         let banner = match db {
-            Db::Sqlite => {
+            Db::Sqlite if extra_config.is_empty() => {
                 let out = child.stdout.take().unwrap();
                 let mut lines = Vec::new();
                 let mut r = BufReader::new(out);
@@ -154,11 +168,15 @@ impl Server {
                         break;
                     }
                 }
-                // Keep draining stdout so the daemon never writes to a closed pipe.
-                std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+                // Keep draining stdout (into stdout.log, for tests that
+                // search what the daemon printed) so it never writes to a
+                // closed pipe.
+                std::fs::write(dir.join("banner.log"), lines.concat()).unwrap();
+                let mut log = std::fs::File::create(dir.join("stdout.log")).unwrap();
+                std::thread::spawn(move || std::io::copy(&mut r, &mut log));
                 lines.concat()
             }
-            Db::Postgres => std::fs::read_to_string(dir.join("init.out")).unwrap(),
+            _ => std::fs::read_to_string(dir.join("init.out")).unwrap(),
         };
         let var = |k: &str| -> String {
             banner
@@ -191,6 +209,7 @@ impl Server {
             db_url,
             pg_admin,
             fives: None,
+            expected_fives: 0,
         };
         server.wait_ready();
         Some(server)
@@ -346,6 +365,12 @@ impl Server {
             .unwrap_or_else(|| panic!("no 5xx counter in /metrics:\n{text}"))
     }
 
+    /// Declares `n` more 5xx answers as intended (a test that corrupts
+    /// storage behind the daemon's back and expects it to fail closed).
+    pub fn expect_5xx(&mut self, n: u64) {
+        self.expected_fives += n;
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -392,7 +417,10 @@ impl Drop for Server {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
-            assert_eq!(fives, 0, "ward-ca answered {fives} request(s) with a 5xx");
+            assert_eq!(
+                fives, self.expected_fives,
+                "ward-ca answered {fives} request(s) with a 5xx"
+            );
         }
     }
 }
