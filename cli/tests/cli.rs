@@ -384,3 +384,21 @@ fn simulate_accepts_policies_as_strings() {
     ));
     assert_eq!(v["decision"], "Allowed");
 }
+
+/// A subcommand's help lists its own options first and the global ones
+/// after, under their own heading (issue #8 item 9).
+#[test]
+fn help_shows_own_options_before_globals() {
+    for (args, own) in [
+        (&["audit", "list", "--help"][..], "--since"),
+        (&["user", "create", "--help"][..], "--permissions-boundary"),
+        (&["host", "certificate", "--help"][..], "--public-key"),
+    ] {
+        let out = check(args, None, 0, "Global options:", "");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let own_at = text.find(own).unwrap_or_else(|| panic!("{own} missing: {text}"));
+        let globals = text.find("Global options:").unwrap();
+        let profile = text.find("--profile").unwrap();
+        assert!(own_at < globals && globals < profile, "{text}");
+    }
+}
