@@ -52,23 +52,48 @@ use crate::ctx::Ctx;
 )]
 struct Cli {
     /// Profile in ~/.ward/config and ~/.ward/credentials [env: WARD_PROFILE; default: default].
-    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     profile: Option<String>,
     /// ward-ca's URL, e.g. https://ca.example:8443 [env: WARD_ENDPOINT].
-    #[arg(long, global = true, help_heading = "Global options", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
     endpoint: Option<String>,
     /// Output format [default: table, or `output` in the profile].
     #[arg(long, global = true, help_heading = "Global options", value_enum)]
     output: Option<OutputFormat>,
     /// Extra CA certificates (PEM) to trust for ward-ca [env: WARD_CA_BUNDLE].
-    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     ca_bundle: Option<PathBuf>,
     /// Client certificate (PEM) for mTLS, used when no access key is
     /// configured; with --key [env: WARD_CLIENT_CERT].
-    #[arg(long = "cert", global = true, help_heading = "Global options", value_name = "FILE")]
+    #[arg(
+        long = "cert",
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     client_cert: Option<PathBuf>,
     /// The client certificate's private key (PEM) [env: WARD_CLIENT_KEY].
-    #[arg(long = "key", global = true, help_heading = "Global options", value_name = "FILE")]
+    #[arg(
+        long = "key",
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     client_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

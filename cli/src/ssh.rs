@@ -47,12 +47,22 @@ pub(crate) enum SshCommand {
         pattern: Option<String>,
     },
     /// Print ward's SSH user CA keys, for sshd's TrustedUserCAKeys file.
-    TrustedUserCaKeys,
-    /// Save the KRL of revoked SSH user certificates, for sshd's RevokedKeys.
+    TrustedUserCaKeys {
+        /// Write them to this file (replaced atomically, 0644) instead of
+        /// standard output, e.g. /etc/ssh/ward_user_ca.pub.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Save the KRL of revoked SSH user certificates, for sshd's
+    /// RevokedKeys (with --host: of host certificates, for ssh's
+    /// RevokedHostKeys).
     Krl {
         /// Where to write it (replaced atomically), or - for standard output.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The host-certificate KRL instead of the user one.
+        #[arg(long)]
+        host: bool,
     },
 }
 
@@ -179,13 +189,19 @@ pub(crate) fn run(cmd: SshCommand, ctx: &Ctx) -> Done {
             output::print(&known_hosts(&text, pattern.as_deref()));
             Ok(ExitCode::SUCCESS)
         }
-        SshCommand::TrustedUserCaKeys => {
-            let text = public_text(ctx, &["ca", "ssh-user-keys"])?;
-            output::print(&clean_lines(&text));
-            Ok(ExitCode::SUCCESS)
+        SshCommand::TrustedUserCaKeys { out } => {
+            let text = clean_lines(&public_text(ctx, &["ca", "ssh-user-keys"])?);
+            match out {
+                None => {
+                    output::print(&text);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(path) => save(&path, text.as_bytes(), "TrustedUserCAKeys file"),
+            }
         }
-        SshCommand::Krl { out } => {
-            let bytes = ctx.public()?.fetch(&["ca", "ssh-user.krl"])?;
+        SshCommand::Krl { out, host } => {
+            let file = if host { "ssh-host.krl" } else { "ssh-user.krl" };
+            let bytes = ctx.public()?.fetch(&["ca", file])?;
             // An OpenSSH KRL starts with this magic (PROTOCOL.krl).
             if !bytes.starts_with(b"SSHKRL\n\0") {
                 return Err(Failure::Unexpected(

@@ -396,7 +396,9 @@ fn help_shows_own_options_before_globals() {
     ] {
         let out = check(args, None, 0, "Global options:", "");
         let text = String::from_utf8_lossy(&out.stdout);
-        let own_at = text.find(own).unwrap_or_else(|| panic!("{own} missing: {text}"));
+        let own_at = text
+            .find(own)
+            .unwrap_or_else(|| panic!("{own} missing: {text}"));
         let globals = text.find("Global options:").unwrap();
         let profile = text.find("--profile").unwrap();
         assert!(own_at < globals && globals < profile, "{text}");

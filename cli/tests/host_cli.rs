@@ -187,6 +187,23 @@ fn register_certify_and_deregister_hosts() {
         &[],
     );
     sshd.set_trusted_user_ca_keys(&ca_keys);
+    // The same lines as a file for sshd_config's TrustedUserCAKeys.
+    let ca_file = home.path("ward_user_ca.pub");
+    check(
+        h,
+        &root,
+        &[
+            "ssh",
+            "trusted-user-ca-keys",
+            "--out",
+            ca_file.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &["saved"],
+    );
+    assert_eq!(std::fs::read_to_string(&ca_file).unwrap(), ca_keys);
     let known = check(
         h,
         &root,
@@ -244,6 +261,25 @@ fn register_certify_and_deregister_hosts() {
         &[],
         &["NoSuchEntity"],
     );
+    // Deregistering revoked its certificate: the host KRL says so.
+    let host_krl = home.path("host.krl");
+    check(
+        h,
+        &root,
+        &["ssh", "krl", "--host", "--out", host_krl.to_str().unwrap()],
+        None,
+        0,
+        &[],
+        &["saved"],
+    );
+    let q = Command::new("ssh-keygen")
+        .arg("-Q")
+        .arg("-f")
+        .arg(&host_krl)
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    assert!(text(&q).contains("REVOKED"), "{}", text(&q));
     check(
         h,
         &root,
