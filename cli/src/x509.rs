@@ -243,9 +243,15 @@ fn issue(a: IssueArgs, ctx: &Ctx) -> Done {
 
     let cert_path = dir.join("ward-client.pem");
     let chain_path = dir.join("ward-chain.pem");
+    let full_path = dir.join("ward-client-fullchain.pem");
     let key_out = dir.join("ward-client.key");
     files::write_atomic(&cert_path, issued.certificate.as_bytes(), PUBLIC)?;
     files::write_atomic(&chain_path, issued.chain.as_bytes(), PUBLIC)?;
+    files::write_atomic(
+        &full_path,
+        fullchain(&issued.certificate, &issued.chain).as_bytes(),
+        PUBLIC,
+    )?;
     files::move_into_place(&key_path, &key_out, PRIVATE)?;
     drop(scratch);
 
@@ -259,6 +265,10 @@ fn issue(a: IssueArgs, ctx: &Ctx) -> Done {
                 );
                 o.insert("chainFile".into(), chain_path.display().to_string().into());
                 o.insert(
+                    "fullchainFile".into(),
+                    full_path.display().to_string().into(),
+                );
+                o.insert(
                     "privateKeyFile".into(),
                     key_out.display().to_string().into(),
                 );
@@ -271,6 +281,7 @@ fn issue(a: IssueArgs, ctx: &Ctx) -> Done {
                 ("NotAfter", issued.not_after.clone()),
                 ("Certificate", cert_path.display().to_string()),
                 ("Chain", chain_path.display().to_string()),
+                ("Fullchain", full_path.display().to_string()),
                 ("PrivateKey", key_out.display().to_string()),
             ]));
             eprintln!(
@@ -281,6 +292,27 @@ fn issue(a: IssueArgs, ctx: &Ctx) -> Done {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The leaf followed by the intermediates of `chain` (issuing CA first,
+/// root last, as ward-ca sends it), without the root: what curl's `--cert`,
+/// nginx and rustls clients present in a handshake (issue #8 item 6).
+fn fullchain(leaf: &str, chain: &str) -> String {
+    let blocks: Vec<&str> = chain
+        .split_inclusive("-----END CERTIFICATE-----")
+        .map(str::trim)
+        .filter(|b| b.starts_with("-----BEGIN CERTIFICATE-----"))
+        .collect();
+    let intermediates = match blocks.split_last() {
+        Some((_root, rest)) if !rest.is_empty() => rest,
+        _ => &blocks[..],
+    };
+    let mut out = format!("{}\n", leaf.trim());
+    for b in intermediates {
+        out.push_str(b);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

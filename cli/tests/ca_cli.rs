@@ -245,6 +245,30 @@ fn certificates_from_issue_to_revocation() {
         &[],
     );
 
+    // The fullchain file is leaf + issuing CA, and curl presents it as is.
+    let full = std::fs::read_to_string(x_dir.join("ward-client-fullchain.pem")).unwrap();
+    assert_eq!(full.matches("BEGIN CERTIFICATE").count(), 2, "{full}");
+    assert!(
+        full.starts_with(std::fs::read_to_string(&x_cert).unwrap().trim()),
+        "{full}"
+    );
+    let curl = tool_ok(
+        "curl",
+        &[
+            "-sS",
+            "--fail-with-body",
+            "--cacert",
+            d.bundle(),
+            "--cert",
+            s(&x_dir.join("ward-client-fullchain.pem")),
+            "--key",
+            s(&x_key),
+            &format!("{}/v1/whoami", d.endpoint()),
+        ],
+        &[],
+    );
+    assert!(curl.contains("\"certificate\""), "{curl}");
+
     // mTLS: the certificate is the user, without any access key.
     let mtls = mtls_env(&d);
     let who = ["--cert", s(&x_cert), "--key", s(&x_key), "whoami"];
