@@ -40,10 +40,7 @@ pub enum ApiError {
     Throttled { message: String },
     /// Refused for now, to be retried after `retry_after` seconds: 429
     /// with a `Retry-After` header (lockouts, saturated password checks).
-    RetryLater {
-        message: String,
-        retry_after: u64,
-    },
+    RetryLater { message: String, retry_after: u64 },
     /// Body too large: 413.
     TooLarge { message: String },
     /// The route exists but does not take this method: 405.

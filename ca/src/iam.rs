@@ -1539,11 +1539,13 @@ pub async fn clear_failures(
     now: i64,
     window: i64,
 ) -> Result<(), ApiError> {
-    sqlx::query("UPDATE throttle SET failures = 0, window_start = $2 WHERE scope = $1 AND locked_until = 0")
-        .bind(scope)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+    sqlx::query(
+        "UPDATE throttle SET failures = 0, window_start = $2 WHERE scope = $1 AND locked_until = 0",
+    )
+    .bind(scope)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
     sqlx::query("DELETE FROM throttle WHERE locked_until <= $1 AND window_start <= $1 - $2")
         .bind(now)
         .bind(window)

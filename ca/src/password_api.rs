@@ -197,12 +197,8 @@ pub(crate) async fn login(
                 pw.lockout_seconds,
             )
             .await?;
-            m.commit(&ev(
-                "Failed",
-                req.user_name.clone(),
-                serde_json::json!({}),
-            ))
-            .await?;
+            m.commit(&ev("Failed", req.user_name.clone(), serde_json::json!({})))
+                .await?;
             st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Unauthenticated {
                 code: "InvalidLogin",

@@ -42,7 +42,11 @@ fn sql(s: &Server, q: &str) -> String {
                 .arg(q)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         }
         Db::Postgres => psql(s.db_url.as_ref().unwrap(), q).trim().to_owned(),
@@ -178,7 +182,10 @@ fn lockout_cannot_be_raced(db: Db) {
         .iter()
         .filter(|(st, b)| *st == 429 && b.contains("too many failed logins"))
         .count();
-    assert_eq!(verified, 5, "Argon2 verifications for 60 guesses: {results:?}");
+    assert_eq!(
+        verified, 5,
+        "Argon2 verifications for 60 guesses: {results:?}"
+    );
     assert_eq!((wrong, locked), (5, 55), "{results:?}");
 
     // The right password is refused while locked, with Retry-After.
@@ -269,7 +276,16 @@ fn argon2_work_is_bounded() {
     let who = s.call(&s.root(), "GET", "/v1/whoami", None);
     assert_eq!(who.ok()["arn"], format!("arn:ward:iam::{}:root", s.account));
     let health = Command::new("curl")
-        .args(["-sS", "--max-time", "120", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .args([
+            "-sS",
+            "--max-time",
+            "120",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+        ])
         .arg(&s.bundle)
         .arg(format!("{}/healthz", s.endpoint))
         .output()
@@ -346,7 +362,12 @@ fn sessions_end_with_the_password(db: Db) {
         assert!(x["created"].as_str().unwrap().ends_with('Z'));
         assert!(x["expires"].as_str().unwrap() > x["created"].as_str().unwrap());
     }
-    for secret in [&s1.secret, &s2.secret, s1.token.as_ref().unwrap(), s2.token.as_ref().unwrap()] {
+    for secret in [
+        &s1.secret,
+        &s2.secret,
+        s1.token.as_ref().unwrap(),
+        s2.token.as_ref().unwrap(),
+    ] {
         assert!(!text.contains(secret.as_str()), "{text}");
     }
     // The user may not list their own sessions without iam:ListSessions.
@@ -461,14 +482,20 @@ fn reset_required_is_enforced(db: Db) {
         format!("arn:ward:iam::{}:user/rita", s.account)
     );
     for path in ["/v1/users/rita", "/v1/users"] {
-        let m = s.call(&c, "GET", path, None).err(403, "AccessDenied").to_owned();
+        let m = s
+            .call(&c, "GET", path, None)
+            .err(403, "AccessDenied")
+            .to_owned();
         assert!(m.contains("password must be changed"), "{m}");
     }
     let m = s
         .raw(
             "GET",
             "/v1/users/rita",
-            &[("authorization", &format!("Bearer {}", c.token.clone().unwrap()))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", c.token.clone().unwrap()),
+            )],
             None,
         )
         .err(403, "AccessDenied")
@@ -525,7 +552,10 @@ fn logins_leave_the_iam_generation_alone(db: Db) {
         &c,
         "POST",
         "/v1/change-password",
-        Some(&json!({"oldPassword": "wrong-guess-000", "newPassword": "Another-Orbit-88"}).to_string()),
+        Some(
+            &json!({"oldPassword": "wrong-guess-000", "newPassword": "Another-Orbit-88"})
+                .to_string(),
+        ),
     )
     .err(400, "InvalidPassword");
     // Each of those was audited, none moved the generation.
