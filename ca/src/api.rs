@@ -19,7 +19,7 @@ use ward_policy::{ContextValue, Instant, Policy, PolicyKind};
 use ward_protocol::api;
 
 use crate::auth::{authenticate, user_arn, Caller, Identity};
-use crate::authz::{authorize, authorize_read, system_grant, Grant};
+use crate::authz::{authorize, authorize_read, Grant};
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
 use crate::iam::{self, PageRequest, PrincipalType};
@@ -49,6 +49,14 @@ pub fn router(st: Shared) -> Router {
         .route(
             "/v1/users/{name}/login-profile",
             put(put_login_profile).delete(delete_login_profile),
+        )
+        .route(
+            "/v1/users/{name}/sessions",
+            get(crate::sessions_api::list).delete(crate::sessions_api::revoke_all),
+        )
+        .route(
+            "/v1/users/{name}/sessions/{id}",
+            axum::routing::delete(crate::sessions_api::revoke),
         )
         .route(
             "/v1/users/{name}/access-keys",
@@ -140,7 +148,7 @@ pub fn router(st: Shared) -> Router {
         .route("/v1/audit/verify", get(audit_verify))
         .layer(middleware::from_fn_with_state(st.clone(), authn));
     Router::new()
-        .route("/v1/login", post(login))
+        .route("/v1/login", post(crate::password_api::login))
         .merge(authed)
         .route("/v1/ca/ssh-user-keys", get(crate::issue_api::ssh_user_keys))
         .route(
@@ -1844,17 +1852,25 @@ async fn put_login_profile(
         st.config.passwords.min_length,
     )?;
     let password = req.password.clone();
-    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    // Hashing takes an Argon2 slot like a login does.
+    let permit = st.password_checks.try_permit(&st.metrics)?;
+    let hash = tokio::task::spawn_blocking(move || {
+        let h = crypto::hash_password(&password);
+        drop(permit);
+        h
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     let mut m = st.store.mutation(&g).await?;
-    iam::set_password(&mut m.tx, &u0.id, &hash, req.password_reset_required, now()).await?;
+    // A new password ends every session the old one opened.
+    let revoked =
+        iam::set_password(&mut m.tx, &u0.id, &hash, req.password_reset_required, now()).await?;
     commit(
         m,
         &caller,
         &g,
-        serde_json::json!({"passwordResetRequired": req.password_reset_required}),
+        serde_json::json!({"passwordResetRequired": req.password_reset_required, "sessionsRevoked": revoked}),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1973,119 +1989,6 @@ async fn delete_access_key(
     iam::delete_access_key(&mut m.tx, &u, &id).await?;
     commit(m, &caller, &g, serde_json::json!({"accessKeyId": id})).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /v1/login`: password → temporary credentials. Throttled per user
-/// and per source address; the response time does not reveal whether the
-/// user exists (a dummy hash is verified instead).
-async fn login(State(st): State<Shared>, req: Request) -> Result<Json<api::Credentials>, ApiError> {
-    let (parts, b) = req.into_parts();
-    let (ip, _) = peer(&parts);
-    let bytes = axum::body::to_bytes(b, 16 * 1024)
-        .await
-        .map_err(|_| ApiError::TooLarge {
-            message: "login body too large".into(),
-        })?;
-    let req: api::LoginRequest = body(&bytes)?;
-    names::user_name("userName", &req.user_name)?;
-    if req.password.len() > 1024 {
-        return Err(ApiError::invalid("password", "password is too long"));
-    }
-    let t = now();
-    let pw = &st.config.passwords;
-    let user_scope = format!("user:{}", req.user_name.to_lowercase());
-    let ip_scope = format!("ip:{ip}");
-    let mut c = st.store.pool().acquire().await?;
-    let wait = iam::locked_for(&mut c, &user_scope, t)
-        .await?
-        .max(iam::locked_for(&mut c, &ip_scope, t).await?);
-    if wait > 0 {
-        return Err(ApiError::Throttled {
-            message: format!("too many failed logins; try again in {wait} seconds"),
-        });
-    }
-    let user = iam::find_user(&mut c, &req.user_name).await?;
-    let hash = match &user {
-        Some(u) => iam::password_hash(&mut c, &u.id).await?,
-        None => None,
-    };
-    drop(c);
-    let password = req.password.clone();
-    let target = hash
-        .clone()
-        .unwrap_or_else(|| crypto::dummy_password_hash().to_owned());
-    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &target))
-        .await
-        .map_err(ApiError::internal)?
-        && hash.is_some();
-    let resource = format!("arn:ward:iam::{}:user/{}", acct(&st), req.user_name);
-    let g = system_grant("sts:GetSessionToken", &resource);
-    let mut m = st.store.mutation(&g).await?;
-    let ev = |decision: &str, principal: String| AuditEvent {
-        at: t,
-        principal,
-        action: "ward:PasswordLogin".into(),
-        resource: resource.clone(),
-        decision: decision.into(),
-        source_ip: ip.to_string(),
-        detail: serde_json::json!({}),
-    };
-    let user = match (ok, user) {
-        (true, Some(u)) => u,
-        _ => {
-            iam::record_failure(
-                &mut m.tx,
-                &user_scope,
-                t,
-                pw.max_failures,
-                pw.lockout_seconds,
-                pw.lockout_seconds,
-            )
-            .await?;
-            iam::record_failure(
-                &mut m.tx,
-                &ip_scope,
-                t,
-                pw.max_failures * 4,
-                pw.lockout_seconds,
-                pw.lockout_seconds,
-            )
-            .await?;
-            m.commit(&ev("Failed", req.user_name.clone())).await?;
-            st.metrics
-                .auth_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(ApiError::Unauthenticated {
-                code: "InvalidLogin",
-                message: "wrong user name or password".into(),
-                status: StatusCode::UNAUTHORIZED,
-            });
-        }
-    };
-    iam::clear_failures(&mut m.tx, &user_scope).await?;
-    let key_id = crypto::access_key_id("ASIA");
-    let secret = crypto::secret_access_key();
-    let token = crypto::session_token();
-    let expires = t + pw.session_seconds;
-    let session = iam::Session {
-        access_key_id: key_id.clone(),
-        user_id: user.id.clone(),
-        auth_method: "password".into(),
-        expires_at: expires,
-        token_hash: sha256_hex(token.expose().as_bytes()),
-        secret_sealed: st
-            .master
-            .seal(secret.expose().as_bytes(), key_id.as_bytes()),
-    };
-    iam::create_session(&mut m.tx, &session, t).await?;
-    m.commit(&ev("Allowed", user_arn(&acct(&st), &user)))
-        .await?;
-    Ok(Json(api::Credentials {
-        access_key_id: key_id,
-        secret_access_key: secret.expose().to_owned(),
-        session_token: token.expose().to_owned(),
-        expiration: rfc3339(expires),
-    }))
 }
 
 // ---- audit ------------------------------------------------------------

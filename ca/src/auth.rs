@@ -44,9 +44,17 @@ pub struct Caller {
     pub secure: bool,
     /// The access key used, if any.
     pub access_key_id: Option<String>,
+    /// A session opened with a password that must be changed: only
+    /// ChangePassword and GetCallerIdentity are allowed (see `authorize`).
+    pub password_change_only: bool,
 }
 
 impl Caller {
+    fn with_password_change_only(mut self, only: bool) -> Caller {
+        self.password_change_only = only;
+        self
+    }
+
     /// Principal ARN.
     pub fn arn(&self) -> &str {
         self.principal.arn()
@@ -205,7 +213,8 @@ async fn authenticate_inner(
             source_ip,
             secure,
             Some(s.access_key_id),
-        );
+        )
+        .map(|c| c.with_password_change_only(s.password_change_only));
     }
 
     let mut headers: Vec<(&str, &[u8])> = parts
@@ -277,7 +286,8 @@ async fn authenticate_inner(
         let user = iam::user_by_id(&mut c, &s.user_id)
             .await?
             .ok_or_else(invalid_key)?;
-        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id));
+        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id))
+            .map(|c| c.with_password_change_only(s.password_change_only));
     }
 
     if claim.session_token.is_some() {
@@ -309,6 +319,7 @@ async fn authenticate_inner(
                 source_ip,
                 secure,
                 access_key_id: Some(key_id),
+                password_change_only: false,
             })
         }
         Some(user) => {
@@ -428,6 +439,7 @@ fn caller_for_user(
         source_ip,
         secure,
         access_key_id: key,
+        password_change_only: false,
     })
 }
 

@@ -249,6 +249,27 @@ pub async fn authorize(
     resource: &str,
     extra: &[(&str, ContextValue)],
 ) -> Result<Grant, ApiError> {
+    // A session opened with a password that must be changed may change
+    // it and ask who it is, nothing else, whatever its policies allow.
+    if caller.password_change_only
+        && !matches!(action, "iam:ChangePassword" | "sts:GetCallerIdentity")
+    {
+        st.metrics.denials.fetch_add(1, Ordering::Relaxed);
+        audit(
+            st,
+            caller,
+            action,
+            resource,
+            "ExplicitlyDenied",
+            serde_json::json!({"reason": "PasswordResetRequired"}),
+        )
+        .await?;
+        return Err(ApiError::Denied {
+            message: format!(
+                "{action} refused: the password must be changed first (ChangePassword), then log in again"
+            ),
+        });
+    }
     let user = match &caller.identity {
         Identity::Root => {
             return Ok(Grant {

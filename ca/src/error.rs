@@ -38,6 +38,9 @@ pub enum ApiError {
     Denied { message: String },
     /// Too many attempts: 429.
     Throttled { message: String },
+    /// Refused for now, to be retried after `retry_after` seconds: 429
+    /// with a `Retry-After` header (lockouts, saturated password checks).
+    RetryLater { message: String, retry_after: u64 },
     /// Body too large: 413.
     TooLarge { message: String },
     /// The route exists but does not take this method: 405.
@@ -109,7 +112,9 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::Limit { .. } => StatusCode::CONFLICT,
             ApiError::Unauthenticated { status, .. } => *status,
             ApiError::Denied { .. } => StatusCode::FORBIDDEN,
-            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled { .. } | ApiError::RetryLater { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,7 +131,7 @@ impl ApiError {
             | ApiError::Unauthenticated { code, .. } => code,
             ApiError::Limit { .. } => "LimitExceeded",
             ApiError::Denied { .. } => "AccessDenied",
-            ApiError::Throttled { .. } => "Throttling",
+            ApiError::Throttled { .. } | ApiError::RetryLater { .. } => "Throttling",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Unavailable { .. } => "ServiceUnavailable",
@@ -144,6 +149,7 @@ impl ApiError {
             | ApiError::Unauthenticated { message, .. }
             | ApiError::Denied { message }
             | ApiError::Throttled { message }
+            | ApiError::RetryLater { message, .. }
             | ApiError::TooLarge { message }
             | ApiError::Unavailable { message } => message.clone(),
             ApiError::MethodNotAllowed => "this API route does not take this method".into(),
@@ -190,10 +196,17 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field() {
             err["field"] = serde_json::Value::String(f.to_owned());
         }
-        (
+        let mut resp = (
             self.status(),
             axum::Json(serde_json::json!({ "error": err })),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::RetryLater { retry_after, .. } = &self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after),
+            );
+        }
+        resp
     }
 }

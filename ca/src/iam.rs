@@ -1121,14 +1121,34 @@ pub async fn password_hash(
     Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
 }
 
-/// Creates or replaces a login profile.
+/// A user's password hash and whether a reset is required, if they have a
+/// login profile.
+pub async fn login_profile(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<(String, bool)>, ApiError> {
+    let row =
+        sqlx::query("SELECT password_hash, reset_required FROM login_profiles WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> {
+            Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? != 0))
+        })
+        .transpose()?)
+}
+
+/// Creates or replaces a login profile and revokes every session of the
+/// user (a changed or reset password ends what the old one opened).
+/// Returns how many sessions were revoked.
 pub async fn set_password(
     c: &mut AnyConnection,
     user_id: &str,
     hash: &str,
     reset_required: bool,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let existed = password_hash(c, user_id).await?.is_some();
     if existed {
         sqlx::query("UPDATE login_profiles SET password_hash = $1, reset_required = $2, updated_at = $3 WHERE user_id = $4")
@@ -1147,10 +1167,10 @@ pub async fn set_password(
             .execute(&mut *c)
             .await?;
     }
-    Ok(())
+    revoke_sessions(c, user_id).await
 }
 
-/// Deletes a login profile (and the user's password sessions); 404 if none.
+/// Deletes a login profile (and every session of the user); 404 if none.
 pub async fn delete_password(
     c: &mut AnyConnection,
     user_id: &str,
@@ -1163,10 +1183,7 @@ pub async fn delete_password(
     if res.rows_affected() == 0 {
         return Err(ApiError::no_such("login profile for user", who));
     }
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND auth_method = 'password'")
-        .bind(user_id)
-        .execute(&mut *c)
-        .await?;
+    revoke_sessions(c, user_id).await?;
     Ok(())
 }
 
@@ -1310,6 +1327,13 @@ pub struct Session {
     pub token_hash: String,
     /// The sealed secret access key.
     pub secret_sealed: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The address the session was opened from.
+    pub source_ip: String,
+    /// Opened with a password that must be changed: the session may only
+    /// change it (and ask who it is).
+    pub password_change_only: bool,
 }
 
 /// Stores a session.
@@ -1319,7 +1343,7 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at, source_ip, password_change_only) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&s.access_key_id)
     .bind(&s.token_hash)
@@ -1328,6 +1352,8 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
     .bind(&s.auth_method)
     .bind(now)
     .bind(s.expires_at)
+    .bind(&s.source_ip)
+    .bind(i64::from(s.password_change_only))
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -1341,11 +1367,52 @@ fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         token_hash: r.try_get("token_hash")?,
         secret_sealed: r.try_get("secret_sealed")?,
+        created_at: r.try_get("created_at")?,
+        source_ip: r.try_get("source_ip")?,
+        password_change_only: r.try_get::<i64, _>("password_change_only")? != 0,
     })
 }
 
-const SESSION_COLS: &str =
-    "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed";
+const SESSION_COLS: &str = "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed, created_at, source_ip, password_change_only";
+
+/// A user's unexpired sessions, oldest first.
+pub async fn user_sessions(
+    c: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<Session>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at, access_key_id"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(session_row).collect::<Result<_, _>>()?)
+}
+
+/// Revokes every session of a user; returns how many there were.
+pub async fn revoke_sessions(c: &mut AnyConnection, user_id: &str) -> Result<u64, ApiError> {
+    let res = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// Revokes one session of a user; false if the user has no such session.
+pub async fn revoke_session(
+    c: &mut AnyConnection,
+    user_id: &str,
+    access_key_id: &str,
+) -> Result<bool, ApiError> {
+    let res = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND access_key_id = $2")
+        .bind(user_id)
+        .bind(access_key_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
 
 /// A session by its `ASIA…` key id.
 pub async fn session_by_key(
@@ -1376,62 +1443,117 @@ pub async fn session_by_token_hash(
 }
 
 // ---- throttling ------------------------------------------------------
+//
+// A `throttle` row counts the attempts reserved for a scope (a user name
+// or a source address) in the current window. An attempt is reserved by
+// one conditional UPDATE *before* the password is verified, so however
+// many requests race, at most `max` verifications run per window, across
+// every replica sharing the database: PostgreSQL re-checks the WHERE
+// clause on the locked row, SQLite serialises writers. A success resets
+// the count; a failure leaves its reservation counted and, at `max`, locks
+// the scope; a lock is only ever extended, never shortened.
 
-/// Seconds until `scope` may try again (0 if not locked).
-pub async fn locked_for(c: &mut AnyConnection, scope: &str, now: i64) -> Result<i64, ApiError> {
-    let row = sqlx::query("SELECT locked_until FROM throttle WHERE scope = $1")
-        .bind(scope)
-        .fetch_optional(&mut *c)
-        .await?;
-    let until: i64 = row
-        .map(|r| r.try_get::<i64, _>(0))
-        .transpose()?
-        .unwrap_or(0);
-    Ok((until - now).max(0))
-}
-
-/// Counts a failure for `scope`; after `max` failures within `window`
-/// seconds it is locked for `lockout` seconds.
-pub async fn record_failure(
+/// Reserves one password attempt for `scope`: `Ok(None)` if granted,
+/// `Ok(Some(seconds))` if the scope is locked (or has `max` attempts in
+/// flight or failed) and may try again in that many seconds.
+pub async fn reserve_attempt(
     c: &mut AnyConnection,
     scope: &str,
     now: i64,
     max: i64,
     window: i64,
-    lockout: i64,
-) -> Result<(), ApiError> {
-    let row = sqlx::query("SELECT failures, window_start FROM throttle WHERE scope = $1")
+) -> Result<Option<i64>, ApiError> {
+    sqlx::query("INSERT INTO throttle (scope, failures, window_start, locked_until) VALUES ($1, 0, $2, 0) ON CONFLICT (scope) DO NOTHING")
+        .bind(scope)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    // A lapsed lock or window starts a fresh count; an active lock, or
+    // `max` attempts already reserved in the window, refuses.
+    let res = sqlx::query(
+        "UPDATE throttle SET
+           failures = CASE WHEN locked_until > 0 OR window_start <= $2 - $3 THEN 1 ELSE failures + 1 END,
+           window_start = CASE WHEN locked_until > 0 OR window_start <= $2 - $3 THEN $2 ELSE window_start END,
+           locked_until = 0
+         WHERE scope = $1 AND locked_until <= $2
+           AND (failures < $4 OR locked_until > 0 OR window_start <= $2 - $3)",
+    )
+    .bind(scope)
+    .bind(now)
+    .bind(window)
+    .bind(max)
+    .execute(&mut *c)
+    .await?;
+    if res.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT window_start, locked_until FROM throttle WHERE scope = $1")
         .bind(scope)
         .fetch_optional(&mut *c)
         .await?;
-    let (mut failures, mut start) = match row {
+    let (start, until) = match row {
         Some(r) => (r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?),
-        None => (0, now),
+        None => (now, 0),
     };
-    if now - start > window {
-        failures = 0;
-        start = now;
-    }
-    failures += 1;
-    let locked_until = if failures >= max { now + lockout } else { 0 };
-    sqlx::query("DELETE FROM throttle WHERE scope = $1")
-        .bind(scope)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("INSERT INTO throttle (scope, failures, window_start, locked_until) VALUES ($1, $2, $3, $4)")
-        .bind(scope)
-        .bind(if locked_until > 0 { 0 } else { failures })
-        .bind(start)
-        .bind(locked_until)
-        .execute(&mut *c)
-        .await?;
+    let wait = if until > now {
+        until - now
+    } else {
+        start + window - now
+    };
+    Ok(Some(wait.max(1)))
+}
+
+/// Gives back an attempt reserved by [`reserve_attempt`] that verified no
+/// password (the request was refused for another reason).
+pub async fn release_attempt(c: &mut AnyConnection, scope: &str) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE throttle SET failures = failures - 1 WHERE scope = $1 AND failures > 0 AND locked_until = 0",
+    )
+    .bind(scope)
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }
 
-/// Clears failures for `scope` (after a success).
-pub async fn clear_failures(c: &mut AnyConnection, scope: &str) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM throttle WHERE scope = $1")
-        .bind(scope)
+/// Records that the attempt reserved for `scope` failed: at `max`
+/// attempts in the window the scope is locked until `now + lockout`. An
+/// existing later lock is kept: a failure never shortens a lock.
+pub async fn record_failure(
+    c: &mut AnyConnection,
+    scope: &str,
+    now: i64,
+    max: i64,
+    lockout: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE throttle SET locked_until = CASE WHEN failures >= $2 AND locked_until < $3 THEN $3 ELSE locked_until END WHERE scope = $1",
+    )
+    .bind(scope)
+    .bind(max)
+    .bind(now + lockout)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Resets the count for `scope` after a success (an active lock, set by
+/// attempts that failed meanwhile, stays), and forgets lapsed rows.
+pub async fn clear_failures(
+    c: &mut AnyConnection,
+    scope: &str,
+    now: i64,
+    window: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE throttle SET failures = 0, window_start = $2 WHERE scope = $1 AND locked_until = 0",
+    )
+    .bind(scope)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("DELETE FROM throttle WHERE locked_until <= $1 AND window_start <= $1 - $2")
+        .bind(now)
+        .bind(window)
         .execute(&mut *c)
         .await?;
     Ok(())

@@ -20,6 +20,7 @@ pub mod issue_api;
 pub mod krl;
 pub mod names;
 pub mod password_api;
+pub mod sessions_api;
 pub mod simulate_api;
 pub mod ssh_keys;
 pub mod sshca;

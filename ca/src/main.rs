@@ -503,6 +503,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         recorder: ward_ca::certs::Recorder::start(store_for_recorder),
         ca_checked: Default::default(),
         client_roots: Some(client_roots),
+        password_checks: Default::default(),
     });
     // Pick up CA rotations done elsewhere (another replica, `ward-ca
     // rotate`) even when this process issues nothing: the client-certificate

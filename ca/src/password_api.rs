@@ -1,21 +1,254 @@
-//! `iam:ChangePassword`: a user changes their own password, proving the
-//! current one. Failures count towards the same per-user throttle as logins.
+//! Password checks: `POST /v1/login` (password → temporary credentials)
+//! and `iam:ChangePassword` (a user changes their own password, proving
+//! the current one).
+//!
+//! Each check first reserves an attempt for the user name (and, for a
+//! login, the source address) in the database ([`iam::reserve_attempt`]),
+//! so at most `passwords.max_failures` verifications run per user per
+//! window however many requests race, across replicas. Argon2 runs on the
+//! blocking pool under [`PasswordChecks`], a semaphore sized to the cores:
+//! when every slot is busy the request is refused at once with 429 and
+//! `Retry-After`, so a flood of guesses cannot exhaust memory or starve
+//! the async workers. Throttling bookkeeping and password logins leave the
+//! IAM cache generation alone ([`crate::store::Mutation::without_iam_change`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::Extension;
+use axum::{Extension, Json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use ward_protocol::api;
 
-use crate::api::{body, commit};
+use crate::api::{body, commit, rfc3339};
 use crate::auth::{user_arn, Caller, Identity};
-use crate::authz::authorize;
-use crate::crypto;
+use crate::authz::{authorize, system_grant};
+use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
 use crate::iam;
-use crate::state::{now, Shared};
+use crate::state::{now, AppState, Metrics, Shared};
+use crate::store::AuditEvent;
 
-/// `POST /v1/change-password`.
+/// Longest session opened with a password that must be changed: enough
+/// to change it, no more.
+const RESET_SESSION_SECONDS: i64 = 900;
+
+/// Bounds concurrent Argon2 work (each verification holds ~19 MiB and a
+/// core for tens of milliseconds).
+#[derive(Debug)]
+pub struct PasswordChecks {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(2)
+            .clamp(1, 64);
+        PasswordChecks {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+impl PasswordChecks {
+    /// A slot for one password check, or a quick 429 with `Retry-After`
+    /// if every slot is busy.
+    pub fn try_permit(&self, metrics: &Metrics) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            metrics.password_busy.fetch_add(1, Ordering::Relaxed);
+            ApiError::RetryLater {
+                message: "password checks are busy; retry after 1 second".into(),
+                retry_after: 1,
+            }
+        })
+    }
+}
+
+/// Runs Argon2 work `f` on the blocking pool, holding `permit` until it
+/// is done; counts one verification.
+async fn argon2<T: Send + 'static>(
+    st: &AppState,
+    permit: OwnedSemaphorePermit,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    st.metrics
+        .password_verifications
+        .fetch_add(1, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+fn locked(what: &str, wait: i64) -> ApiError {
+    ApiError::RetryLater {
+        message: format!("too many failed {what}; try again in {wait} seconds"),
+        retry_after: u64::try_from(wait).unwrap_or(1),
+    }
+}
+
+fn user_scope(name: &str) -> String {
+    format!("user:{}", name.to_lowercase())
+}
+
+/// `POST /v1/login`: password → temporary credentials. Throttled per user
+/// and per source address; the response does not reveal whether the user
+/// exists (a dummy hash is verified instead). A login with a password
+/// that must be changed yields credentials that may only change it.
+pub(crate) async fn login(
+    State(st): State<Shared>,
+    req: Request,
+) -> Result<Json<api::Credentials>, ApiError> {
+    let (parts, b) = req.into_parts();
+    let ip = parts
+        .extensions
+        .get::<crate::tls::ConnInfo>()
+        .map(|c| c.remote.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let bytes = axum::body::to_bytes(b, 16 * 1024)
+        .await
+        .map_err(|_| ApiError::TooLarge {
+            message: "login body too large".into(),
+        })?;
+    let req: api::LoginRequest = body(&bytes)?;
+    crate::names::user_name("userName", &req.user_name)?;
+    if req.password.len() > 1024 {
+        return Err(ApiError::invalid("password", "password is too long"));
+    }
+    let permit = st.password_checks.try_permit(&st.metrics)?;
+    let t = now();
+    let pw = &st.config.passwords;
+    let user_scope = user_scope(&req.user_name);
+    let ip_scope = format!("ip:{ip}");
+    let mut c = st.store.pool().acquire().await?;
+    if let Some(wait) =
+        iam::reserve_attempt(&mut c, &user_scope, t, pw.max_failures, pw.lockout_seconds).await?
+    {
+        return Err(locked("logins", wait));
+    }
+    if let Some(wait) = iam::reserve_attempt(
+        &mut c,
+        &ip_scope,
+        t,
+        pw.max_failures * 4,
+        pw.lockout_seconds,
+    )
+    .await?
+    {
+        iam::release_attempt(&mut c, &user_scope).await?;
+        return Err(locked("logins", wait));
+    }
+    let user = iam::find_user(&mut c, &req.user_name).await?;
+    let profile = match &user {
+        Some(u) => iam::login_profile(&mut c, &u.id).await?,
+        None => None,
+    };
+    drop(c);
+    let password = req.password.clone();
+    let target = profile
+        .as_ref()
+        .map(|(h, _)| h.clone())
+        .unwrap_or_else(|| crypto::dummy_password_hash().to_owned());
+    let ok = argon2(&st, permit, move || {
+        crypto::verify_password(&password, &target)
+    })
+    .await?
+        && profile.is_some();
+    let resource = format!(
+        "arn:ward:iam::{}:user/{}",
+        st.store.account_id(),
+        req.user_name
+    );
+    let g = system_grant("sts:GetSessionToken", &resource);
+    // Neither outcome changes identities, policies or cached credentials.
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    let ev = |decision: &str, principal: String, detail: serde_json::Value| AuditEvent {
+        at: t,
+        principal,
+        action: "ward:PasswordLogin".into(),
+        resource: resource.clone(),
+        decision: decision.into(),
+        source_ip: ip.to_string(),
+        detail,
+    };
+    let (user, reset_required) = match (ok, user, profile) {
+        (true, Some(u), Some((_, reset))) => (u, reset),
+        _ => {
+            iam::record_failure(
+                &mut m.tx,
+                &user_scope,
+                t,
+                pw.max_failures,
+                pw.lockout_seconds,
+            )
+            .await?;
+            iam::record_failure(
+                &mut m.tx,
+                &ip_scope,
+                t,
+                pw.max_failures * 4,
+                pw.lockout_seconds,
+            )
+            .await?;
+            m.commit(&ev("Failed", req.user_name.clone(), serde_json::json!({})))
+                .await?;
+            st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::Unauthenticated {
+                code: "InvalidLogin",
+                message: "wrong user name or password".into(),
+                status: StatusCode::UNAUTHORIZED,
+            });
+        }
+    };
+    iam::clear_failures(&mut m.tx, &user_scope, t, pw.lockout_seconds).await?;
+    iam::release_attempt(&mut m.tx, &ip_scope).await?;
+    let key_id = crypto::access_key_id("ASIA");
+    let secret = crypto::secret_access_key();
+    let token = crypto::session_token();
+    let lifetime = if reset_required {
+        pw.session_seconds.min(RESET_SESSION_SECONDS)
+    } else {
+        pw.session_seconds
+    };
+    let expires = t + lifetime;
+    let session = iam::Session {
+        access_key_id: key_id.clone(),
+        user_id: user.id.clone(),
+        auth_method: "password".into(),
+        expires_at: expires,
+        token_hash: sha256_hex(token.expose().as_bytes()),
+        secret_sealed: st
+            .master
+            .seal(secret.expose().as_bytes(), key_id.as_bytes()),
+        created_at: t,
+        source_ip: ip.to_string(),
+        password_change_only: reset_required,
+    };
+    iam::create_session(&mut m.tx, &session, t).await?;
+    m.commit(&ev(
+        "Allowed",
+        user_arn(st.store.account_id(), &user),
+        serde_json::json!({"session": key_id, "passwordResetRequired": reset_required}),
+    ))
+    .await?;
+    Ok(Json(api::Credentials {
+        access_key_id: key_id,
+        secret_access_key: secret.expose().to_owned(),
+        session_token: token.expose().to_owned(),
+        expiration: rfc3339(expires),
+        password_reset_required: reset_required,
+    }))
+}
+
+/// `POST /v1/change-password`. Failures count towards the same per-user
+/// throttle as logins; a change revokes every session of the user.
 pub(crate) async fn change_password(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -48,22 +281,27 @@ pub(crate) async fn change_password(
         &[],
     )
     .await?;
+    let permit = st.password_checks.try_permit(&st.metrics)?;
     let t = now();
-    let scope = format!("user:{}", user.name.to_lowercase());
+    let pw = &st.config.passwords;
+    let scope = user_scope(&user.name);
     let mut c = st.store.pool().acquire().await?;
-    let wait = iam::locked_for(&mut c, &scope, t).await?;
-    if wait > 0 {
-        return Err(ApiError::Throttled {
-            message: format!("too many failed attempts; try again in {wait} seconds"),
-        });
+    if let Some(wait) =
+        iam::reserve_attempt(&mut c, &scope, t, pw.max_failures, pw.lockout_seconds).await?
+    {
+        return Err(locked("attempts", wait));
     }
-    let current = iam::password_hash(&mut c, &user.id)
-        .await?
-        .ok_or_else(|| ApiError::no_such("login profile for user", &user.name))?;
+    let current = match iam::password_hash(&mut c, &user.id).await? {
+        Some(h) => h,
+        None => {
+            iam::release_attempt(&mut c, &scope).await?;
+            return Err(ApiError::no_such("login profile for user", &user.name));
+        }
+    };
     drop(c);
     let old = req.old_password.clone();
     let new = req.new_password.clone();
-    let (ok, hash) = tokio::task::spawn_blocking(move || {
+    let (ok, hash) = argon2(&st, permit, move || {
         let ok = crypto::verify_password(&old, &current);
         let hash = if ok {
             Some(crypto::hash_password(&new))
@@ -72,20 +310,10 @@ pub(crate) async fn change_password(
         };
         (ok, hash)
     })
-    .await
-    .map_err(ApiError::internal)?;
-    let pw = &st.config.passwords;
-    let mut m = st.store.mutation(&g).await?;
+    .await?;
     if !ok {
-        iam::record_failure(
-            &mut m.tx,
-            &scope,
-            t,
-            pw.max_failures,
-            pw.lockout_seconds,
-            pw.lockout_seconds,
-        )
-        .await?;
+        let mut m = st.store.mutation(&g).await?.without_iam_change();
+        iam::record_failure(&mut m.tx, &scope, t, pw.max_failures, pw.lockout_seconds).await?;
         let mut ev = crate::api::event(
             &caller,
             &g,
@@ -102,8 +330,15 @@ pub(crate) async fn change_password(
     let hash = hash
         .ok_or_else(|| ApiError::internal("no hash"))?
         .map_err(ApiError::internal)?;
-    iam::set_password(&mut m.tx, &user.id, &hash, false, t).await?;
-    iam::clear_failures(&mut m.tx, &scope).await?;
-    commit(m, &caller, &g, serde_json::json!({})).await?;
+    let mut m = st.store.mutation(&g).await?;
+    let revoked = iam::set_password(&mut m.tx, &user.id, &hash, false, t).await?;
+    iam::clear_failures(&mut m.tx, &scope, t, pw.lockout_seconds).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"sessionsRevoked": revoked}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub ca_checked: Mutex<Option<(std::time::Instant, String)>>,
     /// The TLS client-certificate anchors, replaced when CA keys change.
     pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
+    /// Bounds concurrent Argon2 work (password logins and changes).
+    pub password_checks: crate::password_api::PasswordChecks,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -146,6 +148,10 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Authorization denials.
     pub denials: AtomicU64,
+    /// Argon2 password verifications run (logins and password changes).
+    pub password_verifications: AtomicU64,
+    /// Password checks refused because all Argon2 slots were busy.
+    pub password_busy: AtomicU64,
 }
 
 impl Metrics {
@@ -166,12 +172,16 @@ impl Metrics {
             "# HELP ward_http_responses_total HTTP responses by status class.\n# TYPE ward_http_responses_total counter\n\
              ward_http_responses_total{{class=\"2xx\"}} {}\nward_http_responses_total{{class=\"4xx\"}} {}\nward_http_responses_total{{class=\"5xx\"}} {}\n\
              # HELP ward_auth_failures_total Failed authentications.\n# TYPE ward_auth_failures_total counter\nward_auth_failures_total {}\n\
-             # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n",
+             # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n\
+             # HELP ward_password_verifications_total Argon2 password verifications run.\n# TYPE ward_password_verifications_total counter\nward_password_verifications_total {}\n\
+             # HELP ward_password_busy_total Password checks refused while every Argon2 slot was busy.\n# TYPE ward_password_busy_total counter\nward_password_busy_total {}\n",
             g(&self.responses_2xx),
             g(&self.responses_4xx),
             g(&self.responses_5xx),
             g(&self.auth_failures),
             g(&self.denials),
+            g(&self.password_verifications),
+            g(&self.password_busy),
         )
     }
 }

@@ -355,7 +355,10 @@ fn users_change_their_own_password() {
     change("Granite-Heron-51", "short").err(400, "PasswordPolicyViolation");
     change("Granite-Heron-51", "Basalt-Osprey-62").ok();
     login("Granite-Heron-51").err(401, "InvalidLogin");
-    login("Basalt-Osprey-62").ok();
+    // The change ended the session that made it (issue #7 item 8).
+    s.call(&frank, "GET", "/v1/whoami", None)
+        .err(403, "InvalidClientTokenId");
+    let frank = common::creds_of(login("Basalt-Osprey-62").ok());
     // Root has no password to change; bad bodies are 400s.
     s.call(
         &root,

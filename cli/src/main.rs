@@ -30,6 +30,7 @@ mod iam;
 mod output;
 mod policy;
 mod session;
+mod sessions;
 mod ssh;
 mod ssh_key;
 mod ttl;
@@ -123,6 +124,9 @@ enum Command {
     SshKey(ssh_key::SshKeyCommand),
     /// Change your own password (the current credentials' user).
     ChangePassword(session::ChangePasswordArgs),
+    /// List and revoke password sessions (temporary credentials).
+    #[command(subcommand)]
+    Session(sessions::SessionCommand),
     /// SSH certificates: log in (get a certificate into ssh-agent) and
     /// ward's SSH CA keys, known_hosts lines and KRL.
     #[command(subcommand)]
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
         Command::AccessKey(c) => iam::access_key(c, &ctx),
         Command::SshKey(c) => ssh_key::run(c, &ctx),
         Command::ChangePassword(a) => session::change_password(a, &ctx),
+        Command::Session(c) => sessions::run(c, &ctx),
         Command::Ssh(c) => ssh::run(c, &ctx),
         Command::X509(c) => x509::run(c, &ctx),
         Command::Cert(c) => cert::run(c, &ctx),

@@ -2076,3 +2076,190 @@ fn login_remembers_the_endpoint() {
     assert_eq!(again.matches("[profile gina]").count(), 1, "{again}");
     assert_eq!(again.matches("ca_bundle =").count(), 1, "{again}");
 }
+
+/// `ward session list` and `ward session revoke ID | --all`: two logins
+/// of one user (from two homes) are listed without secrets; revoking one
+/// ends only that one; `--all` (the user's own, without --user) ends the
+/// rest; everything revoked is refused by ward-ca.
+#[test]
+fn session_list_and_revoke() {
+    let d = Daemon::start("sess");
+    let (ha, hb) = (Scratch::new("sess-a"), Scratch::new("sess-b"));
+    let (a, b) = (ha.0.as_path(), hb.0.as_path());
+    let root = d.root_env();
+    let pw = "Granite-Heron-51";
+    check(a, &root, &["user", "create", "sam"], None, 0, &[], &[]);
+    check(
+        a,
+        &root,
+        &["user", "set-password", "sam", "--password-stdin"],
+        Some(&format!("{pw}\n")),
+        0,
+        &[],
+        &[],
+    );
+    let own = ha.write(
+        "own.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetCallerIdentity","iam:ListSessions","iam:RevokeSession"],"Resource":"*"}]}"#,
+    );
+    check(
+        a,
+        &root,
+        &[
+            "policy",
+            "put-inline",
+            "own",
+            "--user",
+            "sam",
+            "--document",
+            own.to_str().unwrap(),
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let sam = vec![
+        ("WARD_ENDPOINT".to_owned(), d.endpoint().to_owned()),
+        ("WARD_CA_BUNDLE".to_owned(), d.bundle().to_owned()),
+    ];
+    for h in [a, b] {
+        check(
+            h,
+            &sam,
+            &["login", "--user", "sam"],
+            Some(&format!("{pw}\n")),
+            0,
+            &[],
+            &[],
+        );
+        check(h, &sam, &["whoami"], None, 0, &["user/sam"], &[]);
+    }
+    let secrets = |h: &Path| -> (String, String, String) {
+        let ini = std::fs::read_to_string(h.join(".ward/credentials")).unwrap();
+        let v = |k: &str| {
+            ini.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+                .unwrap()
+                .to_owned()
+        };
+        (
+            v("aws_access_key_id"),
+            v("aws_secret_access_key"),
+            v("aws_session_token"),
+        )
+    };
+    let (id_a, secret_a, token_a) = secrets(a);
+    let (id_b, secret_b, token_b) = secrets(b);
+
+    // Listed (the caller's own user by default), nothing secret on either stream.
+    for args in [
+        vec!["session", "list"],
+        vec!["--output", "json", "session", "list", "--user", "sam"],
+    ] {
+        let out = ward(a, &sam, &args, None);
+        assert!(out.status.success(), "{out:?}");
+        let (so, se) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(so.contains(&id_a) && so.contains(&id_b), "{so}");
+        assert!(so.contains("127.0.0.1") && so.contains("password"), "{so}");
+        for s in [&secret_a, &token_a, &secret_b, &token_b] {
+            assert!(
+                !so.contains(s.as_str()) && !se.contains(s.as_str()),
+                "{so}{se}"
+            );
+        }
+    }
+    let listed = json(&check(
+        a,
+        &root,
+        &["--output", "json", "session", "list", "--user", "sam"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2);
+
+    // Revoke b's session as root: only b stops working.
+    check(
+        a,
+        &root,
+        &["session", "revoke", &id_b, "--user", "sam"],
+        None,
+        0,
+        &[&format!("revoked session {id_b} of user sam")],
+        &[],
+    );
+    check(
+        b,
+        &sam,
+        &["whoami"],
+        None,
+        1,
+        &[],
+        &["InvalidClientTokenId"],
+    );
+    check(a, &sam, &["whoami"], None, 0, &["user/sam"], &[]);
+    check(
+        a,
+        &root,
+        &["session", "revoke", &id_b, "--user", "sam"],
+        None,
+        1,
+        &[],
+        &["NoSuchEntity"],
+    );
+    // Usage errors are local.
+    check(a, &sam, &["session", "revoke"], None, 2, &[], &[]);
+
+    // --all on one's own sessions (a's own included).
+    check(
+        b,
+        &sam,
+        &["login", "--user", "sam"],
+        Some(&format!("{pw}\n")),
+        0,
+        &[],
+        &[],
+    );
+    check(
+        a,
+        &sam,
+        &["session", "revoke", "--all"],
+        None,
+        0,
+        &["revoked 2 session(s) of user sam"],
+        &[],
+    );
+    check(
+        a,
+        &sam,
+        &["whoami"],
+        None,
+        1,
+        &[],
+        &["InvalidClientTokenId"],
+    );
+    check(
+        b,
+        &sam,
+        &["whoami"],
+        None,
+        1,
+        &[],
+        &["InvalidClientTokenId"],
+    );
+    let listed = json(&check(
+        a,
+        &root,
+        &["--output", "json", "session", "list", "--user", "sam"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(listed["sessions"], serde_json::json!([]));
+}

@@ -70,6 +70,8 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "UpdateLoginProfile",
             "DeleteLoginProfile",
             "ChangePassword",
+            "ListSessions",
+            "RevokeSession",
             "GetAccountPasswordPolicy",
             "UpdateAccountPasswordPolicy",
             "CreateAccessKey",

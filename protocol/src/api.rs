@@ -39,6 +39,9 @@
 //! | `DELETE /v1/users/{name}/permissions-boundary` | `iam:DeleteUserPermissionsBoundary` | → 204 |
 //! | `PUT /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` / `UpdateLoginProfile` | [`LoginProfile`] → 204 |
 //! | `DELETE /v1/users/{name}/login-profile` | `iam:DeleteLoginProfile` | → 204 |
+//! | `GET /v1/users/{name}/sessions` | `iam:ListSessions` | → [`SessionList`] |
+//! | `DELETE /v1/users/{name}/sessions` | `iam:RevokeSession` (all) | → [`RevokedSessions`] |
+//! | `DELETE /v1/users/{name}/sessions/{id}` | `iam:RevokeSession` | → 204 |
 //! | `POST /v1/users/{name}/access-keys` | `iam:CreateAccessKey` | → [`NewAccessKey`] (secret shown once) |
 //! | `GET /v1/users/{name}/access-keys` | `iam:ListAccessKeys` | → [`AccessKeyList`] |
 //! | `PATCH /v1/users/{name}/access-keys/{id}` | `iam:UpdateAccessKey` | [`UpdateAccessKey`] → 204 |
@@ -390,6 +393,46 @@ pub struct Credentials {
     pub session_token: String,
     /// RFC 3339.
     pub expiration: String,
+    /// The password must be changed: these credentials may only call
+    /// ChangePassword (and whoami) until it is, then log in again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_reset_required: bool,
+}
+
+/// One session in [`SessionList`]. Never carries its secrets.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The session id: its `ASIA…` access key id.
+    pub id: String,
+    /// Owner.
+    pub user_name: String,
+    /// How it was opened (`password`).
+    pub auth_method: String,
+    /// RFC 3339.
+    pub created: String,
+    /// RFC 3339.
+    pub expires: String,
+    /// The address it was opened from.
+    pub source_ip: String,
+    /// Opened with a password that must be changed.
+    pub password_change_only: bool,
+}
+
+/// `GET /v1/users/{name}/sessions`: the user's unexpired sessions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionList {
+    /// Oldest first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `DELETE /v1/users/{name}/sessions`: how many sessions were revoked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedSessions {
+    /// Sessions revoked.
+    pub revoked: u64,
 }
 
 /// `GET /v1/whoami`.
