@@ -45,7 +45,7 @@ pub use context::{Context, ContextValue};
 pub use date::Instant;
 pub use eval::{
     evaluate, explain, Decision, Explanation, Outcome, PolicyRole, PolicySet, Reason, Request,
-    StatementTrace,
+    StatementTrace, ALWAYS_ALLOWED,
 };
 pub use json::JsonPath;
 pub use policy::{
