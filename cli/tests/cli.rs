@@ -384,3 +384,83 @@ fn simulate_accepts_policies_as_strings() {
     ));
     assert_eq!(v["decision"], "Allowed");
 }
+
+/// ARNs are capped at AWS's 2,048 characters, in policy documents and in
+/// the simulator's request, with an error naming the limit.
+#[test]
+fn resource_arns_are_capped_at_2048_characters() {
+    let arn = |n: usize| format!("arn:ward:iam::123456789012:user/{}", "a".repeat(n - 32));
+    assert_eq!(arn(2048).len(), 2048);
+    let doc = |r: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"iam:GetUser","Resource":"{r}"}}}}"#
+        )
+    };
+    check(
+        &["policy", "validate", "--kind", "inline-role", "-"],
+        Some(doc(&arn(2048)).as_bytes()),
+        0,
+        "valid",
+        "",
+    );
+    check(
+        &["policy", "validate", "--kind", "inline-role", "-"],
+        Some(doc(&arn(2049)).as_bytes()),
+        2,
+        "",
+        "$.Statement.Resource: resource is 2049 characters; the limit is 2048",
+    );
+    let input = |r: &str| {
+        format!(
+            r#"{{"request":{{"action":"iam:GetUser","resource":"{r}","principal":"arn:ward:iam::123456789012:user/alice"}},"identityPolicies":[{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}}}}]}}"#
+        )
+    };
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input(&arn(2048)).as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "Allowed");
+    check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input(&arn(2049)).as_bytes()),
+        2,
+        "",
+        "$.request.resource: resource is 2049 characters; the limit is 2048",
+    );
+}
+
+/// `sts:GetCallerIdentity` is never denied in the offline simulator, even
+/// by an explicit Deny of everything.
+#[test]
+fn simulate_never_denies_get_caller_identity() {
+    let input = |action: &str| {
+        format!(
+            r#"{{"request":{{"action":"{action}","resource":"*","principal":"arn:ward:iam::123456789012:user/alice"}},"identityPolicies":[{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Action":"*","Resource":"*"}}}}]}}"#
+        )
+    };
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input("sts:GetCallerIdentity").as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "Allowed", "{v}");
+    assert_eq!(v["explanation"]["reason"], "AlwaysAllowed", "{v}");
+    // The Deny still shows as having applied, and any other action is denied.
+    assert_eq!(
+        v["explanation"]["matchedStatements"][0]["effect"], "Deny",
+        "{v}"
+    );
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input("sts:GetSessionToken").as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "ExplicitlyDenied", "{v}");
+}

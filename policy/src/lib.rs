@@ -40,7 +40,7 @@ mod policy;
 mod principal;
 mod simulate;
 
-pub use arn::PARTITIONS;
+pub use arn::{MAX_ARN_CHARS, PARTITIONS};
 pub use context::{Context, ContextValue};
 pub use date::Instant;
 pub use eval::{
