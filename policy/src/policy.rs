@@ -350,6 +350,35 @@ impl Policy {
         &self.statements
     }
 
+    /// An upper bound, in character steps, on the work of deciding one
+    /// request against this policy when every string of the request
+    /// (action, resource, context value) is at most `text_len` characters.
+    /// Matching is linear per pattern, so each pattern costs at most its
+    /// own length plus the text's. Callers that evaluate untrusted policies
+    /// in bulk (the API simulator) budget with it before doing the work.
+    pub fn evaluation_cost(&self, text_len: usize) -> u64 {
+        let text = text_len as u64;
+        let each = |s: &str| (s.len() as u64).saturating_add(text);
+        let mut total: u64 = 0;
+        for st in &self.statements {
+            let mut c: u64 = 1;
+            c = st
+                .actions
+                .raw
+                .iter()
+                .map(|a| each(a))
+                .fold(c, u64::saturating_add);
+            if let Some(r) = &st.resources {
+                c = r.raw.iter().map(|x| each(x)).fold(c, u64::saturating_add);
+            }
+            for cond in &st.conditions {
+                c = c.saturating_add(json_cost(&cond.raw_values, text));
+            }
+            total = total.saturating_add(c);
+        }
+        total
+    }
+
     /// Non-fatal findings (e.g. an action ward does not have).
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
@@ -936,6 +965,18 @@ impl Checker {
             }
         }
         (self.problems.len() == before).then_some(out)
+    }
+}
+
+/// [`Policy::evaluation_cost`] of one condition's values.
+fn json_cost(v: &Json, text: u64) -> u64 {
+    match v {
+        Json::Array(a) => a
+            .iter()
+            .map(|e| json_cost(e, text))
+            .fold(0, u64::saturating_add),
+        Json::String(s) => (s.len() as u64).saturating_add(text),
+        _ => 32u64.saturating_add(text),
     }
 }
 
