@@ -464,3 +464,49 @@ fn simulate_never_denies_get_caller_identity() {
     ));
     assert_eq!(v["decision"], "ExplicitlyDenied", "{v}");
 }
+
+/// `ward policy validate` warns (exit 0: warnings are not errors) about a
+/// condition on a key that none of the statement's actions ever supplies:
+/// the way a Deny guard-rail silently never applies.
+#[test]
+fn validate_warns_about_condition_keys_never_supplied() {
+    let never = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"NoAdminKeys","Effect":"Deny","Action":["iam:CreateAccessKey","iam:GetUser"],"Resource":"*",
+       "Condition":{"ArnEquals":{"iam:PolicyARN":"arn:ward:iam::123456789012:policy/Admin"}}},
+      {"Effect":"Deny","Action":"iam:CreateGroup","Resource":"*",
+       "Condition":{"StringEquals":{"aws:ResourceTag/protected":"true"}}}]}"#;
+    let out = check(
+        &["policy", "validate", "-"],
+        Some(never.as_bytes()),
+        0,
+        "valid managed policy, 2 statement(s)",
+        "ward: warning: -: $.Statement[0].Condition.ArnEquals[\"iam:PolicyARN\"]: condition key \"iam:PolicyARN\" is never supplied by iam:CreateAccessKey, iam:GetUser",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("$.Statement[1].Condition.StringEquals[\"aws:ResourceTag/protected\"]: condition key \"aws:ResourceTag/protected\" is never supplied by iam:CreateGroup"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 2, "{stderr}");
+
+    // Keys the actions do supply (any case, aws: or ward:, tag keys under
+    // /*), global keys, wildcards, "*" and other services: no warning.
+    let fine = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Deny","Action":["iam:AttachUserPolicy","iam:CreateAccessKey"],"Resource":"*",
+       "Condition":{"ArnEquals":{"IAM:policyArn":"arn:ward:iam::123456789012:policy/Admin"},
+                    "StringEquals":{"aws:ResourceTag/protected":"true"},
+                    "IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+      {"Effect":"Deny","Action":"iam:Tag*","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"ward:TagKeys":"owner"}}},
+      {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"iam:PolicyARN":"x"}}},
+      {"Effect":"Deny","NotAction":"iam:GetUser","Resource":"*","Condition":{"StringEquals":{"iam:PolicyARN":"x"}}},
+      {"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringLike":{"s3:prefix":"home/*"}}},
+      {"Effect":"Allow","Action":"host:Login","Resource":"*","Condition":{"StringEquals":{"host:Principal":"${ward:username}"}}}]}"#;
+    let out = check(
+        &["policy", "validate", "-"],
+        Some(fine.as_bytes()),
+        0,
+        "valid managed policy, 6 statement(s)",
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -698,6 +698,11 @@ impl Checker {
         if self.problems.len() != before {
             return None;
         }
+        if let (Some(a), Some(conds)) = (&actions, &conditions) {
+            if !a.not {
+                self.unsupplied_keys(&a.raw, conds, &path.key("Condition"));
+            }
+        }
         Some(Statement {
             sid,
             effect: effect?,
@@ -706,6 +711,29 @@ impl Checker {
             resources: resources?,
             conditions: conditions?,
         })
+    }
+
+    /// Warns about each condition key that none of the statement's actions
+    /// ever supplies: such a condition tests a missing key on every request
+    /// (false for most operators), so a guard-rail built on it silently
+    /// never applies.
+    fn unsupplied_keys(&mut self, actions: &[String], conds: &[Condition], path: &JsonPath) {
+        let mut warned: Vec<String> = Vec::new();
+        for c in conds {
+            let norm = c.key_name.to_ascii_lowercase();
+            if warned.contains(&norm) || !crate::actions::unsupplied_key(actions, &c.key_name) {
+                continue;
+            }
+            warned.push(norm);
+            self.warn(
+                &path.key(&c.op_name).key(&c.key_name),
+                format!(
+                    "condition key {:?} is never supplied by {}; the condition always sees it missing (false for most operators, so a Deny that depends on it never applies)",
+                    c.key_name,
+                    actions.join(", ")
+                ),
+            );
+        }
     }
 
     fn principal(
