@@ -566,9 +566,9 @@ fn get_caller_identity_is_never_denied() {
         ),
         (
             "resource policy Deny",
-            who().resource_policy(&format!(
-                r#"{{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}}"#
-            )),
+            who().resource_policy(
+                r#"{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}"#,
+            ),
         ),
     ];
     for (what, case) in table {
