@@ -180,6 +180,27 @@ fn oversized_simulations_are_refused_naming_the_limit() {
         "{msg}"
     );
 
+    // `?` segments cost a pass per 64 pattern characters: 100 pairs of this
+    // shape are over the budget too.
+    let q: Vec<String> = (0..4)
+        .map(|i| format!("arn:ward:iam::*:user/*{}{i}b*", "a?".repeat(1000)))
+        .collect();
+    let qdoc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": q}]}).to_string();
+    let arn = format!("arn:ward:iam::123456789012:user/{}", "a".repeat(2000));
+    let actions: Vec<String> = (0..100).map(|i| format!("iam:GetUser{i}")).collect();
+    let qbig =
+        json!({"policyInputList": vec![qdoc; 4], "actionNames": actions, "resourceArns": [arn]});
+    let r = post(&s, &root, "/v1/simulate/custom", &qbig.to_string()).unwrap();
+    assert_eq!(r.0, 400, "{}", r.1);
+    assert!(
+        r.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceed the limit"),
+        "{}",
+        r.1
+    );
+
     let long = format!("arn:ward:iam::123456789012:user/{}", "a".repeat(2049 - 32));
     let r = post(
         &s,

@@ -358,7 +358,7 @@ impl Policy {
     /// in bulk (the API simulator) budget with it before doing the work.
     pub fn evaluation_cost(&self, text_len: usize) -> u64 {
         let text = text_len as u64;
-        let each = |s: &str| (s.len() as u64).saturating_add(text);
+        let each = |s: &str| pattern_cost(s, text);
         let mut total: u64 = 0;
         for st in &self.statements {
             let mut c: u64 = 1;
@@ -996,6 +996,15 @@ impl Checker {
     }
 }
 
+/// [`Policy::evaluation_cost`] of one pattern against `text` characters:
+/// its length plus one pass over the text, or, with `?`, one pass per 64
+/// pattern characters (the bit-parallel automaton's words).
+fn pattern_cost(s: &str, text: u64) -> u64 {
+    let len = s.len() as u64;
+    let passes = if s.contains('?') { 1 + len / 64 } else { 1 };
+    len.saturating_add(text.saturating_mul(passes))
+}
+
 /// [`Policy::evaluation_cost`] of one condition's values.
 fn json_cost(v: &Json, text: u64) -> u64 {
     match v {
@@ -1003,7 +1012,7 @@ fn json_cost(v: &Json, text: u64) -> u64 {
             .iter()
             .map(|e| json_cost(e, text))
             .fold(0, u64::saturating_add),
-        Json::String(s) => (s.len() as u64).saturating_add(text),
+        Json::String(s) => pattern_cost(s, text),
         _ => 32u64.saturating_add(text),
     }
 }
