@@ -17,7 +17,7 @@ use std::time::{Duration, Instant as Clock};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use tokio::sync::Semaphore;
@@ -80,8 +80,8 @@ impl IntoResponse for SimError {
         match self {
             SimError::Api(e) => e.into_response(),
             SimError::Busy(message) => {
+                // ApiError::Unavailable is a 503; add when to come back.
                 let mut r = ApiError::Unavailable { message }.into_response();
-                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
                 r.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from_static(RETRY_AFTER_SECS),
