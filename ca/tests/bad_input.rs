@@ -304,9 +304,22 @@ const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Act
 
 /// A valid document of exactly `n` characters (it has no whitespace).
 fn doc_of_len(n: usize) -> String {
-    let head = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:ward:iam::*:user/"#;
-    let tail = r#""}]}"#;
-    format!("{head}{}{tail}", "a".repeat(n - head.len() - tail.len()))
+    // Several resources of about 1,000 characters: ARNs are capped at 2,048.
+    let head = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":["#;
+    let tail = "]}]}";
+    let quote_prefix = r#""arn:ward:iam::*:user/"#;
+    let avail = n - head.len() - tail.len();
+    let k = avail.div_ceil(1000);
+    let a_total = avail - k * (quote_prefix.len() + 1) - (k - 1);
+    let entries: Vec<String> = (0..k)
+        .map(|i| {
+            let a = a_total / k + usize::from(i < a_total % k);
+            format!("{quote_prefix}{}\"", "a".repeat(a))
+        })
+        .collect();
+    let doc = format!("{head}{}{tail}", entries.join(","));
+    assert_eq!(doc.len(), n);
+    doc
 }
 
 /// An OpenSSH Ed25519 public key line, different for each `seed`.

@@ -404,3 +404,129 @@ fn help_shows_own_options_before_globals() {
         assert!(own_at < globals && globals < profile, "{text}");
     }
 }
+
+/// ARNs are capped at AWS's 2,048 characters, in policy documents and in
+/// the simulator's request, with an error naming the limit.
+#[test]
+fn resource_arns_are_capped_at_2048_characters() {
+    let arn = |n: usize| format!("arn:ward:iam::123456789012:user/{}", "a".repeat(n - 32));
+    assert_eq!(arn(2048).len(), 2048);
+    let doc = |r: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"iam:GetUser","Resource":"{r}"}}}}"#
+        )
+    };
+    check(
+        &["policy", "validate", "--kind", "inline-role", "-"],
+        Some(doc(&arn(2048)).as_bytes()),
+        0,
+        "valid",
+        "",
+    );
+    check(
+        &["policy", "validate", "--kind", "inline-role", "-"],
+        Some(doc(&arn(2049)).as_bytes()),
+        2,
+        "",
+        "$.Statement.Resource: resource is 2049 characters; the limit is 2048",
+    );
+    let input = |r: &str| {
+        format!(
+            r#"{{"request":{{"action":"iam:GetUser","resource":"{r}","principal":"arn:ward:iam::123456789012:user/alice"}},"identityPolicies":[{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}}}}]}}"#
+        )
+    };
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input(&arn(2048)).as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "Allowed");
+    check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input(&arn(2049)).as_bytes()),
+        2,
+        "",
+        "$.request.resource: resource is 2049 characters; the limit is 2048",
+    );
+}
+
+/// `sts:GetCallerIdentity` is never denied in the offline simulator, even
+/// by an explicit Deny of everything.
+#[test]
+fn simulate_never_denies_get_caller_identity() {
+    let input = |action: &str| {
+        format!(
+            r#"{{"request":{{"action":"{action}","resource":"*","principal":"arn:ward:iam::123456789012:user/alice"}},"identityPolicies":[{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Action":"*","Resource":"*"}}}}]}}"#
+        )
+    };
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input("sts:GetCallerIdentity").as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "Allowed", "{v}");
+    assert_eq!(v["explanation"]["reason"], "AlwaysAllowed", "{v}");
+    // The Deny still shows as having applied, and any other action is denied.
+    assert_eq!(
+        v["explanation"]["matchedStatements"][0]["effect"], "Deny",
+        "{v}"
+    );
+    let v = sim_json(&check(
+        &["policy", "simulate", "--input", "-"],
+        Some(input("sts:GetSessionToken").as_bytes()),
+        0,
+        "",
+        "",
+    ));
+    assert_eq!(v["decision"], "ExplicitlyDenied", "{v}");
+}
+
+/// `ward policy validate` warns (exit 0: warnings are not errors) about a
+/// condition on a key that none of the statement's actions ever supplies:
+/// the way a Deny guard-rail silently never applies.
+#[test]
+fn validate_warns_about_condition_keys_never_supplied() {
+    let never = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"NoAdminKeys","Effect":"Deny","Action":["iam:CreateAccessKey","iam:GetUser"],"Resource":"*",
+       "Condition":{"ArnEquals":{"iam:PolicyARN":"arn:ward:iam::123456789012:policy/Admin"}}},
+      {"Effect":"Deny","Action":"iam:CreateGroup","Resource":"*",
+       "Condition":{"StringEquals":{"aws:ResourceTag/protected":"true"}}}]}"#;
+    let out = check(
+        &["policy", "validate", "-"],
+        Some(never.as_bytes()),
+        0,
+        "valid managed policy, 2 statement(s)",
+        "ward: warning: -: $.Statement[0].Condition.ArnEquals[\"iam:PolicyARN\"]: condition key \"iam:PolicyARN\" is never supplied by iam:CreateAccessKey, iam:GetUser",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("$.Statement[1].Condition.StringEquals[\"aws:ResourceTag/protected\"]: condition key \"aws:ResourceTag/protected\" is never supplied by iam:CreateGroup"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 2, "{stderr}");
+
+    // Keys the actions do supply (any case, aws: or ward:, tag keys under
+    // /*), global keys, wildcards, "*" and other services: no warning.
+    let fine = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Deny","Action":["iam:AttachUserPolicy","iam:CreateAccessKey"],"Resource":"*",
+       "Condition":{"ArnEquals":{"IAM:policyArn":"arn:ward:iam::123456789012:policy/Admin"},
+                    "StringEquals":{"aws:ResourceTag/protected":"true"},
+                    "IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+      {"Effect":"Deny","Action":"iam:Tag*","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"ward:TagKeys":"owner"}}},
+      {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"iam:PolicyARN":"x"}}},
+      {"Effect":"Deny","NotAction":"iam:GetUser","Resource":"*","Condition":{"StringEquals":{"iam:PolicyARN":"x"}}},
+      {"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringLike":{"s3:prefix":"home/*"}}},
+      {"Effect":"Allow","Action":"host:Login","Resource":"*","Condition":{"StringEquals":{"host:Principal":"${ward:username}"}}}]}"#;
+    let out = check(
+        &["policy", "validate", "-"],
+        Some(fine.as_bytes()),
+        0,
+        "valid managed policy, 6 statement(s)",
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -9,6 +9,11 @@
 use crate::context::Context;
 use crate::pattern::{Pattern, Syntax};
 
+/// Longest resource ARN, in characters, in a policy or a request: AWS's
+/// limit. It also bounds the text every resource pattern is matched
+/// against.
+pub const MAX_ARN_CHARS: usize = 2048;
+
 /// Partitions a policy may name: ward's own and AWS's, so that AWS policies
 /// parse unchanged (SPEC §4).
 pub const PARTITIONS: &[&str] = &[
@@ -209,6 +214,12 @@ pub(crate) fn validate_resource(text: &str, variables: bool) -> Result<(), Strin
     if text == "*" {
         return Ok(());
     }
+    let chars = text.chars().count();
+    if chars > MAX_ARN_CHARS {
+        return Err(format!(
+            "resource is {chars} characters; the limit is {MAX_ARN_CHARS}"
+        ));
+    }
     let shape = "must be in ARN format (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) or \"*\"";
     let parts = split_pattern(text, variables);
     if parts.len() < 2 || parts[0] != "arn" {
@@ -302,6 +313,11 @@ mod tests {
         check_valid("arn:aws:iam:us-east-1::user/x", false);
         check_valid("arn:aws:s*:::x", false);
         check_valid("arn:ward:host::*:hosts/db", false);
+        let long = |n: usize| format!("arn:ward:iam::*:user/{}", "é".repeat(n - 21));
+        assert_eq!(long(MAX_ARN_CHARS).chars().count(), MAX_ARN_CHARS);
+        check_valid(&long(MAX_ARN_CHARS), true);
+        let e = validate_resource(&long(MAX_ARN_CHARS + 1), true).unwrap_err();
+        assert!(e.contains("2049 characters; the limit is 2048"), "{e}");
     }
 
     fn check_match(pattern: &str, arn: &str, expected: Option<bool>) {

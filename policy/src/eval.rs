@@ -64,6 +64,8 @@ pub struct Request {
     resource: String,
     resource_cuts: ArnCuts,
     context: Context,
+    /// `sts:GetCallerIdentity`: never denied (AWS).
+    always_allowed: bool,
 }
 
 impl Request {
@@ -92,6 +94,7 @@ impl Request {
             add("ward:userid", id);
         }
         Request {
+            always_allowed: action.eq_ignore_ascii_case(ALWAYS_ALLOWED),
             action_hash: fnv1a(&action.to_lowercase()),
             action_lc: action.to_lowercase(),
             action: action.to_owned(),
@@ -208,8 +211,16 @@ impl Trace for NoTrace {
     fn statement(&mut self, _: PolicyRole, _: usize, _: usize, _: &Statement, _: Outcome) {}
 }
 
+/// The one action no policy can deny. As in AWS, any authenticated caller
+/// may ask who they are, even under an explicit `Deny` of `*`: it reveals
+/// only the caller's own identity, and denying it would only break tools.
+pub const ALWAYS_ALLOWED: &str = "sts:GetCallerIdentity";
+
 /// Decides `request` against `set`. Allocation-free.
 pub fn evaluate(set: &PolicySet<'_>, request: &Request) -> Decision {
+    if request.always_allowed {
+        return Decision::Allowed;
+    }
     decide(set, request, &mut NoTrace).0
 }
 
@@ -234,6 +245,8 @@ pub enum Reason {
     TrustPolicyMissing,
     /// The trust policy does not allow the caller.
     TrustPolicyDoesNotAllow,
+    /// `sts:GetCallerIdentity`, which no policy can deny.
+    AlwaysAllowed,
 }
 
 fn decide<T: Trace>(set: &PolicySet<'_>, req: &Request, t: &mut T) -> (Decision, Reason) {
@@ -380,8 +393,15 @@ fn principal_match(s: &Statement, p: &Principal) -> PrincipalMatch {
     match &s.principal {
         // A resource-policy statement without Principal never applies.
         None => PrincipalMatch::No,
+        // NotPrincipal: a Deny is escaped only if every identity in the
+        // caller's chain is listed (AWS's documented rule); an Allow grants
+        // only callers it does not list in any form. Both fail closed.
         Some(ps) if ps.not => {
-            if ps.spec.excludes(p) {
+            let out = match s.effect {
+                Effect::Deny => ps.spec.excludes(p),
+                Effect::Allow => ps.spec.mentions(p),
+            };
+            if out {
                 PrincipalMatch::No
             } else {
                 PrincipalMatch::Direct
@@ -510,7 +530,12 @@ impl Trace for Recorder {
 /// message for people.
 pub fn explain(set: &PolicySet<'_>, request: &Request) -> Explanation {
     let mut rec = Recorder(Vec::new());
-    let (decision, reason) = decide(set, request, &mut rec);
+    let (mut decision, mut reason) = decide(set, request, &mut rec);
+    if request.always_allowed {
+        // The statements are still traced, so the account shows what the
+        // policies would have said.
+        (decision, reason) = (Decision::Allowed, Reason::AlwaysAllowed);
+    }
     let statements = rec.0;
     let what = format!(
         "{} on {} for principal {}",
@@ -572,6 +597,9 @@ pub fn explain(set: &PolicySet<'_>, request: &Request) -> Explanation {
         }
         Reason::TrustPolicyDoesNotAllow => {
             format!("denied: the role's trust policy does not allow {what}")
+        }
+        Reason::AlwaysAllowed => {
+            format!("allowed: {ALWAYS_ALLOWED} is never denied, whatever the policies say ({what})")
         }
     };
     Explanation {

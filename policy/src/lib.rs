@@ -40,12 +40,12 @@ mod policy;
 mod principal;
 mod simulate;
 
-pub use arn::PARTITIONS;
+pub use arn::{MAX_ARN_CHARS, PARTITIONS};
 pub use context::{Context, ContextValue};
 pub use date::Instant;
 pub use eval::{
     evaluate, explain, Decision, Explanation, Outcome, PolicyRole, PolicySet, Reason, Request,
-    StatementTrace,
+    StatementTrace, ALWAYS_ALLOWED,
 };
 pub use json::JsonPath;
 pub use policy::{

@@ -350,6 +350,35 @@ impl Policy {
         &self.statements
     }
 
+    /// An upper bound, in character steps, on the work of deciding one
+    /// request against this policy when every string of the request
+    /// (action, resource, context value) is at most `text_len` characters.
+    /// Matching is linear per pattern, so each pattern costs at most its
+    /// own length plus the text's. Callers that evaluate untrusted policies
+    /// in bulk (the API simulator) budget with it before doing the work.
+    pub fn evaluation_cost(&self, text_len: usize) -> u64 {
+        let text = text_len as u64;
+        let each = |s: &str| pattern_cost(s, text);
+        let mut total: u64 = 0;
+        for st in &self.statements {
+            let mut c: u64 = 1;
+            c = st
+                .actions
+                .raw
+                .iter()
+                .map(|a| each(a))
+                .fold(c, u64::saturating_add);
+            if let Some(r) = &st.resources {
+                c = r.raw.iter().map(|x| each(x)).fold(c, u64::saturating_add);
+            }
+            for cond in &st.conditions {
+                c = c.saturating_add(json_cost(&cond.raw_values, text));
+            }
+            total = total.saturating_add(c);
+        }
+        total
+    }
+
     /// Non-fatal findings (e.g. an action ward does not have).
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
@@ -669,6 +698,11 @@ impl Checker {
         if self.problems.len() != before {
             return None;
         }
+        if let (Some(a), Some(conds)) = (&actions, &conditions) {
+            if !a.not {
+                self.unsupplied_keys(&a.raw, conds, &path.key("Condition"));
+            }
+        }
         Some(Statement {
             sid,
             effect: effect?,
@@ -677,6 +711,29 @@ impl Checker {
             resources: resources?,
             conditions: conditions?,
         })
+    }
+
+    /// Warns about each condition key that none of the statement's actions
+    /// ever supplies: such a condition tests a missing key on every request
+    /// (false for most operators), so a guard-rail built on it silently
+    /// never applies.
+    fn unsupplied_keys(&mut self, actions: &[String], conds: &[Condition], path: &JsonPath) {
+        let mut warned: Vec<String> = Vec::new();
+        for c in conds {
+            let norm = c.key_name.to_ascii_lowercase();
+            if warned.contains(&norm) || !crate::actions::unsupplied_key(actions, &c.key_name) {
+                continue;
+            }
+            warned.push(norm);
+            self.warn(
+                &path.key(&c.op_name).key(&c.key_name),
+                format!(
+                    "condition key {:?} is never supplied by {}; the condition always sees it missing (false for most operators, so a Deny that depends on it never applies)",
+                    c.key_name,
+                    actions.join(", ")
+                ),
+            );
+        }
     }
 
     fn principal(
@@ -936,6 +993,27 @@ impl Checker {
             }
         }
         (self.problems.len() == before).then_some(out)
+    }
+}
+
+/// [`Policy::evaluation_cost`] of one pattern against `text` characters:
+/// its length plus one pass over the text, or, with `?`, one pass per 64
+/// pattern characters (the bit-parallel automaton's words).
+fn pattern_cost(s: &str, text: u64) -> u64 {
+    let len = s.len() as u64;
+    let passes = if s.contains('?') { 1 + len / 64 } else { 1 };
+    len.saturating_add(text.saturating_mul(passes))
+}
+
+/// [`Policy::evaluation_cost`] of one condition's values.
+fn json_cost(v: &Json, text: u64) -> u64 {
+    match v {
+        Json::Array(a) => a
+            .iter()
+            .map(|e| json_cost(e, text))
+            .fold(0, u64::saturating_add),
+        Json::String(s) => pattern_cost(s, text),
+        _ => 32u64.saturating_add(text),
     }
 }
 

@@ -286,6 +286,20 @@ impl PrincipalSpec {
     /// why its documentation tells you to list the account and the session
     /// ARN as well. A role ARN does not stand for its sessions here.
     pub(crate) fn excludes(&self, p: &Principal) -> bool {
+        self.chain(p, true)
+    }
+
+    /// True if a `NotPrincipal` element names `p` or any identity in its
+    /// chain (its account, its role). An `Allow` with `NotPrincipal`
+    /// grants everyone *else*, so it must not apply to a principal it
+    /// lists in any form: reading the list generously here only ever
+    /// withholds an Allow, which fails closed.
+    pub(crate) fn mentions(&self, p: &Principal) -> bool {
+        self.chain(p, false)
+    }
+
+    /// `all`: every identity of the chain is listed; otherwise any one.
+    fn chain(&self, p: &Principal, all: bool) -> bool {
         let listed = |f: &dyn Fn(&Entry) -> bool| self.entries.iter().any(f);
         if listed(&|e| matches!(e, Entry::Anyone)) {
             return true;
@@ -295,12 +309,15 @@ impl PrincipalSpec {
             Entry::Exact(x) => *x == p.arn || Some(x.as_str()) == p.unique_id.as_deref(),
             _ => false,
         });
+        let role = listed(&|e| {
+            role_entry_matches(e, p) || matches!(e, Entry::Role { arn, .. } if *arn == p.arn)
+        });
+        if !all {
+            return account || me || role;
+        }
         match &p.kind {
             PrincipalKind::Root => account,
-            PrincipalKind::AssumedRole { .. } => {
-                let role = listed(&|e| role_entry_matches(e, p));
-                account && role && me
-            }
+            PrincipalKind::AssumedRole { .. } => account && role && me,
             _ => account && me,
         }
     }
@@ -498,6 +515,21 @@ mod tests {
         assert!(!spec(&[role, ACCT]).excludes(&s));
         assert!(spec(&[role, sess, ACCT]).excludes(&s));
         assert!(spec(&["*"]).excludes(&s));
+    }
+
+    #[test]
+    fn not_principal_allow_reads_any_listing() {
+        let alice = user("alice");
+        let alice_arn = "arn:ward:iam::123456789012:user/alice";
+        assert!(spec(&[alice_arn]).mentions(&alice));
+        assert!(spec(&[ACCT]).mentions(&alice));
+        assert!(spec(&["*"]).mentions(&alice));
+        assert!(!spec(&["arn:ward:iam::123456789012:user/bob"]).mentions(&alice));
+        assert!(!spec(&["210987654321"]).mentions(&alice));
+        let s = session("deploy", "ci-1");
+        assert!(spec(&["arn:ward:iam::123456789012:role/deploy"]).mentions(&s));
+        assert!(spec(&["arn:ward:sts::123456789012:assumed-role/deploy/ci-1"]).mentions(&s));
+        assert!(!spec(&["arn:ward:iam::123456789012:role/other"]).mentions(&s));
     }
 
     #[test]

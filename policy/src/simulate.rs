@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
+use crate::arn::MAX_ARN_CHARS;
 use crate::context::{Context, ContextValue};
 use crate::date::Instant;
 use crate::eval::{explain, Explanation, Outcome, PolicyRole, PolicySet, Request};
@@ -264,7 +265,16 @@ fn parse_request(
         }
     };
     let action = string("action", problems);
-    let resource = string("resource", problems);
+    let resource = string("resource", problems).filter(|r| {
+        let n = r.chars().count();
+        if n > MAX_ARN_CHARS {
+            problems.push(Problem {
+                path: path.key("resource"),
+                message: format!("resource is {n} characters; the limit is {MAX_ARN_CHARS}"),
+            });
+        }
+        n <= MAX_ARN_CHARS
+    });
     let principal = string("principal", problems).and_then(|p| match Principal::from_arn(&p) {
         Ok(p) => Some(p),
         Err(e) => {

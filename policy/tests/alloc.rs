@@ -90,3 +90,60 @@ fn evaluate_does_not_allocate() {
     });
     assert!(probe.count_total >= 1, "allocation counter is not counting");
 }
+
+/// The linear wildcard matcher (memmem for literal middle segments, the
+/// precompiled Shift-And automaton for `?`, the stack join for variables)
+/// allocates nothing either.
+#[test]
+fn wildcard_segments_do_not_allocate() {
+    let policy = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/*-d?-*-x"},
+          {"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:ward:iam::*:user/*/${ward:username}-*"},
+          {"Effect":"Allow","Action":"iam:ListUsers","Resource":"arn:ward:iam::*:user/*team*/*",
+           "Condition":{"StringLike":{"host:Principal":"*a?i*e"}}}
+        ]}"#,
+        PolicyKind::Managed,
+    )
+    .unwrap();
+    let alice = Principal::from_arn("arn:ward:iam::123456789012:user/alice").unwrap();
+    let mut ctx = Context::new();
+    ctx.insert("host:Principal", ContextValue::from("xxalice"));
+    let reqs = [
+        (
+            "host:Login",
+            "arn:ward:host::123456789012:host/web-db-eu-x",
+            Decision::Allowed,
+        ),
+        (
+            "host:Login",
+            "arn:ward:host::123456789012:host/web-db-eu-y",
+            Decision::ImplicitlyDenied,
+        ),
+        (
+            "iam:GetUser",
+            "arn:ward:iam::123456789012:user/ops/alice-2",
+            Decision::Allowed,
+        ),
+        (
+            "iam:ListUsers",
+            "arn:ward:iam::123456789012:user/a/teams/b",
+            Decision::Allowed,
+        ),
+    ]
+    .map(|(a, r, d)| (Request::new(alice.clone(), a, r, ctx.clone()), d));
+    let refs = [&policy];
+    let set = PolicySet {
+        identity: &refs,
+        ..PolicySet::default()
+    };
+    let mut decisions = Vec::with_capacity(reqs.len());
+    let info = allocation_counter::measure(|| {
+        for (r, _) in &reqs {
+            decisions.push(evaluate(&set, r));
+        }
+    });
+    let want: Vec<Decision> = reqs.iter().map(|(_, d)| *d).collect();
+    assert_eq!(decisions, want);
+    assert_eq!(info.count_total, 0, "evaluate allocated: {info:?}");
+}

@@ -487,12 +487,109 @@ fn not_principal_with_deny() {
         s().resource_policy(&except(&format!(r#""{ROLE}","{SESSION}","{ACCT}""#))),
         Allowed,
     );
-    // NotPrincipal with Allow grants to everyone not excluded.
-    let allow_rest = format!(
-        r#"{{"Effect":"Allow","NotPrincipal":{{"Ward":["{BOB}","{ACCT}"]}},"Action":"host:Login","Resource":"*"}}"#
+}
+
+#[test]
+fn not_principal_with_allow() {
+    // An Allow with NotPrincipal grants everyone it does not list, and a
+    // caller listed in any form (itself, its role, its account) is not
+    // granted: the opposite reading of the Deny rule would let a listed
+    // user through because its account is not listed, which fails open.
+    let allow_except = |list: &str| {
+        format!(
+            r#"{{"Effect":"Allow","NotPrincipal":{{"Ward":[{list}]}},"Action":"host:Login","Resource":"*"}}"#
+        )
+    };
+    let q = |arns: &[&str]| {
+        arns.iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let table: &[(&str, &[&str], Decision)] = &[
+        // Listing the caller alone: not granted (was Allowed).
+        (ALICE, &[ALICE], Implicit),
+        (ALICE, &[ALICE, ACCT], Implicit),
+        // Someone else listed: granted.
+        (ALICE, &[BOB], Allowed),
+        (BOB, &[BOB], Implicit),
+        (BOB, &[ALICE], Allowed),
+        // The account listed covers every identity in it.
+        (ALICE, &[ACCT], Implicit),
+        (ALICE, &["210987654321"], Allowed),
+        // A role session: listed as itself or through its role.
+        (SESSION, &[SESSION], Implicit),
+        (SESSION, &[ROLE], Implicit),
+        (SESSION, &["arn:ward:iam::123456789012:role/other"], Allowed),
+    ];
+    for (who, listed, want) in table {
+        let got = Case::new()
+            .by(who)
+            .resource_policy(&allow_except(&q(listed)))
+            .run();
+        assert_eq!(
+            got.decision, *want,
+            "{who} with NotPrincipal {listed:?}: {}",
+            got.message
+        );
+    }
+    // The identity policy still grants on its own; only the resource
+    // policy's NotPrincipal Allow is withheld.
+    check(
+        Case::new()
+            .identity(&allow("host:Login", "*"))
+            .resource_policy(&allow_except(&q(&[ALICE]))),
+        Allowed,
     );
-    check(Case::new().resource_policy(&allow_rest), Allowed);
-    check(Case::new().by(BOB).resource_policy(&allow_rest), Implicit);
+}
+
+#[test]
+fn get_caller_identity_is_never_denied() {
+    let me = "arn:ward:iam::123456789012:user/ops/alice";
+    let who = || Case::new().action("sts:GetCallerIdentity").on(me);
+    let table: Vec<(&str, Case)> = vec![
+        ("no policy at all", who()),
+        ("explicit Deny of *", who().identity(&deny("*", "*"))),
+        (
+            "explicit Deny of the action",
+            who().identity(&deny("sts:GetCallerIdentity", "*")),
+        ),
+        (
+            "boundary that allows nothing",
+            who()
+                .identity(&allow("*", "*"))
+                .boundary(&allow("host:Login", "*")),
+        ),
+        (
+            "session policy Deny",
+            who().by(SESSION).session_policy(&deny("sts:*", "*")),
+        ),
+        (
+            "resource policy Deny",
+            who().resource_policy(
+                r#"{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}"#,
+            ),
+        ),
+    ];
+    for (what, case) in table {
+        let got = case.clone().run();
+        assert_eq!(
+            (got.decision, got.reason),
+            (Allowed, Reason::AlwaysAllowed),
+            "{what}: {}",
+            got.message
+        );
+        // Matching is case-insensitive, as for every action.
+        let got = case.action("STS:getcalleridentity").run();
+        assert_eq!(got.decision, Allowed, "{what} (case)");
+    }
+    // Its neighbours are denied as usual.
+    check(
+        Case::new()
+            .action("sts:GetSessionToken")
+            .identity(&deny("*", "*")),
+        Explicit,
+    );
 }
 
 #[test]
