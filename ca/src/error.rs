@@ -40,6 +40,8 @@ pub enum ApiError {
     Throttled { message: String },
     /// Body too large: 413.
     TooLarge { message: String },
+    /// The request body did not arrive in time: 408 (field `body`).
+    Timeout { message: String },
     /// The route exists but does not take this method: 405.
     MethodNotAllowed,
     /// ward-ca could not reach its store: 503.
@@ -111,6 +113,7 @@ impl ApiError {
             ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,6 +131,7 @@ impl ApiError {
             ApiError::Denied { .. } => "AccessDenied",
             ApiError::Throttled { .. } => "Throttling",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
+            ApiError::Timeout { .. } => "RequestTimeout",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Unavailable { .. } => "ServiceUnavailable",
             ApiError::Internal { .. } => "InternalFailure",
@@ -145,6 +149,7 @@ impl ApiError {
             | ApiError::Denied { message }
             | ApiError::Throttled { message }
             | ApiError::TooLarge { message }
+            | ApiError::Timeout { message }
             | ApiError::Unavailable { message } => message.clone(),
             ApiError::MethodNotAllowed => "this API route does not take this method".into(),
             ApiError::Internal { .. } => "internal error; see the ward-ca log".into(),
@@ -154,6 +159,7 @@ impl ApiError {
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
+            ApiError::Timeout { .. } => Some("body"),
             _ => None,
         }
     }

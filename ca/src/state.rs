@@ -146,6 +146,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Authorization denials.
     pub denials: AtomicU64,
+    /// Connection counters kept by the HTTPS listener.
+    pub connections: Arc<crate::tls::ConnStats>,
 }
 
 impl Metrics {
@@ -172,6 +174,6 @@ impl Metrics {
             g(&self.responses_5xx),
             g(&self.auth_failures),
             g(&self.denials),
-        )
+        ) + &self.connections.render()
     }
 }
