@@ -83,33 +83,50 @@ pub fn psql(url: &str, sql: &str) -> String {
 impl Server {
     /// Starts ward-ca; `None` if the backend is not available here.
     pub fn start(db: Db) -> Option<Server> {
+        Server::start_with(db, "")
+    }
+
+    /// Like [`Server::start`], with extra TOML appended to a configuration
+    /// file (e.g. a `[limits]` table). With extra TOML, SQLite too runs
+    /// from `init --config` and `serve --config` instead of `serve --dev`.
+    pub fn start_with(db: Db, extra_toml: &str) -> Option<Server> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("ward-ca-e2e-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
         let data = dir.join("data");
+        let from_config = db == Db::Postgres || !extra_toml.is_empty();
         let (mut cmd, db_url, pg_admin) = match db {
-            Db::Sqlite => {
+            Db::Sqlite if extra_toml.is_empty() => {
                 let mut c = Command::new(WARD_CA);
                 c.args(["serve", "--dev", "--data-dir"])
                     .arg(&data)
                     .args(["--listen", &format!("127.0.0.1:{port}")]);
                 (c, None, None)
             }
-            Db::Postgres => {
-                let admin = postgres_admin_url()?;
-                let name = format!("ward_e2e_{}_{n}", std::process::id());
-                psql(&admin, &format!("CREATE DATABASE {name}"));
-                let url = match admin.rfind('/') {
-                    Some(i) => format!("{}/{name}", &admin[..i]),
-                    None => panic!("bad admin URL"),
+            _ => {
+                let (database, db_url, pg_admin) = if db == Db::Postgres {
+                    let admin = postgres_admin_url()?;
+                    let name = format!("ward_e2e_{}_{n}", std::process::id());
+                    psql(&admin, &format!("CREATE DATABASE {name}"));
+                    let url = match admin.rfind('/') {
+                        Some(i) => format!("{}/{name}", &admin[..i]),
+                        None => panic!("bad admin URL"),
+                    };
+                    (
+                        format!("database = {url:?}\n"),
+                        Some(url),
+                        Some((admin, name)),
+                    )
+                } else {
+                    (String::new(), None, None)
                 };
                 let conf = dir.join("ca.toml");
                 std::fs::write(
                     &conf,
                     format!(
-                        "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\ndatabase = {url:?}\n",
+                        "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n{database}{extra_toml}\n",
                         data.display().to_string()
                     ),
                 )
@@ -127,7 +144,7 @@ impl Server {
                 std::fs::write(dir.join("init.out"), &init.stdout).unwrap();
                 let mut c = Command::new(WARD_CA);
                 c.args(["serve", "--config"]).arg(&conf);
-                (c, Some(url), Some((admin, name)))
+                (c, db_url, pg_admin)
             }
         };
         let mut child = cmd
@@ -137,8 +154,8 @@ impl Server {
             .spawn()
             .unwrap();
         // Credentials come from the first-start banner (dev) or init output.
-        let banner = match db {
-            Db::Sqlite => {
+        let banner = match from_config {
+            false => {
                 let out = child.stdout.take().unwrap();
                 let mut lines = Vec::new();
                 let mut r = BufReader::new(out);
@@ -158,7 +175,7 @@ impl Server {
                 std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
                 lines.concat()
             }
-            Db::Postgres => std::fs::read_to_string(dir.join("init.out")).unwrap(),
+            true => std::fs::read_to_string(dir.join("init.out")).unwrap(),
         };
         let var = |k: &str| -> String {
             banner
