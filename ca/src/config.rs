@@ -235,7 +235,9 @@ impl Cidr {
     fn network(&self) -> IpAddr {
         match self.addr {
             IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
             }
             IpAddr::V6(a) => {
@@ -251,7 +253,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -460,8 +464,7 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, String> {
     }
     if l.max_connections_per_source < 1 || l.max_connections_per_source > l.max_connections {
         return Err(
-            "limits.max_connections_per_source must be between 1 and limits.max_connections"
-                .into(),
+            "limits.max_connections_per_source must be between 1 and limits.max_connections".into(),
         );
     }
     if !(1..=10_000).contains(&l.h2_max_concurrent_streams) {

@@ -22,12 +22,12 @@
 //! (root → issuing CA → leaf, SPEC §6) lives elsewhere and only borrows the root key
 //! returned in [`Pki::root_key_pem`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -1252,7 +1252,9 @@ async fn connection(
         };
         let router = router.clone();
         async move {
-            let response = router.oneshot(hyper::Request::from_parts(parts, body)).await;
+            let response = router
+                .oneshot(hyper::Request::from_parts(parts, body))
+                .await;
             if let Ok(response) = &response {
                 if response.extensions().get::<Authenticated>().is_some() {
                     in_flight

@@ -56,11 +56,7 @@ fn tls_connector(s: &Server, alpn: &[u8]) -> tokio_rustls::TlsConnector {
 
 /// A TLS connection from `source`, ALPN `alpn`; `Err` if the server hung up
 /// before or during the handshake.
-async fn tls_from(
-    s: &Server,
-    source: &str,
-    alpn: &[u8],
-) -> std::io::Result<TlsStream<TcpStream>> {
+async fn tls_from(s: &Server, source: &str, alpn: &[u8]) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = tcp_from(source, server_addr(s)).await;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     tokio::time::timeout(HANG, tls_connector(s, alpn).connect(name, tcp))
@@ -280,7 +276,10 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     let mut h2 = idle_h2(&s, "127.0.0.2").await;
     let mut h1 = idle_h1(&s, "127.0.0.3").await;
     let got = read_until_closed(&mut h2, "idle HTTP/2").await;
-    assert!(has_goaway(&got), "idle HTTP/2 closed without GOAWAY: {got:?}");
+    assert!(
+        has_goaway(&got),
+        "idle HTTP/2 closed without GOAWAY: {got:?}"
+    );
     read_until_closed(&mut h1, "idle HTTP/1.1").await;
     let m = metrics(&s);
     assert_eq!(
@@ -399,8 +398,7 @@ fn metrics_are_served_only_to_allowed_sources() {
     assert!(body.contains("ward_connections_open"), "{body}");
     drop(dev);
 
-    let Some(s) = Server::start_with(Db::Sqlite, "[metrics]\nallow = [\"127.0.0.1/32\"]\n")
-    else {
+    let Some(s) = Server::start_with(Db::Sqlite, "[metrics]\nallow = [\"127.0.0.1/32\"]\n") else {
         return;
     };
     let (code, body) = metrics_from(&s, "127.0.0.2");
