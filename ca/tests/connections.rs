@@ -147,6 +147,68 @@ async fn idle_h1(s: &Server, source: &str) -> TlsStream<TcpStream> {
     tls
 }
 
+/// Sends a raw HTTP/1.1 request and reads one response (headers and a
+/// `content-length` body); `None` if the server has closed the connection.
+async fn h1_request(tls: &mut TlsStream<TcpStream>, request: &[u8]) -> Option<String> {
+    tls.write_all(request).await.ok()?;
+    tls.flush().await.ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(HANG, tls.read(&mut buf))
+            .await
+            .expect("HTTP/1.1 response hung")
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .expect("a content-length");
+            if body.len() >= len {
+                return Some(text);
+            }
+        }
+    }
+}
+
+/// A SigV4-signed `GET /v1/whoami` as raw HTTP/1.1, signed with ward-sigv4.
+fn signed_whoami(s: &Server) -> Vec<u8> {
+    let host = server_addr(s).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let date = ward_sigv4::format_amz_date(i64::try_from(now).unwrap());
+    let h = ward_sigv4::sign(
+        "GET",
+        "/v1/whoami",
+        &[],
+        &[("host", &host)],
+        b"",
+        &s.root.id,
+        &s.root.secret,
+        None,
+        "local",
+        "ward",
+        &date,
+    );
+    format!(
+        "GET /v1/whoami HTTP/1.1\r\nhost: {host}\r\nauthorization: {}\r\n\
+         x-amz-date: {}\r\nx-amz-content-sha256: {}\r\n\r\n",
+        h.authorization, h.x_amz_date, h.x_amz_content_sha256
+    )
+    .into_bytes()
+}
+
 /// Reads until EOF (or an error such as a reset); returns what was read.
 /// Panics if the server keeps the connection open for [`HANG`].
 async fn read_until_closed<S: AsyncReadExt + Unpin>(s: &mut S, what: &str) -> Vec<u8> {
@@ -261,6 +323,38 @@ async fn idle_connections_at_the_cap_do_not_lock_out_callers() {
         .expect("the most recently used HTTP/1.1 connection was closed");
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
     drop((h2, h1, silent));
+}
+
+/// At the cap, an idle connection that carried an authenticated request is
+/// kept and a younger, unauthenticated idle one is shed instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticated_connections_are_shed_last() {
+    let Some(s) = Server::start_with(
+        Db::Sqlite,
+        "[limits]\nmax_connections = 3\nmax_connections_per_source = 3\n\
+         handshake_timeout_seconds = 3600\nheader_timeout_seconds = 3600\n\
+         idle_timeout_seconds = 3600\n",
+    ) else {
+        return;
+    };
+    // The oldest: a signed call, now idle.
+    let mut authed = tls_from(&s, "127.0.0.2", b"http/1.1").await.unwrap();
+    let who = h1_request(&mut authed, &signed_whoami(&s))
+        .await
+        .expect("signed call served");
+    assert!(who.starts_with("HTTP/1.1 200"), "{who}");
+    // Two younger unauthenticated ones fill the cap.
+    let mut anon = idle_h1(&s, "127.0.0.3").await;
+    let _younger = idle_h1(&s, "127.0.0.4").await;
+
+    let out = curl_healthz(&s, "127.0.0.1");
+    assert!(out.status.success(), "/healthz at the cap: {out:?}");
+    read_until_closed(&mut anon, "the oldest unauthenticated connection").await;
+    let again = h1_request(&mut authed, &signed_whoami(&s))
+        .await
+        .expect("the authenticated connection was shed");
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    assert!(metric(&metrics(&s), "ward_connections_shed_total") >= 1);
 }
 
 /// With a short idle timeout the server closes idle HTTP/2 and HTTP/1.1
