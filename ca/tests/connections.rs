@@ -388,6 +388,43 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     );
 }
 
+/// Request headers (HTTP/1.1) or an HTTP/2 preface that stop arriving close
+/// the connection after the header deadline, even with a long idle timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_headers_are_closed_after_the_header_timeout() {
+    let Some(s) = Server::start_with(
+        Db::Sqlite,
+        "[limits]\nheader_timeout_seconds = 2\nidle_timeout_seconds = 3600\n",
+    ) else {
+        return;
+    };
+    let mut h1 = tls_from(&s, "127.0.0.2", b"http/1.1").await.unwrap();
+    h1.write_all(b"GET /healthz HTTP/1.1\r\nHost: loc")
+        .await
+        .unwrap();
+    h1.flush().await.unwrap();
+    let got = read_until_closed(&mut h1, "HTTP/1.1 with stalled headers").await;
+    assert!(
+        !String::from_utf8_lossy(&got).contains(" 200 "),
+        "a request was served: {got:?}"
+    );
+    let mut h2 = tls_from(&s, "127.0.0.3", b"h2").await.unwrap();
+    h2.write_all(b"PRI * HTTP").await.unwrap();
+    h2.flush().await.unwrap();
+    read_until_closed(&mut h2, "half an HTTP/2 preface").await;
+    let m = metrics(&s);
+    assert_eq!(
+        metric(&m, "ward_connections_timed_out_total{phase=\"header\"}"),
+        2,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "ward_connections_timed_out_total{phase=\"idle\"}"),
+        0,
+        "{m}"
+    );
+}
+
 /// A request body that stops arriving gets a 408 naming the body, and the
 /// connection is closed: over HTTP/1.1 and over HTTP/2.
 #[tokio::test(flavor = "multi_thread")]
