@@ -190,7 +190,17 @@ async fn readyz(State(st): State<Shared>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<Shared>) -> Response {
+/// `GET /metrics`: Prometheus counters, served only to sources in the
+/// `[metrics] allow` CIDR list (default loopback only); others get a 403.
+async fn metrics(State(st): State<Shared>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let (ip, _) = peer(&parts);
+    if !st.config.metrics_allow.iter().any(|net| net.contains(ip)) {
+        return ApiError::Denied {
+            message: "/metrics is not served to this address (see [metrics] allow)".into(),
+        }
+        .into_response();
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         st.metrics.render(),
@@ -229,14 +239,9 @@ async fn refuse_ambiguous_paths(req: Request, next: Next) -> Response {
 /// Buffers the body (bounded), authenticates, and hands the caller on.
 async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match read_body(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => {
-            return ApiError::TooLarge {
-                message: format!("request body exceeds {MAX_BODY} bytes"),
-            }
-            .into_response()
-        }
+        Err(e) => return e.into_response(),
     };
     // GET, HEAD and DELETE take no body: refuse one rather than ignore it.
     if !bytes.is_empty() && matches!(parts.method.as_str(), "GET" | "HEAD" | "DELETE") {
@@ -247,11 +252,32 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
     match authenticate(&st, &parts, &sha256_hex(&bytes), ip, tls).await {
         Ok(caller) => {
             parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            let mut resp = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            // Authenticated callers' connections are shed last when the
+            // listener is full.
+            resp.extensions_mut().insert(crate::tls::Authenticated);
+            resp
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Buffers a request body of at most `limit` bytes: 413 if it is longer,
+/// 408 if it does not arrive within the listener's body deadline.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if crate::tls::is_body_timeout(&e) {
+            ApiError::Timeout {
+                message: "the request body did not arrive in time".into(),
+            }
+        } else {
+            ApiError::TooLarge {
+                message: format!("request body exceeds {limit} bytes"),
+            }
+        }
+    })
 }
 
 // ---- extraction helpers ------------------------------------------------

@@ -3,8 +3,9 @@
 //! Unknown keys are errors (a typo must not silently fall back to a
 //! default in a security daemon).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -29,6 +30,33 @@ struct RawConfig {
     /// The URL clients reach this daemon at (`https://ca.example.com:8443`):
     /// issued X.509 certificates then name their CRL under it.
     external_url: Option<String>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+/// `[limits]`: connection budget and deadlines (see `tls::ServeOptions`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    handshake_timeout_seconds: Option<u64>,
+    header_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    h2_max_concurrent_streams: Option<u32>,
+    h2_keepalive_interval_seconds: Option<u64>,
+    h2_keepalive_timeout_seconds: Option<u64>,
+}
+
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    /// CIDR blocks whose sources may read `/metrics`; default loopback only.
+    allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +164,128 @@ impl Default for PasswordPolicy {
     }
 }
 
+/// Connection budget and deadlines of the HTTPS listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections at once; when all are taken the longest-idle one is shed.
+    pub max_connections: usize,
+    /// Connections one source (IPv4 address, IPv6 /64) may hold at once.
+    pub max_connections_per_source: usize,
+    /// TLS handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Deadline for a request's headers (and the HTTP/2 preface).
+    pub header_timeout: Duration,
+    /// A connection with no request in flight this long is closed.
+    pub idle_timeout: Duration,
+    /// A request body must have arrived this long after its headers (else 408).
+    pub body_timeout: Duration,
+    /// HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 keep-alive PING interval.
+    pub h2_keepalive_interval: Duration,
+    /// HTTP/2 keep-alive PING answer deadline.
+    pub h2_keepalive_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_source: 64,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            h2_max_concurrent_streams: 100,
+            h2_keepalive_interval: Duration::from_secs(30),
+            h2_keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`); a bare address is a /32 or /128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `ADDR/PREFIX` or `ADDR`; host bits must be zero.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max && !p.starts_with('+') => n,
+                _ => return Err(format!("{s:?}: prefix length must be 0–{max}")),
+            },
+        };
+        let cidr = Cidr { addr, prefix };
+        if cidr.network() != addr {
+            return Err(format!("{s:?}: host bits are set beyond the /{prefix}"));
+        }
+        Ok(cidr)
+    }
+
+    fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+        }
+    }
+
+    /// Whether `ip` is in the block (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The default `/metrics` audience: loopback only.
+pub fn loopback_only() -> Vec<Cidr> {
+    vec![
+        Cidr {
+            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
+            prefix: 8,
+        },
+        Cidr {
+            addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            prefix: 128,
+        },
+    ]
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -159,6 +309,10 @@ pub struct Config {
     /// `/`; when set, X.509 certificates carry a CRL distribution point
     /// under it.
     pub external_url: Option<String>,
+    /// Connection budget and deadlines.
+    pub limits: Limits,
+    /// Sources allowed to read `/metrics` (default loopback only).
+    pub metrics_allow: Vec<Cidr>,
 }
 
 /// SigV4 service name of the ward API.
@@ -189,6 +343,8 @@ impl Config {
             uid_range: (200_000, 299_999),
             passwords: PasswordPolicy::default(),
             external_url: None,
+            limits: Limits::default(),
+            metrics_allow: loopback_only(),
         }
     }
 
@@ -235,8 +391,18 @@ impl Config {
             return Err("passwords.session_seconds must be between 60 and 604800".into());
         }
         let external_url = raw.external_url.as_deref().map(external_url).transpose()?;
+        let limits = validate_limits(&raw.limits)?;
+        let metrics_allow = match &raw.metrics.allow {
+            None => loopback_only(),
+            Some(list) => list
+                .iter()
+                .map(|s| Cidr::parse(s).map_err(|e| format!("metrics.allow: {e}")))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Config {
             external_url,
+            limits,
+            metrics_allow,
             tls_cert: raw
                 .tls
                 .cert
@@ -277,6 +443,68 @@ fn external_url(u: &str) -> Result<String, String> {
         return bad("has no host");
     }
     Ok(u.trim_end_matches('/').to_owned())
+}
+
+fn validate_limits(raw: &RawLimits) -> Result<Limits, String> {
+    let d = Limits::default();
+    let secs = |name: &str, v: Option<u64>, default: Duration| -> Result<Duration, String> {
+        match v {
+            None => Ok(default),
+            Some(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
+            Some(_) => Err(format!("limits.{name} must be between 1 and 86400")),
+        }
+    };
+    let l = Limits {
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_source: raw
+            .max_connections_per_source
+            .unwrap_or(d.max_connections_per_source),
+        handshake_timeout: secs(
+            "handshake_timeout_seconds",
+            raw.handshake_timeout_seconds,
+            d.handshake_timeout,
+        )?,
+        header_timeout: secs(
+            "header_timeout_seconds",
+            raw.header_timeout_seconds,
+            d.header_timeout,
+        )?,
+        idle_timeout: secs(
+            "idle_timeout_seconds",
+            raw.idle_timeout_seconds,
+            d.idle_timeout,
+        )?,
+        body_timeout: secs(
+            "body_timeout_seconds",
+            raw.body_timeout_seconds,
+            d.body_timeout,
+        )?,
+        h2_max_concurrent_streams: raw
+            .h2_max_concurrent_streams
+            .unwrap_or(d.h2_max_concurrent_streams),
+        h2_keepalive_interval: secs(
+            "h2_keepalive_interval_seconds",
+            raw.h2_keepalive_interval_seconds,
+            d.h2_keepalive_interval,
+        )?,
+        h2_keepalive_timeout: secs(
+            "h2_keepalive_timeout_seconds",
+            raw.h2_keepalive_timeout_seconds,
+            d.h2_keepalive_timeout,
+        )?,
+    };
+    if !(1..=1_000_000).contains(&l.max_connections) {
+        return Err("limits.max_connections must be between 1 and 1000000".into());
+    }
+    if l.max_connections_per_source < 1 || l.max_connections_per_source > l.max_connections {
+        return Err(
+            "limits.max_connections_per_source must be between 1 and limits.max_connections".into(),
+        );
+    }
+    if !(1..=10_000).contains(&l.h2_max_concurrent_streams) {
+        return Err("limits.h2_max_concurrent_streams must be between 1 and 10000".into());
+    }
+    Ok(l)
 }
 
 #[cfg(test)]
@@ -370,6 +598,69 @@ min_length = 3"#,
             Err("min_length"),
         );
         check("not toml =", Err(""));
+        check(
+            r#"data_dir = "/d"
+[limits]
+max_connections = 100
+max_connections_per_source = 10
+idle_timeout_seconds = 2
+body_timeout_seconds = 1
+[metrics]
+allow = ["10.0.0.0/8", "::1", "0.0.0.0/0"]"#,
+            Ok(()),
+        );
+        check(
+            r#"data_dir = "/d"
+[limits]
+idle_timeout_seconds = 0"#,
+            Err("limits.idle_timeout_seconds"),
+        );
+        check(
+            r#"data_dir = "/d"
+[limits]
+max_connections = 10
+max_connections_per_source = 11"#,
+            Err("limits.max_connections_per_source"),
+        );
+        check(
+            r#"data_dir = "/d"
+[limits]
+idle_timeout = 3"#,
+            Err("unknown field `idle_timeout`"),
+        );
+        check(
+            r#"data_dir = "/d"
+[metrics]
+allow = ["10.0.0.1/8"]"#,
+            Err("metrics.allow"),
+        );
+        check(
+            r#"data_dir = "/d"
+[metrics]
+allow = ["localhost"]"#,
+            Err("metrics.allow"),
+        );
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(c("127.0.0.0/8").contains(ip("127.1.2.3")));
+        assert!(!c("127.0.0.0/8").contains(ip("128.0.0.1")));
+        assert!(c("127.0.0.0/8").contains(ip("::ffff:127.0.0.1")));
+        assert!(c("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(!c("0.0.0.0/0").contains(ip("::1")));
+        assert!(c("::/0").contains(ip("2001:db8::1")));
+        assert!(c("::1").contains(ip("::1")));
+        assert!(!c("::1").contains(ip("::2")));
+        assert!(c("10.1.2.3").contains(ip("10.1.2.3")));
+        assert!(!c("10.1.2.3").contains(ip("10.1.2.4")));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("::/129").is_err());
+        assert!(Cidr::parse("10.0.0.0/+8").is_err());
+        assert!(loopback_only().iter().any(|n| n.contains(ip("127.0.0.1"))));
+        assert!(!loopback_only().iter().any(|n| n.contains(ip("192.0.2.1"))));
     }
 
     #[test]

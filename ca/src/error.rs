@@ -43,6 +43,8 @@ pub enum ApiError {
     RetryLater { message: String, retry_after: u64 },
     /// Body too large: 413.
     TooLarge { message: String },
+    /// The request body did not arrive in time: 408 (field `body`).
+    Timeout { message: String },
     /// The route exists but does not take this method: 405.
     MethodNotAllowed,
     /// ward-ca could not reach its store: 503.
@@ -116,6 +118,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::Denied { .. } => "AccessDenied",
             ApiError::Throttled { .. } | ApiError::RetryLater { .. } => "Throttling",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
+            ApiError::Timeout { .. } => "RequestTimeout",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Unavailable { .. } => "ServiceUnavailable",
             ApiError::Internal { .. } => "InternalFailure",
@@ -151,6 +155,7 @@ impl ApiError {
             | ApiError::Throttled { message }
             | ApiError::RetryLater { message, .. }
             | ApiError::TooLarge { message }
+            | ApiError::Timeout { message }
             | ApiError::Unavailable { message } => message.clone(),
             ApiError::MethodNotAllowed => "this API route does not take this method".into(),
             ApiError::Internal { .. } => "internal error; see the ward-ca log".into(),
@@ -160,6 +165,7 @@ impl ApiError {
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
+            ApiError::Timeout { .. } => Some("body"),
             _ => None,
         }
     }

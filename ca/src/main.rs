@@ -519,8 +519,22 @@ async fn serve(c: Config) -> anyhow::Result<()> {
             }
         });
     }
+    let l = &state.config.limits;
+    let options = tls::ServeOptions {
+        max_connections: l.max_connections,
+        max_connections_per_source: l.max_connections_per_source,
+        handshake_timeout: l.handshake_timeout,
+        header_read_timeout: l.header_timeout,
+        idle_timeout: l.idle_timeout,
+        body_timeout: l.body_timeout,
+        h2_max_concurrent_streams: l.h2_max_concurrent_streams,
+        h2_keepalive_interval: l.h2_keepalive_interval,
+        h2_keepalive_timeout: l.h2_keepalive_timeout,
+        stats: state.metrics.connections.clone(),
+        ..tls::ServeOptions::default()
+    };
     let router = api::router(state);
-    tls::serve_tls(listener, tls_config, router, shutdown_signal()).await?;
+    tls::serve_tls_with(listener, tls_config, router, shutdown_signal(), options).await?;
     tracing::info!("ward-ca stopped");
     Ok(())
 }

@@ -112,11 +112,7 @@ pub(crate) async fn login(
         .get::<crate::tls::ConnInfo>()
         .map(|c| c.remote.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    let bytes = axum::body::to_bytes(b, 16 * 1024)
-        .await
-        .map_err(|_| ApiError::TooLarge {
-            message: "login body too large".into(),
-        })?;
+    let bytes = crate::api::read_body(b, 16 * 1024).await?;
     let req: api::LoginRequest = body(&bytes)?;
     crate::names::user_name("userName", &req.user_name)?;
     if req.password.len() > 1024 {

@@ -152,6 +152,8 @@ pub struct Metrics {
     pub password_verifications: AtomicU64,
     /// Password checks refused because all Argon2 slots were busy.
     pub password_busy: AtomicU64,
+    /// Connection counters kept by the HTTPS listener.
+    pub connections: Arc<crate::tls::ConnStats>,
 }
 
 impl Metrics {
@@ -182,6 +184,6 @@ impl Metrics {
             g(&self.denials),
             g(&self.password_verifications),
             g(&self.password_busy),
-        )
+        ) + &self.connections.render()
     }
 }

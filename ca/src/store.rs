@@ -10,6 +10,7 @@
 //! share one database), and commits the mutation and its hash-chained event
 //! together. A dropped `Mutation` rolls back: nothing is half-written.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -104,15 +105,51 @@ fn chain_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> Strin
     sha256_hex(format!("{prev}\n{canon}").as_bytes())
 }
 
+/// Makes the SQLite database owner-only before SQLite opens it: the file is
+/// created 0600 if missing, and an existing file (and its `-wal`/`-shm`,
+/// `-journal` companions) with group or other bits is narrowed to 0600.
+/// SQLite creates the companions with the database file's mode, so they
+/// follow.
+fn private_sqlite_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let e = |p: &Path, e: std::io::Error| StoreError(format!("{}: {e}", p.display()));
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| e(path, err))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(e(&p, err)),
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|err| e(&p, err))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects (creating an SQLite file if needed) and migrates.
     pub async fn open(db: &Database) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (url, backend) = match db {
-            Database::Sqlite(path) => (
-                format!("sqlite://{}?mode=rwc", path.display()),
-                Backend::Sqlite,
-            ),
+            Database::Sqlite(path) => {
+                private_sqlite_files(path)?;
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Backend::Sqlite,
+                )
+            }
             Database::Postgres(url) => (url.clone(), Backend::Postgres),
         };
         let opts: AnyConnectOptions = url

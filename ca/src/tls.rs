@@ -7,8 +7,14 @@
 //! - the **rustls server configuration** ([`server_config`]): TLS 1.2 and 1.3, ALPN `h2`
 //!   and `http/1.1`, and optional client certificates verified against given roots;
 //! - the **accept loop** ([`serve_tls`], [`serve_tls_with`]): TLS handshakes under a
-//!   timeout, HTTP/1.1 and HTTP/2 through hyper, a bound on concurrent connections,
-//!   [`ConnInfo`] in every request's extensions, and graceful shutdown.
+//!   timeout, HTTP/1.1 and HTTP/2 through hyper, [`ConnInfo`] in every request's
+//!   extensions, and graceful shutdown;
+//! - the **connection budget**: a global bound on connections, a per-source bound
+//!   enforced right after accept, deadlines for every phase (handshake, headers,
+//!   request body, idle between requests, on both protocols), and shedding of the
+//!   longest-idle connection, unauthenticated ones first, when every slot is taken,
+//!   so that connections which hold a slot and do nothing cannot lock out health
+//!   checks and real callers ([`ServeOptions`], [`ConnStats`]).
 //!
 //! It is deliberately *not* authentication: a verified client chain is reported in
 //! [`ConnInfo`], and mapping it to an identity (and deciding whether one is required)
@@ -16,14 +22,16 @@
 //! (root → issuing CA → leaf, SPEC §6) lives elsewhere and only borrows the root key
 //! returned in [`Pki::root_key_pem`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -38,7 +46,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -611,31 +619,143 @@ pub struct ConnInfo {
     pub client_cert_chain_der: Option<Arc<Vec<Vec<u8>>>>,
 }
 
+/// A marker a handler (or middleware) puts into a response's extensions when the
+/// request was authenticated. The connection that carried it is then shed last when
+/// all connection slots are taken (see [`ServeOptions::max_connections`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Authenticated;
+
+/// The error a request body yields when it has not fully arrived within
+/// [`ServeOptions::body_timeout`]. The connection is closed after the response; the
+/// API layer answers 408 when it finds this error in a body-read failure
+/// ([`is_body_timeout`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout;
+
+impl fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// Whether `err` (or anything in its source chain) is a [`BodyTimeout`].
+pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.is::<BodyTimeout>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Connection counters, shared with whoever renders metrics.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections currently holding a slot (gauge).
+    pub open: AtomicU64,
+    /// Connections accepted and admitted.
+    pub accepted: AtomicU64,
+    /// Connections closed right after accept because their source already held
+    /// [`ServeOptions::max_connections_per_source`] connections.
+    pub refused_per_source: AtomicU64,
+    /// Idle connections closed to make room for a new one when every slot was taken.
+    pub shed: AtomicU64,
+    /// Connections closed because the TLS handshake did not complete in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections closed because a request's headers (or the HTTP/2 preface) did
+    /// not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Connections closed after [`ServeOptions::idle_timeout`] without a request.
+    pub idle_timeouts: AtomicU64,
+    /// Requests whose body did not arrive within [`ServeOptions::body_timeout`]
+    /// (answered 408; the connection is closed).
+    pub body_timeouts: AtomicU64,
+}
+
+impl ConnStats {
+    /// Prometheus text exposition of the counters.
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# HELP ward_connections_open Connections holding a slot.\n# TYPE ward_connections_open gauge\nward_connections_open {}\n\
+             # HELP ward_connections_accepted_total Connections accepted.\n# TYPE ward_connections_accepted_total counter\nward_connections_accepted_total {}\n\
+             # HELP ward_connections_refused_total Connections closed at accept: the source already holds its share.\n# TYPE ward_connections_refused_total counter\nward_connections_refused_total{{reason=\"per_source\"}} {}\n\
+             # HELP ward_connections_shed_total Idle connections closed to admit a new one when all slots were taken.\n# TYPE ward_connections_shed_total counter\nward_connections_shed_total {}\n\
+             # HELP ward_connections_timed_out_total Connections closed by a deadline.\n# TYPE ward_connections_timed_out_total counter\n\
+             ward_connections_timed_out_total{{phase=\"handshake\"}} {}\nward_connections_timed_out_total{{phase=\"header\"}} {}\n\
+             ward_connections_timed_out_total{{phase=\"idle\"}} {}\nward_connections_timed_out_total{{phase=\"body\"}} {}\n",
+            g(&self.open),
+            g(&self.accepted),
+            g(&self.refused_per_source),
+            g(&self.shed),
+            g(&self.handshake_timeouts),
+            g(&self.header_timeouts),
+            g(&self.idle_timeouts),
+            g(&self.body_timeouts),
+        )
+    }
+}
+
 /// Limits and timeouts of [`serve_tls_with`].
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Connections served at once, handshakes included; further clients wait in the
+    /// Connections served at once, handshakes included. When all are taken, the idle
+    /// connection (no request in flight) that has gone longest without activity is
+    /// closed to admit the new one, connections that never carried an authenticated
+    /// request first ([`Authenticated`]); when none is idle, new clients wait in the
     /// kernel's accept backlog. Clamped to at least 1. Default 4096.
     pub max_connections: usize,
+    /// Connections one source may hold at once (an IPv4 address, or an IPv6 /64);
+    /// more are closed right after accept, before the TLS handshake. Clamped to at
+    /// least 1. Default 64.
+    pub max_connections_per_source: usize,
     /// Time a client gets to complete the TLS handshake, so that clients which connect
     /// and say nothing cannot hold sockets. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time a client gets, after the handshake, to show which HTTP version it speaks
     /// (an HTTP/1 request line, or the whole HTTP/2 preface), and on HTTP/1.1 to send
-    /// each request's headers, idle keep-alive included. Default 30 s.
+    /// each request's headers. Default 10 s.
     pub header_read_timeout: Duration,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in flight for this long is
+    /// closed (HTTP/2: GOAWAY). Default 60 s.
+    pub idle_timeout: Duration,
+    /// A request body must have fully arrived this long after its headers; if not,
+    /// reading it fails with [`BodyTimeout`] and the connection is closed after the
+    /// response. Default 30 s.
+    pub body_timeout: Duration,
+    /// HTTP/2 streams a client may have open at once on one connection. Default 100.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 keep-alive: a PING is sent after this long without a frame from the
+    /// client, and the connection closed if it is not answered within
+    /// [`ServeOptions::h2_keepalive_timeout`]. Default 30 s.
+    pub h2_keepalive_interval: Duration,
+    /// See [`ServeOptions::h2_keepalive_interval`]. Default 20 s.
+    pub h2_keepalive_timeout: Duration,
     /// After shutdown, how long in-flight connections may take to finish before they
     /// are aborted. Default 10 s.
     pub shutdown_grace: Duration,
+    /// Counters updated by the server.
+    pub stats: Arc<ConnStats>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             max_connections: 4096,
+            max_connections_per_source: 64,
             handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            h2_max_concurrent_streams: 100,
+            h2_keepalive_interval: Duration::from_secs(30),
+            h2_keepalive_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
+            stats: Arc::default(),
         }
     }
 }
@@ -671,14 +791,29 @@ pub async fn serve_tls_with(
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
+        .keep_alive(true)
         .header_read_timeout(options.header_read_timeout);
-    http.http2().timer(TokioTimer::new());
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(options.h2_max_concurrent_streams.max(1))
+        .keep_alive_interval(Some(options.h2_keepalive_interval))
+        .keep_alive_timeout(options.h2_keepalive_timeout);
+    let stats = options.stats.clone();
+    let registry = Arc::new(Registry {
+        conns: std::sync::Mutex::new(Conns::default()),
+        became_idle: Notify::new(),
+        per_source_max: options.max_connections_per_source.max(1),
+    });
     let shared = Arc::new(Shared {
         acceptor: TlsAcceptor::from(tls),
         http,
         router,
         handshake_timeout: options.handshake_timeout,
         version_sniff_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+        body_timeout: options.body_timeout,
+        stats: stats.clone(),
+        registry: registry.clone(),
     });
 
     let permits = Arc::new(Semaphore::new(
@@ -688,29 +823,46 @@ pub async fn serve_tls_with(
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
-    loop {
-        tokio::select! {
+    'serve: loop {
+        while let Some(done) = connections.try_join_next() {
+            log_task_end(done);
+        }
+        let (stream, remote) = tokio::select! {
             biased;
-            () = &mut shutdown => break,
-            Some(done) = connections.join_next() => log_task_end(done),
-            accepted = accept(&listener, &permits) => match accepted {
-                Ok((stream, remote, permit)) => {
-                    connections.spawn(connection(
-                        shared.clone(),
-                        stream,
-                        remote,
-                        stop_rx.clone(),
-                        permit,
-                    ));
-                }
+            () = &mut shutdown => break 'serve,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Usually EMFILE/ENFILE or a connection reset before accept; none
                     // of them is a reason to stop serving everyone else.
                     tracing::warn!(error = %err, "accept failed");
                     tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
                 }
             },
-        }
+        };
+        let Some(guard) = registry.register(SourceKey::of(remote.ip())) else {
+            stats.refused_per_source.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, "connection refused: too many from this source");
+            drop(stream);
+            continue;
+        };
+        let permit = tokio::select! {
+            biased;
+            () = &mut shutdown => break 'serve,
+            permit = admit(&permits, &registry, &stats) => match permit {
+                Some(permit) => permit,
+                None => break 'serve,
+            },
+        };
+        connections.spawn(connection(
+            shared.clone(),
+            stream,
+            remote,
+            stop_rx.clone(),
+            permit,
+            guard,
+        ));
     }
 
     // Stop accepting first, so that new clients get a refused connection rather than a
@@ -745,21 +897,223 @@ struct Shared {
     router: axum::Router,
     handshake_timeout: Duration,
     version_sniff_timeout: Duration,
+    idle_timeout: Duration,
+    body_timeout: Duration,
+    stats: Arc<ConnStats>,
+    registry: Arc<Registry>,
 }
 
-/// Waits for a free connection slot, then for a client. Cancel-safe: dropping it
-/// returns the slot and loses no client.
-async fn accept(
-    listener: &TcpListener,
+/// How long a connection closed for being idle (or shed) may take to send its
+/// GOAWAY and go; it has no request in flight, so there is nothing to wait for.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// How long a connection whose request body timed out may take to send the 408
+/// before it is dropped.
+const BODY_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Who a per-source connection cap applies to: an IPv4 address, or the /64 of an
+/// IPv6 address (one host usually holds a whole /64). IPv4-mapped IPv6 addresses
+/// count as their IPv4 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SourceKey(IpAddr);
+
+impl SourceKey {
+    fn of(ip: IpAddr) -> SourceKey {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => SourceKey(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                SourceKey(IpAddr::V6(Ipv6Addr::from(bits)))
+            }
+        }
+    }
+}
+
+/// Why the server closes a connection that the client has not closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseReason {
+    /// Its slot went to a new connection.
+    Shed,
+    /// No request in flight for [`ServeOptions::idle_timeout`].
+    Idle,
+    /// A request body did not arrive in time.
+    BodyTimeout,
+}
+
+/// What a connection is doing, as seen by its task and by the shedding logic.
+#[derive(Clone, Copy, Debug)]
+struct Activity {
+    /// Holds a slot (its task runs); only admitted connections can be shed.
+    admitted: bool,
+    /// Requests being handled.
+    in_flight: usize,
+    /// When `in_flight` last changed (or the connection was accepted).
+    since: Instant,
+    /// Whether a response on this connection carried [`Authenticated`].
+    authenticated: bool,
+    /// Set when the server decides to close the connection.
+    close: Option<CloseReason>,
+}
+
+/// One connection's shared state.
+struct ConnShared {
+    activity: watch::Sender<Activity>,
+}
+
+/// Every open connection, by id, and the count per source.
+struct Registry {
+    conns: std::sync::Mutex<Conns>,
+    /// Signalled when a connection's last in-flight request ends, so that a new
+    /// client waiting for a slot can shed it.
+    became_idle: Notify,
+    per_source_max: usize,
+}
+
+#[derive(Default)]
+struct Conns {
+    next_id: u64,
+    by_id: HashMap<u64, Arc<ConnShared>>,
+    per_source: HashMap<SourceKey, usize>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
+        // The map stays consistent even if a holder panicked: every update is one
+        // insert/remove.
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a new connection from `source`, or `None` if the source already
+    /// holds its share.
+    fn register(self: &Arc<Self>, source: SourceKey) -> Option<ConnGuard> {
+        let mut conns = self.lock();
+        let count = conns.per_source.entry(source).or_insert(0);
+        if *count >= self.per_source_max {
+            return None;
+        }
+        *count += 1;
+        let id = conns.next_id;
+        conns.next_id += 1;
+        let (activity, _) = watch::channel(Activity {
+            admitted: false,
+            in_flight: 0,
+            since: Instant::now(),
+            authenticated: false,
+            close: None,
+        });
+        let conn = Arc::new(ConnShared { activity });
+        conns.by_id.insert(id, conn.clone());
+        Some(ConnGuard {
+            registry: self.clone(),
+            id,
+            source,
+            conn,
+        })
+    }
+
+    /// Asks the best idle connection to close: one with no request in flight that
+    /// never carried an authenticated request, longest idle first; then authenticated
+    /// ones the same way. False if every admitted connection has a request in flight.
+    fn shed_one(&self) -> bool {
+        let conns = self.lock();
+        let victim = conns
+            .by_id
+            .values()
+            .filter_map(|conn| {
+                let a = *conn.activity.borrow();
+                (a.admitted && a.in_flight == 0 && a.close.is_none())
+                    .then_some(((a.authenticated, a.since), conn))
+            })
+            .min_by_key(|(key, _)| *key);
+        match victim {
+            Some((_, conn)) => {
+                conn.activity
+                    .send_modify(|a| a.close = Some(CloseReason::Shed));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Removes its connection from the [`Registry`] when the connection ends.
+struct ConnGuard {
+    registry: Arc<Registry>,
+    id: u64,
+    source: SourceKey,
+    conn: Arc<ConnShared>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut conns = self.registry.lock();
+        conns.by_id.remove(&self.id);
+        if let Some(count) = conns.per_source.get_mut(&self.source) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                conns.per_source.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Counts one request in flight on a connection for as long as it lives.
+struct InFlight {
+    conn: Arc<ConnShared>,
+    registry: Arc<Registry>,
+}
+
+impl InFlight {
+    fn start(conn: Arc<ConnShared>, registry: Arc<Registry>) -> InFlight {
+        conn.activity.send_modify(|a| {
+            a.in_flight += 1;
+            a.since = Instant::now();
+        });
+        InFlight { conn, registry }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut idle = false;
+        self.conn.activity.send_modify(|a| {
+            a.in_flight = a.in_flight.saturating_sub(1);
+            a.since = Instant::now();
+            idle = a.in_flight == 0;
+        });
+        if idle {
+            self.registry.became_idle.notify_waiters();
+        }
+    }
+}
+
+/// A slot for a new connection: a free one, or one freed by shedding an idle
+/// connection; waits while every connection has a request in flight. `None` only if
+/// the semaphore was closed (never).
+async fn admit(
     permits: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let permit = permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| io::Error::other("connection semaphore closed"))?;
-    let (stream, remote) = listener.accept().await?;
-    Ok((stream, remote, permit))
+    registry: &Registry,
+    stats: &ConnStats,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        // Registered before looking, so that a connection going idle in between
+        // is not missed.
+        let became_idle = registry.became_idle.notified();
+        let mut became_idle = std::pin::pin!(became_idle);
+        became_idle.as_mut().enable();
+        if registry.shed_one() {
+            stats.shed.fetch_add(1, Ordering::Relaxed);
+            return permits.clone().acquire_owned().await.ok();
+        }
+        tokio::select! {
+            permit = permits.clone().acquire_owned() => return permit.ok(),
+            () = became_idle => {}
+        }
+    }
 }
 
 fn log_task_end(done: Result<(), tokio::task::JoinError>) {
@@ -776,14 +1130,69 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-/// Serves one connection: TLS handshake, then HTTP until the client leaves or shutdown.
+/// Resolves when the server decides to close the connection: it was shed, a body
+/// timed out, or it has had no request in flight for `idle`.
+async fn close_wanted(activity: &mut watch::Receiver<Activity>, idle: Duration) -> CloseReason {
+    loop {
+        let a = *activity.borrow_and_update();
+        if let Some(reason) = a.close {
+            return reason;
+        }
+        if a.in_flight == 0 {
+            let deadline = tokio::time::Instant::from_std(a.since) + idle;
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return CloseReason::Idle,
+                changed = activity.changed() => if changed.is_err() {
+                    std::future::pending::<()>().await;
+                },
+            }
+        } else if activity.changed().await.is_err() {
+            // The sender lives in the registry as long as the connection does.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Whether a connection error is a read deadline (header or version sniff).
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(e) = e.downcast_ref::<hyper::Error>() {
+            if e.is_timeout() {
+                return true;
+            }
+        }
+        if let Some(e) = e.downcast_ref::<io::Error>() {
+            if e.kind() == io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Serves one connection: TLS handshake, then HTTP until the client leaves, the
+/// server closes it (idle, shed, body timeout) or shutdown.
 async fn connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     remote: SocketAddr,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
+    guard: ConnGuard,
 ) {
+    let stats = shared.stats.clone();
+    stats.accepted.fetch_add(1, Ordering::Relaxed);
+    stats.open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenGauge(stats.clone());
+    let conn = guard.conn.clone();
+    conn.activity.send_modify(|a| {
+        a.admitted = true;
+        a.since = Instant::now();
+    });
+    let mut activity = conn.activity.subscribe();
+
     // Small request/response exchanges: do not let Nagle delay the last segment.
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%remote, error = %err, "TCP_NODELAY failed");
@@ -797,12 +1206,18 @@ async fn connection(
                 return;
             }
             Err(_) => {
+                stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%remote, "TLS handshake timed out");
                 return;
             }
         },
         () = stopped(&mut stop) => return,
+        reason = close_wanted(&mut activity, shared.handshake_timeout.max(shared.idle_timeout)) => {
+            tracing::debug!(%remote, ?reason, "closed during the TLS handshake");
+            return;
+        }
     };
+    conn.activity.send_modify(|a| a.since = Instant::now());
 
     let client_cert_chain_der = tls_stream.get_ref().1.peer_certificates().map(|chain| {
         Arc::new(
@@ -818,31 +1233,142 @@ async fn connection(
         client_cert_chain_der,
     };
     let router = shared.router.clone();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(info.clone());
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(remote));
-        router.clone().oneshot(request)
+    let registry = shared.registry.clone();
+    let body_timeout = shared.body_timeout;
+    let service_conn = conn.clone();
+    let service_stats = stats.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_flight = InFlight::start(service_conn.clone(), registry.clone());
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(info.clone());
+        parts.extensions.insert(axum::extract::ConnectInfo(remote));
+        let body = DeadlineBody {
+            inner: body,
+            deadline: tokio::time::Instant::now() + body_timeout,
+            sleep: None,
+            conn: service_conn.clone(),
+            stats: service_stats.clone(),
+            timed_out: false,
+        };
+        let router = router.clone();
+        async move {
+            let response = router
+                .oneshot(hyper::Request::from_parts(parts, body))
+                .await;
+            if let Ok(response) = &response {
+                if response.extensions().get::<Authenticated>().is_some() {
+                    in_flight
+                        .conn
+                        .activity
+                        .send_modify(|a| a.authenticated = true);
+                }
+            }
+            drop(in_flight);
+            response
+        }
     });
 
-    let conn = shared.http.serve_connection(
+    let http = shared.http.serve_connection(
         TokioIo::new(VersionSniffDeadline::new(
             tls_stream,
             shared.version_sniff_timeout,
         )),
         service,
     );
-    let mut conn = std::pin::pin!(conn);
+    let mut http = std::pin::pin!(http);
     let result = tokio::select! {
-        result = conn.as_mut() => result,
+        result = http.as_mut() => result,
         () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+            http.as_mut().graceful_shutdown();
+            http.await
+        }
+        reason = close_wanted(&mut activity, shared.idle_timeout) => {
+            let grace = match reason {
+                CloseReason::Idle => {
+                    stats.idle_timeouts.fetch_add(1, Ordering::Relaxed);
+                    IDLE_CLOSE_GRACE
+                }
+                CloseReason::Shed => IDLE_CLOSE_GRACE,
+                CloseReason::BodyTimeout => BODY_CLOSE_GRACE,
+            };
+            tracing::debug!(%remote, ?reason, "closing the connection");
+            http.as_mut().graceful_shutdown();
+            match tokio::time::timeout(grace, http.as_mut()).await {
+                Ok(result) => result,
+                // The client did not take the hint (an unanswered HTTP/2 PING, a
+                // request body still trickling in): drop it.
+                Err(_) => Ok(()),
+            }
         }
     };
     if let Err(err) = result {
+        if is_timeout(&*err) {
+            stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::debug!(%remote, error = %err, "connection ended with an error");
+    }
+    drop(guard);
+}
+
+/// Decrements [`ConnStats::open`] when a connection task ends.
+struct OpenGauge(Arc<ConnStats>);
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request body that fails with [`BodyTimeout`] if it has not fully arrived by
+/// `deadline`, and then asks its connection to close. The timer is only armed
+/// when the body is actually waited for, so bodiless requests cost nothing.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    conn: Arc<ConnShared>,
+    stats: Arc<ConnStats>,
+    timed_out: bool,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.timed_out = true;
+                this.stats.body_timeouts.fetch_add(1, Ordering::Relaxed);
+                this.conn
+                    .activity
+                    .send_modify(|a| a.close = Some(CloseReason::BodyTimeout));
+                Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.timed_out || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
