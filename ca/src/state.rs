@@ -40,6 +40,10 @@ pub struct AppState {
     pub ca_checked: Mutex<Option<(std::time::Instant, String)>>,
     /// The TLS client-certificate anchors, replaced when CA keys change.
     pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
+    /// Authentication failures per source (aggregated audit, rate limit).
+    pub failures: crate::failures::FailureTable,
+    /// The key that signs audit checkpoints.
+    pub audit_signer: Option<Arc<crate::checkpoint::AuditSigner>>,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -146,6 +150,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Authorization denials.
     pub denials: AtomicU64,
+    /// Requests refused (429) by the per-source failure limit.
+    pub auth_rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -166,12 +172,14 @@ impl Metrics {
             "# HELP ward_http_responses_total HTTP responses by status class.\n# TYPE ward_http_responses_total counter\n\
              ward_http_responses_total{{class=\"2xx\"}} {}\nward_http_responses_total{{class=\"4xx\"}} {}\nward_http_responses_total{{class=\"5xx\"}} {}\n\
              # HELP ward_auth_failures_total Failed authentications.\n# TYPE ward_auth_failures_total counter\nward_auth_failures_total {}\n\
-             # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n",
+             # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n\
+             # HELP ward_auth_rate_limited_total Requests refused by the per-source authentication-failure limit.\n# TYPE ward_auth_rate_limited_total counter\nward_auth_rate_limited_total {}\n",
             g(&self.responses_2xx),
             g(&self.responses_4xx),
             g(&self.responses_5xx),
             g(&self.auth_failures),
             g(&self.denials),
+            g(&self.auth_rate_limited),
         )
     }
 }

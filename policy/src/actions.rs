@@ -128,7 +128,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "GetCredentialsForIdentity",
         ],
     ),
-    ("audit", &["ListEvents", "VerifyLog"]),
+    ("audit", &["GetCheckpoint", "ListEvents", "VerifyLog"]),
 ];
 
 /// True if `service` is one of ward's own services.
