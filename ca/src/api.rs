@@ -2039,7 +2039,12 @@ async fn audit_checkpoint(
         .as_ref()
         .ok_or_else(|| ApiError::internal("the audit signing key is not loaded"))?;
     let (seq, mac) = st.store.audit_head().await?;
-    Ok(Json(signer.checkpoint(&acct(&st), seq, &mac, &rfc3339(now()))))
+    Ok(Json(signer.checkpoint(
+        &acct(&st),
+        seq,
+        &mac,
+        &rfc3339(now()),
+    )))
 }
 
 /// `GET /v1/ca/audit-key` (unauthenticated, like the CA keys): the public

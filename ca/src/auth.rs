@@ -122,8 +122,7 @@ pub async fn authenticate(
         // Only a request signed with an access key whose secret is in
         // memory is verified (no store access); anything else, and any
         // failure, is refused without an audit write.
-        return match authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, true).await
-        {
+        return match authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, true).await {
             Ok(c) => Ok(c),
             Err(_) => {
                 st.metrics

@@ -50,7 +50,13 @@ impl AuditSigner {
     }
 
     /// Signs a checkpoint of `(seq, mac)` taken at `time` (RFC 3339).
-    pub fn checkpoint(&self, account: &str, seq: i64, mac: &str, time: &str) -> api::AuditCheckpoint {
+    pub fn checkpoint(
+        &self,
+        account: &str,
+        seq: i64,
+        mac: &str,
+        time: &str,
+    ) -> api::AuditCheckpoint {
         let mut cp = api::AuditCheckpoint {
             format: api::AUDIT_CHECKPOINT_FORMAT.into(),
             account_id: account.into(),
@@ -84,10 +90,7 @@ pub async fn ensure(
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut *seed);
     let key = SigningKey::from_bytes(&seed);
-    let id = format!(
-        "audit-{now}-{}",
-        &crate::crypto::unique_id("XXXX")[4..12]
-    );
+    let id = format!("audit-{now}-{}", &crate::crypto::unique_id("XXXX")[4..12]);
     let sealed = master.seal(&*seed, id.as_bytes());
     sqlx::query("INSERT INTO audit_signing_keys (id, public_key, sealed_private, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)

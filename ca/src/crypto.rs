@@ -340,7 +340,9 @@ mod tests {
         assert_eq!(a.mac_hex(b"x").len(), 64);
         assert_eq!(
             a.mac_hex(b"x"),
-            MasterKey::from_bytes(&[7; 32]).audit_chain_key().mac_hex(b"x")
+            MasterKey::from_bytes(&[7; 32])
+                .audit_chain_key()
+                .mac_hex(b"x")
         );
         assert_ne!(a.mac_hex(b"x"), b.mac_hex(b"x"));
         assert_ne!(a.mac_hex(b"x"), sha256_hex(b"x"));

@@ -226,7 +226,7 @@ mod tests {
         // flushed, and the table stays at the cap.
         let mut flushed = Vec::new();
         for i in 0..MAX_SOURCES {
-            let a = IpAddr::from([11, (i >>16) as u8, (i >> 8) as u8, i as u8]);
+            let a = IpAddr::from([11, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
             flushed.extend(t.failure(a, "A", 40).flushed);
         }
         assert_eq!(t.map.lock().unwrap().len(), MAX_SOURCES);

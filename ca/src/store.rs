@@ -490,7 +490,10 @@ impl Store {
                             }
                         }
                         keyed_seen = true;
-                        if !same_mac(&chain_mac(&key, &prev, e.seq, &e.event, &detail_text), &e.hash) {
+                        if !same_mac(
+                            &chain_mac(&key, &prev, e.seq, &e.event, &detail_text),
+                            &e.hash,
+                        ) {
                             return Ok(Err(format!(
                                 "event {} was altered (its MAC does not match; was the log rewritten without the key?)",
                                 e.seq
@@ -510,7 +513,10 @@ impl Store {
                         )));
                     }
                     v => {
-                        return Ok(Err(format!("event {} has unknown chain version {v}", e.seq)));
+                        return Ok(Err(format!(
+                            "event {} has unknown chain version {v}",
+                            e.seq
+                        )));
                     }
                 }
                 if let Some((cp_seq, cp_mac)) = checkpoint {

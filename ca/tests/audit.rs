@@ -130,11 +130,7 @@ fn canonical(e: &Ev) -> String {
 
 /// Renumbers `evs` from 1 and re-chains them with `link` (prev, event) →
 /// hash, setting `version`; returns the new head.
-fn rechain(
-    evs: &[Ev],
-    version: i64,
-    link: impl Fn(&str, &Ev) -> String,
-) -> (Vec<Ev>, i64, String) {
+fn rechain(evs: &[Ev], version: i64, link: impl Fn(&str, &Ev) -> String) -> (Vec<Ev>, i64, String) {
     let mut prev = "0".repeat(64);
     let mut out = Vec::new();
     for (i, e) in evs.iter().enumerate() {
@@ -259,7 +255,10 @@ fn keyed_chain(db: Db) {
     let (cp_file, cp) = checkpoint(&s, "cp.json");
     let (orig, head_seq, head_hash) = read_chain(&s);
     assert!(orig.len() >= 6, "{orig:?}");
-    assert!(orig.iter().all(|e| e.chain_version == 2), "new events are keyed");
+    assert!(
+        orig.iter().all(|e| e.chain_version == 2),
+        "new events are keyed"
+    );
     assert_eq!(cp["seq"], head_seq);
     assert_eq!(cp["mac"], head_hash.as_str());
     let o = verify_cp(&s, &cp_file, None);
@@ -293,7 +292,11 @@ fn keyed_chain(db: Db) {
     let last = evs.pop().unwrap();
     let prev = evs.last().unwrap().hash.clone();
     write_chain(&s, &evs, head_seq - 1, &prev);
-    assert_eq!(verify(&s, "")["ok"], true, "truncation is invisible without a checkpoint");
+    assert_eq!(
+        verify(&s, "")["ok"],
+        true,
+        "truncation is invisible without a checkpoint"
+    );
     assert_broken(
         &verify(
             &s,
@@ -442,7 +445,10 @@ fn checkpoint_files(db: Db) {
     let r = s.call(
         &s.root(),
         "GET",
-        &format!("/v1/audit/verify?checkpointMac={}&checkpointSeq=0", "a".repeat(64)),
+        &format!(
+            "/v1/audit/verify?checkpointMac={}&checkpointSeq=0",
+            "a".repeat(64)
+        ),
         None,
     );
     assert_eq!(r.field(), "checkpointSeq");

@@ -193,7 +193,10 @@ fn audit_tampering(db: Db) {
     let v = s.call(&root, "GET", "/v1/audit/verify", None);
     assert_eq!(v.body["ok"], false, "{}", v.body);
     assert!(
-        v.body["problem"].as_str().unwrap().contains("event 2 is missing"),
+        v.body["problem"]
+            .as_str()
+            .unwrap()
+            .contains("event 2 is missing"),
         "{}",
         v.body
     );

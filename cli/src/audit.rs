@@ -100,9 +100,8 @@ fn check_checkpoint(
                     output::clean(&key.account_id)
                 )));
             }
-            b64.decode(&key.public_key).map_err(|_| {
-                Failure::Unexpected("the server's audit key is not base64".into())
-            })?
+            b64.decode(&key.public_key)
+                .map_err(|_| Failure::Unexpected("the server's audit key is not base64".into()))?
         }
     };
     let trusted: [u8; 32] = trusted
@@ -242,7 +241,10 @@ pub(crate) fn run(cmd: AuditCommand, ctx: &Ctx) -> Done {
             };
             let seq = cp.as_ref().map(|c| c.seq.to_string());
             let q: Vec<(&str, &str)> = match (&cp, &seq) {
-                (Some(c), Some(s)) => vec![("checkpointMac", c.mac.as_str()), ("checkpointSeq", s.as_str())],
+                (Some(c), Some(s)) => vec![
+                    ("checkpointMac", c.mac.as_str()),
+                    ("checkpointSeq", s.as_str()),
+                ],
                 _ => vec![],
             };
             let v = api.get(&["audit", "verify"], &q)?;
