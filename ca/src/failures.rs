@@ -27,7 +27,7 @@ use std::sync::Mutex;
 /// The window, in seconds.
 pub const WINDOW_SECS: i64 = 60;
 /// Failures per source and window before the source is rate-limited.
-pub const LIMIT: u32 = 30;
+pub const LIMIT: u32 = 200;
 /// Most source addresses tracked.
 pub const MAX_SOURCES: usize = 10_000;
 /// Most bytes kept of a recorded request field (path, claimed key id,
