@@ -146,6 +146,7 @@ pub fn router(st: Shared) -> Router {
         )
         .route("/v1/audit/events", get(audit_events))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .layer(middleware::from_fn_with_state(st.clone(), authn));
     Router::new()
         .route("/v1/login", post(crate::password_api::login))
@@ -160,6 +161,7 @@ pub fn router(st: Shared) -> Router {
         .route("/v1/ca/ssh-host.krl", get(crate::issue_api::ssh_host_krl))
         .route("/v1/ca/x509.crl", get(crate::issue_api::x509_crl))
         .route("/v1/ca/x509-crls/{id}", get(crate::issue_api::x509_crl_der))
+        .route("/v1/ca/audit-key", get(audit_key))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -2110,10 +2112,47 @@ async fn audit_events(
     }))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyQuery {
+    #[serde(default)]
+    checkpoint_seq: Option<String>,
+    #[serde(default)]
+    checkpoint_mac: Option<String>,
+}
+
 async fn audit_verify(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
+    Q(q): Q<VerifyQuery>,
 ) -> Result<Json<api::AuditVerify>, ApiError> {
+    let checkpoint = match (&q.checkpoint_seq, &q.checkpoint_mac) {
+        (None, None) => None,
+        (Some(seq), Some(mac)) => {
+            let seq = seq.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ApiError::invalid("checkpointSeq", "checkpointSeq must be a positive integer")
+            })?;
+            if mac.len() != 64 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::invalid(
+                    "checkpointMac",
+                    "checkpointMac must be 64 hex digits",
+                ));
+            }
+            Some((seq, mac.to_ascii_lowercase()))
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "checkpointMac",
+                "checkpointSeq needs checkpointMac",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "checkpointSeq",
+                "checkpointMac needs checkpointSeq",
+            ))
+        }
+    };
     authorize_read(
         &st,
         &caller,
@@ -2122,16 +2161,61 @@ async fn audit_verify(
         &[],
     )
     .await?;
-    Ok(Json(match st.store.verify_audit().await? {
-        Ok(n) => api::AuditVerify {
+    let cp = checkpoint.as_ref().map(|(n, m)| (*n, m.as_str()));
+    Ok(Json(match st.store.verify_audit(cp).await? {
+        Ok(v) => api::AuditVerify {
             ok: true,
-            events: n,
+            events: v.events,
             problem: None,
+            legacy_events: (v.legacy_events > 0).then_some(v.legacy_events),
+            checkpoint_seq: cp.map(|(n, _)| n),
         },
         Err(p) => api::AuditVerify {
             ok: false,
             events: 0,
             problem: Some(p),
+            legacy_events: None,
+            checkpoint_seq: cp.map(|(n, _)| n),
         },
+    }))
+}
+
+/// `GET /v1/audit/checkpoint`: the audit head, signed.
+async fn audit_checkpoint(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::AuditCheckpoint>, ApiError> {
+    authorize_read(
+        &st,
+        &caller,
+        "audit:GetCheckpoint",
+        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &[],
+    )
+    .await?;
+    let signer = st
+        .audit_signer
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("the audit signing key is not loaded"))?;
+    let (seq, mac) = st.store.audit_head().await?;
+    Ok(Json(signer.checkpoint(
+        &acct(&st),
+        seq,
+        &mac,
+        &rfc3339(now()),
+    )))
+}
+
+/// `GET /v1/ca/audit-key` (unauthenticated, like the CA keys): the public
+/// key that signs audit checkpoints, derived from the opened private key.
+async fn audit_key(State(st): State<Shared>) -> Result<Json<api::AuditKey>, ApiError> {
+    let signer = st
+        .audit_signer
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("the audit signing key is not loaded"))?;
+    Ok(Json(api::AuditKey {
+        account_id: acct(&st).to_owned(),
+        key_id: signer.id.clone(),
+        public_key: signer.public_key_b64(),
     }))
 }

@@ -3,18 +3,25 @@
 //! bearer session token from password login. Failures use AWS's error
 //! names and are audited; secrets are compared in constant time (inside the
 //! SigV4 verifier and here for session tokens).
+//!
+//! Failures are audited through [`crate::failures`]: bounded fields, the
+//! first failure per source and code per window recorded, the rest counted
+//! into one aggregate event, and a per-source rate limit after which only
+//! requests signed with an access key already in memory are verified.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use ward_policy::Principal;
 
 use crate::config::SERVICE;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
+use crate::failures::{bounded, Aggregate};
 use crate::iam::{self, User};
 use crate::sigv4;
 use crate::state::{now, AppState};
@@ -79,6 +86,37 @@ fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
     }
 }
 
+/// Why a request was not authenticated.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Authentication failed (audited).
+    Failed(ApiError),
+    /// The source is rate-limited for repeated failures: 429 with
+    /// `Retry-After` (seconds), not audited individually, counted in
+    /// `ward_auth_rate_limited_total`.
+    RateLimited(i64),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Failed(e) => e.into_response(),
+            Refusal::RateLimited(secs) => {
+                let mut r = ApiError::Throttled {
+                    message: format!(
+                        "too many failed authentications from this address; retry in {secs} s"
+                    ),
+                }
+                .into_response();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                r
+            }
+        }
+    }
+}
+
 /// Authenticates a request whose body hashed to `body_sha256_hex`.
 pub async fn authenticate(
     st: &AppState,
@@ -86,27 +124,69 @@ pub async fn authenticate(
     body_sha256_hex: &str,
     source_ip: IpAddr,
     secure: bool,
-) -> Result<Caller, ApiError> {
-    let result = authenticate_inner(st, parts, body_sha256_hex, source_ip, secure).await;
+) -> Result<Caller, Refusal> {
+    let t = now();
+    if let Some(retry) = st.failures.limited(source_ip, t) {
+        // Only a request signed with an access key whose secret is in
+        // memory is verified (no store access); anything else, and any
+        // failure, is refused without an audit write.
+        return match authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, true).await {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                st.metrics
+                    .auth_rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(Refusal::RateLimited(retry))
+            }
+        };
+    }
+    let result = authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, false).await;
     if let Err(e) = &result {
         st.metrics
             .auth_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
+        let outcome = st.failures.failure(source_ip, e.code(), t);
+        if outcome.record {
+            let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
+            let ev = AuditEvent {
+                at: t,
+                principal: claimed,
+                action: "ward:Authenticate".into(),
+                resource: bounded(&format!("{} {}", parts.method, parts.uri.path())),
+                decision: "Failed".into(),
+                source_ip: source_ip.to_string(),
+                detail: serde_json::json!({"code": e.code(), "message": bounded(&e.message())}),
+            };
+            if let Err(err) = st.store.record(&ev).await {
+                tracing::warn!(error = %err, "could not audit an authentication failure");
+            }
+        }
+        record_aggregates(st, &outcome.flushed).await;
+    }
+    result.map_err(Refusal::Failed)
+}
+
+/// Writes aggregate events for failures counted but not recorded one by one.
+pub async fn record_aggregates(st: &AppState, aggregates: &[Aggregate]) {
+    for a in aggregates {
         let ev = AuditEvent {
             at: now(),
-            principal: claimed,
+            principal: "anonymous".into(),
             action: "ward:Authenticate".into(),
-            resource: format!("{} {}", parts.method, parts.uri.path()),
+            resource: "(aggregate)".into(),
             decision: "Failed".into(),
-            source_ip: source_ip.to_string(),
-            detail: serde_json::json!({"code": e.code(), "message": e.message()}),
+            source_ip: a.source.to_string(),
+            detail: serde_json::json!({
+                "code": a.code,
+                "aggregatedFailures": a.count,
+                "windowStart": a.window_start,
+                "windowEnd": a.window_end,
+            }),
         };
         if let Err(err) = st.store.record(&ev).await {
-            tracing::warn!(error = %err, "could not audit an authentication failure");
+            tracing::warn!(error = %err, count = a.count, "could not audit aggregated authentication failures");
         }
     }
-    result
 }
 
 /// Authenticates by client certificate: it must be in the inventory, not
@@ -172,7 +252,11 @@ async fn authenticate_inner(
     body_sha256_hex: &str,
     source_ip: IpAddr,
     secure: bool,
+    cached_only: bool,
 ) -> Result<Caller, ApiError> {
+    // In `cached_only` mode (a rate-limited source) every path that would
+    // read the store is refused.
+    let needs_store = || deny("Throttling", "rate-limited");
     let account = st.store.account_id().to_owned();
     let auth_header = parts.headers.get("authorization").map(|v| v.as_bytes());
     // A ward-issued client certificate (already chain- and expiry-checked
@@ -186,11 +270,17 @@ async fn authenticate_inner(
     if auth_header.is_none() && !query.contains("X-Amz-Signature") {
         if let Some(chain) = client_cert {
             if let Some(leaf) = chain.first() {
+                if cached_only {
+                    return Err(needs_store());
+                }
                 return certificate_caller(st, &account, leaf, source_ip, secure).await;
             }
         }
     }
     if let Some(token) = auth_header.and_then(|h| h.strip_prefix(b"Bearer ")) {
+        if cached_only {
+            return Err(needs_store());
+        }
         let token = std::str::from_utf8(token).map_err(|_| bad_token())?.trim();
         let mut c = st.store.pool().acquire().await?;
         let s = iam::session_by_token_hash(&mut c, &sha256_hex(token.as_bytes()))
@@ -254,8 +344,11 @@ async fn authenticate_inner(
             "presigned URLs are accepted for GET and HEAD only",
         ));
     }
-    let mut c = st.store.pool().acquire().await?;
     let key_id = claim.access_key_id.clone();
+    if cached_only && key_id.starts_with("ASIA") {
+        return Err(needs_store());
+    }
+    let mut c = st.store.pool().acquire().await?;
 
     if key_id.starts_with("ASIA") {
         let s = iam::session_by_key(&mut c, &key_id)
@@ -299,6 +392,7 @@ async fn authenticate_inner(
     let gen = st.store.generation().await?;
     let entry = match st.keys.get(&key_id, gen) {
         Some(e) => e,
+        None if cached_only => return Err(needs_store()),
         None => {
             let e = Arc::new(load_key(st, &mut c, &key_id).await?);
             st.keys.put(&key_id, gen, e.clone());

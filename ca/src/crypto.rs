@@ -9,6 +9,9 @@
 //! - Passwords are hashed with Argon2id (OWASP parameters: m = 19 MiB,
 //!   t = 2, p = 1); verification is constant-time in the crate.
 //! - [`Secret`] never prints its contents.
+//! - The audit chain key ([`AuditChainKey`]) is derived from the master key
+//!   with HMAC-SHA256 under the fixed label `ward audit chain v1`; it lives
+//!   only in memory and is never stored.
 
 use std::fmt;
 use std::io::Write;
@@ -73,6 +76,49 @@ impl std::error::Error for CryptoError {}
 /// The installation's master key.
 pub struct MasterKey {
     cipher: XChaCha20Poly1305,
+    audit_chain: AuditChainKey,
+}
+
+/// The key that MACs the audit chain (HMAC-SHA256), derived from the master
+/// key: whoever can write the database but does not hold the master key
+/// cannot recompute the chain.
+#[derive(Clone)]
+pub struct AuditChainKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for AuditChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditChainKey(***)")
+    }
+}
+
+/// The derivation label of the audit chain key.
+const AUDIT_CHAIN_LABEL: &[u8] = b"ward audit chain v1";
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+impl AuditChainKey {
+    fn derive(master: &[u8; 32]) -> AuditChainKey {
+        use hmac::Mac;
+        // HMAC accepts keys of any length; 32 bytes cannot fail.
+        let mut out = Zeroizing::new([0u8; 32]);
+        if let Ok(mut m) = <HmacSha256 as hmac::Mac>::new_from_slice(master) {
+            m.update(AUDIT_CHAIN_LABEL);
+            out.copy_from_slice(&m.finalize().into_bytes());
+        }
+        AuditChainKey(out)
+    }
+
+    /// Hex HMAC-SHA256 of `data`.
+    pub fn mac_hex(&self, data: &[u8]) -> String {
+        use hmac::Mac;
+        match <HmacSha256 as hmac::Mac>::new_from_slice(&*self.0) {
+            Ok(mut m) => {
+                m.update(data);
+                hex::encode(m.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        }
+    }
 }
 
 impl fmt::Debug for MasterKey {
@@ -126,7 +172,13 @@ impl MasterKey {
     pub fn from_bytes(key: &[u8; 32]) -> MasterKey {
         MasterKey {
             cipher: XChaCha20Poly1305::new(key.into()),
+            audit_chain: AuditChainKey::derive(key),
         }
+    }
+
+    /// The audit chain key derived from this master key.
+    pub fn audit_chain_key(&self) -> AuditChainKey {
+        self.audit_chain.clone()
     }
 
     /// Seals `plaintext`, bound to `aad`.
@@ -279,6 +331,22 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(MasterKey::load(&p).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn audit_chain_key_is_derived_and_keyed() {
+        let a = MasterKey::from_bytes(&[7; 32]).audit_chain_key();
+        let b = MasterKey::from_bytes(&[8; 32]).audit_chain_key();
+        assert_eq!(a.mac_hex(b"x").len(), 64);
+        assert_eq!(
+            a.mac_hex(b"x"),
+            MasterKey::from_bytes(&[7; 32])
+                .audit_chain_key()
+                .mac_hex(b"x")
+        );
+        assert_ne!(a.mac_hex(b"x"), b.mac_hex(b"x"));
+        assert_ne!(a.mac_hex(b"x"), sha256_hex(b"x"));
+        assert_eq!(format!("{a:?}"), "AuditChainKey(***)");
     }
 
     #[test]

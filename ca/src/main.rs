@@ -215,6 +215,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&c.database)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
+                .await?
+                .keyed(&master)
                 .await?;
             let alg = if ecdsa {
                 ward_ca::sshca::CaAlg::EcdsaP256
@@ -248,9 +250,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
         } => {
             let c = local_config(config, data_dir)?;
+            let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open(&c.database)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
+                .await?
+                .keyed(&master)
                 .await?;
             let arn = format!("arn:ward:ca::{}:authority/*", store.account_id());
             let g = system_grant("ca:RetireKey", &arn);
@@ -274,6 +279,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&c.database)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
+                .await?
+                .keyed(&master)
                 .await?;
             let (id, secret) = create_root_key(&store, &master).await?;
             print_credentials(&c, store.account_id(), &id, secret.expose());
@@ -293,6 +300,23 @@ async fn ensure_authorities(store: &Store, master: &MasterKey) -> anyhow::Result
             "ca:CreateAuthority",
             &arn,
             serde_json::json!({"created": created}),
+        );
+        ev.principal = "ward-ca (startup)".into();
+        m.commit(&ev).await?;
+    }
+    Ok(())
+}
+
+/// Creates the audit checkpoint signing key if there is none (audited).
+async fn ensure_audit_key(store: &Store, master: &MasterKey) -> anyhow::Result<()> {
+    let arn = format!("arn:ward:audit::{}:log", store.account_id());
+    let g = system_grant("audit:CreateSigningKey", &arn);
+    let mut m = store.mutation(&g).await?.without_iam_change();
+    if let Some(id) = ward_ca::checkpoint::ensure(&mut m.tx, master, now()).await? {
+        let mut ev = local_event(
+            "audit:CreateSigningKey",
+            &arn,
+            serde_json::json!({"keyId": id}),
         );
         ev.principal = "ward-ca (startup)".into();
         m.commit(&ev).await?;
@@ -354,8 +378,11 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
     let store = Store::open(&c.database)
         .await?
         .init_account(&account, c.uid_range.0)
+        .await?
+        .keyed(&master)
         .await?;
     ensure_authorities(&store, &master).await?;
+    ensure_audit_key(&store, &master).await?;
     if !c.tls_cert.exists() {
         // The API's TLS certificate comes from ward's own X.509 root, so
         // clients trust one root for the server and for client certificates.
@@ -464,6 +491,8 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     let store = Store::open(&c.database)
         .await?
         .init_account("000000000000", c.uid_range.0)
+        .await?
+        .keyed(&master)
         .await?;
     let cert = std::fs::read_to_string(&c.tls_cert)
         .with_context(|| format!("reading {}", c.tls_cert.display()))?;
@@ -472,6 +501,11 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     // The certificate authorities exist from the first start (created by
     // init; this also covers data dirs from before the CA existed).
     ensure_authorities(&store, &master).await?;
+    ensure_audit_key(&store, &master).await?;
+    let audit_signer = {
+        let mut c = store.pool().acquire().await?;
+        Arc::new(ward_ca::checkpoint::load(&mut c, &master).await?)
+    };
     let roots: String = {
         let mut c = store.pool().acquire().await?;
         let a = ward_ca::authority::load(&mut c, &master).await?;
@@ -504,6 +538,8 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         ca_checked: Default::default(),
         client_roots: Some(client_roots),
         password_checks: Default::default(),
+        failures: Default::default(),
+        audit_signer: Some(audit_signer),
     });
     // Pick up CA rotations done elsewhere (another replica, `ward-ca
     // rotate`) even when this process issues nothing: the client-certificate
@@ -516,6 +552,18 @@ async fn serve(c: Config) -> anyhow::Result<()> {
                 if let Err(e) = ward_ca::issue_api::refresh_authorities(&state).await {
                     tracing::warn!(error = %e, "could not refresh the CA keys");
                 }
+            }
+        });
+    }
+    // Authentication failures counted per source are written as aggregate
+    // audit events when their window closes, and at shutdown.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                let due = state.failures.expire(now());
+                ward_ca::auth::record_aggregates(&state, &due).await;
             }
         });
     }
@@ -533,8 +581,10 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         stats: state.metrics.connections.clone(),
         ..tls::ServeOptions::default()
     };
-    let router = api::router(state);
+    let router = api::router(state.clone());
     tls::serve_tls_with(listener, tls_config, router, shutdown_signal(), options).await?;
+    let rest = state.failures.drain_all();
+    ward_ca::auth::record_aggregates(&state, &rest).await;
     tracing::info!("ward-ca stopped");
     Ok(())
 }

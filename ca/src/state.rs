@@ -42,6 +42,10 @@ pub struct AppState {
     pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
     /// Bounds concurrent Argon2 work (password logins and changes).
     pub password_checks: crate::password_api::PasswordChecks,
+    /// Authentication failures per source (aggregated audit, rate limit).
+    pub failures: crate::failures::FailureTable,
+    /// The key that signs audit checkpoints.
+    pub audit_signer: Option<Arc<crate::checkpoint::AuditSigner>>,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -154,6 +158,8 @@ pub struct Metrics {
     pub password_busy: AtomicU64,
     /// Connection counters kept by the HTTPS listener.
     pub connections: Arc<crate::tls::ConnStats>,
+    /// Requests refused (429) by the per-source failure limit.
+    pub auth_rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -176,7 +182,8 @@ impl Metrics {
              # HELP ward_auth_failures_total Failed authentications.\n# TYPE ward_auth_failures_total counter\nward_auth_failures_total {}\n\
              # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n\
              # HELP ward_password_verifications_total Argon2 password verifications run.\n# TYPE ward_password_verifications_total counter\nward_password_verifications_total {}\n\
-             # HELP ward_password_busy_total Password checks refused while every Argon2 slot was busy.\n# TYPE ward_password_busy_total counter\nward_password_busy_total {}\n",
+             # HELP ward_password_busy_total Password checks refused while every Argon2 slot was busy.\n# TYPE ward_password_busy_total counter\nward_password_busy_total {}\n\
+             # HELP ward_auth_rate_limited_total Requests refused by the per-source authentication-failure limit.\n# TYPE ward_auth_rate_limited_total counter\nward_auth_rate_limited_total {}\n",
             g(&self.responses_2xx),
             g(&self.responses_4xx),
             g(&self.responses_5xx),
@@ -184,6 +191,7 @@ impl Metrics {
             g(&self.denials),
             g(&self.password_verifications),
             g(&self.password_busy),
+            g(&self.auth_rate_limited),
         ) + &self.connections.render()
     }
 }

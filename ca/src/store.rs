@@ -7,8 +7,19 @@
 //! serialises writers on both backends (SQLite takes its write lock at the
 //! first statement, so deferred-transaction upgrade deadlocks cannot
 //! happen; PostgreSQL takes a row lock, so several ward-ca replicas can
-//! share one database), and commits the mutation and its hash-chained event
+//! share one database), and commits the mutation and its chained event
 //! together. A dropped `Mutation` rolls back: nothing is half-written.
+//!
+//! The chain is keyed (chain version 2): each event's `hash` is
+//! HMAC-SHA256, under a key derived from the master key and never stored,
+//! of the previous event's MAC and the event's canonical text. Someone who
+//! can write the database but does not hold the master key cannot
+//! recompute it. Events written before keying (version 1, plain SHA-256)
+//! are kept as they are; one keyed cut-over event (`ward:AuditChainKeyed`,
+//! written once at the first start after the migration) binds their head,
+//! and no unkeyed event may follow it. Truncation (removing the newest
+//! events and rewinding the head) is detected with signed checkpoints
+//! (`crate::checkpoint`), not by the chain alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +31,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::authz::Grant;
 use crate::config::Database;
-use crate::crypto::sha256_hex;
+use crate::crypto::{sha256_hex, AuditChainKey, MasterKey};
 use crate::error::ApiError;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -43,7 +54,17 @@ pub struct Store {
     account_id: Arc<str>,
     /// Bumped after every local commit; see [`Store::generation`].
     local_generation: Arc<AtomicU64>,
+    /// The audit chain key; set by [`Store::keyed`]. Without it nothing
+    /// can be written (fail closed).
+    chain_key: Option<AuditChainKey>,
 }
+
+/// The chain version of keyed events.
+pub const CHAIN_KEYED: i64 = 2;
+/// The chain version of events written before keying (plain SHA-256).
+pub const CHAIN_LEGACY: i64 = 1;
+/// The action of the keyed cut-over event.
+pub const CUTOVER_ACTION: &str = "ward:AuditChainKeyed";
 
 /// One audit event (SPEC: who, what, resource, decision, source, time).
 #[derive(Clone, Debug, PartialEq)]
@@ -73,8 +94,20 @@ pub struct StoredEvent {
     pub event: AuditEvent,
     /// Hash of the previous event (zeros for the first).
     pub prev_hash: String,
-    /// This event's hash.
+    /// This event's MAC (version 2) or hash (version 1).
     pub hash: String,
+    /// [`CHAIN_KEYED`] or [`CHAIN_LEGACY`].
+    pub chain_version: i64,
+}
+
+/// A chain that verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedChain {
+    /// Events checked.
+    pub events: i64,
+    /// Of which written before keying (protected by the cut-over event's
+    /// MAC over their head, not individually).
+    pub legacy_events: i64,
 }
 
 /// Store-level failures at startup.
@@ -89,10 +122,10 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The canonical text hashed for an event: a JSON array of the fields in
-/// a fixed order, `detail` as its stored text.
-fn chain_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> String {
-    let canon = serde_json::json!([
+/// The canonical text of an event: a JSON array of the fields in a fixed
+/// order, `detail` as its stored text.
+fn canonical(seq: i64, ev: &AuditEvent, detail_text: &str) -> String {
+    serde_json::json!([
         seq,
         ev.at,
         ev.principal,
@@ -101,7 +134,13 @@ fn chain_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> Strin
         ev.decision,
         ev.source_ip,
         detail_text
-    ]);
+    ])
+    .to_string()
+}
+
+/// A legacy (version 1) event's hash: plain SHA-256, verification only.
+fn legacy_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> String {
+    let canon = canonical(seq, ev, detail_text);
     sha256_hex(format!("{prev}\n{canon}").as_bytes())
 }
 
@@ -136,6 +175,24 @@ fn private_sqlite_files(path: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// A keyed (version 2) event's MAC.
+fn chain_mac(
+    key: &AuditChainKey,
+    prev: &str,
+    seq: i64,
+    ev: &AuditEvent,
+    detail_text: &str,
+) -> String {
+    let canon = canonical(seq, ev, detail_text);
+    key.mac_hex(format!("ward audit v2\n{prev}\n{canon}").as_bytes())
+}
+
+/// Constant-time equality of two MACs.
+fn same_mac(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 impl Store {
@@ -193,7 +250,71 @@ impl Store {
             backend,
             account_id: Arc::from(""),
             local_generation: Arc::new(AtomicU64::new(0)),
+            chain_key: None,
         })
+    }
+
+    /// Installs the audit chain key derived from `master` (call after
+    /// [`Store::init_account`]); on the first start after the keyed-chain
+    /// migration of a store that has legacy events, appends the keyed
+    /// cut-over event that binds their head. Legacy events are never
+    /// re-chained.
+    pub async fn keyed(mut self, master: &MasterKey) -> Result<Store, StoreError> {
+        self.chain_key = Some(master.audit_chain_key());
+        let e = |e: &dyn std::fmt::Display| StoreError(format!("audit chain cut-over: {e}"));
+        let pending = sqlx::query("SELECT value FROM meta WHERE name = 'audit_cutover_pending'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|x| e(&x))?;
+        if pending.is_none() {
+            return Ok(self);
+        }
+        let m = self.begin().await.map_err(|x| e(&x))?;
+        let mut m = m.without_iam_change();
+        let keyed: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE chain_version = $1")
+            .bind(CHAIN_KEYED)
+            .fetch_one(&mut *m.tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|x| e(&x))?;
+        if keyed > 0 {
+            // The flag reappeared after keying began: never cut over twice
+            // (that would launder a rewritten chain). Verification reports
+            // any unkeyed event after the cut-over.
+            return Err(StoreError(
+                "the audit log asks for a cut-over to the keyed chain, but it already has keyed                  events; refusing to start (remove the 'audit_cutover_pending' row from the meta                  table after checking the log with `ward audit verify`)"
+                    .into(),
+            ));
+        }
+        sqlx::query("DELETE FROM meta WHERE name = 'audit_cutover_pending'")
+            .execute(&mut *m.tx)
+            .await
+            .map_err(|x| e(&x))?;
+        let ev = AuditEvent {
+            at: crate::state::now(),
+            principal: "ward-ca (startup)".into(),
+            action: CUTOVER_ACTION.into(),
+            resource: format!("arn:ward:audit::{}:log", self.account_id),
+            decision: "Allowed".into(),
+            source_ip: "local".into(),
+            detail: serde_json::json!({"legacyEvents": m.seq - 1, "legacyHead": m.prev}),
+        };
+        m.commit(&ev).await.map_err(|x| e(&x))?;
+        Ok(self)
+    }
+
+    fn chain_key(&self) -> Result<AuditChainKey, ApiError> {
+        self.chain_key
+            .clone()
+            .ok_or_else(|| ApiError::internal("the audit chain key is not loaded"))
+    }
+
+    /// The audit head: `(seq, MAC of the newest event)`.
+    pub async fn audit_head(&self) -> Result<(i64, String), ApiError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((head.try_get(0)?, head.try_get(1)?))
     }
 
     /// Reads the installation's account id, setting it to `proposed` (and
@@ -278,6 +399,7 @@ impl Store {
     }
 
     async fn begin(&self) -> Result<Mutation, ApiError> {
+        let key = self.chain_key()?;
         let mut tx = self.pool.begin().await?;
         let row =
             sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
@@ -289,6 +411,7 @@ impl Store {
             tx,
             generation: self.local_generation.clone(),
             iam_change: true,
+            key,
         })
     }
 
@@ -301,6 +424,7 @@ impl Store {
         if n == 0 {
             return Err(ApiError::internal("empty batch"));
         }
+        let key = self.chain_key()?;
         let mut tx = self.pool.begin().await?;
         let row =
             sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -313,6 +437,7 @@ impl Store {
             first_seq: last - n + 1,
             n,
             prev: row.try_get(1)?,
+            key,
         })
     }
 
@@ -324,7 +449,7 @@ impl Store {
     /// Events matching the filters, oldest first.
     pub async fn audit_events(&self, f: &AuditFilter) -> Result<Vec<StoredEvent>, ApiError> {
         let rows = sqlx::query(
-            "SELECT seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash FROM audit_events
+            "SELECT seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash, chain_version FROM audit_events
              WHERE seq > $1 AND at >= $2 AND at <= $3
                AND ($4 = '' OR principal = $4 OR principal LIKE $5 ESCAPE '!' OR principal LIKE $6 ESCAPE '!')
                AND ($7 = '' OR action = $7)
@@ -344,16 +469,24 @@ impl Store {
         rows.iter().map(row_event).collect()
     }
 
-    /// Walks the whole chain: every hash recomputed, every link and the
-    /// head checked. `Ok(count)` or the first break found.
-    pub async fn verify_audit(&self) -> Result<Result<i64, String>, ApiError> {
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+    /// Walks the whole chain: every MAC recomputed with the chain key,
+    /// every link and the head checked; legacy (unkeyed) events only
+    /// before a valid cut-over event. With `checkpoint = (seq, mac)`, also
+    /// that the event at `seq` still has `mac` and that the log reaches
+    /// `seq` (so rewriting or truncating what the checkpoint covers is
+    /// detected). `Ok(chain)` or the first break found.
+    pub async fn verify_audit(
+        &self,
+        checkpoint: Option<(i64, &str)>,
+    ) -> Result<Result<VerifiedChain, String>, ApiError> {
+        let key = self.chain_key()?;
+        let (head_seq, head_hash) = self.audit_head().await?;
         let mut prev = "0".repeat(64);
         let mut expect_seq = 1;
         let mut after = 0;
+        let mut keyed_seen = false;
+        let mut checkpoint_seen = false;
+        let mut legacy_events = 0;
         loop {
             let batch = self
                 .audit_events(&AuditFilter {
@@ -380,8 +513,58 @@ impl Store {
                     )));
                 }
                 let detail_text = e.event.detail.to_string();
-                if chain_hash(&prev, e.seq, &e.event, &detail_text) != e.hash {
-                    return Ok(Err(format!("event {} was altered", e.seq)));
+                match e.chain_version {
+                    CHAIN_KEYED => {
+                        if !keyed_seen && e.seq > 1 {
+                            // The first keyed event after legacy ones must be
+                            // the cut-over, naming exactly that many.
+                            let legacy = e.event.detail.get("legacyEvents").and_then(Value::as_i64);
+                            if e.event.action != CUTOVER_ACTION || legacy != Some(e.seq - 1) {
+                                return Ok(Err(format!(
+                                    "events 1 to {} are unkeyed and no cut-over event binds them",
+                                    e.seq - 1
+                                )));
+                            }
+                        }
+                        keyed_seen = true;
+                        if !same_mac(
+                            &chain_mac(&key, &prev, e.seq, &e.event, &detail_text),
+                            &e.hash,
+                        ) {
+                            return Ok(Err(format!(
+                                "event {} was altered (its MAC does not match; was the log rewritten without the key?)",
+                                e.seq
+                            )));
+                        }
+                    }
+                    CHAIN_LEGACY if !keyed_seen => {
+                        if legacy_hash(&prev, e.seq, &e.event, &detail_text) != e.hash {
+                            return Ok(Err(format!("event {} was altered", e.seq)));
+                        }
+                        legacy_events += 1;
+                    }
+                    CHAIN_LEGACY => {
+                        return Ok(Err(format!(
+                            "event {} is unkeyed but follows keyed events: the log was rewritten",
+                            e.seq
+                        )));
+                    }
+                    v => {
+                        return Ok(Err(format!(
+                            "event {} has unknown chain version {v}",
+                            e.seq
+                        )));
+                    }
+                }
+                if let Some((cp_seq, cp_mac)) = checkpoint {
+                    if e.seq == cp_seq {
+                        if !same_mac(&e.hash, cp_mac) {
+                            return Ok(Err(format!(
+                                "event {cp_seq} no longer has the checkpoint's MAC: the log up to the checkpoint was rewritten"
+                            )));
+                        }
+                        checkpoint_seen = true;
+                    }
                 }
                 prev = e.hash.clone();
                 expect_seq += 1;
@@ -394,7 +577,22 @@ impl Store {
                 "the log ends at event {count} but the head says {head_seq}: events were removed"
             )));
         }
-        Ok(Ok(count))
+        if count > 0 && !keyed_seen {
+            return Ok(Err(format!(
+                "none of the {count} events is keyed: the log was rewritten without the key"
+            )));
+        }
+        if let Some((cp_seq, _)) = checkpoint {
+            if !checkpoint_seen {
+                return Ok(Err(format!(
+                    "the log ends at event {count}, before the checkpoint's event {cp_seq}: events were removed"
+                )));
+            }
+        }
+        Ok(Ok(VerifiedChain {
+            events: count,
+            legacy_events,
+        }))
     }
 }
 
@@ -425,6 +623,7 @@ fn row_event(r: &sqlx::any::AnyRow) -> Result<StoredEvent, ApiError> {
         },
         prev_hash: r.try_get(8)?,
         hash: r.try_get(9)?,
+        chain_version: r.try_get(10)?,
     })
 }
 
@@ -467,6 +666,7 @@ pub struct Mutation {
     prev: String,
     generation: Arc<AtomicU64>,
     iam_change: bool,
+    key: AuditChainKey,
 }
 
 impl Mutation {
@@ -480,10 +680,10 @@ impl Mutation {
     /// Appends `ev` to the chain and commits everything.
     pub async fn commit(mut self, ev: &AuditEvent) -> Result<i64, ApiError> {
         let detail_text = ev.detail.to_string();
-        let hash = chain_hash(&self.prev, self.seq, ev, &detail_text);
+        let hash = chain_mac(&self.key, &self.prev, self.seq, ev, &detail_text);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash, chain_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(self.seq)
         .bind(ev.at)
@@ -495,6 +695,7 @@ impl Mutation {
         .bind(&detail_text)
         .bind(&self.prev)
         .bind(&hash)
+        .bind(CHAIN_KEYED)
         .execute(&mut *self.tx)
         .await?;
         sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
@@ -521,6 +722,7 @@ pub struct BatchMutation {
     first_seq: i64,
     n: i64,
     prev: String,
+    key: AuditChainKey,
 }
 
 impl BatchMutation {
@@ -533,10 +735,10 @@ impl BatchMutation {
         for (i, ev) in events.iter().enumerate() {
             let seq = self.first_seq + i64::try_from(i).map_err(ApiError::internal)?;
             let detail_text = ev.detail.to_string();
-            let hash = chain_hash(&prev, seq, ev, &detail_text);
+            let hash = chain_mac(&self.key, &prev, seq, ev, &detail_text);
             sqlx::query(
-                "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO audit_events (seq, at, principal, action, resource, decision, source_ip, detail, prev_hash, hash, chain_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(seq)
             .bind(ev.at)
@@ -548,6 +750,7 @@ impl BatchMutation {
             .bind(&detail_text)
             .bind(&prev)
             .bind(&hash)
+            .bind(CHAIN_KEYED)
             .execute(&mut *self.tx)
             .await?;
             prev = hash;

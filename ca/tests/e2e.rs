@@ -183,6 +183,62 @@ fn audit_tampering(db: Db) {
         "restoring the original must verify: {}",
         back.body
     );
+
+    // An event deleted in the middle is detected; putting it back verifies.
+    tamper(
+        &s,
+        "CREATE TABLE bak AS SELECT * FROM audit_events WHERE seq = 2",
+    );
+    tamper(&s, "DELETE FROM audit_events WHERE seq = 2");
+    let v = s.call(&root, "GET", "/v1/audit/verify", None);
+    assert_eq!(v.body["ok"], false, "{}", v.body);
+    assert!(
+        v.body["problem"]
+            .as_str()
+            .unwrap()
+            .contains("event 2 is missing"),
+        "{}",
+        v.body
+    );
+    tamper(&s, "INSERT INTO audit_events SELECT * FROM bak");
+    tamper(&s, "DROP TABLE bak");
+    assert_eq!(
+        s.call(&root, "GET", "/v1/audit/verify", None).body["ok"],
+        true
+    );
+
+    // The last event deleted (truncation): with the head left alone the
+    // chain sees it; with the head rewound too, only a checkpoint taken
+    // before does.
+    let cp = s
+        .call(&root, "GET", "/v1/audit/checkpoint", None)
+        .ok()
+        .clone();
+    let n = cp["seq"].as_i64().unwrap();
+    let mac = cp["mac"].as_str().unwrap().to_owned();
+    let with_cp = format!("/v1/audit/verify?checkpointMac={mac}&checkpointSeq={n}");
+    assert_eq!(s.call(&root, "GET", &with_cp, None).body["ok"], true);
+    // The newest event is that verification's own (root's reads are
+    // audited): delete it.
+    let last = n + 1;
+    tamper(&s, &format!("DELETE FROM audit_events WHERE seq >= {last}"));
+    let v = s.call(&root, "GET", "/v1/audit/verify", None);
+    assert_eq!(v.body["ok"], false, "{}", v.body);
+    tamper(&s, &format!("DELETE FROM audit_events WHERE seq >= {n}"));
+    tamper(
+        &s,
+        &format!(
+            "UPDATE audit_head SET seq = {p}, hash = (SELECT hash FROM audit_events WHERE seq = {p}) WHERE id = 1",
+            p = n - 1
+        ),
+    );
+    let v = s.call(&root, "GET", &with_cp, None);
+    assert_eq!(v.body["ok"], false, "{}", v.body);
+    assert!(
+        v.body["problem"].as_str().unwrap().contains("checkpoint"),
+        "{}",
+        v.body
+    );
     s.stop();
 }
 

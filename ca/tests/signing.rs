@@ -689,14 +689,22 @@ fn hand_signed_requests() {
         "an unauthenticated create wrote"
     );
 
-    // Every failure above is in the audit log, as a failed authentication
-    // with the code the client got, in order.
+    // The first failure of each code from this address is in the audit
+    // log, as a failed authentication with the code the client got, in
+    // order (later ones of the same code are counted into an aggregate
+    // event when the window closes; see tests/audit.rs).
     let events = auth_failures(&s);
     let codes: Vec<&str> = events
         .iter()
         .map(|e| e["detail"]["code"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(codes, failed, "{events:#?}");
+    let mut first: Vec<&str> = Vec::new();
+    for c in &failed {
+        if !first.contains(c) {
+            first.push(c);
+        }
+    }
+    assert_eq!(codes, first, "{events:#?}");
     for e in &events {
         assert_eq!(e["decision"], "Failed", "{e}");
         assert_eq!(e["sourceIp"], "127.0.0.1", "{e}");

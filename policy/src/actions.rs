@@ -136,7 +136,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "GetCredentialsForIdentity",
         ],
     ),
-    ("audit", &["ListEvents", "VerifyLog"]),
+    ("audit", &["GetCheckpoint", "ListEvents", "VerifyLog"]),
 ];
 
 /// Keys every request carries (or may carry) whatever the action: never

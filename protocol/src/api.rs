@@ -70,7 +70,9 @@
 //! | `GET /v1/ca/x509-bundle.pem` (no auth) | — | root and issuing CA certificates |
 //! | `GET /v1/ca/x509.crl` (no auth) | — | CRL, PEM |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
-//! | `GET /v1/audit/verify` | `audit:VerifyLog` | → [`AuditVerify`] |
+//! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
+//! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |
+//! | `GET /v1/ca/audit-key` | none | → [`AuditKey`] |
 //!
 //! Errors: [`ErrorBody`] with a 4xx status (5xx only for ward's own faults).
 
@@ -544,6 +546,72 @@ pub struct AuditVerify {
     /// The first break found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Events written before the chain was keyed (protected only through
+    /// the keyed cut-over event's MAC over their head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_events: Option<i64>,
+    /// The checkpoint sequence number that was also checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_seq: Option<i64>,
+}
+
+/// The format tag of [`AuditCheckpoint`] (also the first signed field).
+pub const AUDIT_CHECKPOINT_FORMAT: &str = "ward-audit-checkpoint-v1";
+
+/// `GET /v1/audit/checkpoint`: the audit head, signed with the
+/// installation's audit key (Ed25519). Kept offline, it lets
+/// `ward audit verify --checkpoint` detect rewriting and truncation of
+/// everything up to `seq`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuditCheckpoint {
+    /// [`AUDIT_CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// The installation's 12-digit account id.
+    pub account_id: String,
+    /// Sequence number of the newest event.
+    pub seq: i64,
+    /// That event's chain MAC (hex).
+    pub mac: String,
+    /// When the checkpoint was taken (RFC 3339).
+    pub time: String,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The Ed25519 public key (standard base64, 32 bytes).
+    pub public_key: String,
+    /// Ed25519 signature (standard base64, 64 bytes) over
+    /// [`AuditCheckpoint::signed_message`].
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    /// The exact bytes signed: a JSON array of every field but the
+    /// signature, in a fixed order.
+    pub fn signed_message(&self) -> Vec<u8> {
+        serde_json::json!([
+            self.format,
+            self.account_id,
+            self.seq,
+            self.mac,
+            self.time,
+            self.key_id,
+            self.public_key
+        ])
+        .to_string()
+        .into_bytes()
+    }
+}
+
+/// `GET /v1/ca/audit-key`: the public key that signs audit checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditKey {
+    /// The installation's account id.
+    pub account_id: String,
+    /// The key's id.
+    pub key_id: String,
+    /// Ed25519 public key (standard base64, 32 bytes).
+    pub public_key: String,
 }
 
 /// `POST /v1/users/{name}/ssh-keys`.
