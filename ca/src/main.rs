@@ -423,6 +423,9 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         if dev { ", development mode" } else { "" }
     ));
     print_credentials(c, store.account_id(), &id, secret.expose());
+    // Close every connection before `serve --dev` opens the store again, so
+    // no two pools of this process share (and confuse) SQLite's file locks.
+    store.pool().close().await;
     Ok(())
 }
 

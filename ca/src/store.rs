@@ -149,17 +149,26 @@ fn legacy_hash(prev: &str, seq: i64, ev: &AuditEvent, detail_text: &str) -> Stri
 /// `-journal` companions) with group or other bits is narrowed to 0600.
 /// SQLite creates the companions with the database file's mode, so they
 /// follow.
+///
+/// An existing file is never opened here, only chmod-ed by path: closing
+/// any descriptor of a file drops every POSIX lock this process holds on
+/// it, including those of SQLite connections still open in this process
+/// (`serve --dev` opens the store once to initialise it, then again to
+/// serve). Without its locks another process's last connection believes it
+/// is alone, checkpoints and deletes the WAL, and the commits that follow
+/// go to an unlinked file — acknowledged and lost.
 fn private_sqlite_files(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let e = |p: &Path, e: std::io::Error| StoreError(format!("{}: {e}", p.display()));
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|err| e(path, err))?;
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|err| e(path, err))?;
+    }
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

@@ -81,7 +81,12 @@ fn read_chain(s: &Server) -> (Vec<Ev>, i64, String) {
             .fetch_one(&mut c)
             .await
             .unwrap();
-        (evs, h.get(0), h.get(1))
+        let out = (evs, h.get(0), h.get(1));
+        // Close before the runtime goes: a connection left to its worker
+        // thread can keep an old WAL snapshot open and later reads in this
+        // process then miss what the daemon committed since.
+        c.close().await.unwrap();
+        out
     })
 }
 
@@ -111,6 +116,7 @@ fn write_chain(s: &Server, evs: &[Ev], head_seq: i64, head_hash: &str) {
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        c.close().await.unwrap();
     })
 }
 

@@ -113,3 +113,67 @@ fn an_existing_readable_store_is_narrowed_when_opened() {
     i.ward_ca(&["root-key", "create"]);
     assert_eq!(mode(&i.db()), 0o600);
 }
+
+/// Regression: narrowing the file modes once opened and closed `ward.db`
+/// inside the daemon while its first (init) connections were still open,
+/// which drops every POSIX lock the daemon held on the file. Another
+/// process's SQLite connection closing then took itself for the last one,
+/// checkpointed and deleted the WAL, and the daemon's later commits went to
+/// an unlinked file: acknowledged, then gone after a restart. A reader in
+/// another process (here this test's own SQLite connection) opens and
+/// closes between writes; every acknowledged write must be on disk after
+/// the daemon stops.
+#[test]
+fn commits_survive_other_readers_of_the_store() {
+    // The race depended on when the daemon's first connections closed, so
+    // several fresh daemons are tried (on the broken build about one in five
+    // lost writes).
+    for _ in 0..8 {
+        commits_survive_once();
+    }
+}
+
+fn commits_survive_once() {
+    let Some(mut s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let db = s.data_dir().join("ward.db");
+    let url = format!("sqlite://{}", db.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let count = |rt: &tokio::runtime::Runtime| -> i64 {
+        rt.block_on(async {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+            n
+        })
+    };
+    let root = s.root();
+    s.call(&root, "GET", "/v1/users", None).ok();
+    for i in 0..6 {
+        assert_eq!(count(&rt), i, "acknowledged users missing while running");
+        s.call(
+            &root,
+            "POST",
+            "/v1/users",
+            Some(&format!(r#"{{"name":"durable-{i}"}}"#)),
+        )
+        .ok();
+    }
+    s.stop();
+    assert_eq!(count(&rt), 6, "acknowledged users lost after a clean stop");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT COUNT(*) FROM users")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+}
