@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use ssh_key::Certificate;
 use ward_protocol::api;
 
 use crate::client::Method;
@@ -141,14 +140,7 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
                 )
                 .map_err(|e| ttl::note_denial(e, lifetime, "30d"))?;
             let issued: api::SshCertificate = typed(&v)?;
-            let cert = Certificate::from_openssh(issued.certificate.trim()).map_err(|e| {
-                Failure::Unexpected(format!("the server's certificate does not parse: {e}"))
-            })?;
-            if cert.public_key() != public.key_data() {
-                return Err(Failure::Unexpected(
-                    "the server's certificate is for another key; nothing was saved".into(),
-                ));
-            }
+            crate::ssh::certifies(&issued, &public)?;
             let path = match out {
                 Some(p) => p,
                 None => crate::ssh::paths_for_public_key(&public_key).1,

@@ -275,6 +275,23 @@ enum Key {
 
 /// Reads `--public-key`: one OpenSSH public key line. A private key is
 /// refused here, before anything is sent.
+/// The server's certificate, parsed, if it certifies `public` — a
+/// certificate for another key is useless with ours, and nothing is saved.
+pub(crate) fn certifies(
+    issued: &api::SshCertificate,
+    public: &PublicKey,
+) -> Result<Certificate, Failure> {
+    let cert = Certificate::from_openssh(issued.certificate.trim()).map_err(|e| {
+        Failure::Unexpected(format!("the server's certificate does not parse: {e}"))
+    })?;
+    if cert.public_key() != public.key_data() {
+        return Err(Failure::Unexpected(
+            "the server's certificate is for another key; nothing was saved".into(),
+        ));
+    }
+    Ok(cert)
+}
+
 pub(crate) fn read_public_key(path: &Path) -> Result<PublicKey, Failure> {
     let shown = path.display();
     if path == Path::new("-") {
@@ -379,14 +396,7 @@ fn login(a: LoginArgs, ctx: &Ctx) -> Done {
         .send_for_json(Method::Post, &["ssh", "user-certificates"], body(&req)?)
         .map_err(|e| ttl::note_denial(e, a.ttl, "8h"))?;
     let issued: api::SshCertificate = typed(&v)?;
-    let cert = Certificate::from_openssh(issued.certificate.trim()).map_err(|e| {
-        Failure::Unexpected(format!("the server's certificate does not parse: {e}"))
-    })?;
-    if cert.public_key() != public.key_data() {
-        return Err(Failure::Unexpected(
-            "the server's certificate is for another key; nothing was saved".into(),
-        ));
-    }
+    let cert = certifies(&issued, &public)?;
     let cert_line = format!("{}\n", issued.certificate.trim());
 
     let paths = match &key {
