@@ -349,7 +349,7 @@ mod tests {
             "iam:PutUserPermissionsBoundary",
         ] {
             let mut e = tags.clone();
-            e.extend(owned(&[boundary.clone()]));
+            e.extend(owned(std::slice::from_ref(&boundary)));
             table.push((a, e));
         }
         // Every action on an existing user sees its tags; some its
@@ -382,25 +382,25 @@ mod tests {
         }
         for a in CURRENT_BOUNDARY_ACTIONS {
             let mut e = rtags.clone();
-            e.extend(owned(&[boundary.clone()]));
+            e.extend(owned(std::slice::from_ref(&boundary)));
             if a.contains("tach") {
-                e.extend(owned(&[pol.clone()]));
+                e.extend(owned(std::slice::from_ref(&pol)));
             }
             table.push((a, e));
         }
         let mut e = rtags.clone();
-        e.extend(owned(&[boundary.clone()]));
+        e.extend(owned(std::slice::from_ref(&boundary)));
         table.push(("iam:PutUserPermissionsBoundary", e));
         let mut e = rtags.clone();
         e.extend(tags.clone());
         table.push(("iam:TagUser", e));
         let mut e = rtags.clone();
-        e.extend(owned(&[keys.clone()]));
+        e.extend(owned(std::slice::from_ref(&keys)));
         table.push(("iam:UntagUser", e));
-        table.push(("iam:AttachGroupPolicy", owned(&[pol.clone()])));
-        table.push(("iam:DetachGroupPolicy", owned(&[pol.clone()])));
+        table.push(("iam:AttachGroupPolicy", owned(std::slice::from_ref(&pol))));
+        table.push(("iam:DetachGroupPolicy", owned(std::slice::from_ref(&pol))));
         // Hosts.
-        table.push(("host:RegisterHost", owned(&[keys.clone()])));
+        table.push(("host:RegisterHost", owned(std::slice::from_ref(&keys))));
         for a in ["host:GetHost", "host:DeregisterHost"] {
             table.push((a, rtags.clone()));
         }
