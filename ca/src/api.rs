@@ -15,6 +15,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+use ward_authz::context;
 use ward_policy::{ContextValue, Instant, Policy, PolicyKind};
 use ward_protocol::api;
 
@@ -625,7 +626,7 @@ fn check_tags(field: &str, tags: &[api::Tag]) -> Result<Vec<(String, String)>, A
 }
 
 fn user_resource(st: &Shared, path: &str, name: &str) -> String {
-    format!("arn:ward:iam::{}:user{path}{name}", acct(st))
+    ward_authz::arn::user(st.store.account_id(), path, name)
 }
 
 /// Loads a user by name for a request on it; the resource ARN of a user
@@ -641,17 +642,6 @@ pub(crate) async fn target_user(
     target_user_with(st, caller, action, name, read, &[]).await
 }
 
-/// Actions on a user for which AWS supplies `iam:PermissionsBoundary` as
-/// the user's current boundary (PutUserPermissionsBoundary supplies the
-/// new one, from its handler).
-const CURRENT_BOUNDARY_ACTIONS: &[&str] = &[
-    "iam:AttachUserPolicy",
-    "iam:DetachUserPolicy",
-    "iam:PutUserPolicy",
-    "iam:DeleteUserPolicy",
-    "iam:DeleteUserPermissionsBoundary",
-];
-
 /// The context keys a request on an existing user supplies: the user's
 /// tags as `ward:ResourceTag/*` and, for the actions that take it, the
 /// user's permissions boundary as `iam:PermissionsBoundary` — read only
@@ -665,19 +655,16 @@ async fn user_resource_context(
 ) -> Result<Vec<(String, ContextValue)>, ApiError> {
     let mut ctx = Vec::new();
     if want.resource_tags {
-        for (k, v) in iam::user_tags(c, &u.id).await? {
-            ctx.push((format!("ward:ResourceTag/{k}"), ContextValue::from(v)));
-        }
+        let tags = iam::user_tags(c, &u.id).await?;
+        ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
-    if want.boundary && CURRENT_BOUNDARY_ACTIONS.contains(&action) {
+    if want.boundary && context::supplies_current_boundary(action) {
         if let Some(pid) = &u.boundary_policy_id {
             let p = iam::policy_by_id(c, pid)
                 .await?
                 .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
-            ctx.push((
-                "iam:PermissionsBoundary".into(),
-                ContextValue::from(policy_arn(st, &p)),
-            ));
+            let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
+            ctx.push((k.to_owned(), v));
         }
     }
     Ok(ctx)
@@ -721,28 +708,6 @@ pub(crate) async fn target_user_with(
     Ok((u, g))
 }
 
-/// `ward:RequestTag/*` and `ward:TagKeys` for tags a request sets.
-fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, ContextValue)> {
-    let mut ctx: Vec<(String, ContextValue)> = tags
-        .iter()
-        .map(|(k, v)| {
-            (
-                format!("ward:RequestTag/{k}"),
-                ContextValue::from(v.as_str()),
-            )
-        })
-        .collect();
-    ctx.push((
-        "ward:TagKeys".into(),
-        ContextValue::Multi(tags.iter().map(|(k, _)| k.clone()).collect()),
-    ));
-    ctx
-}
-
-fn ctx_refs(v: &[(String, ContextValue)]) -> Vec<(&str, ContextValue)> {
-    v.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
-}
-
 async fn create_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -755,25 +720,23 @@ async fn create_user(
     // AWS supplies the tags and the boundary a CreateUser asks for, so a
     // Deny on iam:TagUser-style keys or a required boundary applies here
     // too (tags given at creation must not bypass a tagging guard-rail).
-    let mut ctx = request_tag_context(&tags);
+    let mut ctx = context::request_tags(&tags);
     let boundary = match &req.permissions_boundary {
         None => None,
         Some(r) => {
             let (p, arn) = policy_ref(&st, "permissionsBoundary", r).await?;
-            ctx.push((
-                "iam:PermissionsBoundary".into(),
-                ContextValue::from(arn.as_str()),
-            ));
+            let (k, v) = context::permissions_boundary(&arn);
+            ctx.push((k.to_owned(), v));
             Some((p, arn))
         }
     };
     let arn = user_resource(&st, &path, &req.name);
-    let g = authorize(&st, &caller, "iam:CreateUser", &arn, &ctx_refs(&ctx)).await?;
+    let g = authorize(&st, &caller, "iam:CreateUser", &arn, &context::refs(&ctx)).await?;
     // As AWS: tagging at creation also needs iam:TagUser, and a boundary at
     // creation also needs iam:PutUserPermissionsBoundary, each with the same
     // keys — otherwise CreateUser is a way around their guard-rails.
     if !tags.is_empty() {
-        authorize(&st, &caller, "iam:TagUser", &arn, &ctx_refs(&ctx)).await?;
+        authorize(&st, &caller, "iam:TagUser", &arn, &context::refs(&ctx)).await?;
     }
     if boundary.is_some() {
         authorize(
@@ -781,7 +744,7 @@ async fn create_user(
             &caller,
             "iam:PutUserPermissionsBoundary",
             &arn,
-            &ctx_refs(&ctx),
+            &context::refs(&ctx),
         )
         .await?;
     }
@@ -832,7 +795,7 @@ async fn list_users(
         &st,
         &caller,
         "iam:ListUsers",
-        &format!("arn:ward:iam::{}:user{prefix}*", acct(&st)),
+        &ward_authz::arn::user(&acct(&st), &prefix, "*"),
         &[],
     )
     .await?;
@@ -883,7 +846,14 @@ async fn update_user(
         let mut c = st.store.pool().acquire().await?;
         let own = user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await?;
         drop(c);
-        authorize(&st, &caller, "iam:UpdateUser", &new_arn, &ctx_refs(&own)).await?;
+        authorize(
+            &st,
+            &caller,
+            "iam:UpdateUser",
+            &new_arn,
+            &context::refs(&own),
+        )
+        .await?;
     }
     let mut m = st.store.mutation(&g).await?;
     let u2 = iam::update_user(
@@ -944,9 +914,16 @@ async fn tag_user(
     let tags = check_tags("tags", &req.tags)?;
     let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
     // One decision, with every key AWS supplies for TagUser.
-    let ctx = request_tag_context(&tags);
-    let (u, g) =
-        target_user_with(&st, &caller, "iam:TagUser", &name, false, &ctx_refs(&ctx)).await?;
+    let ctx = context::request_tags(&tags);
+    let (u, g) = target_user_with(
+        &st,
+        &caller,
+        "iam:TagUser",
+        &name,
+        false,
+        &context::refs(&ctx),
+    )
+    .await?;
     let mut m = st.store.mutation(&g).await?;
     iam::tag_user(&mut m.tx, &u.id, &tags).await?;
     let out = user_out(&st, &mut m.tx, &u).await?;
@@ -987,7 +964,7 @@ async fn untag_user(
         "iam:UntagUser",
         &name,
         false,
-        &[("ward:TagKeys", ContextValue::Multi(keys.clone()))],
+        &[context::tag_keys(keys.clone())],
     )
     .await?;
     let mut m = st.store.mutation(&g).await?;
@@ -1003,7 +980,7 @@ fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
     api::Group {
         name: g.name.clone(),
         group_id: g.id.clone(),
-        arn: format!("arn:ward:iam::{}:group{}{}", acct(st), g.path, g.name),
+        arn: ward_authz::arn::group(&acct(st), &g.path, &g.name),
         path: g.path.clone(),
         gid: g.gid,
         created: rfc3339(g.created_at),
@@ -1036,7 +1013,7 @@ async fn target_group_with(
     drop(c);
     let arn = match &found {
         Some(g) => group_out(st, g).arn,
-        None => format!("arn:ward:iam::{}:group/{name}", acct(st)),
+        None => ward_authz::arn::group(&acct(st), "/", name),
     };
     let grant = if read {
         authorize_read(st, caller, action, &arn, extra).await?
@@ -1061,7 +1038,7 @@ async fn create_group(
         &st,
         &caller,
         "iam:CreateGroup",
-        &format!("arn:ward:iam::{}:group{path}{}", acct(&st), req.name),
+        &ward_authz::arn::group(&acct(&st), &path, &req.name),
         &[],
     )
     .await?;
@@ -1095,7 +1072,7 @@ async fn list_groups(
         &st,
         &caller,
         "iam:ListGroups",
-        &format!("arn:ward:iam::{}:group{prefix}*", acct(&st)),
+        &ward_authz::arn::group(&acct(&st), &prefix, "*"),
         &[],
     )
     .await?;
@@ -1214,7 +1191,7 @@ async fn groups_for_user(
 // ---- managed policies -------------------------------------------------
 
 fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
-    format!("arn:ward:iam::{}:policy{}{}", acct(st), p.path, p.name)
+    ward_authz::arn::policy(&acct(st), &p.path, &p.name)
 }
 
 async fn policy_out(
@@ -1277,7 +1254,7 @@ async fn policy_ref(
     let arn = match &found {
         Some(p) => policy_arn(st, p),
         None if r.starts_with("arn:") => r.to_owned(),
-        None => format!("arn:ward:iam::{}:policy/{name}", acct(st)),
+        None => ward_authz::arn::policy(&acct(st), "/", name),
     };
     Ok((found, arn))
 }
@@ -1305,7 +1282,7 @@ async fn target_policy(
     drop(c);
     let arn = match &found {
         Some(p) => policy_arn(st, p),
-        None => format!("arn:ward:iam::{}:policy/{name}", acct(st)),
+        None => ward_authz::arn::policy(&acct(st), "/", name),
     };
     let g = if read {
         authorize_read(st, caller, action, &arn, &[]).await?
@@ -1330,7 +1307,7 @@ async fn create_policy(
         &st,
         &caller,
         "iam:CreatePolicy",
-        &format!("arn:ward:iam::{}:policy{path}{}", acct(&st), req.name),
+        &ward_authz::arn::policy(&acct(&st), &path, &req.name),
         &[],
     )
     .await?;
@@ -1360,7 +1337,7 @@ async fn list_policies(
         &st,
         &caller,
         "iam:ListPolicies",
-        &format!("arn:ward:iam::{}:policy{prefix}*", acct(&st)),
+        &ward_authz::arn::policy(&acct(&st), &prefix, "*"),
         &[],
     )
     .await?;
@@ -1632,7 +1609,7 @@ async fn attachment(
         name,
         actions,
         false,
-        &[("iam:PolicyARN", ContextValue::from(arn.as_str()))],
+        &[context::policy_arn(&arn)],
     )
     .await?;
     let p = p.ok_or_else(|| ApiError::no_such("policy", policy))?;
@@ -1802,7 +1779,7 @@ async fn put_boundary(
         "iam:PutUserPermissionsBoundary",
         &name,
         false,
-        &[("iam:PermissionsBoundary", ContextValue::from(arn.as_str()))],
+        &[context::permissions_boundary(&arn)],
     )
     .await?;
     let p = p.ok_or_else(|| ApiError::no_such("policy", &req.policy))?;
@@ -1871,7 +1848,7 @@ async fn put_login_profile(
         .as_ref()
         .map(|u| user_arn(&acct(&st), u))
         .unwrap_or_else(|| user_resource(&st, "/", &name));
-    let g = authorize(&st, &caller, action, &arn, &ctx_refs(&own)).await?;
+    let g = authorize(&st, &caller, action, &arn, &context::refs(&own)).await?;
     let u0 = found.ok_or_else(|| ApiError::no_such("user", &name))?;
     names::password(
         "password",
@@ -2085,7 +2062,7 @@ async fn audit_events(
         &st,
         &caller,
         "audit:ListEvents",
-        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &ward_authz::arn::audit_log(&acct(&st)),
         &[],
     )
     .await?;
@@ -2157,7 +2134,7 @@ async fn audit_verify(
         &st,
         &caller,
         "audit:VerifyLog",
-        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &ward_authz::arn::audit_log(&acct(&st)),
         &[],
     )
     .await?;
@@ -2189,7 +2166,7 @@ async fn audit_checkpoint(
         &st,
         &caller,
         "audit:GetCheckpoint",
-        &format!("arn:ward:audit::{}:log", acct(&st)),
+        &ward_authz::arn::audit_log(&acct(&st)),
         &[],
     )
     .await?;

@@ -70,12 +70,12 @@ impl Caller {
 
 /// The root ARN of an account.
 pub fn root_arn(account: &str) -> String {
-    format!("arn:ward:iam::{account}:root")
+    ward_authz::arn::root(account)
 }
 
 /// A user's ARN.
 pub fn user_arn(account: &str, u: &User) -> String {
-    format!("arn:ward:iam::{account}:user{}{}", u.path, u.name)
+    ward_authz::arn::user(account, &u.path, &u.name)
 }
 
 fn deny(code: &'static str, message: impl Into<String>) -> ApiError {

@@ -1,8 +1,10 @@
 //! Authorization: every route names an action and a resource ARN, and
-//! [`authorize`] decides it with ward-policy from the caller's identity
-//! policies (user inline and managed, every group's inline and managed),
-//! permissions boundary and the request context. A denial is a 403 whose
-//! message is ward-policy's explanation, and it is audited.
+//! [`authorize`] decides it with ward-authz (the one decision path the
+//! agent and gateway share) from the caller's policy set and the request
+//! context. What stays here is what touches the store and the caches:
+//! loading a user's attachments ([`load_effective`]), the generation-keyed
+//! `Effective` cache, auditing denials, and [`Grant`]. A denial is a 403
+//! whose message is ward-policy's explanation, and it is audited.
 //!
 //! A mutation needs a [`Grant`], which only this module makes: a handler
 //! that skips authorization does not compile (`Store::mutation` takes one).
@@ -11,9 +13,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sqlx::Row;
-use ward_policy::{
-    evaluate, explain, Context, ContextValue, Instant, Policy, PolicyKind, PolicySet, Request,
-};
+use ward_authz::{Attached, Holder, PrincipalPolicies, RequestFacts};
+use ward_policy::{ContextValue, Policy, Request};
 
 use crate::auth::{Caller, Identity};
 use crate::error::ApiError;
@@ -50,75 +51,18 @@ pub fn system_grant(action: &str, resource: &str) -> Grant {
     }
 }
 
-/// The context keys ward-ca supplies for every API request.
-fn context(caller: &Caller, tags: &[(String, String)], extra: &[(&str, ContextValue)]) -> Context {
-    let mut ctx = Context::new();
-    let t = now();
-    ctx.insert(
-        "ward:SourceIp",
-        ContextValue::from(caller.source_ip.to_string()),
-    );
-    ctx.insert(
-        "ward:CurrentTime",
-        ContextValue::from(Instant::from_epoch_seconds(t).to_rfc3339()),
-    );
-    ctx.insert("ward:EpochTime", ContextValue::from(t.to_string()));
-    ctx.insert(
-        "ward:SecureTransport",
-        ContextValue::from(if caller.secure { "true" } else { "false" }),
-    );
-    ctx.insert("ward:AuthMethod", ContextValue::from(caller.auth_method));
-    ctx.insert("ward:MultiFactorAuthPresent", ContextValue::from("false"));
-    for (k, v) in tags {
-        ctx.insert(
-            &format!("ward:PrincipalTag/{k}"),
-            ContextValue::from(v.as_str()),
-        );
-    }
-    for (k, v) in extra {
-        ctx.insert(k, v.clone());
-    }
-    ctx
-}
-
 /// The compiled policies that bear on a user, and the user's tags.
 #[derive(Debug)]
 pub struct Effective {
-    identity: Vec<Arc<Policy>>,
-    boundary: Option<Arc<Policy>>,
+    policies: PrincipalPolicies<Arc<Policy>>,
     tags: Vec<(String, String)>,
     wanted: Wanted,
 }
 
-/// Which context keys that cost a database read to supply a caller's
-/// policies can look at. A policy that never names `ResourceTag` cannot
-/// depend on a target's tags, so a request by its holder skips that read;
-/// any policy that does (in any case, under `aws:` or `ward:`) gets them.
-/// Root is decided without policies and wants nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Wanted {
-    /// `ward:ResourceTag/*` of the target.
-    pub resource_tags: bool,
-    /// `iam:PermissionsBoundary` (the target user's boundary).
-    pub boundary: bool,
-}
-
-impl Wanted {
-    fn of(doc: &str) -> Wanted {
-        let lc = doc.to_ascii_lowercase();
-        Wanted {
-            resource_tags: lc.contains("resourcetag"),
-            boundary: lc.contains("permissionsboundary"),
-        }
-    }
-
-    fn or(self, o: Wanted) -> Wanted {
-        Wanted {
-            resource_tags: self.resource_tags || o.resource_tags,
-            boundary: self.boundary || o.boundary,
-        }
-    }
-}
+/// Which context keys that cost a database read a caller's policies can
+/// look at (ward-authz's rule). Root is decided without policies and wants
+/// nothing.
+pub use ward_authz::Wanted;
 
 /// The costly context keys `caller`'s policies may look at.
 pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> {
@@ -129,14 +73,9 @@ pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> 
 }
 
 impl Effective {
-    /// Identity policies.
-    pub fn identity(&self) -> &[Arc<Policy>] {
-        &self.identity
-    }
-
-    /// The permissions boundary.
-    pub fn boundary(&self) -> Option<&Arc<Policy>> {
-        self.boundary.as_ref()
+    /// The user's policies by attachment.
+    pub fn policies(&self) -> &PrincipalPolicies<Arc<Policy>> {
+        &self.policies
     }
 
     /// The user's tags.
@@ -156,11 +95,12 @@ async fn effective(st: &AppState, user: &iam::User) -> Result<Arc<Effective>, Ap
     Ok(e)
 }
 
-/// Reads and compiles a user's policies (no cache).
+/// Reads a user's attachments and compiles them through the policy
+/// cache (no `Effective` cache).
 pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
     let mut c = st.store.pool().acquire().await?;
     let managed = sqlx::query(
-        "SELECT v.document FROM attachments a
+        "SELECT v.document, a.principal_type, a.principal_id FROM attachments a
            JOIN policies p ON p.id = a.policy_id
            JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.default_version
          WHERE (a.principal_type = 'user' AND a.principal_id = $1)
@@ -170,47 +110,54 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
     .fetch_all(&mut *c)
     .await?;
     let inline = sqlx::query(
-        "SELECT document, principal_type FROM inline_policies
+        "SELECT document, principal_type, principal_id FROM inline_policies
          WHERE (principal_type = 'user' AND principal_id = $1)
             OR (principal_type = 'group' AND principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
     )
     .bind(&user.id)
     .fetch_all(&mut *c)
     .await?;
-    let mut identity = Vec::with_capacity(managed.len() + inline.len());
-    let mut wanted = Wanted::default();
-    for r in &managed {
-        let doc = r.try_get::<String, _>(0)?;
-        wanted = wanted.or(Wanted::of(&doc));
-        identity.push(st.policies.get(&doc, PolicyKind::Managed)?);
-    }
-    for r in &inline {
-        let kind = if r.try_get::<String, _>(1)? == "user" {
-            PolicyKind::InlineUser
-        } else {
-            PolicyKind::InlineGroup
-        };
-        let doc = r.try_get::<String, _>(0)?;
-        wanted = wanted.or(Wanted::of(&doc));
-        identity.push(st.policies.get(&doc, kind)?);
-    }
-    let boundary = match &user.boundary_policy_id {
-        None => None,
-        Some(pid) => {
-            let p = iam::policy_by_id(&mut c, pid)
-                .await?
-                .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
-            let doc = iam::policy_document(&mut c, pid, p.default_version)
-                .await?
-                .ok_or_else(|| ApiError::internal("boundary version missing"))?;
-            wanted = wanted.or(Wanted::of(&doc));
-            Some(st.policies.get(&doc, PolicyKind::Managed)?)
+    let mut docs = PrincipalPolicies::<String>::new(Holder::User);
+    // Each group's documents together, in the order the groups first appear.
+    let mut groups: Vec<String> = Vec::new();
+    for (rows, is_inline) in [(&managed, false), (&inline, true)] {
+        for r in rows {
+            let doc = r.try_get::<String, _>(0)?;
+            let holder = if r.try_get::<String, _>(1)? == "user" {
+                &mut docs.own
+            } else {
+                let gid = r.try_get::<String, _>(2)?;
+                let i = match groups.iter().position(|g| *g == gid) {
+                    Some(i) => i,
+                    None => {
+                        groups.push(gid);
+                        docs.inherited.push(Attached::new(Holder::Group));
+                        docs.inherited.len() - 1
+                    }
+                };
+                &mut docs.inherited[i]
+            };
+            if is_inline {
+                holder.inline.push(doc);
+            } else {
+                holder.managed.push(doc);
+            }
         }
-    };
+    }
+    if let Some(pid) = &user.boundary_policy_id {
+        let p = iam::policy_by_id(&mut c, pid)
+            .await?
+            .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
+        let doc = iam::policy_document(&mut c, pid, p.default_version)
+            .await?
+            .ok_or_else(|| ApiError::internal("boundary version missing"))?;
+        docs.boundary = Some(doc);
+    }
     let tags = iam::user_tags(&mut c, &user.id).await?;
+    let wanted = docs.wanted();
+    let policies = docs.try_map(|doc, kind| st.policies.get(&doc, kind))?;
     Ok(Effective {
-        identity,
-        boundary,
+        policies,
         tags,
         wanted,
     })
@@ -251,9 +198,7 @@ pub async fn authorize(
 ) -> Result<Grant, ApiError> {
     // A session opened with a password that must be changed may change
     // it and ask who it is, nothing else, whatever its policies allow.
-    if caller.password_change_only
-        && !matches!(action, "iam:ChangePassword" | "sts:GetCallerIdentity")
-    {
+    if caller.password_change_only && !ward_authz::password_change_allows(action) {
         st.metrics.denials.fetch_add(1, Ordering::Relaxed);
         audit(
             st,
@@ -280,23 +225,28 @@ pub async fn authorize(
         Identity::User(u) => u,
     };
     let eff = effective(st, user).await?;
-    let ctx = context(caller, &eff.tags, extra);
-    let req = Request::new(caller.principal.clone(), action, resource, ctx);
-    let identity: Vec<&Policy> = eff.identity.iter().map(|p| &**p).collect();
-    let boundaries: Vec<&Policy> = eff.boundary.iter().map(|p| &**p).collect();
-    let set = PolicySet {
-        identity: &identity,
-        resource: None,
-        boundaries: &boundaries,
-        session: None,
+    let facts = RequestFacts {
+        source_ip: caller.source_ip,
+        now: now(),
+        secure_transport: caller.secure,
+        auth_method: caller.auth_method,
+        mfa_present: false,
+        principal_tags: &eff.tags,
     };
-    if evaluate(&set, &req).is_allowed() {
+    let ctx = ward_authz::context(action, &facts, extra);
+    let req = Request::new(caller.principal.clone(), action, resource, ctx);
+    let assembled = eff.policies.assemble();
+    let d = ward_authz::decide(&assembled.set(), &req);
+    if d.allowed {
         return Ok(Grant {
             action: action.into(),
             resource: resource.into(),
         });
     }
-    let why = explain(&set, &req);
+    // decide() explains every denial.
+    let Some(why) = d.explanation else {
+        return Err(ApiError::internal("a denial without its explanation"));
+    };
     st.metrics.denials.fetch_add(1, Ordering::Relaxed);
     audit(
         st,

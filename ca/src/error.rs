@@ -179,6 +179,12 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<ward_authz::InvalidName> for ApiError {
+    fn from(e: ward_authz::InvalidName) -> ApiError {
+        ApiError::invalid(e.field, e.message)
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         match &e {

@@ -11,6 +11,8 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rand::RngCore;
 use sqlx::{AnyConnection, Row};
+use ward_authz::context;
+use ward_authz::names::host_name;
 use ward_policy::ContextValue;
 use ward_protocol::api;
 
@@ -27,32 +29,6 @@ use crate::{crypto, names, sshca};
 /// Default and largest host certificate lifetimes.
 const HOST_DEFAULT_TTL: i64 = 30 * 86_400;
 const HOST_MAX_TTL: i64 = 365 * 86_400;
-
-/// A host name: a DNS name (1–253 characters of `[a-z0-9.-]`, labels
-/// 1–63, no leading or trailing `-` or `.`), or an IP address (aliases).
-fn host_name(field: &str, s: &str, allow_ip: bool) -> Result<(), ApiError> {
-    if allow_ip && s.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("{s:?} is not a host name (lower-case DNS labels of letters, digits and '-')"),
-        ))
-    }
-}
 
 struct HostRow {
     id: String,
@@ -123,7 +99,7 @@ async fn claim_names(
 }
 
 fn arn(st: &Shared, name: &str) -> String {
-    format!("arn:ward:host::{}:host/{name}", st.store.account_id())
+    ward_authz::arn::host(st.store.account_id(), name)
 }
 
 fn out(st: &Shared, h: &HostRow) -> api::Host {
@@ -185,7 +161,7 @@ pub(crate) async fn register(
         }
     }
     let keys: Vec<String> = req.tags.iter().map(|t| t.key.clone()).collect();
-    let ctx = [("ward:TagKeys", ContextValue::Multi(keys))];
+    let ctx = [context::tag_keys(keys)];
     let g = authorize(
         &st,
         &caller,
@@ -250,6 +226,11 @@ pub(crate) async fn list(
     Ok(Json(api::HostList { hosts }))
 }
 
+/// `ward:ResourceTag/*` of a host.
+fn host_tags(h: &HostRow) -> context::Entries {
+    context::resource_tags(h.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))
+}
+
 async fn target(
     st: &Shared,
     caller: &Caller,
@@ -261,20 +242,12 @@ async fn target(
     let mut c = st.store.pool().acquire().await?;
     let found = find(&mut c, name).await?;
     drop(c);
-    let mut ctx: Vec<(String, ContextValue)> = extra
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    if let Some(h) = &found {
-        for t in &h.tags {
-            ctx.push((
-                format!("ward:ResourceTag/{}", t.key),
-                ContextValue::from(t.value.as_str()),
-            ));
-        }
-    }
-    let ctx_ref: Vec<(&str, ContextValue)> =
-        ctx.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let tags = match &found {
+        Some(h) => host_tags(h),
+        None => Vec::new(),
+    };
+    let mut ctx_ref = extra.to_vec();
+    ctx_ref.extend(context::refs(&tags));
     let g = authorize(st, caller, action, &arn(st, name), &ctx_ref).await?;
     Ok((found.ok_or_else(|| ApiError::no_such("host", name))?, g))
 }
@@ -356,29 +329,16 @@ pub(crate) async fn host_certificate(
             None => vec![name.clone()],
         }
     };
-    let extra = [
-        (
-            "ca:ValiditySeconds",
-            ContextValue::from(validity.to_string()),
-        ),
-        ("host:Name", ContextValue::from(name.as_str())),
-        ("ca:Principals", ContextValue::Multi(principals.clone())),
-    ];
+    let extra = context::ssh_host_certificate(validity, &name, &principals);
     // The resource is the host whose key is certified, so policies can
     // scope host certificates by host name and tags.
     let (h, g) = target(&st, &caller, "ca:IssueSshHostCertificate", &name, &extra).await?;
     // Every other name in the certificate is authorized as a host resource
     // of its own (with the host's tags), so a right on `host/dev-*` cannot
     // certify `prod-db.example.com`.
+    let tags = host_tags(&h);
     let mut ctx: Vec<(&str, ContextValue)> = extra.to_vec();
-    let tag_keys: Vec<String> = h
-        .tags
-        .iter()
-        .map(|t| format!("ward:ResourceTag/{}", t.key))
-        .collect();
-    for (k, t) in tag_keys.iter().zip(&h.tags) {
-        ctx.push((k.as_str(), ContextValue::from(t.value.as_str())));
-    }
+    ctx.extend(context::refs(&tags));
     for a in &h.aliases {
         authorize(
             &st,

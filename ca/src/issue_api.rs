@@ -18,7 +18,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use rand::RngCore;
-use ward_policy::ContextValue;
 use ward_protocol::api;
 
 use crate::api::{body, commit, rfc3339, target_user, P, Q};
@@ -104,10 +103,7 @@ pub async fn refresh_authorities(st: &AppState) -> Result<(), ApiError> {
 const CA_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn ca_arn(st: &AppState, authority: &str) -> String {
-    format!(
-        "arn:ward:ca::{}:authority/{authority}",
-        st.store.account_id()
-    )
+    ward_authz::arn::authority(st.store.account_id(), authority)
 }
 
 fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
@@ -178,15 +174,12 @@ pub(crate) async fn ssh_user_certificate(
             ));
         }
     }
-    let extra = [
-        ("ca:Principals", ContextValue::Multi(principals.clone())),
-        (
-            "ca:ValiditySeconds",
-            ContextValue::from(validity.to_string()),
-        ),
-        ("ca:KeyType", ContextValue::from(key.algorithm().as_str())),
-        ("ca:Extensions", ContextValue::Multi(req.extensions.clone())),
-    ];
+    let extra = ward_authz::context::ssh_user_certificate(
+        &principals,
+        validity,
+        key.algorithm().as_str(),
+        &req.extensions,
+    );
     let g = authorize(
         &st,
         &caller,
@@ -282,10 +275,7 @@ pub(crate) async fn x509_client_certificate(
     if req.csr.len() > x509::MAX_CSR_PEM_LEN {
         return Err(ApiError::invalid("csr", "the CSR is larger than 16 KiB"));
     }
-    let extra = [(
-        "ca:ValiditySeconds",
-        ContextValue::from(validity.to_string()),
-    )];
+    let extra = ward_authz::context::x509_certificate(validity);
     let g = authorize(
         &st,
         &caller,
@@ -436,7 +426,7 @@ pub(crate) async fn list(
         &st,
         &caller,
         "ca:ListCertificates",
-        &format!("arn:ward:ca::{}:certificate/*", st.store.account_id()),
+        &ward_authz::arn::certificate(st.store.account_id(), "*"),
         &[],
     )
     .await?;
@@ -508,10 +498,7 @@ pub(crate) async fn revoke(
         &st,
         &caller,
         "ca:RevokeCertificate",
-        &format!(
-            "arn:ward:ca::{}:certificate/{serial}",
-            st.store.account_id()
-        ),
+        &ward_authz::arn::certificate(st.store.account_id(), &serial.to_string()),
         &[],
     )
     .await?;
@@ -536,7 +523,7 @@ pub(crate) async fn revoke_user(
         &st,
         &caller,
         "ca:RevokeCertificate",
-        &format!("arn:ward:ca::{}:certificate/*", st.store.account_id()),
+        &ward_authz::arn::certificate(st.store.account_id(), "*"),
         &[],
     )
     .await?;

@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 ward_ca::sshca::CaAlg::Ed25519
             };
-            let arn = format!("arn:ward:ca::{}:authority/{authority}", store.account_id());
+            let arn = ward_authz::arn::authority(store.account_id(), &authority);
             let g = system_grant("ca:RotateAuthority", &arn);
             let mut m = store.mutation(&g).await?;
             let id = ward_ca::authority::add_key(
@@ -257,7 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .keyed(&master)
                 .await?;
-            let arn = format!("arn:ward:ca::{}:authority/*", store.account_id());
+            let arn = ward_authz::arn::authority(store.account_id(), "*");
             let g = system_grant("ca:RetireKey", &arn);
             let mut m = store.mutation(&g).await?;
             ward_ca::authority::retire(&mut m.tx, &key_id, now()).await?;
@@ -291,7 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Creates every certificate authority that has no key yet (audited).
 async fn ensure_authorities(store: &Store, master: &MasterKey) -> anyhow::Result<()> {
-    let arn = format!("arn:ward:ca::{}:authority/*", store.account_id());
+    let arn = ward_authz::arn::authority(store.account_id(), "*");
     let g = system_grant("ca:CreateAuthority", &arn);
     let mut m = store.mutation(&g).await?;
     let created = ward_ca::authority::ensure(&mut m.tx, master, store.account_id(), now()).await?;
@@ -309,7 +309,7 @@ async fn ensure_authorities(store: &Store, master: &MasterKey) -> anyhow::Result
 
 /// Creates the audit checkpoint signing key if there is none (audited).
 async fn ensure_audit_key(store: &Store, master: &MasterKey) -> anyhow::Result<()> {
-    let arn = format!("arn:ward:audit::{}:log", store.account_id());
+    let arn = ward_authz::arn::audit_log(store.account_id());
     let g = system_grant("audit:CreateSigningKey", &arn);
     let mut m = store.mutation(&g).await?.without_iam_change();
     if let Some(id) = ward_ca::checkpoint::ensure(&mut m.tx, master, now()).await? {
@@ -436,7 +436,7 @@ async fn create_root_key(
     let id = crypto::access_key_id("AKIA");
     let secret = crypto::secret_access_key();
     let sealed = master.seal(secret.expose().as_bytes(), id.as_bytes());
-    let arn = format!("arn:ward:iam::{}:root", store.account_id());
+    let arn = ward_authz::arn::root(store.account_id());
     let g = system_grant("iam:CreateAccessKey", &arn);
     let mut m = store.mutation(&g).await?;
     sqlx::query("INSERT INTO root_access_keys (id, secret_sealed, status, created_at) VALUES ($1, $2, 'Active', $3)")

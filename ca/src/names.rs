@@ -1,64 +1,12 @@
-//! Name, path, tag and password rules, following AWS IAM's (botocore's
-//! service model) so that names valid in AWS are valid here and the same
-//! limits apply (SPEC §3). Every violation is an [`ApiError`] naming the
-//! field and the rule.
+//! Input rules. Name, path and tag rules are ward-authz's
+//! ([`ward_authz::names`], re-exported here; their `InvalidName` becomes a
+//! 400 naming the field through `From`); free text and the password policy
+//! are ward-ca's own. Every violation is an [`ApiError`] naming the field
+//! and the rule.
 
 use crate::error::ApiError;
 
-fn name_chars(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-}
-
-fn check_name(field: &str, what: &str, s: &str, max: usize) -> Result<(), ApiError> {
-    let n = s.chars().count();
-    if n == 0 || n > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{what} must be 1 to {max} characters, got {n}"),
-        ));
-    }
-    if !name_chars(s) {
-        return Err(ApiError::invalid(
-            field,
-            format!("{what} {s:?} may contain only letters, digits and _+=,.@-"),
-        ));
-    }
-    Ok(())
-}
-
-/// User and role names: 1–64 of `[\w+=,.@-]`.
-pub fn user_name(field: &str, s: &str) -> Result<(), ApiError> {
-    check_name(field, "user name", s, 64)
-}
-
-/// Group names: 1–128 of `[\w+=,.@-]`.
-pub fn group_name(field: &str, s: &str) -> Result<(), ApiError> {
-    check_name(field, "group name", s, 128)
-}
-
-/// Managed and inline policy names: 1–128 of `[\w+=,.@-]`.
-pub fn policy_name(field: &str, s: &str) -> Result<(), ApiError> {
-    check_name(field, "policy name", s, 128)
-}
-
-/// Paths: `/` or `/a/b/`, 1–512 printable ASCII characters.
-pub fn path(field: &str, s: &str) -> Result<(), ApiError> {
-    let ok = !s.is_empty()
-        && s.len() <= 512
-        && s.starts_with('/')
-        && s.ends_with('/')
-        && !s.contains("//")
-        && s.bytes().all(|b| (0x21..=0x7e).contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("path {s:?} must begin and end with '/', contain no empty segment and be 1 to 512 printable ASCII characters"),
-        ))
-    }
-}
+pub use ward_authz::names::{group_name, path, policy_name, tag, user_name, MAX_TAGS};
 
 /// Free text and filters (descriptions, markers, audit filters): at most
 /// `max` characters and no control characters but tab and newline.
@@ -76,41 +24,6 @@ pub fn text(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             field,
             format!("{field} must not contain control characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Most tags per entity.
-pub const MAX_TAGS: usize = 50;
-
-/// Tag keys (1–128) and values (0–256): letters, digits, spaces and
-/// `_.:/=+-@`; keys may not start with the reserved `aws:` or `ward:`.
-pub fn tag(field: &str, key: &str, value: &str) -> Result<(), ApiError> {
-    let chars_ok = |s: &str| {
-        s.chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
-    };
-    let k = key.chars().count();
-    if k == 0 || k > 128 || !chars_ok(key) {
-        return Err(ApiError::invalid(
-            field,
-            format!("tag key {key:?} must be 1 to 128 letters, digits, spaces or _.:/=+-@"),
-        ));
-    }
-    let lower = key.to_ascii_lowercase();
-    if lower.starts_with("aws:") || lower.starts_with("ward:") {
-        return Err(ApiError::invalid(
-            field,
-            format!("tag key {key:?} uses a reserved prefix (aws:, ward:)"),
-        ));
-    }
-    if value.chars().count() > 256 || !chars_ok(value) {
-        return Err(ApiError::invalid(
-            field,
-            format!(
-                "tag value for {key:?} must be at most 256 letters, digits, spaces or _.:/=+-@"
-            ),
         ));
     }
     Ok(())
@@ -183,35 +96,17 @@ mod tests {
     }
 
     #[test]
-    fn rules() {
-        assert!(ok(user_name("name", "alice")));
-        assert!(ok(user_name("name", "a.b+c=d,e@f-g_h")));
-        assert!(ok(user_name("name", &"a".repeat(64))));
-        assert!(!ok(user_name("name", &"a".repeat(65))));
-        assert!(!ok(user_name("name", "")));
-        assert!(!ok(user_name("name", "al ice")));
-        assert!(!ok(user_name("name", "alice/x")));
-        assert!(!ok(user_name("name", "ålice")));
-        assert!(ok(group_name("name", &"g".repeat(128))));
-        assert!(!ok(group_name("name", &"g".repeat(129))));
-        assert!(ok(path("path", "/")));
-        assert!(ok(path("path", "/ops/team-a/")));
-        assert!(!ok(path("path", "ops/")));
-        assert!(!ok(path("path", "/ops")));
-        assert!(!ok(path("path", "/a//b/")));
-        assert!(!ok(path("path", "/a b/")));
-        assert!(!ok(path("path", &format!("/{}/", "a".repeat(511)))));
-        assert!(ok(tag("tags", "env", "prod")));
-        assert!(ok(tag("tags", "cost center", "")));
-        assert!(!ok(tag("tags", "", "x")));
-        assert!(!ok(tag("tags", "aws:x", "y")));
-        assert!(!ok(tag("tags", "Ward:x", "y")));
-        assert!(!ok(tag("tags", "k", &"v".repeat(257))));
-        assert!(!ok(tag("tags", "k<", "v")));
+    fn text_rules() {
         assert!(ok(text("description", "two\tlines\nof text", 100)));
         assert!(!ok(text("description", "a\u{0}b", 100)));
         assert!(!ok(text("description", "a\rb", 100)));
         assert!(!ok(text("marker", &"m".repeat(257), 256)));
+    }
+
+    #[test]
+    fn name_rule_errors_become_400s_naming_the_field() {
+        let e: ApiError = user_name("principals[2]", "al ice").unwrap_err().into();
+        assert!(matches!(e, ApiError::Invalid { field: Some(ref f), .. } if f == "principals[2]"));
     }
 
     #[test]

@@ -157,11 +157,7 @@ pub(crate) async fn login(
     })
     .await?
         && profile.is_some();
-    let resource = format!(
-        "arn:ward:iam::{}:user/{}",
-        st.store.account_id(),
-        req.user_name
-    );
+    let resource = ward_authz::arn::user(st.store.account_id(), "/", &req.user_name);
     let g = system_grant("sts:GetSessionToken", &resource);
     // Neither outcome changes identities, policies or cached credentials.
     let mut m = st.store.mutation(&g).await?.without_iam_change();

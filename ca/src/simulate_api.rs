@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use tokio::sync::Semaphore;
 use ward_policy::{
-    explain, Context, ContextValue, Instant, Policy, PolicyKind, PolicySet, Principal, Request,
+    explain, Context, ContextValue, Policy, PolicyKind, PolicySet, Principal, Request,
     MAX_ARN_CHARS,
 };
 use ward_protocol::api;
@@ -233,12 +233,7 @@ fn context(
         ));
     }
     let mut ctx = Context::new();
-    let t = now();
-    ctx.insert(
-        "ward:CurrentTime",
-        ContextValue::from(Instant::from_epoch_seconds(t).to_rfc3339()),
-    );
-    ctx.insert("ward:EpochTime", ContextValue::from(t.to_string()));
+    ward_authz::context::insert_time(&mut ctx, now());
     for (k, v) in entries {
         let field = format!("contextEntries.{k}");
         if k.is_empty() || k.len() > 256 {
@@ -329,7 +324,7 @@ pub(crate) async fn principal(
     // ARN must not quietly simulate a local user of the same name.
     let src = &req.policy_source_arn;
     let name = if src.starts_with("arn:") {
-        let prefix = format!("arn:ward:iam::{}:user/", st.store.account_id());
+        let prefix = ward_authz::arn::user(st.store.account_id(), "/", "");
         match src.strip_prefix(&prefix) {
             Some(rest) => rest.rsplit('/').next().unwrap_or("").to_owned(),
             None => {
@@ -343,30 +338,25 @@ pub(crate) async fn principal(
     } else {
         src.clone()
     };
-    crate::names::user_name("policySourceArn", &name)?;
+    crate::names::user_name("policySourceArn", &name).map_err(ApiError::from)?;
     let mut c = st.store.pool().acquire().await.map_err(ApiError::from)?;
     let found = iam::find_user(&mut c, &name).await?;
     drop(c);
     let arn = found
         .as_ref()
         .map(|u| user_arn(st.store.account_id(), u))
-        .unwrap_or_else(|| format!("arn:ward:iam::{}:user/{name}", st.store.account_id()));
+        .unwrap_or_else(|| ward_authz::arn::user(st.store.account_id(), "/", &name));
     authorize_read(&st, &caller, "iam:SimulatePrincipalPolicy", &arn, &[]).await?;
     let user = found.ok_or_else(|| ApiError::no_such("user", &name))?;
     let eff = load_effective(&st, &user).await?;
     let mut ctx = ctx;
-    for (k, v) in eff.tags() {
-        ctx.insert(
-            &format!("ward:PrincipalTag/{k}"),
-            ContextValue::from(v.as_str()),
-        );
-    }
+    ward_authz::context::insert_principal_tags(&mut ctx, eff.tags());
     let principal = Principal::from_arn(&arn)
         .map_err(ApiError::internal)?
         .with_unique_id(user.id.clone());
     let set = Owned {
-        identity: eff.identity().to_vec(),
-        boundaries: eff.boundary().cloned().into_iter().collect(),
+        identity: eff.policies().identity().cloned().collect(),
+        boundaries: eff.policies().boundary.iter().cloned().collect(),
         resource: None,
     };
     Ok(Json(run_bounded(set, principal, ctx, reqs).await?))

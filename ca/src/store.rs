@@ -303,7 +303,7 @@ impl Store {
             at: crate::state::now(),
             principal: "ward-ca (startup)".into(),
             action: CUTOVER_ACTION.into(),
-            resource: format!("arn:ward:audit::{}:log", self.account_id),
+            resource: ward_authz::arn::audit_log(&self.account_id),
             decision: "Allowed".into(),
             source_ip: "local".into(),
             detail: serde_json::json!({"legacyEvents": m.seq - 1, "legacyHead": m.prev}),

@@ -173,6 +173,12 @@ const ATTACH: &[&str] = &[POLICY_ARN, BOUNDARY, RESOURCE_TAG];
 const CREATE: &[&str] = &[BOUNDARY, REQUEST_TAG, TAG_KEYS, RESOURCE_TAG];
 /// Tagging an existing resource.
 const TAG: &[&str] = &[REQUEST_TAG, TAG_KEYS, RESOURCE_TAG];
+/// Tagging a user: CreateUser's tagging check also carries the boundary
+/// the new user is created with.
+const TAG_USER: &[&str] = &[REQUEST_TAG, TAG_KEYS, RESOURCE_TAG, BOUNDARY];
+/// Setting a user's boundary: CreateUser's boundary check also carries
+/// the tags the new user is created with.
+const PUT_USER_BOUNDARY: &[&str] = &[BOUNDARY, RESOURCE_TAG, REQUEST_TAG, TAG_KEYS];
 /// Untagging an existing resource.
 const UNTAG: &[&str] = &[TAG_KEYS, RESOURCE_TAG];
 /// Logging in to, or running sudo on, a host.
@@ -187,7 +193,7 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:GetUser", TAGGED),
     ("iam:UpdateUser", TAGGED),
     ("iam:DeleteUser", TAGGED),
-    ("iam:TagUser", TAG),
+    ("iam:TagUser", TAG_USER),
     ("iam:UntagUser", UNTAG),
     ("iam:ListGroupsForUser", TAGGED),
     ("iam:AttachUserPolicy", ATTACH),
@@ -197,7 +203,7 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:GetUserPolicy", TAGGED),
     ("iam:DeleteUserPolicy", BOUNDED),
     ("iam:ListUserPolicies", TAGGED),
-    ("iam:PutUserPermissionsBoundary", BOUNDED),
+    ("iam:PutUserPermissionsBoundary", PUT_USER_BOUNDARY),
     ("iam:DeleteUserPermissionsBoundary", BOUNDED),
     ("iam:CreateLoginProfile", TAGGED),
     ("iam:GetLoginProfile", TAGGED),
@@ -418,6 +424,14 @@ mod tests {
         );
         assert_eq!(
             keys("iam:TagUser").unwrap(),
+            [REQUEST_TAG, TAG_KEYS, RESOURCE_TAG, BOUNDARY]
+        );
+        assert_eq!(
+            keys("iam:PutUserPermissionsBoundary").unwrap(),
+            [BOUNDARY, RESOURCE_TAG, REQUEST_TAG, TAG_KEYS]
+        );
+        assert_eq!(
+            keys("iam:TagRole").unwrap(),
             [REQUEST_TAG, TAG_KEYS, RESOURCE_TAG]
         );
         assert_eq!(keys("iam:UntagUser").unwrap(), [TAG_KEYS, RESOURCE_TAG]);

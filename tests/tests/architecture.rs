@@ -13,7 +13,13 @@ use std::path::Path;
 use std::process::Command;
 
 /// Crates that must stay light, and the dependencies none of them may link.
-const GUARDED: &[&str] = &["ward-policy", "ward-protocol", "pam_ward", "nss_ward"];
+const GUARDED: &[&str] = &[
+    "ward-policy",
+    "ward-authz",
+    "ward-protocol",
+    "pam_ward",
+    "nss_ward",
+];
 const FORBIDDEN: &[&str] = &[
     "tokio",
     "mio",

@@ -1,0 +1,33 @@
+//! # ward-authz
+//!
+//! ward's one decision path, shared by ward-ca and (later) the host agent
+//! and the gateway, so that the same request gets the same answer
+//! everywhere:
+//!
+//! - [`set`]: the policy set of a principal, assembled from its
+//!   attachments given as plain data (its own inline and managed
+//!   documents, every group's, the permissions boundary);
+//! - [`context`]: the request context (`ward:SourceIp`, the time keys from
+//!   a time *input*, `ward:SecureTransport`, tags, `iam:` keys, the `host:`
+//!   and `ca:` keys), held to ward-policy's per-action key catalogue;
+//! - [`arn`]: ARN builders for every resource type;
+//! - [`names`]: IAM, host and Unix name rules, with typed errors naming
+//!   the field;
+//! - [`decide`]: ward-policy's evaluation, with the explanation computed
+//!   only on denial, and the password-change-only rule.
+//!
+//! This crate is pure: it does no I/O, reads no clock, starts no thread
+//! and has no async code. It does not know where attachments are stored,
+//! caches nothing, and audits nothing: its callers load, cache and record.
+#![forbid(unsafe_code)]
+
+pub mod arn;
+pub mod context;
+mod decide;
+pub mod names;
+pub mod set;
+
+pub use context::{context, supplies, RequestFacts};
+pub use decide::{decide, password_change_allows, Decision, PASSWORD_CHANGE_ONLY_ACTIONS};
+pub use names::InvalidName;
+pub use set::{Assembled, Attached, Holder, PrincipalPolicies, Wanted};
