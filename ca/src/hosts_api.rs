@@ -160,8 +160,15 @@ pub(crate) async fn register(
             ));
         }
     }
-    let keys: Vec<String> = req.tags.iter().map(|t| t.key.clone()).collect();
-    let ctx = [context::tag_keys(keys)];
+    // ward:RequestTag/* and ward:TagKeys, as AWS supplies for tagging at
+    // creation, so a tag guard-rail holds at RegisterHost too.
+    let pairs: Vec<(String, String)> = req
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    let owned = context::request_tags(&pairs);
+    let ctx = context::refs(&owned);
     let g = authorize(
         &st,
         &caller,

@@ -595,3 +595,37 @@ fn example_issuance_policy_is_safe() {
     issue(json!({"publicKey": pubkey, "validitySeconds": 32400})).err(403, "AccessDenied");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 4, hosts: `ward:RequestTag/*` at RegisterHost, so a guard-rail on
+/// the tags a host may be registered with holds.
+#[test]
+fn request_tags_at_host_registration() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let reg = user_with_policy(
+        &s,
+        "registrar",
+        r#"{"Effect":"Allow","Action":"host:RegisterHost","Resource":"*"},
+           {"Effect":"Deny","Action":"host:RegisterHost","Resource":"*",
+            "Condition":{"StringEquals":{"ward:RequestTag/env":"prod"}}}"#,
+    );
+    s.call(
+        &reg,
+        "POST",
+        "/v1/hosts",
+        Some(r#"{"name":"web-1","tags":[{"key":"env","value":"prod"}]}"#),
+    )
+    .err(403, "AccessDenied");
+    assert_eq!(
+        s.call(&s.root(), "GET", "/v1/hosts/web-1", None).status,
+        404
+    );
+    s.call(
+        &reg,
+        "POST",
+        "/v1/hosts",
+        Some(r#"{"name":"web-2","tags":[{"key":"env","value":"dev"}]}"#),
+    )
+    .ok();
+}
