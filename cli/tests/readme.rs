@@ -236,15 +236,24 @@ fn readme_runs_as_written() {
         ("… by policy", "for principal alice"),
         ("curl with a sorted, encoded query", "\"name\":\"alice\""),
         ("the audit chain", "audit log intact"),
-        ("mTLS with the fullchain file", "\"authMethod\":\"certificate\""),
+        (
+            "mTLS with the fullchain file",
+            "\"authMethod\":\"certificate\"",
+        ),
         ("openssl verify", "ward-client.pem: OK"),
         (
             "ssh login to the throwaway sshd",
             &format!("logged in as {user} with a ward certificate"),
         ),
-        ("the revoked certificate", "refused: the certificate is revoked"),
+        (
+            "the revoked certificate",
+            "refused: the certificate is revoked",
+        ),
     ] {
-        assert!(out.contains(needle), "{what}: output lacks {needle:?}:\n{out}");
+        assert!(
+            out.contains(needle),
+            "{what}: output lacks {needle:?}:\n{out}"
+        );
     }
     assert!(
         out.contains("AccessDenied") && out.contains("iam:GetUser"),
