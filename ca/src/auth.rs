@@ -375,7 +375,7 @@ async fn authenticate_inner(
             .master
             .open(&s.secret_sealed, key_id.as_bytes())
             .map_err(ApiError::internal)?;
-        sigv4::verify(&req, &claim, &secret).map_err(sig_error)?;
+        sigv4::verify(&req, &claim, &secret).map_err(|e| mismatch_error(e, &req, &claim))?;
         let user = iam::user_by_id(&mut c, &s.user_id)
             .await?
             .ok_or_else(invalid_key)?;
@@ -402,7 +402,7 @@ async fn authenticate_inner(
     if !entry.active {
         return Err(invalid_key());
     }
-    sigv4::verify(&req, &claim, &entry.secret).map_err(sig_error)?;
+    sigv4::verify(&req, &claim, &entry.secret).map_err(|e| mismatch_error(e, &req, &claim))?;
     match &entry.user {
         None => {
             let principal = Principal::from_arn(&root_arn(&account)).map_err(ApiError::internal)?;
@@ -552,6 +552,63 @@ fn bad_token() -> ApiError {
     }
 }
 
+/// A failed signature check. For a wrong signature, the answer carries the
+/// canonical request and string to sign ward computed (issue #8 item 11),
+/// as AWS's error body does, so that a caller sees e.g. that its signer
+/// left the query unsorted or unencoded. Both are built from the request as
+/// received (nothing the caller did not send, apart from the date scope);
+/// session tokens in them are redacted, and the secret and signing key
+/// never appear.
+fn mismatch_error(
+    e: sigv4::SigV4Error,
+    req: &sigv4::HttpRequest<'_>,
+    claim: &sigv4::Claim,
+) -> ApiError {
+    if e.code() != "SignatureDoesNotMatch" {
+        return sig_error(e);
+    }
+    let Ok(creq) = sigv4::canonical_request(req, claim) else {
+        return sig_error(e);
+    };
+    let string_to_sign = sigv4::string_to_sign(claim, &creq);
+    ApiError::SignatureMismatch {
+        message: format!(
+            "{} The canonical request and string to sign ward computed are in \
+             canonicalRequest and stringToSign: compare them with your signer's \
+             (the query must be sorted by name and percent-encoded).",
+            e.message()
+        ),
+        canonical_request: redact_tokens(&String::from_utf8_lossy(&creq)),
+        string_to_sign,
+    }
+}
+
+/// The canonical request with the values of `x-amz-security-token` (signed
+/// header) and `X-Amz-Security-Token` (presigned query) replaced.
+fn redact_tokens(creq: &str) -> String {
+    const REDACTED: &str = "REDACTED";
+    creq.split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if line.starts_with("x-amz-security-token:") {
+                format!("x-amz-security-token:{REDACTED}")
+            } else if i == 2 {
+                // The canonical query string.
+                line.split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((k, _)) if k == "X-Amz-Security-Token" => format!("{k}={REDACTED}"),
+                        _ => pair.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn sig_error(e: sigv4::SigV4Error) -> ApiError {
     // AWS's statuses: malformed or out-of-window signatures are the
     // client's bad request (400); a wrong key or signature is 403; no
@@ -567,5 +624,21 @@ fn sig_error(e: sigv4::SigV4Error) -> ApiError {
         code: e.code(),
         message: e.message(),
         status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_tokens;
+
+    #[test]
+    fn session_tokens_are_redacted_from_canonical_requests() {
+        let creq = "GET\n/v1/whoami\nX-Amz-Credential=ASIA%2Fx&X-Amz-Security-Token=sekrit&a=1\n\
+                    host:h\nx-amz-security-token:sekrit\n\nhost;x-amz-security-token\nUNSIGNED-PAYLOAD";
+        let out = redact_tokens(creq);
+        assert!(!out.contains("sekrit"), "{out}");
+        assert!(out.contains("X-Amz-Security-Token=REDACTED&a=1"), "{out}");
+        assert!(out.contains("\nx-amz-security-token:REDACTED\n"), "{out}");
+        assert!(out.contains("\nhost:h\n"), "{out}");
     }
 }

@@ -34,6 +34,15 @@ pub enum ApiError {
         message: String,
         status: StatusCode,
     },
+    /// `SignatureDoesNotMatch` (403) with what ward signed: the canonical
+    /// request and the string to sign it computed (session tokens
+    /// redacted), as AWS puts them in its error body, so a caller can diff
+    /// them against its signer's. Never the secret or the signing key.
+    SignatureMismatch {
+        message: String,
+        canonical_request: String,
+        string_to_sign: String,
+    },
     /// Authenticated but not allowed: 403, with the policy explanation.
     Denied { message: String },
     /// Too many attempts: 429.
@@ -113,7 +122,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::Limit { .. } => StatusCode::CONFLICT,
             ApiError::Unauthenticated { status, .. } => *status,
-            ApiError::Denied { .. } => StatusCode::FORBIDDEN,
+            ApiError::Denied { .. } | ApiError::SignatureMismatch { .. } => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } | ApiError::RetryLater { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -134,6 +143,7 @@ impl ApiError {
             | ApiError::Unauthenticated { code, .. } => code,
             ApiError::Limit { .. } => "LimitExceeded",
             ApiError::Denied { .. } => "AccessDenied",
+            ApiError::SignatureMismatch { .. } => "SignatureDoesNotMatch",
             ApiError::Throttled { .. } | ApiError::RetryLater { .. } => "Throttling",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
             ApiError::Timeout { .. } => "RequestTimeout",
@@ -152,6 +162,7 @@ impl ApiError {
             | ApiError::Limit { message }
             | ApiError::Unauthenticated { message, .. }
             | ApiError::Denied { message }
+            | ApiError::SignatureMismatch { message, .. }
             | ApiError::Throttled { message }
             | ApiError::RetryLater { message, .. }
             | ApiError::TooLarge { message }
@@ -207,6 +218,15 @@ impl IntoResponse for ApiError {
         let mut err = serde_json::json!({"code": self.code(), "message": self.message()});
         if let Some(f) = self.field() {
             err["field"] = serde_json::Value::String(f.to_owned());
+        }
+        if let ApiError::SignatureMismatch {
+            canonical_request,
+            string_to_sign,
+            ..
+        } = &self
+        {
+            err["canonicalRequest"] = serde_json::Value::String(canonical_request.clone());
+            err["stringToSign"] = serde_json::Value::String(string_to_sign.clone());
         }
         let mut resp = (
             self.status(),

@@ -457,6 +457,31 @@ fn section_credentials(ini: &Ini, s: &Section) -> Result<Option<Credentials>, Fa
     }
 }
 
+/// A profile name must be usable as an INI section name.
+pub(crate) fn check_profile_name(profile: &str) -> Result<(), Failure> {
+    if profile.trim() != profile || profile.is_empty() || profile.contains(['[', ']', '\n']) {
+        return Err(Failure::usage(format!("bad profile name {profile:?}")));
+    }
+    Ok(())
+}
+
+/// Where the current settings' credentials work (endpoint, CA bundle as an
+/// absolute path, region): what `ward login` and `ward access-key create
+/// --save-profile` remember in the profile, as `aws configure` does, so a
+/// new shell needs no `WARD_ENDPOINT` / `WARD_CA_BUNDLE` (issue #8 item 7).
+pub(crate) fn remembered_settings(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut remembered: Vec<(&str, String)> = Vec::new();
+    if let Some(e) = &settings.endpoint {
+        remembered.push(("endpoint", e.base.clone()));
+    }
+    if let Some(b) = &settings.ca_bundle {
+        let abs = std::fs::canonicalize(b).unwrap_or_else(|_| b.clone());
+        remembered.push(("ca_bundle", abs.display().to_string()));
+    }
+    remembered.push(("region", settings.region.clone()));
+    remembered
+}
+
 /// Resolves settings from flags, environment and the two files.
 pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, Failure> {
     let profile = flags
@@ -464,9 +489,7 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
         .clone()
         .or_else(|| env.get("WARD_PROFILE").map(str::to_owned))
         .unwrap_or_else(|| "default".to_owned());
-    if profile.trim() != profile || profile.is_empty() || profile.contains(['[', ']', '\n']) {
-        return Err(Failure::usage(format!("bad profile name {profile:?}")));
-    }
+    check_profile_name(&profile)?;
     let config = match env.config_file() {
         Some(p) => load_ini(&p)?,
         None => Ini::empty(Path::new("~/.ward/config")),

@@ -8,9 +8,10 @@ use clap::{ArgGroup, Subcommand, ValueEnum};
 use ward_protocol::api;
 
 use crate::client::Method;
-use crate::ctx::{body, more_hint, Ctx, Done};
+use crate::config::{self, Credentials, Need, OutputFormat, Secret};
+use crate::ctx::{body, more_hint, typed, Api, Ctx, Done};
 use crate::error::Failure;
-use crate::output::{fields, table};
+use crate::output::{self, fields, table};
 
 /// Longest password read from standard input.
 const MAX_PASSWORD: u64 = 4096;
@@ -193,10 +194,17 @@ impl KeyStatus {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AccessKeyCommand {
-    /// Create an access key; the secret is shown once.
+    /// Create an access key; the secret is shown once (or, with
+    /// --save-profile, stored in a profile and not shown).
     Create {
         /// User name.
         user: String,
+        /// Store the new key as profile PROFILE in ~/.ward/credentials,
+        /// with this endpoint, CA bundle and region in ~/.ward/config, so
+        /// that `ward --profile PROFILE …` acts as the user (as `aws
+        /// configure --profile` would). The secret is then not printed.
+        #[arg(long, value_name = "PROFILE")]
+        save_profile: Option<String>,
     },
     /// List a user's access keys.
     List {
@@ -546,6 +554,61 @@ pub(crate) fn group(cmd: GroupCommand, ctx: &Ctx) -> Done {
     }
 }
 
+/// `ward access-key create USER --save-profile PROFILE`: the new key goes
+/// to `~/.ward/credentials` `[PROFILE]`, and where it works (endpoint, CA
+/// bundle, region of the current settings) to `~/.ward/config` `[profile
+/// PROFILE]`, as `ward login` does; the output names the key and the
+/// profile but not the secret.
+fn save_key_profile(ctx: &Ctx, api: &Api, v: &serde_json::Value, profile: &str) -> Done {
+    let k: api::NewAccessKey = typed(v)?;
+    let creds = Credentials {
+        access_key_id: k.access_key_id.clone(),
+        secret_access_key: Secret::new(k.secret_access_key),
+        session_token: None,
+    };
+    let stored = ctx.settings(Need::Signed).and_then(|settings| {
+        let path = config::store_credentials(&ctx.env, profile, &creds)?;
+        config::store_settings(&ctx.env, profile, &config::remembered_settings(&settings))?;
+        Ok(path)
+    });
+    let path = match stored {
+        Ok(p) => p,
+        Err(e) => {
+            // The key exists now and its secret cannot be fetched again:
+            // show it rather than lose it.
+            output::print(&fields(&[
+                ("UserName", k.user_name.clone()),
+                ("AccessKeyId", k.access_key_id.clone()),
+                (
+                    "SecretAccessKey",
+                    creds.secret_access_key.expose().to_owned(),
+                ),
+            ]));
+            eprintln!("ward: the key was created but could not be stored in profile {profile}; save the secret above now");
+            return Err(e);
+        }
+    };
+    match api.output {
+        OutputFormat::Json => output::print(&output::json(&serde_json::json!({
+            "userName": k.user_name,
+            "accessKeyId": k.access_key_id,
+            "status": k.status,
+            "created": k.created,
+            "profile": profile,
+            "credentialsFile": path.display().to_string(),
+        }))),
+        OutputFormat::Table => output::print(&format!(
+            "access key {} of user {} stored as profile {profile} in {}\n\
+             act as {}: ward --profile {profile} … (or WARD_PROFILE={profile})\n",
+            k.access_key_id,
+            output::clean(&k.user_name),
+            path.display(),
+            output::clean(&k.user_name),
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn keys_table(l: &api::AccessKeyList) -> String {
     let rows: Vec<Vec<String>> = l
         .access_keys
@@ -565,8 +628,15 @@ fn keys_table(l: &api::AccessKeyList) -> String {
 pub(crate) fn access_key(cmd: AccessKeyCommand, ctx: &Ctx) -> Done {
     let api = ctx.api()?;
     match cmd {
-        AccessKeyCommand::Create { user } => {
+        AccessKeyCommand::Create { user, save_profile } => {
+            if let Some(profile) = &save_profile {
+                // Checked before the key exists, so a bad name leaves nothing behind.
+                config::check_profile_name(profile)?;
+            }
             let v = api.send_for_json(Method::Post, &["users", &user, "access-keys"], None)?;
+            if let Some(profile) = save_profile {
+                return save_key_profile(ctx, &api, &v, &profile);
+            }
             let code = api.show(&v, |k: &api::NewAccessKey| {
                 fields(&[
                     ("UserName", k.user_name.clone()),

@@ -85,16 +85,11 @@ pub(crate) fn login(args: LoginArgs, ctx: &Ctx) -> Done {
     let path = config::store_credentials(&ctx.env, &settings.profile, &creds)?;
     // Remember where the credentials work, as `aws configure` does: a new
     // shell then needs no WARD_ENDPOINT / WARD_CA_BUNDLE (issue #8 item 7).
-    let mut remembered: Vec<(&str, String)> = Vec::new();
-    if let Some(e) = &settings.endpoint {
-        remembered.push(("endpoint", e.base.clone()));
-    }
-    if let Some(b) = &settings.ca_bundle {
-        let abs = std::fs::canonicalize(b).unwrap_or_else(|_| b.clone());
-        remembered.push(("ca_bundle", abs.display().to_string()));
-    }
-    remembered.push(("region", settings.region.clone()));
-    config::store_settings(&ctx.env, &settings.profile, &remembered)?;
+    config::store_settings(
+        &ctx.env,
+        &settings.profile,
+        &config::remembered_settings(&settings),
+    )?;
     match settings.output {
         OutputFormat::Json => output::print(&output::json(&serde_json::json!({
             "userName": user,

@@ -5,9 +5,13 @@
 //! private scratch directory, sends only the CSR to
 //! `POST /v1/x509/client-certificates`, checks that the certificate
 //! certifies that key, and saves `ward-client.key` (0600),
-//! `ward-client.pem` and `ward-chain.pem` (issue #4 item 4). The key never
-//! leaves the machine. The result works with `ward --cert … --key …`,
-//! `curl --cert … --key …` and any TLS client.
+//! `ward-client.pem` (the leaf), `ward-client-fullchain.pem` (leaf +
+//! issuing CA: what a TLS client presents, `curl --cert`) and
+//! `ward-chain.pem` (issuing CA + ward's X.509 client root: what verifies
+//! the leaf, `openssl verify -CAfile`, nginx `ssl_client_certificate`)
+//! (issue #4 item 4, issue #8 items 5 and 6). The key never leaves the
+//! machine. The client CA is not the root of ward-ca's HTTPS certificate
+//! (`WARD_CA_BUNDLE`), which verifies the server only.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -285,9 +289,14 @@ fn issue(a: IssueArgs, ctx: &Ctx) -> Done {
                 ("PrivateKey", key_out.display().to_string()),
             ]));
             eprintln!(
-                "ward: use it with: ward --cert {} --key {} whoami",
+                "ward: use it with: ward --cert {} --key {} whoami\n\
+                 ward: or: curl --cert {} --key {} …; verify it with: openssl verify -CAfile {} {}",
                 cert_path.display(),
-                key_out.display()
+                key_out.display(),
+                full_path.display(),
+                key_out.display(),
+                chain_path.display(),
+                cert_path.display()
             );
         }
     }
