@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ssh_key::{HashAlg, PublicKey};
-use ward_ca::krl::{Krl, KrlError};
+use ward_pki::krl::{Krl, KrlError};
 
 // ---------------------------------------------------------------------------
 // Harness
