@@ -204,7 +204,7 @@ async fn certificate_caller(
             format!("the client certificate is not accepted: {why}"),
         )
     };
-    let id = crate::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
+    let id = ward_pki::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
     if id.trust_domain != crate::issue_api::trust_domain(st) {
         return Err(refused("it belongs to another trust domain"));
     }

@@ -13,8 +13,8 @@ use sqlx::{AnyConnection, Row};
 
 use crate::crypto::MasterKey;
 use crate::error::ApiError;
-use crate::sshca::{CaAlg, SshCa};
-use crate::x509::{self, CaKey, KeyAlg};
+use ward_pki::sshca::{CaAlg, SshCa};
+use ward_pki::x509::{self, CaKey, KeyAlg};
 
 /// Authority names (the last part of `arn:ward:ca::ACCT:authority/NAME`).
 pub const SSH_USER: &str = "ssh-user";

@@ -24,7 +24,8 @@ use crate::certs::{self, kind, CertRecord};
 use crate::error::ApiError;
 use crate::issue_api::authorities;
 use crate::state::{now, Shared};
-use crate::{crypto, names, sshca};
+use crate::{crypto, names};
+use ward_pki::sshca;
 
 /// Default and largest host certificate lifetimes.
 const HOST_DEFAULT_TTL: i64 = 30 * 86_400;

@@ -28,7 +28,7 @@ use crate::certs::{self, kind, CertRecord};
 use crate::error::ApiError;
 use crate::iam;
 use crate::state::{now, AppState, Shared};
-use crate::{sshca, x509};
+use ward_pki::{sshca, x509};
 
 /// Default and largest SSH user certificate lifetimes.
 const SSH_DEFAULT_TTL: i64 = 8 * 3600;
@@ -614,7 +614,7 @@ async fn krl_of(st: &AppState, authority: &str, cert_kind: &str) -> Result<Respo
     let mut c = st.store.pool().acquire().await?;
     let revoked = certs::revoked(&mut c, cert_kind).await?;
     let t = now();
-    let mut krl = crate::krl::Krl::new(
+    let mut krl = ward_pki::krl::Krl::new(
         u64::try_from(t).unwrap_or(0),
         u64::try_from(t).unwrap_or(0),
         &format!("ward {authority} KRL"),

@@ -19,17 +19,14 @@ pub mod failures;
 pub mod hosts_api;
 pub mod iam;
 pub mod issue_api;
-pub mod krl;
 pub mod names;
 pub mod password_api;
 pub mod sessions_api;
 pub mod simulate_api;
 pub mod ssh_keys;
-pub mod sshca;
 pub mod state;
 pub mod store;
 pub mod tls;
-pub mod x509;
 
 /// SigV4 lives in its own pure crate (shared with the CLI).
 pub use ward_sigv4 as sigv4;

@@ -219,9 +219,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .keyed(&master)
                 .await?;
             let alg = if ecdsa {
-                ward_ca::sshca::CaAlg::EcdsaP256
+                ward_pki::sshca::CaAlg::EcdsaP256
             } else {
-                ward_ca::sshca::CaAlg::Ed25519
+                ward_pki::sshca::CaAlg::Ed25519
             };
             let arn = ward_authz::arn::authority(store.account_id(), &authority);
             let g = system_grant("ca:RotateAuthority", &arn);

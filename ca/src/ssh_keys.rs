@@ -21,9 +21,9 @@ use ward_protocol::api;
 
 /// A parsed, acceptable key: `(normalised "type base64 comment" text,
 /// SHA256 fingerprint)`. The rules are the certificate authority's
-/// ([`crate::sshca::parse_public_key`]): one definition of an acceptable key.
+/// ([`ward_pki::sshca::parse_public_key`]): one definition of an acceptable key.
 pub fn parse_public_key(text: &str) -> Result<(String, String), ApiError> {
-    let key = crate::sshca::parse_public_key(text)
+    let key = ward_pki::sshca::parse_public_key(text)
         .map_err(|e| ApiError::invalid("publicKey", e.to_string()))?;
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     let normalised = key

@@ -1,4 +1,4 @@
-//! SSH certificates from `ward_ca::sshca`, checked by real OpenSSH:
+//! SSH certificates from `ward_pki::sshca`, checked by real OpenSSH:
 //! `ssh-keygen -L` reads back every field, a stock sshd on a loopback port
 //! (see `sshd/mod.rs`) accepts ward user certificates and refuses expired,
 //! not-yet-valid, wrong-principal, foreign-CA and wrong-source ones, and
@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ssh_key::public::{DsaPublicKey, Ed25519PublicKey, KeyData, RsaPublicKey, SkEd25519};
 use ssh_key::{Certificate, HashAlg, Mpint, PublicKey};
-use ward_ca::sshca::{
+use ward_pki::sshca::{
     known_hosts_line, parse_public_key, sign_host_cert, sign_user_cert, CaAlg, SshCa, SshCaError,
     UserCertRequest,
 };

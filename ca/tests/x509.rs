@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Tests of `ward_ca::x509` against real relying parties: keys and CSRs are made by
+//! Tests of `ward_pki::x509` against real relying parties: keys and CSRs are made by
 //! the `openssl` command line tool (3.0), issued certificates and CRLs are checked by
 //! `openssl verify`, `openssl x509`, `openssl crl`, by rustls' `WebPkiClientVerifier`
 //! and by a full in-memory rustls mTLS handshake with ward-ca's own server config.
@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-use ward_ca::x509::{
+use ward_pki::x509::{
     create_issuing, create_root, crl_pem, issue_client_cert, normalize_serial, parse_client_cert,
     parse_serial_hex, spiffe_id, CaKey, CaSigner, ClientCertRequest, IssuedCert, KeyAlg, X509Error,
     MAX_CSR_PEM_LEN,

@@ -22,6 +22,9 @@
 //! CA keys are Ed25519 by default ([`KeyAlg::Ed25519`]); ECDSA P-256 is the option for
 //! relying parties without Ed25519. OpenSSL 3, curl and rustls (webpki) verify
 //! Ed25519-signed chains; `ca/tests/x509.rs` checks both algorithms with each.
+//!
+//! It links no TLS stack: CSR signatures are verified with webpki's *ring*
+//! algorithms, the same ones rustls' *ring* provider uses.
 
 use std::fmt;
 use std::time::Duration;
@@ -31,7 +34,7 @@ use rcgen::{
     DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
     RevokedCertParams, SanType, SerialNumber,
 };
-use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm};
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::certification_request::X509CertificationRequest;
@@ -986,6 +989,28 @@ fn rsa_modulus_bits(modulus: &[u8]) -> u32 {
     u32::try_from(bits).unwrap_or(u32::MAX)
 }
 
+/// The signature algorithms rustls' *ring* provider verifies with
+/// (`rustls::crypto::ring::default_provider().signature_verification_algorithms.all`,
+/// rustls 0.23), taken from webpki directly so that this crate links no TLS stack.
+/// `ca/tests/x509.rs` checks that every CSR accepted here also completes a rustls
+/// mTLS handshake.
+static CSR_SIGNATURE_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+];
+
 /// Verifies the CSR's self-signature with the algorithms rustls' own (webpki) verifier
 /// uses, matched exactly as webpki matches them: by the DER of the key's and the
 /// signature's AlgorithmIdentifier. So a CSR is accepted only with a key and digest
@@ -1002,10 +1027,7 @@ fn verify_csr_signature(der: &[u8], csr: &X509CertificationRequest<'_>) -> Resul
         .and_then(sequence_contents)
         .ok_or_else(malformed)?;
 
-    let provider = rustls::crypto::ring::default_provider();
-    let alg: &dyn SignatureVerificationAlgorithm = provider
-        .signature_verification_algorithms
-        .all
+    let alg: &dyn SignatureVerificationAlgorithm = CSR_SIGNATURE_ALGS
         .iter()
         .copied()
         .find(|a| *a.public_key_alg_id() == *key_alg_id && *a.signature_alg_id() == *sig_alg_id)

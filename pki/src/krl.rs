@@ -8,9 +8,19 @@
 //! give the same bytes, whatever order they were added in. It does no I/O
 //! and reads no clock (the caller supplies `generated_date`).
 //!
-//! What it is not: a parser, and not a signer. KRL signature sections are
-//! never written (OpenSSH ≥ 9.4 refuses KRLs that carry them; distribute the
-//! KRL over a trusted channel or sign it with `ssh-keygen -Y sign`).
+//! It also reads KRLs back ([`Krl::from_bytes`]: ward's own and those
+//! `ssh-keygen -k` writes) and answers what sshd would answer for a
+//! certificate or key ([`Krl::certificate_revocation`], [`Krl::key_revoked`]),
+//! which is what [`crate::sshverify`] checks revocation with. The reader fails
+//! closed: a KRL with anything it does not fully understand (SHA-1
+//! fingerprint or signature sections, unknown section types, trailing bytes,
+//! a bitmap over OpenSSH's bignum limit, serial 0) is an error, never a
+//! partial revocation set.
+//!
+//! What it is not: a signer. KRL signature sections are never written, and
+//! are refused when read (OpenSSH ≥ 9.4 refuses KRLs that carry them;
+//! distribute the KRL over a trusted channel or sign it with
+//! `ssh-keygen -Y sign`).
 //!
 //! Rules of OpenSSH's parser (`krl.c`, checked against ssh-keygen 9.2) that
 //! this encoder keeps, because breaking any one of them makes sshd reject the
@@ -30,7 +40,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use ssh_key::{HashAlg, PublicKey};
+use ssh_key::public::KeyData;
+use ssh_key::{Certificate, HashAlg, PublicKey};
 
 /// `"SSHKRL\n\0"`.
 const KRL_MAGIC: &[u8; 8] = b"SSHKRL\n\0";
@@ -38,6 +49,8 @@ const KRL_FORMAT_VERSION: u32 = 1;
 
 const KRL_SECTION_CERTIFICATES: u8 = 1;
 const KRL_SECTION_EXPLICIT_KEY: u8 = 2;
+const KRL_SECTION_FINGERPRINT_SHA1: u8 = 3;
+const KRL_SECTION_SIGNATURE: u8 = 4;
 const KRL_SECTION_FINGERPRINT_SHA256: u8 = 5;
 
 const KRL_SECTION_CERT_SERIAL_LIST: u8 = 0x20;
@@ -92,6 +105,9 @@ pub enum KrlError {
     /// A string or section is longer than the 2^32 − 1 bytes an SSH string
     /// can hold.
     TooLarge,
+    /// [`Krl::from_bytes`]: the bytes are not a KRL this reader fully
+    /// understands (the reason says where).
+    Malformed(String),
 }
 
 impl fmt::Display for KrlError {
@@ -107,6 +123,7 @@ impl fmt::Display for KrlError {
             KrlError::NulByte { field } => write!(f, "the KRL {field} contains a NUL byte"),
             KrlError::Key(e) => write!(f, "cannot encode the public key: {e}"),
             KrlError::TooLarge => write!(f, "KRL string or section exceeds 4 GiB"),
+            KrlError::Malformed(m) => write!(f, "not a usable KRL: {m}"),
         }
     }
 }
@@ -179,6 +196,37 @@ impl SerialSet {
 
     fn is_empty(&self) -> bool {
         self.ranges.is_empty()
+    }
+
+    fn contains(&self, serial: u64) -> bool {
+        self.ranges
+            .range(..=serial)
+            .next_back()
+            .is_some_and(|(_, &hi)| serial <= hi)
+    }
+}
+
+/// Why [`Krl::certificate_revocation`] found a certificate revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Its serial is revoked for its CA (or for any CA).
+    Serial(u64),
+    /// Its key ID is revoked for its CA (or for any CA).
+    KeyId(String),
+    /// The certified public key is revoked (as a key or by fingerprint).
+    Key,
+    /// The CA key that signed it is revoked (as a key or by fingerprint).
+    CaKey,
+}
+
+impl fmt::Display for Revocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Revocation::Serial(s) => write!(f, "serial {s} is revoked"),
+            Revocation::KeyId(id) => write!(f, "key ID \"{}\" is revoked", id.escape_debug()),
+            Revocation::Key => f.write_str("the certified key is revoked"),
+            Revocation::CaKey => f.write_str("the signing CA key is revoked"),
+        }
     }
 }
 
@@ -324,6 +372,277 @@ impl Krl {
             put_section(&mut out, KRL_SECTION_FINGERPRINT_SHA256, &sect)?;
         }
         Ok(out)
+    }
+}
+
+impl Krl {
+    /// Reads a KRL in OpenSSH's binary format: ward's own output and what
+    /// `ssh-keygen -k` writes. Reading ward's output gives back an equal
+    /// [`Krl`]. Fails closed (see the module documentation): SHA-1
+    /// fingerprint and signature sections, unknown sections and any
+    /// malformed or trailing data are errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Krl, KrlError> {
+        let mut r = Reader::new(bytes);
+        if r.take(KRL_MAGIC.len())? != KRL_MAGIC {
+            return Err(malformed("bad magic: not an OpenSSH KRL"));
+        }
+        let format = r.u32()?;
+        if format != KRL_FORMAT_VERSION {
+            return Err(KrlError::Malformed(format!(
+                "format version {format} (only {KRL_FORMAT_VERSION} is known)"
+            )));
+        }
+        let krl_version = r.u64()?;
+        let generated_date = r.u64()?;
+        let _flags = r.u64()?;
+        let _reserved = r.string()?;
+        let comment = cstring(r.string()?, "comment")?;
+        let mut krl = Krl::new(krl_version, generated_date, &comment)?;
+        while !r.is_empty() {
+            let kind = r.u8()?;
+            let mut body = Reader::new(r.string()?);
+            match kind {
+                KRL_SECTION_CERTIFICATES => krl.read_cert_section(&mut body)?,
+                KRL_SECTION_EXPLICIT_KEY => {
+                    while !body.is_empty() {
+                        let blob = canonical_key_blob(body.string()?)?;
+                        krl.keys.insert(blob);
+                    }
+                }
+                KRL_SECTION_FINGERPRINT_SHA256 => {
+                    while !body.is_empty() {
+                        let fp: [u8; 32] = body
+                            .string()?
+                            .try_into()
+                            .map_err(|_| malformed("a SHA-256 fingerprint is not 32 bytes long"))?;
+                        krl.sha256.insert(fp);
+                    }
+                }
+                KRL_SECTION_FINGERPRINT_SHA1 => {
+                    return Err(malformed("SHA-1 fingerprint sections are not supported"))
+                }
+                KRL_SECTION_SIGNATURE => {
+                    return Err(malformed(
+                        "signed KRLs are not supported (nor by OpenSSH ≥ 9.4)",
+                    ))
+                }
+                other => return Err(KrlError::Malformed(format!("unknown section type {other}"))),
+            }
+        }
+        Ok(krl)
+    }
+
+    fn read_cert_section(&mut self, body: &mut Reader<'_>) -> Result<(), KrlError> {
+        let ca = match body.string()? {
+            [] => Vec::new(),
+            blob => canonical_key_blob(blob)?,
+        };
+        let _reserved = body.string()?;
+        let mut revoked = self.certs.remove(&ca).unwrap_or_default();
+        while !body.is_empty() {
+            let kind = body.u8()?;
+            let mut sub = Reader::new(body.string()?);
+            match kind {
+                KRL_SECTION_CERT_SERIAL_LIST => {
+                    while !sub.is_empty() {
+                        let serial = nonzero(sub.u64()?)?;
+                        revoked.serials.insert(serial, serial);
+                    }
+                }
+                KRL_SECTION_CERT_SERIAL_RANGE => {
+                    let (lo, hi) = (nonzero(sub.u64()?)?, sub.u64()?);
+                    if lo > hi {
+                        return Err(KrlError::InvertedRange {
+                            first: lo,
+                            last: hi,
+                        });
+                    }
+                    revoked.serials.insert(lo, hi);
+                }
+                KRL_SECTION_CERT_SERIAL_BITMAP => {
+                    let offset = sub.u64()?;
+                    read_bitmap(offset, sub.string()?, &mut revoked.serials)?;
+                }
+                KRL_SECTION_CERT_KEY_ID => {
+                    while !sub.is_empty() {
+                        let id = cstring(sub.string()?, "key_id")?;
+                        revoked.key_ids.insert(id);
+                    }
+                }
+                other => {
+                    return Err(KrlError::Malformed(format!(
+                        "unknown certificate subsection type {other}"
+                    )))
+                }
+            }
+            if !sub.is_empty() {
+                return Err(malformed("trailing bytes in a certificate subsection"));
+            }
+        }
+        if !(revoked.serials.is_empty() && revoked.key_ids.is_empty()) {
+            self.certs.insert(ca, revoked);
+        }
+        Ok(())
+    }
+
+    /// Whether sshd would refuse `key` as a plain key: it is revoked
+    /// explicitly or by its SHA-256 fingerprint.
+    pub fn key_revoked(&self, key: &KeyData) -> bool {
+        if let Ok(blob) = PublicKey::new(key.clone(), "").to_bytes() {
+            if self.keys.contains(&blob) {
+                return true;
+            }
+        }
+        key.fingerprint(HashAlg::Sha256)
+            .sha256()
+            .is_some_and(|fp| self.sha256.contains(&fp))
+    }
+
+    /// Why sshd would refuse `cert` under this KRL, or `None` if it is not
+    /// revoked. As OpenSSH's `krl.c`: the certified key or the signing CA
+    /// key revoked outright; the serial (never serial 0) or the key ID
+    /// revoked for the signing CA or for any CA. The signature is not
+    /// checked here (see [`crate::sshverify`]).
+    pub fn certificate_revocation(&self, cert: &Certificate) -> Option<Revocation> {
+        if self.key_revoked(cert.public_key()) {
+            return Some(Revocation::Key);
+        }
+        if self.key_revoked(cert.signature_key()) {
+            return Some(Revocation::CaKey);
+        }
+        let ca = PublicKey::new(cert.signature_key().clone(), "")
+            .to_bytes()
+            .ok();
+        let sections = [
+            ca.and_then(|ca| self.certs.get(&ca)),
+            self.certs.get(&Vec::new()),
+        ];
+        for revoked in sections.into_iter().flatten() {
+            if revoked.key_ids.contains(cert.key_id()) {
+                return Some(Revocation::KeyId(cert.key_id().to_owned()));
+            }
+            if cert.serial() != 0 && revoked.serials.contains(cert.serial()) {
+                return Some(Revocation::Serial(cert.serial()));
+            }
+        }
+        None
+    }
+}
+
+fn malformed(m: &str) -> KrlError {
+    KrlError::Malformed(m.to_owned())
+}
+
+fn nonzero(serial: u64) -> Result<u64, KrlError> {
+    match serial {
+        0 => Err(KrlError::ZeroSerial),
+        s => Ok(s),
+    }
+}
+
+fn cstring(bytes: &[u8], field: &'static str) -> Result<String, KrlError> {
+    let s = std::str::from_utf8(bytes)
+        .map_err(|_| KrlError::Malformed(format!("the {field} is not UTF-8")))?;
+    check_cstring(s, field)?;
+    Ok(s.to_owned())
+}
+
+/// A public key blob as ward writes it: parsed and re-encoded, so that
+/// lookups compare canonical encodings.
+fn canonical_key_blob(blob: &[u8]) -> Result<Vec<u8>, KrlError> {
+    let key = PublicKey::from_bytes(blob)
+        .map_err(|e| KrlError::Malformed(format!("a revoked key does not parse: {e}")))?;
+    Ok(key.to_bytes()?)
+}
+
+/// Adds the serials of a bitmap subsection (an mpint: bit N revokes serial
+/// `offset + N`) as runs.
+fn read_bitmap(offset: u64, mpint: &[u8], serials: &mut SerialSet) -> Result<(), KrlError> {
+    if mpint.first().is_some_and(|b| b & 0x80 != 0) {
+        return Err(malformed("negative serial bitmap"));
+    }
+    let digits = match mpint {
+        [0, rest @ ..] => rest,
+        all => all,
+    };
+    if digits.len() as u64 > MAX_BITMAP_BYTES {
+        return Err(malformed(
+            "serial bitmap over OpenSSH's 2048-byte bignum limit",
+        ));
+    }
+    let mut run: Option<(u64, u64)> = None;
+    let nbits = digits.len() * 8;
+    for bit in 0..nbits {
+        let byte = digits[digits.len() - 1 - bit / 8];
+        if byte & (1 << (bit % 8)) == 0 {
+            continue;
+        }
+        let serial = offset
+            .checked_add(bit as u64)
+            .ok_or_else(|| malformed("serial bitmap runs past the largest serial"))?;
+        let serial = nonzero(serial)?;
+        run = match run {
+            Some((lo, hi)) if hi + 1 == serial => Some((lo, serial)),
+            Some((lo, hi)) => {
+                serials.insert(lo, hi);
+                Some((serial, serial))
+            }
+            None => Some((serial, serial)),
+        };
+    }
+    if let Some((lo, hi)) = run {
+        serials.insert(lo, hi);
+    }
+    Ok(())
+}
+
+/// A cursor over SSH wire data (big-endian integers, length-prefixed
+/// strings); every read past the end is a [`KrlError::Malformed`].
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { rest: bytes }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], KrlError> {
+        if n > self.rest.len() {
+            return Err(malformed("truncated"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, KrlError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, KrlError> {
+        let b: [u8; 4] = self
+            .take(4)?
+            .try_into()
+            .map_err(|_| malformed("truncated"))?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, KrlError> {
+        let b: [u8; 8] = self
+            .take(8)?
+            .try_into()
+            .map_err(|_| malformed("truncated"))?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn string(&mut self) -> Result<&'a [u8], KrlError> {
+        let len = usize::try_from(self.u32()?).map_err(|_| malformed("truncated"))?;
+        self.take(len)
     }
 }
 

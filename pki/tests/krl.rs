@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ssh_key::{HashAlg, PublicKey};
-use ward_ca::krl::{Krl, KrlError};
+use ssh_key::{Certificate, HashAlg, PublicKey};
+use ward_pki::krl::{Krl, KrlError};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -96,6 +96,10 @@ fn sign(dir: &Dir, ca: &Path, user: &Path, name: &str, key_id: &str, serial: u64
         "alice".as_ref(),
         "-z".as_ref(),
         serial.to_string().as_ref(),
+        // A bounded window: the ssh-key crate (ward's reader checks parse
+        // with it) refuses ssh-keygen's default "forever".
+        "-V".as_ref(),
+        "20240101000000Z:20340101000000Z".as_ref(),
         copy.as_os_str(),
     ]);
     dir.path(&format!("{name}-cert.pub"))
@@ -134,6 +138,17 @@ fn revoked(krl: &Path, key: &Path) -> bool {
         key.display()
     );
     verdict
+}
+
+/// ward's reader on one key or certificate file: true if revoked.
+fn read_verdict(krl: &Krl, key: &Path) -> bool {
+    let text = std::fs::read_to_string(key).unwrap();
+    if text.contains("-cert-v01@openssh.com") {
+        let cert = Certificate::from_openssh(text.trim()).unwrap();
+        krl.certificate_revocation(&cert).is_some()
+    } else {
+        krl.key_revoked(PublicKey::from_openssh(text.trim()).unwrap().key_data())
+    }
 }
 
 /// `ssh-keygen -Q` on many keys at once: the verdict for each, in order.
@@ -478,10 +493,24 @@ fn verdicts_match_ssh_keygen() {
     cases.push(("plain key of a revoked serial", pub_path(&alice), false));
     cases.push(("unrevoked CA key", pub_path(&ca1), false));
 
+    // ward's reader: both KRLs read back, ward's into the very same value.
+    let ward_read = Krl::from_bytes(&std::fs::read(&ward).unwrap()).unwrap();
+    assert_eq!(ward_read, krl);
+    let reference_read = Krl::from_bytes(&std::fs::read(&reference).unwrap()).unwrap();
     let check = |what: &str, key: &Path, want: bool| {
         assert_eq!(revoked(&ward, key), want, "ward KRL: {what}");
+        assert_eq!(
+            read_verdict(&ward_read, key),
+            want,
+            "ward KRL, ward reader: {what}"
+        );
         if !what.starts_with("any-CA") {
             assert_eq!(revoked(&reference, key), want, "ssh-keygen KRL: {what}");
+            assert_eq!(
+                read_verdict(&reference_read, key),
+                want,
+                "ssh-keygen KRL, ward reader: {what}"
+            );
         }
     };
     for (what, key, want) in &cases {
@@ -627,6 +656,11 @@ fn hundred_thousand_serials() {
     let kinds: std::collections::BTreeSet<u8> =
         cert_subsections(&bytes).iter().map(|(k, _)| *k).collect();
     assert_eq!(kinds, [0x20, 0x21, 0x22].into(), "list, ranges and bitmaps");
+    assert_eq!(
+        Krl::from_bytes(&bytes).unwrap(),
+        krl,
+        "ward's reader reads it back"
+    );
 
     let probes: Vec<u64> = vec![
         1,
@@ -734,6 +768,19 @@ fn random_serial_sets() {
             want,
             "ssh-keygen KRL, {ctx}"
         );
+        // ward's reader agrees on both (ssh-keygen writes its own mix of
+        // lists, ranges and bitmaps), and reads ward's KRL back unchanged.
+        let ward_read = Krl::from_bytes(&std::fs::read(&ward).unwrap()).unwrap();
+        assert_eq!(ward_read, krl, "round trip, {ctx}");
+        let reference_read = Krl::from_bytes(&std::fs::read(&reference).unwrap()).unwrap();
+        for (cert, &w) in certs.iter().zip(&want) {
+            assert_eq!(read_verdict(&ward_read, cert), w, "ward reader, {ctx}");
+            assert_eq!(
+                read_verdict(&reference_read, cert),
+                w,
+                "ward reader on ssh-keygen KRL, {ctx}"
+            );
+        }
     }
 }
 
@@ -796,4 +843,188 @@ fn largest_bitmap() {
     let path = dir.path("bitmap.krl");
     std::fs::write(&path, &bytes).unwrap();
     assert_eq!(dumped_serials(&dump(&path)), ranges);
+    assert_eq!(
+        Krl::from_bytes(&bytes).unwrap(),
+        krl,
+        "ward's reader reads it back"
+    );
+
+    // One byte more is over OpenSSH's bignum limit: ward's reader refuses it
+    // as ssh-keygen does.
+    let mut body = 1u64.to_be_bytes().to_vec();
+    body.extend_from_slice(&2050u32.to_be_bytes());
+    body.push(0);
+    body.push(0x80);
+    body.extend(std::iter::repeat_n(0u8, 2048));
+    let over_krl = krl_with_cert_subsection(&ca_key, 0x22, &body);
+    let over_path = dir.path("over.krl");
+    std::fs::write(&over_path, &over_krl).unwrap();
+    assert!(!run(&[
+        "-Q".as_ref(),
+        "-l".as_ref(),
+        "-f".as_ref(),
+        over_path.as_os_str()
+    ])
+    .status
+    .success());
+    assert!(matches!(
+        Krl::from_bytes(&over_krl),
+        Err(KrlError::Malformed(_))
+    ));
+}
+
+/// A KRL (empty header) with one certificate section for `ca` holding one
+/// subsection of `kind` with `body`, written by hand.
+fn krl_with_cert_subsection(ca: &PublicKey, kind: u8, body: &[u8]) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    let mut out = Krl::new(1, 1, "").unwrap().to_bytes().unwrap();
+    let mut sect = Vec::new();
+    string(&mut sect, &ca.to_bytes().unwrap());
+    string(&mut sect, b"");
+    sect.push(kind);
+    string(&mut sect, body);
+    out.push(1);
+    string(&mut out, &sect);
+    out
+}
+
+/// The reader fails closed: whatever it does not fully understand is an
+/// error, never a partial revocation set. Each refused input is also one
+/// that ssh-keygen refuses or that ward never writes.
+#[test]
+fn reader_refuses_what_it_does_not_understand() {
+    let dir = Dir::new("reader");
+    let ca = public_key(&new_key(&dir, "ca"));
+    let good = {
+        let mut k = Krl::new(1, 1, "").unwrap();
+        k.revoke_serial(&ca, 5).unwrap();
+        k.to_bytes().unwrap()
+    };
+    assert!(Krl::from_bytes(&good).is_ok());
+    let with_section = |kind: u8, body: &[u8]| {
+        let mut out = Krl::new(1, 1, "").unwrap().to_bytes().unwrap();
+        out.push(kind);
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    };
+    let mut bad_magic = good.clone();
+    bad_magic[0] = b'X';
+    let mut bad_version = good.clone();
+    bad_version[11] = 2;
+    let mut trailing = good.clone();
+    trailing.push(1);
+    let cases: Vec<(&str, Vec<u8>, KrlError)> = vec![
+        ("empty", Vec::new(), KrlError::Malformed("truncated".into())),
+        (
+            "truncated",
+            good[..good.len() - 1].to_vec(),
+            KrlError::Malformed("truncated".into()),
+        ),
+        (
+            "trailing byte",
+            trailing,
+            KrlError::Malformed("truncated".into()),
+        ),
+        (
+            "bad magic",
+            bad_magic,
+            KrlError::Malformed("bad magic: not an OpenSSH KRL".into()),
+        ),
+        (
+            "format 2",
+            bad_version,
+            KrlError::Malformed("format version 2 (only 1 is known)".into()),
+        ),
+        (
+            "SHA-1 section",
+            with_section(
+                3,
+                &[
+                    0, 0, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                    20,
+                ],
+            ),
+            KrlError::Malformed("SHA-1 fingerprint sections are not supported".into()),
+        ),
+        (
+            "signature section",
+            with_section(4, b""),
+            KrlError::Malformed("signed KRLs are not supported (nor by OpenSSH ≥ 9.4)".into()),
+        ),
+        (
+            "unknown section",
+            with_section(9, b""),
+            KrlError::Malformed("unknown section type 9".into()),
+        ),
+        (
+            "short SHA-256",
+            with_section(5, &[0, 0, 0, 1, 7]),
+            KrlError::Malformed("a SHA-256 fingerprint is not 32 bytes long".into()),
+        ),
+        (
+            "serial 0 listed",
+            krl_with_cert_subsection(&ca, 0x20, &0u64.to_be_bytes()),
+            KrlError::ZeroSerial,
+        ),
+        (
+            "inverted range",
+            krl_with_cert_subsection(
+                &ca,
+                0x21,
+                &[9u64.to_be_bytes(), 3u64.to_be_bytes()].concat(),
+            ),
+            KrlError::InvertedRange { first: 9, last: 3 },
+        ),
+        (
+            "negative bitmap",
+            krl_with_cert_subsection(
+                &ca,
+                0x22,
+                &[&1u64.to_be_bytes()[..], &[0, 0, 0, 1, 0x80]].concat(),
+            ),
+            KrlError::Malformed("negative serial bitmap".into()),
+        ),
+        (
+            "trailing bytes in a subsection",
+            krl_with_cert_subsection(
+                &ca,
+                0x21,
+                &[1u64.to_be_bytes(), 3u64.to_be_bytes(), [0; 8]].concat(),
+            ),
+            KrlError::Malformed("trailing bytes in a certificate subsection".into()),
+        ),
+        (
+            "unknown subsection",
+            krl_with_cert_subsection(&ca, 0x24, b""),
+            KrlError::Malformed("unknown certificate subsection type 36".into()),
+        ),
+        (
+            "NUL in a key ID",
+            krl_with_cert_subsection(&ca, 0x23, &[0, 0, 0, 2, b'a', 0]),
+            KrlError::NulByte { field: "key_id" },
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        assert_eq!(Krl::from_bytes(&bytes).unwrap_err(), want, "{what}");
+        // ssh-keygen refuses the same file (or, for a trailing byte in the
+        // header region, at least ward never writes it).
+        let path = dir.path("case.krl");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = run(&[
+            "-Q".as_ref(),
+            "-l".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+        ]);
+        if !matches!(
+            what,
+            "SHA-1 section" | "signature section" | "NUL in a key ID"
+        ) {
+            assert!(!out.status.success(), "ssh-keygen accepted {what}");
+        }
+    }
 }
