@@ -269,11 +269,17 @@ pub fn ssh_host_certificate(
 }
 
 /// The keys of `ca:IssueX509Certificate`.
-pub fn x509_certificate(validity_seconds: i64) -> [(&'static str, ContextValue); 1] {
-    [(
-        keys::CA_VALIDITY_SECONDS,
-        ContextValue::from(validity_seconds.to_string()),
-    )]
+pub fn x509_certificate(
+    validity_seconds: i64,
+    key_type: &str,
+) -> [(&'static str, ContextValue); 2] {
+    [
+        (
+            keys::CA_VALIDITY_SECONDS,
+            ContextValue::from(validity_seconds.to_string()),
+        ),
+        (keys::CA_KEY_TYPE, ContextValue::from(key_type)),
+    ]
 }
 
 #[cfg(test)]
@@ -412,7 +418,10 @@ mod tests {
         let mut e = owned(&ssh_host_certificate(3600, "db-1", &p));
         e.extend(rtags.clone());
         table.push(("ca:IssueSshHostCertificate", e));
-        table.push(("ca:IssueX509Certificate", owned(&x509_certificate(3600))));
+        table.push((
+            "ca:IssueX509Certificate",
+            owned(&x509_certificate(3600, "ed25519")),
+        ));
         for (action, extra) in &table {
             assert!(
                 condition_keys(action).is_some(),

@@ -275,7 +275,15 @@ pub(crate) async fn x509_client_certificate(
     if req.csr.len() > x509::MAX_CSR_PEM_LEN {
         return Err(ApiError::invalid("csr", "the CSR is larger than 16 KiB"));
     }
-    let extra = ward_authz::context::x509_certificate(validity);
+    // The CSR is checked before the decision: its key type is ca:KeyType.
+    let key_type = x509::csr_key_type(&req.csr).map_err(|e| {
+        if e.is_bad_input() {
+            ApiError::invalid("csr", e.to_string())
+        } else {
+            ApiError::internal(e)
+        }
+    })?;
+    let extra = ward_authz::context::x509_certificate(validity, key_type);
     let g = authorize(
         &st,
         &caller,

@@ -629,3 +629,55 @@ fn request_tags_at_host_registration() {
     )
     .ok();
 }
+
+/// Item 4, X.509: `ca:KeyType` (`ed25519`, `ecdsa-p256`, `ecdsa-p384`,
+/// `rsa`) is supplied at ca:IssueX509Certificate, so a key-type policy holds.
+#[test]
+fn x509_key_type_is_supplied() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let alice = user_with_policy(
+        &s,
+        "kt",
+        r#"{"Effect":"Allow","Action":"ca:IssueX509Certificate","Resource":"*",
+            "Condition":{"StringEquals":{"ca:KeyType":"ed25519"}}}"#,
+    );
+    let dir = std::env::temp_dir().join(format!("ward-esc-kt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csr = |alg: &[&str], name: &str| -> String {
+        let key = dir.join(format!("{name}.key"));
+        let out = std::process::Command::new("openssl")
+            .arg("genpkey")
+            .args(alg)
+            .arg("-out")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-new", "-subj", "/CN=kt", "-key"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ed = csr(&["-algorithm", "ed25519"], "ed");
+    let rsa = csr(
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "rsa",
+    );
+    let issue = |pem: &str| {
+        s.call(
+            &alice,
+            "POST",
+            "/v1/x509/client-certificates",
+            Some(&json!({ "csr": pem }).to_string()),
+        )
+    };
+    issue(&ed).ok();
+    let msg = issue(&rsa).err(403, "AccessDenied").to_owned();
+    assert!(msg.contains("ca:KeyType"), "{msg}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -864,6 +864,15 @@ fn unix_duration(what: &str, t: i64) -> Result<Duration, X509Error> {
 /// What ward takes from a CSR: its public key, DER SubjectPublicKeyInfo.
 struct ParsedCsr {
     spki_der: Vec<u8>,
+    key_type: &'static str,
+}
+
+/// The key type of a CSR's public key after every check issuance makes
+/// (size, PEM shape, key, signature, no requested extensions): `ed25519`,
+/// `ecdsa-p256`, `ecdsa-p384` or `rsa` — the `ca:KeyType` of an X.509
+/// issuance, known before it is authorized.
+pub fn csr_key_type(pem: &str) -> Result<&'static str, X509Error> {
+    parse_csr(pem).map(|c| c.key_type)
 }
 
 /// Parses and checks a PEM CSR.
@@ -894,11 +903,12 @@ fn parse_csr(pem: &str) -> Result<ParsedCsr, X509Error> {
         )));
     }
     let spki = &info.subject_pki;
-    check_public_key(spki)?;
+    let key_type = check_public_key(spki)?;
     verify_csr_signature(&der, &csr)?;
     check_no_requests(&csr)?;
     Ok(ParsedCsr {
         spki_der: spki.raw.to_vec(),
+        key_type,
     })
 }
 
@@ -935,13 +945,14 @@ fn csr_der_from_pem(pem: &str) -> Result<Vec<u8>, X509Error> {
 }
 
 /// Accepts Ed25519, ECDSA P-256 and P-384, and RSA of 2048–8192 bits.
-fn check_public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(), X509Error> {
+fn check_public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<&'static str, X509Error> {
     let alg = &spki.algorithm.algorithm;
     let key = &spki.subject_public_key.data;
     if *alg == OID_SIG_ED25519 {
         if key.len() != 32 || spki.algorithm.parameters.is_some() {
             return Err(X509Error::UnsupportedKey("malformed Ed25519 key".into()));
         }
+        Ok("ed25519")
     } else if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
         let curve = spki
             .algorithm
@@ -949,11 +960,15 @@ fn check_public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(), X509Error> {
             .as_ref()
             .and_then(|p| p.as_oid().ok())
             .ok_or_else(|| X509Error::UnsupportedKey("EC key without a named curve".into()))?;
-        if curve != OID_EC_P256 && curve != OID_NIST_EC_P384 {
-            return Err(X509Error::UnsupportedKey(format!(
+        if curve == OID_EC_P256 {
+            Ok("ecdsa-p256")
+        } else if curve == OID_NIST_EC_P384 {
+            Ok("ecdsa-p384")
+        } else {
+            Err(X509Error::UnsupportedKey(format!(
                 "ECDSA on curve {}",
                 oid_name(&curve)
-            )));
+            )))
         }
     } else if *alg == OID_PKCS1_RSAENCRYPTION {
         let (rest, rsa) = RSAPublicKey::from_der(key)
@@ -968,13 +983,13 @@ fn check_public_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(), X509Error> {
         if bits > MAX_RSA_BITS {
             return Err(X509Error::UnsupportedKey(format!("RSA key of {bits} bits")));
         }
+        Ok("rsa")
     } else {
-        return Err(X509Error::UnsupportedKey(format!(
+        Err(X509Error::UnsupportedKey(format!(
             "key algorithm {}",
             oid_name(alg)
-        )));
+        )))
     }
-    Ok(())
 }
 
 /// The size of an RSA modulus in bits. (x509-parser's `key_size` miscounts moduli
