@@ -557,6 +557,22 @@ impl Store {
         }
     }
 
+    /// [`Store::generation`] read on a connection the caller already
+    /// holds: a request must never hold one pooled connection while
+    /// waiting for another (at the pool's size in concurrent requests, all
+    /// of them would wait on each other until the acquire timeout).
+    pub async fn generation_on(&self, c: &mut AnyConnection) -> Result<u64, ApiError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT iam_seq FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+            }
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend

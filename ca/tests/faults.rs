@@ -280,3 +280,233 @@ fn disk_full_never_acknowledges_what_it_did_not_commit() {
     drop(s);
     drop(tmpfs);
 }
+
+/// Item 3: at 64 concurrent signed requests on PostgreSQL (pool of 16),
+/// every request is answered 200: no request holds one pooled connection
+/// while waiting for another (authentication read the cache generation on
+/// a second connection; 16 such requests starved each other until the
+/// acquire timeout, 503).
+#[test]
+fn postgres_pool_serves_64_concurrent_clients() {
+    let Some(s) = Server::start(Db::Postgres) else {
+        return;
+    };
+    let root = s.root();
+    let alice = user_with_policy(&s, &root, "alice");
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/alice/policies/read",
+        Some(&json!({ "document": doc }).to_string()),
+    )
+    .ok();
+    let codes = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..64 {
+            sc.spawn(|| {
+                for _ in 0..8 {
+                    let (status, _, _) = s.call_unchecked(&alice, "GET", "/v1/users/alice", None);
+                    codes.lock().unwrap().push(status);
+                }
+            });
+        }
+    });
+    let codes = codes.into_inner().unwrap();
+    let not_ok: Vec<&u16> = codes.iter().filter(|&&c| c != 200).collect();
+    assert!(
+        not_ok.is_empty(),
+        "{} of {} answers were not 200: {not_ok:?}",
+        not_ok.len(),
+        codes.len()
+    );
+}
+
+/// A second `serve` on the same PostgreSQL database and data dir, on
+/// another port (a replica).
+struct Replica {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Replica {
+    fn start(first: &Server) -> Replica {
+        let conf = std::fs::read_to_string(first.dir.join("ca.toml")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf: String = conf
+            .lines()
+            .map(|l| {
+                if l.starts_with("listen") {
+                    format!("listen = \"127.0.0.1:{port}\"\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let path = first.dir.join("replica.toml");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new(common::WARD_CA)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("WARD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(first.dir.join("replica.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let endpoint = first.endpoint.replace(
+            &first.endpoint.rsplit(':').next().unwrap().to_owned(),
+            &port.to_string(),
+        );
+        let r = Replica { child, endpoint };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ok = Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--cacert"])
+                .arg(&first.bundle)
+                .arg(format!("{}/healthz", r.endpoint))
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the replica did not start");
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Item 4: replica B is frozen (SIGSTOP) while it is inside a transaction
+/// holding the audit head's row lock; replica A's writes wait at most
+/// `lock_timeout` (503 with Retry-After, never a hang or a 500), A's
+/// `/readyz` says it cannot write, and once PostgreSQL ends B's idle
+/// transaction (`idle_in_transaction_session_timeout`) A issues again.
+/// Nothing acknowledged by either replica is missing afterwards.
+#[test]
+fn a_frozen_replica_does_not_stop_the_other() {
+    let Some(mut a) = Server::start_with(
+        Db::Postgres,
+        "[store]\nlock_timeout_ms = 1000\nidle_in_transaction_timeout_ms = 4000\n",
+    ) else {
+        return;
+    };
+    let root = a.root();
+    let alice = user_with_policy(&a, &root, "alice");
+    let key = public_key(&a.dir);
+    let url = a.db_url.clone().unwrap();
+    let b = Replica::start(&a);
+    let body = json!({ "publicKey": key }).to_string();
+    // Load on B until a SIGSTOP catches it idle in a transaction that
+    // holds the audit head.
+    let acked = Mutex::new(Vec::<String>::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut frozen = false;
+    let mut a_fives_total = 0;
+    std::thread::scope(|sc| {
+        for _ in 0..8 {
+            sc.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let out = Command::new("curl")
+                        .args(["-s", "-m", "60", "--cacert"])
+                        .arg(&a.bundle)
+                        .args(["--aws-sigv4", "aws:amz:local:ward", "--user"])
+                        .arg(format!("{}:{}", alice.id, alice.secret))
+                        .args(["-H", "content-type: application/json", "-d", &body])
+                        .arg(format!("{}/v1/ssh/user-certificates", b.endpoint))
+                        .output()
+                        .unwrap();
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&out.stdout).unwrap_or_default();
+                    if let Some(s) = v["serial"].as_str() {
+                        acked.lock().unwrap().push(s.to_owned());
+                    }
+                }
+            });
+        }
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(20));
+            b.signal("STOP");
+            std::thread::sleep(Duration::from_millis(50));
+            let holding = common::psql(
+                &url,
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid)
+                 WHERE s.state = 'idle in transaction' AND l.relation = 'audit_head'::regclass
+                   AND l.granted",
+            );
+            if holding.trim() != "0" {
+                frozen = true;
+                break;
+            }
+            b.signal("CONT");
+        }
+        if frozen {
+            // A keeps serving: 503 while the lock is held, then 201.
+            let ready = a.readyz();
+            let mut a_fives = u64::from(ready == 503);
+            let mut issued_on_a = false;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let (status, retry, v) =
+                    a.call_unchecked(&alice, "POST", "/v1/ssh/user-certificates", Some(&body));
+                match status {
+                    201 | 200 => {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push(v["serial"].as_str().unwrap().to_owned());
+                        issued_on_a = true;
+                        break;
+                    }
+                    503 => {
+                        assert!(retry.is_some());
+                        a_fives += 1;
+                    }
+                    other => panic!("replica A answered {other}: {v}"),
+                }
+            }
+            a_fives_total = a_fives;
+            eprintln!(
+                "frozen replica: /readyz on A was {ready}; A answered {a_fives} 503 before issuing"
+            );
+            assert_eq!(ready, 503, "A's /readyz while it cannot write");
+            assert!(issued_on_a, "A never issued while B was frozen");
+        }
+        b.signal("CONT");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    a.expect_5xx(a_fives_total);
+    assert!(frozen, "never caught B inside a transaction");
+    let found: BTreeSet<String> = common::psql(&url, "SELECT serial FROM certificates")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let acked = acked.into_inner().unwrap();
+    let lost: Vec<&String> = acked.iter().filter(|s| !found.contains(*s)).collect();
+    eprintln!(
+        "frozen replica: {} acknowledged, {} lost",
+        acked.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    drop(b);
+    a.restart("TERM");
+}
