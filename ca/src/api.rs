@@ -185,11 +185,20 @@ async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> 
     resp
 }
 
+/// `GET /readyz`: 200 only if the store takes a real write now (a full
+/// disk, an I/O error or a lock held by a frozen replica make it 503).
 async fn readyz(State(st): State<Shared>) -> Response {
-    if st.store.ping().await {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    match st.store.can_write().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                axum::http::header::RETRY_AFTER,
+                crate::error::UNAVAILABLE_RETRY_AFTER.to_string(),
+            )],
+            format!("store cannot write: {}\n", e.message()),
+        )
+            .into_response(),
     }
 }
 

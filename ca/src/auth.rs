@@ -389,7 +389,8 @@ async fn authenticate_inner(
             "a long-term access key takes no session token",
         ));
     }
-    let gen = st.store.generation().await?;
+    // On the connection this request already holds (never a second one).
+    let gen = st.store.generation_on(&mut c).await?;
     let entry = match st.keys.get(&key_id, gen) {
         Some(e) => e,
         None if cached_only => return Err(needs_store()),

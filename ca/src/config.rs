@@ -34,6 +34,18 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    store: RawStore,
+}
+
+/// `[store]`: PostgreSQL session timeouts (see `store::StoreTimeouts`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    lock_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    idle_in_transaction_timeout_ms: Option<u64>,
+    tcp_keepalive_idle_seconds: Option<u64>,
 }
 
 /// `[limits]`: connection budget and deadlines (see `tls::ServeOptions`).
@@ -313,6 +325,8 @@ pub struct Config {
     pub limits: Limits,
     /// Sources allowed to read `/metrics` (default loopback only).
     pub metrics_allow: Vec<Cidr>,
+    /// PostgreSQL session timeouts (`[store]`).
+    pub store_timeouts: crate::store::StoreTimeouts,
 }
 
 /// SigV4 service name of the ward API.
@@ -345,6 +359,7 @@ impl Config {
             external_url: None,
             limits: Limits::default(),
             metrics_allow: loopback_only(),
+            store_timeouts: crate::store::StoreTimeouts::default(),
         }
     }
 
@@ -399,7 +414,42 @@ impl Config {
                 .map(|s| Cidr::parse(s).map_err(|e| format!("metrics.allow: {e}")))
                 .collect::<Result<_, _>>()?,
         };
+        let dt = crate::store::StoreTimeouts::default();
+        let ms = |v: Option<u64>, d: Duration, name: &str| -> Result<Duration, String> {
+            match v {
+                None => Ok(d),
+                Some(n) if (1..=3_600_000).contains(&n) => Ok(Duration::from_millis(n)),
+                Some(_) => Err(format!("store.{name} must be between 1 and 3600000")),
+            }
+        };
+        let store_timeouts = crate::store::StoreTimeouts {
+            lock_timeout: ms(
+                raw.store.lock_timeout_ms,
+                dt.lock_timeout,
+                "lock_timeout_ms",
+            )?,
+            statement_timeout: ms(
+                raw.store.statement_timeout_ms,
+                dt.statement_timeout,
+                "statement_timeout_ms",
+            )?,
+            idle_in_transaction_timeout: ms(
+                raw.store.idle_in_transaction_timeout_ms,
+                dt.idle_in_transaction_timeout,
+                "idle_in_transaction_timeout_ms",
+            )?,
+            tcp_keepalive_idle: match raw.store.tcp_keepalive_idle_seconds {
+                None => dt.tcp_keepalive_idle,
+                Some(n) if (1..=7200).contains(&n) => Duration::from_secs(n),
+                Some(_) => {
+                    return Err(
+                        "store.tcp_keepalive_idle_seconds must be between 1 and 7200".into(),
+                    )
+                }
+            },
+        };
         Ok(Config {
+            store_timeouts,
             external_url,
             limits,
             metrics_allow,

@@ -212,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let c = local_config(config, data_dir)?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
-            let store = Store::open(&c.database)
+            let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
                 .await?
@@ -251,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let c = local_config(config, data_dir)?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
-            let store = Store::open(&c.database)
+            let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
                 .await?
@@ -276,7 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Config::dev(&data_dir, "127.0.0.1:8443".parse()?),
             };
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
-            let store = Store::open(&c.database)
+            let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
                 .init_account("000000000000", c.uid_range.0)
                 .await?
@@ -375,7 +375,7 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         rand::thread_rng().gen_range(1..=9),
         rand::thread_rng().gen_range(0..100_000_000_000u64)
     );
-    let store = Store::open(&c.database)
+    let store = Store::open_with(&c.database, &c.store_timeouts)
         .await?
         .init_account(&account, c.uid_range.0)
         .await?
@@ -491,7 +491,7 @@ fn say(text: &str) {
 
 async fn serve(c: Config) -> anyhow::Result<()> {
     let master = MasterKey::load(&c.data_dir.join("master.key"))?;
-    let store = Store::open(&c.database)
+    let store = Store::open_with(&c.database, &c.store_timeouts)
         .await?
         .init_account("000000000000", c.uid_range.0)
         .await?

@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::authz::Grant;
 use crate::config::Database;
@@ -57,6 +58,153 @@ pub struct Store {
     /// The audit chain key; set by [`Store::keyed`]. Without it nothing
     /// can be written (fail closed).
     chain_key: Option<AuditChainKey>,
+}
+
+/// Bounds on how long a PostgreSQL session may wait or sit idle, set on
+/// every connection (`SET` after connecting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTimeouts {
+    /// `lock_timeout`: longest wait for a row or table lock.
+    pub lock_timeout: std::time::Duration,
+    /// `statement_timeout`: longest statement.
+    pub statement_timeout: std::time::Duration,
+    /// `idle_in_transaction_session_timeout`: a session that sits in an open
+    /// transaction this long (a frozen or partitioned replica) is ended by
+    /// the server, releasing its locks.
+    pub idle_in_transaction_timeout: std::time::Duration,
+    /// Server-side TCP keepalive idle time (`tcp_keepalives_idle`; interval
+    /// and count follow), so a vanished client's session ends in about
+    /// this plus a minute instead of the kernel's two hours.
+    pub tcp_keepalive_idle: std::time::Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> StoreTimeouts {
+        StoreTimeouts {
+            lock_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(10),
+            tcp_keepalive_idle: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl StoreTimeouts {
+    /// The `SET` statements for a PostgreSQL session.
+    pub fn postgres_settings(&self) -> String {
+        let ms = |d: std::time::Duration| d.as_millis().max(1);
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}; \
+             SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = 10; \
+             SET tcp_keepalives_count = 6;",
+            ms(self.lock_timeout),
+            ms(self.statement_timeout),
+            ms(self.idle_in_transaction_timeout),
+            self.tcp_keepalive_idle.as_secs().max(1),
+        )
+    }
+}
+
+/// One transaction on a pooled connection, managed here rather than by
+/// sqlx's `Transaction`: sqlx tracks the transaction depth itself, and a
+/// failed `COMMIT` or `ROLLBACK` (SQLite's disk full, an I/O error) leaves
+/// that count out of step with the database, so the connection's next
+/// "transaction" became a savepoint inside one that never ended — writes
+/// acknowledged but never committed, and the write lock held forever.
+/// Here a connection whose transaction did not commit is never returned
+/// to the pool: it is detached and closed (which rolls back whatever it
+/// still had open).
+pub struct Tx {
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl Tx {
+    async fn begin(pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+        let conn = pool.acquire().await?;
+        let mut tx = Tx { conn: Some(conn) };
+        tx.execute("BEGIN").await?;
+        Ok(tx)
+    }
+
+    /// Commits; on any error the connection is closed, not reused.
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.execute("COMMIT").await?;
+        note_write_ok();
+        // Committed: the connection is clean and goes back to the pool.
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.conn {
+            Some(c) => c,
+            None => unreachable!("a Tx holds its connection until commit or drop"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.conn {
+            Some(c) => c,
+            None => unreachable!("a Tx holds its connection until commit or drop"),
+        }
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Not committed (an error, a rollback, a cancelled request):
+            // take the connection out of the pool and close it; closing
+            // rolls back. The pool opens a fresh one when needed.
+            let raw = conn.detach();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        let _ = raw.close().await;
+                    });
+                }
+                Err(_) => drop(raw),
+            }
+        }
+    }
+}
+
+/// Size of the scratch value `/readyz` writes while recovering from a
+/// store failure (see [`Store::can_write`]).
+pub const RECOVERY_PROBE_BYTES: usize = 512 * 1024;
+
+/// Order of the latest store failure and the latest successful commit
+/// (stamps from one counter; one store per process).
+static WRITE_CLOCK: AtomicU64 = AtomicU64::new(1);
+static LAST_FAILURE: AtomicU64 = AtomicU64::new(0);
+static LAST_COMMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Records a store failure that makes writes unavailable (disk full, I/O
+/// error, timeout, lost connection): `/readyz` fails until a commit of
+/// representative size succeeds.
+pub fn note_write_failure() {
+    LAST_FAILURE.store(
+        WRITE_CLOCK.fetch_add(1, Ordering::AcqRel),
+        Ordering::Release,
+    );
+}
+
+fn note_write_ok() {
+    LAST_COMMIT.store(
+        WRITE_CLOCK.fetch_add(1, Ordering::AcqRel),
+        Ordering::Release,
+    );
+}
+
+/// True if the latest store failure is newer than the latest commit.
+pub fn last_write_failed() -> bool {
+    LAST_FAILURE.load(Ordering::Acquire) > LAST_COMMIT.load(Ordering::Acquire)
 }
 
 /// The chain version of keyed events.
@@ -205,9 +353,16 @@ fn same_mac(a: &str, b: &str) -> bool {
 }
 
 impl Store {
-    /// Connects (creating an SQLite file if needed) and migrates.
+    /// Connects (creating an SQLite file if needed) and migrates, with the
+    /// default PostgreSQL timeouts.
     pub async fn open(db: &Database) -> Result<Store, StoreError> {
+        Store::open_with(db, &StoreTimeouts::default()).await
+    }
+
+    /// Connects (creating an SQLite file if needed) and migrates.
+    pub async fn open_with(db: &Database, timeouts: &StoreTimeouts) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let pg_settings: Arc<str> = Arc::from(timeouts.postgres_settings());
         let (url, backend) = match db {
             Database::Sqlite(path) => {
                 private_sqlite_files(path)?;
@@ -225,10 +380,26 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
+                let pg_settings = pg_settings.clone();
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                    match backend {
+                        // synchronous=FULL: in WAL mode every commit is
+                        // fsync-ed before it is acknowledged, so a power
+                        // loss cannot take back an acknowledged write
+                        // (NORMAL only survives a process crash). Group
+                        // commit (`crate::certs`) amortises the fsync.
+                        Backend::Sqlite => {
+                            conn.execute(
+                                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
+                            )
                             .await?;
+                        }
+                        // Bounded waits: a replica frozen while holding a
+                        // row lock (or an idle transaction) cannot stop the
+                        // others for longer than these.
+                        Backend::Postgres => {
+                            conn.execute(&*pg_settings).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -330,7 +501,7 @@ impl Store {
     /// the uid/gid counters to `uid_min`) on first use.
     pub async fn init_account(mut self, proposed: &str, uid_min: i64) -> Result<Store, StoreError> {
         let e = |e: sqlx::Error| StoreError(format!("initialising the store: {e}"));
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = Tx::begin(&self.pool).await.map_err(e)?;
         let existing: Option<String> =
             sqlx::query("SELECT value FROM meta WHERE name = 'account_id'")
                 .fetch_optional(&mut *tx)
@@ -386,6 +557,22 @@ impl Store {
         }
     }
 
+    /// [`Store::generation`] read on a connection the caller already
+    /// holds: a request must never hold one pooled connection while
+    /// waiting for another (at the pool's size in concurrent requests, all
+    /// of them would wait on each other until the acquire timeout).
+    pub async fn generation_on(&self, c: &mut AnyConnection) -> Result<u64, ApiError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT iam_seq FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+            }
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -401,6 +588,40 @@ impl Store {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
 
+    /// Ok if the store takes a write now (for `/readyz`): a real
+    /// transaction that rewrites the audit head row unchanged and commits,
+    /// so a lock held by a frozen replica or a read-only store shows where
+    /// a `SELECT 1` would still succeed. After a store failure (a full
+    /// disk, an I/O error, a timeout: [`note_write_failure`]) with no
+    /// successful commit since, the probe also rewrites a
+    /// [`RECOVERY_PROBE_BYTES`] scratch value: SQLite reuses the space its
+    /// failed transactions left in the WAL, so a one-row write can succeed
+    /// while certificate batches still fail for lack of room.
+    pub async fn can_write(&self) -> Result<(), ApiError> {
+        let recovering = last_write_failed();
+        let mut tx = Tx::begin(&self.pool).await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        if recovering {
+            sqlx::query(
+                "INSERT INTO meta (name, value) VALUES ('readiness_probe', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind("r".repeat(RECOVERY_PROBE_BYTES))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if recovering {
+            // Committed (the space was there); give it back.
+            sqlx::query("DELETE FROM meta WHERE name = 'readiness_probe'")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Begins a mutation (see the module docs). Needs a [`Grant`]: only
     /// authorized work writes.
     pub async fn mutation(&self, _grant: &Grant) -> Result<Mutation, ApiError> {
@@ -409,7 +630,7 @@ impl Store {
 
     async fn begin(&self) -> Result<Mutation, ApiError> {
         let key = self.chain_key()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = Tx::begin(&self.pool).await?;
         let row =
             sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *tx)
@@ -434,7 +655,7 @@ impl Store {
             return Err(ApiError::internal("empty batch"));
         }
         let key = self.chain_key()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = Tx::begin(&self.pool).await?;
         let row =
             sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
                 .bind(n)
@@ -670,7 +891,7 @@ impl AuditFilter {
 /// An open mutation: a transaction holding the audit head.
 pub struct Mutation {
     /// The transaction; entity functions run on it.
-    pub tx: Transaction<'static, Any>,
+    pub tx: Tx,
     seq: i64,
     prev: String,
     generation: Arc<AtomicU64>,
@@ -727,7 +948,7 @@ impl Mutation {
 /// An open group-commit transaction (see [`Store::batch`]).
 pub struct BatchMutation {
     /// The transaction; the units' own statements run on it.
-    pub tx: Transaction<'static, Any>,
+    pub tx: Tx,
     first_seq: i64,
     n: i64,
     prev: String,

@@ -40,6 +40,10 @@ pub struct Server {
     fives: Option<u64>,
     /// 5xx answers a test provoked on purpose (corrupted storage).
     expected_fives: u64,
+    /// 5xx counted by earlier runs of this server (before a restart).
+    earlier_fives: u64,
+    /// The `serve` command line, for restarts.
+    serve_args: Vec<std::ffi::OsString>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -91,10 +95,18 @@ impl Server {
     /// Like [`Server::start`], with extra top-level `ca.toml` lines (then
     /// SQLite is also set up through `init --config` and `serve --config`).
     pub fn start_with(db: Db, extra_config: &str) -> Option<Server> {
+        Server::start_on(db, extra_config, |_| {})
+    }
+
+    /// Like [`Server::start_with`]; `before` runs on the fresh test
+    /// directory before anything is created in it (e.g. to mount a small
+    /// file system at `DIR/data`).
+    pub fn start_on(db: Db, extra_config: &str, before: impl FnOnce(&Path)) -> Option<Server> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("ward-ca-e2e-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        before(&dir);
         let port = free_port();
         let data = dir.join("data");
         let (mut cmd, db_url, pg_admin) = match db {
@@ -144,6 +156,7 @@ impl Server {
                 (c, db_url, pg_admin)
             }
         };
+        let serve_args: Vec<std::ffi::OsString> = cmd.get_args().map(ToOwned::to_owned).collect();
         let mut child = cmd
             .env("WARD_LOG", "warn")
             .stdout(Stdio::piped())
@@ -210,6 +223,8 @@ impl Server {
             pg_admin,
             fives: None,
             expected_fives: 0,
+            earlier_fives: 0,
+            serve_args,
         };
         server.wait_ready();
         Some(server)
@@ -371,6 +386,99 @@ impl Server {
         self.expected_fives += n;
     }
 
+    /// Stops the daemon (`signal`: `TERM` for a graceful stop, `KILL` for a
+    /// crash) and starts it again on the same store and port.
+    pub fn restart(&mut self, signal: &str) {
+        if self.fives.is_none() {
+            self.earlier_fives += self.count_5xx();
+        } else {
+            self.earlier_fives += self.fives.take().unwrap_or(0);
+        }
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.fives = None;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join("stderr.log"))
+            .unwrap();
+        self.child = Command::new(WARD_CA)
+            .args(&self.serve_args)
+            .env("WARD_LOG", "warn")
+            .stdout(std::fs::File::create(self.dir.join("stdout-restarted.log")).unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.wait_ready();
+    }
+
+    /// A signed call that may answer 5xx: `(status, Retry-After, body)`.
+    pub fn call_unchecked(
+        &self,
+        creds: &Creds,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Option<String>, serde_json::Value) {
+        let hdr = self.dir.join(format!(
+            "headers-{}",
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let mut args: Vec<String> = vec![
+            "-sS".into(),
+            "--cacert".into(),
+            self.bundle.display().to_string(),
+            "--aws-sigv4".into(),
+            "aws:amz:local:ward".into(),
+            "--user".into(),
+            format!("{}:{}", creds.id, creds.secret),
+            "-X".into(),
+            method.into(),
+            "-D".into(),
+            hdr.display().to_string(),
+            "-w".into(),
+            "\n%{http_code}".into(),
+            "-H".into(),
+            "content-type: application/json".into(),
+        ];
+        if let Some(b) = body {
+            args.extend(["--data-binary".into(), b.to_owned()]);
+        }
+        args.push(format!("{}{path}", self.endpoint));
+        let out = Command::new("curl").args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (b, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let headers = std::fs::read_to_string(&hdr).unwrap_or_default();
+        let _ = std::fs::remove_file(&hdr);
+        let retry_after = headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("retry-after")
+                .then(|| v.trim().to_owned())
+        });
+        (
+            code.trim().parse().unwrap_or(0),
+            retry_after,
+            serde_json::from_str(b).unwrap_or(serde_json::Value::String(b.to_owned())),
+        )
+    }
+
+    /// `GET /readyz`'s status.
+    pub fn readyz(&self) -> u16 {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&self.bundle)
+            .arg(format!("{}/readyz", self.endpoint))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -405,7 +513,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // The suite-wide rule: no response was a 5xx.
         self.stop();
-        let fives = self.fives.unwrap_or(0);
+        let fives = self.fives.unwrap_or(0) + self.earlier_fives;
         if let Some((admin, name)) = &self.pg_admin {
             let _ = Command::new("psql")
                 .args([
