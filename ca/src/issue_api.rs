@@ -276,14 +276,14 @@ pub(crate) async fn x509_client_certificate(
         return Err(ApiError::invalid("csr", "the CSR is larger than 16 KiB"));
     }
     // The CSR is checked before the decision: its key type is ca:KeyType.
-    let key_type = x509::csr_key_type(&req.csr).map_err(|e| {
+    let csr = x509::check_csr(&req.csr).map_err(|e| {
         if e.is_bad_input() {
             ApiError::invalid("csr", e.to_string())
         } else {
             ApiError::internal(e)
         }
     })?;
-    let extra = ward_authz::context::x509_certificate(validity, key_type);
+    let extra = ward_authz::context::x509_certificate(validity, csr.key_type());
     let g = authorize(
         &st,
         &caller,
@@ -310,8 +310,9 @@ pub(crate) async fn x509_client_certificate(
         .external_url
         .as_ref()
         .map(|u| format!("{u}/v1/ca/x509-crls/{}", issuing.id));
-    let issued = x509::issue_client_cert_with_crl(
+    let issued = x509::issue_checked_client_cert(
         ca,
+        &csr,
         &x509::ClientCertRequest {
             csr_pem: &req.csr,
             trust_domain: &td,

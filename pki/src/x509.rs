@@ -438,11 +438,37 @@ impl CaSigner {
                 "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
             ));
         }
+        let csr = parse_csr(req.csr_pem)?;
+        self.issue_parsed(&csr, req, crl_url)
+    }
+
+    /// Like [`CaSigner::issue_client_cert_with_crl`] for a CSR already
+    /// checked with [`check_csr`] (its key type decided the request first);
+    /// `req.csr_pem` is not read again.
+    pub fn issue_checked_client_cert(
+        &self,
+        csr: &CheckedCsr,
+        req: &ClientCertRequest<'_>,
+        crl_url: Option<&str>,
+    ) -> Result<IssuedCert, X509Error> {
+        if self.path_len != Some(0) {
+            return Err(X509Error::BadCaKey(
+                "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
+            ));
+        }
+        self.issue_parsed(&csr.0, req, crl_url)
+    }
+
+    fn issue_parsed(
+        &self,
+        csr: &ParsedCsr,
+        req: &ClientCertRequest<'_>,
+        crl_url: Option<&str>,
+    ) -> Result<IssuedCert, X509Error> {
         check_trust_domain(req.trust_domain)?;
         check_user_name(req.user_name)?;
         let validity = Validity::new(req.not_before, req.not_after)?;
         self.check_within(&validity)?;
-        let csr = parse_csr(req.csr_pem)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki_der)
             .map_err(|e| X509Error::UnsupportedKey(e.to_string()))?;
 
@@ -643,6 +669,17 @@ pub fn issue_client_cert(
     req: &ClientCertRequest<'_>,
 ) -> Result<IssuedCert, X509Error> {
     CaSigner::new(issuing)?.issue_client_cert(req)
+}
+
+/// [`issue_client_cert`] for a [`CheckedCsr`], with an optional CRL
+/// distribution point naming `crl_url`.
+pub fn issue_checked_client_cert(
+    issuing: &CaKey,
+    csr: &CheckedCsr,
+    req: &ClientCertRequest<'_>,
+    crl_url: Option<&str>,
+) -> Result<IssuedCert, X509Error> {
+    CaSigner::new(issuing)?.issue_checked_client_cert(csr, req, crl_url)
 }
 
 /// [`issue_client_cert`] with a CRL distribution point naming `crl_url`.
@@ -862,17 +899,30 @@ fn unix_duration(what: &str, t: i64) -> Result<Duration, X509Error> {
 // ---------------------------------------------------------------------------------
 
 /// What ward takes from a CSR: its public key, DER SubjectPublicKeyInfo.
+#[derive(Debug)]
 struct ParsedCsr {
     spki_der: Vec<u8>,
     key_type: &'static str,
 }
 
-/// The key type of a CSR's public key after every check issuance makes
-/// (size, PEM shape, key, signature, no requested extensions): `ed25519`,
-/// `ecdsa-p256`, `ecdsa-p384` or `rsa` — the `ca:KeyType` of an X.509
-/// issuance, known before it is authorized.
-pub fn csr_key_type(pem: &str) -> Result<&'static str, X509Error> {
-    parse_csr(pem).map(|c| c.key_type)
+/// A CSR that passed every check issuance makes (size, PEM shape, key,
+/// signature, no requested extensions), parsed once: its key type is the
+/// `ca:KeyType` of an X.509 issuance, known before the request is
+/// authorized, and [`CaSigner::issue_checked_client_cert`] certifies it
+/// without parsing and verifying it again.
+#[derive(Debug)]
+pub struct CheckedCsr(ParsedCsr);
+
+impl CheckedCsr {
+    /// `ed25519`, `ecdsa-p256`, `ecdsa-p384` or `rsa`.
+    pub fn key_type(&self) -> &'static str {
+        self.0.key_type
+    }
+}
+
+/// Checks and parses a PEM CSR (see [`CheckedCsr`]).
+pub fn check_csr(pem: &str) -> Result<CheckedCsr, X509Error> {
+    parse_csr(pem).map(CheckedCsr)
 }
 
 /// Parses and checks a PEM CSR.
