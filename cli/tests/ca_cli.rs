@@ -632,6 +632,27 @@ fn lifetime_caps_and_bad_input() {
         &[],
         &["AccessDenied", "--ttl"],
     );
+    // A denial that is not about the lifetime gets no lifetime hint (issue
+    // #8 item 10): a user who may not issue at all.
+    let nobody = user_env(
+        &d,
+        &home,
+        "nobody",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#,
+    );
+    let refused = harness::ward(
+        h,
+        &nobody,
+        &["ssh", "login", "--no-agent", "--out", &out("n")],
+        None,
+    );
+    let refused_err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{refused_err}");
+    assert!(refused_err.contains("AccessDenied"), "{refused_err}");
+    assert!(
+        !refused_err.contains("--ttl") && !refused_err.contains("note:"),
+        "a lifetime hint on a denial that is not about the lifetime: {refused_err}"
+    );
     let ok = check(
         h,
         &v,
