@@ -121,21 +121,34 @@ pub struct Filter {
     pub revoked: Option<bool>,
     /// Only certificates valid at this time.
     pub valid_at: Option<i64>,
-    /// Start after this serial (paging, by issue order).
-    pub after_issued: i64,
+    /// Newest first (the default listing) or oldest first.
+    pub newest_first: bool,
+    /// Continue after this position `(issued_at, serial)` in that order.
+    pub after: Option<(i64, String)>,
     /// At most this many.
     pub limit: i64,
 }
 
-/// Certificates matching `f`, oldest first.
+/// Certificates matching `f`, in the order it asks for, from its position.
+/// Positions are `(issued_at, serial)`: unique, so pages never repeat or
+/// skip a certificate, however many were issued in the same second.
 pub async fn list(c: &mut AnyConnection, f: &Filter) -> Result<Vec<CertRecord>, ApiError> {
+    let (cmp, order) = if f.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let (at, serial) = match &f.after {
+        Some((at, serial)) => (*at, serial.clone()),
+        None => (0, String::new()),
+    };
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM certificates
          WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR kind = $2)
            AND ($3 = 0 OR ($3 = 1 AND revoked_at IS NOT NULL) OR ($3 = 2 AND revoked_at IS NULL))
            AND ($4 = 0 OR (valid_after <= $4 AND valid_before > $4))
-           AND issued_at >= $5
-         ORDER BY issued_at, serial LIMIT $6"
+           AND ($5 = '' OR issued_at {cmp} $6 OR (issued_at = $6 AND serial {cmp} $5))
+         ORDER BY issued_at {order}, serial {order} LIMIT $7"
     ))
     .bind(f.user_id.clone().unwrap_or_default())
     .bind(f.kind.clone().unwrap_or_default())
@@ -145,7 +158,8 @@ pub async fn list(c: &mut AnyConnection, f: &Filter) -> Result<Vec<CertRecord>, 
         Some(false) => 2,
     })
     .bind(f.valid_at.unwrap_or(0))
-    .bind(f.after_issued)
+    .bind(serial)
+    .bind(at)
     .bind(f.limit)
     .fetch_all(&mut *c)
     .await?;

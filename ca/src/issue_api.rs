@@ -391,6 +391,28 @@ pub(crate) struct CertQuery {
     revoked: Option<String>,
     #[serde(default)]
     limit: Option<String>,
+    /// `true`: only certificates valid now (not expired, not yet valid
+    /// excluded; combine with `revoked=false` for "in force").
+    #[serde(default)]
+    valid_now: Option<String>,
+    /// `newest` (default) or `oldest` first.
+    #[serde(default)]
+    order: Option<String>,
+    /// The `marker` of the previous page.
+    #[serde(default)]
+    marker: Option<String>,
+}
+
+/// A page position: `ISSUED_AT.SERIAL` (the last certificate of a page).
+fn parse_marker(m: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::invalid("marker", "marker must be one this API returned");
+    let (at, serial) = m.split_once('.').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(bad());
+    }
+    Ok((at, serial.to_owned()))
 }
 
 /// `GET /v1/certificates`.
@@ -415,6 +437,22 @@ pub(crate) async fn list(
             ));
         }
     }
+    let valid_now = match q.valid_now.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "validNow",
+                "validNow must be true or false",
+            ))
+        }
+    };
+    let newest_first = match q.order.as_deref() {
+        None | Some("newest") => true,
+        Some("oldest") => false,
+        Some(_) => return Err(ApiError::invalid("order", "order must be newest or oldest")),
+    };
+    let after = q.marker.as_deref().map(parse_marker).transpose()?;
     let revoked = match q.revoked.as_deref() {
         None => None,
         Some("true") => Some(true),
@@ -453,20 +491,30 @@ pub(crate) async fn list(
         }
     };
     let mut c = st.store.pool().acquire().await?;
-    let rows = certs::list(
+    let mut rows = certs::list(
         &mut c,
         &certs::Filter {
             user_id,
             kind: q.kind.clone(),
             revoked,
-            valid_at: None,
-            after_issued: i64::MIN,
-            limit,
+            valid_at: valid_now.then(now),
+            newest_first,
+            after,
+            limit: limit + 1,
         },
     )
     .await?;
+    // One more than asked for says whether another page follows.
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let marker = if more {
+        rows.last().map(|r| format!("{}.{}", r.issued_at, r.serial))
+    } else {
+        None
+    };
     Ok(Json(api::CertificateList {
         certificates: rows.iter().map(record_out).collect(),
+        marker,
     }))
 }
 

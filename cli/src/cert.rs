@@ -59,9 +59,15 @@ pub(crate) struct ListArgs {
     /// Only certificates in force: not revoked and not expired.
     #[arg(long)]
     active: bool,
-    /// At most this many (1 to 1000) [default: the server's, 100].
+    /// At most this many per page (1 to 1000) [default: the server's, 100].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     limit: Option<u16>,
+    /// Oldest first (the default is newest first).
+    #[arg(long)]
+    oldest_first: bool,
+    /// Follow the pages to the end (the default is one page).
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -127,24 +133,35 @@ pub(crate) fn run(cmd: CertCommand, ctx: &Ctx) -> Done {
     match cmd {
         CertCommand::List(a) => {
             let api = ctx.api()?;
-            let limit = a.limit.map(|n| n.to_string());
-            let mut q: Vec<(&str, &str)> = Vec::new();
+            let mut q: Vec<(&str, String)> = Vec::new();
             if let Some(u) = &a.user {
-                q.push(("user", u));
+                q.push(("user", u.clone()));
             }
             if let Some(k) = a.kind {
-                q.push(("kind", k.as_str()));
+                q.push(("kind", k.as_str().to_owned()));
             }
             if a.revoked {
-                q.push(("revoked", "true"));
+                q.push(("revoked", "true".into()));
             }
             if a.active {
-                q.push(("revoked", "false"));
+                q.push(("revoked", "false".into()));
+                q.push(("validNow", "true".into()));
             }
-            if let Some(l) = &limit {
-                q.push(("limit", l));
+            if let Some(l) = a.limit {
+                q.push(("limit", l.to_string()));
             }
-            let mut v = api.get(&["certificates"], &q)?;
+            if a.oldest_first {
+                q.push(("order", "oldest".into()));
+            }
+            // Sorted: curl-style signers and ours agree on the canonical query.
+            q.sort_by(|x, y| x.0.cmp(y.0));
+            let mut v = api.list(
+                &["certificates"],
+                &q,
+                "certificates",
+                ("marker", "marker"),
+                a.all,
+            )?;
             let now = now();
             // The server filters on revocation only; expiry is ours.
             if a.active {
@@ -219,6 +236,7 @@ mod tests {
         let t = list_table(
             &api::CertificateList {
                 certificates: vec![rec("2025-06-01T08:00:00Z", None)],
+                marker: None,
             },
             now,
         );

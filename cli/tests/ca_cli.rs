@@ -329,6 +329,34 @@ fn certificates_from_issue_to_revocation() {
         &[],
     ));
     assert_eq!(j["certificates"].as_array().unwrap().len(), 1, "{j}");
+    // Pages: one certificate per page, one page without --all (with a
+    // marker), both with --all (no marker left).
+    let one = json(&check(
+        h,
+        &root,
+        &[
+            "--output", "json", "cert", "list", "--user", "u", "--limit", "1",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(one["certificates"].as_array().unwrap().len(), 1, "{one}");
+    assert!(one["marker"].is_string(), "{one}");
+    let all = json(&check(
+        h,
+        &root,
+        &[
+            "--output", "json", "cert", "list", "--user", "u", "--limit", "1", "--all",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(all["certificates"].as_array().unwrap().len(), 2, "{all}");
+    assert!(all.get("marker").is_none_or(|m| m.is_null()), "{all}");
 
     // Revoking the X.509 certificate stops mTLS at once.
     let krl = home.path("ssh.krl");

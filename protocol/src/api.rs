@@ -61,7 +61,7 @@
 //! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
 //! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
 //! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
-//! | `GET /v1/certificates?user&kind&revoked&limit` | `ca:ListCertificates` | → [`CertificateList`] |
+//! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `GET /v1/ca/ssh-user-keys` (no auth) | — | `TrustedUserCAKeys` lines |
@@ -820,8 +820,11 @@ pub struct CertificateRecord {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateList {
-    /// Certificates, in issue order.
+    /// Certificates, newest first unless `order=oldest` was asked for.
     pub certificates: Vec<CertificateRecord>,
+    /// Send as `marker` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// The result of a revocation.
