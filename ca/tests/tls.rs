@@ -186,7 +186,6 @@ struct Output {
     code: Option<i32>,
     stdout: String,
     stderr: String,
-    elapsed: Duration,
 }
 
 impl Output {
@@ -231,7 +230,6 @@ async fn run(mut cmd: Command) -> Output {
             code: status.code(),
             stdout: out.join().unwrap(),
             stderr: err.join().unwrap(),
-            elapsed: start.elapsed(),
         }
     })
     .await
@@ -564,9 +562,10 @@ async fn plain_http_to_the_tls_port_fails_cleanly_and_serving_continues() {
     server.shutdown().await;
 }
 
-fn fast_options() -> ServeOptions {
+fn fast_options(stats: &Arc<ConnStats>) -> ServeOptions {
     ServeOptions {
         handshake_timeout: Duration::from_millis(300),
+        stats: stats.clone(),
         ..ServeOptions::default()
     }
 }
@@ -574,9 +573,9 @@ fn fast_options() -> ServeOptions {
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_client_is_dropped_after_the_handshake_timeout() {
     let files = dev_pki_files("silent");
-    let server = start_dev(&files, Some(fast_options())).await;
+    let stats = Arc::new(ConnStats::default());
+    let server = start_dev(&files, Some(fast_options(&stats))).await;
 
-    let started = Instant::now();
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
 
     // Others are served while the silent client sits there.
@@ -594,9 +593,10 @@ async fn silent_client_is_dropped_after_the_handshake_timeout() {
     let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
         .await
         .expect("silent client was not dropped");
-    // EOF or a reset: either way, the server closed it.
+    // EOF or a reset: either way, the server closed it — and by its own
+    // account for the handshake deadline (server state, not wall time).
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(stats.handshake_timeouts.load(Ordering::Relaxed), 1);
 
     server.shutdown().await;
 }
@@ -604,8 +604,10 @@ async fn silent_client_is_dropped_after_the_handshake_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_that_sends_no_request_is_dropped_after_the_header_timeout() {
     let files = dev_pki_files("idle");
+    let stats = Arc::new(ConnStats::default());
     let options = ServeOptions {
         header_read_timeout: Duration::from_millis(300),
+        stats: stats.clone(),
         ..ServeOptions::default()
     };
     let server = start_dev(&files, Some(options)).await;
@@ -631,12 +633,12 @@ async fn client_that_sends_no_request_is_dropped_after_the_header_timeout() {
             out.stdout.contains("Verify return code: 0 (ok)"),
             "{alpn:?}: {out:?}"
         );
-        assert!(
-            out.elapsed >= Duration::from_millis(250),
-            "{alpn:?}: {out:?}"
-        );
-        assert!(out.elapsed < Duration::from_secs(10), "{alpn:?}: {out:?}");
+        // s_client -ign_eof ends only when the server hangs up (run()
+        // kills it after 20 s otherwise: no exit code), and the server says
+        // why in its counters below.
+        assert!(out.code.is_some(), "{alpn:?}: {out:?}");
     }
+    assert_eq!(stats.header_timeouts.load(Ordering::Relaxed), 3);
 
     // A client that starts the HTTP/2 preface and stops is dropped too.
     let mut roots = rustls::RootCertStore::empty();
@@ -655,7 +657,6 @@ async fn client_that_sends_no_request_is_dropped_after_the_header_timeout() {
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
-    let started = Instant::now();
     tls.write_all(b"PRI * HTTP").await.unwrap();
     tls.flush().await.unwrap();
     let mut buf = Vec::new();
@@ -663,7 +664,7 @@ async fn client_that_sends_no_request_is_dropped_after_the_header_timeout() {
         .await
         .expect("half-sent HTTP/2 preface kept the connection open");
     assert!(read.is_err() || buf.is_empty(), "{read:?} {buf:?}");
-    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(stats.header_timeouts.load(Ordering::Relaxed), 4);
 
     server.shutdown().await;
 }
@@ -879,19 +880,20 @@ async fn shutdown_grace_bounds_the_wait_for_stuck_requests() {
     ])));
     tokio::time::sleep(Duration::from_millis(250)).await;
 
-    let started = Instant::now();
     server.trigger_shutdown();
+    // The stuck handler sleeps 30 s: serve_tls returning at all within 5 s
+    // proves the grace period bounded the wait.
     tokio::time::timeout(Duration::from_secs(5), &mut server.task)
         .await
         .expect("serve_tls waited past the grace period")
         .unwrap()
         .unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(250));
 
-    // The stuck request was cut off, not answered.
+    // The stuck request was cut off, not answered (curl ended well before
+    // run()'s 20 s limit, which would also fail `ok`... so check the code).
     let out = request.await.unwrap();
     assert!(!out.ok(), "{out:?}");
-    assert!(out.elapsed < Duration::from_secs(10), "{out:?}");
+    assert!(out.code.is_some(), "curl was killed, not cut off: {out:?}");
 }
 
 // ---------------------------------------------------------------------------------
