@@ -214,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
-                .init_account("000000000000", c.uid_range.0)
+                .require_account()
                 .await?
                 .keyed(&master)
                 .await?;
@@ -253,7 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
-                .init_account("000000000000", c.uid_range.0)
+                .require_account()
                 .await?
                 .keyed(&master)
                 .await?;
@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
-                .init_account("000000000000", c.uid_range.0)
+                .require_account()
                 .await?
                 .keyed(&master)
                 .await?;
@@ -359,9 +359,14 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// First-time setup: data dir, master key, account id, TLS, root key.
+/// First-time setup. A failed init leaves no master key behind (so the
+/// next init can run), refuses a database that already holds an
+/// installation, and `serve` refuses a store without one (issue #10 item 5:
+/// a half-initialised installation is explained, never served).
 async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    if c.data_dir.join("master.key").exists() {
+    let key_path = c.data_dir.join("master.key");
+    if key_path.exists() {
         bail!("{} is already initialised", c.data_dir.display());
     }
     std::fs::DirBuilder::new()
@@ -369,20 +374,43 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         .mode(0o700)
         .create(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
-    let master = MasterKey::create(&c.data_dir.join("master.key"))?;
+    // Everything but the master key goes into the database or is made from
+    // it; a failure before the end removes the key, so nothing is left that
+    // looks initialised.
+    let master = MasterKey::create(&key_path)?;
+    match init_with(c, dev, &master).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&key_path);
+            Err(e.context(format!(
+                "ward-ca init failed; {} was removed, so init can run again once the cause is fixed",
+                key_path.display()
+            )))
+        }
+    }
+}
+
+async fn init_with(c: &Config, dev: bool, master: &MasterKey) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     let account = format!(
         "{}{:011}",
         rand::thread_rng().gen_range(1..=9),
         rand::thread_rng().gen_range(0..100_000_000_000u64)
     );
-    let store = Store::open_with(&c.database, &c.store_timeouts)
-        .await?
+    let store = Store::open_with(&c.database, &c.store_timeouts).await?;
+    if let Some(existing) = store.existing_account().await? {
+        bail!(
+            "the database already holds installation {existing} (another ward-ca, or an init that \
+             got that far and then failed): initialise into an empty database"
+        );
+    }
+    let store = store
         .init_account(&account, c.uid_range.0)
         .await?
-        .keyed(&master)
+        .keyed(master)
         .await?;
-    ensure_authorities(&store, &master).await?;
-    ensure_audit_key(&store, &master).await?;
+    ensure_authorities(&store, master).await?;
+    ensure_audit_key(&store, master).await?;
     if !c.tls_cert.exists() {
         // The API's TLS certificate comes from ward's own X.509 root, so
         // clients trust one root for the server and for client certificates.
@@ -399,7 +427,7 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         };
         let auth = {
             let mut conn = store.pool().acquire().await?;
-            ward_ca::authority::load(&mut conn, &master).await?
+            ward_ca::authority::load(&mut conn, master).await?
         };
         let root = match &auth.signing(ward_ca::authority::X509_ROOT)?.signer {
             ward_ca::authority::Signer::X509(k) => k.clone(),
@@ -415,7 +443,7 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
         std::fs::write(&c.tls_cert, &cert)?;
         write_private(&c.tls_key, &key)?;
     }
-    let (id, secret) = create_root_key(&store, &master).await?;
+    let (id, secret) = create_root_key(&store, master).await?;
     say(&format!(
         "ward-ca: new installation in {} (account {}){}",
         c.data_dir.display(),
@@ -493,7 +521,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     let master = MasterKey::load(&c.data_dir.join("master.key"))?;
     let store = Store::open_with(&c.database, &c.store_timeouts)
         .await?
-        .init_account("000000000000", c.uid_range.0)
+        .require_account()
         .await?
         .keyed(&master)
         .await?;

@@ -497,6 +497,36 @@ impl Store {
         Ok((head.try_get(0)?, head.try_get(1)?))
     }
 
+    /// The installation's account id if this database already has one.
+    pub async fn existing_account(&self) -> Result<Option<String>, StoreError> {
+        let e = |e: sqlx::Error| StoreError(format!("reading the store: {e}"));
+        sqlx::query("SELECT value FROM meta WHERE name = 'account_id'")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(e)?
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()
+            .map_err(e)
+    }
+
+    /// Loads the installation's account id; an error if the database has
+    /// none (never initialised, or an init that failed half-way): `serve`
+    /// never invents an account.
+    pub async fn require_account(mut self) -> Result<Store, StoreError> {
+        match self.existing_account().await? {
+            Some(a) => {
+                self.account_id = Arc::from(a.as_str());
+                Ok(self)
+            }
+            None => Err(StoreError(
+                "the database holds no ward installation: run `ward-ca init --config FILE` \
+                 (if an earlier init failed half-way, use an empty database and a data \
+                 directory without master.key)"
+                    .into(),
+            )),
+        }
+    }
+
     /// Reads the installation's account id, setting it to `proposed` (and
     /// the uid/gid counters to `uid_min`) on first use.
     pub async fn init_account(mut self, proposed: &str, uid_min: i64) -> Result<Store, StoreError> {
