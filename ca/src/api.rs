@@ -187,16 +187,38 @@ async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> 
 
 /// `GET /readyz`: 200 only if the store takes a real write now (a full
 /// disk, an I/O error or a lock held by a frozen replica make it 503).
+/// How long one `/readyz` write probe answers for.
+const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `GET /readyz` (no authentication): 200 if the store took a real write.
+/// The probe is a write transaction (and, while recovering, a large one), so
+/// an unauthenticated flood must not turn into a flood of writes contending
+/// with real mutations for the audit head: one probe runs at a time and its
+/// outcome answers every request for [`READINESS_TTL`].
 async fn readyz(State(st): State<Shared>) -> Response {
-    match st.store.can_write().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (
+    let outcome = {
+        let mut last = st.readiness.lock().await;
+        match &*last {
+            Some((at, outcome)) if at.elapsed() < READINESS_TTL => outcome.clone(),
+            _ => {
+                st.metrics
+                    .readiness_probes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let outcome = st.store.can_write().await.err().map(|e| e.message());
+                *last = Some((std::time::Instant::now(), outcome.clone()));
+                outcome
+            }
+        }
+    };
+    match outcome {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(message) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(
                 axum::http::header::RETRY_AFTER,
                 crate::error::UNAVAILABLE_RETRY_AFTER.to_string(),
             )],
-            format!("store cannot write: {}\n", e.message()),
+            format!("store cannot write: {message}\n"),
         )
             .into_response(),
     }

@@ -569,6 +569,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         ca_checked: Default::default(),
         client_roots: Some(client_roots),
         password_checks: Default::default(),
+        readiness: Default::default(),
         failures: Default::default(),
         audit_signer: Some(audit_signer),
     });

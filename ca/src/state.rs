@@ -42,6 +42,8 @@ pub struct AppState {
     pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
     /// Bounds concurrent Argon2 work (password logins and changes).
     pub password_checks: crate::password_api::PasswordChecks,
+    /// The last `/readyz` write probe and its outcome (see `api::readyz`).
+    pub readiness: tokio::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
     /// Authentication failures per source (aggregated audit, rate limit).
     pub failures: crate::failures::FailureTable,
     /// The key that signs audit checkpoints.
@@ -156,6 +158,8 @@ pub struct Metrics {
     pub password_verifications: AtomicU64,
     /// Password checks refused because all Argon2 slots were busy.
     pub password_busy: AtomicU64,
+    /// Write probes `/readyz` ran (at most one a second).
+    pub readiness_probes: AtomicU64,
     /// Connection counters kept by the HTTPS listener.
     pub connections: Arc<crate::tls::ConnStats>,
     /// Requests refused (429) by the per-source failure limit.
@@ -183,6 +187,7 @@ impl Metrics {
              # HELP ward_authz_denials_total Requests denied by policy.\n# TYPE ward_authz_denials_total counter\nward_authz_denials_total {}\n\
              # HELP ward_password_verifications_total Argon2 password verifications run.\n# TYPE ward_password_verifications_total counter\nward_password_verifications_total {}\n\
              # HELP ward_password_busy_total Password checks refused while every Argon2 slot was busy.\n# TYPE ward_password_busy_total counter\nward_password_busy_total {}\n\
+             # HELP ward_readiness_probes_total Write probes run by /readyz.\n# TYPE ward_readiness_probes_total counter\nward_readiness_probes_total {}\n\
              # HELP ward_auth_rate_limited_total Requests refused by the per-source authentication-failure limit.\n# TYPE ward_auth_rate_limited_total counter\nward_auth_rate_limited_total {}\n",
             g(&self.responses_2xx),
             g(&self.responses_4xx),
@@ -191,6 +196,7 @@ impl Metrics {
             g(&self.denials),
             g(&self.password_verifications),
             g(&self.password_busy),
+            g(&self.readiness_probes),
             g(&self.auth_rate_limited),
         ) + &self.connections.render()
     }

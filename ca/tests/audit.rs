@@ -470,21 +470,6 @@ fn checkpoint_files_postgres() {
     checkpoint_files(Db::Postgres);
 }
 
-fn metric(s: &Server, name: &str) -> u64 {
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&s.bundle)
-        .arg(format!("{}/metrics", s.endpoint))
-        .output()
-        .unwrap();
-    let t = String::from_utf8_lossy(&out.stdout).into_owned();
-    t.lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{t}"))
-}
-
 /// Item 11: 1,000 bad-signature requests with 60 KB paths from one
 /// address leave a few bounded events; the recorded and aggregated counts
 /// add up to the failures that were not rate-limited; the rate-limited
@@ -498,7 +483,7 @@ fn failure_flood(db: Db) {
     // The last signed call before the flood leaves the root key cached.
     s.call(&s.root(), "GET", "/v1/users", None).ok();
     let (before, _, _) = read_chain(&s);
-    let failures_before = metric(&s, "ward_auth_failures_total");
+    let failures_before = s.metric("ward_auth_failures_total");
     let date = {
         let out = Command::new("date")
             .args(["-u", "+%Y%m%dT%H%M%SZ"])
@@ -555,9 +540,9 @@ fn failure_flood(db: Db) {
     }
     assert!(limited > 0, "the source was never rate-limited");
     assert!(failed >= 200, "{failed} failures before the limit");
-    assert_eq!(metric(&s, "ward_auth_rate_limited_total"), limited);
+    assert_eq!(s.metric("ward_auth_rate_limited_total"), limited);
     assert_eq!(
-        metric(&s, "ward_auth_failures_total") - failures_before,
+        s.metric("ward_auth_failures_total") - failures_before,
         failed
     );
     // A correctly signed request from the same address is served; an

@@ -17,22 +17,6 @@ use serde_json::json;
 
 const PW: &str = "Kestrel-Orbit-77";
 
-/// A counter from /metrics.
-fn metric(s: &Server, name: &str) -> u64 {
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&s.bundle)
-        .arg(format!("{}/metrics", s.endpoint))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 /// One SQL value from the daemon's database.
 fn sql(s: &Server, q: &str) -> String {
     match s.db {
@@ -163,7 +147,7 @@ fn lockout_cannot_be_raced(db: Db) {
     new_user(&s, "cora", PW, false);
     let s = Arc::new(s);
 
-    let before = metric(&s, "ward_password_verifications_total");
+    let before = s.metric("ward_password_verifications_total");
     let go = Arc::new(Barrier::new(60));
     let workers: Vec<_> = (0..60)
         .map(|i| {
@@ -176,7 +160,7 @@ fn lockout_cannot_be_raced(db: Db) {
         })
         .collect();
     let results: Vec<(u16, String)> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    let verified = metric(&s, "ward_password_verifications_total") - before;
+    let verified = s.metric("ward_password_verifications_total") - before;
     let wrong = results.iter().filter(|(st, _)| *st == 401).count();
     let locked = results
         .iter()
@@ -201,15 +185,15 @@ fn lockout_cannot_be_raced(db: Db) {
     assert!(head.contains("retry-after: "), "{head}");
     assert!(b.contains("too many failed logins"), "{b}");
     // Another wrong guess while locked neither verifies nor moves the lock.
-    let v = metric(&s, "ward_password_verifications_total");
+    let v = s.metric("ward_password_verifications_total");
     login(&s, "lou", "wrong-guess-xyz").err(429, "Throttling");
     assert_eq!(locked_until(&s, "user:lou"), lock);
-    assert_eq!(metric(&s, "ward_password_verifications_total"), v);
+    assert_eq!(s.metric("ward_password_verifications_total"), v);
 
     // ChangePassword: 30 parallel wrong current passwords from one session.
     let creds = creds_of(login(&s, "cora", PW).ok());
     let bearer = format!("Bearer {}", creds.token.clone().unwrap());
-    let before = metric(&s, "ward_password_verifications_total");
+    let before = s.metric("ward_password_verifications_total");
     let go = Arc::new(Barrier::new(30));
     let workers: Vec<_> = (0..30)
         .map(|i| {
@@ -222,7 +206,7 @@ fn lockout_cannot_be_raced(db: Db) {
         })
         .collect();
     let results: Vec<(u16, String)> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    let verified = metric(&s, "ward_password_verifications_total") - before;
+    let verified = s.metric("ward_password_verifications_total") - before;
     assert_eq!(verified, 5, "{results:?}");
     let wrong = results
         .iter()
@@ -304,10 +288,10 @@ fn argon2_work_is_bounded() {
             assert!(head.contains("retry-after: "), "{head}");
         }
     }
-    let refused = metric(&s, "ward_password_busy_total");
+    let refused = s.metric("ward_password_busy_total");
     assert_eq!(refused, busy.len() as u64);
     // Every admitted login ran exactly one verification.
-    let verified = metric(&s, "ward_password_verifications_total");
+    let verified = s.metric("ward_password_verifications_total");
     let ran = results.iter().filter(|(st, _, _)| *st == 401).count() as u64;
     assert_eq!(verified, ran, "{results:?}");
 }

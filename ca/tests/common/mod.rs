@@ -365,6 +365,23 @@ impl Server {
     }
 
     /// Counted 5xx responses from /metrics.
+    /// One counter of the daemon's `/metrics`, by its series name (e.g.
+    /// `ward_auth_failures_total`); panics if the series is absent.
+    pub fn metric(&self, name: &str) -> u64 {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&self.bundle)
+            .arg(format!("{}/metrics", self.endpoint))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    }
+
     pub fn count_5xx(&self) -> u64 {
         let out = Command::new("curl")
             .args(["-sS", "--cacert"])
