@@ -207,18 +207,22 @@ pub fn store_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let Some(code) = db.code() else { return false };
-            match code.parse::<i32>() {
+            // Decide the backend by the error's type, not by whether the
+            // code looks numeric: many SQLSTATEs are digits too (53100
+            // disk_full read as a SQLite code was a 500).
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            match code.parse::<i32>().ok().filter(|_| sqlite) {
                 // SQLite (extended) result codes: the primary code is the
                 // low byte. BUSY 5, LOCKED 6, NOMEM 7, READONLY 8,
                 // IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
-                Ok(n) => matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15),
+                Some(n) => matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15),
                 // PostgreSQL SQLSTATE: connection exception (08), disk
                 // full and other resource shortages (53), system and I/O
                 // errors (58), shutdown or cancel (57: statement_timeout
                 // is 57014), lock_not_available (55P03, lock_timeout),
                 // idle-in-transaction timeout (25P03), serialization
                 // failure and deadlock (40001, 40P01).
-                Err(_) => {
+                None => {
                     let c = code.as_ref();
                     ["08", "53", "57", "58"].iter().any(|p| c.starts_with(p))
                         || matches!(c, "55P03" | "25P03" | "40001" | "40P01")

@@ -510,3 +510,171 @@ fn a_frozen_replica_does_not_stop_the_other() {
     drop(b);
     a.restart("TERM");
 }
+
+/// A PostgreSQL cluster of its own on a small tmpfs (for the disk-full
+/// scenario); stopped and unmounted on drop.
+struct SmallPostgres {
+    dir: PathBuf,
+    url: String,
+    _fs: Tmpfs,
+}
+
+impl SmallPostgres {
+    /// `None` when no tmpfs can be mounted here (not root).
+    fn start(size: &str) -> Option<SmallPostgres> {
+        let base = std::env::temp_dir().join(format!("ward-pgfull-{}", std::process::id()));
+        let mut fs = Tmpfs::default();
+        fs.mount(&base.join("fs"), size);
+        let at = fs.at.clone()?;
+        // The cluster lives under the mount point (pg-test-env recreates
+        // its directory, which a mount point cannot be).
+        let dir = at.join("pg");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-env");
+        let _ = Command::new("chmod").arg("0755").arg(&at).status();
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg-test-env: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        Some(SmallPostgres { dir, url, _fs: fs })
+    }
+}
+
+impl Drop for SmallPostgres {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-env");
+        let _ = Command::new(&script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// Item 1 on PostgreSQL: the cluster's disk fills up under issuance
+/// (WAL writes fail; PostgreSQL may restart its backends). ward-ca answers
+/// 201 (committed) or 503 with `Retry-After` — never 500, never a 201 for
+/// a row that is not committed; `/readyz` reports it; once space is back
+/// writes succeed again without restarting ward-ca, and every acknowledged
+/// serial is in the inventory.
+#[test]
+fn postgres_disk_full_never_acknowledges_what_it_did_not_commit() {
+    if postgres_skipped() {
+        return;
+    }
+    let Some(pg) = SmallPostgres::start("160m") else {
+        if std::env::var("WARD_REQUIRE_TMPFS").is_ok() {
+            panic!("cannot mount a tmpfs here (WARD_REQUIRE_TMPFS is set)");
+        }
+        eprintln!("skipping: cannot mount a tmpfs here (needs root); scripts/faults runs it");
+        return;
+    };
+    // This process's servers use the small cluster (nextest runs each
+    // test in its own process).
+    std::env::set_var("WARD_TEST_POSTGRES_URL", &pg.url);
+    let Some(mut s) = Server::start(Db::Postgres) else {
+        return;
+    };
+    let root = s.root();
+    let alice = user_with_policy(&s, &root, "alice");
+    let key = public_key(&s.dir);
+    let mut acked: Vec<String> = Vec::new();
+    let mut fives = 0;
+    let r = issue_round(&s, &alice, &key, 4, 5);
+    assert_eq!(r.unavailable, 0);
+    acked.extend(r.acked);
+
+    let fs = pg.dir.parent().unwrap().to_owned();
+    let filler = fill(&fs, 256 * 1024);
+    let mut saw_full = false;
+    let mut readyz_while_failing = Vec::new();
+    for _ in 0..40 {
+        let r = issue_round(&s, &alice, &key, 8, 5);
+        fives += r.unavailable;
+        acked.extend(r.acked.iter().cloned());
+        if r.unavailable > 0 {
+            saw_full = true;
+            if r.acked.is_empty() {
+                let ready = s.readyz();
+                if ready == 503 {
+                    fives += 1;
+                }
+                readyz_while_failing.push(ready);
+                if readyz_while_failing.len() >= 3 {
+                    break;
+                }
+            }
+            fill(&fs, 0);
+        }
+    }
+    assert!(saw_full, "the disk never filled up");
+    assert!(
+        readyz_while_failing.contains(&503),
+        "/readyz never said the store cannot write: {readyz_while_failing:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let deadline = freed + Duration::from_secs(120);
+    loop {
+        let ready = s.readyz();
+        if ready == 200 {
+            break;
+        }
+        fives += 1;
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {ready} after space came back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovery = freed.elapsed();
+    // The first writes after PostgreSQL's own recovery may still meet a
+    // connection it closed: 503 then, never 500 and never lost.
+    let mut clean = false;
+    for _ in 0..10 {
+        let r = issue_round(&s, &alice, &key, 4, 5);
+        fives += r.unavailable;
+        acked.extend(r.acked);
+        if r.unavailable == 0 {
+            clean = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(clean, "writes still fail after space came back");
+
+    s.expect_5xx(fives);
+    s.restart("TERM");
+    let url = s.db_url.clone().unwrap();
+    let found: BTreeSet<String> = common::psql(&url, "SELECT serial FROM certificates")
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|x| !found.contains(*x)).collect();
+    eprintln!(
+        "postgres disk full: {} acknowledged, {} found, {} lost, {} answered 503, ready again {:.1} s after space came back",
+        acked.len(),
+        acked.len() - lost.len(),
+        lost.len(),
+        fives,
+        recovery.as_secs_f64()
+    );
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    drop(s);
+    drop(pg);
+}
+
+/// True (and says so) when the PostgreSQL variants are skipped here.
+fn postgres_skipped() -> bool {
+    common::postgres_admin_url().is_none()
+}

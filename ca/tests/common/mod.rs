@@ -540,6 +540,18 @@ impl Drop for Server {
                 ])
                 .output();
         }
+        if std::thread::panicking() {
+            // The daemon's own account of a failing test.
+            let log = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- ward-ca stderr.log (last {} lines, newest last):",
+                tail.len()
+            );
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
             assert_eq!(
