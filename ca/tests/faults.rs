@@ -678,3 +678,110 @@ fn postgres_disk_full_never_acknowledges_what_it_did_not_commit() {
 fn postgres_skipped() -> bool {
     common::postgres_admin_url().is_none()
 }
+
+/// Issue #7's flood, as a fault scenario: while one address sends a flood
+/// of badly signed requests (each an authentication failure ward-ca must
+/// count and, in aggregate, audit), another client's issuance goes on:
+/// every legitimate request is answered 201 and stored. It prints the
+/// issuance rate alone and during the flood (measured side by side in one
+/// run; no timed assertion).
+fn issuance_during_a_bad_signature_flood(db: Db) {
+    const FLOOD: usize = 3000;
+    let Some(mut s) = Server::start(db) else {
+        return;
+    };
+    let root = s.root();
+    let alice = user_with_policy(&s, &root, "alice");
+    let key = public_key(&s.dir);
+    let t = Instant::now();
+    let alone = issue_round(&s, &alice, &key, 4, 15);
+    let alone_rate = alone.acked.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(alone.unavailable, 0);
+
+    let date = {
+        let out = Command::new("date")
+            .args(["-u", "+%Y%m%dT%H%M%SZ"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let mut cfg = String::new();
+    for _ in 0..FLOOD {
+        cfg.push_str(&format!(
+            "url = \"{}/v1/ssh/user-certificates\"\noutput = \"/dev/null\"\n",
+            s.endpoint
+        ));
+    }
+    let cfg_file = s.dir.join("flood.curl");
+    std::fs::write(&cfg_file, cfg).unwrap();
+    let flood = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&s.bundle)
+        // Its own source address, so the per-source failure limit that
+        // meets it is not the legitimate client's.
+        .args(["--interface", "127.0.0.2"])
+        .args(["-X", "POST", "--data-binary", "{}"])
+        .args(["-H", &format!("x-amz-date: {date}")])
+        .args([
+            "-H",
+            &format!(
+                "authorization: AWS4-HMAC-SHA256 Credential={}/{}/local/ward/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+                alice.id,
+                &date[..8],
+                "0".repeat(64)
+            ),
+        ])
+        .args(["--http1.1", "-w", "%{http_code}\n", "-K"])
+        .arg(&cfg_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let the flood get going, then issue beside it.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let during = issue_round(&s, &alice, &key, 4, 15);
+    let during_rate = during.acked.len() as f64 / t.elapsed().as_secs_f64();
+    let out = flood.wait_with_output().unwrap();
+    let codes = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut refused = 0;
+    for c in codes.lines() {
+        match c {
+            "403" | "429" => refused += 1,
+            other => panic!("a badly signed request answered {other}"),
+        }
+    }
+    assert_eq!(refused, FLOOD, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(during.unavailable, 0, "issuance refused during the flood");
+    let mut acked = alone.acked;
+    acked.extend(during.acked);
+    s.restart("TERM");
+    let listed = s
+        .call(&root, "GET", "/v1/certificates?limit=1000", None)
+        .ok()
+        .clone();
+    let found: BTreeSet<String> = listed["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serial"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|x| !found.contains(*x)).collect();
+    eprintln!(
+        "signature flood ({db:?}): {} acknowledged, {} lost; issuance {alone_rate:.0}/s alone, {during_rate:.0}/s beside {FLOOD} bad signatures (ratio {:.2})",
+        acked.len(),
+        lost.len(),
+        during_rate / alone_rate
+    );
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+}
+
+#[test]
+fn issuance_during_a_bad_signature_flood_sqlite() {
+    issuance_during_a_bad_signature_flood(Db::Sqlite);
+}
+
+#[test]
+fn issuance_during_a_bad_signature_flood_postgres() {
+    issuance_during_a_bad_signature_flood(Db::Postgres);
+}
