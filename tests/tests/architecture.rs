@@ -27,6 +27,7 @@ const GUARDED: &[(&str, &[&str])] = &[
     ("ward-authz", &[]),
     ("ward-protocol", &[]),
     ("ward-pki", &["ring"]),
+    ("pam_ward", &[]),
 ];
 const FORBIDDEN: &[&str] = &[
     "tokio",

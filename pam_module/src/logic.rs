@@ -1,0 +1,300 @@
+//! The account decision, without the C ABI: PAM items in, a [`Verdict`]
+//! out. Items are checked before anything is sent (hostile values from a
+//! remote client — `PAM_RHOST`, `PAM_USER` typed at a login prompt — are
+//! refused, not passed on), the agent is asked over its socket with every
+//! operation bounded, and its answer is mapped to a PAM outcome.
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ward_protocol::agent::{exchange, AuthorizeRequest, Outcome, Request, Response};
+
+use crate::args::Args;
+
+/// Longest PAM item value sent to the agent.
+pub const MAX_ITEM: usize = 256;
+
+/// The PAM items an account check uses (already converted from C strings;
+/// `None` when unset or not UTF-8).
+#[derive(Clone, Debug, Default)]
+pub struct Items {
+    /// `PAM_SERVICE`.
+    pub service: Option<String>,
+    /// `PAM_USER`.
+    pub user: Option<String>,
+    /// `PAM_RUSER` (for sudo: the invoking user).
+    pub ruser: Option<String>,
+    /// `PAM_RHOST`.
+    pub rhost: Option<String>,
+    /// How the user authenticated, if this handle knows.
+    pub auth_method: Option<String>,
+}
+
+/// What the module answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// `PAM_SUCCESS`.
+    Allow,
+    /// `PAM_PERM_DENIED`, with ward's reason for the user.
+    Deny(String),
+    /// Not a ward user: `PAM_USER_UNKNOWN` (or `PAM_IGNORE`).
+    Unknown,
+    /// The agent could not answer for a user ward may know:
+    /// `PAM_AUTHINFO_UNAVAIL` (fail closed).
+    Unavailable(String),
+    /// The request itself is unacceptable (hostile item): `PAM_PERM_DENIED`.
+    Refused(String),
+}
+
+/// A PAM item fit to send: bounded, no control characters.
+fn clean(what: &str, v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if v.len() > MAX_ITEM {
+        return Err(format!("{what} is longer than {MAX_ITEM} bytes"));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(format!("{what} contains control characters"));
+    }
+    Ok(v.to_owned())
+}
+
+/// The agent request for an account check, or why none can be made.
+pub fn account_request(items: &Items) -> Result<AuthorizeRequest, String> {
+    let service = clean(
+        "PAM_SERVICE",
+        items.service.as_deref().ok_or("PAM_SERVICE is not set")?,
+    )?;
+    let target = clean(
+        "PAM_USER",
+        items.user.as_deref().ok_or("PAM_USER is not set")?,
+    )?;
+    let (action, user) = if service == "sudo" {
+        // sudo's PAM_USER is the target account; the ward user is the
+        // one who runs sudo.
+        let ruser = items
+            .ruser
+            .as_deref()
+            .ok_or("sudo did not set PAM_RUSER (the invoking user)")?;
+        ("host:Sudo", clean("PAM_RUSER", ruser)?)
+    } else {
+        ("host:Login", target.clone())
+    };
+    // PAM_RHOST is a host name or an address; only an address is
+    // `ward:SourceIp` (a name would be whatever the client claimed).
+    let source_ip = items
+        .rhost
+        .as_deref()
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_string());
+    Ok(AuthorizeRequest {
+        action: action.to_owned(),
+        user,
+        principal: target,
+        service,
+        source_ip,
+        auth_method: items
+            .auth_method
+            .clone()
+            .unwrap_or_else(|| "unknown".to_owned()),
+    })
+}
+
+/// Maps the agent's answer.
+pub fn verdict(answer: Response) -> Verdict {
+    match answer {
+        Response::Decision {
+            outcome: Outcome::Allowed,
+            ..
+        } => Verdict::Allow,
+        Response::Decision {
+            outcome: Outcome::UnknownUser,
+            ..
+        } => Verdict::Unknown,
+        Response::Decision {
+            outcome: Outcome::Denied,
+            reason,
+            ..
+        } => Verdict::Deny(reason.unwrap_or_else(|| "denied by ward policy".to_owned())),
+        Response::Error { code, message } => Verdict::Unavailable(format!(
+            "the ward agent refused the request ({code}): {message}"
+        )),
+        other => Verdict::Unavailable(format!("unexpected answer from the ward agent: {other:?}")),
+    }
+}
+
+/// True if `name` has an entry in the passwd file at `path` (local
+/// accounts are never ward's: they keep working when the agent is down).
+pub fn is_local_user(path: &Path, name: &str) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    BufReader::new(f)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .any(|line| line.split(|&b| b == b':').next() == Some(name.as_bytes()))
+}
+
+/// Asks the agent; a socket that cannot be reached or answer in time is
+/// an error, never a hang.
+pub fn ask(args: &Args, request: Request) -> Result<Response, String> {
+    let mut stream = crate::ffi::connect_bounded(&args.socket, args.timeout).map_err(|e| {
+        format!(
+            "cannot reach the ward agent at {}: {e}",
+            args.socket.display()
+        )
+    })?;
+    set_timeouts(&stream, args.timeout)?;
+    exchange(&mut stream, request).map_err(|e| format!("ward agent: {e}"))
+}
+
+fn set_timeouts(s: &std::os::unix::net::UnixStream, t: Duration) -> Result<(), String> {
+    s.set_read_timeout(Some(t))
+        .and_then(|()| s.set_write_timeout(Some(t)))
+        .map_err(|e| format!("socket timeout: {e}"))
+}
+
+/// The whole account check.
+pub fn account(args: &Args, items: &Items, passwd_file: &Path) -> Verdict {
+    let req = match account_request(items) {
+        Ok(r) => r,
+        Err(why) => return Verdict::Refused(why),
+    };
+    match ask(args, Request::Authorize(req.clone())) {
+        Ok(answer) => verdict(answer),
+        Err(why) => {
+            if is_local_user(passwd_file, &req.user) {
+                Verdict::Unknown
+            } else {
+                Verdict::Unavailable(why)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(service: &str, user: &str) -> Items {
+        Items {
+            service: Some(service.into()),
+            user: Some(user.into()),
+            ..Items::default()
+        }
+    }
+
+    #[test]
+    fn login_and_sudo_requests() {
+        let mut i = items("sshd", "alice");
+        i.rhost = Some("10.1.2.3".into());
+        let r = account_request(&i).unwrap();
+        assert_eq!(
+            (r.action.as_str(), r.user.as_str(), r.principal.as_str()),
+            ("host:Login", "alice", "alice")
+        );
+        assert_eq!(r.source_ip.as_deref(), Some("10.1.2.3"));
+        assert_eq!(r.auth_method, "unknown");
+
+        let mut s = items("sudo", "root");
+        assert!(account_request(&s).unwrap_err().contains("PAM_RUSER"));
+        s.ruser = Some("alice".into());
+        s.rhost = Some("evil.example".into());
+        let r = account_request(&s).unwrap();
+        assert_eq!(
+            (r.action.as_str(), r.user.as_str(), r.principal.as_str()),
+            ("host:Sudo", "alice", "root")
+        );
+        // A host name is not an address: no ward:SourceIp.
+        assert_eq!(r.source_ip, None);
+    }
+
+    #[test]
+    fn hostile_items_are_refused() {
+        for (svc, user) in [
+            ("sshd", ""),
+            ("sshd", "al\nice"),
+            ("sshd", "al\u{7f}ice"),
+            ("ss\0hd", "alice"),
+        ] {
+            assert!(
+                account_request(&items(svc, user)).is_err(),
+                "{svc:?} {user:?}"
+            );
+        }
+        let long = "a".repeat(MAX_ITEM + 1);
+        assert!(account_request(&items("sshd", &long)).is_err());
+        assert!(account_request(&Items::default()).is_err());
+        let mut i = items("sshd", "alice");
+        i.rhost = Some(format!("{}1.2.3.4", "\u{202e}"));
+        assert_eq!(account_request(&i).unwrap().source_ip, None);
+    }
+
+    #[test]
+    fn answers_map_to_verdicts() {
+        let d = |outcome, reason: Option<&str>| Response::Decision {
+            outcome,
+            user: None,
+            reason: reason.map(str::to_owned),
+        };
+        assert_eq!(verdict(d(Outcome::Allowed, None)), Verdict::Allow);
+        assert_eq!(verdict(d(Outcome::UnknownUser, None)), Verdict::Unknown);
+        assert_eq!(
+            verdict(d(Outcome::Denied, Some("no statement allows host:Login"))),
+            Verdict::Deny("no statement allows host:Login".into())
+        );
+        assert!(matches!(
+            verdict(ward_protocol::agent::error(
+                "forbidden",
+                "decisions are for root"
+            )),
+            Verdict::Unavailable(_)
+        ));
+        assert!(matches!(
+            verdict(Response::Lines {
+                lines: vec![],
+                reason: None
+            }),
+            Verdict::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn local_users_are_found_by_exact_name() {
+        let dir = std::env::temp_dir().join(format!("pam-ward-passwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("passwd");
+        std::fs::write(
+            &p,
+            "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:/bin/sh\n",
+        )
+        .unwrap();
+        assert!(is_local_user(&p, "bob"));
+        assert!(is_local_user(&p, "root"));
+        assert!(!is_local_user(&p, "bo"));
+        assert!(!is_local_user(&p, "alice"));
+        assert!(!is_local_user(&dir.join("missing"), "bob"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_absent_agent_fails_closed_for_ward_users_only() {
+        let dir = std::env::temp_dir().join(format!("pam-ward-noagent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("passwd");
+        std::fs::write(&p, "bob:x:1000:1000::/home/bob:/bin/sh\n").unwrap();
+        let args = Args {
+            socket: dir.join("absent.sock"),
+            ..Args::default()
+        };
+        assert!(matches!(
+            account(&args, &items("login", "alice"), &p),
+            Verdict::Unavailable(_)
+        ));
+        assert_eq!(account(&args, &items("login", "bob"), &p), Verdict::Unknown);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
