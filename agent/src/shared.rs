@@ -21,6 +21,11 @@ pub struct Current {
 pub trait AuditSink: Send + Sync {
     /// Records one event durably (it must survive a restart of the agent).
     fn record(&self, event: HostEvent);
+
+    /// Events recorded but not yet delivered (for `status`).
+    fn backlog(&self) -> u64 {
+        0
+    }
 }
 
 /// Shared by every thread of the daemon.
@@ -52,4 +57,54 @@ impl Shared {
             Err(p) => *p.into_inner() = next,
         }
     }
+}
+
+impl Shared {
+    /// The agent's status at `now` (Unix seconds), as `status` shows it:
+    /// the sync state, the cache's age and whether it is too old to decide
+    /// from, and the audit backlog.
+    pub fn status_now(&self, now: i64) -> Status {
+        let mut status = match self.status.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match self.snapshot() {
+            Some(c) => {
+                let age = now.saturating_sub(c.received_at);
+                status.generation = c.snapshot.generation;
+                status.cache_age_seconds = Some(age.max(0).unsigned_abs());
+                status.stale = age > self.max_staleness || age < 0;
+                if status.host.is_empty() {
+                    status.host = c.snapshot.host.name.clone();
+                }
+            }
+            None => {
+                status.cache_age_seconds = None;
+                status.stale = true;
+            }
+        }
+        status.audit_backlog = self.audit.backlog();
+        status
+    }
+
+    /// Updates the sync status.
+    pub fn set_status(&self, f: impl FnOnce(&mut Status)) {
+        match self.status.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Writes one log line to stderr (journald under systemd). Never given a
+/// secret.
+pub fn log(message: impl std::fmt::Display) {
+    eprintln!("ward-agent: {message}");
 }
