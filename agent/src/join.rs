@@ -496,6 +496,124 @@ mod tests {
         assert!(read_token("-", &mut big).is_err());
     }
 
+    struct Fixture {
+        spki: Vec<u8>,
+        ssh: PublicKey,
+        good: JoinResponse,
+    }
+
+    /// A well-formed answer for a fresh TLS key and SSH host key, with
+    /// variants built from other keys.
+    fn fixture() -> (Fixture, impl Fn(&str, CertType, bool) -> (String, String)) {
+        use rand_core::OsRng;
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let ca_pem = ca.pem();
+        let bundle = ca_pem.clone();
+        let tls = rcgen::KeyPair::generate().unwrap();
+        let spki = tls.public_key_der();
+        let ssh_ca = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let ssh_host = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+        let ssh = ssh_host.public_key().clone();
+        // (x509 for SAN `uri` and our key or another, SSH cert of type for
+        // our key or another)
+        let make = move |uri: &str, kind: CertType, ours: bool| {
+            let other = rcgen::KeyPair::generate().unwrap();
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+            let leaf = p
+                .signed_by(if ours { &tls } else { &other }, &ca, &ca_key)
+                .unwrap();
+            let other_ssh = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).unwrap();
+            let subject = if ours { &ssh_host } else { &other_ssh };
+            let mut b = ssh_key::certificate::Builder::new_with_random_nonce(
+                &mut OsRng,
+                subject.public_key(),
+                0,
+                4_000_000_000,
+            )
+            .unwrap();
+            b.serial(1).unwrap();
+            b.key_id("web-01").unwrap();
+            b.cert_type(kind).unwrap();
+            b.valid_principal("web-01").unwrap();
+            let cert = b.sign(&ssh_ca).unwrap().to_openssh().unwrap();
+            (format!("{}{}", leaf.pem(), ca_pem), cert)
+        };
+        let (certificate_pem, ssh_host_certificate) =
+            make("spiffe://t.ward/host/web-01", CertType::Host, true);
+        let good = JoinResponse {
+            host_name: "web-01".into(),
+            host_arn: "arn:ward:host::123456789012:host/web-01".into(),
+            account: "123456789012".into(),
+            trust_domain: "t.ward".into(),
+            certificate_pem,
+            certificate_expires_at: "2099-01-01T00:00:00Z".into(),
+            ca_bundle_pem: bundle,
+            ssh_host_certificate,
+            ssh_user_ca_keys: vec![],
+        };
+        (Fixture { spki, ssh, good }, make)
+    }
+
+    use ssh_key::certificate::CertType;
+
+    #[test]
+    fn hostile_join_answers_are_refused() {
+        let (f, make) = fixture();
+        let parse = |r: &JoinResponse, host: Option<&str>| {
+            parse_response(&serde_json::to_vec(r).unwrap(), &f.spki, &f.ssh, host)
+        };
+        let field = |r: Result<JoinResponse, JoinError>| match r {
+            Err(JoinError::Invalid(field, _)) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(parse(&f.good, None).unwrap(), f.good);
+        assert_eq!(parse(&f.good, Some("web-01")).unwrap(), f.good);
+        // Renewal answered for another host.
+        assert_eq!(field(parse(&f.good, Some("db-1"))), "hostName");
+        // Not JSON, truncated, oversized.
+        let bytes = serde_json::to_vec(&f.good).unwrap();
+        for b in [&b"<html>"[..], &bytes[..bytes.len() / 2], &b""[..]] {
+            assert_eq!(field(parse_response(b, &f.spki, &f.ssh, None)), "body");
+        }
+        let mut big = bytes.clone();
+        big.resize(MAX_JOIN_RESPONSE as usize + 1, b' ');
+        assert_eq!(field(parse_response(&big, &f.spki, &f.ssh, None)), "body");
+        // A certificate for someone else's key.
+        let mut r = f.good.clone();
+        r.certificate_pem = make("spiffe://t.ward/host/web-01", CertType::Host, false).0;
+        assert_eq!(field(parse(&r, None)), "certificatePem");
+        // A certificate for our key but another host's identity.
+        let mut r = f.good.clone();
+        r.certificate_pem = make("spiffe://t.ward/host/db-1", CertType::Host, true).0;
+        assert_eq!(field(parse(&r, None)), "certificatePem");
+        let mut r = f.good.clone();
+        r.certificate_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into();
+        assert_eq!(field(parse(&r, None)), "certificatePem");
+        // An SSH certificate for another key, or a user certificate.
+        let mut r = f.good.clone();
+        r.ssh_host_certificate = make("spiffe://t.ward/host/web-01", CertType::Host, false).1;
+        assert_eq!(field(parse(&r, None)), "sshHostCertificate");
+        let mut r = f.good.clone();
+        r.ssh_host_certificate = make("spiffe://t.ward/host/web-01", CertType::User, true).1;
+        assert_eq!(field(parse(&r, None)), "sshHostCertificate");
+        let mut r = f.good.clone();
+        r.ssh_host_certificate = "ssh-ed25519 AAAA".into();
+        assert_eq!(field(parse(&r, None)), "sshHostCertificate");
+        // No CA bundle; hostile names (path traversal, control characters).
+        let mut r = f.good.clone();
+        r.ca_bundle_pem = String::new();
+        assert_eq!(field(parse(&r, None)), "caBundlePem");
+        for name in ["../etc", "web 01", "web\n01", ""] {
+            let mut r = f.good.clone();
+            r.host_name = name.into();
+            assert_eq!(field(parse(&r, None)), "hostName", "{name:?}");
+        }
+    }
+
     #[test]
     fn renewal_at_two_thirds() {
         assert!(!needs_renewal(0, 300, 199));
