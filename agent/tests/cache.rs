@@ -2,6 +2,7 @@
 //! loaded (and sshd's files rebuilt from it); a corrupt, truncated,
 //! bit-flipped, wrong-version, other-host or future-dated cache is
 //! discarded with a log line and deleted, never trusted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! `ward-agent check-config` on real files: errors name the key at fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

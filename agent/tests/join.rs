@@ -3,6 +3,7 @@
 //! first-contact trust (web roots, `--ca-bundle`, `--ca-fingerprint`).
 //! Every failed join writes nothing: no state directory, no SSH host key,
 //! no sshd files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -31,17 +32,42 @@ fn make_pki(dir: &Path) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=not-ward-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=not-ward-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
             "keyUsage=critical,keyCertSign",
         ],
     );
     openssl(
         dir,
         &[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            "leaf.key", "-out", "leaf.csr", "-subj", "/CN=leaf",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=leaf",
         ],
     );
     std::fs::write(
@@ -52,8 +78,21 @@ fn make_pki(dir: &Path) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "ext",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
         ],
     );
 }
@@ -88,7 +127,15 @@ impl TlsServer {
         let port = free_port();
         let mut child = Command::new("openssl")
             .args(["s_server", "-accept", &port.to_string()])
-            .args(["-cert", "leaf.pem", "-key", "leaf.key", "-cert_chain", "ca.pem", "-www"])
+            .args([
+                "-cert",
+                "leaf.pem",
+                "-key",
+                "leaf.key",
+                "-cert_chain",
+                "ca.pem",
+                "-www",
+            ])
             .current_dir(pki)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -132,7 +179,11 @@ fn failed_join(args: &[&str]) -> String {
     all.extend_from_slice(args);
     let (ok, out, err) = run(&all);
     assert!(!ok, "join succeeded: {out}");
-    assert_eq!(names(dir.path()), before, "a failed join wrote files: {err}");
+    assert_eq!(
+        names(dir.path()),
+        before,
+        "a failed join wrote files: {err}"
+    );
     assert!(!dir.join("state").exists());
     assert!(err.starts_with("ward-agent: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -202,7 +253,9 @@ fn first_contact_trust_web_roots_bundle_and_fingerprint_pin() {
             "{trust:?}: {err}"
         );
         assert!(
-            !err.contains("UnknownIssuer") && !err.contains("pinned") && !err.contains("certificate"),
+            !err.contains("UnknownIssuer")
+                && !err.contains("pinned")
+                && !err.contains("certificate"),
             "{trust:?}: {err}"
         );
     }

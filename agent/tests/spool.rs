@@ -1,5 +1,6 @@
 //! The audit spool on real files: durable appends, order, restart, the
 //! partial-line repair and the full-spool policy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! sshd's files: the KRL the agent writes is read by the real
 //! `ssh-keygen -Q`, files are replaced by rename only when their content
 //! changes, and no temporary file is left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -85,7 +86,7 @@ fn ssh_keygen_reads_the_krl_and_sees_the_revoked_serial() {
 
     // Revoking 43 as well: a new file (a rename: the inode changes).
     let before = std::fs::metadata(&files.revoked_keys).unwrap().ino();
-    let u = files.update(&[ca.clone()], &[42, 43]).unwrap();
+    let u = files.update(std::slice::from_ref(&ca), &[42, 43]).unwrap();
     assert!(u.krl && !u.ca_keys, "{u:?}");
     assert_ne!(
         std::fs::metadata(&files.revoked_keys).unwrap().ino(),

@@ -1,6 +1,6 @@
 //! Helpers shared by ward-agent's integration tests: temporary directories,
 //! the real `ward-agent` binary, ssh-keygen.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
