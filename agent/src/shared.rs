@@ -108,3 +108,50 @@ pub fn now() -> i64 {
 pub fn log(message: impl std::fmt::Display) {
     eprintln!("ward-agent: {message}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counting(u64);
+    impl AuditSink for Counting {
+        fn record(&self, _: HostEvent) {}
+        fn backlog(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn shared(received_at: Option<i64>) -> Shared {
+        Shared {
+            current: RwLock::new(received_at.map(|r| {
+                let mut snapshot = Snapshot {
+                    generation: 9,
+                    ..Snapshot::default()
+                };
+                snapshot.host.name = "web-01".into();
+                Arc::new(Current {
+                    snapshot,
+                    received_at: r,
+                })
+            })),
+            status: Mutex::new(Status::default()),
+            audit: Box::new(Counting(3)),
+            max_staleness: 100,
+        }
+    }
+
+    #[test]
+    fn status_reports_age_staleness_and_backlog() {
+        let s = shared(Some(1000)).status_now(1100);
+        assert_eq!(
+            (s.cache_age_seconds, s.stale, s.generation, s.audit_backlog),
+            (Some(100), false, 9, 3)
+        );
+        assert_eq!(s.host, "web-01");
+        assert!(shared(Some(1000)).status_now(1101).stale);
+        // A receive time in the future is not "fresh".
+        assert!(shared(Some(2000)).status_now(1000).stale);
+        let none = shared(None).status_now(1000);
+        assert_eq!((none.cache_age_seconds, none.stale), (None, true));
+    }
+}

@@ -205,8 +205,12 @@ impl Spool {
             .read_to_end(&mut text)?;
         drop(g);
         let mut batch = Batch::default();
-        for line in text.split(|&b| b == b'\n') {
-            if batch.lines >= max || line.is_empty() {
+        // Every piece but the one after the last newline is a line; an
+        // empty line is damage like any other (counted, skipped).
+        let mut pieces: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        pieces.pop();
+        for line in pieces {
+            if batch.lines >= max {
                 break;
             }
             batch.lines += 1;
@@ -336,6 +340,12 @@ pub fn deliver_forever(spool: &Spool, connect: &dyn Fn() -> Result<CaClient, Str
             },
         };
         match spool.deliver(&c, size) {
+            Ok(0) => {
+                // The count says there are events but none could be read:
+                // do not spin.
+                client = Some(c);
+                std::thread::sleep(backoff.next_delay());
+            }
             Ok(_) => {
                 size = BATCH;
                 backoff.reset();

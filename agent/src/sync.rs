@@ -7,7 +7,8 @@
 //!   [`SNAPSHOT_VERSION`] and be for this host and account; then it is
 //!   cached, becomes the current snapshot (received now), and the
 //!   `TrustedUserCAKeys` / `RevokedKeys` files are updated.
-//! - 304: nothing changed; the agent is online.
+//! - 304: nothing changed; the agent is online, and the snapshot held
+//!   counts as received now (ward-ca just confirmed it is current).
 //! - Anything else: the agent is offline with the error, backs off (1 s
 //!   doubling to 30 s, jittered), and keeps the snapshot it has — a good
 //!   snapshot is never discarded because ward-ca is unreachable or sent
@@ -61,6 +62,9 @@ impl Backoff {
         self.step = Duration::from_secs(1);
     }
 }
+
+/// How often (seconds) a confirmation by 304 is written to the cache.
+pub const CONFIRM_STORE_INTERVAL: i64 = 900;
 
 /// Checks a snapshot body from ward-ca: size, JSON, version, host and
 /// account. Pure.
@@ -143,7 +147,39 @@ impl Sync {
         if !was {
             log("sync: online");
         }
-        self.shared.set_status(|s| s.online = true);
+        self.shared.set_status(|s| {
+            s.online = true;
+            s.last_error = None;
+        });
+    }
+
+    /// A 304: ward-ca confirmed that the snapshot held is current, so it
+    /// counts as received now (staleness measures how long the host has
+    /// not known the central state, not how long nothing changed). The
+    /// cache file is rewritten with the new time at most every
+    /// [`CONFIRM_STORE_INTERVAL`] seconds, so a restart keeps roughly the
+    /// right age without rewriting a large file on every poll.
+    fn confirmed(&self, last_store: &mut i64) {
+        let Some(held) = self.shared.snapshot() else {
+            return;
+        };
+        let t = now();
+        self.shared.replace(Current {
+            snapshot: held.snapshot.clone(),
+            received_at: t,
+        });
+        if t.saturating_sub(*last_store) >= CONFIRM_STORE_INTERVAL {
+            let etag = self.etag.lock().ok().and_then(|g| g.clone());
+            let cached = Cached {
+                received_at: t,
+                etag,
+                snapshot: held.snapshot.clone(),
+            };
+            match cache::store(&self.paths.snapshot(), &cached) {
+                Ok(()) => *last_store = t,
+                Err(e) => log(format_args!("sync: writing the cache: {e}")),
+            }
+        }
     }
 
     /// Takes a snapshot body received now.
@@ -223,6 +259,7 @@ impl Sync {
         let mut client: Option<CaClient> = None;
         let mut next_renew_check = Instant::now();
         let mut renew_backoff = Backoff::default();
+        let mut last_store = 0i64;
         loop {
             if Instant::now() >= next_renew_check {
                 match self.maybe_renew() {
@@ -256,6 +293,7 @@ impl Sync {
             let started = Instant::now();
             match c.snapshot(self.cfg.poll_wait, etag.as_deref(), MAX_SNAPSHOT) {
                 Ok(SnapshotReply::NotModified) => {
+                    self.confirmed(&mut last_store);
                     self.online();
                     backoff.reset();
                     client = Some(c);
@@ -267,8 +305,8 @@ impl Sync {
                 }
                 Ok(SnapshotReply::Changed { body, etag }) => match self.accept(&body, etag) {
                     Ok(generation) => {
+                        last_store = now();
                         self.online();
-                        self.shared.set_status(|s| s.last_error = None);
                         log(format_args!("sync: snapshot generation {generation}"));
                         backoff.reset();
                         client = Some(c);
