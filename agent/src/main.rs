@@ -211,6 +211,8 @@ fn server_options(cfg: &Config) -> ServerOptions {
         passwd_file: cfg.passwd_file.clone(),
         group_file: cfg.group_file.clone(),
         on_ready: Some(Box::new(notify_ready)),
+        // Connection limits and timeouts: the server's defaults.
+        ..ServerOptions::default()
     }
 }
 

@@ -21,6 +21,18 @@ pub struct ServerOptions {
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
 }
 
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            socket: ward_protocol::agent::DEFAULT_SOCKET.into(),
+            decision_uids: Vec::new(),
+            passwd_file: "/etc/passwd".into(),
+            group_file: "/etc/group".into(),
+            on_ready: None,
+        }
+    }
+}
+
 /// TODO(agentcore stub): serves the socket (blocking).
 pub fn serve(shared: Arc<Shared>, opts: ServerOptions) -> anyhow::Result<()> {
     let _ = (shared, opts);
