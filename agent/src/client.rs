@@ -33,6 +33,8 @@ pub enum Trust {
     Bundle(Vec<u8>),
     /// A chain that contains a certificate with this SHA-256 fingerprint
     /// (of its DER), and that verifies up to it (`join --ca-fingerprint`).
+    /// Only certificates the server sends can match: ward-ca sends its
+    /// server certificate (not its root), so that is what is pinned.
     Fingerprint([u8; 32]),
 }
 
@@ -344,9 +346,12 @@ impl ServerCertVerifier for PinnedVerifier {
             return Ok(ServerCertVerified::assertion());
         }
         let Some(anchor) = intermediates.iter().find(|c| matches(c)) else {
-            return Err(rustls::Error::General(
-                "no certificate of ward-ca's chain has the pinned fingerprint".into(),
-            ));
+            return Err(rustls::Error::General(format!(
+                "none of the {} certificate(s) ward-ca sent has the pinned fingerprint \
+                 (pin its server certificate or an intermediate it sends; a root it \
+                 does not send is trusted with --ca-bundle instead)",
+                1 + intermediates.len()
+            )));
         };
         let mut roots = rustls::RootCertStore::empty();
         roots

@@ -15,7 +15,8 @@
 //! Trust on first contact: `join` has no pinned bundle yet. It trusts, in
 //! order of preference, `--ca-fingerprint SHA256` (the chain ward-ca
 //! presents must contain a certificate with that SHA-256 fingerprint and
-//! verify up to it), `--ca-bundle FILE` (only those CAs), or else the
+//! verify up to it; ward-ca sends only its server certificate, so that is
+//! what an operator pins), `--ca-bundle FILE` (only those CAs), or else the
 //! public web roots (for a ward-ca behind a publicly trusted certificate).
 //! There is no "trust anything" mode. After the join, only the bundle
 //! ward-ca returned is trusted.

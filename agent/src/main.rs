@@ -46,8 +46,10 @@ enum Command {
         /// Trust only the CA certificates in this PEM file for the join.
         #[arg(long, conflicts_with = "ca_fingerprint")]
         ca_bundle: Option<PathBuf>,
-        /// Trust ward-ca if its chain holds a certificate with this SHA-256
-        /// fingerprint (`SHA256:HEX`, `HEX` or `AA:BB:…`).
+        /// Trust ward-ca if a certificate it sends has this SHA-256
+        /// fingerprint (`SHA256:HEX`, `HEX` or `AA:BB:…`): its server
+        /// certificate, e.g. `openssl x509 -noout -fingerprint -sha256 -in
+        /// DATA/tls/server.pem` on the ward-ca host.
         #[arg(long)]
         ca_fingerprint: Option<String>,
         /// Join again although this host has joined before.
@@ -56,6 +58,9 @@ enum Command {
     },
     /// Run the daemon (sync, cache, socket).
     Run,
+    /// Renew the host and SSH host certificates now (the daemon does it by
+    /// itself once less than a third of their lifetime is left).
+    Renew,
     /// Check the configuration and exit.
     CheckConfig,
     /// Print the daemon's status.
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
             )
         }),
         Command::Run => cfg().and_then(|c| run(&c)),
+        Command::Renew => cfg().and_then(|c| renew(&c)),
         Command::CheckConfig => check_config(cli.config.as_ref()),
         Command::Status => cfg().and_then(|c| status(&c)),
         Command::SshAuthorizedPrincipals { .. } => {
@@ -199,6 +205,17 @@ fn join_cmd(
     );
     println!("  RevokedKeys {}", cfg.revoked_keys_file.display());
     println!("then start the agent: systemctl enable --now ward-agent");
+    Ok(())
+}
+
+fn renew(cfg: &Config) -> anyhow::Result<()> {
+    let paths = StatePaths::new(&cfg.state_dir);
+    let host = join::load_state(&paths)?;
+    let next = join::renew(cfg, &paths, &host)?;
+    println!(
+        "renewed the certificates of {}; the host certificate expires {}",
+        next.host_name, next.certificate_expires_at
+    );
     Ok(())
 }
 

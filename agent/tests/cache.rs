@@ -154,3 +154,13 @@ fn status_fails_when_the_agent_is_not_running() {
     assert!(err.contains("not reachable"), "{err}");
     assert!(err.contains("agent.sock"), "{err}");
 }
+
+#[test]
+fn renew_before_join_says_so() {
+    let dir = TempDir::new("renew-unjoined");
+    let cfg = write_config(&dir, "");
+    let (ok, _, err) = run(&["--config", cfg.to_str().unwrap(), "renew"]);
+    assert!(!ok);
+    assert!(err.contains("ward-agent join"), "{err}");
+    assert!(!dir.join("state").exists());
+}

@@ -230,6 +230,7 @@ fn first_contact_trust_web_roots_bundle_and_fingerprint_pin() {
     let wrong = "SHA256:".to_string() + &"00".repeat(32);
     let err = failed_join(&["--ca-fingerprint", &wrong, &s.url(), "wjt_token"]);
     assert!(err.contains("pinned fingerprint"), "{err}");
+    assert!(err.contains("--ca-bundle"), "{err}");
     drop(s);
 
     // Pinning the CA, pinning the leaf, or the CA as bundle: TLS is
