@@ -1,6 +1,6 @@
 //! The audit spool (`STATE/audit-spool`): every decision the host makes is
-//! appended here durably (one JSON line per [`HostEvent`], append + fsync)
-//! before it is acknowledged, and a delivery thread sends the oldest
+//! appended here durably (one JSON line per [`HostEvent`], append + fsync,
+//! with concurrent appends sharing one fsync) before it is acknowledged, and a delivery thread sends the oldest
 //! events, in order, in batches of at most [`BATCH`] to
 //! `POST /v1/host/audit`. Events leave the spool only after a 2xx answer
 //! (`AuditAccepted`), so a lost reply means the batch is sent again, and
@@ -28,7 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ward_protocol::host::{AuditAccepted, AuditBatch, HostEvent};
@@ -54,13 +54,17 @@ pub struct Spool {
     counter: AtomicU64,
     inner: Mutex<Inner>,
     ready: Condvar,
+    /// Lines known to be on disk (fsynced), by [`Inner::written`] number.
+    synced: Mutex<u64>,
 }
 
 struct Inner {
-    file: File,
+    file: Arc<File>,
     bytes: u64,
     count: u64,
     dropped: u64,
+    /// Lines appended since open (numbers the group commit waits for).
+    written: u64,
 }
 
 /// The oldest spooled events.
@@ -98,12 +102,14 @@ impl Spool {
             boot: format!("{:016x}", rand::random::<u64>()),
             counter: AtomicU64::new(0),
             inner: Mutex::new(Inner {
-                file,
+                file: Arc::new(file),
                 bytes: bytes.len() as u64,
                 count,
                 dropped: 0,
+                written: 0,
             }),
             ready: Condvar::new(),
+            synced: Mutex::new(0),
         })
     }
 
@@ -172,9 +178,38 @@ impl Spool {
                 ));
             }
         }
+        let mine = g.written;
         drop(g);
+        if ok {
+            self.sync_through(mine);
+        }
         self.ready.notify_all();
         ok
+    }
+
+    /// Group commit: returns once every line up to number `seq` is on
+    /// disk. One fsync covers every line written before it started, so
+    /// concurrent callers share fsyncs instead of queueing one each
+    /// (an fsync costs milliseconds; decisions wait for it).
+    ///
+    /// Lines moved by [`Spool::remove_first`] are safe too: it rewrites
+    /// the file with an fsync, under the lock that appends take.
+    fn sync_through(&self, seq: u64) {
+        let mut synced = match self.synced.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if *synced >= seq {
+            return;
+        }
+        let (file, target) = {
+            let g = self.lock();
+            (g.file.clone(), g.written)
+        };
+        match file.sync_data() {
+            Ok(()) => *synced = target,
+            Err(e) => log(format_args!("audit spool: fsync failed: {e}")),
+        }
     }
 
     /// Events waiting for delivery.
@@ -247,7 +282,7 @@ impl Spool {
             }
         }
         write_atomic(&self.path, &text[cut..], 0o600)?;
-        g.file = open_append(&self.path)?;
+        g.file = Arc::new(open_append(&self.path)?);
         g.bytes = (text.len() - cut) as u64;
         g.count = g.count.saturating_sub(removed);
         Ok(())
@@ -382,11 +417,13 @@ pub fn refused_as_malformed(e: &DeliverError) -> bool {
     matches!(e, DeliverError::Call(CallError::Status { code, .. }) if matches!(code, 400 | 413 | 422))
 }
 
+/// Appends one line (not yet fsynced: see [`Spool::sync_through`]).
 fn write_line(g: &mut Inner, line: &[u8]) -> bool {
-    match g.file.write_all(line).and_then(|()| g.file.sync_data()) {
+    match (&*g.file).write_all(line) {
         Ok(()) => {
             g.bytes += line.len() as u64;
             g.count += 1;
+            g.written += 1;
             true
         }
         Err(e) => {
