@@ -238,6 +238,7 @@ fn server_options(cfg: &Config) -> ServerOptions {
 
 fn run(cfg: &Config) -> anyhow::Result<()> {
     let paths = StatePaths::new(&cfg.state_dir);
+    check_state_dir(&paths.dir)?;
     let host = join::load_state(&paths)?;
     let started = now();
     let cached = cache::load_or_discard(&paths.snapshot(), Some(&host.host_name), started);
@@ -315,6 +316,31 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
             .context("starting the audit delivery thread")?;
     }
     server::serve(shared, server_options(cfg))
+}
+
+/// The state directory holds the host key and the cache decisions trust:
+/// refuse to run from one that others may write (someone could plant a
+/// cache), warn if others may read it.
+fn check_state_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(dir) {
+        Ok(m) => m.permissions().mode() & 0o777,
+        // Not joined: load_state says so.
+        Err(_) => return Ok(()),
+    };
+    if mode & 0o022 != 0 {
+        anyhow::bail!(
+            "state directory {} is writable by others (mode {mode:o}): chmod 0700 it",
+            dir.display()
+        );
+    }
+    if mode & 0o077 != 0 {
+        log(format_args!(
+            "warning: state directory {} is readable by others (mode {mode:o}); it should be 0700",
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Tells systemd the agent is ready (`Type=notify`): `READY=1` to

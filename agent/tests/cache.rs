@@ -164,3 +164,20 @@ fn renew_before_join_says_so() {
     assert!(err.contains("ward-agent join"), "{err}");
     assert!(!dir.join("state").exists());
 }
+
+#[test]
+fn a_state_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, cfg) = joined();
+    let state = dir.join("state");
+    std::fs::write(
+        state.join("snapshot.json"),
+        encode(&cached("web-01", SNAPSHOT_VERSION, now() - 60)).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (ok, _, err) = run(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert!(!ok);
+    assert!(err.contains("writable by others"), "{err}");
+    assert!(!err.contains("loaded cached"), "{err}");
+}
