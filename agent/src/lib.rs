@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod decide;
 pub mod files;
