@@ -510,6 +510,14 @@ impl Decider {
             Some(c) => c,
             None => return Verdict::deny(Some(user), "the certificate (%k) does not parse"),
         };
+        // %i and %s must be the certificate's own (sshd substitutes them
+        // from it; anything else is not sshd talking).
+        if cert.key_id() != req.key_id {
+            return Verdict::deny(Some(user), "the certificate's key id is not %i");
+        }
+        if cert.serial() != req.serial {
+            return Verdict::deny(Some(user), "the certificate's serial is not %s");
+        }
         let cas = match ca_keys(snap) {
             Ok(k) => k,
             Err(e) => return Verdict::deny(Some(user), e),
@@ -538,11 +546,8 @@ impl Decider {
             }
             Err(e) => return Verdict::deny(Some(user), e.to_string()),
         };
-        if verified.key_id != req.key_id {
-            return Verdict::deny(Some(user), "the certificate's key id is not %i");
-        }
-        if verified.serial != req.serial {
-            return Verdict::deny(Some(user), "the certificate's serial is not %s");
+        if verified.key_id != req.key_id || verified.serial != req.serial {
+            return Verdict::deny(Some(user), "the certificate does not match %i/%s");
         }
         self.decide_user(&cur, user, facts)
     }

@@ -53,6 +53,33 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    eprintln!("ward-agent: {:?} is not built yet", cli.command);
-    std::process::ExitCode::FAILURE
+    let ssh_connection = std::env::var("SSH_CONNECTION").ok();
+    match cli.command {
+        Command::SshAuthorizedPrincipals {
+            account,
+            key_id,
+            serial,
+            certificate,
+        } => ward_agent::sshcmd::finish(ward_agent::sshcmd::principals(
+            &cli.config,
+            &account,
+            &key_id,
+            &serial,
+            &certificate,
+            ssh_connection.as_deref(),
+        )),
+        Command::SshAuthorizedKeys {
+            account,
+            fingerprint,
+        } => ward_agent::sshcmd::finish(ward_agent::sshcmd::keys(
+            &cli.config,
+            &account,
+            &fingerprint,
+            ssh_connection.as_deref(),
+        )),
+        other => {
+            eprintln!("ward-agent: {other:?} is not built yet");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
