@@ -27,6 +27,7 @@ const GUARDED: &[(&str, &[&str])] = &[
     ("ward-authz", &[]),
     ("ward-protocol", &[]),
     ("ward-pki", &["ring"]),
+    ("nss_ward", &[]),
 ];
 const FORBIDDEN: &[&str] = &[
     "tokio",
