@@ -283,7 +283,12 @@ pub fn parse_source(s: Option<&str>) -> Result<Option<IpAddr>, String> {
         Some(s) => s
             .parse::<IpAddr>()
             .map(|ip| Some(ip.to_canonical()))
-            .map_err(|_| format!("sourceIp {:?} is not an address", s.escape_debug().to_string())),
+            .map_err(|_| {
+                format!(
+                    "sourceIp {:?} is not an address",
+                    s.escape_debug().to_string()
+                )
+            }),
     }
 }
 
@@ -370,7 +375,12 @@ impl Decider {
     }
 
     /// Decides `facts` for `user` from `cur` (no audit).
-    pub fn decide_user(&self, cur: &Arc<Current>, user: &SnapshotUser, facts: &Facts<'_>) -> Verdict {
+    pub fn decide_user(
+        &self,
+        cur: &Arc<Current>,
+        user: &SnapshotUser,
+        facts: &Facts<'_>,
+    ) -> Verdict {
         if !user.enabled {
             return Verdict::deny(Some(user), format!("ward user {} is disabled", user.name));
         }
@@ -584,7 +594,11 @@ impl Decider {
         }
     }
 
-    fn ssh_keys_verdict(&self, req: &SshKeysRequest, facts: &Facts<'_>) -> (Verdict, Option<String>) {
+    fn ssh_keys_verdict(
+        &self,
+        req: &SshKeysRequest,
+        facts: &Facts<'_>,
+    ) -> (Verdict, Option<String>) {
         let cur = match self.usable(facts.now) {
             Ok(c) => c,
             Err(reason) => return (Verdict::deny(None, reason), None),

@@ -391,7 +391,11 @@ mod tests {
             &mut l.users,
             &mut l.uids,
         );
-        parse_colon_file("root:x:0:\nwheel:x:10:\nx:x:200002:\n", &mut l.groups, &mut l.gids);
+        parse_colon_file(
+            "root:x:0:\nwheel:x:10:\nx:x:200002:\n",
+            &mut l.groups,
+            &mut l.gids,
+        );
         l
     }
 
@@ -399,14 +403,20 @@ mod tests {
     fn local_names_and_ids_win_and_disabled_users_still_resolve() {
         let d = Directory::build(&snap(), &local());
         assert_eq!(d.passwd_by_name("alice").map(|p| p.uid), Some(200000));
-        assert_eq!(d.passwd_by_uid(200001).map(|p| p.name.as_str()), Some("bob"));
+        assert_eq!(
+            d.passwd_by_uid(200001).map(|p| p.name.as_str()),
+            Some("bob")
+        );
         // carol: local name. dave: local uid 1000. Eve: no POSIX view.
         for n in ["carol", "dave", "Eve", "root", "nis", "+nis"] {
             assert!(d.passwd_by_name(n).is_none(), "{n}");
         }
         assert!(d.passwd_by_uid(1000).is_none());
         assert_eq!(d.group_by_name("alice").map(|g| g.gid), Some(200000));
-        let ops = d.group_by_name("ops").cloned().unwrap_or_else(|| panic!("ops"));
+        let ops = d
+            .group_by_name("ops")
+            .cloned()
+            .unwrap_or_else(|| panic!("ops"));
         assert_eq!(ops.members, ["alice", "bob"]);
         assert!(d.group_by_name("wheel").is_none(), "local group name wins");
         assert!(d.group_by_name("nogid").is_none());

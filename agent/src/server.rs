@@ -290,7 +290,10 @@ fn connection(ctx: &Ctx, stream: UnixStream, uid: u32, _slot: Slot) {
             Err(FrameError::TooLarge(n)) => {
                 let _ = write_frame(
                     &mut &stream,
-                    &error("too_large", format!("a request is at most {MAX_REQUEST} bytes, not {n}")),
+                    &error(
+                        "too_large",
+                        format!("a request is at most {MAX_REQUEST} bytes, not {n}"),
+                    ),
                     MAX_RESPONSE,
                 );
                 return;
@@ -323,7 +326,10 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
         Request::Authorize(_) | Request::SshPrincipals(_) | Request::SshKeys(_)
     );
     if decision && !may_decide {
-        return error("forbidden", "decisions are served to root and configured uids only");
+        return error(
+            "forbidden",
+            "decisions are served to root and configured uids only",
+        );
     }
     let now = now();
     match req {

@@ -71,8 +71,12 @@ pub fn source_ip(ssh_connection: Option<&str>) -> Option<String> {
 }
 
 fn ask(socket: &Path, req: Request) -> Result<Vec<String>, CmdError> {
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| CmdError(format!("cannot reach ward-agent at {}: {e}", socket.display())))?;
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        CmdError(format!(
+            "cannot reach ward-agent at {}: {e}",
+            socket.display()
+        ))
+    })?;
     s.set_read_timeout(Some(TIMEOUT))
         .and_then(|_| s.set_write_timeout(Some(TIMEOUT)))
         .map_err(|e| CmdError(format!("socket: {e}")))?;
@@ -85,12 +89,17 @@ fn ask(socket: &Path, req: Request) -> Result<Vec<String>, CmdError> {
                 )));
             }
             // Each line must be one line: sshd reads this output.
-            if lines.iter().any(|l| l.is_empty() || l.contains(['\n', '\r', '\0'])) {
+            if lines
+                .iter()
+                .any(|l| l.is_empty() || l.contains(['\n', '\r', '\0']))
+            {
                 return Err(CmdError("ward-agent answered a malformed line".into()));
             }
             Ok(lines)
         }
-        Response::Error { code, message } => Err(CmdError(format!("ward-agent: {code}: {message}"))),
+        Response::Error { code, message } => {
+            Err(CmdError(format!("ward-agent: {code}: {message}")))
+        }
         other => Err(CmdError(format!("ward-agent: unexpected answer {other:?}"))),
     }
 }
@@ -191,7 +200,13 @@ mod tests {
     #[test]
     fn bad_serials_are_refused_before_connecting() {
         let cfg = Path::new("/nonexistent/ward-agent.toml");
-        for s in ["", "-1", "1x", "99999999999999999999999", "18446744073709551616"] {
+        for s in [
+            "",
+            "-1",
+            "1x",
+            "99999999999999999999999",
+            "18446744073709551616",
+        ] {
             let e = principals(cfg, "root", "AIDAX", s, "AAAA", None);
             assert!(e.is_err(), "{s}");
         }

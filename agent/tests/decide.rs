@@ -65,7 +65,10 @@ fn check(snap: Snapshot, rows: &[(&str, &str, Outcome, &str)]) {
         assert_eq!(got, *want, "{user} as {principal}: {reason:?}");
         if !words.is_empty() {
             let r = reason.unwrap_or_default();
-            assert!(r.contains(words), "{user} as {principal}: {r:?} lacks {words:?}");
+            assert!(
+                r.contains(words),
+                "{user} as {principal}: {r:?} lacks {words:?}"
+            );
         }
     }
     // Every decision was recorded once, with a unique id.
@@ -115,7 +118,10 @@ fn disabled_users_missing_documents_and_bad_policies_deny() {
 
     let mut s = base_snapshot();
     s.groups.clear();
-    check(s, &[("alice", "alice", Denied, "group ops is not in the snapshot")]);
+    check(
+        s,
+        &[("alice", "alice", Denied, "group ops is not in the snapshot")],
+    );
 
     // A bad document among good ones denies (never a partial set).
     let mut s = base_snapshot();
@@ -124,7 +130,8 @@ fn disabled_users_missing_documents_and_bad_policies_deny() {
 
     // A boundary that does not allow host:Login wins over the group.
     let mut s = base_snapshot();
-    s.policies.push(managed("b", statement("Allow", "host:Sudo", "*", None)));
+    s.policies
+        .push(managed("b", statement("Allow", "host:Sudo", "*", None)));
     s.users[0].permissions_boundary = Some(policy_arn("b"));
     check(s, &[("alice", "alice", Denied, "")]);
 }
@@ -144,7 +151,10 @@ fn no_snapshot_or_a_stale_one_denies() {
     assert!(!rec.events()[0].allowed);
     // Within the bound, the same snapshot decides.
     let (sh, _) = shared(Some(base_snapshot()), now() - 3000, 3600);
-    assert_eq!(outcome(&authorize(&Decider::new(sh), "alice", "alice")).0, Outcome::Allowed);
+    assert_eq!(
+        outcome(&authorize(&Decider::new(sh), "alice", "alice")).0,
+        Outcome::Allowed
+    );
 }
 
 #[test]
@@ -168,25 +178,44 @@ fn host_tags_source_address_and_principal_tags_reach_the_context() {
     let alice = cur.snapshot.users[0].clone();
     let t = now();
     let v = |ip: Option<&str>| {
-        d.decide_user(&cur, &alice, &facts("alice", ip.map(|i| i.parse().unwrap()), t))
-            .outcome
+        d.decide_user(
+            &cur,
+            &alice,
+            &facts("alice", ip.map(|i| i.parse().unwrap()), t),
+        )
+        .outcome
     };
     assert_eq!(v(Some("10.1.2.3")), Outcome::Allowed);
     assert_eq!(v(Some("192.0.2.1")), Outcome::Denied);
     // Unknown address: the key is absent, so ...IfExists holds.
     assert_eq!(v(None), Outcome::Allowed);
-    let req = decide::request(&cur.snapshot, &d.compiled(&cur, &alice).unwrap(), &facts("alice", None, t));
+    let req = decide::request(
+        &cur.snapshot,
+        &d.compiled(&cur, &alice).unwrap(),
+        &facts("alice", None, t),
+    );
     assert!(!req.context().contains("ward:SourceIp"));
 
     // A plain IpAddress condition on an unknown address does not hold.
     let mut s2 = s.clone();
-    s2.policies[0].document = s2.policies[0].document.replace("IpAddressIfExists", "IpAddress");
+    s2.policies[0].document = s2.policies[0]
+        .document
+        .replace("IpAddressIfExists", "IpAddress");
     let (sh, _) = shared(Some(s2), now(), 3600);
     let d2 = Decider::new(sh);
     let cur2 = d2.usable(now()).unwrap();
-    assert_eq!(d2.decide_user(&cur2, &alice, &facts("alice", None, t)).outcome, Outcome::Denied);
     assert_eq!(
-        d2.decide_user(&cur2, &alice, &facts("alice", Some("10.0.0.9".parse().unwrap()), t)).outcome,
+        d2.decide_user(&cur2, &alice, &facts("alice", None, t))
+            .outcome,
+        Outcome::Denied
+    );
+    assert_eq!(
+        d2.decide_user(
+            &cur2,
+            &alice,
+            &facts("alice", Some("10.0.0.9".parse().unwrap()), t)
+        )
+        .outcome,
         Outcome::Allowed
     );
 
@@ -196,7 +225,11 @@ fn host_tags_source_address_and_principal_tags_reach_the_context() {
     let (sh, _) = shared(Some(s3), now(), 3600);
     let d3 = Decider::new(sh);
     let cur3 = d3.usable(now()).unwrap();
-    assert_eq!(d3.decide_user(&cur3, &alice, &facts("alice", None, t)).outcome, Outcome::Denied);
+    assert_eq!(
+        d3.decide_user(&cur3, &alice, &facts("alice", None, t))
+            .outcome,
+        Outcome::Denied
+    );
 }
 
 #[test]
@@ -266,6 +299,9 @@ fn lines(r: Response) -> (Vec<String>, Option<String>) {
     }
 }
 
+/// (snapshot, %u, %i, %s, certificate, printed, reason words)
+type Row<'a> = (&'a Snapshot, &'a str, &'a str, u64, String, &'a [&'a str], &'a str);
+
 #[test]
 fn ssh_principals_table() {
     let p = pki();
@@ -283,26 +319,132 @@ fn ssh_principals_table() {
     renamed.users[0].name = "alicia".into();
     renamed.policies = vec![managed("login", login_self_or_deploy())];
     // (snapshot, %u, %i, %s, certificate, printed, reason words)
-    let rows: Vec<(&Snapshot, &str, &str, u64, String, &[&str], &str)> = vec![
-        (&s, "alice", alice, 7, cert(&p, alice, &["alice"], 7, valid), &["alice"], ""),
-        (&s, "deploy", alice, 7, cert(&p, alice, &["alice"], 7, valid), &["alice"], ""),
-        (&s, "root", alice, 7, cert(&p, alice, &["alice"], 7, valid), &[], "host:Login"),
+    let rows: Vec<Row<'_>> = vec![
+        (
+            &s,
+            "alice",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &["alice"],
+            "",
+        ),
+        (
+            &s,
+            "deploy",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &["alice"],
+            "",
+        ),
+        (
+            &s,
+            "root",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &[],
+            "host:Login",
+        ),
         // Extra principals grant nothing by themselves.
-        (&s, "root", alice, 8, cert(&p, alice, &["alice", "root"], 8, valid), &[], "host:Login"),
-        (&s, "alice", alice, 666, cert(&p, alice, &["alice"], 666, valid), &[], "revoked"),
-        (&s, "alice", alice, 7, cert(&p, alice, &["alice"], 7, (t - 7200, t - 3600)), &[], "expired"),
-        (&s, "alice", alice, 7, cert(&foreign, alice, &["alice"], 7, valid), &[], "untrusted CA"),
-        (&s, "alice", alice, 9, cert(&p, alice, &["alice"], 7, valid), &[], "serial"),
-        (&s, "alice", "AIDABOB00000000000002", 7, cert(&p, alice, &["alice"], 7, valid), &[], "key id"),
-        (&s, "alice", "AIDANOBODY", 7, cert(&p, "AIDANOBODY", &["alice"], 7, valid), &[], "not a ward user"),
+        (
+            &s,
+            "root",
+            alice,
+            8,
+            cert(&p, alice, &["alice", "root"], 8, valid),
+            &[],
+            "host:Login",
+        ),
+        (
+            &s,
+            "alice",
+            alice,
+            666,
+            cert(&p, alice, &["alice"], 666, valid),
+            &[],
+            "revoked",
+        ),
+        (
+            &s,
+            "alice",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, (t - 7200, t - 3600)),
+            &[],
+            "expired",
+        ),
+        (
+            &s,
+            "alice",
+            alice,
+            7,
+            cert(&foreign, alice, &["alice"], 7, valid),
+            &[],
+            "untrusted CA",
+        ),
+        (
+            &s,
+            "alice",
+            alice,
+            9,
+            cert(&p, alice, &["alice"], 7, valid),
+            &[],
+            "serial",
+        ),
+        (
+            &s,
+            "alice",
+            "AIDABOB00000000000002",
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &[],
+            "key id",
+        ),
+        (
+            &s,
+            "alice",
+            "AIDANOBODY",
+            7,
+            cert(&p, "AIDANOBODY", &["alice"], 7, valid),
+            &[],
+            "not a ward user",
+        ),
         (&s, "alice", alice, 7, "AAAA".into(), &[], "does not parse"),
         (&s, "alice", alice, 7, "%%%".into(), &[], "does not parse"),
-        (&disabled, "alice", alice, 7, cert(&p, alice, &["alice"], 7, valid), &[], "disabled"),
+        (
+            &disabled,
+            "alice",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &[],
+            "disabled",
+        ),
         // After a rename, the old certificate names the old name.
-        (&renamed, "alicia", alice, 7, cert(&p, alice, &["alice"], 7, valid), &[], "rename"),
-        (&renamed, "alicia", alice, 7, cert(&p, alice, &["alicia"], 7, valid), &["alicia"], ""),
+        (
+            &renamed,
+            "alicia",
+            alice,
+            7,
+            cert(&p, alice, &["alice"], 7, valid),
+            &[],
+            "rename",
+        ),
+        (
+            &renamed,
+            "alicia",
+            alice,
+            7,
+            cert(&p, alice, &["alicia"], 7, valid),
+            &["alicia"],
+            "",
+        ),
     ];
-    for (i, (snap, account, key_id, serial, certificate, want, words)) in rows.into_iter().enumerate() {
+    for (i, (snap, account, key_id, serial, certificate, want, words)) in
+        rows.into_iter().enumerate()
+    {
         let (sh, rec) = shared(Some(snap.clone()), t, 3600);
         let d = Decider::new(sh);
         let (got, reason) = lines(d.ssh_principals(
@@ -357,7 +499,14 @@ fn hostile_tokens_are_refused_before_deciding() {
             "{account:?} {key_id:?}: {r:?}"
         );
     }
-    for fp in ["", "MD5:aa", "SHA256:", "SHA256:a b", "SHA256:../x", &format!("SHA256:{long}")] {
+    for fp in [
+        "",
+        "MD5:aa",
+        "SHA256:",
+        "SHA256:a b",
+        "SHA256:../x",
+        &format!("SHA256:{long}"),
+    ] {
         let r = d.ssh_keys(
             &SshKeysRequest {
                 account: "alice".into(),
@@ -366,7 +515,10 @@ fn hostile_tokens_are_refused_before_deciding() {
             },
             now(),
         );
-        assert!(matches!(&r, Response::Error { code, .. } if code == "malformed"), "{fp:?}");
+        assert!(
+            matches!(&r, Response::Error { code, .. } if code == "malformed"),
+            "{fp:?}"
+        );
     }
     let r = d.ssh_keys(
         &SshKeysRequest {
@@ -433,7 +585,12 @@ fn ward_ca_way(snap: &Snapshot, user: &SnapshotUser, f: &Facts<'_>) -> ward_poli
     // Rows as the store returns them: (document, principal_type, principal_id).
     let mut managed_rows = Vec::new();
     for arn in &user.managed_policies {
-        let d = &snap.policies.iter().find(|p| &p.arn == arn).unwrap().document;
+        let d = &snap
+            .policies
+            .iter()
+            .find(|p| &p.arn == arn)
+            .unwrap()
+            .document;
         managed_rows.push((d.clone(), "user", user.id.clone()));
     }
     let mut inline_rows: Vec<_> = user
@@ -444,7 +601,12 @@ fn ward_ca_way(snap: &Snapshot, user: &SnapshotUser, f: &Facts<'_>) -> ward_poli
     for gname in &user.groups {
         let g = snap.groups.iter().find(|g| &g.name == gname).unwrap();
         for arn in &g.managed_policies {
-            let d = &snap.policies.iter().find(|p| &p.arn == arn).unwrap().document;
+            let d = &snap
+                .policies
+                .iter()
+                .find(|p| &p.arn == arn)
+                .unwrap()
+                .document;
             managed_rows.push((d.clone(), "group", g.id.clone()));
         }
         for d in &g.inline_policies {
@@ -476,10 +638,21 @@ fn ward_ca_way(snap: &Snapshot, user: &SnapshotUser, f: &Facts<'_>) -> ward_poli
         }
     }
     if let Some(b) = &user.permissions_boundary {
-        docs.boundary = Some(snap.policies.iter().find(|p| &p.arn == b).unwrap().document.clone());
+        docs.boundary = Some(
+            snap.policies
+                .iter()
+                .find(|p| &p.arn == b)
+                .unwrap()
+                .document
+                .clone(),
+        );
     }
     let policies = docs.try_map(|d, k| Policy::parse(&d, k)).unwrap();
-    let tags: Vec<(String, String)> = user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+    let tags: Vec<(String, String)> = user
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
     let facts = RequestFacts {
         source_ip: f.source_ip,
         now: f.now,
@@ -491,21 +664,43 @@ fn ward_ca_way(snap: &Snapshot, user: &SnapshotUser, f: &Facts<'_>) -> ward_poli
     let mut extra: Vec<(String, ContextValue)> = vec![
         ("host:Principal".into(), ContextValue::from(f.principal)),
         ("host:Service".into(), ContextValue::from(f.service)),
-        ("host:Name".into(), ContextValue::from(snap.host.name.as_str())),
+        (
+            "host:Name".into(),
+            ContextValue::from(snap.host.name.as_str()),
+        ),
     ];
     extra.extend(ward_authz::context::resource_tags(
-        snap.host.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
+        snap.host
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str())),
     ));
     let ctx = ward_authz::context(f.action, &facts, &ward_authz::context::refs(&extra));
-    let principal = Principal::from_arn(&ward_authz::arn::user(&snap.account, &user.path, &user.name))
-        .unwrap()
-        .with_unique_id(user.id.clone());
-    let req = Request::new(principal, f.action, &ward_authz::arn::host(&snap.account, &snap.host.name), ctx);
+    let principal = Principal::from_arn(&ward_authz::arn::user(
+        &snap.account,
+        &user.path,
+        &user.name,
+    ))
+    .unwrap()
+    .with_unique_id(user.id.clone());
+    let req = Request::new(
+        principal,
+        f.action,
+        &ward_authz::arn::host(&snap.account, &snap.host.name),
+        ctx,
+    );
     let a = policies.assemble();
     ward_authz::decide(&a.set(), &req).decision
 }
 
-const ACTIONS: &[&str] = &["host:Login", "host:Sudo", "host:*", "host:Log*", "iam:GetUser", "*"];
+const ACTIONS: &[&str] = &[
+    "host:Login",
+    "host:Sudo",
+    "host:*",
+    "host:Log*",
+    "iam:GetUser",
+    "*",
+];
 const RESOURCES: &[&str] = &[
     "*",
     "arn:ward:host::123456789012:host/web-01",
@@ -542,14 +737,19 @@ fn doc_strategy() -> impl Strategy<Value = String> {
         let body: Vec<String> = sts
             .into_iter()
             .map(|(allow, a, r, c)| {
-                let cond = c.map(|c| format!(r#","Condition":{c}"#)).unwrap_or_default();
+                let cond = c
+                    .map(|c| format!(r#","Condition":{c}"#))
+                    .unwrap_or_default();
                 format!(
                     r#"{{"Effect":"{}","Action":"{a}","Resource":"{r}"{cond}}}"#,
                     if allow { "Allow" } else { "Deny" }
                 )
             })
             .collect();
-        format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, body.join(","))
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+            body.join(",")
+        )
     })
 }
 
@@ -600,7 +800,11 @@ fn world() -> impl Strategy<Value = World> {
                 .iter()
                 .enumerate()
                 .map(|(i, (m, inl, both))| {
-                    let mut g = group(&format!("g{i}"), None, &[&policy_arn(&format!("p{}", m % n))]);
+                    let mut g = group(
+                        &format!("g{i}"),
+                        None,
+                        &[&policy_arn(&format!("p{}", m % n))],
+                    );
                     if *both {
                         g.inline_policies.push(docs[inl % n].clone());
                     }
@@ -617,8 +821,16 @@ fn world() -> impl Strategy<Value = World> {
                         v
                     };
                     let gref: Vec<&str> = gnames.iter().map(String::as_str).collect();
-                    let mut u = user(&format!("AIDAU{i}"), &format!("u{i}"), 300000 + i as u32, &gref);
-                    u.managed_policies = own_m.iter().map(|m| policy_arn(&format!("p{}", m % n))).collect();
+                    let mut u = user(
+                        &format!("AIDAU{i}"),
+                        &format!("u{i}"),
+                        300000 + i as u32,
+                        &gref,
+                    );
+                    u.managed_policies = own_m
+                        .iter()
+                        .map(|m| policy_arn(&format!("p{}", m % n)))
+                        .collect();
                     u.managed_policies.dedup();
                     u.inline_policies = own_i.iter().map(|m| docs[m % n].clone()).collect();
                     u.permissions_boundary = boundary.map(|b| policy_arn(&format!("p{}", b % n)));
@@ -630,7 +842,15 @@ fn world() -> impl Strategy<Value = World> {
                 .collect();
             let requests = reqs
                 .into_iter()
-                .map(|(u, p, ip, a, s)| (u, p.to_owned(), ip.map(str::to_owned), a.to_owned(), s.to_owned()))
+                .map(|(u, p, ip, a, s)| {
+                    (
+                        u,
+                        p.to_owned(),
+                        ip.map(str::to_owned),
+                        a.to_owned(),
+                        s.to_owned(),
+                    )
+                })
                 .collect();
             World { snap, requests }
         })

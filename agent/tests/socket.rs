@@ -41,7 +41,14 @@ fn code(r: &Response) -> &str {
 }
 
 fn alice(s: &mut UnixStream) -> Option<String> {
-    match exchange(s, Request::PasswdByName { name: "alice".into() }).unwrap() {
+    match exchange(
+        s,
+        Request::PasswdByName {
+            name: "alice".into(),
+        },
+    )
+    .unwrap()
+    {
         Response::Passwd { entry } => entry.map(|e| e.name),
         other => panic!("{other:?}"),
     }
@@ -67,16 +74,28 @@ fn bad_frames_get_errors_and_others_are_still_served() {
     let srv = start(sh, options(dir.path()));
     let mode = std::fs::metadata(&srv.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o666);
-    let dmode = std::fs::metadata(srv.socket.parent().unwrap()).unwrap().permissions().mode();
+    let dmode = std::fs::metadata(srv.socket.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(dmode & 0o777, 0o755);
 
     let mut c = connect(&srv.socket);
     // Malformed bodies: an error each, and the connection stays usable.
     assert_eq!(code(&raw(&mut c, b"\xff\xfe")), "malformed");
     assert_eq!(code(&raw(&mut c, b"{}")), "malformed");
-    assert_eq!(code(&raw(&mut c, br#"{"v":1,"op":"passwd_by_uid","uid":"x"}"#)), "malformed");
+    assert_eq!(
+        code(&raw(&mut c, br#"{"v":1,"op":"passwd_by_uid","uid":"x"}"#)),
+        "malformed"
+    );
     assert_eq!(code(&raw(&mut c, br#"{"v":2,"op":"status"}"#)), "version");
-    assert_eq!(code(&raw(&mut c, br#"{"v":65535,"op":"passwd_by_name","name":"alice"}"#)), "version");
+    assert_eq!(
+        code(&raw(
+            &mut c,
+            br#"{"v":65535,"op":"passwd_by_name","name":"alice"}"#
+        )),
+        "version"
+    );
     assert_eq!(alice(&mut c).as_deref(), Some("alice"));
 
     // A truncated frame, then the peer goes away: nothing breaks.
@@ -146,7 +165,10 @@ fn stalled_peers_cannot_hold_slots() {
         std::thread::sleep(Duration::from_millis(150));
     }
     // All 48 bytes took > 7 s; the deadline is 1 s after the first byte.
-    assert!(cut || closed(&mut t), "a trickling peer kept its connection");
+    assert!(
+        cut || closed(&mut t),
+        "a trickling peer kept its connection"
+    );
 }
 
 #[test]
@@ -166,9 +188,12 @@ fn per_uid_cap() {
     let mut ok = false;
     for _ in 0..200 {
         let mut c = connect(&srv.socket);
-        if let Ok(Response::Passwd { entry: Some(_) }) =
-            exchange(&mut c, Request::PasswdByName { name: "alice".into() })
-        {
+        if let Ok(Response::Passwd { entry: Some(_) }) = exchange(
+            &mut c,
+            Request::PasswdByName {
+                name: "alice".into(),
+            },
+        ) {
             ok = true;
             break;
         }
@@ -209,7 +234,9 @@ fn decisions_are_refused_to_non_root_peers() {
     let cfg = config(dir.path(), &srv.socket);
     let run = |uid: Option<u32>| {
         let mut cmd = Command::new(agent_bin());
-        cmd.arg("--config").arg(&cfg).args(["ssh-authorized-keys", "--", "alice", &fp]);
+        cmd.arg("--config")
+            .arg(&cfg)
+            .args(["ssh-authorized-keys", "--", "alice", &fp]);
         if let Some(u) = uid {
             cmd.uid(u).gid(65534);
         }
@@ -220,11 +247,18 @@ fn decisions_are_refused_to_non_root_peers() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("forbidden"), "{err}");
-    assert!(rec.events().is_empty(), "a refused peer's request was decided");
+    assert!(
+        rec.events().is_empty(),
+        "a refused peer's request was decided"
+    );
     // A configured decision uid and root are answered.
     for uid in [Some(65533), None] {
         let out = run(uid);
-        assert!(out.status.success(), "{uid:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{uid:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let line = String::from_utf8(out.stdout).unwrap();
         assert_eq!(line.trim_end(), key.to_openssh().unwrap());
     }
@@ -248,12 +282,43 @@ fn helper_commands_fail_closed() {
     };
     let s = |x: &'static str| OsStr::new(x);
     for args in [
-        vec![s("ssh-authorized-principals"), s("--"), s("alice"), s("AIDAALICE0000000001"), s("7"), s("AAAA")],
-        vec![s("ssh-authorized-keys"), s("--"), s("alice"), s("SHA256:abc")],
+        vec![
+            s("ssh-authorized-principals"),
+            s("--"),
+            s("alice"),
+            s("AIDAALICE0000000001"),
+            s("7"),
+            s("AAAA"),
+        ],
+        vec![
+            s("ssh-authorized-keys"),
+            s("--"),
+            s("alice"),
+            s("SHA256:abc"),
+        ],
         // Non-UTF-8 and junk tokens are refused before anything is asked.
-        vec![s("ssh-authorized-keys"), s("--"), OsStr::from_bytes(b"al\xffice"), s("SHA256:abc")],
-        vec![s("ssh-authorized-principals"), s("--"), s("alice"), s("AIDA"), s("%s"), s("AAAA")],
-        vec![s("ssh-authorized-principals"), s("--"), s("alice"), s("AIDA"), s("-1"), s("AAAA")],
+        vec![
+            s("ssh-authorized-keys"),
+            s("--"),
+            OsStr::from_bytes(b"al\xffice"),
+            s("SHA256:abc"),
+        ],
+        vec![
+            s("ssh-authorized-principals"),
+            s("--"),
+            s("alice"),
+            s("AIDA"),
+            s("%s"),
+            s("AAAA"),
+        ],
+        vec![
+            s("ssh-authorized-principals"),
+            s("--"),
+            s("alice"),
+            s("AIDA"),
+            s("-1"),
+            s("AAAA"),
+        ],
     ] {
         let out = run(&args);
         assert!(!out.status.success(), "{args:?}");

@@ -12,9 +12,9 @@
 //! next login; a registered key logs in through `AuthorizedKeysCommand`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -72,7 +72,9 @@ fn sshd_logins_are_decided_by_the_agent() {
     let dir = TempDir::new("ward-agent-sshd");
     // Local accounts alice and deploy, in this namespace only.
     let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    passwd.push_str("alice:*:200000:200000:alice:/:/bin/sh\ndeploy:*:200100:200100:deploy:/:/bin/sh\n");
+    passwd.push_str(
+        "alice:*:200000:200000:alice:/:/bin/sh\ndeploy:*:200100:200100:deploy:/:/bin/sh\n",
+    );
     std::fs::write(dir.path().join("etc-passwd"), passwd).unwrap();
     bind(&dir.path().join("etc-passwd"), "/etc/passwd");
 
@@ -113,7 +115,11 @@ fn sshd_logins_are_decided_by_the_agent() {
     opts.passwd_file = "/etc/passwd".into();
     let srv = start(sh.clone(), opts);
     let cfg = dir.path().join("agent.toml");
-    std::fs::write(&cfg, format!("socket = {:?}\n", srv.socket.display().to_string())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("socket = {:?}\n", srv.socket.display().to_string()),
+    )
+    .unwrap();
 
     let bin = env!("CARGO_BIN_EXE_ward-agent");
     let server = sshd::Sshd::start(&format!(
@@ -140,7 +146,13 @@ fn sshd_logins_are_decided_by_the_agent() {
     let refused = |account: &str, reason: &str| {
         let since = server.log().len();
         let out = login(account);
-        assert!(!out.status.success(), "{account} logged in: {}\n{}\n{:#?}", sshd::text(&out), &server.log()[since..], rec.events().last());
+        assert!(
+            !out.status.success(),
+            "{account} logged in: {}\n{}\n{:#?}",
+            sshd::text(&out),
+            &server.log()[since..],
+            rec.events().last()
+        );
         assert!(
             server.log_has(since, reason),
             "{account}: sshd did not log {reason:?}:\n{}",
@@ -191,7 +203,13 @@ fn sshd_logins_are_decided_by_the_agent() {
         )
     };
     let out = plain("deploy");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{}\n{}", sshd::text(&out), server.log());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}\n{}",
+        sshd::text(&out),
+        server.log()
+    );
     let out = plain("root");
     assert!(!out.status.success());
     // The key of a disabled user stops working at once.
@@ -200,8 +218,12 @@ fn sshd_logins_are_decided_by_the_agent() {
     assert!(!plain("alice").status.success());
     // Certificate decisions and key decisions were all recorded.
     let ev = rec.events();
-    assert!(ev.iter().any(|e| e.auth_method.as_deref() == Some("ssh-key") && e.allowed));
-    assert!(ev.iter().any(|e| e.auth_method.as_deref() == Some("ssh-key") && !e.allowed));
+    assert!(ev
+        .iter()
+        .any(|e| e.auth_method.as_deref() == Some("ssh-key") && e.allowed));
+    assert!(ev
+        .iter()
+        .any(|e| e.auth_method.as_deref() == Some("ssh-key") && !e.allowed));
     assert!(ev
         .iter()
         .any(|e| !e.allowed && e.reason.as_deref().unwrap_or("").contains("disabled")));

@@ -101,7 +101,11 @@ impl Env {
 /// Mounts the test files over /run and /etc in this (private) namespace.
 fn setup() -> Env {
     let dir = TempDir::new("ward-nss-e2e");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let lib = dir.path().join("lib");
     std::fs::create_dir(&lib).unwrap();
     std::fs::copy(cdylib(), lib.join("libnss_ward.so.2")).unwrap();
@@ -127,7 +131,8 @@ fn setup() -> Env {
 fn snapshot() -> Snapshot {
     let mut s = base_snapshot();
     s.users[1].groups = vec!["ops".into()];
-    s.users.push(user("AIDACAROL00000000003", "carol", 200002, &["ops"]));
+    s.users
+        .push(user("AIDACAROL00000000003", "carol", 200002, &["ops"]));
     s
 }
 
@@ -150,7 +155,10 @@ fn getent_and_id_answer_for_ward_users_and_local_entries_win() {
     let alice = "alice:*:200000:200000:alice via ward:/home/alice:/bin/sh\n";
     assert_eq!(env.ok(&["getent", "passwd", "alice"]), alice);
     assert_eq!(env.ok(&["getent", "passwd", "200000"]), alice);
-    assert_eq!(env.ok(&["getent", "group", "ops"]), "ops:*:200010:alice,bob\n");
+    assert_eq!(
+        env.ok(&["getent", "group", "ops"]),
+        "ops:*:200010:alice,bob\n"
+    );
     assert_eq!(env.ok(&["getent", "group", "200000"]), "alice:*:200000:\n");
     assert_eq!(
         env.ok(&["id", "alice"]),
@@ -162,7 +170,10 @@ fn getent_and_id_answer_for_ward_users_and_local_entries_win() {
         env.ok(&["getent", "passwd", "carol"]),
         "carol:x:5555:5555:local carol:/home/carol:/bin/sh\n"
     );
-    assert_eq!(env.run(&["getent", "passwd", "200002"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["getent", "passwd", "200002"]).status.code(),
+        Some(2)
+    );
     // Enumeration: files then ward, with no duplicate names.
     let all = env.ok(&["getent", "passwd"]);
     assert!(all.contains(alice), "{all}");
@@ -173,12 +184,22 @@ fn getent_and_id_answer_for_ward_users_and_local_entries_win() {
     assert!(groups.contains("ops:*:200010:alice,bob\n"), "{groups}");
     // Lookups are for anyone: as nobody.
     let out = env.run(&[
-        "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "getent", "passwd",
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "getent",
+        "passwd",
         "alice",
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), alice, "{out:?}");
     // Unknown names are NOTFOUND (exit 2), quickly.
-    assert_eq!(env.run(&["getent", "passwd", "mallory"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["getent", "passwd", "mallory"]).status.code(),
+        Some(2)
+    );
 
     // The agent stops: ward lookups return (UNAVAIL -> exit 2, nothing
     // printed), local ones still work.
@@ -187,7 +208,9 @@ fn getent_and_id_answer_for_ward_users_and_local_entries_win() {
     let out = env.run(&["getent", "passwd", "alice"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stdout.is_empty());
-    assert!(env.ok(&["getent", "passwd", "root"]).starts_with("root:x:0:0:"));
+    assert!(env
+        .ok(&["getent", "passwd", "root"])
+        .starts_with("root:x:0:0:"));
     assert!(env.ok(&["id", "root"]).starts_with("uid=0(root)"));
 
     // A socket whose owner never answers (a stalled agent): lookups still

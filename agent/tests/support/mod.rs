@@ -43,7 +43,11 @@ pub fn now() -> i64 {
 }
 
 /// A `Shared` holding `snap` received at `received_at` (None: no snapshot).
-pub fn shared(snap: Option<Snapshot>, received_at: i64, max_staleness: i64) -> (Arc<Shared>, Recorded) {
+pub fn shared(
+    snap: Option<Snapshot>,
+    received_at: i64,
+    max_staleness: i64,
+) -> (Arc<Shared>, Recorded) {
     let rec = Recorded::default();
     let s = Shared {
         current: RwLock::new(snap.map(|snapshot| {
