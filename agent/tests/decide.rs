@@ -891,3 +891,48 @@ proptest! {
         }
     }
 }
+
+/// The differential property is not vacuous: over a fixed-seed run of
+/// random worlds, both outcomes occur often and every request agrees.
+#[test]
+fn differential_worlds_exercise_both_outcomes() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let strategy = world();
+    let t = 1_750_000_000;
+    let (mut allowed, mut denied) = (0usize, 0usize);
+    for _ in 0..300 {
+        let w = strategy.new_tree(&mut runner).unwrap().current();
+        let (sh, _) = shared(Some(w.snap.clone()), t, 3600);
+        let d = Decider::new(sh);
+        let cur = d.usable(t).unwrap();
+        for (ui, principal, ip, action, service) in &w.requests {
+            let user = &w.snap.users[*ui % w.snap.users.len()];
+            let f = Facts {
+                action,
+                principal,
+                service,
+                auth_method: "ssh-certificate",
+                source_ip: ip.as_deref().map(|i| i.parse().unwrap()),
+                secure_transport: true,
+                now: t,
+            };
+            let want = ward_ca_way(&w.snap, user, &f) == ward_policy::Decision::Allowed;
+            let got = d.decide_user(&cur, user, &f).outcome == Outcome::Allowed;
+            assert_eq!(got, want, "{f:?}");
+            if got {
+                allowed += 1;
+            } else {
+                denied += 1;
+            }
+        }
+    }
+    let total = allowed + denied;
+    println!("differential: {allowed} allowed, {denied} denied of {total}");
+    assert!(allowed * 10 >= total, "{allowed} of {total} allowed");
+    assert!(denied * 10 >= total, "{denied} of {total} denied");
+}
