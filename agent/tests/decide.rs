@@ -300,7 +300,15 @@ fn lines(r: Response) -> (Vec<String>, Option<String>) {
 }
 
 /// (snapshot, %u, %i, %s, certificate, printed, reason words)
-type Row<'a> = (&'a Snapshot, &'a str, &'a str, u64, String, &'a [&'a str], &'a str);
+type Row<'a> = (
+    &'a Snapshot,
+    &'a str,
+    &'a str,
+    u64,
+    String,
+    &'a [&'a str],
+    &'a str,
+);
 
 #[test]
 fn ssh_principals_table() {
