@@ -51,7 +51,9 @@ pub struct ServerOptions {
     pub group_file: PathBuf,
     /// Most connections served at once (default 64).
     pub max_connections: usize,
-    /// Most connections one peer uid may hold (default 8).
+    /// Most connections one unprivileged peer uid may hold (default 8);
+    /// unprivileged peers together may hold at most 3/4 of
+    /// `max_connections`, uid 0 and `decision_uids` only the total.
     pub max_per_uid: usize,
     /// Time to receive a frame once its first byte arrived (default 5 s).
     pub read_timeout: Duration,
@@ -93,33 +95,62 @@ impl std::fmt::Debug for ServerOptions {
     }
 }
 
-/// Connection slots, total and per uid.
+/// Connection slots. Privileged peers (uid 0 and the decision uids:
+/// sshd's helper commands, PAM) are bound only by the total; every other
+/// peer by its per-uid cap, and all of them together by the total less a
+/// reserve of a quarter, so local users cannot starve login decisions.
 struct Slots {
     max: usize,
     per_uid: usize,
-    held: Mutex<(usize, HashMap<u32, usize>)>,
+    reserve: usize,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    total: usize,
+    unprivileged: usize,
+    per_uid: HashMap<u32, usize>,
 }
 
 struct Slot {
     slots: Arc<Slots>,
     uid: u32,
+    privileged: bool,
 }
 
 impl Slots {
-    fn take(self: &Arc<Self>, uid: u32) -> Option<Slot> {
+    fn new(max: usize, per_uid: usize) -> Slots {
+        let max = max.max(1);
+        Slots {
+            max,
+            per_uid: per_uid.max(1),
+            reserve: max / 4,
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    fn take(self: &Arc<Self>, uid: u32, privileged: bool) -> Option<Slot> {
         let mut g = match self.held.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let mine = g.1.get(&uid).copied().unwrap_or(0);
-        if g.0 >= self.max || mine >= self.per_uid {
+        if g.total >= self.max {
             return None;
         }
-        g.0 += 1;
-        g.1.insert(uid, mine + 1);
+        if !privileged {
+            let mine = g.per_uid.get(&uid).copied().unwrap_or(0);
+            if mine >= self.per_uid || g.unprivileged >= self.max - self.reserve {
+                return None;
+            }
+            g.per_uid.insert(uid, mine + 1);
+            g.unprivileged += 1;
+        }
+        g.total += 1;
         Some(Slot {
             slots: self.clone(),
             uid,
+            privileged,
         })
     }
 }
@@ -130,11 +161,15 @@ impl Drop for Slot {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        g.0 = g.0.saturating_sub(1);
-        if let Some(n) = g.1.get_mut(&self.uid) {
+        g.total = g.total.saturating_sub(1);
+        if self.privileged {
+            return;
+        }
+        g.unprivileged = g.unprivileged.saturating_sub(1);
+        if let Some(n) = g.per_uid.get_mut(&self.uid) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                g.1.remove(&self.uid);
+                g.per_uid.remove(&self.uid);
             }
         }
     }
@@ -161,11 +196,7 @@ pub fn serve(shared: Arc<Shared>, mut opts: ServerOptions) -> anyhow::Result<()>
         read_timeout: opts.read_timeout,
         idle_timeout: opts.idle_timeout,
     });
-    let slots = Arc::new(Slots {
-        max: opts.max_connections.max(1),
-        per_uid: opts.max_per_uid.max(1),
-        held: Mutex::new((0, HashMap::new())),
-    });
+    let slots = Arc::new(Slots::new(opts.max_connections, opts.max_per_uid));
     let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     for conn in listener.incoming() {
         if stopped() {
@@ -185,7 +216,8 @@ pub fn serve(shared: Arc<Shared>, mut opts: ServerOptions) -> anyhow::Result<()>
             Ok(c) => c.uid.as_raw(),
             Err(_) => continue,
         };
-        let Some(slot) = slots.take(uid) else {
+        let privileged = uid == 0 || ctx.decision_uids.contains(&uid);
+        let Some(slot) = slots.take(uid, privileged) else {
             let _ = stream.set_nonblocking(true);
             let _ = write_frame(
                 &mut &stream,

@@ -171,35 +171,119 @@ fn stalled_peers_cannot_hold_slots() {
     );
 }
 
+/// Not a test on its own: run by `connection_caps` as another uid (with
+/// `WARD_HOLD_SOCKET` set), it connects, asks one lookup, prints what it
+/// got and holds the connection until its stdin closes.
 #[test]
-fn per_uid_cap() {
-    let dir = TempDir::new("ward-agent-peruid");
+fn hold_helper() {
+    let Some(path) = std::env::var_os("WARD_HOLD_SOCKET") else {
+        return;
+    };
+    let mut s = connect(Path::new(&path));
+    println!("HOLD: {}", busy_or_served(&mut s));
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+struct Holder {
+    child: std::process::Child,
+    got: String,
+    rest: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+/// Runs `hold_helper` as `uid`, returning once it reported.
+fn hold(socket: &Path, uid: u32) -> Holder {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hold_helper", "--nocapture", "--test-threads=1"])
+        .env("WARD_HOLD_SOCKET", socket)
+        .uid(uid)
+        .gid(65534)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let got = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                // libtest prints "test hold_helper ... " without a newline.
+                if let Some(i) = l.find("HOLD: ") {
+                    break l[i + 6..].trim().to_owned();
+                }
+            }
+            other => panic!("holder {uid} said nothing: {other:?}"),
+        }
+    };
+    Holder {
+        child,
+        got,
+        rest: lines,
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        for _ in self.rest.by_ref() {}
+        let _ = self.child.wait();
+    }
+}
+
+/// One lookup; a refused connection's `busy` frame is read even when the
+/// server closed before the request could be written.
+fn busy_or_served(s: &mut UnixStream) -> String {
+    let req = ward_protocol::agent::Envelope::new(Request::PasswdByName {
+        name: "alice".into(),
+    });
+    let _ = ward_protocol::agent::write_frame(s, &req, ward_protocol::agent::MAX_REQUEST);
+    match read_frame(s, MAX_RESPONSE).map(|b| serde_json::from_slice::<Response>(&b)) {
+        Ok(Ok(Response::Passwd { .. })) => "served".into(),
+        Ok(Ok(Response::Error { code, .. })) => code,
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn connection_caps() {
+    let dir = TempDir::new("ward-agent-caps");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (sh, _) = shared(Some(base_snapshot()), now(), 3600);
     let mut opts = options(dir.path());
+    // 4 in all; unprivileged peers 3 together (a quarter is reserved for
+    // root and the decision uids), 1 per uid.
+    opts.max_connections = 4;
     opts.max_per_uid = 1;
     let srv = start(sh, opts);
-    let mut a = connect(&srv.socket);
-    assert_eq!(alice(&mut a).as_deref(), Some("alice"));
-    let mut b = connect(&srv.socket);
-    let r = read_frame(&mut b, MAX_RESPONSE).unwrap();
-    assert_eq!(code(&serde_json::from_slice(&r).unwrap()), "busy");
+    let a = hold(&srv.socket, 65534);
+    assert_eq!(a.got, "served");
+    let a2 = hold(&srv.socket, 65534);
+    assert_eq!(a2.got, "busy", "a second connection of one uid");
+    drop(a2);
+    let b = hold(&srv.socket, 65533);
+    let c = hold(&srv.socket, 65532);
+    assert_eq!((b.got.as_str(), c.got.as_str()), ("served", "served"));
+    let d = hold(&srv.socket, 65531);
+    assert_eq!(d.got, "busy", "unprivileged peers may not take the reserve");
+    drop(d);
+    // Root (sshd's helper commands) still gets the reserved slot...
+    let mut r1 = connect(&srv.socket);
+    assert_eq!(busy_or_served(&mut r1), "served");
+    // ...and the total holds for everyone.
+    let mut r2 = connect(&srv.socket);
+    assert_eq!(busy_or_served(&mut r2), "busy");
+    // Slots come back when holders leave.
     drop(a);
-    // The slot comes back once the first connection is gone.
     let mut ok = false;
-    for _ in 0..200 {
-        let mut c = connect(&srv.socket);
-        if let Ok(Response::Passwd { entry: Some(_) }) = exchange(
-            &mut c,
-            Request::PasswdByName {
-                name: "alice".into(),
-            },
-        ) {
+    for _ in 0..400 {
+        if busy_or_served(&mut connect(&srv.socket)) == "served" {
             ok = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    assert!(ok);
+    assert!(ok, "a freed slot was not reused");
+    drop((b, c, r1));
 }
 
 fn agent_bin() -> &'static str {
