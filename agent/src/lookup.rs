@@ -18,6 +18,10 @@
 //! files are re-read when their mtime or size changes; if one cannot be
 //! read, lookups fail (`unavailable`) rather than risk shadowing a local
 //! account.
+//!
+//! Lookups use the snapshot whatever its age (names must keep resolving
+//! while ward-ca is unreachable); only decisions are bound by the
+//! staleness limit.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
