@@ -1,1 +1,685 @@
-//! (to be written: see lib.rs)
+//! Login decisions on the host, from the synced snapshot, with ward-authz —
+//! the same assembly, context and ARNs ward-ca uses (issue #11 item 1):
+//!
+//! - [`user_documents`] turns a snapshot user into
+//!   [`ward_authz::PrincipalPolicies`] (own inline and managed texts, each
+//!   group's, the boundary), compiled with the kinds ward-ca compiles them
+//!   as ([`PrincipalPolicies::compile`]);
+//! - [`request`] builds the `ward_policy::Request` with
+//!   [`ward_authz::context`]: the host keys (`host:Principal`,
+//!   `host:Service`, `host:Name`, `ward:ResourceTag/*` of the host), the
+//!   principal's tags, `ward:AuthMethod`, `ward:SourceIp` only when known;
+//!   principal and resource ARNs from [`ward_authz::arn`];
+//! - [`Decider`] caches compiled sets per (snapshot, user id), refuses to
+//!   decide from no snapshot or a stale one, and serves the three socket
+//!   decisions ([`Decider::authorize`], [`Decider::ssh_principals`],
+//!   [`Decider::ssh_keys`]), recording each as a `HostEvent`.
+//!
+//! Fail closed: no snapshot, a snapshot older than the staleness bound, a
+//! disabled user, a group or managed policy the snapshot does not hold, a
+//! document that does not compile — each is a denial with its reason.
+//! The time is an input (`now`), never read here.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use ward_authz::{context, Attached, Holder, PrincipalPolicies, RequestFacts};
+use ward_pki::krl::Krl;
+use ward_pki::sshverify::{self, Kind, VerifyRequest};
+use ward_policy::{ContextValue, Policy, Principal, Request};
+use ward_protocol::agent::{
+    AuthorizeRequest, Outcome, Response, SshKeysRequest, SshPrincipalsRequest,
+};
+use ward_protocol::host::{HostEvent, Snapshot, SnapshotUser};
+
+use crate::shared::{Current, Shared};
+
+/// `host:Login`.
+pub const LOGIN: &str = "host:Login";
+/// `host:Sudo`.
+pub const SUDO: &str = "host:Sudo";
+/// Actions a caller of [`Decider::authorize`] may ask.
+pub const HOST_ACTIONS: &[&str] = &[LOGIN, SUDO];
+/// `ward:AuthMethod` of a certificate login.
+pub const SSH_CERTIFICATE: &str = "ssh-certificate";
+/// `ward:AuthMethod` of a registered-key login.
+pub const SSH_KEY: &str = "ssh-key";
+
+/// The request-side inputs of a host decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    /// `host:Login` or `host:Sudo`.
+    pub action: &'a str,
+    /// `host:Principal`: the local account.
+    pub principal: &'a str,
+    /// `host:Service`: `sshd`, the PAM service.
+    pub service: &'a str,
+    /// `ward:AuthMethod`.
+    pub auth_method: &'a str,
+    /// `ward:SourceIp`; `None` leaves the key absent.
+    pub source_ip: Option<IpAddr>,
+    /// `ward:SecureTransport` (true for SSH).
+    pub secure_transport: bool,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+/// Why a user's policies could not be assembled or compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssemblyError(pub String);
+
+impl std::fmt::Display for AssemblyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AssemblyError {}
+
+/// The documents that bear on `user`, as texts: its own inline and managed
+/// ones, each of its groups' (in the order the user lists them), and its
+/// boundary. A group or managed policy the snapshot does not hold is an
+/// error (a partial set could allow what a full one denies).
+pub fn user_documents<'s>(
+    snap: &'s Snapshot,
+    user: &'s SnapshotUser,
+) -> Result<PrincipalPolicies<&'s str>, AssemblyError> {
+    let policy = |arn: &str| -> Result<&'s str, AssemblyError> {
+        snap.policies
+            .iter()
+            .find(|p| p.arn == arn)
+            .map(|p| p.document.as_str())
+            .ok_or_else(|| AssemblyError(format!("managed policy {arn} is not in the snapshot")))
+    };
+    let mut docs = PrincipalPolicies::<&str>::new(Holder::User);
+    docs.own.inline = user.inline_policies.iter().map(String::as_str).collect();
+    docs.own.managed = user
+        .managed_policies
+        .iter()
+        .map(|a| policy(a))
+        .collect::<Result<_, _>>()?;
+    for name in &user.groups {
+        let g = snap
+            .groups
+            .iter()
+            .find(|g| &g.name == name)
+            .ok_or_else(|| AssemblyError(format!("group {name} is not in the snapshot")))?;
+        let mut a = Attached::new(Holder::Group);
+        a.inline = g.inline_policies.iter().map(String::as_str).collect();
+        a.managed = g
+            .managed_policies
+            .iter()
+            .map(|p| policy(p))
+            .collect::<Result<_, _>>()?;
+        docs.inherited.push(a);
+    }
+    docs.boundary = user
+        .permissions_boundary
+        .as_deref()
+        .map(policy)
+        .transpose()?;
+    Ok(docs)
+}
+
+/// A user's compiled policies, tags and principal.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The compiled documents.
+    pub policies: PrincipalPolicies<Policy>,
+    /// `ward:PrincipalTag/*`.
+    pub tags: Vec<(String, String)>,
+    /// `arn:ward:iam::ACCT:user{path}{name}` with the user id.
+    pub principal: Principal,
+}
+
+/// Assembles and compiles `user`'s policies.
+pub fn compile(snap: &Snapshot, user: &SnapshotUser) -> Result<Compiled, AssemblyError> {
+    let policies = user_documents(snap, user)?
+        .compile()
+        .map_err(|e| AssemblyError(format!("a policy of {} does not compile: {e}", user.name)))?;
+    let arn = ward_authz::arn::user(&snap.account, &user.path, &user.name);
+    let principal = Principal::from_arn(&arn)
+        .map_err(|e| AssemblyError(format!("bad principal {arn}: {e:?}")))?
+        .with_unique_id(user.id.clone());
+    Ok(Compiled {
+        policies,
+        tags: user
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        principal,
+    })
+}
+
+/// The request for `facts` by `compiled`'s principal on this host.
+pub fn request(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> Request {
+    let rf = RequestFacts {
+        source_ip: facts.source_ip,
+        now: facts.now,
+        secure_transport: facts.secure_transport,
+        auth_method: facts.auth_method,
+        mfa_present: false,
+        principal_tags: &compiled.tags,
+    };
+    let mut extra: context::Entries = vec![
+        ("host:Principal".into(), ContextValue::from(facts.principal)),
+        ("host:Service".into(), ContextValue::from(facts.service)),
+        (
+            context::keys::HOST_NAME.into(),
+            ContextValue::from(snap.host.name.as_str()),
+        ),
+    ];
+    extra.extend(context::resource_tags(
+        snap.host
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str())),
+    ));
+    let ctx = context(facts.action, &rf, &context::refs(&extra));
+    Request::new(
+        compiled.principal.clone(),
+        facts.action,
+        &host_arn(snap),
+        ctx,
+    )
+}
+
+/// The host's ARN (built, not taken from the snapshot's text, so it is
+/// spelled as ward-ca spells it).
+pub fn host_arn(snap: &Snapshot) -> String {
+    ward_authz::arn::host(&snap.account, &snap.host.name)
+}
+
+/// Decides `facts` for `compiled` with [`ward_authz::decide`].
+pub fn evaluate(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> ward_authz::Decision {
+    let req = request(snap, compiled, facts);
+    let assembled = compiled.policies.assemble();
+    ward_authz::decide(&assembled.set(), &req)
+}
+
+/// A decision and who it was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Allowed, denied, not a ward user.
+    pub outcome: Outcome,
+    /// The ward user's current name, if one was found.
+    pub user: Option<String>,
+    /// Why it was denied.
+    pub reason: Option<String>,
+}
+
+impl Verdict {
+    fn deny(user: Option<&SnapshotUser>, reason: impl Into<String>) -> Verdict {
+        Verdict {
+            outcome: Outcome::Denied,
+            user: user.map(|u| u.name.clone()),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+type CacheEntry = Result<Arc<Compiled>, AssemblyError>;
+
+struct Cache {
+    /// The snapshot the entries were compiled from (compared by pointer,
+    /// and held so the pointer cannot be reused).
+    snapshot: Option<Arc<Current>>,
+    users: HashMap<String, CacheEntry>,
+    krl: Option<Arc<Krl>>,
+}
+
+/// Decides from the shared snapshot, caching compiled policy sets per
+/// (snapshot, user id); the cache is dropped when the snapshot changes.
+pub struct Decider {
+    shared: Arc<Shared>,
+    cache: Mutex<Cache>,
+    ids: AtomicU64,
+    id_prefix: String,
+}
+
+/// Longest account name (`%u`, `host:Principal`) accepted.
+pub const MAX_ACCOUNT: usize = 64;
+
+/// Checks a local account name from sshd or PAM: 1–64 of
+/// `[A-Za-z0-9_.-]` (a trailing `$` allowed), not starting with `-`.
+pub fn account_ok(s: &str) -> bool {
+    let body = s.strip_suffix('$').unwrap_or(s);
+    !body.is_empty()
+        && s.len() <= MAX_ACCOUNT
+        && !body.starts_with('-')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Checks a ward user id (`AIDA` then upper-case letters and digits).
+pub fn user_id_ok(s: &str) -> bool {
+    s.len() > 4
+        && s.len() <= 128
+        && s.starts_with("AIDA")
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Checks a `SHA256:` key fingerprint as sshd prints it.
+pub fn fingerprint_ok(s: &str) -> bool {
+    s.strip_prefix("SHA256:").is_some_and(|b| {
+        !b.is_empty()
+            && b.len() <= 64
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=')
+    })
+}
+
+/// A client address as given on the socket (`None`: unknown). A present
+/// but unparsable address is an error, not "unknown".
+pub fn parse_source(s: Option<&str>) -> Result<Option<IpAddr>, String> {
+    match s {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<IpAddr>()
+            .map(|ip| Some(ip.to_canonical()))
+            .map_err(|_| {
+                format!(
+                    "sourceIp {:?} is not an address",
+                    s.escape_debug().to_string()
+                )
+            }),
+    }
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    Response::Error {
+        code: "malformed".into(),
+        message: message.into(),
+    }
+}
+
+impl Decider {
+    /// A decider over `shared`'s snapshot.
+    pub fn new(shared: Arc<Shared>) -> Decider {
+        let mut r = [0u8; 8];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut r);
+        Decider {
+            shared,
+            cache: Mutex::new(Cache {
+                snapshot: None,
+                users: HashMap::new(),
+                krl: None,
+            }),
+            ids: AtomicU64::new(0),
+            id_prefix: hex::encode(r),
+        }
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The snapshot decisions may use at `now`, or why there is none.
+    pub fn usable(&self, now: i64) -> Result<Arc<Current>, String> {
+        let cur = self
+            .shared
+            .snapshot()
+            .ok_or_else(|| "no snapshot yet: this host has not synced with ward-ca".to_owned())?;
+        let age = now.saturating_sub(cur.received_at);
+        if age > self.shared.max_staleness {
+            return Err(format!(
+                "the snapshot is {age} s old, beyond the staleness bound of {} s",
+                self.shared.max_staleness
+            ));
+        }
+        Ok(cur)
+    }
+
+    fn with_cache<T>(&self, cur: &Arc<Current>, f: impl FnOnce(&mut Cache) -> T) -> T {
+        let mut c = match self.cache.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let same = c.snapshot.as_ref().is_some_and(|s| {
+            Arc::ptr_eq(s, cur) && s.snapshot.generation == cur.snapshot.generation
+        });
+        if !same {
+            c.snapshot = Some(cur.clone());
+            c.users.clear();
+            c.krl = None;
+        }
+        f(&mut c)
+    }
+
+    /// `user`'s compiled policies from `cur`, through the cache.
+    pub fn compiled(&self, cur: &Arc<Current>, user: &SnapshotUser) -> CacheEntry {
+        self.with_cache(cur, |c| {
+            c.users
+                .entry(user.id.clone())
+                .or_insert_with(|| compile(&cur.snapshot, user).map(Arc::new))
+                .clone()
+        })
+    }
+
+    fn krl(&self, cur: &Arc<Current>) -> Result<Arc<Krl>, String> {
+        self.with_cache(cur, |c| {
+            if let Some(k) = &c.krl {
+                return Ok(k.clone());
+            }
+            let k = Arc::new(build_krl(&cur.snapshot)?);
+            c.krl = Some(k.clone());
+            Ok(k)
+        })
+    }
+
+    /// Decides `facts` for `user` from `cur` (no audit).
+    pub fn decide_user(
+        &self,
+        cur: &Arc<Current>,
+        user: &SnapshotUser,
+        facts: &Facts<'_>,
+    ) -> Verdict {
+        if !user.enabled {
+            return Verdict::deny(Some(user), format!("ward user {} is disabled", user.name));
+        }
+        let compiled = match self.compiled(cur, user) {
+            Ok(c) => c,
+            Err(e) => return Verdict::deny(Some(user), e.0),
+        };
+        let d = evaluate(&cur.snapshot, &compiled, facts);
+        if d.allowed {
+            Verdict {
+                outcome: Outcome::Allowed,
+                user: Some(user.name.clone()),
+                reason: None,
+            }
+        } else {
+            let why = d
+                .explanation
+                .map(|e| e.message)
+                .unwrap_or_else(|| format!("{} denied", facts.action));
+            Verdict::deny(Some(user), why)
+        }
+    }
+
+    fn record(&self, facts: &Facts<'_>, v: &Verdict) {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        self.shared.audit.record(HostEvent {
+            id: format!("{}-{n}", self.id_prefix),
+            time: facts.now,
+            action: facts.action.to_owned(),
+            user: v.user.clone(),
+            principal: Some(facts.principal.to_owned()),
+            service: Some(facts.service.to_owned()),
+            source_ip: facts.source_ip.map(|ip| ip.to_string()),
+            auth_method: Some(facts.auth_method.to_owned()),
+            allowed: v.outcome == Outcome::Allowed,
+            reason: v.reason.clone(),
+        });
+    }
+
+    /// `authorize` (PAM): decides `req.action` for the ward user named
+    /// `req.user`; a name the snapshot does not hold is
+    /// [`Outcome::UnknownUser`] (local accounts keep working).
+    pub fn authorize(&self, req: &AuthorizeRequest, now: i64) -> Response {
+        if !HOST_ACTIONS.contains(&req.action.as_str()) {
+            return bad(format!("action must be one of {HOST_ACTIONS:?}"));
+        }
+        if !account_ok(&req.user) {
+            return bad("user is not an account name");
+        }
+        if !account_ok(&req.principal) {
+            return bad("principal is not an account name");
+        }
+        if req.service.is_empty()
+            || req.service.len() > 64
+            || !req.service.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return bad("service must be 1-64 printable characters");
+        }
+        if req.auth_method.is_empty()
+            || req.auth_method.len() > 64
+            || !req.auth_method.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return bad("authMethod must be 1-64 printable characters");
+        }
+        let source_ip = match parse_source(req.source_ip.as_deref()) {
+            Ok(s) => s,
+            Err(m) => return bad(m),
+        };
+        let facts = Facts {
+            action: &req.action,
+            principal: &req.principal,
+            service: &req.service,
+            auth_method: &req.auth_method,
+            source_ip,
+            secure_transport: req.service == "sshd",
+            now,
+        };
+        let v = match self.usable(now) {
+            Err(reason) => Verdict::deny(None, reason),
+            Ok(cur) => match cur.snapshot.users.iter().find(|u| u.name == req.user) {
+                None => Verdict {
+                    outcome: Outcome::UnknownUser,
+                    user: None,
+                    reason: Some(format!("{} is not a ward user", req.user)),
+                },
+                Some(u) => self.decide_user(&cur, u, &facts),
+            },
+        };
+        self.record(&facts, &v);
+        Response::Decision {
+            outcome: v.outcome,
+            user: v.user,
+            reason: v.reason,
+        }
+    }
+
+    /// `ssh_principals` (sshd `AuthorizedPrincipalsCommand %u %i %s %k`).
+    pub fn ssh_principals(&self, req: &SshPrincipalsRequest, now: i64) -> Response {
+        if !account_ok(&req.account) {
+            return bad("account (%u) is not an account name");
+        }
+        if !user_id_ok(&req.key_id) {
+            return bad("keyId (%i) is not a ward user id");
+        }
+        let source_ip = match parse_source(req.source_ip.as_deref()) {
+            Ok(s) => s,
+            Err(m) => return bad(m),
+        };
+        let facts = Facts {
+            action: LOGIN,
+            principal: &req.account,
+            service: "sshd",
+            auth_method: SSH_CERTIFICATE,
+            source_ip,
+            secure_transport: true,
+            now,
+        };
+        let v = self.ssh_principals_verdict(req, &facts);
+        self.record(&facts, &v);
+        lines(v)
+    }
+
+    fn ssh_principals_verdict(&self, req: &SshPrincipalsRequest, facts: &Facts<'_>) -> Verdict {
+        let cur = match self.usable(facts.now) {
+            Ok(c) => c,
+            Err(reason) => return Verdict::deny(None, reason),
+        };
+        let snap = &cur.snapshot;
+        let Some(user) = snap.users.iter().find(|u| u.id == req.key_id) else {
+            return Verdict::deny(None, format!("key id {} is not a ward user", req.key_id));
+        };
+        let cert = match base64::engine::general_purpose::STANDARD
+            .decode(req.certificate.as_bytes())
+            .ok()
+            .and_then(|b| ssh_key::Certificate::from_bytes(&b).ok())
+        {
+            Some(c) => c,
+            None => return Verdict::deny(Some(user), "the certificate (%k) does not parse"),
+        };
+        // %i and %s must be the certificate's own (sshd substitutes them
+        // from it; anything else is not sshd talking).
+        if cert.key_id() != req.key_id {
+            return Verdict::deny(Some(user), "the certificate's key id is not %i");
+        }
+        if cert.serial() != req.serial {
+            return Verdict::deny(Some(user), "the certificate's serial is not %s");
+        }
+        let cas = match ca_keys(snap) {
+            Ok(k) => k,
+            Err(e) => return Verdict::deny(Some(user), e),
+        };
+        let krl = match self.krl(&cur) {
+            Ok(k) => k,
+            Err(e) => return Verdict::deny(Some(user), e),
+        };
+        // The certificate must name the user's *current* name: a
+        // certificate issued before a rename names the old one.
+        let verified = match sshverify::verify(&VerifyRequest {
+            cert: &cert,
+            trusted_cas: &cas,
+            now: u64::try_from(facts.now).unwrap_or(0),
+            kind: Kind::User,
+            principal: &user.name,
+            client_addr: facts.source_ip,
+            revoked: &krl,
+        }) {
+            Ok(v) => v,
+            Err(e @ sshverify::VerifyError::PrincipalNotListed { .. }) => {
+                return Verdict::deny(
+                    Some(user),
+                    format!("{e}: it predates a rename of ward user {}", user.name),
+                )
+            }
+            Err(e) => return Verdict::deny(Some(user), e.to_string()),
+        };
+        if verified.key_id != req.key_id || verified.serial != req.serial {
+            return Verdict::deny(Some(user), "the certificate does not match %i/%s");
+        }
+        self.decide_user(&cur, user, facts)
+    }
+
+    /// `ssh_keys` (sshd `AuthorizedKeysCommand %u %f`).
+    pub fn ssh_keys(&self, req: &SshKeysRequest, now: i64) -> Response {
+        if !account_ok(&req.account) {
+            return bad("account (%u) is not an account name");
+        }
+        if !fingerprint_ok(&req.fingerprint) {
+            return bad("fingerprint (%f) is not a SHA256 fingerprint");
+        }
+        let source_ip = match parse_source(req.source_ip.as_deref()) {
+            Ok(s) => s,
+            Err(m) => return bad(m),
+        };
+        let facts = Facts {
+            action: LOGIN,
+            principal: &req.account,
+            service: "sshd",
+            auth_method: SSH_KEY,
+            source_ip,
+            secure_transport: true,
+            now,
+        };
+        let (v, line) = self.ssh_keys_verdict(req, &facts);
+        self.record(&facts, &v);
+        match (v.outcome, line) {
+            (Outcome::Allowed, Some(l)) => Response::Lines {
+                lines: vec![l],
+                reason: None,
+            },
+            _ => lines(v),
+        }
+    }
+
+    fn ssh_keys_verdict(
+        &self,
+        req: &SshKeysRequest,
+        facts: &Facts<'_>,
+    ) -> (Verdict, Option<String>) {
+        let cur = match self.usable(facts.now) {
+            Ok(c) => c,
+            Err(reason) => return (Verdict::deny(None, reason), None),
+        };
+        let mut found: Vec<(&SnapshotUser, ssh_key::PublicKey)> = Vec::new();
+        for u in &cur.snapshot.users {
+            for k in u.ssh_keys.iter().filter(|k| k.status == "Active") {
+                let Ok(pk) = ssh_key::PublicKey::from_openssh(&k.public_key) else {
+                    continue;
+                };
+                if pk.fingerprint(ssh_key::HashAlg::Sha256).to_string() == req.fingerprint {
+                    found.push((u, pk));
+                }
+            }
+        }
+        let (user, key) = match found.len() {
+            0 => {
+                return (
+                    Verdict::deny(None, "no active ward SSH key has that fingerprint"),
+                    None,
+                )
+            }
+            1 => found.remove(0),
+            _ => {
+                return (
+                    Verdict::deny(None, "that key is registered to more than one ward user"),
+                    None,
+                )
+            }
+        };
+        let v = self.decide_user(&cur, user, facts);
+        if v.outcome != Outcome::Allowed {
+            return (v, None);
+        }
+        // The key alone: no options (nothing that could widen access), no
+        // comment (user-controlled text).
+        let mut key = key;
+        key.set_comment("");
+        match key.to_openssh() {
+            Ok(line) if !line.contains('\n') => (v, Some(line)),
+            _ => (Verdict::deny(Some(user), "the key does not encode"), None),
+        }
+    }
+}
+
+fn lines(v: Verdict) -> Response {
+    match (v.outcome, v.user) {
+        (Outcome::Allowed, Some(name)) => Response::Lines {
+            lines: vec![name],
+            reason: None,
+        },
+        _ => Response::Lines {
+            lines: Vec::new(),
+            reason: v.reason,
+        },
+    }
+}
+
+/// The snapshot's SSH user CA keys; one that does not parse is an error
+/// (the snapshot is not trusted in part).
+pub fn ca_keys(snap: &Snapshot) -> Result<Vec<ssh_key::PublicKey>, String> {
+    if snap.ssh_user_ca_keys.is_empty() {
+        return Err("the snapshot holds no SSH user CA key".into());
+    }
+    snap.ssh_user_ca_keys
+        .iter()
+        .map(|l| {
+            ssh_key::PublicKey::from_openssh(l.trim())
+                .map_err(|e| format!("an SSH user CA key in the snapshot does not parse: {e}"))
+        })
+        .collect()
+}
+
+/// A KRL revoking every serial of the snapshot under every CA key.
+pub fn build_krl(snap: &Snapshot) -> Result<Krl, String> {
+    let mut krl = Krl::new(snap.generation, 0, "ward-agent").map_err(|e| format!("KRL: {e:?}"))?;
+    for ca in ca_keys(snap)? {
+        for s in &snap.revoked_ssh_serials {
+            krl.revoke_serial(&ca, *s)
+                .map_err(|e| format!("KRL: {e:?}"))?;
+        }
+    }
+    Ok(krl)
+}

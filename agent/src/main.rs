@@ -93,6 +93,12 @@ fn main() -> ExitCode {
             None => Config::load(std::path::Path::new(config::DEFAULT_PATH), true)?,
         })
     };
+    // sshd's helper commands: fail closed, print only what sshd may read.
+    let ssh_connection = std::env::var("SSH_CONNECTION").ok();
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let result = match &cli.command {
         Command::Join {
             url,
@@ -114,15 +120,31 @@ fn main() -> ExitCode {
         Command::Renew => cfg().and_then(|c| renew(&c)),
         Command::CheckConfig => check_config(cli.config.as_ref()),
         Command::Status => cfg().and_then(|c| status(&c)),
-        Command::SshAuthorizedPrincipals { .. } => {
-            // Written on branch agentdecide (sshcmd.rs).
-            Err(anyhow::anyhow!(
-                "ssh-authorized-principals is not built yet"
+        Command::SshAuthorizedPrincipals {
+            account,
+            key_id,
+            serial,
+            certificate,
+        } => {
+            return ward_agent::sshcmd::finish(ward_agent::sshcmd::principals(
+                &config_path,
+                account,
+                key_id,
+                serial,
+                certificate,
+                ssh_connection.as_deref(),
             ))
         }
-        Command::SshAuthorizedKeys { .. } => {
-            // Written on branch agentdecide (sshcmd.rs).
-            Err(anyhow::anyhow!("ssh-authorized-keys is not built yet"))
+        Command::SshAuthorizedKeys {
+            account,
+            fingerprint,
+        } => {
+            return ward_agent::sshcmd::finish(ward_agent::sshcmd::keys(
+                &config_path,
+                account,
+                fingerprint,
+                ssh_connection.as_deref(),
+            ))
         }
     };
     match result {

@@ -63,8 +63,11 @@ pub mod keys {
 /// keys every request carries.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestFacts<'a> {
-    /// The peer address.
-    pub source_ip: IpAddr,
+    /// The peer address; `None` when the caller does not know it (a host
+    /// deciding for sshd without `SSH_CONNECTION`): then `ward:SourceIp`
+    /// is absent, so an `IpAddress` condition on it does not match and a
+    /// `...IfExists` one does — never a made-up address.
+    pub source_ip: Option<IpAddr>,
     /// The time of the request, seconds since the epoch (an input: this
     /// crate reads no clock).
     pub now: i64,
@@ -92,10 +95,9 @@ pub fn context(action: &str, facts: &RequestFacts<'_>, extra: &[(&str, ContextVa
             .collect::<Vec<_>>()
     );
     let mut ctx = Context::new();
-    ctx.insert(
-        keys::SOURCE_IP,
-        ContextValue::from(facts.source_ip.to_string()),
-    );
+    if let Some(ip) = facts.source_ip {
+        ctx.insert(keys::SOURCE_IP, ContextValue::from(ip.to_string()));
+    }
     insert_time(&mut ctx, facts.now);
     ctx.insert(keys::SECURE_TRANSPORT, boolean(facts.secure_transport));
     ctx.insert(keys::AUTH_METHOD, ContextValue::from(facts.auth_method));
@@ -289,7 +291,7 @@ mod tests {
 
     fn facts(tags: &[(String, String)]) -> RequestFacts<'_> {
         RequestFacts {
-            source_ip: IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)),
+            source_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
             now: 1_700_000_000,
             secure_transport: true,
             auth_method: "access-key",
@@ -316,6 +318,16 @@ mod tests {
         for (k, _) in ctx.iter() {
             assert!(supplies("iam:ListUsers", k), "{k}");
         }
+    }
+
+    #[test]
+    fn an_unknown_source_address_leaves_the_key_absent() {
+        let mut f = facts(&[]);
+        f.source_ip = None;
+        let ctx = context("host:Login", &f, &[]);
+        assert!(!ctx.contains("ward:SourceIp"));
+        assert!(!ctx.contains("aws:SourceIp"));
+        assert_eq!(one(&ctx, "ward:EpochTime"), "1700000000");
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub async fn authorize(
     };
     let eff = effective(st, user).await?;
     let facts = RequestFacts {
-        source_ip: caller.source_ip,
+        source_ip: Some(caller.source_ip),
         now: now(),
         secure_transport: caller.secure,
         auth_method: caller.auth_method,

@@ -227,7 +227,7 @@ fn differential(db: Db) {
         // The same decision, computed from the same inputs.
         let compiled = docs.clone().compile().unwrap();
         let facts = RequestFacts {
-            source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            source_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             now: 1_750_000_000,
             secure_transport: true,
             auth_method: "access-key",

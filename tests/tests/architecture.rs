@@ -28,6 +28,7 @@ const GUARDED: &[(&str, &[&str])] = &[
     ("ward-protocol", &[]),
     ("ward-pki", &["ring"]),
     ("pam_ward", &[]),
+    ("nss_ward", &[]),
 ];
 const FORBIDDEN: &[&str] = &[
     "tokio",
