@@ -42,7 +42,10 @@ pub fn router(st: Shared) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/v1/users/{name}/tags", post(tag_user).delete(untag_user))
-        .route("/v1/users/{name}/disable", post(crate::disable_api::disable))
+        .route(
+            "/v1/users/{name}/disable",
+            post(crate::disable_api::disable),
+        )
         .route("/v1/users/{name}/enable", post(crate::disable_api::enable))
         .route("/v1/users/{name}/groups", get(groups_for_user))
         .route(
@@ -920,14 +923,7 @@ async fn update_user(
         let home = home.unwrap_or_else(|| u2.home.clone());
         let shell = shell.unwrap_or_else(|| u2.shell.clone());
         let gecos = gecos.unwrap_or_else(|| u2.gecos.clone());
-        iam::set_posix(
-            &mut m.tx,
-            &u2,
-            home.as_deref(),
-            shell.as_deref(),
-            &gecos,
-        )
-        .await?
+        iam::set_posix(&mut m.tx, &u2, home.as_deref(), shell.as_deref(), &gecos).await?
     } else {
         u2
     };

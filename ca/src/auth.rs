@@ -30,6 +30,8 @@ use crate::state::{now, AppState};
 use crate::store::AuditEvent;
 
 /// The authenticated identity.
+// One per request, never in a collection: the user row's size is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Identity {
     /// The account root.

@@ -216,9 +216,18 @@ mod tests {
 
     #[test]
     fn fields() {
-        assert_eq!(home("home", "//srv/./a/").unwrap().as_deref(), Some("/srv/a"));
+        assert_eq!(
+            home("home", "//srv/./a/").unwrap().as_deref(),
+            Some("/srv/a")
+        );
         assert_eq!(home("home", "").unwrap(), None);
-        for bad in ["srv/a", "/a/../b", "/a:b", "/a\nb", &format!("/{}", "a".repeat(255))] {
+        for bad in [
+            "srv/a",
+            "/a/../b",
+            "/a:b",
+            "/a\nb",
+            &format!("/{}", "a".repeat(255)),
+        ] {
             assert!(home("home", bad).is_err(), "{bad:?}");
         }
         assert!(shell("shell", "/bin/zsh").unwrap().is_some());

@@ -65,8 +65,13 @@ fn put_policy(s: &Server, user: &str, statements: &str) {
 
 fn access_key(s: &Server, user: &str) -> Creds {
     creds_of(
-        s.call(&s.root(), "POST", &format!("/v1/users/{user}/access-keys"), None)
-            .ok(),
+        s.call(
+            &s.root(),
+            "POST",
+            &format!("/v1/users/{user}/access-keys"),
+            None,
+        )
+        .ok(),
     )
 }
 
@@ -108,7 +113,10 @@ fn one_counter_for_uids_and_gids() {
         let u = create_user(&s, "late").ok().clone();
         let g = create_group(&s, "late-group");
         assert!(u["uid"].as_i64().unwrap() > max_before, "{u}");
-        assert!(g["gid"].as_i64().unwrap() > u["uid"].as_i64().unwrap(), "{g}");
+        assert!(
+            g["gid"].as_i64().unwrap() > u["uid"].as_i64().unwrap(),
+            "{g}"
+        );
         assert!(owner.keys().all(|&id| (200_000..=299_999).contains(&id)));
     }
 }
@@ -201,10 +209,7 @@ fn shell_home_gecos_and_hostile_values() {
         r.err(400, "ValidationError");
         assert_eq!(r.field(), *field, "{field}={value:?}: {}", r.body);
     }
-    let got = s
-        .call(&s.root(), "GET", "/v1/users/bob", None)
-        .ok()
-        .clone();
+    let got = s.call(&s.root(), "GET", "/v1/users/bob", None).ok().clone();
     assert_eq!(got["posix"], p, "a refused update changed something");
 
     // "" restores the configured defaults (and clears gecos).
@@ -236,7 +241,16 @@ fn client_cert(s: &Server, creds: &Creds, user: &str) -> Vec<String> {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     run(&["genpkey", "-algorithm", "ed25519", "-out", "c.key"]);
-    run(&["req", "-new", "-key", "c.key", "-subj", &format!("/CN={user}"), "-out", "c.csr"]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "c.key",
+        "-subj",
+        &format!("/CN={user}"),
+        "-out",
+        "c.csr",
+    ]);
     let csr = std::fs::read_to_string(d.join("c.csr")).unwrap();
     let r = s.call(
         creds,
@@ -265,7 +279,10 @@ fn mtls_whoami(s: &Server, cert_args: &[String]) -> (u16, Value) {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (b, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), serde_json::from_str(b).unwrap_or(Value::Null))
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(b).unwrap_or(Value::Null),
+    )
 }
 
 fn bearer_whoami(s: &Server, token: &str) -> Response {
@@ -282,7 +299,11 @@ fn login(s: &Server, user: &str, pw: &str) -> Response {
         "POST",
         "/v1/login",
         &[],
-        Some(json!({"userName": user, "password": pw}).to_string().as_bytes()),
+        Some(
+            json!({"userName": user, "password": pw})
+                .to_string()
+                .as_bytes(),
+        ),
     )
 }
 
@@ -324,7 +345,11 @@ fn disable_refuses_every_credential_and_enable_restores_them() {
             s.call(&session, "GET", "/v1/whoami", None).ok();
             bearer_whoami(&s, &token).ok();
             let (code, body) = mtls_whoami(&s, &cert);
-            assert_eq!((code, body["authMethod"].as_str()), (200, Some("certificate")), "{when}: {body}");
+            assert_eq!(
+                (code, body["authMethod"].as_str()),
+                (200, Some("certificate")),
+                "{when}: {body}"
+            );
             login(&s, "dana", pw).ok();
             s.call(&key, "GET", "/v1/users/dana", None).ok();
         };
@@ -339,7 +364,11 @@ fn disable_refuses_every_credential_and_enable_restores_them() {
         disabled(&s.call(&session, "GET", "/v1/whoami", None));
         disabled(&bearer_whoami(&s, &token));
         let (code, body) = mtls_whoami(&s, &cert);
-        assert_eq!((code, body["error"]["code"].as_str()), (403, Some("UserDisabled")), "{body}");
+        assert_eq!(
+            (code, body["error"]["code"].as_str()),
+            (403, Some("UserDisabled")),
+            "{body}"
+        );
         disabled(&login(&s, "dana", pw));
         // A wrong password learns nothing about the account's state.
         login(&s, "dana", "Wrong-Password-000").err(401, "InvalidLogin");
@@ -370,11 +399,16 @@ fn disable_refuses_every_credential_and_enable_restores_them() {
         let ev = audit(&s, "iam:DisableUser");
         assert_eq!(ev.len(), 2, "{ev:?}");
         assert!(ev[0]["resource"].as_str().unwrap().ends_with(":user/dana"));
-        assert_eq!(ev[0]["principal"], format!("arn:ward:iam::{}:root", s.account));
+        assert_eq!(
+            ev[0]["principal"],
+            format!("arn:ward:iam::{}:root", s.account)
+        );
         assert_eq!(audit(&s, "iam:EnableUser").len(), 1);
         let refusals = audit(&s, "ward:Authenticate");
         assert!(
-            refusals.iter().any(|e| e["detail"]["code"] == "UserDisabled"),
+            refusals
+                .iter()
+                .any(|e| e["detail"]["code"] == "UserDisabled"),
             "{refusals:?}"
         );
         let logins = audit(&s, "ward:PasswordLogin");

@@ -22,7 +22,13 @@ fn posix_fields_and_disable_from_the_cli() {
         &["user", "create", "pat"],
         None,
         0,
-        &["Posix", "home=/home/pat", "shell=/bin/bash", "Disabled", "no"],
+        &[
+            "Posix",
+            "home=/home/pat",
+            "shell=/bin/bash",
+            "Disabled",
+            "no",
+        ],
         &[],
     );
     // A name hosts cannot use gets none, and the CLI says why.
@@ -41,7 +47,14 @@ fn posix_fields_and_disable_from_the_cli() {
         h,
         &root,
         &[
-            "user", "update", "pat", "--shell", "/bin/zsh", "--home", "/srv//pat/", "--gecos",
+            "user",
+            "update",
+            "pat",
+            "--shell",
+            "/bin/zsh",
+            "--home",
+            "/srv//pat/",
+            "--gecos",
             "Pat Doe,Room 4",
         ],
         None,
@@ -99,7 +112,15 @@ fn posix_fields_and_disable_from_the_cli() {
         &[],
     );
     check(h, &as_pat, &["whoami"], None, 1, &[], &["UserDisabled"]);
-    check(h, &root, &["user", "get", "pat"], None, 0, &["yes (since"], &[]);
+    check(
+        h,
+        &root,
+        &["user", "get", "pat"],
+        None,
+        0,
+        &["yes (since"],
+        &[],
+    );
     check(
         h,
         &root,
@@ -111,5 +132,13 @@ fn posix_fields_and_disable_from_the_cli() {
     );
     check(h, &as_pat, &["whoami"], None, 0, &["user/pat"], &[]);
     // The account root is not a user and cannot be disabled.
-    check(h, &root, &["user", "disable", "root"], None, 1, &[], &["root"]);
+    check(
+        h,
+        &root,
+        &["user", "disable", "root"],
+        None,
+        1,
+        &[],
+        &["root"],
+    );
 }
