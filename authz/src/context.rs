@@ -376,6 +376,8 @@ mod tests {
             "iam:GetUser",
             "iam:UpdateUser",
             "iam:DeleteUser",
+            "iam:DisableUser",
+            "iam:EnableUser",
             "iam:ListGroupsForUser",
             "iam:ListAttachedUserPolicies",
             "iam:GetUserPolicy",

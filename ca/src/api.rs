@@ -42,6 +42,11 @@ pub fn router(st: Shared) -> Router {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/v1/users/{name}/tags", post(tag_user).delete(untag_user))
+        .route(
+            "/v1/users/{name}/disable",
+            post(crate::disable_api::disable),
+        )
+        .route("/v1/users/{name}/enable", post(crate::disable_api::enable))
         .route("/v1/users/{name}/groups", get(groups_for_user))
         .route(
             "/v1/users/{name}/permissions-boundary",
@@ -607,7 +612,7 @@ async fn whoami(
 
 // ---- users ------------------------------------------------------------
 
-async fn user_out(
+pub(crate) async fn user_out(
     st: &Shared,
     c: &mut sqlx::AnyConnection,
     u: &iam::User,
@@ -630,6 +635,10 @@ async fn user_out(
         created: rfc3339(u.created_at),
         tags,
         permissions_boundary: boundary,
+        posix: crate::posix::posix_view(u, &st.config.posix),
+        disabled: u.disabled_at.is_some(),
+        disabled_at: u.disabled_at.map(rfc3339),
+        warnings: crate::posix::no_posix_reason(&u.name).into_iter().collect(),
     })
 }
 
@@ -865,6 +874,21 @@ async fn update_user(
     if let Some(p) = &req.new_path {
         names::path("newPath", p)?;
     }
+    let shell = req
+        .shell
+        .as_deref()
+        .map(|s| crate::posix::shell("shell", s))
+        .transpose()?;
+    let home = req
+        .home
+        .as_deref()
+        .map(|s| crate::posix::home("home", s))
+        .transpose()?;
+    let gecos = req
+        .gecos
+        .as_deref()
+        .map(|s| crate::posix::gecos("gecos", s))
+        .transpose()?;
     let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
     // As AWS: a rename or move needs the permission on the new ARN too, or
     // a user allowed to update only `user/${ward:username}` could become
@@ -894,6 +918,15 @@ async fn update_user(
         req.new_path.as_deref(),
     )
     .await?;
+    let posix_change = shell.is_some() || home.is_some() || gecos.is_some();
+    let u2 = if posix_change {
+        let home = home.unwrap_or_else(|| u2.home.clone());
+        let shell = shell.unwrap_or_else(|| u2.shell.clone());
+        let gecos = gecos.unwrap_or_else(|| u2.gecos.clone());
+        iam::set_posix(&mut m.tx, &u2, home.as_deref(), shell.as_deref(), &gecos).await?
+    } else {
+        u2
+    };
     // Issue #7 item 3: certificates naming the old name are revoked (same transaction).
     if u2.name != u.name {
         crate::certs::revoke_for_user_change(
@@ -909,7 +942,8 @@ async fn update_user(
         m,
         &caller,
         &g,
-        serde_json::json!({"newName": req.new_name, "newPath": req.new_path}),
+        serde_json::json!({"newName": req.new_name, "newPath": req.new_path,
+            "shell": req.shell, "home": req.home, "gecos": req.gecos}),
     )
     .await?;
     Ok(Json(out))

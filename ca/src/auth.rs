@@ -1,6 +1,8 @@
 //! Authentication: who is calling. SigV4 (header or presigned query) with a
 //! long-term `AKIA…` key, a temporary `ASIA…` key plus session token, or a
-//! bearer session token from password login. Failures use AWS's error
+//! bearer session token from password login, or a client certificate.
+//! Every user credential is refused while the user is disabled
+//! (`UserDisabled`, 403). Failures use AWS's error
 //! names and are audited; secrets are compared in constant time (inside the
 //! SigV4 verifier and here for session tokens).
 //!
@@ -28,6 +30,8 @@ use crate::state::{now, AppState};
 use crate::store::AuditEvent;
 
 /// The authenticated identity.
+// One per request, never in a collection: the user row's size is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Identity {
     /// The account root.
@@ -524,6 +528,12 @@ fn caller_for_user(
     secure: bool,
     key: Option<String>,
 ) -> Result<Caller, ApiError> {
+    // Every user credential ends here: a disabled user's keys, sessions
+    // and certificates are refused (the user row is read at the current
+    // generation, so a cached key never outlives a disable).
+    if user.disabled_at.is_some() {
+        return Err(crate::disable_api::refused(&user));
+    }
     let principal = Principal::from_arn(&user_arn(account, &user))
         .map_err(ApiError::internal)?
         .with_unique_id(user.id.clone());

@@ -85,6 +85,11 @@ struct RawTls {
 struct RawUnix {
     uid_min: Option<i64>,
     uid_max: Option<i64>,
+    /// Home directory of users without their own: `{name}` is replaced by
+    /// the user name (default `/home/{name}`).
+    home_template: Option<String>,
+    /// Login shell of users without their own (default `/bin/bash`).
+    default_shell: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,6 +320,8 @@ pub struct Config {
     pub tls_key: PathBuf,
     /// Unix id range for users and groups (inclusive).
     pub uid_range: (i64, i64),
+    /// Defaults of users' POSIX accounts (`[unix]`).
+    pub posix: crate::posix::PosixDefaults,
     /// Password policy.
     pub passwords: PasswordPolicy,
     /// The URL relying parties reach this daemon at, without a trailing
@@ -355,6 +362,7 @@ impl Config {
             tls_cert: data_dir.join("tls/server.pem"),
             tls_key: data_dir.join("tls/server.key"),
             uid_range: (200_000, 299_999),
+            posix: crate::posix::PosixDefaults::default(),
             passwords: PasswordPolicy::default(),
             external_url: None,
             limits: Limits::default(),
@@ -389,6 +397,10 @@ impl Config {
                 "unix: uid range {uid_min}–{uid_max} must be within 1000–4294967293 and non-empty"
             ));
         }
+        let posix = crate::posix::PosixDefaults::new(
+            raw.unix.home_template.as_deref(),
+            raw.unix.default_shell.as_deref(),
+        )?;
         let d = PasswordPolicy::default();
         let passwords = PasswordPolicy {
             min_length: raw.passwords.min_length.unwrap_or(d.min_length),
@@ -466,6 +478,7 @@ impl Config {
             database,
             region,
             uid_range: (uid_min, uid_max),
+            posix,
             passwords,
         })
     }
@@ -583,6 +596,8 @@ key = "/k.pem"
 [unix]
 uid_min = 300000
 uid_max = 399999
+home_template = "/srv/home/{name}"
+default_shell = "/usr/bin/zsh"
 [passwords]
 min_length = 14"#,
             Ok(()),
@@ -641,6 +656,19 @@ uid_min = 5
 uid_max = 10"#,
             Err("uid range"),
         );
+        for (key, value, err) in [
+            ("home_template", "home/{name}", "unix.home_template"),
+            ("home_template", "/home/{name}/../x", "unix.home_template"),
+            ("home_template", "/home/alice", "unix.home_template"),
+            ("home_template", "/home/{name}:x", "unix.home_template"),
+            ("default_shell", "bash", "unix.default_shell"),
+            ("default_shell", "/bin/sh:x", "unix.default_shell"),
+        ] {
+            check(
+                &format!("data_dir = \"/d\"\n[unix]\n{key} = {value:?}"),
+                Err(err),
+            );
+        }
         check(
             r#"data_dir = "/d"
 [passwords]

@@ -45,6 +45,17 @@ pub struct User {
     pub path: String,
     /// Unix uid.
     pub uid: i64,
+    /// Primary gid: the user-private group (= uid; NULL only on rows no
+    /// code wrote, read as the uid).
+    pub gid: Option<i64>,
+    /// Home directory, `None` = the configured template.
+    pub home: Option<String>,
+    /// Login shell, `None` = the configured default.
+    pub shell: Option<String>,
+    /// GECOS field.
+    pub gecos: String,
+    /// When the user was disabled (Unix seconds); `None` = enabled.
+    pub disabled_at: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
     /// Permissions boundary policy id, if any.
@@ -143,6 +154,11 @@ fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
         name: r.try_get("name")?,
         path: r.try_get("path")?,
         uid: r.try_get("uid")?,
+        gid: r.try_get("gid")?,
+        home: r.try_get("home")?,
+        shell: r.try_get("shell")?,
+        gecos: r.try_get("gecos")?,
+        disabled_at: r.try_get("disabled_at")?,
         created_at: r.try_get("created_at")?,
         boundary_policy_id: r.try_get("boundary_policy_id")?,
     })
@@ -180,7 +196,8 @@ fn key_row(r: &AnyRow) -> Result<AccessKey, sqlx::Error> {
     })
 }
 
-const USER_COLS: &str = "id, name, path, uid, created_at, boundary_policy_id";
+const USER_COLS: &str =
+    "id, name, path, uid, gid, home, shell, gecos, disabled_at, created_at, boundary_policy_id";
 const GROUP_COLS: &str = "id, name, path, gid, created_at";
 const POLICY_COLS: &str = "id, name, path, description, default_version, created_at, updated_at";
 const KEY_COLS: &str = "id, user_id, status, created_at, last_used_at";
@@ -197,18 +214,23 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Allocates the next Unix id from `counter` (`uid`/`gid`), never reused.
-async fn next_unix_id(c: &mut AnyConnection, counter: &str, max: i64) -> Result<i64, ApiError> {
+/// Allocates the next Unix id for a user (its uid and user-private gid)
+/// or a group (its gid), never reused: one counter, `unix_id`, serves
+/// both, so a uid and a gid never name two different entities. It holds
+/// the last id handed out (migration 0008 set it above every id in use;
+/// `init` sets it to `uid_min - 1`). The old `uid`/`gid` counters of
+/// databases made before 0008 stay in the table, unread.
+async fn next_unix_id(c: &mut AnyConnection, max: i64) -> Result<i64, ApiError> {
     let row = sqlx::query(
-        "UPDATE id_counters SET next_id = next_id + 1 WHERE name = $1 RETURNING next_id",
+        "UPDATE id_counters SET next_id = next_id + 1 WHERE name = 'unix_id' RETURNING next_id",
     )
-    .bind(counter)
-    .fetch_one(&mut *c)
-    .await?;
-    let id: i64 = row.try_get::<i64, _>(0)? - 1;
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or_else(|| ApiError::internal("the unix_id counter is missing from id_counters"))?;
+    let id: i64 = row.try_get::<i64, _>(0)?;
     if id > max {
         return Err(ApiError::limit(format!(
-            "the {counter} range is exhausted (max {max})"
+            "the uid/gid range is exhausted (max {max})"
         )));
     }
     Ok(id)
@@ -228,12 +250,14 @@ pub async fn create_user(
     if find_user(c, name).await?.is_some() {
         return Err(ApiError::exists("user", name));
     }
-    let uid = next_unix_id(c, "uid", uid_max).await?;
-    let res = sqlx::query("INSERT INTO users (id, name, name_lc, path, uid, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    let uid = next_unix_id(c, uid_max).await?;
+    // gid = uid: the user-private group.
+    let res = sqlx::query("INSERT INTO users (id, name, name_lc, path, uid, gid, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(id)
         .bind(name)
         .bind(name.to_lowercase())
         .bind(path)
+        .bind(uid)
         .bind(uid)
         .bind(now)
         .execute(&mut *c)
@@ -246,6 +270,11 @@ pub async fn create_user(
             name: name.into(),
             path: path.into(),
             uid,
+            gid: Some(uid),
+            home: None,
+            shell: None,
+            gecos: String::new(),
+            disabled_at: None,
             created_at: now,
             boundary_policy_id: None,
         }),
@@ -348,6 +377,49 @@ pub async fn update_user(
     Ok(User {
         name: name.into(),
         path: path.into(),
+        ..u.clone()
+    })
+}
+
+/// Sets a user's POSIX fields (`None` home/shell = the configured
+/// defaults); values were validated by `posix`.
+pub async fn set_posix(
+    c: &mut AnyConnection,
+    u: &User,
+    home: Option<&str>,
+    shell: Option<&str>,
+    gecos: &str,
+) -> Result<User, ApiError> {
+    sqlx::query("UPDATE users SET home = $1, shell = $2, gecos = $3 WHERE id = $4")
+        .bind(home)
+        .bind(shell)
+        .bind(gecos)
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(User {
+        home: home.map(str::to_owned),
+        shell: shell.map(str::to_owned),
+        gecos: gecos.to_owned(),
+        ..u.clone()
+    })
+}
+
+/// Disables (`Some(now)`) or enables (`None`) a user. Nothing else
+/// changes: keys, sessions and certificates are refused while disabled
+/// (see `auth.rs`) and work again once enabled.
+pub async fn set_disabled(
+    c: &mut AnyConnection,
+    u: &User,
+    at: Option<i64>,
+) -> Result<User, ApiError> {
+    sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(&u.id)
+        .execute(&mut *c)
+        .await?;
+    Ok(User {
+        disabled_at: at,
         ..u.clone()
     })
 }
@@ -503,7 +575,7 @@ pub async fn create_group(
     if find_group(c, name).await?.is_some() {
         return Err(ApiError::exists("group", name));
     }
-    let gid = next_unix_id(c, "gid", gid_max).await?;
+    let gid = next_unix_id(c, gid_max).await?;
     let res = sqlx::query("INSERT INTO iam_groups (id, name, name_lc, path, gid, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id)
         .bind(name)

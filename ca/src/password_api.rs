@@ -201,6 +201,18 @@ pub(crate) async fn login(
     };
     iam::clear_failures(&mut m.tx, &user_scope, t, pw.lockout_seconds).await?;
     iam::release_attempt(&mut m.tx, &ip_scope).await?;
+    // A disabled user is told so only after its password checked out, so
+    // the refusal reveals nothing to someone guessing.
+    if user.disabled_at.is_some() {
+        m.commit(&ev(
+            "Failed",
+            user_arn(st.store.account_id(), &user),
+            serde_json::json!({"code": "UserDisabled"}),
+        ))
+        .await?;
+        st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return Err(crate::disable_api::refused(&user));
+    }
     let key_id = crypto::access_key_id("ASIA");
     let secret = crypto::secret_access_key();
     let token = crypto::session_token();

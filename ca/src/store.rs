@@ -528,7 +528,8 @@ impl Store {
     }
 
     /// Reads the installation's account id, setting it to `proposed` (and
-    /// the uid/gid counters to `uid_min`) on first use.
+    /// the shared uid/gid counter `unix_id`, which holds the last id handed
+    /// out, to `uid_min - 1`) on first use.
     pub async fn init_account(mut self, proposed: &str, uid_min: i64) -> Result<Store, StoreError> {
         let e = |e: sqlx::Error| StoreError(format!("initialising the store: {e}"));
         let mut tx = Tx::begin(&self.pool).await.map_err(e)?;
@@ -548,14 +549,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(e)?;
-                for counter in ["uid", "gid"] {
-                    sqlx::query("INSERT INTO id_counters (name, next_id) VALUES ($1, $2)")
-                        .bind(counter)
-                        .bind(uid_min)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(e)?;
-                }
+                sqlx::query("INSERT INTO id_counters (name, next_id) VALUES ('unix_id', $1)")
+                    .bind(uid_min - 1)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(e)?;
                 proposed.to_owned()
             }
         };

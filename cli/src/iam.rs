@@ -52,8 +52,9 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Rename or move a user.
-    #[command(group(ArgGroup::new("change").required(true).multiple(true).args(["new_name", "new_path"])))]
+    /// Rename or move a user, or set its POSIX shell, home or gecos.
+    #[command(group(ArgGroup::new("change").required(true).multiple(true)
+        .args(["new_name", "new_path", "shell", "home", "gecos"])))]
     Update {
         /// User name.
         name: String,
@@ -63,6 +64,26 @@ pub(crate) enum UserCommand {
         /// The new path.
         #[arg(long)]
         new_path: Option<String>,
+        /// Login shell, an absolute path ("" = the server's default).
+        #[arg(long)]
+        shell: Option<String>,
+        /// Home directory, an absolute path ("" = the server's template).
+        #[arg(long)]
+        home: Option<String>,
+        /// GECOS field (full name etc.; no ':').
+        #[arg(long)]
+        gecos: Option<String>,
+    },
+    /// Disable a user: every access key, session, certificate and the
+    /// password stop working at once; nothing is deleted.
+    Disable {
+        /// User name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// User name.
+        name: String,
     },
     /// Delete a user.
     Delete {
@@ -261,6 +282,25 @@ pub(crate) fn user_fields(u: &api::User) -> String {
             "PermissionsBoundary",
             u.permissions_boundary.clone().unwrap_or_default(),
         ),
+        (
+            "Disabled",
+            match &u.disabled_at {
+                Some(at) if u.disabled => format!("yes (since {at})"),
+                _ if u.disabled => "yes".into(),
+                _ => "no".into(),
+            },
+        ),
+        (
+            "Posix",
+            match &u.posix {
+                Some(p) => format!(
+                    "uid={} gid={} home={} shell={} gecos={:?}",
+                    p.uid, p.gid, p.home, p.shell, p.gecos
+                ),
+                None => "none".into(),
+            },
+        ),
+        ("Warnings", u.warnings.join("; ")),
     ])
 }
 
@@ -414,9 +454,26 @@ pub(crate) fn user(cmd: UserCommand, ctx: &Ctx) -> Done {
             name,
             new_name,
             new_path,
+            shell,
+            home,
+            gecos,
         } => {
-            let req = api::UpdateUser { new_name, new_path };
+            let req = api::UpdateUser {
+                new_name,
+                new_path,
+                shell,
+                gecos,
+                home,
+            };
             let v = api.send_for_json(Method::Patch, &["users", &name], body(&req)?)?;
+            api.show(&v, user_fields)
+        }
+        UserCommand::Disable { name } => {
+            let v = api.send_for_json(Method::Post, &["users", &name, "disable"], None)?;
+            api.show(&v, user_fields)
+        }
+        UserCommand::Enable { name } => {
+            let v = api.send_for_json(Method::Post, &["users", &name, "enable"], None)?;
             api.show(&v, user_fields)
         }
         UserCommand::Delete { name } => {

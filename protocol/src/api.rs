@@ -10,6 +10,8 @@
 //! | `GET /v1/users/{name}` | `iam:GetUser` | → [`User`] |
 //! | `PATCH /v1/users/{name}` | `iam:UpdateUser` | [`UpdateUser`] → [`User`] |
 //! | `DELETE /v1/users/{name}` | `iam:DeleteUser` | → 204 |
+//! | `POST /v1/users/{name}/disable` | `iam:DisableUser` | → [`User`] (every credential refused; root cannot be disabled) |
+//! | `POST /v1/users/{name}/enable` | `iam:EnableUser` | → [`User`] |
 //! | `POST /v1/users/{name}/tags` | `iam:TagUser` | [`TagRequest`] → [`User`] |
 //! | `DELETE /v1/users/{name}/tags?keys=a,b` | `iam:UntagUser` | → [`User`] |
 //! | `GET /v1/users/{name}/groups` | `iam:ListGroupsForUser` | → [`GroupList`] |
@@ -135,6 +137,19 @@ pub struct UpdateUser {
     /// Move.
     #[serde(default)]
     pub new_path: Option<String>,
+    /// Login shell: an absolute path (no `:`, newline or control
+    /// characters, at most 255 bytes); `""` restores the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    /// GECOS field (no `:`, newline or control characters, at most 255
+    /// bytes); `""` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gecos: Option<String>,
+    /// Home directory: an absolute path without `..` (stored normalised,
+    /// no `:`/control characters, at most 255 bytes); `""` restores the
+    /// configured template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }
 
 /// `POST /v1/users/{name}/tags`.
@@ -166,6 +181,19 @@ pub struct User {
     /// ARN of the permissions boundary, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary: Option<String>,
+    /// The POSIX account hosts serve for this user (defaults applied);
+    /// `null` when the name is not a portable Unix name (see `warnings`).
+    #[serde(default)]
+    pub posix: Option<crate::host::Posix>,
+    /// True while the user is disabled: every credential is refused.
+    #[serde(default)]
+    pub disabled: bool,
+    /// When the user was disabled (RFC 3339), while disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    /// Things the caller should know, e.g. why there is no POSIX account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A page of users.
