@@ -43,6 +43,9 @@ use crate::store::Store;
 pub const RECHECK: std::time::Duration = std::time::Duration::from_millis(300);
 /// Most long-polls waiting at once; more get 429 with `Retry-After`.
 pub const MAX_LONG_POLLS: usize = 4096;
+/// A host seen within this many seconds is online (twice the longest
+/// long-poll).
+pub const ONLINE_WITHIN: i64 = 2 * MAX_WAIT_SECONDS as i64;
 /// Longest `X-Ward-Agent-Version` kept.
 const MAX_AGENT_VERSION: usize = 64;
 
@@ -209,6 +212,36 @@ pub(crate) async fn seen(
     if let Err(e) = r {
         tracing::warn!(error = %e, host = %host.name, "could not record that a host was seen");
     }
+}
+
+/// An enrolled host's agent state for `GET /v1/hosts`; `None` if it never
+/// joined.
+pub(crate) async fn agent_status(
+    c: &mut AnyConnection,
+    host_id: &str,
+    current: u64,
+) -> Result<Option<ward_protocol::api::HostAgent>, ApiError> {
+    let r = sqlx::query(
+        "SELECT joined_at, last_seen, agent_version, generation_held, x509_serial, ssh_serial
+         FROM host_identity WHERE host_id = $1",
+    )
+    .bind(host_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    let last_seen: Option<i64> = r.try_get(1)?;
+    Ok(Some(ward_protocol::api::HostAgent {
+        joined: crate::api::rfc3339(r.try_get(0)?),
+        last_seen: last_seen.map(crate::api::rfc3339),
+        online: last_seen.is_some_and(|t| now() - t <= ONLINE_WITHIN),
+        agent_version: r.try_get(2)?,
+        generation_held: r
+            .try_get::<Option<i64>, _>(3)?
+            .and_then(|g| u64::try_from(g).ok()),
+        generation_current: current,
+        x509_serial: r.try_get(4)?,
+        ssh_serial: r.try_get(5)?,
+    }))
 }
 
 fn not_modified(generation: u64) -> Response {

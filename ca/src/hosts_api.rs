@@ -113,6 +113,7 @@ fn out(st: &Shared, h: &HostRow) -> api::Host {
         aliases: h.aliases.clone(),
         tags: h.tags.clone(),
         created: rfc3339(h.created_at),
+        agent: None,
     }
 }
 
@@ -240,9 +241,12 @@ pub(crate) async fn list(
         .fetch_all(&mut *c)
         .await?;
     let mut hosts = Vec::new();
+    let current = crate::host_sync::generation(&mut c).await?;
     for r in &rows {
         if let Some(h) = find(&mut c, &r.try_get::<String, _>(0)?).await? {
-            hosts.push(out(&st, &h));
+            let mut o = out(&st, &h);
+            o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+            hosts.push(o);
         }
     }
     Ok(Json(api::HostList { hosts }))
@@ -281,7 +285,11 @@ pub(crate) async fn get(
     P(name): P<String>,
 ) -> Result<Json<api::Host>, ApiError> {
     let (h, _) = target(&st, &caller, "host:GetHost", &name, &[]).await?;
-    Ok(Json(out(&st, &h)))
+    let mut o = out(&st, &h);
+    let mut c = st.store.pool().acquire().await?;
+    let current = crate::host_sync::generation(&mut c).await?;
+    o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+    Ok(Json(o))
 }
 
 /// `DELETE /v1/hosts/{name}`.
