@@ -246,9 +246,9 @@ async fn certificate_caller(
     if id.kind == ward_pki::x509::SpiffeKind::Host {
         let host = crate::host_join::host_for_cert(&mut c, &rec, &id.user_name)
             .await?
-            .map_err(|why| refused(why))?;
-        let principal =
-            Principal::from_arn(&ward_authz::arn::host(account, &host.name)).map_err(ApiError::internal)?;
+            .map_err(&refused)?;
+        let principal = Principal::from_arn(&ward_authz::arn::host(account, &host.name))
+            .map_err(ApiError::internal)?;
         return Ok(Caller {
             identity: Identity::Host(host),
             principal,

@@ -108,7 +108,8 @@ pub(crate) async fn deliver(
     {
         let mut c = st.store.pool().acquire().await?;
         for chunk in batch.events.chunks(100) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT event_id FROM host_audit_ids WHERE host_id = $1 AND event_id IN ({})",
                 placeholders.join(", ")
@@ -138,7 +139,10 @@ pub(crate) async fn deliver(
         }));
     }
     let arn = ward_authz::arn::host(st.store.account_id(), &host.name);
-    let grants: Vec<Grant> = fresh.iter().map(|e| system_grant(&e.action, &arn)).collect();
+    let grants: Vec<Grant> = fresh
+        .iter()
+        .map(|e| system_grant(&e.action, &arn))
+        .collect();
     let refs: Vec<&Grant> = grants.iter().collect();
     let mut m = st.store.batch(&refs).await?;
     let t = crate::state::now();

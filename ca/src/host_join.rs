@@ -29,9 +29,7 @@ use ward_authz::context;
 use ward_authz::names::host_name;
 use ward_pki::{sshca, x509};
 use ward_protocol::api::Tag;
-use ward_protocol::host::{
-    CreateJoinToken, JoinRequest, JoinResponse, JoinToken, RenewRequest,
-};
+use ward_protocol::host::{CreateJoinToken, JoinRequest, JoinResponse, JoinToken, RenewRequest};
 
 use crate::api::{body, rfc3339, P};
 use crate::auth::{Caller, Identity, Refusal};
@@ -145,7 +143,9 @@ pub(crate) async fn create_token(
         Some(v) => {
             return Err(ApiError::invalid(
                 "ttlSeconds",
-                format!("ttlSeconds {v} must be between {TOKEN_MIN_TTL} and {TOKEN_MAX_TTL} (7 days)"),
+                format!(
+                    "ttlSeconds {v} must be between {TOKEN_MIN_TTL} and {TOKEN_MAX_TTL} (7 days)"
+                ),
             ))
         }
     };
@@ -423,7 +423,11 @@ async fn response(st: &AppState, name: &str, issued: Issued) -> Result<JoinRespo
         certificate_expires_at: rfc3339(issued.expires_at),
         ca_bundle_pem,
         ssh_host_certificate: issued.ssh_line,
-        ssh_user_ca_keys: auth.ssh_user.iter().map(|e| e.public_text.clone()).collect(),
+        ssh_user_ca_keys: auth
+            .ssh_user
+            .iter()
+            .map(|e| e.public_text.clone())
+            .collect(),
     })
 }
 
@@ -437,20 +441,19 @@ async fn join_inner(
         let mut c = st.store.pool().acquire().await.map_err(ApiError::from)?;
         find_token(&mut c, &req.token).await?
     };
-    let tok = match tok {
-        None => return Err(bad_token("the join token is not valid")),
-        Some(r) if r.used => {
-            return Err(bad_token(
+    let tok =
+        match tok {
+            None => return Err(bad_token("the join token is not valid")),
+            Some(r) if r.used => return Err(bad_token(
                 "the join token has already been used; ask for a new one (ward host join-token)",
-            ))
-        }
-        Some(r) if r.expires_at <= t => {
-            return Err(bad_token(
-                "the join token has expired; ask for a new one (ward host join-token)",
-            ))
-        }
-        Some(r) => r,
-    };
+            )),
+            Some(r) if r.expires_at <= t => {
+                return Err(bad_token(
+                    "the join token has expired; ask for a new one (ward host join-token)",
+                ))
+            }
+            Some(r) => r,
+        };
     let name = tok.host_name.clone();
     let (csr, key) = check_keys(st, &name, &req.csr_pem, &req.ssh_host_public_key)?;
     // The host as registered now (an administrator may have registered it
@@ -628,5 +631,8 @@ pub(crate) async fn renew(
         }),
     };
     m.commit(&ev).await?;
-    Ok((StatusCode::CREATED, Json(response(&st, &host.name, issued).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(response(&st, &host.name, issued).await?),
+    ))
 }

@@ -99,7 +99,9 @@ impl HostSync {
                                     moved
                                 });
                             }
-                            Err(e) => tracing::debug!(error = %e, "host sync: generation read failed"),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "host sync: generation read failed")
+                            }
                         },
                         Err(e) => tracing::debug!(error = %e, "host sync: no connection"),
                     }
@@ -155,7 +157,12 @@ fn held_generation(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH) else {
         return Ok(None);
     };
-    let bad = || ApiError::invalid("If-None-Match", "If-None-Match must be an ETag this route returned (\"gN\")");
+    let bad = || {
+        ApiError::invalid(
+            "If-None-Match",
+            "If-None-Match must be an ETag this route returned (\"gN\")",
+        )
+    };
     let text = v.to_str().map_err(|_| bad())?;
     if text.len() > 256 {
         return Err(bad());
@@ -183,7 +190,9 @@ fn agent_version(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     if b.is_empty() || b.len() > MAX_AGENT_VERSION || !b.iter().all(|c| (0x20..0x7f).contains(c)) {
         return Err(ApiError::invalid(
             "X-Ward-Agent-Version",
-            format!("X-Ward-Agent-Version must be 1 to {MAX_AGENT_VERSION} printable ASCII characters"),
+            format!(
+                "X-Ward-Agent-Version must be 1 to {MAX_AGENT_VERSION} printable ASCII characters"
+            ),
         ));
     }
     Ok(Some(String::from_utf8_lossy(b).into_owned()))
@@ -281,12 +290,15 @@ pub(crate) async fn snapshot(
             generation(&mut c).await?
         };
         if current == h && wait > 0 {
-            let _slot = st.host_sync.slots.clone().try_acquire_owned().map_err(|_| {
-                ApiError::RetryLater {
+            let _slot = st
+                .host_sync
+                .slots
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| ApiError::RetryLater {
                     message: "too many hosts are waiting for changes; retry".into(),
                     retry_after: 1,
-                }
-            })?;
+                })?;
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
             st.host_sync.wait(&st, h, current, deadline).await;
         } else if current == h {
@@ -397,9 +409,10 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     }
 
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-    for r in sqlx::query("SELECT user_id, tag_key, tag_value FROM user_tags ORDER BY user_id, key_lc")
-        .fetch_all(&mut *c)
-        .await?
+    for r in
+        sqlx::query("SELECT user_id, tag_key, tag_value FROM user_tags ORDER BY user_id, key_lc")
+            .fetch_all(&mut *c)
+            .await?
     {
         tags.entry(r.try_get(0)?).or_default().push(Tag {
             key: r.try_get(1)?,
@@ -416,9 +429,11 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
         member_of.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
     }
     let mut keys: HashMap<String, Vec<SnapshotSshKey>> = HashMap::new();
-    for r in sqlx::query("SELECT user_id, id, public_key, status FROM ssh_keys ORDER BY user_id, uploaded_at, id")
-        .fetch_all(&mut *c)
-        .await?
+    for r in sqlx::query(
+        "SELECT user_id, id, public_key, status FROM ssh_keys ORDER BY user_id, uploaded_at, id",
+    )
+    .fetch_all(&mut *c)
+    .await?
     {
         keys.entry(r.try_get(0)?).or_default().push(SnapshotSshKey {
             id: r.try_get(1)?,

@@ -40,14 +40,24 @@ fn host_keys(d: &Path, tag: &str, san: Option<&str>) -> HostKeys {
         .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
         .current_dir(&dir));
     let mut req = Command::new("openssl");
-    req.args(["req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr"])
-        .current_dir(&dir);
+    req.args([
+        "req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr",
+    ])
+    .current_dir(&dir);
     if let Some(uri) = san {
         req.args(["-addext", &format!("subjectAltName=URI:{uri}")]);
     }
     run(&mut req);
     run(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f", "ssh_host_ed25519_key"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            "ssh_host_ed25519_key",
+        ])
         .current_dir(&dir));
     HostKeys {
         csr: std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
@@ -75,7 +85,12 @@ fn join_token(s: &Server, creds: &Creds, name: &str, body: Value) -> String {
 
 fn join(s: &Server, token: &str, keys: &HostKeys) -> common::Response {
     let body = json!({"token": token, "csrPem": keys.csr, "sshHostPublicKey": keys.ssh_pub});
-    s.raw("POST", "/v1/host/join", &[], Some(body.to_string().as_bytes()))
+    s.raw(
+        "POST",
+        "/v1/host/join",
+        &[],
+        Some(body.to_string().as_bytes()),
+    )
 }
 
 /// Writes the issued certificate next to the host's key.
@@ -132,7 +147,10 @@ fn mtls(
     }
     cmd.arg(format!("{}{path}", s.endpoint));
     let out = cmd.output().unwrap();
-    let status: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    let status: u16 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
     assert!(
         status != 0,
         "curl failed: {}",
@@ -158,11 +176,23 @@ fn snapshot(s: &Server, keys: &HostKeys, query: &str, etag: Option<&str>) -> Mtl
     if let Some(e) = etag {
         h.push(("if-none-match", e));
     }
-    mtls(s, keys, "GET", &format!("/v1/host/snapshot{query}"), &h, None)
+    mtls(
+        s,
+        keys,
+        "GET",
+        &format!("/v1/host/snapshot{query}"),
+        &h,
+        None,
+    )
 }
 
 fn enrolled(s: &Server, d: &Path, name: &str) -> (HostKeys, Value) {
-    let token = join_token(s, &s.root(), name, json!({"tags": [{"key": "env", "value": "prod"}]}));
+    let token = join_token(
+        s,
+        &s.root(),
+        name,
+        json!({"tags": [{"key": "env", "value": "prod"}]}),
+    );
     let keys = host_keys(d, name, None);
     let r = join(s, &token, &keys);
     let v = r.ok().clone();
@@ -172,11 +202,21 @@ fn enrolled(s: &Server, d: &Path, name: &str) -> (HostKeys, Value) {
 
 fn user_with_keys(s: &Server, name: &str) -> Creds {
     let root = s.root();
-    s.call(&root, "POST", "/v1/users", Some(&json!({"name": name}).to_string()))
-        .ok();
+    s.call(
+        &root,
+        "POST",
+        "/v1/users",
+        Some(&json!({"name": name}).to_string()),
+    )
+    .ok();
     creds_of(
-        s.call(&root, "POST", &format!("/v1/users/{name}/access-keys"), None)
-            .ok(),
+        s.call(
+            &root,
+            "POST",
+            &format!("/v1/users/{name}/access-keys"),
+            None,
+        )
+        .ok(),
     )
 }
 
@@ -207,13 +247,8 @@ fn join_happy_path_and_token_refusals(db: Db) {
     // The token authorizes as host:RegisterHost with request tags: a user
     // without the right gets 403.
     let nobody = user_with_keys(&s, "nobody");
-    s.call(
-        &nobody,
-        "POST",
-        "/v1/hosts/web-01/join-tokens",
-        Some("{}"),
-    )
-    .err(403, "AccessDenied");
+    s.call(&nobody, "POST", "/v1/hosts/web-01/join-tokens", Some("{}"))
+        .err(403, "AccessDenied");
 
     // The agent's CSR may state its own SPIFFE id.
     let token = join_token(
@@ -227,8 +262,14 @@ fn join_happy_path_and_token_refusals(db: Db) {
     let keys = host_keys(d, "web-01", Some(&own));
     let v = join(&s, &token, &keys).ok().clone();
     assert_eq!(v["hostName"], "web-01");
-    assert_eq!(v["hostArn"], format!("arn:ward:host::{}:host/web-01", s.account));
-    assert!(v["caBundlePem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    assert_eq!(
+        v["hostArn"],
+        format!("arn:ward:host::{}:host/web-01", s.account)
+    );
+    assert!(v["caBundlePem"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
     assert!(!v["sshUserCaKeys"].as_array().unwrap().is_empty());
     install(&keys, &v);
     // The certificate: URI SAN spiffe://TD/host/NAME, clientAuth.
@@ -250,35 +291,57 @@ fn join_happy_path_and_token_refusals(db: Db) {
         .current_dir(&keys.dir))
     .stdout;
     let shown = String::from_utf8_lossy(&shown);
-    assert!(shown.contains("host certificate") && shown.contains("web-01"), "{shown}");
+    assert!(
+        shown.contains("host certificate") && shown.contains("web-01"),
+        "{shown}"
+    );
     // The host is registered with the token's tags.
     let h = s.call(&root, "GET", "/v1/hosts/web-01", None).ok().clone();
     assert_eq!(h["tags"], json!([{"key": "env", "value": "prod"}]));
     assert!(h["agent"]["x509Serial"].is_string(), "{h}");
 
     // Replaying the token: 401, nothing written.
-    let before = s.call(&root, "GET", "/v1/certificates?limit=1000", None).ok()["certificates"]
+    let before = s
+        .call(&root, "GET", "/v1/certificates?limit=1000", None)
+        .ok()["certificates"]
         .as_array()
         .unwrap()
         .len();
     let again = host_keys(d, "web-01-again", None);
-    let m = join(&s, &token, &again).err(401, "InvalidJoinToken").to_owned();
+    let m = join(&s, &token, &again)
+        .err(401, "InvalidJoinToken")
+        .to_owned();
     assert!(m.contains("already been used"), "{m}");
     // A garbage token and an unknown one.
-    let mut body = json!({"token": "wjt_nope", "csrPem": again.csr, "sshHostPublicKey": again.ssh_pub});
-    s.raw("POST", "/v1/host/join", &[], Some(body.to_string().as_bytes()))
-        .err(401, "InvalidJoinToken");
+    let mut body =
+        json!({"token": "wjt_nope", "csrPem": again.csr, "sshHostPublicKey": again.ssh_pub});
+    s.raw(
+        "POST",
+        "/v1/host/join",
+        &[],
+        Some(body.to_string().as_bytes()),
+    )
+    .err(401, "InvalidJoinToken");
     body["token"] = json!(format!("wjt_{}", "A".repeat(43)));
-    s.raw("POST", "/v1/host/join", &[], Some(body.to_string().as_bytes()))
-        .err(401, "InvalidJoinToken");
+    s.raw(
+        "POST",
+        "/v1/host/join",
+        &[],
+        Some(body.to_string().as_bytes()),
+    )
+    .err(401, "InvalidJoinToken");
     // An expired token: 401. (Made expired by the store, as time passing would.)
     let expired = join_token(&s, &root, "web-02", json!({"ttlSeconds": 60}));
     let hash = sha256_hex(&expired);
     let sql = format!("UPDATE host_join_tokens SET expires_at = 1 WHERE token_hash = '{hash}'");
     exec_sql(&s, &sql);
-    let m = join(&s, &expired, &again).err(401, "InvalidJoinToken").to_owned();
+    let m = join(&s, &expired, &again)
+        .err(401, "InvalidJoinToken")
+        .to_owned();
     assert!(m.contains("expired"), "{m}");
-    let after = s.call(&root, "GET", "/v1/certificates?limit=1000", None).ok()["certificates"]
+    let after = s
+        .call(&root, "GET", "/v1/certificates?limit=1000", None)
+        .ok()["certificates"]
         .as_array()
         .unwrap()
         .len();
@@ -297,8 +360,16 @@ fn join_happy_path_and_token_refusals(db: Db) {
     for (csr, key, field) in [
         ("garbage".to_owned(), good.ssh_pub.clone(), "csrPem"),
         ("A".repeat(20_000), good.ssh_pub.clone(), "csrPem"),
-        (good.csr.clone(), "ssh-ed25519 AAAAnotbase64".to_owned(), "sshHostPublicKey"),
-        (good.csr.clone(), format!("ssh-ed25519 {}", "A".repeat(9000)), "sshHostPublicKey"),
+        (
+            good.csr.clone(),
+            "ssh-ed25519 AAAAnotbase64".to_owned(),
+            "sshHostPublicKey",
+        ),
+        (
+            good.csr.clone(),
+            format!("ssh-ed25519 {}", "A".repeat(9000)),
+            "sshHostPublicKey",
+        ),
     ] {
         let b = json!({"token": t3, "csrPem": csr, "sshHostPublicKey": key});
         let r = s.raw("POST", "/v1/host/join", &[], Some(b.to_string().as_bytes()));
@@ -351,7 +422,9 @@ fn exec_sql(s: &Server, sql: &str) {
 
 #[test]
 fn failed_joins_are_rate_limited_like_bad_signatures() {
-    let Some(s) = Server::start(Db::Sqlite) else { return };
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
     let dir = TempDir::new("ward-host-join-limit");
     let keys = host_keys(dir.path(), "h", None);
     let mut limited = false;
@@ -364,7 +437,10 @@ fn failed_joins_are_rate_limited_like_bad_signatures() {
         }
         r.err(401, "InvalidJoinToken");
     }
-    assert!(limited, "260 bad join tokens from one source were never throttled");
+    assert!(
+        limited,
+        "260 bad join tokens from one source were never throttled"
+    );
     assert!(s.metric("ward_auth_failures_total") > 0);
     assert!(s.metric("ward_auth_rate_limited_total") > 0);
 }
@@ -383,12 +459,23 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
     assert_eq!(r.status, 200, "{}", r.body);
     let snap = r.json();
     assert_eq!(snap["host"]["name"], "db-01");
-    assert_eq!(snap["host"]["tags"], json!([{"key": "env", "value": "prod"}]));
+    assert_eq!(
+        snap["host"]["tags"],
+        json!([{"key": "env", "value": "prod"}])
+    );
     // … and nothing else.
-    for (method, path) in [("GET", "/v1/users"), ("GET", "/v1/whoami"), ("GET", "/v1/hosts")] {
+    for (method, path) in [
+        ("GET", "/v1/users"),
+        ("GET", "/v1/whoami"),
+        ("GET", "/v1/hosts"),
+    ] {
         let r = mtls(&s, &keys, method, path, &[], None);
         assert_eq!(r.status, 403, "{path}: {}", r.body);
-        assert!(r.body.contains("hosts may only call host routes"), "{}", r.body);
+        assert!(
+            r.body.contains("hosts may only call host routes"),
+            "{}",
+            r.body
+        );
     }
     // A user's certificate (or key) gets 403 on the host routes.
     let alice = user_with_keys(&s, "alice");
@@ -400,22 +487,45 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
     // Renewal: fresh certificates for its own name; they work.
     let renewed_keys = host_keys(d, "db-01-renew", None);
     let body = json!({"csrPem": renewed_keys.csr, "sshHostPublicKey": renewed_keys.ssh_pub});
-    let r = mtls(&s, &keys, "POST", "/v1/host/renew", &[], Some(&body.to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/renew",
+        &[],
+        Some(&body.to_string()),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let renewed = r.json();
     assert_eq!(renewed["hostName"], "db-01");
     install(&renewed_keys, &renewed);
     assert_eq!(snapshot(&s, &renewed_keys, "", None).status, 200);
     // A renewal CSR naming another host is refused.
-    let other = host_keys(d, "db-01-other", Some(&format!("spiffe://{}.ward/host/web-09", s.account)));
+    let other = host_keys(
+        d,
+        "db-01-other",
+        Some(&format!("spiffe://{}.ward/host/web-09", s.account)),
+    );
     let body = json!({"csrPem": other.csr, "sshHostPublicKey": other.ssh_pub});
-    let r = mtls(&s, &keys, "POST", "/v1/host/renew", &[], Some(&body.to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/renew",
+        &[],
+        Some(&body.to_string()),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
 
     // Revoking one host certificate refuses it at once.
     let serial = renewed_keys_serial(&renewed_keys);
-    s.call(&root, "POST", &format!("/v1/certificates/{serial}/revoke"), None)
-        .ok();
+    s.call(
+        &root,
+        "POST",
+        &format!("/v1/certificates/{serial}/revoke"),
+        None,
+    )
+    .ok();
     let r = snapshot(&s, &renewed_keys, "", None);
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("revoked"), "{}", r.body);
@@ -427,7 +537,12 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
     let r = snapshot(&s, &keys, "", None);
     assert_eq!(r.status, 403, "{}", r.body);
     let revoked = s
-        .call(&root, "GET", "/v1/certificates?limit=1000&revoked=true", None)
+        .call(
+            &root,
+            "GET",
+            "/v1/certificates?limit=1000&revoked=true",
+            None,
+        )
         .ok()
         .clone();
     let kinds: Vec<&str> = revoked["certificates"]
@@ -437,7 +552,10 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         .filter(|c| c["principals"] == json!(["db-01"]))
         .map(|c| c["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"x509-client") && kinds.contains(&"ssh-host"), "{revoked}");
+    assert!(
+        kinds.contains(&"x509-client") && kinds.contains(&"ssh-host"),
+        "{revoked}"
+    );
 }
 
 fn renewed_keys_serial(keys: &HostKeys) -> String {
@@ -471,8 +589,10 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
     let (keys, _) = enrolled(&s, d, "app-01");
     let alice = user_with_keys(&s, "alice");
     let secret = alice.secret.clone();
-    s.call(&root, "POST", "/v1/groups", Some(r#"{"name":"ops"}"#)).ok();
-    s.call(&root, "PUT", "/v1/groups/ops/users/alice", None).ok();
+    s.call(&root, "POST", "/v1/groups", Some(r#"{"name":"ops"}"#))
+        .ok();
+    s.call(&root, "PUT", "/v1/groups/ops/users/alice", None)
+        .ok();
     s.call(
         &root,
         "PUT",
@@ -518,12 +638,25 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
     assert_eq!(a["posix"]["gid"], a["posix"]["uid"]);
     assert_eq!(a["loginProfile"]["resetRequired"], false);
     assert_eq!(a["sshKeys"][0]["status"], "Active");
-    assert!(a["inlinePolicies"][0].as_str().unwrap().contains("host:Login"));
+    assert!(a["inlinePolicies"][0]
+        .as_str()
+        .unwrap()
+        .contains("host:Login"));
     assert!(snap["groups"][0]["gid"].is_u64());
     // Never a secret: no password hash, no access key secret.
-    assert!(!r.body.contains(&secret), "the access key secret is in the snapshot");
-    assert!(!r.body.contains("$argon2"), "a password hash is in the snapshot");
-    assert!(!r.body.to_lowercase().contains("passwordhash"), "{}", r.body);
+    assert!(
+        !r.body.contains(&secret),
+        "the access key secret is in the snapshot"
+    );
+    assert!(
+        !r.body.contains("$argon2"),
+        "a password hash is in the snapshot"
+    );
+    assert!(
+        !r.body.to_lowercase().contains("passwordhash"),
+        "{}",
+        r.body
+    );
 
     // If-None-Match with the current ETag: 304, no body.
     let r = snapshot(&s, &keys, "", Some(&etag));
@@ -613,7 +746,11 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
         Some(&json!({"publicKey": ssh_pub}).to_string()),
     )
     .ok();
-    assert_eq!(poll2.join().unwrap(), "304", "a login or an issuance woke the long-poll");
+    assert_eq!(
+        poll2.join().unwrap(),
+        "304",
+        "a login or an issuance woke the long-poll"
+    );
     // The first poll started before the policy change: that change woke it.
     assert_eq!(poll.join().unwrap(), "200");
     assert_eq!(snapshot(&s, &keys, "", Some(&etag2)).status, 304);
@@ -647,13 +784,16 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
     };
     // The poll must still be waiting before the change.
     assert!(
-        rx.recv_timeout(std::time::Duration::from_millis(1500)).is_err(),
+        rx.recv_timeout(std::time::Duration::from_millis(1500))
+            .is_err(),
         "the long-poll answered before anything changed"
     );
-    s.call(&root, "DELETE", "/v1/groups/ops/users/alice", None).ok();
+    s.call(&root, "DELETE", "/v1/groups/ops/users/alice", None)
+        .ok();
     assert_eq!(waiter.join().unwrap(), "200");
     let woke: Value =
-        serde_json::from_str(&std::fs::read_to_string(keys.dir.join("poll.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(keys.dir.join("poll.json")).unwrap())
+            .unwrap();
     assert_ne!(format!("\"g{}\"", woke["generation"]), etag2);
     let a = woke["users"]
         .as_array()
@@ -709,15 +849,34 @@ fn audit_batches_are_deduplicated(db: Db) {
     let gen = |s: &Server| snapshot(s, &keys, "", None).json()["generation"].clone();
     let g0 = gen(&s);
     let batch = json!({"events": [event("e1"), event("e2"), event("e2")]});
-    let r = mtls(&s, &keys, "POST", "/v1/host/audit", &[], Some(&batch.to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/audit",
+        &[],
+        Some(&batch.to_string()),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), json!({"recorded": 2, "duplicates": 1}));
     // Re-sent after a lost reply: nothing new.
     let batch = json!({"events": [event("e1"), event("e2"), event("e3")]});
-    let r = mtls(&s, &keys, "POST", "/v1/host/audit", &[], Some(&batch.to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/audit",
+        &[],
+        Some(&batch.to_string()),
+    );
     assert_eq!(r.json(), json!({"recorded": 1, "duplicates": 2}));
     let ev = s
-        .call(&root, "GET", "/v1/audit/events?action=host%3ALogin&limit=100", None)
+        .call(
+            &root,
+            "GET",
+            "/v1/audit/events?action=host%3ALogin&limit=100",
+            None,
+        )
         .ok()
         .clone();
     let evs = ev["events"].as_array().unwrap();
@@ -730,23 +889,53 @@ fn audit_batches_are_deduplicated(db: Db) {
     assert_eq!(gen(&s), g0);
     // 501 events: 400, nothing recorded; a bad event names its field.
     let big: Vec<Value> = (0..501).map(|i| event(&format!("b{i}"))).collect();
-    let r = mtls(&s, &keys, "POST", "/v1/host/audit", &[], Some(&json!({"events": big}).to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/audit",
+        &[],
+        Some(&json!({"events": big}).to_string()),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"]["field"], "events");
     let mut bad = vec![event("c1"), event("c2")];
     bad[1]["action"] = json!("iam:CreateUser");
-    let r = mtls(&s, &keys, "POST", "/v1/host/audit", &[], Some(&json!({"events": bad}).to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/audit",
+        &[],
+        Some(&json!({"events": bad}).to_string()),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["field"], "events[1].action");
     let mut bad = vec![event("../x")];
     bad[0]["reason"] = json!("x");
-    let r = mtls(&s, &keys, "POST", "/v1/host/audit", &[], Some(&json!({"events": bad}).to_string()));
+    let r = mtls(
+        &s,
+        &keys,
+        "POST",
+        "/v1/host/audit",
+        &[],
+        Some(&json!({"events": bad}).to_string()),
+    );
     assert_eq!(r.json()["error"]["field"], "events[0].id");
     let ev = s
-        .call(&root, "GET", "/v1/audit/events?action=host%3ALogin&limit=1000", None)
+        .call(
+            &root,
+            "GET",
+            "/v1/audit/events?action=host%3ALogin&limit=1000",
+            None,
+        )
         .ok()
         .clone();
-    assert_eq!(ev["events"].as_array().unwrap().len(), 3, "a refused batch was recorded");
+    assert_eq!(
+        ev["events"].as_array().unwrap().len(),
+        3,
+        "a refused batch was recorded"
+    );
     s.call(&root, "GET", "/v1/audit/verify", None).ok();
 }
 

@@ -85,9 +85,15 @@ fn host_fields(h: &api::Host) -> String {
         ("Aliases", h.aliases.join(", ")),
         ("Tags", crate::iam::tags_text(&h.tags)),
         ("Created", h.created.clone()),
-        ("LastSeen", agent_cell(h, |a| a.last_seen.clone().unwrap_or_else(|| "never".into()))),
+        (
+            "LastSeen",
+            agent_cell(h, |a| a.last_seen.clone().unwrap_or_else(|| "never".into())),
+        ),
         ("Online", agent_cell(h, |a| a.online.to_string())),
-        ("AgentVersion", agent_cell(h, |a| a.agent_version.clone().unwrap_or_default())),
+        (
+            "AgentVersion",
+            agent_cell(h, |a| a.agent_version.clone().unwrap_or_default()),
+        ),
         ("Generation", agent_cell(h, generation_text)),
     ])
 }
@@ -122,7 +128,15 @@ fn hosts_table(l: &api::HostList) -> String {
         })
         .collect();
     table(
-        &["name", "aliases", "tags", "last-seen", "online", "agent", "generation"],
+        &[
+            "name",
+            "aliases",
+            "tags",
+            "last-seen",
+            "online",
+            "agent",
+            "generation",
+        ],
         &rows,
     )
 }
@@ -156,7 +170,8 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
                 ttl_seconds: lifetime.map(|t| u64::try_from(t.seconds()).unwrap_or(0)),
                 tags,
             };
-            let v = api.send_for_json(Method::Post, &["hosts", &name, "join-tokens"], body(&req)?)?;
+            let v =
+                api.send_for_json(Method::Post, &["hosts", &name, "join-tokens"], body(&req)?)?;
             let t: ward_protocol::host::JoinToken = typed(&v)?;
             match api.output {
                 crate::config::OutputFormat::Json => output::print(&output::json(&v)),
