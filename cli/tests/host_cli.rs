@@ -414,7 +414,7 @@ fn join_tokens_enrol_hosts_shown_in_host_list() {
         &[],
     );
     assert!(
-        out.contains("last-seen") && out.contains("generation"),
+        out.contains("LAST-SEEN") && out.contains("GENERATION") && out.contains("never"),
         "{out}"
     );
     let got = json(&check(
