@@ -481,6 +481,33 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
     let alice = user_with_keys(&s, "alice");
     let r = s.call(&alice, "GET", "/v1/host/snapshot", None);
     r.err(403, "AccessDenied");
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/alice/policies/x509",
+        Some(&json!({"document": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ca:IssueX509Certificate","Resource":"*"}]}"#}).to_string()),
+    )
+    .ok();
+    let alice_keys = host_keys(d, "alice-tls", None);
+    let cert = s
+        .call(
+            &alice,
+            "POST",
+            "/v1/x509/client-certificates",
+            Some(&json!({"csr": alice_keys.csr}).to_string()),
+        )
+        .ok()
+        .clone();
+    std::fs::write(
+        alice_keys.dir.join("tls.pem"),
+        cert["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    let r = mtls(&s, &alice_keys, "GET", "/v1/whoami", &[], None);
+    assert_eq!(r.status, 200, "alice's certificate works: {}", r.body);
+    let r = mtls(&s, &alice_keys, "GET", "/v1/host/snapshot", &[], None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("only an enrolled host"), "{}", r.body);
     let r = s.call(&root, "GET", "/v1/host/snapshot", None);
     r.err(403, "AccessDenied");
 
@@ -739,13 +766,15 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
         Some(br#"{"userName":"alice","password":"correct horse battery staple"}"#),
     )
     .ok();
-    s.call(
-        &issuer,
-        "POST",
-        "/v1/ssh/user-certificates",
-        Some(&json!({"publicKey": ssh_pub}).to_string()),
-    )
-    .ok();
+    let issued = s
+        .call(
+            &issuer,
+            "POST",
+            "/v1/ssh/user-certificates",
+            Some(&json!({"publicKey": ssh_pub}).to_string()),
+        )
+        .ok()
+        .clone();
     assert_eq!(
         poll2.join().unwrap(),
         "304",
@@ -754,6 +783,29 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
     // The first poll started before the policy change: that change woke it.
     assert_eq!(poll.join().unwrap(), "200");
     assert_eq!(snapshot(&s, &keys, "", Some(&etag2)).status, 304);
+
+    // Revoking an SSH user certificate moves the generation, and the
+    // snapshot lists its serial.
+    let serial = issued["serial"].as_str().unwrap();
+    s.call(
+        &root,
+        "POST",
+        &format!("/v1/certificates/{serial}/revoke"),
+        None,
+    )
+    .ok();
+    let r = snapshot(&s, &keys, "", Some(&etag2));
+    assert_eq!(r.status, 200, "a revocation did not move the generation");
+    assert!(
+        r.json()["revokedSshSerials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.to_string() == serial),
+        "{}",
+        r.body
+    );
+    let etag2 = r.header("etag").unwrap().to_owned();
 
     // A group change wakes a long-poll with a new generation before its
     // wait expires: the poll is started with a 60 s wait, the change is
