@@ -801,7 +801,7 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|v| v.to_string() == serial),
+            .any(|v| v.as_u64().map(|n| n.to_string()).as_deref() == Some(serial)),
         "{}",
         r.body
     );
