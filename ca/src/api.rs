@@ -153,9 +153,17 @@ pub fn router(st: Shared) -> Router {
         .route("/v1/audit/events", get(audit_events))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route(
+            "/v1/hosts/{name}/join-tokens",
+            post(crate::host_join::create_token),
+        )
+        .route("/v1/host/renew", post(crate::host_join::renew))
+        .route("/v1/host/snapshot", get(crate::host_sync::snapshot))
+        .route("/v1/host/audit", post(crate::host_audit::deliver))
         .layer(middleware::from_fn_with_state(st.clone(), authn));
     Router::new()
         .route("/v1/login", post(crate::password_api::login))
+        .route("/v1/host/join", post(crate::host_join::join))
         .merge(authed)
         .route("/v1/ca/ssh-user-keys", get(crate::issue_api::ssh_user_keys))
         .route(
@@ -290,6 +298,12 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let (ip, tls) = peer(&parts);
     match authenticate(&st, &parts, &sha256_hex(&bytes), ip, tls).await {
         Ok(caller) => {
+            // A host principal may call the host routes and nothing else.
+            if matches!(caller.identity, Identity::Host(_))
+                && !parts.uri.path().starts_with(crate::host_join::HOST_ROUTES)
+            {
+                return crate::host_join::host_route_only().into_response();
+            }
             parts.extensions.insert(caller);
             let mut resp = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
@@ -601,6 +615,7 @@ async fn whoami(
     let user_id = match &caller.identity {
         Identity::Root => acct(&st),
         Identity::User(u) => u.id.clone(),
+        Identity::Host(h) => h.id.clone(),
     };
     Ok(Json(api::CallerIdentity {
         arn: caller.arn().to_owned(),

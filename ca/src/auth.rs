@@ -38,6 +38,9 @@ pub enum Identity {
     Root,
     /// An IAM user.
     User(User),
+    /// An enrolled host (mTLS with its `spiffe://TD/host/NAME`
+    /// certificate); it may call the host routes (`/v1/host/*`) only.
+    Host(crate::host_join::HostPrincipal),
 }
 
 /// An authenticated caller.
@@ -146,28 +149,44 @@ pub async fn authenticate(
     }
     let result = authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, false).await;
     if let Err(e) = &result {
-        st.metrics
-            .auth_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = st.failures.failure(source_ip, e.code(), t);
-        if outcome.record {
-            let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
-            let ev = AuditEvent {
-                at: t,
-                principal: claimed,
-                action: "ward:Authenticate".into(),
-                resource: bounded(&format!("{} {}", parts.method, parts.uri.path())),
-                decision: "Failed".into(),
-                source_ip: source_ip.to_string(),
-                detail: serde_json::json!({"code": e.code(), "message": bounded(&e.message())}),
-            };
-            if let Err(err) = st.store.record(&ev).await {
-                tracing::warn!(error = %err, "could not audit an authentication failure");
-            }
-        }
-        record_aggregates(st, &outcome.flushed).await;
+        let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
+        let resource = format!("{} {}", parts.method, parts.uri.path());
+        note_failure(st, claimed, &resource, source_ip, e).await;
     }
     result.map_err(Refusal::Failed)
+}
+
+/// Counts one failed authentication from `source_ip` in the per-source
+/// failure table (which rate-limits the source) and audits it (the first
+/// per source and code per window; the rest as aggregates). Also used by
+/// `POST /v1/host/join`, where the join token is the credential.
+pub async fn note_failure(
+    st: &AppState,
+    claimed: String,
+    resource: &str,
+    source_ip: IpAddr,
+    e: &ApiError,
+) {
+    let t = now();
+    st.metrics
+        .auth_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let outcome = st.failures.failure(source_ip, e.code(), t);
+    if outcome.record {
+        let ev = AuditEvent {
+            at: t,
+            principal: bounded(&claimed),
+            action: "ward:Authenticate".into(),
+            resource: bounded(resource),
+            decision: "Failed".into(),
+            source_ip: source_ip.to_string(),
+            detail: serde_json::json!({"code": e.code(), "message": bounded(&e.message())}),
+        };
+        if let Err(err) = st.store.record(&ev).await {
+            tracing::warn!(error = %err, "could not audit an authentication failure");
+        }
+    }
+    record_aggregates(st, &outcome.flushed).await;
 }
 
 /// Writes aggregate events for failures counted but not recorded one by one.
@@ -227,6 +246,22 @@ async fn certificate_caller(
     let t = now();
     if t < rec.valid_after || t >= rec.valid_before {
         return Err(refused("it is expired or not yet valid"));
+    }
+    if id.kind == ward_pki::x509::SpiffeKind::Host {
+        let host = crate::host_join::host_for_cert(&mut c, &rec, &id.user_name)
+            .await?
+            .map_err(&refused)?;
+        let principal = Principal::from_arn(&ward_authz::arn::host(account, &host.name))
+            .map_err(ApiError::internal)?;
+        return Ok(Caller {
+            identity: Identity::Host(host),
+            principal,
+            auth_method: "certificate",
+            source_ip,
+            secure,
+            access_key_id: None,
+            password_change_only: false,
+        });
     }
     let user_id = rec.user_id.ok_or_else(|| refused("it names no user"))?;
     let user = iam::user_by_id(&mut c, &user_id)

@@ -69,6 +69,7 @@ pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> 
     match &caller.identity {
         Identity::Root => Ok(Wanted::default()),
         Identity::User(u) => Ok(effective(st, u).await?.wanted),
+        Identity::Host(_) => Ok(Wanted::default()),
     }
 }
 
@@ -223,6 +224,9 @@ pub async fn authorize(
             })
         }
         Identity::User(u) => u,
+        // Hosts are confined to the host routes (`api::authn`), which
+        // decide nothing by policy; anything else is refused (fail closed).
+        Identity::Host(_) => return Err(crate::host_join::host_route_only()),
     };
     let eff = effective(st, user).await?;
     let facts = RequestFacts {

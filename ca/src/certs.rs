@@ -211,8 +211,9 @@ pub async fn revoke_user(
     Ok(serials)
 }
 
-/// Revokes every unrevoked certificate of a registered host (deregistration);
-/// returns the serials.
+/// Revokes every unrevoked certificate of a registered host (its SSH host
+/// certificates and, once enrolled, its X.509 host certificates, both
+/// recorded with the host id as subject); returns the serials.
 pub async fn revoke_host(
     c: &mut AnyConnection,
     host_id: &str,
@@ -220,9 +221,10 @@ pub async fn revoke_host(
     reason: &str,
 ) -> Result<Vec<String>, ApiError> {
     let rows = sqlx::query(
-        "SELECT serial FROM certificates WHERE kind = $1 AND subject = $2 AND revoked_at IS NULL ORDER BY serial",
+        "SELECT serial FROM certificates WHERE kind IN ($1, $2) AND subject = $3 AND user_id IS NULL AND revoked_at IS NULL ORDER BY serial",
     )
     .bind(kind::SSH_HOST)
+    .bind(kind::X509_CLIENT)
     .bind(host_id)
     .fetch_all(&mut *c)
     .await?;
@@ -230,10 +232,11 @@ pub async fn revoke_host(
         .iter()
         .map(|r| r.try_get::<String, _>(0))
         .collect::<Result<_, _>>()?;
-    sqlx::query("UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE kind = $3 AND subject = $4 AND revoked_at IS NULL")
+    sqlx::query("UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE kind IN ($3, $4) AND subject = $5 AND user_id IS NULL AND revoked_at IS NULL")
         .bind(at)
         .bind(reason)
         .bind(kind::SSH_HOST)
+        .bind(kind::X509_CLIENT)
         .bind(host_id)
         .execute(&mut *c)
         .await?;

@@ -31,15 +31,17 @@ use ward_pki::sshca;
 const HOST_DEFAULT_TTL: i64 = 30 * 86_400;
 const HOST_MAX_TTL: i64 = 365 * 86_400;
 
-struct HostRow {
-    id: String,
-    name: String,
-    aliases: Vec<String>,
-    tags: Vec<api::Tag>,
-    created_at: i64,
+/// A registered host as stored.
+pub(crate) struct HostRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) aliases: Vec<String>,
+    pub(crate) tags: Vec<api::Tag>,
+    pub(crate) created_at: i64,
 }
 
-async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiError> {
+/// The host named `name` (case-insensitive).
+pub(crate) async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiError> {
     let r = sqlx::query("SELECT id, name, aliases, tags, created_at FROM hosts WHERE name_lc = $1")
         .bind(name.to_lowercase())
         .fetch_optional(&mut *c)
@@ -68,7 +70,7 @@ async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiE
 /// key makes every certificate name belong to one host: a name or alias of
 /// another host is a 409 naming it (checked first for a clear message; the
 /// key refuses it even if two registrations race).
-async fn claim_names(
+pub(crate) async fn claim_names(
     c: &mut AnyConnection,
     id: &str,
     names: &[(String, String)],
@@ -111,7 +113,51 @@ fn out(st: &Shared, h: &HostRow) -> api::Host {
         aliases: h.aliases.clone(),
         tags: h.tags.clone(),
         created: rfc3339(h.created_at),
+        agent: None,
     }
+}
+
+/// Host tags as `RegisterHost` takes them: at most `MAX_TAGS`, each
+/// valid, no key twice (case-insensitive).
+pub(crate) fn check_tags(tags: &[api::Tag]) -> Result<(), ApiError> {
+    if tags.len() > names::MAX_TAGS {
+        return Err(ApiError::invalid(
+            "tags",
+            format!("at most {} tags", names::MAX_TAGS),
+        ));
+    }
+    let mut keys_seen = std::collections::HashSet::new();
+    for (i, t) in tags.iter().enumerate() {
+        names::tag(&format!("tags[{i}]"), &t.key, &t.value)?;
+        if !keys_seen.insert(t.key.to_lowercase()) {
+            return Err(ApiError::invalid(
+                format!("tags[{i}].key"),
+                format!("tag key {:?} is given twice", t.key),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a new host and claims its name and aliases (409 if taken).
+pub(crate) async fn insert(c: &mut AnyConnection, h: &HostRow) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO hosts (id, name, name_lc, aliases, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&h.id)
+        .bind(&h.name)
+        .bind(h.name.to_lowercase())
+        .bind(serde_json::to_string(&h.aliases).unwrap_or_default())
+        .bind(serde_json::to_string(&h.tags).unwrap_or_default())
+        .bind(h.created_at)
+        .execute(&mut *c)
+        .await?;
+    let mut claimed = vec![("name".to_owned(), h.name.clone())];
+    claimed.extend(
+        h.aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("aliases[{i}]"), a.clone())),
+    );
+    claim_names(c, &h.id, &claimed).await
 }
 
 /// `POST /v1/hosts`.
@@ -145,22 +191,7 @@ pub(crate) async fn register(
             ));
         }
     }
-    if req.tags.len() > names::MAX_TAGS {
-        return Err(ApiError::invalid(
-            "tags",
-            format!("at most {} tags", names::MAX_TAGS),
-        ));
-    }
-    let mut keys_seen = std::collections::HashSet::new();
-    for (i, t) in req.tags.iter().enumerate() {
-        names::tag(&format!("tags[{i}]"), &t.key, &t.value)?;
-        if !keys_seen.insert(t.key.to_lowercase()) {
-            return Err(ApiError::invalid(
-                format!("tags[{i}].key"),
-                format!("tag key {:?} is given twice", t.key),
-            ));
-        }
-    }
+    check_tags(&req.tags)?;
     // ward:RequestTag/* and ward:TagKeys, as AWS supplies for tagging at
     // creation, so a tag guard-rail holds at RegisterHost too.
     let pairs: Vec<(String, String)> = req
@@ -194,23 +225,7 @@ pub(crate) async fn register(
         tags: req.tags.clone(),
         created_at: now(),
     };
-    sqlx::query("INSERT INTO hosts (id, name, name_lc, aliases, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&h.id)
-        .bind(&h.name)
-        .bind(h.name.to_lowercase())
-        .bind(serde_json::to_string(&h.aliases).unwrap_or_default())
-        .bind(serde_json::to_string(&h.tags).unwrap_or_default())
-        .bind(h.created_at)
-        .execute(&mut *m.tx)
-        .await?;
-    let mut claimed = vec![("name".to_owned(), h.name.clone())];
-    claimed.extend(
-        h.aliases
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (format!("aliases[{i}]"), a.clone())),
-    );
-    claim_names(&mut m.tx, &h.id, &claimed).await?;
+    insert(&mut m.tx, &h).await?;
     commit(m, &caller, &g, serde_json::json!({"hostId": h.id})).await?;
     Ok((StatusCode::CREATED, Json(out(&st, &h))))
 }
@@ -226,9 +241,12 @@ pub(crate) async fn list(
         .fetch_all(&mut *c)
         .await?;
     let mut hosts = Vec::new();
+    let current = crate::host_sync::generation(&mut c).await?;
     for r in &rows {
         if let Some(h) = find(&mut c, &r.try_get::<String, _>(0)?).await? {
-            hosts.push(out(&st, &h));
+            let mut o = out(&st, &h);
+            o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+            hosts.push(o);
         }
     }
     Ok(Json(api::HostList { hosts }))
@@ -267,7 +285,11 @@ pub(crate) async fn get(
     P(name): P<String>,
 ) -> Result<Json<api::Host>, ApiError> {
     let (h, _) = target(&st, &caller, "host:GetHost", &name, &[]).await?;
-    Ok(Json(out(&st, &h)))
+    let mut o = out(&st, &h);
+    let mut c = st.store.pool().acquire().await?;
+    let current = crate::host_sync::generation(&mut c).await?;
+    o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+    Ok(Json(o))
 }
 
 /// `DELETE /v1/hosts/{name}`.
@@ -286,6 +308,7 @@ pub(crate) async fn deregister(
         .bind(&h.id)
         .execute(&mut *m.tx)
         .await?;
+    crate::host_join::forget(&mut m.tx, &h.id).await?;
     // Its certificates name it: once it is gone they must not vouch for a
     // host that may re-register under the same name with another key.
     let serials = certs::revoke_host(
@@ -303,6 +326,59 @@ pub(crate) async fn deregister(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs an SSH host certificate for `key` (key id = the host's id, a
+/// random serial, valid-after backdated 30 s) with the current ssh-host
+/// CA key; returns the certificate line and its inventory record (not yet
+/// recorded). `field` names the key in errors.
+pub(crate) fn sign_host_key(
+    auth: &crate::authority::Authorities,
+    key: &ssh_key::PublicKey,
+    host_id: &str,
+    principals: &[String],
+    validity: i64,
+    field: &str,
+) -> Result<(String, CertRecord), ApiError> {
+    let signing = auth.signing(authority::SSH_HOST)?;
+    let Signer::Ssh(ca) = &signing.signer else {
+        return Err(ApiError::internal("ssh-host authority holds a non-SSH key"));
+    };
+    let t = now();
+    let serial = rand::rngs::OsRng.next_u64().max(1);
+    let (after, before) = (t - 30, t + validity);
+    let cert = sshca::sign_host_cert(
+        ca,
+        key,
+        serial,
+        host_id,
+        principals,
+        u64::try_from(after).unwrap_or(0),
+        u64::try_from(before).unwrap_or(0),
+    )
+    .map_err(|e| {
+        if e.is_internal() {
+            ApiError::internal(e)
+        } else {
+            ApiError::invalid(field, e.to_string())
+        }
+    })?;
+    let text = cert.to_openssh().map_err(ApiError::internal)?;
+    let rec = CertRecord {
+        serial: serial.to_string(),
+        kind: kind::SSH_HOST.into(),
+        user_id: None,
+        subject: host_id.to_owned(),
+        key_fingerprint: key.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+        ca_key_id: signing.id.clone(),
+        principals: serde_json::to_string(principals).unwrap_or_default(),
+        valid_after: after,
+        valid_before: before,
+        issued_at: t,
+        revoked_at: None,
+        public_key: Some(key.to_openssh().map_err(ApiError::internal)?),
+    };
+    Ok((text, rec))
 }
 
 /// `POST /v1/hosts/{name}/ssh-certificate`: principals are the host name
@@ -369,56 +445,20 @@ pub(crate) async fn host_certificate(
         });
     }
     let auth = authorities(&st).await?;
-    let signing = auth.signing(authority::SSH_HOST)?;
-    let Signer::Ssh(ca) = &signing.signer else {
-        return Err(ApiError::internal("ssh-host authority holds a non-SSH key"));
-    };
-    let t = now();
-    let serial = rand::rngs::OsRng.next_u64().max(1);
-    let (after, before) = (t - 30, t + validity);
-    let cert = sshca::sign_host_cert(
-        ca,
-        &key,
-        serial,
-        &h.id,
-        &principals,
-        u64::try_from(after).unwrap_or(0),
-        u64::try_from(before).unwrap_or(0),
-    )
-    .map_err(|e| {
-        if e.is_internal() {
-            ApiError::internal(e)
-        } else {
-            ApiError::invalid(e.field().unwrap_or("publicKey"), e.to_string())
-        }
-    })?;
-    let text = cert.to_openssh().map_err(ApiError::internal)?;
-    let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
-    let rec = CertRecord {
-        serial: serial.to_string(),
-        kind: kind::SSH_HOST.into(),
-        user_id: None,
-        subject: h.id.clone(),
-        key_fingerprint: fingerprint.clone(),
-        ca_key_id: signing.id.clone(),
-        principals: serde_json::to_string(&principals).unwrap_or_default(),
-        valid_after: after,
-        valid_before: before,
-        issued_at: t,
-        revoked_at: None,
-        public_key: Some(key.to_openssh().map_err(ApiError::internal)?),
-    };
+    let (text, rec) = sign_host_key(&auth, &key, &h.id, &principals, validity, "publicKey")?;
+    let (serial, fingerprint) = (rec.serial.clone(), rec.key_fingerprint.clone());
+    let (after, before) = (rec.valid_after, rec.valid_before);
     let ev = crate::api::event(
         &caller,
         &g,
-        serde_json::json!({"host": h.name, "serial": serial.to_string(), "keyFingerprint": fingerprint}),
+        serde_json::json!({"host": h.name, "serial": serial, "keyFingerprint": fingerprint}),
     );
     st.recorder.record(g, rec, ev).await?;
     Ok((
         StatusCode::CREATED,
         Json(api::SshCertificate {
             certificate: format!("{text} {}", h.name),
-            serial: serial.to_string(),
+            serial,
             key_id: h.id.clone(),
             principals,
             valid_after: rfc3339(after),

@@ -113,6 +113,7 @@ fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
             "caller",
             "the account root gets no certificates: sign in as a user",
         )),
+        Identity::Host(_) => Err(crate::host_join::host_route_only()),
     }
 }
 
@@ -293,50 +294,24 @@ pub(crate) async fn x509_client_certificate(
     )
     .await?;
     let auth = authorities(&st).await?;
-    let issuing = auth.signing(authority::X509_ISSUING)?;
-    let Signer::X509(ca) = &issuing.signer else {
-        return Err(ApiError::internal(
-            "x509-issuing authority holds a non-X.509 key",
-        ));
-    };
     let t = now();
-    let mut serial = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut serial);
     let td = trust_domain(&st);
-    // With an external URL configured, the certificate names the CRL of
-    // the key that signs it, so relying parties can fetch it.
-    let crl_url = st
-        .config
-        .external_url
-        .as_ref()
-        .map(|u| format!("{u}/v1/ca/x509-crls/{}", issuing.id));
-    let issued = x509::issue_checked_client_cert(
-        ca,
+    let (issued, issuing_id, chain) = sign_x509(
+        &st,
+        &auth,
         &csr,
-        &x509::ClientCertRequest {
-            csr_pem: &req.csr,
-            trust_domain: &td,
-            user_name: &user.name,
-            not_before: t - BACKDATE,
-            not_after: t + validity,
-            serial,
-        },
-        crl_url.as_deref(),
-    )
-    .map_err(|e| {
-        if e.is_bad_input() {
-            ApiError::invalid("csr", e.to_string())
-        } else {
-            ApiError::internal(e)
-        }
-    })?;
+        &user.name,
+        validity,
+        x509::SpiffeKind::User,
+        "csr",
+    )?;
     let rec = CertRecord {
         serial: issued.serial_hex.clone(),
         kind: kind::X509_CLIENT.into(),
         user_id: Some(user.id.clone()),
         subject: x509::spiffe_id(&td, &user.name),
         key_fingerprint: issued.public_key_sha256_hex.clone(),
-        ca_key_id: issuing.id.clone(),
+        ca_key_id: issuing_id,
         principals: serde_json::to_string(&[&user.name]).unwrap_or_default(),
         valid_after: issued.not_before,
         valid_before: issued.not_after,
@@ -350,11 +325,6 @@ pub(crate) async fn x509_client_certificate(
         serde_json::json!({"serial": issued.serial_hex, "validitySeconds": validity}),
     );
     st.recorder.record(g, rec, ev).await?;
-    let chain = format!(
-        "{}{}",
-        issuing.public_text,
-        auth.signing(authority::X509_ROOT)?.public_text
-    );
     Ok((
         StatusCode::CREATED,
         Json(api::X509Certificate {
@@ -364,6 +334,64 @@ pub(crate) async fn x509_client_certificate(
             not_after: rfc3339(issued.not_after),
         }),
     ))
+}
+
+/// Signs an X.509 client certificate for `name` (a user, or an enrolled
+/// host: `kind` picks the SPIFFE path) with the current issuing key,
+/// valid-after backdated; returns it with the signing key's id and the
+/// chain (issuing CA then root, PEM). `field` names the CSR in errors.
+pub(crate) fn sign_x509(
+    st: &AppState,
+    auth: &Authorities,
+    csr: &x509::CheckedCsr,
+    name: &str,
+    validity: i64,
+    kind: x509::SpiffeKind,
+    field: &str,
+) -> Result<(x509::IssuedCert, String, String), ApiError> {
+    let issuing = auth.signing(authority::X509_ISSUING)?;
+    let Signer::X509(ca) = &issuing.signer else {
+        return Err(ApiError::internal(
+            "x509-issuing authority holds a non-X.509 key",
+        ));
+    };
+    let t = now();
+    let mut serial = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut serial);
+    let td = trust_domain(st);
+    // With an external URL configured, the certificate names the CRL of
+    // the key that signs it, so relying parties can fetch it.
+    let crl_url = st
+        .config
+        .external_url
+        .as_ref()
+        .map(|u| format!("{u}/v1/ca/x509-crls/{}", issuing.id));
+    let req = x509::ClientCertRequest {
+        csr_pem: "",
+        trust_domain: &td,
+        user_name: name,
+        not_before: t - BACKDATE,
+        not_after: t + validity,
+        serial,
+    };
+    let signer = x509::CaSigner::new(ca).map_err(ApiError::internal)?;
+    let issued = match kind {
+        x509::SpiffeKind::User => signer.issue_checked_client_cert(csr, &req, crl_url.as_deref()),
+        x509::SpiffeKind::Host => signer.issue_checked_host_cert(csr, &req, crl_url.as_deref()),
+    }
+    .map_err(|e| {
+        if e.is_bad_input() {
+            ApiError::invalid(field, e.to_string())
+        } else {
+            ApiError::internal(e)
+        }
+    })?;
+    let chain = format!(
+        "{}{}",
+        issuing.public_text,
+        auth.signing(authority::X509_ROOT)?.public_text
+    );
+    Ok((issued, issuing.id.clone(), chain))
 }
 
 fn record_out(r: &CertRecord) -> api::CertificateRecord {
@@ -559,7 +587,8 @@ pub(crate) async fn revoke(
         &[],
     )
     .await?;
-    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    // Revocations move the generation: hosts sync revoked serials.
+    let mut m = st.store.mutation(&g).await?;
     if !certs::revoke(&mut m.tx, &serial, now(), "revoked by request").await? {
         return Err(ApiError::no_such("certificate", &serial));
     }
@@ -584,7 +613,8 @@ pub(crate) async fn revoke_user(
         &[],
     )
     .await?;
-    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    // Revocations move the generation: hosts sync revoked serials.
+    let mut m = st.store.mutation(&g).await?;
     let serials = certs::revoke_user(
         &mut m.tx,
         &u.id,

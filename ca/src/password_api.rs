@@ -261,6 +261,7 @@ pub(crate) async fn change_password(
     let req: api::ChangePassword = body(&b)?;
     let user = match &caller.identity {
         Identity::User(u) => u.clone(),
+        Identity::Host(_) => return Err(crate::host_join::host_route_only()),
         Identity::Root => {
             return Err(ApiError::invalid(
                 "caller",

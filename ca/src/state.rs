@@ -48,6 +48,8 @@ pub struct AppState {
     pub failures: crate::failures::FailureTable,
     /// The key that signs audit checkpoints.
     pub audit_signer: Option<Arc<crate::checkpoint::AuditSigner>>,
+    /// Host snapshot long-polls (`crate::host_sync`).
+    pub host_sync: crate::host_sync::HostSync,
 }
 
 /// A cache whose entries are valid only for the store generation they

@@ -55,6 +55,9 @@ pub struct Store {
     account_id: Arc<str>,
     /// Bumped after every local commit; see [`Store::generation`].
     local_generation: Arc<AtomicU64>,
+    /// Signalled after every local commit that moves `audit_head.iam_seq`
+    /// (wakes host long-polls; see `crate::host_sync`).
+    changed: Arc<tokio::sync::Notify>,
     /// The audit chain key; set by [`Store::keyed`]. Without it nothing
     /// can be written (fail closed).
     chain_key: Option<AuditChainKey>,
@@ -132,6 +135,16 @@ impl Tx {
         self.execute("COMMIT").await?;
         note_write_ok();
         // Committed: the connection is clean and goes back to the pool.
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Ends a read transaction from [`Store::read_tx`] and returns the
+    /// connection to the pool (not counted as a successful write).
+    pub async fn end_read(mut self) -> Result<(), sqlx::Error> {
+        self.execute("COMMIT").await?;
         drop(self.conn.take());
         Ok(())
     }
@@ -430,6 +443,7 @@ impl Store {
             backend,
             account_id: Arc::from(""),
             local_generation: Arc::new(AtomicU64::new(0)),
+            changed: Arc::new(tokio::sync::Notify::new()),
             chain_key: None,
         })
     }
@@ -601,6 +615,25 @@ impl Store {
         }
     }
 
+    /// Signalled after each local commit that moves `audit_head.iam_seq`.
+    pub fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.changed.clone()
+    }
+
+    /// A read-only transaction that sees one consistent state (SQLite: a
+    /// deferred transaction reads one WAL snapshot; PostgreSQL: REPEATABLE
+    /// READ). End it with [`Tx::end_read`].
+    pub async fn read_tx(&self) -> Result<Tx, ApiError> {
+        let conn = self.pool.acquire().await?;
+        let mut tx = Tx { conn: Some(conn) };
+        tx.execute(match self.backend {
+            Backend::Sqlite => "BEGIN",
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        })
+        .await?;
+        Ok(tx)
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -668,6 +701,7 @@ impl Store {
             prev: row.try_get(1)?,
             tx,
             generation: self.local_generation.clone(),
+            changed: self.changed.clone(),
             iam_change: true,
             key,
         })
@@ -923,6 +957,7 @@ pub struct Mutation {
     seq: i64,
     prev: String,
     generation: Arc<AtomicU64>,
+    changed: Arc<tokio::sync::Notify>,
     iam_change: bool,
     key: AuditChainKey,
 }
@@ -968,6 +1003,7 @@ impl Mutation {
         self.tx.commit().await?;
         if self.iam_change {
             self.generation.fetch_add(1, Ordering::AcqRel);
+            self.changed.notify_waiters();
         }
         Ok(self.seq)
     }

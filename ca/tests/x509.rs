@@ -1125,8 +1125,8 @@ fn parse_client_cert_insists_on_wards_shape() {
             "BadCert(\"URI SAN is not spiffe",
         ),
         (
-            "host path",
-            foreign_leaf(vec![uri("spiffe://ward.test/host/alice")]),
+            "service path",
+            foreign_leaf(vec![uri("spiffe://ward.test/service/alice")]),
             "BadCert(\"URI SAN is not spiffe",
         ),
         (
@@ -1150,6 +1150,21 @@ fn parse_client_cert_insists_on_wards_shape() {
         assert!(got.starts_with(want), "{case}: got {got}, expected {want}…");
     }
     assert_eq!(spiffe_id(TD, "alice"), "spiffe://ward.test/user/alice");
+    // Enrolled hosts (issue #11) have their own path and kind.
+    let host =
+        parse_client_cert(&foreign_leaf(vec![uri("spiffe://ward.test/host/web-01")])).unwrap();
+    assert_eq!(host.kind, ward_pki::x509::SpiffeKind::Host);
+    assert_eq!(host.user_name, "web-01");
+    for bad in [
+        "spiffe://ward.test/host/a/b",
+        "spiffe://ward.test/host/..",
+        "spiffe://ward.test/host/",
+    ] {
+        assert!(
+            parse_client_cert(&foreign_leaf(vec![uri(bad)])).is_err(),
+            "{bad}"
+        );
+    }
 }
 
 fn uri(s: &str) -> rcgen::SanType {

@@ -33,8 +33,21 @@ pub(crate) enum HostCommand {
         #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::iam::parse_tag)]
         tags: Vec<api::Tag>,
     },
-    /// List registered hosts.
+    /// List registered hosts, with each enrolled agent's last contact,
+    /// online state, version and the snapshot generation it holds.
     List,
+    /// Make a one-time join token for a host (shown once; give it to
+    /// `ward-agent join URL TOKEN` on that host).
+    JoinToken {
+        /// Host name.
+        name: String,
+        /// Lifetime: seconds or e.g. 1h [default: 1 hour; at most 7 days].
+        #[arg(long, value_name = "DURATION", value_parser = ttl::parse)]
+        ttl: Option<Ttl>,
+        /// A tag the host gets when it joins, KEY=VALUE; repeat for more.
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::iam::parse_tag)]
+        tags: Vec<api::Tag>,
+    },
     /// Show a registered host.
     Get {
         /// Host name.
@@ -72,7 +85,30 @@ fn host_fields(h: &api::Host) -> String {
         ("Aliases", h.aliases.join(", ")),
         ("Tags", crate::iam::tags_text(&h.tags)),
         ("Created", h.created.clone()),
+        (
+            "LastSeen",
+            agent_cell(h, |a| a.last_seen.clone().unwrap_or_else(|| "never".into())),
+        ),
+        ("Online", agent_cell(h, |a| a.online.to_string())),
+        (
+            "AgentVersion",
+            agent_cell(h, |a| a.agent_version.clone().unwrap_or_default()),
+        ),
+        ("Generation", agent_cell(h, generation_text)),
     ])
+}
+
+/// A cell about the host's agent, `-` for a host that never joined.
+fn agent_cell(h: &api::Host, f: impl Fn(&api::HostAgent) -> String) -> String {
+    h.agent.as_ref().map(f).unwrap_or_else(|| "-".into())
+}
+
+/// `HELD/CURRENT`, e.g. `41/42` for an agent one change behind.
+fn generation_text(a: &api::HostAgent) -> String {
+    match a.generation_held {
+        Some(g) => format!("{g}/{}", a.generation_current),
+        None => format!("-/{}", a.generation_current),
+    }
 }
 
 fn hosts_table(l: &api::HostList) -> String {
@@ -84,11 +120,25 @@ fn hosts_table(l: &api::HostList) -> String {
                 h.name.clone(),
                 h.aliases.join(","),
                 crate::iam::tags_text(&h.tags),
-                h.created.clone(),
+                agent_cell(h, |a| a.last_seen.clone().unwrap_or_else(|| "never".into())),
+                agent_cell(h, |a| if a.online { "yes" } else { "no" }.into()),
+                agent_cell(h, |a| a.agent_version.clone().unwrap_or_default()),
+                agent_cell(h, generation_text),
             ]
         })
         .collect();
-    table(&["name", "aliases", "tags", "created"], &rows)
+    table(
+        &[
+            "name",
+            "aliases",
+            "tags",
+            "last-seen",
+            "online",
+            "agent",
+            "generation",
+        ],
+        &rows,
+    )
 }
 
 pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
@@ -110,6 +160,32 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
         HostCommand::List => {
             let v = api.get(&["hosts"], &[])?;
             api.show(&v, hosts_table)
+        }
+        HostCommand::JoinToken {
+            name,
+            ttl: lifetime,
+            tags,
+        } => {
+            let req = ward_protocol::host::CreateJoinToken {
+                ttl_seconds: lifetime.map(|t| u64::try_from(t.seconds()).unwrap_or(0)),
+                tags,
+            };
+            let v =
+                api.send_for_json(Method::Post, &["hosts", &name, "join-tokens"], body(&req)?)?;
+            let t: ward_protocol::host::JoinToken = typed(&v)?;
+            match api.output {
+                crate::config::OutputFormat::Json => output::print(&output::json(&v)),
+                crate::config::OutputFormat::Table => output::print(&format!(
+                    "{}\n# shown once; on {}: ward-agent join URL TOKEN\n",
+                    fields(&[
+                        ("Host", t.host_name.clone()),
+                        ("Token", t.token.clone()),
+                        ("Expires", t.expires_at.clone()),
+                    ]),
+                    t.host_name
+                )),
+            }
+            Ok(std::process::ExitCode::SUCCESS)
         }
         HostCommand::Get { name } => {
             let v = api.get(&["hosts", &name], &[])?;

@@ -311,3 +311,121 @@ fn register_certify_and_deregister_hosts() {
 fn setup_private_key_path(public: &std::path::Path) -> String {
     public.with_extension("").display().to_string()
 }
+
+/// `ward host join-token` prints a one-time token (issue #11) that
+/// `POST /v1/host/join` accepts once; `ward host list` then shows the
+/// enrolled agent's columns; bad TTLs are refused.
+#[test]
+fn join_tokens_enrol_hosts_shown_in_host_list() {
+    let d = Daemon::start("host-join");
+    let home = Scratch::new("host-join-home");
+    let h = home.0.as_path();
+    let root = d.root_env();
+    let out = check(
+        h,
+        &root,
+        &[
+            "host",
+            "join-token",
+            "web-7",
+            "--ttl",
+            "2h",
+            "--tag",
+            "env=prod",
+            "--output",
+            "json",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let v = json(&out);
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("wjt_"), "{v}");
+    // Table output shows it once, with the host.
+    check(
+        h,
+        &root,
+        &["host", "join-token", "web-8"],
+        None,
+        0,
+        &["wjt_", "web-8", "shown once"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["host", "join-token", "web-9", "--ttl", "8d"],
+        None,
+        1,
+        &[],
+        &["ttlSeconds"],
+    );
+    // Join with the token as the agent does.
+    let dir = home.0.join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = |c: &mut Command| assert!(c.current_dir(&dir).status().unwrap().success());
+    ok(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"]));
+    ok(Command::new("openssl").args([
+        "req", "-new", "-key", "tls.key", "-subj", "/CN=x", "-out", "tls.csr",
+    ]));
+    ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", "host"]));
+    let body = serde_json::json!({
+        "token": token,
+        "csrPem": std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
+        "sshHostPublicKey": std::fs::read_to_string(dir.join("host.pub")).unwrap().trim(),
+    });
+    std::fs::write(dir.join("join.json"), body.to_string()).unwrap();
+    let endpoint = d.root["WARD_ENDPOINT"].clone();
+    let bundle = d.root["WARD_CA_BUNDLE"].clone();
+    let join = |expect: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--cacert",
+                &bundle,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args([
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                "@join.json",
+            ])
+            .arg(format!("{endpoint}/v1/host/join"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expect);
+    };
+    join("201");
+    join("401");
+    let out = check(
+        h,
+        &root,
+        &["host", "list"],
+        None,
+        0,
+        &["web-7", "env=prod"],
+        &[],
+    );
+    assert!(
+        out.contains("LAST-SEEN") && out.contains("GENERATION") && out.contains("never"),
+        "{out}"
+    );
+    let got = json(&check(
+        h,
+        &root,
+        &["host", "get", "web-7", "--output", "json"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(got["agent"]["online"], false, "{got}");
+    assert!(got["agent"]["generationCurrent"].is_u64(), "{got}");
+}

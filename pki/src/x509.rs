@@ -438,8 +438,8 @@ impl CaSigner {
                 "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
             ));
         }
-        let csr = parse_csr(req.csr_pem)?;
-        self.issue_parsed(&csr, req, crl_url)
+        let csr = parse_csr(req.csr_pem, None)?;
+        self.issue_parsed(&csr, req, crl_url, SpiffeKind::User)
     }
 
     /// Like [`CaSigner::issue_client_cert_with_crl`] for a CSR already
@@ -456,7 +456,24 @@ impl CaSigner {
                 "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
             ));
         }
-        self.issue_parsed(&csr.0, req, crl_url)
+        self.issue_parsed(&csr.0, req, crl_url, SpiffeKind::User)
+    }
+
+    /// Like [`CaSigner::issue_checked_client_cert`] for a host: the URI SAN
+    /// is `spiffe://TRUST_DOMAIN/host/NAME` with `req.user_name` holding
+    /// the host name (1–253 of `[A-Za-z0-9.-]`).
+    pub fn issue_checked_host_cert(
+        &self,
+        csr: &CheckedCsr,
+        req: &ClientCertRequest<'_>,
+        crl_url: Option<&str>,
+    ) -> Result<IssuedCert, X509Error> {
+        if self.path_len != Some(0) {
+            return Err(X509Error::BadCaKey(
+                "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
+            ));
+        }
+        self.issue_parsed(&csr.0, req, crl_url, SpiffeKind::Host)
     }
 
     fn issue_parsed(
@@ -464,16 +481,23 @@ impl CaSigner {
         csr: &ParsedCsr,
         req: &ClientCertRequest<'_>,
         crl_url: Option<&str>,
+        kind: SpiffeKind,
     ) -> Result<IssuedCert, X509Error> {
         check_trust_domain(req.trust_domain)?;
-        check_user_name(req.user_name)?;
+        match kind {
+            SpiffeKind::User => check_user_name(req.user_name)?,
+            SpiffeKind::Host => check_host_name(req.user_name)?,
+        }
         let validity = Validity::new(req.not_before, req.not_after)?;
         self.check_within(&validity)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(&csr.spki_der)
             .map_err(|e| X509Error::UnsupportedKey(e.to_string()))?;
 
         let serial = normalize_serial(req.serial);
-        let uri = spiffe_id(req.trust_domain, req.user_name);
+        let uri = match kind {
+            SpiffeKind::User => spiffe_id(req.trust_domain, req.user_name),
+            SpiffeKind::Host => host_spiffe_id(req.trust_domain, req.user_name),
+        };
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "ward");
@@ -729,10 +753,27 @@ pub fn spiffe_id(trust_domain: &str, user_name: &str) -> String {
     format!("spiffe://{trust_domain}/user/{user_name}")
 }
 
+/// The SPIFFE ID ward certifies for an enrolled host:
+/// `spiffe://TRUST_DOMAIN/host/NAME`.
+pub fn host_spiffe_id(trust_domain: &str, host_name: &str) -> String {
+    format!("spiffe://{trust_domain}/host/{host_name}")
+}
+
+/// Whom a ward client certificate names: a user or an enrolled host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpiffeKind {
+    /// `spiffe://TD/user/NAME`.
+    User,
+    /// `spiffe://TD/host/NAME`.
+    Host,
+}
+
 /// Who a ward client certificate says its holder is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientIdentity {
-    /// The user name from the URI SAN.
+    /// User or host.
+    pub kind: SpiffeKind,
+    /// The user name (or, for [`SpiffeKind::Host`], the host name) from the URI SAN.
     pub user_name: String,
     /// The trust domain from the URI SAN; the caller must compare it with its own.
     pub trust_domain: String,
@@ -782,13 +823,26 @@ pub fn parse_client_cert(der: &[u8]) -> Result<ClientIdentity, X509Error> {
         [GeneralName::URI(uri)] => *uri,
         _ => return Err(bad("subjectAltName is not exactly one URI")),
     };
-    let (trust_domain, user_name) = uri
+    let rest = uri
         .strip_prefix("spiffe://")
-        .and_then(|rest| rest.split_once("/user/"))
         .ok_or_else(|| bad("URI SAN is not spiffe://TRUST_DOMAIN/user/NAME"))?;
+    let (kind, (trust_domain, user_name)) = match rest.split_once("/user/") {
+        Some(pair) => (SpiffeKind::User, pair),
+        None => (
+            SpiffeKind::Host,
+            rest.split_once("/host/").ok_or_else(|| {
+                bad("URI SAN is not spiffe://TRUST_DOMAIN/user/NAME or spiffe://TRUST_DOMAIN/host/NAME")
+            })?,
+        ),
+    };
     check_trust_domain(trust_domain).map_err(|e| X509Error::BadCert(e.to_string()))?;
-    check_user_name(user_name).map_err(|e| X509Error::BadCert(e.to_string()))?;
+    match kind {
+        SpiffeKind::User => check_user_name(user_name),
+        SpiffeKind::Host => check_host_name(user_name),
+    }
+    .map_err(|e| X509Error::BadCert(e.to_string()))?;
     Ok(ClientIdentity {
+        kind,
         user_name: user_name.to_owned(),
         trust_domain: trust_domain.to_owned(),
         serial_hex: hex::encode(serial),
@@ -844,6 +898,26 @@ fn check_user_name(name: &str) -> Result<(), X509Error> {
         )));
     }
     Ok(())
+}
+
+/// A host name as a SPIFFE path segment: 1–253 of `[A-Za-z0-9.-]`, not a
+/// dot-segment (ward-ca checks its own stricter host-name rule first).
+fn check_host_name(name: &str) -> Result<(), X509Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(X509Error::BadUserName(format!(
+            "{:?} is not a host name (1 to 253 of letters, digits, '.' and '-')",
+            truncate(name)
+        )))
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -922,7 +996,14 @@ impl CheckedCsr {
 
 /// Checks and parses a PEM CSR (see [`CheckedCsr`]).
 pub fn check_csr(pem: &str) -> Result<CheckedCsr, X509Error> {
-    parse_csr(pem).map(CheckedCsr)
+    parse_csr(pem, None).map(CheckedCsr)
+}
+
+/// [`check_csr`], except that the CSR may request exactly one subject
+/// alternative name: the URI `allowed_uri` (a host enrolling states its own
+/// SPIFFE ID). Any other requested name is refused as by [`check_csr`].
+pub fn check_csr_allowing_uri(pem: &str, allowed_uri: &str) -> Result<CheckedCsr, X509Error> {
+    parse_csr(pem, Some(allowed_uri)).map(CheckedCsr)
 }
 
 /// Parses and checks a PEM CSR.
@@ -933,7 +1014,7 @@ pub fn check_csr(pem: &str) -> Result<CheckedCsr, X509Error> {
 /// `RingUnspecified`, and takes the key type from the *signature* algorithm, so a
 /// P-384 key signed with SHA-256 (what `openssl req` does by default) would be
 /// certified as a P-256 key with P-384 bytes.
-fn parse_csr(pem: &str) -> Result<ParsedCsr, X509Error> {
+fn parse_csr(pem: &str, allowed_uri: Option<&str>) -> Result<ParsedCsr, X509Error> {
     if pem.len() > MAX_CSR_PEM_LEN {
         return Err(X509Error::CsrTooLarge(pem.len()));
     }
@@ -955,7 +1036,7 @@ fn parse_csr(pem: &str) -> Result<ParsedCsr, X509Error> {
     let spki = &info.subject_pki;
     let key_type = check_public_key(spki)?;
     verify_csr_signature(&der, &csr)?;
-    check_no_requests(&csr)?;
+    check_no_requests(&csr, allowed_uri)?;
     Ok(ParsedCsr {
         spki_der: spki.raw.to_vec(),
         key_type,
@@ -1118,7 +1199,10 @@ fn sequence_contents(der: &[u8]) -> Option<&[u8]> {
 }
 
 /// Refuses a CSR that asks for anything: CA:TRUE, names, other extensions, attributes.
-fn check_no_requests(csr: &X509CertificationRequest<'_>) -> Result<(), X509Error> {
+fn check_no_requests(
+    csr: &X509CertificationRequest<'_>,
+    allowed_uri: Option<&str>,
+) -> Result<(), X509Error> {
     let mut wants_ca = false;
     let mut names = Vec::new();
     let mut others = Vec::new();
@@ -1143,7 +1227,13 @@ fn check_no_requests(csr: &X509CertificationRequest<'_>) -> Result<(), X509Error
                             ParsedExtension::SubjectAlternativeName(san)
                                 if !san.general_names.is_empty() =>
                             {
-                                names.extend(san.general_names.iter().map(general_name))
+                                let own = match (allowed_uri, san.general_names.as_slice()) {
+                                    (Some(a), [GeneralName::URI(u)]) => *u == a,
+                                    _ => false,
+                                };
+                                if !own {
+                                    names.extend(san.general_names.iter().map(general_name))
+                                }
                             }
                             _ => names.push("an unparsable subjectAltName".to_owned()),
                         }

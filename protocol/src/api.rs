@@ -893,6 +893,34 @@ pub struct Host {
     pub tags: Vec<Tag>,
     /// RFC 3339.
     pub created: String,
+    /// The enrolled agent's state (absent for a host that never joined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<HostAgent>,
+}
+
+/// What ward-ca knows of a host's agent (`ward host list`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HostAgent {
+    /// When it joined, RFC 3339.
+    pub joined: String,
+    /// Last call to a host route, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// Seen within the last 120 s (twice the longest long-poll).
+    pub online: bool,
+    /// `X-Ward-Agent-Version` of its last call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// Snapshot generation it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_held: Option<u64>,
+    /// Current snapshot generation.
+    pub generation_current: u64,
+    /// Serial of its X.509 host certificate.
+    pub x509_serial: String,
+    /// Serial of its SSH host certificate.
+    pub ssh_serial: String,
 }
 
 /// Registered hosts.
