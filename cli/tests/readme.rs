@@ -53,6 +53,7 @@ const SKIPPED: &[&str] = &[
     "cargo run --release -p ward-ca -- serve --dev",
     "scripts/test",
     "ward ssh trusted-user-ca-keys --out /etc/ssh/ward_user_ca.pub",
+    "ward-agent join https://ca.example:8443 - --ca-fingerprint \"$CA_SHA256\" <<<\"$TOKEN\"",
 ];
 
 /// Longest the whole README may take before the script is killed (a hang
