@@ -379,25 +379,7 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
 }
 
 fn status(ctx: &Ctx, now: i64) -> Response {
-    let shared = ctx.decider.shared();
-    let mut s = match shared.status.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    match shared.snapshot() {
-        Some(cur) => {
-            let age = now.saturating_sub(cur.received_at);
-            s.generation = cur.snapshot.generation;
-            s.cache_age_seconds = Some(u64::try_from(age).unwrap_or(0));
-            s.stale = age > shared.max_staleness;
-            if s.host.is_empty() {
-                s.host = cur.snapshot.host.name.clone();
-            }
-        }
-        None => {
-            s.cache_age_seconds = None;
-            s.stale = true;
-        }
-    }
-    Response::Status(s)
+    // One definition of the status (sync state, cache age, staleness,
+    // audit backlog) for the socket and for `ward-agent status`.
+    Response::Status(ctx.decider.shared().status_now(now))
 }
