@@ -352,20 +352,23 @@ fn a_host_enrolled_with_one_token_decides_logins_by_current_policy() {
     let host_cert = std::fs::read_to_string(ssh_dir.join("ssh_host_ed25519_key-cert.pub")).unwrap();
     assert!(host_cert.contains("-cert-v01@openssh.com"), "{host_cert}");
     let server = {
-        let extras = format!(
-            "HostKey {hk}\nHostCertificate {hk}-cert.pub\n\
-             TrustedUserCAKeys {tk}\nRevokedKeys {krl}\n\
-             AuthorizedPrincipalsFile none\n\
-             AuthorizedPrincipalsCommand {bin} --config {cfg} ssh-authorized-principals -- %u %i %s %k\n\
-             AuthorizedPrincipalsCommandUser root\n\
-             AuthorizedKeysFile {dir}/authorized_keys/%u\n",
-            hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
-            tk = s(&ssh_dir.join("ward_user_ca.pub")),
-            krl = s(&ssh_dir.join("ward_revoked.krl")),
-            bin = s(&agent_bin),
-            cfg = s(&cfg),
-            dir = dir.0.display(),
-        );
+        // The shipped sshd snippet, with this test's paths.
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/sshd_config.d/ward.conf"),
+        )
+        .unwrap();
+        let mut extras = shipped
+            .replace(
+                "/usr/sbin/ward-agent ",
+                &format!("{} --config {} ", s(&agent_bin), s(&cfg)),
+            )
+            .replace("/etc/ssh/", &format!("{}/", s(&ssh_dir)));
+        assert!(!extras.contains("/etc/"), "{extras}");
+        extras.push_str(&format!(
+            "HostKey {}\nAuthorizedPrincipalsFile none\nAuthorizedKeysFile {}/authorized_keys/%u\n",
+            s(&ssh_dir.join("ssh_host_ed25519_key")),
+            dir.0.display(),
+        ));
         setup.start(&extras)
     };
     let login = |who: &(PathBuf, PathBuf), account: &str| server.login(account, &who.0, &who.1);

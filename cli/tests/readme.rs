@@ -53,7 +53,8 @@ const SKIPPED: &[&str] = &[
     "cargo run --release -p ward-ca -- serve --dev",
     "scripts/test",
     "ward ssh trusted-user-ca-keys --out /etc/ssh/ward_user_ca.pub",
-    "ward-agent join https://ca.example:8443 - --ca-fingerprint \"$CA_SHA256\" <<<\"$TOKEN\"",
+    "ward host join-token web-01 --tag env=prod",
+    "cargo build --release -p ward-agent -p nss_ward",
 ];
 
 /// Longest the whole README may take before the script is killed (a hang
