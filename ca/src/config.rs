@@ -326,7 +326,7 @@ pub struct Config {
     /// Sources allowed to read `/metrics` (default loopback only).
     pub metrics_allow: Vec<Cidr>,
     /// PostgreSQL session timeouts (`[store]`).
-    pub store_timeouts: crate::store::StoreTimeouts,
+    pub store_timeouts: StoreTimeouts,
 }
 
 /// SigV4 service name of the ward API.
@@ -359,7 +359,7 @@ impl Config {
             external_url: None,
             limits: Limits::default(),
             metrics_allow: loopback_only(),
-            store_timeouts: crate::store::StoreTimeouts::default(),
+            store_timeouts: StoreTimeouts::default(),
         }
     }
 
@@ -414,7 +414,7 @@ impl Config {
                 .map(|s| Cidr::parse(s).map_err(|e| format!("metrics.allow: {e}")))
                 .collect::<Result<_, _>>()?,
         };
-        let dt = crate::store::StoreTimeouts::default();
+        let dt = StoreTimeouts::default();
         let ms = |v: Option<u64>, d: Duration, name: &str| -> Result<Duration, String> {
             match v {
                 None => Ok(d),
@@ -422,7 +422,7 @@ impl Config {
                 Some(_) => Err(format!("store.{name} must be between 1 and 3600000")),
             }
         };
-        let store_timeouts = crate::store::StoreTimeouts {
+        let store_timeouts = StoreTimeouts {
             lock_timeout: ms(
                 raw.store.lock_timeout_ms,
                 dt.lock_timeout,
@@ -722,5 +722,51 @@ allow = ["localhost"]"#,
         assert_eq!(redact_url("postgres://db/ward"), "postgres://db/ward");
         let e = Database::parse("mysql://u:s3cret@h/d").unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
+    }
+}
+
+/// Bounds on how long a PostgreSQL session may wait or sit idle, set on
+/// every connection (`SET` after connecting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTimeouts {
+    /// `lock_timeout`: longest wait for a row or table lock.
+    pub lock_timeout: std::time::Duration,
+    /// `statement_timeout`: longest statement.
+    pub statement_timeout: std::time::Duration,
+    /// `idle_in_transaction_session_timeout`: a session that sits in an open
+    /// transaction this long (a frozen or partitioned replica) is ended by
+    /// the server, releasing its locks.
+    pub idle_in_transaction_timeout: std::time::Duration,
+    /// Server-side TCP keepalive idle time (`tcp_keepalives_idle`; interval
+    /// and count follow), so a vanished client's session ends in about
+    /// this plus a minute instead of the kernel's two hours.
+    pub tcp_keepalive_idle: std::time::Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> StoreTimeouts {
+        StoreTimeouts {
+            lock_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(10),
+            tcp_keepalive_idle: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl StoreTimeouts {
+    /// The `SET` statements for a PostgreSQL session.
+    pub fn postgres_settings(&self) -> String {
+        let ms = |d: std::time::Duration| d.as_millis().max(1);
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}; \
+             SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = 10; \
+             SET tcp_keepalives_count = 6;",
+            ms(self.lock_timeout),
+            ms(self.statement_timeout),
+            ms(self.idle_in_transaction_timeout),
+            self.tcp_keepalive_idle.as_secs().max(1),
+        )
     }
 }

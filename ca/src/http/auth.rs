@@ -22,61 +22,12 @@ use crate::config::SERVICE;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
 use crate::failures::{bounded, Aggregate};
-use crate::iam::{self, User};
+use crate::service::caller::{root_arn, user_arn, Caller, Identity};
 use crate::sigv4;
+use crate::state::KeyEntry;
 use crate::state::{now, AppState};
+use crate::store::iam::{self, User};
 use crate::store::AuditEvent;
-
-/// The authenticated identity.
-#[derive(Clone, Debug)]
-pub enum Identity {
-    /// The account root.
-    Root,
-    /// An IAM user.
-    User(User),
-}
-
-/// An authenticated caller.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// Who.
-    pub identity: Identity,
-    /// As a policy principal.
-    pub principal: Principal,
-    /// `ward:AuthMethod`: `access-key`, `session`, …
-    pub auth_method: &'static str,
-    /// Peer address.
-    pub source_ip: IpAddr,
-    /// Over TLS.
-    pub secure: bool,
-    /// The access key used, if any.
-    pub access_key_id: Option<String>,
-    /// A session opened with a password that must be changed: only
-    /// ChangePassword and GetCallerIdentity are allowed (see `authorize`).
-    pub password_change_only: bool,
-}
-
-impl Caller {
-    fn with_password_change_only(mut self, only: bool) -> Caller {
-        self.password_change_only = only;
-        self
-    }
-
-    /// Principal ARN.
-    pub fn arn(&self) -> &str {
-        self.principal.arn()
-    }
-}
-
-/// The root ARN of an account.
-pub fn root_arn(account: &str) -> String {
-    ward_authz::arn::root(account)
-}
-
-/// A user's ARN.
-pub fn user_arn(account: &str, u: &User) -> String {
-    ward_authz::arn::user(account, &u.path, &u.name)
-}
 
 fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Unauthenticated {
@@ -205,14 +156,14 @@ async fn certificate_caller(
         )
     };
     let id = ward_pki::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
-    if id.trust_domain != crate::issue_api::trust_domain(st) {
+    if id.trust_domain != crate::service::certificates::trust_domain(st) {
         return Err(refused("it belongs to another trust domain"));
     }
     let mut c = st.store.pool().acquire().await?;
-    let rec = crate::certs::get(&mut c, &id.serial_hex)
+    let rec = crate::store::certs::get(&mut c, &id.serial_hex)
         .await?
         .ok_or_else(|| refused("ward did not issue it"))?;
-    if rec.kind != crate::certs::kind::X509_CLIENT
+    if rec.kind != crate::store::certs::kind::X509_CLIENT
         || rec.key_fingerprint != id.public_key_sha256_hex
     {
         return Err(refused("it does not match ward's record"));
@@ -264,7 +215,7 @@ async fn authenticate_inner(
     // carries no other credentials.
     let client_cert = parts
         .extensions
-        .get::<crate::tls::ConnInfo>()
+        .get::<crate::conn::ConnInfo>()
         .and_then(|c| c.client_cert_chain_der.clone());
     let query = parts.uri.query().unwrap_or("");
     if auth_header.is_none() && !query.contains("X-Amz-Signature") {
@@ -431,30 +382,13 @@ async fn authenticate_inner(
     }
 }
 
-/// A long-term access key as authentication needs it.
-pub struct KeyEntry {
-    /// `None` for a root key.
-    user: Option<User>,
-    active: bool,
-    secret: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for KeyEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEntry")
-            .field("user", &self.user.as_ref().map(|u| &u.name))
-            .field("active", &self.active)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Reads a root or user access key; unknown keys are `InvalidClientTokenId`.
 async fn load_key(
     st: &AppState,
-    c: &mut sqlx::AnyConnection,
+    c: &mut crate::store::Conn,
     key_id: &str,
 ) -> Result<KeyEntry, ApiError> {
-    if let Some((status, sealed)) = root_key(c, key_id).await? {
+    if let Some((status, sealed)) = iam::root_access_key(c, key_id).await? {
         let secret = st
             .master
             .open(&sealed, key_id.as_bytes())
@@ -483,7 +417,7 @@ async fn load_key(
 }
 
 /// Writes the key's last use at most once a minute per key.
-async fn touch_last_used(st: &AppState, c: &mut sqlx::AnyConnection, key_id: &str, region: &str) {
+async fn touch_last_used(st: &AppState, c: &mut crate::store::Conn, key_id: &str, region: &str) {
     let t = now();
     let due = match st.last_used.lock() {
         Ok(mut m) => {
@@ -500,20 +434,6 @@ async fn touch_last_used(st: &AppState, c: &mut sqlx::AnyConnection, key_id: &st
             tracing::warn!(error = %e, "could not record access key use");
         }
     }
-}
-
-async fn root_key(
-    c: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<(String, Vec<u8>)>, ApiError> {
-    use sqlx::Row;
-    let row = sqlx::query("SELECT status, secret_sealed FROM root_access_keys WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row
-        .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
-        .transpose()?)
 }
 
 fn caller_for_user(

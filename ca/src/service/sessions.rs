@@ -10,11 +10,12 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ward_protocol::api;
 
-use crate::api::{commit, rfc3339, target_user, P};
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::iam;
+use crate::service::caller::Caller;
+use crate::service::iam::target_user;
+use crate::service::request::{commit, rfc3339, P};
 use crate::state::{now, Shared};
+use crate::store::iam;
 
 /// A session id: `ASIA` and 16 upper-case letters or digits.
 fn check_session_id(id: &str) -> Result<(), ApiError> {

@@ -446,10 +446,10 @@ pub async fn tag_user(
         user_id,
     )
     .await?;
-    if n > crate::names::MAX_TAGS as i64 {
+    if n > ward_authz::names::MAX_TAGS as i64 {
         return Err(ApiError::limit(format!(
             "a user may have at most {} tags (would have {n})",
-            crate::names::MAX_TAGS
+            ward_authz::names::MAX_TAGS
         )));
     }
     Ok(())
@@ -1557,4 +1557,97 @@ pub async fn clear_failures(
         .execute(&mut *c)
         .await?;
     Ok(())
+}
+
+/// A root access key's status and sealed secret.
+pub async fn root_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT status, secret_sealed FROM root_access_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+        .transpose()?)
+}
+
+/// One policy document attached to a user or to one of the user's groups.
+#[derive(Debug)]
+pub struct AttachedDocument {
+    /// The document text (a managed policy's default version, or inline).
+    pub document: String,
+    /// `user` or `group`.
+    pub principal_type: String,
+    /// The user's or the group's id.
+    pub principal_id: String,
+    /// An inline policy (else managed).
+    pub inline: bool,
+}
+
+/// Every policy document that bears on `user_id`: managed (default
+/// versions) first, then inline, each for the user and the groups it is in.
+pub async fn attached_documents(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<AttachedDocument>, ApiError> {
+    let managed = sqlx::query(
+        "SELECT v.document, a.principal_type, a.principal_id FROM attachments a
+           JOIN policies p ON p.id = a.policy_id
+           JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.default_version
+         WHERE (a.principal_type = 'user' AND a.principal_id = $1)
+            OR (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let inline = sqlx::query(
+        "SELECT document, principal_type, principal_id FROM inline_policies
+         WHERE (principal_type = 'user' AND principal_id = $1)
+            OR (principal_type = 'group' AND principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(managed.len() + inline.len());
+    for (rows, inline) in [(managed, false), (inline, true)] {
+        for r in rows {
+            out.push(AttachedDocument {
+                document: r.try_get(0)?,
+                principal_type: r.try_get(1)?,
+                principal_id: r.try_get(2)?,
+                inline,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a new, active root access key (its secret sealed).
+pub async fn insert_root_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+    secret_sealed: Vec<u8>,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO root_access_keys (id, secret_sealed, status, created_at) VALUES ($1, $2, 'Active', $3)")
+        .bind(id)
+        .bind(secret_sealed)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// How many principals a managed policy is attached to.
+pub async fn attachment_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
+    use sqlx::Row;
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM attachments WHERE policy_id = $1")
+        .bind(policy_id)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    Ok(count)
 }

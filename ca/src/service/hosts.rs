@@ -10,94 +10,27 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rand::RngCore;
-use sqlx::{AnyConnection, Row};
 use ward_authz::context;
 use ward_authz::names::host_name;
 use ward_policy::ContextValue;
 use ward_protocol::api;
 
-use crate::api::{body, commit, rfc3339, P};
-use crate::auth::Caller;
-use crate::authority::{self, Signer};
-use crate::authz::{authorize, authorize_read};
-use crate::certs::{self, kind, CertRecord};
+use crate::crypto;
 use crate::error::ApiError;
-use crate::issue_api::authorities;
+use crate::service::authz::{authorize, authorize_read};
+use crate::service::caller::Caller;
+use crate::service::certificates::authorities;
+use crate::service::names;
+use crate::service::request::{body, commit, rfc3339, P};
 use crate::state::{now, Shared};
-use crate::{crypto, names};
+use crate::store::authority::{self, Signer};
+use crate::store::certs::{self, kind, CertRecord};
+use crate::store::hosts::{self, HostRow};
 use ward_pki::sshca;
 
 /// Default and largest host certificate lifetimes.
 const HOST_DEFAULT_TTL: i64 = 30 * 86_400;
 const HOST_MAX_TTL: i64 = 365 * 86_400;
-
-struct HostRow {
-    id: String,
-    name: String,
-    aliases: Vec<String>,
-    tags: Vec<api::Tag>,
-    created_at: i64,
-}
-
-async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiError> {
-    let r = sqlx::query("SELECT id, name, aliases, tags, created_at FROM hosts WHERE name_lc = $1")
-        .bind(name.to_lowercase())
-        .fetch_optional(&mut *c)
-        .await?;
-    let Some(r) = r else { return Ok(None) };
-    let (name, aliases, tags): (String, String, String) =
-        (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    // Fail closed: a tag column that cannot be read must not become "no
-    // tags" (a Deny conditioned on a host tag would then not apply), nor
-    // unreadable aliases "no aliases".
-    let unreadable = |what: &str, e: serde_json::Error| {
-        ApiError::internal(format!(
-            "host {name}: the stored {what} are unreadable: {e}"
-        ))
-    };
-    Ok(Some(HostRow {
-        id: r.try_get(0)?,
-        aliases: serde_json::from_str(&aliases).map_err(|e| unreadable("aliases", e))?,
-        tags: serde_json::from_str(&tags).map_err(|e| unreadable("tags", e))?,
-        name,
-        created_at: r.try_get(4)?,
-    }))
-}
-
-/// Claims `names` (lower-cased) for host `id` in `host_names`, whose primary
-/// key makes every certificate name belong to one host: a name or alias of
-/// another host is a 409 naming it (checked first for a clear message; the
-/// key refuses it even if two registrations race).
-async fn claim_names(
-    c: &mut AnyConnection,
-    id: &str,
-    names: &[(String, String)],
-) -> Result<(), ApiError> {
-    for (field, n) in names {
-        let taken = sqlx::query("SELECT host_id FROM host_names WHERE name_lc = $1")
-            .bind(n.to_lowercase())
-            .fetch_optional(&mut *c)
-            .await?;
-        let conflict = || ApiError::Conflict {
-            code: "EntityAlreadyExists",
-            message: format!("{field}: {n:?} is already a name or alias of a registered host"),
-        };
-        if taken.is_some() {
-            return Err(conflict());
-        }
-        let res = sqlx::query("INSERT INTO host_names (name_lc, host_id) VALUES ($1, $2)")
-            .bind(n.to_lowercase())
-            .bind(id)
-            .execute(&mut *c)
-            .await;
-        match res {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(conflict()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
 
 fn arn(st: &Shared, name: &str) -> String {
     ward_authz::arn::host(st.store.account_id(), name)
@@ -184,7 +117,7 @@ pub(crate) async fn register(
         authorize(&st, &caller, "host:RegisterHost", &arn(&st, a), &ctx).await?;
     }
     let mut m = st.store.mutation(&g).await?;
-    if find(&mut m.tx, &req.name).await?.is_some() {
+    if hosts::find(&mut m.tx, &req.name).await?.is_some() {
         return Err(ApiError::exists("host", &req.name));
     }
     let h = HostRow {
@@ -194,15 +127,7 @@ pub(crate) async fn register(
         tags: req.tags.clone(),
         created_at: now(),
     };
-    sqlx::query("INSERT INTO hosts (id, name, name_lc, aliases, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&h.id)
-        .bind(&h.name)
-        .bind(h.name.to_lowercase())
-        .bind(serde_json::to_string(&h.aliases).unwrap_or_default())
-        .bind(serde_json::to_string(&h.tags).unwrap_or_default())
-        .bind(h.created_at)
-        .execute(&mut *m.tx)
-        .await?;
+    hosts::insert(&mut m.tx, &h).await?;
     let mut claimed = vec![("name".to_owned(), h.name.clone())];
     claimed.extend(
         h.aliases
@@ -210,7 +135,7 @@ pub(crate) async fn register(
             .enumerate()
             .map(|(i, a)| (format!("aliases[{i}]"), a.clone())),
     );
-    claim_names(&mut m.tx, &h.id, &claimed).await?;
+    hosts::claim_names(&mut m.tx, &h.id, &claimed).await?;
     commit(m, &caller, &g, serde_json::json!({"hostId": h.id})).await?;
     Ok((StatusCode::CREATED, Json(out(&st, &h))))
 }
@@ -222,12 +147,9 @@ pub(crate) async fn list(
 ) -> Result<Json<api::HostList>, ApiError> {
     authorize_read(&st, &caller, "host:ListHosts", &arn(&st, "*"), &[]).await?;
     let mut c = st.store.pool().acquire().await?;
-    let rows = sqlx::query("SELECT name FROM hosts ORDER BY name_lc LIMIT 10000")
-        .fetch_all(&mut *c)
-        .await?;
     let mut hosts = Vec::new();
-    for r in &rows {
-        if let Some(h) = find(&mut c, &r.try_get::<String, _>(0)?).await? {
+    for name in hosts::names(&mut c).await? {
+        if let Some(h) = hosts::find(&mut c, &name).await? {
             hosts.push(out(&st, &h));
         }
     }
@@ -245,10 +167,10 @@ async fn target(
     action: &str,
     name: &str,
     extra: &[(&str, ContextValue)],
-) -> Result<(HostRow, crate::authz::Grant), ApiError> {
+) -> Result<(HostRow, crate::store::Grant), ApiError> {
     host_name("name", name, false)?;
     let mut c = st.store.pool().acquire().await?;
-    let found = find(&mut c, name).await?;
+    let found = hosts::find(&mut c, name).await?;
     drop(c);
     let tags = match &found {
         Some(h) => host_tags(h),
@@ -278,14 +200,7 @@ pub(crate) async fn deregister(
 ) -> Result<StatusCode, ApiError> {
     let (h, g) = target(&st, &caller, "host:DeregisterHost", &name, &[]).await?;
     let mut m = st.store.mutation(&g).await?;
-    sqlx::query("DELETE FROM hosts WHERE id = $1")
-        .bind(&h.id)
-        .execute(&mut *m.tx)
-        .await?;
-    sqlx::query("DELETE FROM host_names WHERE host_id = $1")
-        .bind(&h.id)
-        .execute(&mut *m.tx)
-        .await?;
+    hosts::delete(&mut m.tx, &h.id).await?;
     // Its certificates name it: once it is gone they must not vouch for a
     // host that may re-register under the same name with another key.
     let serials = certs::revoke_host(
@@ -332,7 +247,7 @@ pub(crate) async fn host_certificate(
     host_name("name", &name, false)?;
     let principals = {
         let mut c = st.store.pool().acquire().await?;
-        match find(&mut c, &name).await? {
+        match hosts::find(&mut c, &name).await? {
             Some(h) => std::iter::once(h.name).chain(h.aliases).collect(),
             None => vec![name.clone()],
         }
@@ -408,7 +323,7 @@ pub(crate) async fn host_certificate(
         revoked_at: None,
         public_key: Some(key.to_openssh().map_err(ApiError::internal)?),
     };
-    let ev = crate::api::event(
+    let ev = crate::service::request::event(
         &caller,
         &g,
         serde_json::json!({"host": h.name, "serial": serial.to_string(), "keyFingerprint": fingerprint}),
