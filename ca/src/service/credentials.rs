@@ -143,12 +143,7 @@ pub(crate) async fn list_access_keys(
 }
 
 fn check_key_id(id: &str) -> Result<(), ApiError> {
-    let ok = id.len() == 20
-        && id.starts_with("AKIA")
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
+    if names::is_credential_id(id, "AKIA", 20) {
         Ok(())
     } else {
         Err(ApiError::invalid(

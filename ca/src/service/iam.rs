@@ -59,6 +59,21 @@ impl ListQuery {
         names::text("marker", &marker, 256)?;
         Ok((prefix, PageRequest { marker, max_items }))
     }
+
+    /// The validated page, once `action` is allowed on every entity of a
+    /// kind under the prefix (`arn(account, prefix, "*")`): the preamble of
+    /// every List handler, whatever the kind.
+    pub(crate) async fn authorize(
+        &self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        arn: fn(&str, &str, &str) -> String,
+    ) -> Result<(String, PageRequest), ApiError> {
+        let (prefix, page) = self.page()?;
+        authorize_read(st, caller, action, &arn(&acct(st), &prefix, "*"), &[]).await?;
+        Ok((prefix, page))
+    }
 }
 
 pub(crate) fn acct(st: &Shared) -> String {
@@ -326,15 +341,9 @@ pub(crate) async fn list_users(
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::UserList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListUsers",
-        &ward_authz::arn::user(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListUsers", ward_authz::arn::user)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_users(&mut c, &prefix, &page).await?;
     let mut users = Vec::with_capacity(p.items.len());
@@ -603,15 +612,9 @@ pub(crate) async fn list_groups(
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::GroupList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListGroups",
-        &ward_authz::arn::group(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListGroups", ward_authz::arn::group)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_groups(&mut c, &prefix, &page).await?;
     Ok(Json(api::GroupList {
@@ -863,15 +866,9 @@ pub(crate) async fn list_policies(
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::PolicyList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListPolicies",
-        &ward_authz::arn::policy(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListPolicies", ward_authz::arn::policy)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_policies(&mut c, &prefix, &page).await?;
     let mut policies = Vec::new();

@@ -14,6 +14,7 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::service::caller::Caller;
 use crate::service::iam::target_user;
+use crate::service::names;
 use crate::service::request::{body, commit, rfc3339, P};
 use crate::state::{now, Shared};
 use crate::store::iam::{limits, User};
@@ -45,12 +46,7 @@ fn out(user: &User, r: &SshKeyRow, with_key: bool) -> api::SshPublicKey {
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    let ok = id.len() == 21
-        && id.starts_with("APKA")
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
+    if names::is_credential_id(id, "APKA", 21) {
         Ok(())
     } else {
         Err(ApiError::invalid(

@@ -183,6 +183,70 @@ fn key_row(r: &AnyRow) -> Result<AccessKey, sqlx::Error> {
 const USER_COLS: &str = "id, name, path, uid, created_at, boundary_policy_id";
 const GROUP_COLS: &str = "id, name, path, gid, created_at";
 const POLICY_COLS: &str = "id, name, path, description, default_version, created_at, updated_at";
+
+/// A kind of named IAM entity (users, groups, managed policies; roles
+/// later): its table, columns and row reader, so reading one by name or id
+/// and listing a page under a path prefix is written once for every kind.
+struct Kind<T> {
+    table: &'static str,
+    cols: &'static str,
+    row: fn(&AnyRow) -> Result<T, sqlx::Error>,
+}
+
+const USERS: Kind<User> = Kind {
+    table: "users",
+    cols: USER_COLS,
+    row: user_row,
+};
+const GROUPS: Kind<Group> = Kind {
+    table: "iam_groups",
+    cols: GROUP_COLS,
+    row: group_row,
+};
+const POLICIES: Kind<ManagedPolicy> = Kind {
+    table: "policies",
+    cols: POLICY_COLS,
+    row: policy_row,
+};
+
+impl<T> Kind<T> {
+    /// The entity whose `column` (`name_lc` or `id`) is `value`.
+    async fn one(
+        &self,
+        c: &mut AnyConnection,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM {} WHERE {column} = $1",
+            self.cols, self.table
+        ))
+        .bind(value)
+        .fetch_optional(&mut *c)
+        .await?;
+        Ok(row.as_ref().map(self.row).transpose()?)
+    }
+
+    /// A page in name order under a path prefix.
+    async fn page(
+        &self,
+        c: &mut AnyConnection,
+        path_prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>, ApiError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {}, name_lc FROM {} WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3",
+            self.cols, self.table
+        ))
+        .bind(&page.marker)
+        .bind(path_prefix)
+        .bind(page.max_items + 1)
+        .bind(prefix_len(path_prefix))
+        .fetch_all(&mut *c)
+        .await?;
+        paginate(rows, page.max_items, self.row)
+    }
+}
 const KEY_COLS: &str = "id, user_id, status, created_at, last_used_at";
 
 /// True if a store error is a uniqueness violation (a concurrent create).
@@ -254,11 +318,7 @@ pub async fn create_user(
 
 /// A user by name (case-insensitive).
 pub async fn find_user(c: &mut AnyConnection, name: &str) -> Result<Option<User>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name_lc = $1"))
-        .bind(name.to_lowercase())
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(user_row).transpose()?)
+    USERS.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A user by name, or 404.
@@ -270,11 +330,7 @@ pub async fn user(c: &mut AnyConnection, name: &str) -> Result<User, ApiError> {
 
 /// A user by unique id.
 pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(user_row).transpose()?)
+    USERS.one(c, "id", id).await
 }
 
 /// Users by name order, optionally under a path prefix.
@@ -283,16 +339,7 @@ pub async fn list_users(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<User>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLS}, name_lc FROM users WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, user_row)
+    USERS.page(c, path_prefix, page).await
 }
 
 /// The length `substr(path, 1, N) = prefix` compares. A prefix is matched
@@ -475,13 +522,7 @@ pub async fn untag_user(
 
 /// A group by name (case-insensitive).
 pub async fn find_group(c: &mut AnyConnection, name: &str) -> Result<Option<Group>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {GROUP_COLS} FROM iam_groups WHERE name_lc = $1"
-    ))
-    .bind(name.to_lowercase())
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(group_row).transpose()?)
+    GROUPS.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A group by name, or 404.
@@ -532,16 +573,7 @@ pub async fn list_groups(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<Group>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {GROUP_COLS}, name_lc FROM iam_groups WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, group_row)
+    GROUPS.page(c, path_prefix, page).await
 }
 
 /// Members of a group, by name.
@@ -675,13 +707,7 @@ pub async fn find_policy(
     c: &mut AnyConnection,
     name: &str,
 ) -> Result<Option<ManagedPolicy>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {POLICY_COLS} FROM policies WHERE name_lc = $1"
-    ))
-    .bind(name.to_lowercase())
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(policy_row).transpose()?)
+    POLICIES.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A managed policy by name, or 404.
@@ -696,11 +722,7 @@ pub async fn policy_by_id(
     c: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<ManagedPolicy>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM policies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(policy_row).transpose()?)
+    POLICIES.one(c, "id", id).await
 }
 
 /// Creates a managed policy with its first version (v1, default).
@@ -755,16 +777,7 @@ pub async fn list_policies(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<ManagedPolicy>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {POLICY_COLS}, name_lc FROM policies WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, policy_row)
+    POLICIES.page(c, path_prefix, page).await
 }
 
 /// The document of a policy version.
