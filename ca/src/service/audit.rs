@@ -11,7 +11,7 @@ use crate::service::authz::authorize_read;
 use crate::service::caller::Caller;
 use crate::service::iam::*;
 use crate::service::names;
-use crate::service::request::{rfc3339, Q};
+use crate::service::request::{limit, rfc3339, Q};
 use crate::state::{now, Shared};
 use crate::store::AuditFilter;
 
@@ -53,14 +53,7 @@ pub(crate) async fn audit_events(
     Extension(caller): Extension<Caller>,
     Q(q): Q<AuditQuery>,
 ) -> Result<Json<api::AuditEventList>, ApiError> {
-    let limit = match &q.limit {
-        None => 100,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
-    };
+    let limit = limit(&q.limit)?;
     let after_seq = match &q.after_seq {
         None => 0,
         Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::service::authz::authorize;
 use crate::service::caller::{Caller, Identity};
 use crate::service::iam::target_user;
-use crate::service::request::{body, commit, rfc3339, P, Q};
+use crate::service::request::{body, commit, limit, rfc3339, P, Q};
 use crate::state::{now, AppState, Shared};
 use crate::store::authority::{self, Authorities, Signer};
 use crate::store::certs::{self, kind, CertRecord};
@@ -414,14 +414,7 @@ pub(crate) async fn list(
     Extension(caller): Extension<Caller>,
     Q(q): Q<CertQuery>,
 ) -> Result<Json<api::CertificateList>, ApiError> {
-    let limit = match &q.limit {
-        None => 100,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
-    };
+    let limit = limit(&q.limit)?;
     if let Some(k) = &q.kind {
         if ![kind::SSH_USER, kind::SSH_HOST, kind::X509_CLIENT].contains(&k.as_str()) {
             return Err(ApiError::invalid(

@@ -210,3 +210,15 @@ pub(crate) fn document_text(raw: &RawValue) -> Result<String, ApiError> {
         ))
     }
 }
+
+/// The `limit` query parameter of a listing: 1 to 1000, 100 if absent.
+pub(crate) fn limit(q: &Option<String>) -> Result<i64, ApiError> {
+    match q {
+        None => Ok(100),
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000")),
+    }
+}
