@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{creds_of, Creds, Db, Server};
+use common::{Creds, Db, Server};
 use serde_json::json;
 
 /// A tmpfs mounted for the test; unmounted on drop.
@@ -57,24 +57,11 @@ impl Drop for Tmpfs {
 }
 
 fn user_with_policy(s: &Server, root: &Creds, name: &str) -> Creds {
-    s.call(
+    common::user_with_policy(
+        s,
         root,
-        "POST",
-        "/v1/users",
-        Some(&json!({"name": name}).to_string()),
-    )
-    .ok();
-    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}]}"#;
-    s.call(
-        root,
-        "PUT",
-        &format!("/v1/users/{name}/policies/ca"),
-        Some(&json!({ "document": doc }).to_string()),
-    )
-    .ok();
-    creds_of(
-        s.call(root, "POST", &format!("/v1/users/{name}/access-keys"), None)
-            .ok(),
+        name,
+        r#"{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}"#,
     )
 }
 
