@@ -169,16 +169,20 @@ pub(crate) async fn join(State(st): State<Shared>, req: Request) -> Response {
         .get::<crate::conn::ConnInfo>()
         .map(|c| c.remote.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    // The body (at most 64 KiB) is read before a rate-limited source is
+    // refused, as the authentication middleware does: an HTTP/2 stream
+    // answered while its body is still arriving is reset, and the client
+    // saw a framing error instead of the 429.
+    let bytes = match read_body(b, MAX_JOIN_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     if let Some(retry) = st.failures.limited(ip, now()) {
         st.metrics
             .auth_rate_limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return authn_failures::throttled(retry);
     }
-    let bytes = match read_body(b, MAX_JOIN_BODY).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     let req: JoinRequest = match body(&bytes) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
