@@ -342,6 +342,91 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    /// Every `(METHOD, path)` this file's `router` registers, read from
+    /// its source: each `.route("PATH", get(…).post(…))` call, with
+    /// `{kind}` expanded to `users` and `groups` as `kind_segment` does.
+    fn served() -> std::collections::BTreeSet<(String, String)> {
+        let src = include_str!("router.rs");
+        let src = &src[..src.find("#[cfg(test)]").unwrap()];
+        let b = src.as_bytes();
+        let mut out = std::collections::BTreeSet::new();
+        let mut at = 0;
+        while let Some(i) = src[at..].find(".route(") {
+            let start = at + i + ".route(".len();
+            // The call's arguments, up to its closing parenthesis.
+            let (mut depth, mut end) = (1, start);
+            while depth > 0 {
+                match b[end] {
+                    b'(' => depth += 1,
+                    b')' => depth -= 1,
+                    _ => {}
+                }
+                end += 1;
+            }
+            let args = &src[start..end - 1];
+            let q1 = args.find('"').unwrap();
+            let q2 = q1 + 1 + args[q1 + 1..].find('"').unwrap();
+            let path = &args[q1 + 1..q2];
+            // Method routers at the top level of the second argument.
+            let rest = &args[q2 + 1..];
+            let (rb, mut d) = (rest.as_bytes(), 0);
+            for (j, c) in rb.iter().enumerate() {
+                match c {
+                    b'(' => d += 1,
+                    b')' => d -= 1,
+                    _ => {}
+                }
+                if d == 0 && *c == b'(' {
+                    continue;
+                }
+                if d == 0 {
+                    for m in ["get", "post", "put", "patch", "delete"] {
+                        let boundary =
+                            j == 0 || !(rb[j - 1].is_ascii_alphanumeric() || rb[j - 1] == b'_');
+                        if boundary && rest[j..].starts_with(&format!("{m}(")) {
+                            let paths = if path.contains("{kind}") {
+                                vec![
+                                    path.replace("{kind}", "users"),
+                                    path.replace("{kind}", "groups"),
+                                ]
+                            } else {
+                                vec![path.to_owned()]
+                            };
+                            for p in paths {
+                                out.insert((m.to_uppercase(), p));
+                            }
+                        }
+                    }
+                }
+            }
+            at = end;
+        }
+        out
+    }
+
+    #[test]
+    fn the_router_serves_exactly_the_route_table() {
+        let served: std::collections::BTreeSet<(String, String)> = served()
+            .into_iter()
+            .filter(|(_, p)| p.starts_with("/v1/"))
+            .collect();
+        let table: std::collections::BTreeSet<(String, String)> = ward_authz::routes::ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        // Not vacuous: the parse finds routes of every method.
+        for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            assert!(served.iter().any(|(x, _)| x == m), "no {m} route parsed");
+        }
+        let missing: Vec<_> = served.difference(&table).collect();
+        let extra: Vec<_> = table.difference(&served).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "served but not in ward_authz::routes::ROUTES: {missing:?}\n\
+             in ROUTES but not served: {extra:?}"
+        );
+    }
+
     #[test]
     fn ambiguous_paths() {
         for p in [
