@@ -11,6 +11,9 @@
 //!   a time *input*, `ward:SecureTransport`, tags, `iam:` keys, the `host:`
 //!   and `ca:` keys), held to ward-policy's per-action key catalogue;
 //! - [`arn`]: ARN builders for every resource type;
+//! - [`routes`]: ward-ca's `/v1/` routes with their actions and resource
+//!   ARN shapes, as data (the router and `docs/routes.md` are checked
+//!   against it);
 //! - [`names`]: IAM, host and Unix name rules, with typed errors naming
 //!   the field;
 //! - [`decide`]: ward-policy's evaluation, with the explanation computed
@@ -25,6 +28,7 @@ pub mod arn;
 pub mod context;
 mod decide;
 pub mod names;
+pub mod routes;
 pub mod set;
 
 pub use context::{context, supplies, RequestFacts};

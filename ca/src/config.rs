@@ -321,7 +321,7 @@ pub struct Config {
     /// Unix id range for users and groups (inclusive).
     pub uid_range: (i64, i64),
     /// Defaults of users' POSIX accounts (`[unix]`).
-    pub posix: crate::posix::PosixDefaults,
+    pub posix: PosixDefaults,
     /// Password policy.
     pub passwords: PasswordPolicy,
     /// The URL relying parties reach this daemon at, without a trailing
@@ -333,7 +333,7 @@ pub struct Config {
     /// Sources allowed to read `/metrics` (default loopback only).
     pub metrics_allow: Vec<Cidr>,
     /// PostgreSQL session timeouts (`[store]`).
-    pub store_timeouts: crate::store::StoreTimeouts,
+    pub store_timeouts: StoreTimeouts,
 }
 
 /// SigV4 service name of the ward API.
@@ -362,12 +362,12 @@ impl Config {
             tls_cert: data_dir.join("tls/server.pem"),
             tls_key: data_dir.join("tls/server.key"),
             uid_range: (200_000, 299_999),
-            posix: crate::posix::PosixDefaults::default(),
+            posix: PosixDefaults::default(),
             passwords: PasswordPolicy::default(),
             external_url: None,
             limits: Limits::default(),
             metrics_allow: loopback_only(),
-            store_timeouts: crate::store::StoreTimeouts::default(),
+            store_timeouts: StoreTimeouts::default(),
         }
     }
 
@@ -397,7 +397,7 @@ impl Config {
                 "unix: uid range {uid_min}–{uid_max} must be within 1000–4294967293 and non-empty"
             ));
         }
-        let posix = crate::posix::PosixDefaults::new(
+        let posix = PosixDefaults::new(
             raw.unix.home_template.as_deref(),
             raw.unix.default_shell.as_deref(),
         )?;
@@ -426,7 +426,7 @@ impl Config {
                 .map(|s| Cidr::parse(s).map_err(|e| format!("metrics.allow: {e}")))
                 .collect::<Result<_, _>>()?,
         };
-        let dt = crate::store::StoreTimeouts::default();
+        let dt = StoreTimeouts::default();
         let ms = |v: Option<u64>, d: Duration, name: &str| -> Result<Duration, String> {
             match v {
                 None => Ok(d),
@@ -434,7 +434,7 @@ impl Config {
                 Some(_) => Err(format!("store.{name} must be between 1 and 3600000")),
             }
         };
-        let store_timeouts = crate::store::StoreTimeouts {
+        let store_timeouts = StoreTimeouts {
             lock_timeout: ms(
                 raw.store.lock_timeout_ms,
                 dt.lock_timeout,
@@ -568,6 +568,108 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, String> {
         return Err("limits.h2_max_concurrent_streams must be between 1 and 10000".into());
     }
     Ok(l)
+}
+
+// ---- [unix]: POSIX account defaults (issue #11) ----------------------
+
+/// `[unix] home_template` default.
+pub const DEFAULT_HOME_TEMPLATE: &str = "/home/{name}";
+/// `[unix] default_shell` default.
+pub const DEFAULT_SHELL: &str = "/bin/bash";
+/// Longest shell, home or gecos, in bytes.
+pub const MAX_FIELD_BYTES: usize = 255;
+/// The placeholder of `home_template`.
+const NAME: &str = "{name}";
+
+/// The configured defaults (`[unix]`), validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PosixDefaults {
+    /// Normalised absolute path holding `{name}` once.
+    home_template: String,
+    /// Absolute path.
+    shell: String,
+}
+
+impl Default for PosixDefaults {
+    fn default() -> PosixDefaults {
+        PosixDefaults {
+            home_template: DEFAULT_HOME_TEMPLATE.into(),
+            shell: DEFAULT_SHELL.into(),
+        }
+    }
+}
+
+impl PosixDefaults {
+    /// Validates `[unix] home_template` and `default_shell` (either may be
+    /// absent: the defaults apply).
+    pub fn new(home_template: Option<&str>, shell: Option<&str>) -> Result<PosixDefaults, String> {
+        let t = home_template.unwrap_or(DEFAULT_HOME_TEMPLATE);
+        if t.matches(NAME).count() != 1 || t.replacen(NAME, "", 1).contains(['{', '}']) {
+            return Err(format!(
+                "unix.home_template: {t:?} must contain {NAME} exactly once (and no other braces)"
+            ));
+        }
+        // A Unix name holds no `/` and does not start with `.`, so checking
+        // the template with a stand-in name checks every home it makes.
+        let home_template = normalised_home(&t.replacen(NAME, "x", 1))
+            .and_then(|_| normalised_home(t))
+            .map_err(|e| format!("unix.home_template: {e}"))?;
+        let shell = shell.unwrap_or(DEFAULT_SHELL);
+        check_shell(shell).map_err(|e| format!("unix.default_shell: {e}"))?;
+        Ok(PosixDefaults {
+            home_template,
+            shell: shell.to_owned(),
+        })
+    }
+
+    /// The default home of `name`.
+    pub fn home_for(&self, name: &str) -> String {
+        self.home_template.replacen(NAME, name, 1)
+    }
+
+    /// The default shell.
+    pub fn shell(&self) -> &str {
+        &self.shell
+    }
+}
+
+pub(crate) fn passwd_field(s: &str) -> Result<(), String> {
+    if s.len() > MAX_FIELD_BYTES {
+        return Err(format!(
+            "must be at most {MAX_FIELD_BYTES} bytes, got {}",
+            s.len()
+        ));
+    }
+    if s.chars().any(|c| c.is_control() || c == ':') {
+        return Err("must not contain ':', newlines or control characters".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_shell(s: &str) -> Result<(), String> {
+    passwd_field(s)?;
+    if !s.starts_with('/') || s.len() < 2 {
+        return Err(format!("{s:?} must be an absolute path"));
+    }
+    Ok(())
+}
+
+/// An absolute path without `..`, with `.`, empty components and a
+/// trailing `/` removed.
+pub(crate) fn normalised_home(s: &str) -> Result<String, String> {
+    passwd_field(s)?;
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} must be an absolute path"));
+    }
+    let mut parts = Vec::new();
+    for p in s.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => return Err(format!("{s:?} must not contain '..'")),
+            p => parts.push(p),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 #[cfg(test)]
@@ -750,5 +852,51 @@ allow = ["localhost"]"#,
         assert_eq!(redact_url("postgres://db/ward"), "postgres://db/ward");
         let e = Database::parse("mysql://u:s3cret@h/d").unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
+    }
+}
+
+/// Bounds on how long a PostgreSQL session may wait or sit idle, set on
+/// every connection (`SET` after connecting).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreTimeouts {
+    /// `lock_timeout`: longest wait for a row or table lock.
+    pub lock_timeout: std::time::Duration,
+    /// `statement_timeout`: longest statement.
+    pub statement_timeout: std::time::Duration,
+    /// `idle_in_transaction_session_timeout`: a session that sits in an open
+    /// transaction this long (a frozen or partitioned replica) is ended by
+    /// the server, releasing its locks.
+    pub idle_in_transaction_timeout: std::time::Duration,
+    /// Server-side TCP keepalive idle time (`tcp_keepalives_idle`; interval
+    /// and count follow), so a vanished client's session ends in about
+    /// this plus a minute instead of the kernel's two hours.
+    pub tcp_keepalive_idle: std::time::Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> StoreTimeouts {
+        StoreTimeouts {
+            lock_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(30),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(10),
+            tcp_keepalive_idle: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl StoreTimeouts {
+    /// The `SET` statements for a PostgreSQL session.
+    pub fn postgres_settings(&self) -> String {
+        let ms = |d: std::time::Duration| d.as_millis().max(1);
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}; \
+             SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = 10; \
+             SET tcp_keepalives_count = 6;",
+            ms(self.lock_timeout),
+            ms(self.statement_timeout),
+            ms(self.idle_in_transaction_timeout),
+            self.tcp_keepalive_idle.as_secs().max(1),
+        )
     }
 }

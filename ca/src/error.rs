@@ -9,7 +9,6 @@
 use std::fmt;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 /// An API failure. (Variant fields are self-describing: code, message, field.)
 #[allow(missing_docs)]
@@ -173,7 +172,7 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&str> {
+    pub(crate) fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::Timeout { .. } => Some("body"),
@@ -196,95 +195,5 @@ impl From<ward_authz::InvalidName> for ApiError {
     }
 }
 
-/// True if `e` says the store cannot take work right now but may later: a
-/// full disk, an I/O error, a lock or statement timeout, a lost
-/// connection. These are 503 with `Retry-After`, never 500.
-pub fn store_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let Some(code) = db.code() else { return false };
-            // Decide the backend by the error's type, not by whether the
-            // code looks numeric: many SQLSTATEs are digits too (53100
-            // disk_full read as a SQLite code was a 500).
-            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
-            match code.parse::<i32>().ok().filter(|_| sqlite) {
-                // SQLite (extended) result codes: the primary code is the
-                // low byte. BUSY 5, LOCKED 6, NOMEM 7, READONLY 8,
-                // IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
-                Some(n) => matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15),
-                // PostgreSQL SQLSTATE: connection exception (08), disk
-                // full and other resource shortages (53), system and I/O
-                // errors (58), shutdown or cancel (57: statement_timeout
-                // is 57014), lock_not_available (55P03, lock_timeout),
-                // idle-in-transaction timeout (25P03), serialization
-                // failure and deadlock (40001, 40P01).
-                None => {
-                    let c = code.as_ref();
-                    ["08", "53", "57", "58"].iter().any(|p| c.starts_with(p))
-                        || matches!(c, "55P03" | "25P03" | "40001" | "40P01")
-                }
-            }
-        }
-        _ => false,
-    }
-}
-
 /// `Retry-After` seconds on a 503.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        if store_unavailable(&e) {
-            crate::store::note_write_failure();
-            tracing::warn!(error = %e, "store unavailable");
-            return ApiError::Unavailable {
-                message:
-                    "the store cannot take this request now (full, unreachable or busy); try again"
-                        .into(),
-            };
-        }
-        ApiError::internal(format!("store: {e}"))
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let ApiError::Internal { detail } = &self {
-            tracing::error!(%detail, "internal error");
-        }
-        let mut err = serde_json::json!({"code": self.code(), "message": self.message()});
-        if let Some(f) = self.field() {
-            err["field"] = serde_json::Value::String(f.to_owned());
-        }
-        if let ApiError::SignatureMismatch {
-            canonical_request,
-            string_to_sign,
-            ..
-        } = &self
-        {
-            err["canonicalRequest"] = serde_json::Value::String(canonical_request.clone());
-            err["stringToSign"] = serde_json::Value::String(string_to_sign.clone());
-        }
-        let mut resp = (
-            self.status(),
-            axum::Json(serde_json::json!({ "error": err })),
-        )
-            .into_response();
-        let retry_after = match &self {
-            ApiError::RetryLater { retry_after, .. } => Some(*retry_after),
-            ApiError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER),
-            _ => None,
-        };
-        if let Some(secs) = retry_after {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(secs),
-            );
-        }
-        resp
-    }
-}

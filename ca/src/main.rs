@@ -19,12 +19,12 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use rand::Rng;
 
-use ward_ca::authz::system_grant;
 use ward_ca::config::Config;
 use ward_ca::crypto::{self, MasterKey};
+use ward_ca::http::{router, tls};
+use ward_ca::service::authz::system_grant;
 use ward_ca::state::{now, AppState};
 use ward_ca::store::{AuditEvent, Store};
-use ward_ca::{api, tls};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -226,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let arn = ward_authz::arn::authority(store.account_id(), &authority);
             let g = system_grant("ca:RotateAuthority", &arn);
             let mut m = store.mutation(&g).await?;
-            let id = ward_ca::authority::add_key(
+            let id = ward_ca::store::authority::add_key(
                 &mut m.tx,
                 &master,
                 store.account_id(),
@@ -260,7 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let arn = ward_authz::arn::authority(store.account_id(), "*");
             let g = system_grant("ca:RetireKey", &arn);
             let mut m = store.mutation(&g).await?;
-            ward_ca::authority::retire(&mut m.tx, &key_id, now()).await?;
+            ward_ca::store::authority::retire(&mut m.tx, &key_id, now()).await?;
             m.commit(&local_event(
                 "ca:RetireKey",
                 &arn,
@@ -294,7 +294,8 @@ async fn ensure_authorities(store: &Store, master: &MasterKey) -> anyhow::Result
     let arn = ward_authz::arn::authority(store.account_id(), "*");
     let g = system_grant("ca:CreateAuthority", &arn);
     let mut m = store.mutation(&g).await?;
-    let created = ward_ca::authority::ensure(&mut m.tx, master, store.account_id(), now()).await?;
+    let created =
+        ward_ca::store::authority::ensure(&mut m.tx, master, store.account_id(), now()).await?;
     if !created.is_empty() {
         let mut ev = local_event(
             "ca:CreateAuthority",
@@ -312,7 +313,7 @@ async fn ensure_audit_key(store: &Store, master: &MasterKey) -> anyhow::Result<(
     let arn = ward_authz::arn::audit_log(store.account_id());
     let g = system_grant("audit:CreateSigningKey", &arn);
     let mut m = store.mutation(&g).await?.without_iam_change();
-    if let Some(id) = ward_ca::checkpoint::ensure(&mut m.tx, master, now()).await? {
+    if let Some(id) = ward_ca::store::checkpoint::ensure(&mut m.tx, master, now()).await? {
         let mut ev = local_event(
             "audit:CreateSigningKey",
             &arn,
@@ -427,11 +428,13 @@ async fn init_with(c: &Config, dev: bool, master: &MasterKey) -> anyhow::Result<
         };
         let auth = {
             let mut conn = store.pool().acquire().await?;
-            ward_ca::authority::load(&mut conn, master).await?
+            ward_ca::store::authority::load(&mut conn, master).await?
         };
-        let root = match &auth.signing(ward_ca::authority::X509_ROOT)?.signer {
-            ward_ca::authority::Signer::X509(k) => k.clone(),
-            ward_ca::authority::Signer::Ssh(_) => bail!("the x509-root authority holds an SSH key"),
+        let root = match &auth.signing(ward_ca::store::authority::X509_ROOT)?.signer {
+            ward_ca::store::authority::Signer::X509(k) => k.clone(),
+            ward_ca::store::authority::Signer::Ssh(_) => {
+                bail!("the x509-root authority holds an SSH key")
+            }
         };
         let (cert, key) = tls::server_cert_signed_by(
             &root.cert_pem,
@@ -467,12 +470,7 @@ async fn create_root_key(
     let arn = ward_authz::arn::root(store.account_id());
     let g = system_grant("iam:CreateAccessKey", &arn);
     let mut m = store.mutation(&g).await?;
-    sqlx::query("INSERT INTO root_access_keys (id, secret_sealed, status, created_at) VALUES ($1, $2, 'Active', $3)")
-        .bind(&id)
-        .bind(sealed)
-        .bind(now())
-        .execute(&mut *m.tx)
-        .await?;
+    ward_ca::store::iam::insert_root_access_key(&mut m.tx, &id, sealed, now()).await?;
     m.commit(&AuditEvent {
         at: now(),
         principal: "ward-ca (local administrator)".into(),
@@ -535,11 +533,11 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     ensure_audit_key(&store, &master).await?;
     let audit_signer = {
         let mut c = store.pool().acquire().await?;
-        Arc::new(ward_ca::checkpoint::load(&mut c, &master).await?)
+        Arc::new(ward_ca::store::checkpoint::load(&mut c, &master).await?)
     };
     let roots: String = {
         let mut c = store.pool().acquire().await?;
-        let a = ward_ca::authority::load(&mut c, &master).await?;
+        let a = ward_ca::store::authority::load(&mut c, &master).await?;
         // Issuing CAs are anchors too, so a client that sends only its
         // leaf (curl --cert leaf.pem) is verified.
         a.x509_issuing
@@ -565,7 +563,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         keys: Default::default(),
         effective: Default::default(),
         authorities: Default::default(),
-        recorder: ward_ca::certs::Recorder::start(store_for_recorder),
+        recorder: ward_ca::store::certs::Recorder::start(store_for_recorder),
         ca_checked: Default::default(),
         client_roots: Some(client_roots),
         password_checks: Default::default(),
@@ -582,7 +580,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                if let Err(e) = ward_ca::issue_api::refresh_authorities(&state).await {
+                if let Err(e) = ward_ca::service::certificates::refresh_authorities(&state).await {
                     tracing::warn!(error = %e, "could not refresh the CA keys");
                 }
             }
@@ -596,7 +594,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                 let due = state.failures.expire(now());
-                ward_ca::auth::record_aggregates(&state, &due).await;
+                ward_ca::http::auth::record_aggregates(&state, &due).await;
             }
         });
     }
@@ -614,10 +612,10 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         stats: state.metrics.connections.clone(),
         ..tls::ServeOptions::default()
     };
-    let router = api::router(state.clone());
+    let router = router::router(state.clone());
     tls::serve_tls_with(listener, tls_config, router, shutdown_signal(), options).await?;
     let rest = state.failures.drain_all();
-    ward_ca::auth::record_aggregates(&state, &rest).await;
+    ward_ca::http::auth::record_aggregates(&state, &rest).await;
     tracing::info!("ward-ca stopped");
     Ok(())
 }

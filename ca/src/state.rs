@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::crypto::{sha256_hex, MasterKey};
 use crate::error::ApiError;
 use crate::store::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use ward_authz::{PrincipalPolicies, Wanted};
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -29,27 +31,27 @@ pub struct AppState {
     /// once a minute per key).
     pub last_used: Mutex<HashMap<String, i64>>,
     /// Access keys (and their opened secrets) by key id.
-    pub keys: GenCache<crate::auth::KeyEntry>,
+    pub keys: GenCache<KeyEntry>,
     /// Each user's compiled policies and tags, by user id.
-    pub effective: GenCache<crate::authz::Effective>,
+    pub effective: GenCache<Effective>,
     /// The opened CA keys, keyed by a summary of the ca_keys table.
-    pub authorities: GenCache<crate::authority::Authorities>,
+    pub authorities: GenCache<crate::store::authority::Authorities>,
     /// Group commit of issued certificates.
-    pub recorder: crate::certs::Recorder,
+    pub recorder: crate::store::certs::Recorder,
     /// When the CA key table was last checked, and its summary.
     pub ca_checked: Mutex<Option<(std::time::Instant, String)>>,
     /// The TLS client-certificate anchors, replaced when CA keys change.
-    pub client_roots: Option<Arc<crate::tls::ClientRoots>>,
+    pub client_roots: Option<Arc<dyn ClientAnchors>>,
     /// Bounds concurrent Argon2 work (password logins and changes).
-    pub password_checks: crate::password_api::PasswordChecks,
+    pub password_checks: PasswordChecks,
     /// The last `/readyz` write probe and its outcome (see `api::readyz`).
     pub readiness: tokio::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
     /// Authentication failures per source (aggregated audit, rate limit).
     pub failures: crate::failures::FailureTable,
     /// The key that signs audit checkpoints.
-    pub audit_signer: Option<Arc<crate::checkpoint::AuditSigner>>,
-    /// Host snapshot long-polls (`crate::host_sync`).
-    pub host_sync: crate::host_sync::HostSync,
+    pub audit_signer: Option<Arc<crate::store::checkpoint::AuditSigner>>,
+    /// Host snapshot long-polls (`crate::service::host_sync`).
+    pub host_sync: HostSync,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -95,13 +97,7 @@ impl<V> GenCache<V> {
 /// A shared handle.
 pub type Shared = Arc<AppState>;
 
-/// Unix seconds now. The daemon's only clock read for decisions.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 /// Compiled policy documents, keyed by the SHA-256 of their text, so each
 /// document is parsed once per process however often it is evaluated.
@@ -163,7 +159,7 @@ pub struct Metrics {
     /// Write probes `/readyz` ran (at most one a second).
     pub readiness_probes: AtomicU64,
     /// Connection counters kept by the HTTPS listener.
-    pub connections: Arc<crate::tls::ConnStats>,
+    pub connections: Arc<crate::conn::ConnStats>,
     /// Requests refused (429) by the per-source failure limit.
     pub auth_rate_limited: AtomicU64,
 }
@@ -201,5 +197,111 @@ impl Metrics {
             g(&self.readiness_probes),
             g(&self.auth_rate_limited),
         ) + &self.connections.render()
+    }
+}
+
+/// A long-term access key as authentication needs it.
+pub struct KeyEntry {
+    /// `None` for a root key.
+    pub(crate) user: Option<crate::store::iam::User>,
+    pub(crate) active: bool,
+    pub(crate) secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("user", &self.user.as_ref().map(|u| &u.name))
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TLS client-certificate anchors, replaceable while serving (the
+/// listener's `http::tls::ClientRoots`): the certificate service swaps
+/// them when X.509 CA keys change, without naming the http layer.
+pub trait ClientAnchors: Send + Sync + std::fmt::Debug {
+    /// Replaces the anchors with the PEM certificates in `pem`; on error
+    /// the old ones stay.
+    fn replace_pem(&self, pem: &str) -> Result<(), String>;
+}
+
+/// The compiled policies that bear on a user, and the user's tags.
+#[derive(Debug)]
+pub struct Effective {
+    pub(crate) policies: PrincipalPolicies<Arc<Policy>>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) wanted: Wanted,
+}
+
+impl Effective {
+    /// The user's policies by attachment.
+    pub fn policies(&self) -> &PrincipalPolicies<Arc<Policy>> {
+        &self.policies
+    }
+
+    /// The user's tags.
+    pub fn tags(&self) -> &[(String, String)] {
+        &self.tags
+    }
+}
+
+/// Bounds concurrent Argon2 work (each verification holds ~19 MiB and a
+/// core for tens of milliseconds).
+#[derive(Debug)]
+pub struct PasswordChecks {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(2)
+            .clamp(1, 64);
+        PasswordChecks {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
+    }
+}
+
+impl PasswordChecks {
+    /// A slot for one password check, or a quick 429 with `Retry-After`
+    /// if every slot is busy.
+    pub fn try_permit(&self, metrics: &Metrics) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            metrics.password_busy.fetch_add(1, Ordering::Relaxed);
+            ApiError::RetryLater {
+                message: "password checks are busy; retry after 1 second".into(),
+                retry_after: 1,
+            }
+        })
+    }
+}
+
+/// Most host snapshot long-polls waiting at once; more get 429 with
+/// `Retry-After`.
+pub const MAX_LONG_POLLS: usize = 4096;
+
+/// Host snapshot long-poll state (the behaviour is
+/// `crate::service::host_sync`): the latest generation seen, the waiting
+/// slots, whether the poller runs.
+#[derive(Debug)]
+pub struct HostSync {
+    /// The latest generation the poller read.
+    pub latest: tokio::sync::watch::Sender<u64>,
+    /// One permit per waiting long-poll.
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// Set once the poller task is started.
+    pub poller: std::sync::atomic::AtomicBool,
+}
+
+impl Default for HostSync {
+    fn default() -> HostSync {
+        HostSync {
+            latest: tokio::sync::watch::channel(0).0,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_LONG_POLLS)),
+            poller: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }

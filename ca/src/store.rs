@@ -19,7 +19,7 @@
 //! written once at the first start after the migration) binds their head,
 //! and no unkeyed event may follow it. Truncation (removing the newest
 //! events and rewinding the head) is detected with signed checkpoints
-//! (`crate::checkpoint`), not by the chain alone.
+//! (`crate::store::checkpoint`), not by the chain alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,10 +30,52 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row};
 
-use crate::authz::Grant;
 use crate::config::Database;
 use crate::crypto::{sha256_hex, AuditChainKey, MasterKey};
 use crate::error::ApiError;
+
+pub mod authority;
+pub mod certs;
+pub mod checkpoint;
+pub mod host_identity;
+pub mod hosts;
+
+pub mod iam;
+pub mod ssh_keys;
+
+/// A database connection (sqlx's `Any` driver), for the store functions in
+/// the submodules; other layers name this rather than sqlx.
+pub type Conn = AnyConnection;
+
+/// Proof that an action was authorized (or is a system action such as a
+/// password login): [`Store::mutation`] takes one, so a handler that skips
+/// authorization does not compile. Only `service::authz` makes them
+/// (`Grant::new`; the architecture test checks that no other file calls it).
+#[derive(Debug)]
+pub struct Grant {
+    action: String,
+    resource: String,
+}
+
+impl Grant {
+    /// A grant for `action` on `resource`; for `service::authz` only.
+    pub(crate) fn new(action: impl Into<String>, resource: impl Into<String>) -> Grant {
+        Grant {
+            action: action.into(),
+            resource: resource.into(),
+        }
+    }
+
+    /// The authorized action.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// The authorized resource.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -63,51 +105,7 @@ pub struct Store {
     chain_key: Option<AuditChainKey>,
 }
 
-/// Bounds on how long a PostgreSQL session may wait or sit idle, set on
-/// every connection (`SET` after connecting).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreTimeouts {
-    /// `lock_timeout`: longest wait for a row or table lock.
-    pub lock_timeout: std::time::Duration,
-    /// `statement_timeout`: longest statement.
-    pub statement_timeout: std::time::Duration,
-    /// `idle_in_transaction_session_timeout`: a session that sits in an open
-    /// transaction this long (a frozen or partitioned replica) is ended by
-    /// the server, releasing its locks.
-    pub idle_in_transaction_timeout: std::time::Duration,
-    /// Server-side TCP keepalive idle time (`tcp_keepalives_idle`; interval
-    /// and count follow), so a vanished client's session ends in about
-    /// this plus a minute instead of the kernel's two hours.
-    pub tcp_keepalive_idle: std::time::Duration,
-}
-
-impl Default for StoreTimeouts {
-    fn default() -> StoreTimeouts {
-        StoreTimeouts {
-            lock_timeout: std::time::Duration::from_secs(5),
-            statement_timeout: std::time::Duration::from_secs(30),
-            idle_in_transaction_timeout: std::time::Duration::from_secs(10),
-            tcp_keepalive_idle: std::time::Duration::from_secs(30),
-        }
-    }
-}
-
-impl StoreTimeouts {
-    /// The `SET` statements for a PostgreSQL session.
-    pub fn postgres_settings(&self) -> String {
-        let ms = |d: std::time::Duration| d.as_millis().max(1);
-        format!(
-            "SET lock_timeout = {}; SET statement_timeout = {}; \
-             SET idle_in_transaction_session_timeout = {}; \
-             SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = 10; \
-             SET tcp_keepalives_count = 6;",
-            ms(self.lock_timeout),
-            ms(self.statement_timeout),
-            ms(self.idle_in_transaction_timeout),
-            self.tcp_keepalive_idle.as_secs().max(1),
-        )
-    }
-}
+pub use crate::config::StoreTimeouts;
 
 /// One transaction on a pooled connection, managed here rather than by
 /// sqlx's `Transaction`: sqlx tracks the transaction depth itself, and a
@@ -400,7 +398,7 @@ impl Store {
                         // fsync-ed before it is acknowledged, so a power
                         // loss cannot take back an acknowledged write
                         // (NORMAL only survives a process crash). Group
-                        // commit (`crate::certs`) amortises the fsync.
+                        // commit (`crate::store::certs`) amortises the fsync.
                         Backend::Sqlite => {
                             conn.execute(
                                 "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
@@ -485,7 +483,7 @@ impl Store {
             .await
             .map_err(|x| e(&x))?;
         let ev = AuditEvent {
-            at: crate::state::now(),
+            at: crate::clock::now(),
             principal: "ward-ca (startup)".into(),
             action: CUTOVER_ACTION.into(),
             resource: ward_authz::arn::audit_log(&self.account_id),
@@ -1055,5 +1053,57 @@ impl BatchMutation {
             .await?;
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// True if `e` says the store cannot take work right now but may later: a
+/// full disk, an I/O error, a lock or statement timeout, a lost
+/// connection. These are 503 with `Retry-After`, never 500.
+pub fn store_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else { return false };
+            // Decide the backend by the error's type, not by whether the
+            // code looks numeric: many SQLSTATEs are digits too (53100
+            // disk_full read as a SQLite code was a 500).
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            match code.parse::<i32>().ok().filter(|_| sqlite) {
+                // SQLite (extended) result codes: the primary code is the
+                // low byte. BUSY 5, LOCKED 6, NOMEM 7, READONLY 8,
+                // IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15.
+                Some(n) => matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15),
+                // PostgreSQL SQLSTATE: connection exception (08), disk
+                // full and other resource shortages (53), system and I/O
+                // errors (58), shutdown or cancel (57: statement_timeout
+                // is 57014), lock_not_available (55P03, lock_timeout),
+                // idle-in-transaction timeout (25P03), serialization
+                // failure and deadlock (40001, 40P01).
+                None => {
+                    let c = code.as_ref();
+                    ["08", "53", "57", "58"].iter().any(|p| c.starts_with(p))
+                        || matches!(c, "55P03" | "25P03" | "40001" | "40P01")
+                }
+            }
+        }
+        _ => false,
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        if store_unavailable(&e) {
+            note_write_failure();
+            tracing::warn!(error = %e, "store unavailable");
+            return ApiError::Unavailable {
+                message:
+                    "the store cannot take this request now (full, unreachable or busy); try again"
+                        .into(),
+            };
+        }
+        ApiError::internal(format!("store: {e}"))
     }
 }

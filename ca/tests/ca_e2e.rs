@@ -10,7 +10,7 @@ mod sshd;
 
 use std::process::Command;
 
-use common::{creds_of, Creds, Db, Server};
+use common::{openssl, user_with_policy, Creds, Db, Server};
 use serde_json::json;
 use sshd::{keygen, text, Sshd, TempDir, TestAccount};
 
@@ -39,28 +39,6 @@ fn inventory(s: &Server, root: &Creds) -> usize {
 }
 
 /// A user with an access key and an inline policy.
-fn user_with_policy(s: &Server, root: &Creds, name: &str, statements: &str) -> Creds {
-    s.call(
-        root,
-        "POST",
-        "/v1/users",
-        Some(&json!({"name": name}).to_string()),
-    )
-    .ok();
-    let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
-    s.call(
-        root,
-        "PUT",
-        &format!("/v1/users/{name}/policies/ca"),
-        Some(&json!({"document": doc}).to_string()),
-    )
-    .ok();
-    creds_of(
-        s.call(root, "POST", &format!("/v1/users/{name}/access-keys"), None)
-            .ok(),
-    )
-}
-
 const SSH_POLICY: &str = r#"{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*",
   "Condition":{"NumericLessThanEquals":{"ca:ValiditySeconds":"28800"},
                "ForAllValues:StringEquals":{"ca:Principals":["${ward:username}"]}}}"#;
@@ -328,14 +306,6 @@ fn ssh_certificates_log_into_stock_sshd() {
     // Public trust material for hosts.
     let kh = String::from_utf8(public(&s, "/v1/ca/ssh-known-hosts")).unwrap();
     assert!(kh.starts_with("@cert-authority * ssh-ed25519 "), "{kh}");
-}
-
-fn openssl(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
 }
 
 #[test]

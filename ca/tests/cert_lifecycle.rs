@@ -17,7 +17,7 @@ mod sshd;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{creds_of, Creds, Db, Server};
+use common::{openssl, user_with_policy, Creds, Db, Server};
 use serde_json::json;
 use sshd::{keygen, text, Sshd, TempDir, TestAccount};
 
@@ -38,28 +38,6 @@ fn public(s: &Server, path: &str) -> Vec<u8> {
 }
 
 /// A user with an access key and an inline policy named `ca`.
-fn user_with_policy(s: &Server, root: &Creds, name: &str, statements: &str) -> Creds {
-    s.call(
-        root,
-        "POST",
-        "/v1/users",
-        Some(&json!({"name": name}).to_string()),
-    )
-    .ok();
-    let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
-    s.call(
-        root,
-        "PUT",
-        &format!("/v1/users/{name}/policies/ca"),
-        Some(&json!({"document": doc}).to_string()),
-    )
-    .ok();
-    creds_of(
-        s.call(root, "POST", &format!("/v1/users/{name}/access-keys"), None)
-            .ok(),
-    )
-}
-
 fn certificates(s: &Server, root: &Creds, query: &str) -> Vec<serde_json::Value> {
     s.call(root, "GET", &format!("/v1/certificates?{query}"), None)
         .ok()["certificates"]
@@ -80,14 +58,6 @@ fn keygen_q(krl: &Path, cert: &Path) -> Output {
         .args(["-Q", "-f"])
         .arg(krl)
         .arg(cert)
-        .output()
-        .unwrap()
-}
-
-fn openssl(args: &[&str], dir: &Path) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
         .output()
         .unwrap()
 }

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{creds_of, Creds, Db, Server};
+use common::{Creds, Db, Server};
 use serde_json::json;
 
 /// A tmpfs mounted for the test; unmounted on drop.
@@ -57,24 +57,11 @@ impl Drop for Tmpfs {
 }
 
 fn user_with_policy(s: &Server, root: &Creds, name: &str) -> Creds {
-    s.call(
+    common::user_with_policy(
+        s,
         root,
-        "POST",
-        "/v1/users",
-        Some(&json!({"name": name}).to_string()),
-    )
-    .ok();
-    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}]}"#;
-    s.call(
-        root,
-        "PUT",
-        &format!("/v1/users/{name}/policies/ca"),
-        Some(&json!({ "document": doc }).to_string()),
-    )
-    .ok();
-    creds_of(
-        s.call(root, "POST", &format!("/v1/users/{name}/access-keys"), None)
-            .ok(),
+        name,
+        r#"{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}"#,
     )
 }
 
@@ -422,6 +409,10 @@ fn a_frozen_replica_does_not_stop_the_other() {
     let mut frozen = false;
     let mut a_fives_total = 0;
     std::thread::scope(|sc| {
+        // However this scope ends (an assertion below panicking included),
+        // B runs again and the load threads stop, so the scope's join
+        // returns and the failure is reported instead of hanging.
+        let _release = Release { b: &b, stop: &stop };
         for _ in 0..8 {
             sc.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -442,26 +433,39 @@ fn a_frozen_replica_does_not_stop_the_other() {
                 }
             });
         }
+        // A's /readyz must be 503 while B's frozen transaction holds the
+        // audit head. PostgreSQL ends that transaction after
+        // `idle_in_transaction_timeout_ms`, which on a loaded machine can
+        // pass before the probe runs; so the lock is looked up in pg_locks
+        // before and after the probe, and only a probe that ran while the
+        // same transaction (backend pid and transaction start) held it
+        // throughout is judged. Otherwise B runs again and is caught anew
+        // once A's cached probe outcome has expired.
+        let mut ready = None;
         for _ in 0..200 {
             std::thread::sleep(Duration::from_millis(20));
             b.signal("STOP");
             std::thread::sleep(Duration::from_millis(50));
-            let holding = common::psql(
-                &url,
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid)
-                 WHERE s.state = 'idle in transaction' AND l.relation = 'audit_head'::regclass
-                   AND l.granted",
-            );
-            if holding.trim() != "0" {
-                frozen = true;
+            let before = audit_head_holders(&url);
+            if before.is_empty() {
+                b.signal("CONT");
+                continue;
+            }
+            let status = a.readyz();
+            a_fives_total += u64::from(status == 503);
+            if audit_head_holders(&url) == before {
+                ready = Some(status);
                 break;
             }
+            eprintln!("frozen replica: B's transaction ended during A's /readyz; again");
             b.signal("CONT");
+            // Past READINESS_TTL (1 s): the next /readyz probes afresh.
+            std::thread::sleep(Duration::from_millis(1200));
         }
-        if frozen {
+        frozen = ready.is_some();
+        if let Some(ready) = ready {
             // A keeps serving: 503 while the lock is held, then 201.
-            let ready = a.readyz();
-            let mut a_fives = u64::from(ready == 503);
+            let mut a_fives = 0;
             let mut issued_on_a = false;
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
@@ -483,18 +487,19 @@ fn a_frozen_replica_does_not_stop_the_other() {
                     other => panic!("replica A answered {other}: {v}"),
                 }
             }
-            a_fives_total = a_fives;
+            a_fives_total += a_fives;
             eprintln!(
                 "frozen replica: /readyz on A was {ready}; A answered {a_fives} 503 before issuing"
             );
             assert_eq!(ready, 503, "A's /readyz while it cannot write");
             assert!(issued_on_a, "A never issued while B was frozen");
         }
-        b.signal("CONT");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     a.expect_5xx(a_fives_total);
-    assert!(frozen, "never caught B inside a transaction");
+    assert!(
+        frozen,
+        "never caught B inside a transaction for the whole of A's /readyz"
+    );
     let found: BTreeSet<String> = common::psql(&url, "SELECT serial FROM certificates")
         .lines()
         .map(str::to_owned)
@@ -509,6 +514,38 @@ fn a_frozen_replica_does_not_stop_the_other() {
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
     drop(b);
     a.restart("TERM");
+}
+
+/// The backends (pid and transaction start) idle in a transaction that
+/// has written the audit head (so holds its one row's lock). Only a
+/// writer counts: RowExclusiveLock on the table, which UPDATE takes. A
+/// transaction that merely read the head holds AccessShareLock, which
+/// blocks no writer, and catching one of those made A's /readyz rightly
+/// answer 200.
+fn audit_head_holders(url: &str) -> Vec<String> {
+    common::psql(
+        url,
+        "SELECT s.pid || ' ' || s.xact_start FROM pg_locks l JOIN pg_stat_activity s USING (pid)
+         WHERE s.state = 'idle in transaction' AND l.relation = 'audit_head'::regclass
+           AND l.mode = 'RowExclusiveLock' AND l.granted ORDER BY 1",
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// On drop (also while a failed assertion unwinds): resumes a frozen
+/// replica and tells the load threads to stop.
+struct Release<'a> {
+    b: &'a Replica,
+    stop: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.b.signal("CONT");
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A PostgreSQL cluster of its own on a small tmpfs (for the disk-full

@@ -1,5 +1,8 @@
 //! ward-ca `/v1/` JSON API types. Requests reject unknown fields; every
-//! response object is camelCase. Routes (all under `https://HOST:8443`):
+//! response object is camelCase. Routes (all under `https://HOST:8443`;
+//! `ward_authz::routes::ROUTES` is the authoritative list, with resource
+//! ARNs in the generated `docs/routes.md`, and `tests/tests/routes.rs`
+//! holds this table to it):
 //!
 //! | method & path | action | body → response |
 //! |---|---|---|
@@ -63,14 +66,21 @@
 //! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
 //! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
 //! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
+//! | `POST /v1/hosts/{name}/join-tokens` | `host:RegisterHost` | [`crate::host::CreateJoinToken`] → [`crate::host::JoinToken`] (one-time) |
+//! | `POST /v1/host/join` (join token in body) | `host:Join` | [`crate::host::JoinRequest`] → [`crate::host::JoinResponse`] |
+//! | `POST /v1/host/renew` (host certificate) | `host:Renew` | [`crate::host::RenewRequest`] → [`crate::host::JoinResponse`] |
+//! | `GET /v1/host/snapshot?wait` (host certificate) | none | → [`crate::host::Snapshot`] (`ETag`, `If-None-Match` → 304, `wait` long-polls) |
+//! | `POST /v1/host/audit` (host certificate) | the reported `host:*` actions | [`crate::host::AuditBatch`] → [`crate::host::AuditAccepted`] |
 //! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `GET /v1/ca/ssh-user-keys` (no auth) | — | `TrustedUserCAKeys` lines |
 //! | `GET /v1/ca/ssh-known-hosts` (no auth) | — | `@cert-authority * …` lines |
 //! | `GET /v1/ca/ssh-user.krl` (no auth) | — | OpenSSH KRL (binary) |
+//! | `GET /v1/ca/ssh-host.krl` (no auth) | — | OpenSSH KRL of host certificates (binary) |
 //! | `GET /v1/ca/x509-bundle.pem` (no auth) | — | root and issuing CA certificates |
 //! | `GET /v1/ca/x509.crl` (no auth) | — | CRL, PEM |
+//! | `GET /v1/ca/x509-crls/{id}` (no auth) | — | CRL of one issuing key, DER |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
 //! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |

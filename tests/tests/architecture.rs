@@ -565,3 +565,323 @@ fn the_source_check_sees_every_spelling() {
         assert_eq!(got, want, "source: {src}");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// ward-ca's layers (issue #9): http → service → state → store, no cycles
+// ---------------------------------------------------------------------------------
+
+/// ward-ca's top-level modules, highest layer first. A module may name only
+/// modules after it in this list (and itself); `lib.rs` is the root and
+/// `main.rs` a separate crate, so neither is a node.
+const CA_LAYERS: &[&str] = &[
+    "http", "service", "state", "store", "config", "crypto", "failures", "conn", "error", "clock",
+];
+
+/// One source file of ward-ca: its module path (`["store", "iam"]` for
+/// `store/iam.rs`) and text.
+struct CaFile {
+    module: Vec<String>,
+    src: String,
+}
+
+fn ca_files() -> Vec<CaFile> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ca/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut out = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(&src).unwrap().with_extension("");
+        let module: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if module == ["lib"] || module == ["main"] {
+            continue;
+        }
+        out.push(CaFile {
+            module,
+            src: std::fs::read_to_string(&path).unwrap(),
+        });
+    }
+    out
+}
+
+/// The modules (by path) that `file` names through `crate::…` or
+/// `super::…` paths, in `use` trees (grouped or not) and in code, outside
+/// `#[cfg(test)]` items. A path names the longest module in `modules` it
+/// starts with.
+fn crate_edges(file: &CaFile, modules: &BTreeSet<Vec<String>>) -> BTreeSet<Vec<String>> {
+    let mut out = BTreeSet::new();
+    for p in named_paths(&file.src) {
+        let segs: Vec<&str> = p.split("::").collect();
+        let abs: Vec<String> = match segs.first() {
+            Some(&"crate") => segs[1..].iter().map(|s| s.to_string()).collect(),
+            Some(&"super") => {
+                let mut base = file.module.clone();
+                let mut rest = &segs[..];
+                while rest.first() == Some(&"super") {
+                    base.pop();
+                    rest = &rest[1..];
+                }
+                base.extend(rest.iter().map(|s| s.to_string()));
+                base
+            }
+            _ => continue,
+        };
+        if let Some(n) = (1..=abs.len())
+            .rev()
+            .map(|n| abs[..n].to_vec())
+            .find(|m| modules.contains(m))
+        {
+            if n != file.module {
+                out.insert(n);
+            }
+        }
+    }
+    out
+}
+
+/// A cycle in `graph`, if there is one (as the list of its nodes).
+fn find_cycle<N: Ord + Clone>(
+    graph: &std::collections::BTreeMap<N, BTreeSet<N>>,
+) -> Option<Vec<N>> {
+    // Depth-first search with colours: 1 on the stack, 2 done.
+    fn visit<N: Ord + Clone>(
+        n: &N,
+        graph: &std::collections::BTreeMap<N, BTreeSet<N>>,
+        colour: &mut std::collections::BTreeMap<N, u8>,
+        stack: &mut Vec<N>,
+    ) -> Option<Vec<N>> {
+        colour.insert(n.clone(), 1);
+        stack.push(n.clone());
+        for m in graph.get(n).into_iter().flatten() {
+            match colour.get(m) {
+                Some(1) => {
+                    let at = stack.iter().position(|s| s == m).unwrap_or(0);
+                    let mut cycle = stack[at..].to_vec();
+                    cycle.push(m.clone());
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(m, graph, colour, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        colour.insert(n.clone(), 2);
+        None
+    }
+    let mut colour = std::collections::BTreeMap::new();
+    for n in graph.keys() {
+        if !colour.contains_key(n) {
+            if let Some(c) = visit(n, graph, &mut colour, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// Every layering fault in `files`: a cycle between top-level modules, a
+/// cycle between the files of one layer, a module naming a layer above it
+/// or one missing from [`CA_LAYERS`], `sqlx` named outside `store`, and a
+/// `Grant` made outside `service::authz`.
+fn ca_layer_faults(files: &[CaFile]) -> Vec<String> {
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| f.module.clone()).collect();
+    let mut faults = Vec::new();
+    let mut top: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    let mut inner: std::collections::BTreeMap<Vec<String>, BTreeSet<Vec<String>>> =
+        Default::default();
+    for f in files {
+        let from = f.module[0].clone();
+        let rank = CA_LAYERS.iter().position(|l| *l == from);
+        if rank.is_none() {
+            faults.push(format!("{from}: not a known layer (add it to CA_LAYERS)"));
+        }
+        let edges = crate_edges(f, &modules);
+        for to in &edges {
+            if to[0] != from {
+                top.entry(from.clone()).or_default().insert(to[0].clone());
+                let to_rank = CA_LAYERS.iter().position(|l| *l == to[0]);
+                if let (Some(a), Some(b)) = (rank, to_rank) {
+                    if b < a {
+                        faults.push(format!(
+                            "{} names crate::{} (a layer above it)",
+                            f.module.join("::"),
+                            to.join("::")
+                        ));
+                    }
+                }
+            } else {
+                inner
+                    .entry(f.module.clone())
+                    .or_default()
+                    .insert(to.clone());
+            }
+        }
+        let paths = named_paths(&f.src);
+        if from != "store" && paths.iter().any(|p| p == "sqlx" || p.starts_with("sqlx::")) {
+            faults.push(format!(
+                "{} names sqlx (only store/ may)",
+                f.module.join("::")
+            ));
+        }
+        if f.module != ["service", "authz"]
+            && paths
+                .iter()
+                .any(|p| p == "Grant::new" || p.ends_with("::Grant::new"))
+        {
+            faults.push(format!(
+                "{} makes a Grant (only service::authz may)",
+                f.module.join("::")
+            ));
+        }
+    }
+    if let Some(c) = find_cycle(&top) {
+        faults.push(format!("module cycle: {}", c.join(" → ")));
+    }
+    // Files inside one layer: a folder's root file (`store.rs`) and its
+    // children are one node, so a child may use what its parent declares.
+    let mut files_graph: std::collections::BTreeMap<Vec<String>, BTreeSet<Vec<String>>> =
+        Default::default();
+    for (from, tos) in inner {
+        for to in tos {
+            if from.len() > 1 && to.len() > 1 {
+                files_graph.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    if let Some(c) = find_cycle(&files_graph) {
+        let names: Vec<String> = c.iter().map(|m| m.join("::")).collect();
+        faults.push(format!("file cycle inside a layer: {}", names.join(" → ")));
+    }
+    faults
+}
+
+#[test]
+fn ca_layers_point_one_way() {
+    let files = ca_files();
+    // The folders exist (the check is not vacuous).
+    for layer in ["http", "service", "store"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.module.len() > 1 && f.module[0] == layer),
+            "ca/src/{layer}/ has no files"
+        );
+    }
+    let faults = ca_layer_faults(&files);
+    assert!(
+        faults.is_empty(),
+        "ward-ca layering faults:\n{}",
+        faults.join("\n")
+    );
+}
+
+#[test]
+fn the_layer_check_finds_cycles_upward_names_and_stray_sql() {
+    let file = |m: &str, src: &str| CaFile {
+        module: m.split("::").map(str::to_owned).collect(),
+        src: src.to_owned(),
+    };
+    let check = |files: Vec<CaFile>, want: &[&str]| {
+        let got = ca_layer_faults(&files);
+        for w in want {
+            assert!(
+                got.iter().any(|g| g.contains(w)),
+                "wanted a fault containing {w:?}, got {got:?}"
+            );
+        }
+        if want.is_empty() {
+            assert!(got.is_empty(), "wanted no faults, got {got:?}");
+        }
+    };
+    // The shape of today's fault: store imports Grant from service.
+    check(
+        vec![
+            file("store", "use crate::service::authz::Grant;"),
+            file("service::authz", "use crate::store::Store;"),
+        ],
+        &["store names crate::service::authz", "module cycle"],
+    );
+    // Grouped use trees, nested groups and paths in code are seen.
+    check(
+        vec![
+            file("store::iam", "use crate::{error::ApiError, http::{auth}};"),
+            file("http::auth", "fn f() {}"),
+            file("error", ""),
+        ],
+        &["store::iam names crate::http::auth"],
+    );
+    check(
+        vec![
+            file(
+                "service::iam",
+                "fn f() { let _ = crate::http::router::router; }",
+            ),
+            file("http::router", "use crate::service::iam;"),
+        ],
+        &[
+            "service::iam names crate::http::router",
+            "module cycle: http → service → http",
+        ],
+    );
+    // Aliases resolve: `use crate::service as s; s::iam::x()`.
+    check(
+        vec![
+            file("store", "use crate::service as s; fn f() { s::iam::x(); }"),
+            file("service::iam", ""),
+        ],
+        &["store names crate::service::iam"],
+    );
+    // A cycle between two files of one layer.
+    check(
+        vec![
+            file("service::a", "use crate::service::b::x;"),
+            file("service::b", "use super::a::y;"),
+        ],
+        &["file cycle inside a layer: service::a → service::b → service::a"],
+    );
+    // sqlx outside store, spelled directly or through an alias; Grant::new.
+    check(
+        vec![file("service::hosts", "use sqlx::Row;")],
+        &["service::hosts names sqlx"],
+    );
+    check(
+        vec![file(
+            "http::auth",
+            "use sqlx as db; fn f() { db::query(\"x\"); }",
+        )],
+        &["http::auth names sqlx"],
+    );
+    check(
+        vec![file(
+            "service::iam",
+            "use crate::store::Grant; fn f() { Grant::new(\"a\", \"b\"); }",
+        )],
+        &["service::iam makes a Grant"],
+    );
+    // An unknown top-level module is a fault, not a silent pass.
+    check(vec![file("api", "")], &["api: not a known layer"]);
+    // Downward names, comments, strings and test code are fine.
+    check(
+        vec![
+            file(
+                "http::router",
+                "use crate::service::iam; use crate::store::Store;",
+            ),
+            file(
+                "service::iam",
+                "// crate::http::router\nconst X: &str = \"crate::http\";",
+            ),
+            file(
+                "store",
+                "#[cfg(test)]\nmod tests { use crate::service::iam; }\nuse sqlx::Row;",
+            ),
+        ],
+        &[],
+    );
+}

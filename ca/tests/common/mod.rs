@@ -603,3 +603,37 @@ pub fn creds_of(v: &serde_json::Value) -> Creds {
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Creates user `name` (if new) with an inline policy `ca` holding
+/// `statements` (the JSON text of the Statement array's members), and
+/// returns a new access key of theirs.
+pub fn user_with_policy(s: &Server, root: &Creds, name: &str, statements: &str) -> Creds {
+    s.call(
+        root,
+        "POST",
+        "/v1/users",
+        Some(&serde_json::json!({"name": name}).to_string()),
+    )
+    .ok();
+    let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
+    s.call(
+        root,
+        "PUT",
+        &format!("/v1/users/{name}/policies/ca"),
+        Some(&serde_json::json!({"document": doc}).to_string()),
+    )
+    .ok();
+    creds_of(
+        s.call(root, "POST", &format!("/v1/users/{name}/access-keys"), None)
+            .ok(),
+    )
+}
+
+/// Runs `openssl args…` in `dir`.
+pub fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

@@ -6,21 +6,19 @@
 //! events, bounded fields) before anything is written, and recorded in one
 //! transaction; appends do not move the snapshot generation.
 
-use std::collections::HashSet;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
-use sqlx::Row;
 use ward_protocol::host::{AuditAccepted, AuditBatch, HostEvent};
 
-use crate::api::body;
-use crate::auth::Caller;
-use crate::authz::{system_grant, Grant};
 use crate::error::ApiError;
-use crate::host_join::require_host;
+use crate::service::authz::system_grant;
+use crate::service::caller::require_host;
+use crate::service::caller::Caller;
+use crate::service::request::body;
 use crate::state::Shared;
-use crate::store::AuditEvent;
+use crate::store::host_identity;
+use crate::store::{AuditEvent, Grant};
 
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 500;
@@ -102,27 +100,13 @@ pub(crate) async fn deliver(
     for (i, e) in batch.events.iter().enumerate() {
         check_event(i, e)?;
     }
-    crate::host_sync::seen(&st, &host, None, None).await;
+    crate::service::host_sync::seen(&st, &host, None, None).await;
     // Which ids are new: already recorded, or repeated in this batch.
-    let mut known: HashSet<String> = HashSet::new();
-    {
+    let mut known = {
+        let ids: Vec<&str> = batch.events.iter().map(|e| e.id.as_str()).collect();
         let mut c = st.store.pool().acquire().await?;
-        for chunk in batch.events.chunks(100) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT event_id FROM host_audit_ids WHERE host_id = $1 AND event_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(&host.id);
-            for e in chunk {
-                q = q.bind(&e.id);
-            }
-            for r in q.fetch_all(&mut *c).await? {
-                known.insert(r.try_get(0)?);
-            }
-        }
-    }
+        host_identity::known_audit_ids(&mut c, &host.id, &ids).await?
+    };
     let mut fresh: Vec<&HostEvent> = Vec::new();
     let mut duplicates = 0u32;
     for e in &batch.events {
@@ -150,23 +134,11 @@ pub(crate) async fn deliver(
     for e in &fresh {
         // The primary key refuses an id recorded by a concurrent delivery
         // of the same batch: the whole batch fails and the host retries.
-        let r = sqlx::query(
-            "INSERT INTO host_audit_ids (host_id, event_id, recorded_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&host.id)
-        .bind(&e.id)
-        .bind(t)
-        .execute(&mut *m.tx)
-        .await;
-        match r {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(ApiError::Conflict {
-                    code: "ConcurrentModification",
-                    message: "these events are being recorded by another request; retry".into(),
-                })
-            }
-            Err(e) => return Err(e.into()),
+        if !host_identity::insert_audit_id(&mut m.tx, &host.id, &e.id, t).await? {
+            return Err(ApiError::Conflict {
+                code: "ConcurrentModification",
+                message: "these events are being recorded by another request; retry".into(),
+            });
         }
         events.push(AuditEvent {
             at: t,

@@ -1,504 +1,30 @@
-//! The `/v1/` JSON API (route table in `ward_protocol::api`), health and
-//! metrics endpoints. Each handler: parse and validate input (typed 400s
-//! naming the field), authorize (a [`Grant`]), then one mutation
-//! transaction that commits with its audit event.
+//! IAM: users, groups, managed and inline policies, attachments,
+//! permissions boundaries and tags. Each handler: parse and validate input
+//! (typed 400s naming the field), authorize (a [`Grant`]), then one
+//! mutation transaction that commits with its audit event.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
-use serde::de::DeserializeOwned;
+use axum::{Extension, Json};
 use serde_json::value::RawValue;
 use ward_authz::context;
-use ward_policy::{ContextValue, Instant, Policy, PolicyKind};
+use ward_policy::{ContextValue, Policy, PolicyKind};
 use ward_protocol::api;
 
-use crate::auth::{authenticate, user_arn, Caller, Identity};
-use crate::authz::{authorize, authorize_read, Grant};
-use crate::crypto::{self, sha256_hex};
+use crate::crypto::{self};
 use crate::error::ApiError;
-use crate::iam::{self, PageRequest, PrincipalType};
-use crate::names;
+use crate::service::authz::{authorize, authorize_read};
+use crate::service::caller::{user_arn, Caller, Identity};
+use crate::service::names;
+use crate::service::request::{body, commit, document_text, rfc3339, P, Q};
 use crate::state::{now, Shared};
-use crate::store::{AuditEvent, AuditFilter, Mutation};
-use crate::tls::ConnInfo;
-
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 256 * 1024;
-
-/// The whole HTTP surface.
-pub fn router(st: Shared) -> Router {
-    let authed = Router::new()
-        .route("/v1/whoami", get(whoami))
-        .route("/v1/users", post(create_user).get(list_users))
-        .route(
-            "/v1/users/{name}",
-            get(get_user).patch(update_user).delete(delete_user),
-        )
-        .route("/v1/users/{name}/tags", post(tag_user).delete(untag_user))
-        .route(
-            "/v1/users/{name}/disable",
-            post(crate::disable_api::disable),
-        )
-        .route("/v1/users/{name}/enable", post(crate::disable_api::enable))
-        .route("/v1/users/{name}/groups", get(groups_for_user))
-        .route(
-            "/v1/users/{name}/permissions-boundary",
-            put(put_boundary).delete(delete_boundary),
-        )
-        .route(
-            "/v1/users/{name}/login-profile",
-            put(put_login_profile).delete(delete_login_profile),
-        )
-        .route(
-            "/v1/users/{name}/sessions",
-            get(crate::sessions_api::list).delete(crate::sessions_api::revoke_all),
-        )
-        .route(
-            "/v1/users/{name}/sessions/{id}",
-            axum::routing::delete(crate::sessions_api::revoke),
-        )
-        .route(
-            "/v1/users/{name}/access-keys",
-            post(create_access_key).get(list_access_keys),
-        )
-        .route(
-            "/v1/users/{name}/access-keys/{id}",
-            axum::routing::patch(update_access_key).delete(delete_access_key),
-        )
-        .route(
-            "/v1/users/{name}/ssh-keys",
-            post(crate::ssh_keys::upload).get(crate::ssh_keys::list),
-        )
-        .route(
-            "/v1/users/{name}/ssh-keys/{id}",
-            get(crate::ssh_keys::get)
-                .patch(crate::ssh_keys::update)
-                .delete(crate::ssh_keys::delete),
-        )
-        .route(
-            "/v1/simulate/principal",
-            post(crate::simulate_api::principal),
-        )
-        .route("/v1/simulate/custom", post(crate::simulate_api::custom))
-        .route(
-            "/v1/ssh/user-certificates",
-            post(crate::issue_api::ssh_user_certificate),
-        )
-        .route(
-            "/v1/x509/client-certificates",
-            post(crate::issue_api::x509_client_certificate),
-        )
-        .route(
-            "/v1/hosts",
-            post(crate::hosts_api::register).get(crate::hosts_api::list),
-        )
-        .route(
-            "/v1/hosts/{name}",
-            get(crate::hosts_api::get).delete(crate::hosts_api::deregister),
-        )
-        .route(
-            "/v1/hosts/{name}/ssh-certificate",
-            post(crate::hosts_api::host_certificate),
-        )
-        .route("/v1/certificates", get(crate::issue_api::list))
-        .route(
-            "/v1/certificates/{serial}/revoke",
-            post(crate::issue_api::revoke),
-        )
-        .route(
-            "/v1/users/{name}/certificates/revoke",
-            post(crate::issue_api::revoke_user),
-        )
-        .route(
-            "/v1/change-password",
-            post(crate::password_api::change_password),
-        )
-        .route("/v1/groups", post(create_group).get(list_groups))
-        .route("/v1/groups/{name}", get(get_group).delete(delete_group))
-        .route(
-            "/v1/groups/{name}/users/{user}",
-            put(add_user_to_group).delete(remove_user_from_group),
-        )
-        .route("/v1/policies", post(create_policy).get(list_policies))
-        .route("/v1/policies/{name}", get(get_policy).delete(delete_policy))
-        .route(
-            "/v1/policies/{name}/versions",
-            post(create_policy_version).get(list_policy_versions),
-        )
-        .route(
-            "/v1/policies/{name}/versions/{v}",
-            get(get_policy_version).delete(delete_policy_version),
-        )
-        .route(
-            "/v1/policies/{name}/default-version",
-            put(set_default_version),
-        )
-        .route("/v1/{kind}/{name}/attached-policies", get(list_attached))
-        .route(
-            "/v1/{kind}/{name}/attached-policies/{policy}",
-            put(attach_policy).delete(detach_policy),
-        )
-        .route("/v1/{kind}/{name}/policies", get(list_inline))
-        .route(
-            "/v1/{kind}/{name}/policies/{pname}",
-            put(put_inline).get(get_inline).delete(delete_inline),
-        )
-        .route("/v1/audit/events", get(audit_events))
-        .route("/v1/audit/verify", get(audit_verify))
-        .route("/v1/audit/checkpoint", get(audit_checkpoint))
-        .route(
-            "/v1/hosts/{name}/join-tokens",
-            post(crate::host_join::create_token),
-        )
-        .route("/v1/host/renew", post(crate::host_join::renew))
-        .route("/v1/host/snapshot", get(crate::host_sync::snapshot))
-        .route("/v1/host/audit", post(crate::host_audit::deliver))
-        .layer(middleware::from_fn_with_state(st.clone(), authn));
-    Router::new()
-        .route("/v1/login", post(crate::password_api::login))
-        .route("/v1/host/join", post(crate::host_join::join))
-        .merge(authed)
-        .route("/v1/ca/ssh-user-keys", get(crate::issue_api::ssh_user_keys))
-        .route(
-            "/v1/ca/ssh-known-hosts",
-            get(crate::issue_api::ssh_known_hosts),
-        )
-        .route("/v1/ca/x509-bundle.pem", get(crate::issue_api::x509_bundle))
-        .route("/v1/ca/ssh-user.krl", get(crate::issue_api::ssh_krl))
-        .route("/v1/ca/ssh-host.krl", get(crate::issue_api::ssh_host_krl))
-        .route("/v1/ca/x509.crl", get(crate::issue_api::x509_crl))
-        .route("/v1/ca/x509-crls/{id}", get(crate::issue_api::x509_crl_der))
-        .route("/v1/ca/audit-key", get(audit_key))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(|| async {
-            ApiError::NotFound {
-                code: "NotFound",
-                message: "no such API route".into(),
-            }
-        })
-        // After every route: axum's own 405 has an empty body.
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(refuse_ambiguous_paths))
-        .layer(middleware::from_fn_with_state(st.clone(), count_responses))
-        .with_state(st)
-}
-
-async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
-    st.metrics.response(resp.status().as_u16());
-    resp
-}
-
-/// `GET /readyz`: 200 only if the store takes a real write now (a full
-/// disk, an I/O error or a lock held by a frozen replica make it 503).
-/// How long one `/readyz` write probe answers for.
-const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// `GET /readyz` (no authentication): 200 if the store took a real write.
-/// The probe is a write transaction (and, while recovering, a large one), so
-/// an unauthenticated flood must not turn into a flood of writes contending
-/// with real mutations for the audit head: one probe runs at a time and its
-/// outcome answers every request for [`READINESS_TTL`].
-async fn readyz(State(st): State<Shared>) -> Response {
-    let outcome = {
-        let mut last = st.readiness.lock().await;
-        match &*last {
-            Some((at, outcome)) if at.elapsed() < READINESS_TTL => outcome.clone(),
-            _ => {
-                st.metrics
-                    .readiness_probes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let outcome = st.store.can_write().await.err().map(|e| e.message());
-                *last = Some((std::time::Instant::now(), outcome.clone()));
-                outcome
-            }
-        }
-    };
-    match outcome {
-        None => (StatusCode::OK, "ready\n").into_response(),
-        Some(message) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(
-                axum::http::header::RETRY_AFTER,
-                crate::error::UNAVAILABLE_RETRY_AFTER.to_string(),
-            )],
-            format!("store cannot write: {message}\n"),
-        )
-            .into_response(),
-    }
-}
-
-/// `GET /metrics`: Prometheus counters, served only to sources in the
-/// `[metrics] allow` CIDR list (default loopback only); others get a 403.
-async fn metrics(State(st): State<Shared>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let (ip, _) = peer(&parts);
-    if !st.config.metrics_allow.iter().any(|net| net.contains(ip)) {
-        return ApiError::Denied {
-            message: "/metrics is not served to this address (see [metrics] allow)".into(),
-        }
-        .into_response();
-    }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        st.metrics.render(),
-    )
-        .into_response()
-}
-
-fn peer(parts: &Parts) -> (IpAddr, bool) {
-    match parts.extensions.get::<ConnInfo>() {
-        Some(c) => (c.remote.ip(), c.tls),
-        None => (IpAddr::V4(Ipv4Addr::LOCALHOST), false),
-    }
-}
-
-/// True if a raw path has `.`/`..` segments (also percent-encoded) or an
-/// empty segment. SigV4 signs the normalised path while the router sees
-/// the raw one, so such paths are refused before either looks at them.
-fn ambiguous_path(path: &str) -> bool {
-    path.split('/').skip(1).enumerate().any(|(i, seg)| {
-        let lower = seg.to_ascii_lowercase();
-        let dots = lower.replace("%2e", ".");
-        dots == "." || dots == ".." || (seg.is_empty() && i + 1 < path.split('/').count() - 1)
-    }) || path.to_ascii_lowercase().contains("%2f")
-}
-
-/// Refuses [`ambiguous_path`]s on every route (and on no route: a path
-/// that names no route is still refused as ambiguous, not as unknown).
-async fn refuse_ambiguous_paths(req: Request, next: Next) -> Response {
-    if ambiguous_path(req.uri().path()) {
-        return ApiError::invalid("path", "paths with '.', '..' or empty segments are refused")
-            .into_response();
-    }
-    next.run(req).await
-}
-
-/// Buffers the body (bounded), authenticates, and hands the caller on.
-async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let bytes = match read_body(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    // GET, HEAD and DELETE take no body: refuse one rather than ignore it.
-    if !bytes.is_empty() && matches!(parts.method.as_str(), "GET" | "HEAD" | "DELETE") {
-        return ApiError::invalid("body", format!("{} requests take no body", parts.method))
-            .into_response();
-    }
-    let (ip, tls) = peer(&parts);
-    match authenticate(&st, &parts, &sha256_hex(&bytes), ip, tls).await {
-        Ok(caller) => {
-            // A host principal may call the host routes and nothing else.
-            if matches!(caller.identity, Identity::Host(_))
-                && !parts.uri.path().starts_with(crate::host_join::HOST_ROUTES)
-            {
-                return crate::host_join::host_route_only().into_response();
-            }
-            parts.extensions.insert(caller);
-            let mut resp = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            // Authenticated callers' connections are shed last when the
-            // listener is full.
-            resp.extensions_mut().insert(crate::tls::Authenticated);
-            resp
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Buffers a request body of at most `limit` bytes: 413 if it is longer,
-/// 408 if it does not arrive within the listener's body deadline.
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if crate::tls::is_body_timeout(&e) {
-            ApiError::Timeout {
-                message: "the request body did not arrive in time".into(),
-            }
-        } else {
-            ApiError::TooLarge {
-                message: format!("request body exceeds {limit} bytes"),
-            }
-        }
-    })
-}
-
-// ---- extraction helpers ------------------------------------------------
-
-/// Path parameters with JSON errors.
-pub(crate) struct P<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| P(p.0))
-            .map_err(|e| ApiError::invalid("path", format!("bad path parameter: {e}")))
-    }
-}
-
-/// Query parameters with JSON errors; unknown parameters are refused.
-pub(crate) struct Q<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_shim::Deserializer::new(q);
-        serde_path_to_error::deserialize(de).map(Q).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.inner().to_string();
-            // Unknown, missing and repeated parameters are named in
-            // backquotes; name them as the field.
-            let field = if field == "." {
-                field_in(&inner).unwrap_or_else(|| "query".into())
-            } else {
-                field
-            };
-            ApiError::invalid(field, format!("bad query: {inner}"))
-        })
-    }
-}
-
-/// Minimal `application/x-www-form-urlencoded` deserializer via serde_json:
-/// decodes pairs into a JSON object of strings (last value wins is refused:
-/// duplicates are an error).
-mod serde_urlencoded_shim {
-    pub struct Deserializer(pub Result<serde_json::Value, String>);
-
-    impl Deserializer {
-        pub fn new(q: &str) -> Deserializer {
-            let mut m = serde_json::Map::new();
-            for pair in q.split('&').filter(|p| !p.is_empty()) {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let dec = |s: &str| {
-                    percent_encoding::percent_decode_str(s) // '+' is a literal plus, as in SigV4
-                        .decode_utf8()
-                        .map(|c| c.into_owned())
-                };
-                let (k, v) = match (dec(k), dec(v)) {
-                    (Ok(k), Ok(v)) => (k, v),
-                    _ => return Deserializer(Err("query is not valid UTF-8".into())),
-                };
-                // A presigned URL's authentication parameters were checked
-                // by `authn`; they are not the route's parameters.
-                if k.starts_with("X-Amz-") {
-                    continue;
-                }
-                if m.insert(k.clone(), serde_json::Value::String(v)).is_some() {
-                    return Deserializer(Err(format!("query parameter `{k}` is given twice")));
-                }
-            }
-            Deserializer(Ok(serde_json::Value::Object(m)))
-        }
-    }
-
-    impl<'de> serde::Deserializer<'de> for Deserializer {
-        type Error = serde_json::Error;
-        fn deserialize_any<V: serde::de::Visitor<'de>>(
-            self,
-            v: V,
-        ) -> Result<V::Value, Self::Error> {
-            use serde::de::Error;
-            match self.0 {
-                Ok(val) => serde::Deserializer::deserialize_any(val, v),
-                Err(e) => Err(serde_json::Error::custom(e)),
-            }
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-            bytes byte_buf option unit unit_struct newtype_struct seq tuple
-            tuple_struct map struct enum identifier ignored_any
-        }
-    }
-}
-
-/// Parses a JSON body; errors name the field.
-pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    if bytes.is_empty() {
-        return Err(ApiError::invalid("body", "a JSON request body is required"));
-    }
-    // serde's derived structs also accept a JSON array of their fields in
-    // order (`["alice"]`, or `[]` for all-optional ones); only an object is
-    // a request.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::invalid(
-            "body",
-            "the request body must be a JSON object",
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner().to_string();
-        let field = if !e.inner().is_data() {
-            // A syntax error: serde_path_to_error's path is then `?`.
-            "body".to_owned()
-        } else if path == "." {
-            // Unknown and missing fields are named by serde; use that name.
-            field_in(&inner).unwrap_or_else(|| "body".into())
-        } else if inner.starts_with("missing field") {
-            // The path is the object that lacks it: name the field in it.
-            match field_in(&inner) {
-                Some(f) => format!("{path}.{f}"),
-                None => path,
-            }
-        } else {
-            path
-        };
-        ApiError::invalid(field, format!("malformed request body: {inner}"))
-    })?;
-    de.end()
-        .map_err(|e| ApiError::invalid("body", format!("malformed request body: {e}")))?;
-    Ok(v)
-}
-
-fn field_in(msg: &str) -> Option<String> {
-    let start = msg.find('`')? + 1;
-    let end = start + msg[start..].find('`')?;
-    Some(msg[start..end].to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ambiguous_paths() {
-        for p in [
-            "/v1/users/./x",
-            "/v1/users/../x",
-            "/v1//users",
-            "/v1/users/%2e%2E",
-            "/v1/users/%2E",
-            "/v1/a%2fb",
-        ] {
-            assert!(super::ambiguous_path(p), "{p}");
-        }
-        for p in [
-            "/v1/users",
-            "/v1/users/",
-            "/v1/users/a.b",
-            "/v1/users/..a",
-            "/",
-        ] {
-            assert!(!super::ambiguous_path(p), "{p}");
-        }
-    }
-}
+use crate::store::iam::{self, PageRequest, PrincipalType};
+use crate::store::Grant;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(default)]
     path_prefix: Option<String>,
     #[serde(default)]
@@ -533,63 +59,35 @@ impl ListQuery {
         names::text("marker", &marker, 256)?;
         Ok((prefix, PageRequest { marker, max_items }))
     }
+
+    /// The validated page, once `action` is allowed on every entity of a
+    /// kind under the prefix (`arn(account, prefix, "*")`): the preamble of
+    /// every List handler, whatever the kind.
+    pub(crate) async fn authorize(
+        &self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        arn: fn(&str, &str, &str) -> String,
+    ) -> Result<(String, PageRequest), ApiError> {
+        let (prefix, page) = self.page()?;
+        authorize_read(st, caller, action, &arn(&acct(st), &prefix, "*"), &[]).await?;
+        Ok((prefix, page))
+    }
 }
 
-pub(crate) fn rfc3339(t: i64) -> String {
-    Instant::from_epoch_seconds(t).to_rfc3339()
-}
-
-fn acct(st: &Shared) -> String {
+pub(crate) fn acct(st: &Shared) -> String {
     st.store.account_id().to_owned()
 }
 
-fn path_or_root(field: &str, p: &Option<String>) -> Result<String, ApiError> {
+pub(crate) fn path_or_root(field: &str, p: &Option<String>) -> Result<String, ApiError> {
     let p = p.clone().unwrap_or_else(|| "/".into());
     names::path(field, &p)?;
     Ok(p)
 }
 
-/// An audit event for a mutation by `caller`.
-pub(crate) fn event(caller: &Caller, g: &Grant, detail: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        at: now(),
-        principal: caller.arn().to_owned(),
-        action: g.action().to_owned(),
-        resource: g.resource().to_owned(),
-        decision: "Allowed".into(),
-        source_ip: caller.source_ip.to_string(),
-        detail,
-    }
-}
-
-pub(crate) async fn commit(
-    m: Mutation,
-    caller: &Caller,
-    g: &Grant,
-    detail: serde_json::Value,
-) -> Result<(), ApiError> {
-    m.commit(&event(caller, g, detail)).await.map(|_| ())
-}
-
-/// The text of a raw `document` field: an object as written, or the
-/// contents of a JSON string.
-pub(crate) fn document_text(raw: &RawValue) -> Result<String, ApiError> {
-    let t = raw.get().trim();
-    if t.starts_with('"') {
-        serde_json::from_str::<String>(t)
-            .map_err(|e| ApiError::invalid("document", format!("document string: {e}")))
-    } else if t.starts_with('{') {
-        Ok(t.to_owned())
-    } else {
-        Err(ApiError::invalid(
-            "document",
-            "document must be a JSON object or a string holding one",
-        ))
-    }
-}
-
 /// Validates a document as `kind`; faults become `MalformedPolicyDocument`.
-fn validate_document(raw: &RawValue, kind: PolicyKind) -> Result<String, ApiError> {
+pub(crate) fn validate_document(raw: &RawValue, kind: PolicyKind) -> Result<String, ApiError> {
     let text = document_text(raw)?;
     Policy::parse(&text, kind).map_err(|e| {
         ApiError::invalid_code("MalformedPolicyDocument", "document", e.to_string())
@@ -597,13 +95,13 @@ fn validate_document(raw: &RawValue, kind: PolicyKind) -> Result<String, ApiErro
     Ok(text)
 }
 
-fn document_json(text: &str) -> serde_json::Value {
+pub(crate) fn document_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_owned()))
 }
 
 // ---- identity ---------------------------------------------------------
 
-async fn whoami(
+pub(crate) async fn whoami(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<api::CallerIdentity>, ApiError> {
@@ -629,7 +127,7 @@ async fn whoami(
 
 pub(crate) async fn user_out(
     st: &Shared,
-    c: &mut sqlx::AnyConnection,
+    c: &mut crate::store::Conn,
     u: &iam::User,
 ) -> Result<api::User, ApiError> {
     let tags = iam::user_tags(c, &u.id)
@@ -650,14 +148,19 @@ pub(crate) async fn user_out(
         created: rfc3339(u.created_at),
         tags,
         permissions_boundary: boundary,
-        posix: crate::posix::posix_view(u, &st.config.posix),
+        posix: crate::service::posix::posix_view(u, &st.config.posix),
         disabled: u.disabled_at.is_some(),
         disabled_at: u.disabled_at.map(rfc3339),
-        warnings: crate::posix::no_posix_reason(&u.name).into_iter().collect(),
+        warnings: crate::service::posix::no_posix_reason(&u.name)
+            .into_iter()
+            .collect(),
     })
 }
 
-fn check_tags(field: &str, tags: &[api::Tag]) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn check_tags(
+    field: &str,
+    tags: &[api::Tag],
+) -> Result<Vec<(String, String)>, ApiError> {
     if tags.len() > names::MAX_TAGS {
         return Err(ApiError::invalid(
             field,
@@ -680,7 +183,7 @@ fn check_tags(field: &str, tags: &[api::Tag]) -> Result<Vec<(String, String)>, A
         .collect())
 }
 
-fn user_resource(st: &Shared, path: &str, name: &str) -> String {
+pub(crate) fn user_resource(st: &Shared, path: &str, name: &str) -> String {
     ward_authz::arn::user(st.store.account_id(), path, name)
 }
 
@@ -701,10 +204,10 @@ pub(crate) async fn target_user(
 /// tags as `ward:ResourceTag/*` and, for the actions that take it, the
 /// user's permissions boundary as `iam:PermissionsBoundary` — read only
 /// when the caller's policies can look at them.
-async fn user_resource_context(
+pub(crate) async fn user_resource_context(
     st: &Shared,
-    c: &mut sqlx::AnyConnection,
-    want: crate::authz::Wanted,
+    c: &mut crate::store::Conn,
+    want: crate::service::authz::Wanted,
     action: &str,
     u: &iam::User,
 ) -> Result<Vec<(String, ContextValue)>, ApiError> {
@@ -736,7 +239,7 @@ pub(crate) async fn target_user_with(
     extra: &[(&str, ContextValue)],
 ) -> Result<(iam::User, Grant), ApiError> {
     names::user_name("name", name)?;
-    let want = crate::authz::wanted(st, caller).await?;
+    let want = crate::service::authz::wanted(st, caller).await?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_user(&mut c, name).await?;
     let own = match &found {
@@ -763,7 +266,7 @@ pub(crate) async fn target_user_with(
     Ok((u, g))
 }
 
-async fn create_user(
+pub(crate) async fn create_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     b: Bytes,
@@ -840,20 +343,14 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-async fn list_users(
+pub(crate) async fn list_users(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::UserList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListUsers",
-        &ward_authz::arn::user(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListUsers", ward_authz::arn::user)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_users(&mut c, &prefix, &page).await?;
     let mut users = Vec::with_capacity(p.items.len());
@@ -866,7 +363,7 @@ async fn list_users(
     }))
 }
 
-async fn get_user(
+pub(crate) async fn get_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -876,7 +373,7 @@ async fn get_user(
     Ok(Json(user_out(&st, &mut c, &u).await?))
 }
 
-async fn update_user(
+pub(crate) async fn update_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -892,17 +389,17 @@ async fn update_user(
     let shell = req
         .shell
         .as_deref()
-        .map(|s| crate::posix::shell("shell", s))
+        .map(|s| crate::service::posix::shell("shell", s))
         .transpose()?;
     let home = req
         .home
         .as_deref()
-        .map(|s| crate::posix::home("home", s))
+        .map(|s| crate::service::posix::home("home", s))
         .transpose()?;
     let gecos = req
         .gecos
         .as_deref()
-        .map(|s| crate::posix::gecos("gecos", s))
+        .map(|s| crate::service::posix::gecos("gecos", s))
         .transpose()?;
     let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
     // As AWS: a rename or move needs the permission on the new ARN too, or
@@ -912,7 +409,7 @@ async fn update_user(
     let new_name = req.new_name.as_deref().unwrap_or(&u.name);
     let new_arn = user_resource(&st, new_path, new_name);
     if new_arn != user_arn(&acct(&st), &u) {
-        let want = crate::authz::wanted(&st, &caller).await?;
+        let want = crate::service::authz::wanted(&st, &caller).await?;
         let mut c = st.store.pool().acquire().await?;
         let own = user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await?;
         drop(c);
@@ -944,10 +441,10 @@ async fn update_user(
     };
     // Issue #7 item 3: certificates naming the old name are revoked (same transaction).
     if u2.name != u.name {
-        crate::certs::revoke_for_user_change(
+        crate::store::certs::revoke_for_user_change(
             &mut m.tx,
             &u.id,
-            crate::certs::UserChange::Renamed(&u.name),
+            crate::store::certs::UserChange::Renamed(&u.name),
             now(),
         )
         .await?;
@@ -964,7 +461,7 @@ async fn update_user(
     Ok(Json(out))
 }
 
-async fn delete_user(
+pub(crate) async fn delete_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -973,10 +470,10 @@ async fn delete_user(
     let mut m = st.store.mutation(&g).await?;
     iam::delete_user(&mut m.tx, &u).await?;
     // Issue #7 item 3: the user's certificates die with it (same transaction).
-    crate::certs::revoke_for_user_change(
+    crate::store::certs::revoke_for_user_change(
         &mut m.tx,
         &u.id,
-        crate::certs::UserChange::Deleted,
+        crate::store::certs::UserChange::Deleted,
         now(),
     )
     .await?;
@@ -984,7 +481,7 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn tag_user(
+pub(crate) async fn tag_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1013,11 +510,11 @@ async fn tag_user(
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KeysQuery {
+pub(crate) struct KeysQuery {
     keys: String,
 }
 
-async fn untag_user(
+pub(crate) async fn untag_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1067,7 +564,7 @@ fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
     }
 }
 
-async fn target_group(
+pub(crate) async fn target_group(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -1078,7 +575,7 @@ async fn target_group(
 }
 
 /// [`target_group`] with request-specific context keys.
-async fn target_group_with(
+pub(crate) async fn target_group_with(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -1106,7 +603,7 @@ async fn target_group_with(
     ))
 }
 
-async fn create_group(
+pub(crate) async fn create_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     b: Bytes,
@@ -1142,20 +639,14 @@ async fn create_group(
     Ok((StatusCode::CREATED, Json(group_out(&st, &grp))))
 }
 
-async fn list_groups(
+pub(crate) async fn list_groups(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::GroupList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListGroups",
-        &ward_authz::arn::group(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListGroups", ward_authz::arn::group)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_groups(&mut c, &prefix, &page).await?;
     Ok(Json(api::GroupList {
@@ -1164,7 +655,7 @@ async fn list_groups(
     }))
 }
 
-async fn get_group(
+pub(crate) async fn get_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1182,7 +673,7 @@ async fn get_group(
     }))
 }
 
-async fn delete_group(
+pub(crate) async fn delete_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1194,7 +685,7 @@ async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn membership(
+pub(crate) async fn membership(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -1208,7 +699,7 @@ async fn membership(
     Ok((grp, u, g))
 }
 
-async fn add_user_to_group(
+pub(crate) async fn add_user_to_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((group, user)): P<(String, String)>,
@@ -1216,7 +707,7 @@ async fn add_user_to_group(
     membership_change(&st, &caller, &group, &user, true).await
 }
 
-async fn remove_user_from_group(
+pub(crate) async fn remove_user_from_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((group, user)): P<(String, String)>,
@@ -1225,7 +716,7 @@ async fn remove_user_from_group(
 }
 
 /// Adds (or removes) a user to (from) a group.
-async fn membership_change(
+pub(crate) async fn membership_change(
     st: &Shared,
     caller: &Caller,
     group: &str,
@@ -1254,7 +745,7 @@ async fn membership_change(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn groups_for_user(
+pub(crate) async fn groups_for_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1274,18 +765,13 @@ fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
     ward_authz::arn::policy(&acct(st), &p.path, &p.name)
 }
 
-async fn policy_out(
+pub(crate) async fn policy_out(
     st: &Shared,
-    c: &mut sqlx::AnyConnection,
+    c: &mut crate::store::Conn,
     p: &iam::ManagedPolicy,
     with_doc: bool,
 ) -> Result<api::ManagedPolicy, ApiError> {
-    use sqlx::Row;
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM attachments WHERE policy_id = $1")
-        .bind(&p.id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+    let count = iam::attachment_count(c, &p.id).await?;
     let document = if with_doc {
         iam::policy_document(c, &p.id, p.default_version)
             .await?
@@ -1313,7 +799,7 @@ async fn policy_out(
 /// `iam:PolicyARN` / `iam:PermissionsBoundary` carry — for a missing policy
 /// the ARN is derived from the reference, so that authorization still runs
 /// before a 404 says anything.
-async fn policy_ref(
+pub(crate) async fn policy_ref(
     st: &Shared,
     field: &str,
     r: &str,
@@ -1347,7 +833,7 @@ fn policy_name_of(s: &str) -> &str {
     }
 }
 
-async fn target_policy(
+pub(crate) async fn target_policy(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -1372,7 +858,7 @@ async fn target_policy(
     Ok((found.ok_or_else(|| ApiError::no_such("policy", name))?, g))
 }
 
-async fn create_policy(
+pub(crate) async fn create_policy(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     b: Bytes,
@@ -1407,20 +893,14 @@ async fn create_policy(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-async fn list_policies(
+pub(crate) async fn list_policies(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<api::PolicyList>, ApiError> {
-    let (prefix, page) = q.page()?;
-    authorize_read(
-        &st,
-        &caller,
-        "iam:ListPolicies",
-        &ward_authz::arn::policy(&acct(&st), &prefix, "*"),
-        &[],
-    )
-    .await?;
+    let (prefix, page) = q
+        .authorize(&st, &caller, "iam:ListPolicies", ward_authz::arn::policy)
+        .await?;
     let mut c = st.store.pool().acquire().await?;
     let p = iam::list_policies(&mut c, &prefix, &page).await?;
     let mut policies = Vec::new();
@@ -1433,7 +913,7 @@ async fn list_policies(
     }))
 }
 
-async fn get_policy(
+pub(crate) async fn get_policy(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1443,7 +923,7 @@ async fn get_policy(
     Ok(Json(policy_out(&st, &mut c, &p, true).await?))
 }
 
-async fn delete_policy(
+pub(crate) async fn delete_policy(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1464,7 +944,7 @@ fn parse_version(field: &str, v: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::invalid(field, format!("version {v:?} must look like v1, v2, …")))
 }
 
-async fn create_policy_version(
+pub(crate) async fn create_policy_version(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1488,7 +968,7 @@ async fn create_policy_version(
     ))
 }
 
-async fn list_policy_versions(
+pub(crate) async fn list_policy_versions(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1508,7 +988,7 @@ async fn list_policy_versions(
     Ok(Json(api::PolicyVersionList { versions }))
 }
 
-async fn get_policy_version(
+pub(crate) async fn get_policy_version(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((name, v)): P<(String, String)>,
@@ -1533,7 +1013,7 @@ async fn get_policy_version(
     }))
 }
 
-async fn delete_policy_version(
+pub(crate) async fn delete_policy_version(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((name, v)): P<(String, String)>,
@@ -1552,7 +1032,7 @@ async fn delete_policy_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_default_version(
+pub(crate) async fn set_default_version(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1576,7 +1056,7 @@ async fn set_default_version(
 // ---- attachments and inline policies ----------------------------------
 
 /// A user or group named in a `/v1/{kind}/{name}/…` route.
-struct Principal {
+pub(crate) struct Principal {
     kind: PrincipalType,
     id: String,
     name: String,
@@ -1600,7 +1080,7 @@ fn action_for(kind: PrincipalType, user: &str, group: &str) -> String {
     }
 }
 
-async fn target_principal(
+pub(crate) async fn target_principal(
     st: &Shared,
     caller: &Caller,
     kind: &str,
@@ -1612,7 +1092,7 @@ async fn target_principal(
 }
 
 /// [`target_principal`] with request-specific context keys.
-async fn target_principal_with(
+pub(crate) async fn target_principal_with(
     st: &Shared,
     caller: &Caller,
     kind: &str,
@@ -1649,7 +1129,7 @@ async fn target_principal_with(
     }
 }
 
-async fn attach_policy(
+pub(crate) async fn attach_policy(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name, policy)): P<(String, String, String)>,
@@ -1657,7 +1137,7 @@ async fn attach_policy(
     attachment(&st, &caller, &kind, &name, &policy, true).await
 }
 
-async fn detach_policy(
+pub(crate) async fn detach_policy(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name, policy)): P<(String, String, String)>,
@@ -1666,7 +1146,7 @@ async fn detach_policy(
 }
 
 /// Attaches (or detaches) a managed policy to a user or group.
-async fn attachment(
+pub(crate) async fn attachment(
     st: &Shared,
     caller: &Caller,
     kind: &str,
@@ -1709,7 +1189,7 @@ async fn attachment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_attached(
+pub(crate) async fn list_attached(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name)): P<(String, String)>,
@@ -1737,7 +1217,7 @@ async fn list_attached(
     }))
 }
 
-async fn put_inline(
+pub(crate) async fn put_inline(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name, pname)): P<(String, String, String)>,
@@ -1765,7 +1245,7 @@ async fn put_inline(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_inline(
+pub(crate) async fn get_inline(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name, pname)): P<(String, String, String)>,
@@ -1799,7 +1279,7 @@ async fn get_inline(
     }))
 }
 
-async fn list_inline(
+pub(crate) async fn list_inline(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name)): P<(String, String)>,
@@ -1824,7 +1304,7 @@ async fn list_inline(
     }))
 }
 
-async fn delete_inline(
+pub(crate) async fn delete_inline(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P((kind, name, pname)): P<(String, String, String)>,
@@ -1845,7 +1325,7 @@ async fn delete_inline(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn put_boundary(
+pub(crate) async fn put_boundary(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1875,7 +1355,7 @@ async fn put_boundary(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn delete_boundary(
+pub(crate) async fn delete_boundary(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
@@ -1895,384 +1375,4 @@ async fn delete_boundary(
     iam::set_boundary(&mut m.tx, &u.id, None).await?;
     commit(m, &caller, &g, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-// ---- credentials ------------------------------------------------------
-
-async fn put_login_profile(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P(name): P<String>,
-    b: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let req: api::LoginProfile = body(&b)?;
-    names::user_name("name", &name)?;
-    let want = crate::authz::wanted(&st, &caller).await?;
-    let mut c = st.store.pool().acquire().await?;
-    let found = iam::find_user(&mut c, &name).await?;
-    let exists = match &found {
-        Some(u) => iam::password_hash(&mut c, &u.id).await?.is_some(),
-        None => false,
-    };
-    let action = if exists {
-        "iam:UpdateLoginProfile"
-    } else {
-        "iam:CreateLoginProfile"
-    };
-    let own = match &found {
-        Some(u) => user_resource_context(&st, &mut c, want, action, u).await?,
-        None => Vec::new(),
-    };
-    drop(c);
-    let arn = found
-        .as_ref()
-        .map(|u| user_arn(&acct(&st), u))
-        .unwrap_or_else(|| user_resource(&st, "/", &name));
-    let g = authorize(&st, &caller, action, &arn, &context::refs(&own)).await?;
-    let u0 = found.ok_or_else(|| ApiError::no_such("user", &name))?;
-    names::password(
-        "password",
-        &u0.name,
-        &req.password,
-        st.config.passwords.min_length,
-    )?;
-    let password = req.password.clone();
-    // Hashing takes an Argon2 slot like a login does.
-    let permit = st.password_checks.try_permit(&st.metrics)?;
-    let hash = tokio::task::spawn_blocking(move || {
-        let h = crypto::hash_password(&password);
-        drop(permit);
-        h
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    let mut m = st.store.mutation(&g).await?;
-    // A new password ends every session the old one opened.
-    let revoked =
-        iam::set_password(&mut m.tx, &u0.id, &hash, req.password_reset_required, now()).await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"passwordResetRequired": req.password_reset_required, "sessionsRevoked": revoked}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_login_profile(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P(name): P<String>,
-) -> Result<StatusCode, ApiError> {
-    let (u, g) = target_user(&st, &caller, "iam:DeleteLoginProfile", &name, false).await?;
-    let mut m = st.store.mutation(&g).await?;
-    iam::delete_password(&mut m.tx, &u.id, &u.name).await?;
-    commit(m, &caller, &g, serde_json::json!({})).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-fn key_out(user: &str, k: &iam::AccessKey) -> api::AccessKey {
-    api::AccessKey {
-        user_name: user.into(),
-        access_key_id: k.id.clone(),
-        status: k.status.clone(),
-        created: rfc3339(k.created_at),
-        last_used: k.last_used_at.map(rfc3339),
-    }
-}
-
-async fn create_access_key(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P(name): P<String>,
-) -> Result<(StatusCode, Json<api::NewAccessKey>), ApiError> {
-    let (u, g) = target_user(&st, &caller, "iam:CreateAccessKey", &name, false).await?;
-    let id = crypto::access_key_id("AKIA");
-    let secret = crypto::secret_access_key();
-    let sealed = st.master.seal(secret.expose().as_bytes(), id.as_bytes());
-    let mut m = st.store.mutation(&g).await?;
-    let k = iam::create_access_key(&mut m.tx, &id, &u, &sealed, now()).await?;
-    commit(m, &caller, &g, serde_json::json!({"accessKeyId": id})).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(api::NewAccessKey {
-            user_name: u.name,
-            access_key_id: k.id,
-            secret_access_key: secret.expose().to_owned(),
-            status: k.status,
-            created: rfc3339(k.created_at),
-        }),
-    ))
-}
-
-async fn list_access_keys(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P(name): P<String>,
-) -> Result<Json<api::AccessKeyList>, ApiError> {
-    let (u, _) = target_user(&st, &caller, "iam:ListAccessKeys", &name, true).await?;
-    let mut c = st.store.pool().acquire().await?;
-    let keys = iam::access_keys(&mut c, &u.id).await?;
-    Ok(Json(api::AccessKeyList {
-        access_keys: keys.iter().map(|k| key_out(&u.name, k)).collect(),
-    }))
-}
-
-fn check_key_id(id: &str) -> Result<(), ApiError> {
-    let ok = id.len() == 20
-        && id.starts_with("AKIA")
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "accessKeyId",
-            format!("{id:?} is not an access key id (AKIA followed by 16 characters)"),
-        ))
-    }
-}
-
-async fn update_access_key(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P((name, id)): P<(String, String)>,
-    b: Bytes,
-) -> Result<StatusCode, ApiError> {
-    check_key_id(&id)?;
-    let req: api::UpdateAccessKey = body(&b)?;
-    if req.status != "Active" && req.status != "Inactive" {
-        return Err(ApiError::invalid(
-            "status",
-            "status must be Active or Inactive",
-        ));
-    }
-    let (u, g) = target_user(&st, &caller, "iam:UpdateAccessKey", &name, false).await?;
-    let mut m = st.store.mutation(&g).await?;
-    iam::set_access_key_status(&mut m.tx, &u, &id, &req.status).await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"accessKeyId": id, "status": req.status}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_access_key(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    P((name, id)): P<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    check_key_id(&id)?;
-    let (u, g) = target_user(&st, &caller, "iam:DeleteAccessKey", &name, false).await?;
-    let mut m = st.store.mutation(&g).await?;
-    iam::delete_access_key(&mut m.tx, &u, &id).await?;
-    commit(m, &caller, &g, serde_json::json!({"accessKeyId": id})).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-// ---- audit ------------------------------------------------------------
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AuditQuery {
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    action: Option<String>,
-    #[serde(default)]
-    since: Option<String>,
-    #[serde(default)]
-    until: Option<String>,
-    #[serde(default)]
-    after_seq: Option<String>,
-    #[serde(default)]
-    limit: Option<String>,
-}
-
-fn time_param(field: &str, v: &Option<String>, default: i64) -> Result<i64, ApiError> {
-    match v {
-        None => Ok(default),
-        Some(s) => Instant::parse(s)
-            .map(Instant::epoch_seconds)
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    field,
-                    format!("{s:?} is not a time (RFC 3339 or epoch seconds)"),
-                )
-            }),
-    }
-}
-
-async fn audit_events(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    Q(q): Q<AuditQuery>,
-) -> Result<Json<api::AuditEventList>, ApiError> {
-    let limit = match &q.limit {
-        None => 100,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
-    };
-    let after_seq = match &q.after_seq {
-        None => 0,
-        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::invalid("afterSeq", "afterSeq must be a non-negative integer")
-        })?,
-    };
-    let f = AuditFilter {
-        after_seq,
-        since: time_param("since", &q.since, i64::MIN)?,
-        until: time_param("until", &q.until, i64::MAX)?,
-        principal: q.user.clone().unwrap_or_default(),
-        action: q.action.clone().unwrap_or_default(),
-        limit,
-    };
-    names::text("user", &f.principal, 2048)?;
-    names::text("action", &f.action, 256)?;
-    authorize_read(
-        &st,
-        &caller,
-        "audit:ListEvents",
-        &ward_authz::arn::audit_log(&acct(&st)),
-        &[],
-    )
-    .await?;
-    let events = st.store.audit_events(&f).await?;
-    let next = (events.len() as i64 == limit)
-        .then(|| events.last().map(|e| e.seq))
-        .flatten();
-    Ok(Json(api::AuditEventList {
-        events: events
-            .into_iter()
-            .map(|e| api::AuditEvent {
-                seq: e.seq,
-                time: rfc3339(e.event.at),
-                principal: e.event.principal,
-                action: e.event.action,
-                resource: e.event.resource,
-                decision: e.event.decision,
-                source_ip: e.event.source_ip,
-                detail: e.event.detail,
-                hash: e.hash,
-            })
-            .collect(),
-        next_after_seq: next,
-    }))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct VerifyQuery {
-    #[serde(default)]
-    checkpoint_seq: Option<String>,
-    #[serde(default)]
-    checkpoint_mac: Option<String>,
-}
-
-async fn audit_verify(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    Q(q): Q<VerifyQuery>,
-) -> Result<Json<api::AuditVerify>, ApiError> {
-    let checkpoint = match (&q.checkpoint_seq, &q.checkpoint_mac) {
-        (None, None) => None,
-        (Some(seq), Some(mac)) => {
-            let seq = seq.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ApiError::invalid("checkpointSeq", "checkpointSeq must be a positive integer")
-            })?;
-            if mac.len() != 64 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ApiError::invalid(
-                    "checkpointMac",
-                    "checkpointMac must be 64 hex digits",
-                ));
-            }
-            Some((seq, mac.to_ascii_lowercase()))
-        }
-        (Some(_), None) => {
-            return Err(ApiError::invalid(
-                "checkpointMac",
-                "checkpointSeq needs checkpointMac",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(
-                "checkpointSeq",
-                "checkpointMac needs checkpointSeq",
-            ))
-        }
-    };
-    authorize_read(
-        &st,
-        &caller,
-        "audit:VerifyLog",
-        &ward_authz::arn::audit_log(&acct(&st)),
-        &[],
-    )
-    .await?;
-    let cp = checkpoint.as_ref().map(|(n, m)| (*n, m.as_str()));
-    Ok(Json(match st.store.verify_audit(cp).await? {
-        Ok(v) => api::AuditVerify {
-            ok: true,
-            events: v.events,
-            problem: None,
-            legacy_events: (v.legacy_events > 0).then_some(v.legacy_events),
-            checkpoint_seq: cp.map(|(n, _)| n),
-        },
-        Err(p) => api::AuditVerify {
-            ok: false,
-            events: 0,
-            problem: Some(p),
-            legacy_events: None,
-            checkpoint_seq: cp.map(|(n, _)| n),
-        },
-    }))
-}
-
-/// `GET /v1/audit/checkpoint`: the audit head, signed.
-async fn audit_checkpoint(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<api::AuditCheckpoint>, ApiError> {
-    authorize_read(
-        &st,
-        &caller,
-        "audit:GetCheckpoint",
-        &ward_authz::arn::audit_log(&acct(&st)),
-        &[],
-    )
-    .await?;
-    let signer = st
-        .audit_signer
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("the audit signing key is not loaded"))?;
-    let (seq, mac) = st.store.audit_head().await?;
-    Ok(Json(signer.checkpoint(
-        &acct(&st),
-        seq,
-        &mac,
-        &rfc3339(now()),
-    )))
-}
-
-/// `GET /v1/ca/audit-key` (unauthenticated, like the CA keys): the public
-/// key that signs audit checkpoints, derived from the opened private key.
-async fn audit_key(State(st): State<Shared>) -> Result<Json<api::AuditKey>, ApiError> {
-    let signer = st
-        .audit_signer
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("the audit signing key is not loaded"))?;
-    Ok(Json(api::AuditKey {
-        account_id: acct(&st).to_owned(),
-        key_id: signer.id.clone(),
-        public_key: signer.public_key_b64(),
-    }))
 }

@@ -4,8 +4,8 @@
 //!
 //! Disabling only sets `users.disabled_at`; nothing is deleted. The commit
 //! bumps the IAM generation like any identity change, so the access-key
-//! cache (`state.rs`), whose entries carry the user row, is invalidated at
-//! once; `auth.rs` refuses every credential of a disabled user — access
+//! cache (`crate::state`), whose entries carry the user row, is invalidated at
+//! once; http's `auth` refuses every credential of a disabled user — access
 //! keys, sessions (bearer and `ASIA…`), X.509 client certificates — with
 //! 403 `UserDisabled` ([`refused`]), and password login refuses it after
 //! the password checked out. Certificate issuance is reached only through
@@ -23,11 +23,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
-use crate::api::{commit, target_user, user_out, P};
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::iam::{self, User};
+use crate::service::caller::{Caller, Identity};
+use crate::service::iam::{target_user, user_out};
+use crate::service::request::{commit, P};
 use crate::state::{now, Shared};
+use crate::store::iam::{self, User};
 use ward_protocol::api;
 
 /// The refusal of every credential of a disabled user: 403, because the
@@ -110,5 +111,5 @@ async fn set(
 }
 
 fn caller_is(caller: &Caller, u: &User) -> bool {
-    matches!(&caller.identity, crate::auth::Identity::User(c) if c.id == u.id)
+    matches!(&caller.identity, Identity::User(c) if c.id == u.id)
 }

@@ -12,51 +12,20 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sqlx::Row;
 use ward_authz::{Attached, Holder, PrincipalPolicies, RequestFacts};
-use ward_policy::{ContextValue, Policy, Request};
+use ward_policy::{ContextValue, Request};
 
-use crate::auth::{Caller, Identity};
 use crate::error::ApiError;
-use crate::iam;
+use crate::service::caller::{Caller, Identity};
+use crate::state::Effective;
 use crate::state::{now, AppState};
-use crate::store::AuditEvent;
-
-/// Proof that an action was authorized (or is a system action such as a
-/// password login). Its field is private to this module.
-#[derive(Debug)]
-pub struct Grant {
-    action: String,
-    resource: String,
-}
-
-impl Grant {
-    /// The authorized action.
-    pub fn action(&self) -> &str {
-        &self.action
-    }
-
-    /// The authorized resource.
-    pub fn resource(&self) -> &str {
-        &self.resource
-    }
-}
+use crate::store::iam;
+use crate::store::{AuditEvent, Grant};
 
 /// A grant for actions that need no caller policy: password login and
 /// its throttling bookkeeping. Named so that its uses are easy to find.
 pub fn system_grant(action: &str, resource: &str) -> Grant {
-    Grant {
-        action: action.into(),
-        resource: resource.into(),
-    }
-}
-
-/// The compiled policies that bear on a user, and the user's tags.
-#[derive(Debug)]
-pub struct Effective {
-    policies: PrincipalPolicies<Arc<Policy>>,
-    tags: Vec<(String, String)>,
-    wanted: Wanted,
+    Grant::new(action, resource)
 }
 
 /// Which context keys that cost a database read a caller's policies can
@@ -70,18 +39,6 @@ pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> 
         Identity::Root => Ok(Wanted::default()),
         Identity::User(u) => Ok(effective(st, u).await?.wanted),
         Identity::Host(_) => Ok(Wanted::default()),
-    }
-}
-
-impl Effective {
-    /// The user's policies by attachment.
-    pub fn policies(&self) -> &PrincipalPolicies<Arc<Policy>> {
-        &self.policies
-    }
-
-    /// The user's tags.
-    pub fn tags(&self) -> &[(String, String)] {
-        &self.tags
     }
 }
 
@@ -100,49 +57,28 @@ async fn effective(st: &AppState, user: &iam::User) -> Result<Arc<Effective>, Ap
 /// cache (no `Effective` cache).
 pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Effective, ApiError> {
     let mut c = st.store.pool().acquire().await?;
-    let managed = sqlx::query(
-        "SELECT v.document, a.principal_type, a.principal_id FROM attachments a
-           JOIN policies p ON p.id = a.policy_id
-           JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.default_version
-         WHERE (a.principal_type = 'user' AND a.principal_id = $1)
-            OR (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
-    )
-    .bind(&user.id)
-    .fetch_all(&mut *c)
-    .await?;
-    let inline = sqlx::query(
-        "SELECT document, principal_type, principal_id FROM inline_policies
-         WHERE (principal_type = 'user' AND principal_id = $1)
-            OR (principal_type = 'group' AND principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
-    )
-    .bind(&user.id)
-    .fetch_all(&mut *c)
-    .await?;
     let mut docs = PrincipalPolicies::<String>::new(Holder::User);
     // Each group's documents together, in the order the groups first appear.
     let mut groups: Vec<String> = Vec::new();
-    for (rows, is_inline) in [(&managed, false), (&inline, true)] {
-        for r in rows {
-            let doc = r.try_get::<String, _>(0)?;
-            let holder = if r.try_get::<String, _>(1)? == "user" {
-                &mut docs.own
-            } else {
-                let gid = r.try_get::<String, _>(2)?;
-                let i = match groups.iter().position(|g| *g == gid) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(gid);
-                        docs.inherited.push(Attached::new(Holder::Group));
-                        docs.inherited.len() - 1
-                    }
-                };
-                &mut docs.inherited[i]
+    for d in iam::attached_documents(&mut c, &user.id).await? {
+        let holder = if d.principal_type == "user" {
+            &mut docs.own
+        } else {
+            let gid = d.principal_id;
+            let i = match groups.iter().position(|g| *g == gid) {
+                Some(i) => i,
+                None => {
+                    groups.push(gid);
+                    docs.inherited.push(Attached::new(Holder::Group));
+                    docs.inherited.len() - 1
+                }
             };
-            if is_inline {
-                holder.inline.push(doc);
-            } else {
-                holder.managed.push(doc);
-            }
+            &mut docs.inherited[i]
+        };
+        if d.inline {
+            holder.inline.push(d.document);
+        } else {
+            holder.managed.push(d.document);
         }
     }
     if let Some(pid) = &user.boundary_policy_id {
@@ -217,16 +153,11 @@ pub async fn authorize(
         });
     }
     let user = match &caller.identity {
-        Identity::Root => {
-            return Ok(Grant {
-                action: action.into(),
-                resource: resource.into(),
-            })
-        }
+        Identity::Root => return Ok(Grant::new(action, resource)),
         Identity::User(u) => u,
         // Hosts are confined to the host routes (`api::authn`), which
         // decide nothing by policy; anything else is refused (fail closed).
-        Identity::Host(_) => return Err(crate::host_join::host_route_only()),
+        Identity::Host(_) => return Err(crate::service::caller::host_route_only()),
     };
     let eff = effective(st, user).await?;
     let facts = RequestFacts {
@@ -242,10 +173,7 @@ pub async fn authorize(
     let assembled = eff.policies.assemble();
     let d = ward_authz::decide(&assembled.set(), &req);
     if d.allowed {
-        return Ok(Grant {
-            action: action.into(),
-            resource: resource.into(),
-        });
+        return Ok(Grant::new(action, resource));
     }
     // decide() explains every denial.
     let Some(why) = d.explanation else {

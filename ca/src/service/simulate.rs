@@ -27,12 +27,12 @@ use ward_policy::{
 };
 use ward_protocol::api;
 
-use crate::api::{body, document_text};
-use crate::auth::{user_arn, Caller};
-use crate::authz::{authorize_read, load_effective};
 use crate::error::ApiError;
-use crate::iam;
+use crate::service::authz::{authorize_read, load_effective};
+use crate::service::caller::{user_arn, Caller};
+use crate::service::request::{body, document_text};
 use crate::state::{now, Shared};
+use crate::store::iam;
 
 /// Most actions, and resources, per simulation.
 const MAX_ITEMS: usize = 100;
@@ -338,7 +338,7 @@ pub(crate) async fn principal(
     } else {
         src.clone()
     };
-    crate::names::user_name("policySourceArn", &name).map_err(ApiError::from)?;
+    crate::service::names::user_name("policySourceArn", &name).map_err(ApiError::from)?;
     let mut c = st.store.pool().acquire().await.map_err(ApiError::from)?;
     let found = iam::find_user(&mut c, &name).await?;
     drop(c);

@@ -2,18 +2,19 @@
 //! (`POST /v1/hosts/{name}/join-tokens`, `host:RegisterHost`), the
 //! unauthenticated `POST /v1/host/join` where the token is the credential,
 //! `POST /v1/host/renew` for an enrolled host, and the host principal that
-//! `auth.rs` makes of a `spiffe://TD/host/NAME` client certificate.
+//! http's `auth` makes of a `spiffe://TD/host/NAME` client certificate
+//! (SQL: [`crate::store::host_identity`]).
 //!
 //! A token is `wjt_` + 32 random bytes (base64url); only its SHA-256 is
 //! stored. It is consumed (`used_at`) in the same transaction that
 //! registers or updates the host and records both certificates, so a
 //! replay, an expired token or any failure writes nothing. Failed joins
 //! count in the per-source failure table like bad signatures
-//! ([`crate::auth::note_failure`]) and are throttled the same way.
+//! ([`crate::service::authn_failures::note_failure`]) and are throttled the same way.
 //!
 //! The host's X.509 certificate and SSH host certificate are recorded in
 //! the inventory with the host id as subject and no user, so
-//! deregistration ([`crate::certs::revoke_host`]) revokes both, and
+//! deregistration ([`crate::store::certs::revoke_host`]) revokes both, and
 //! authentication refuses a certificate whose host is gone.
 
 use axum::body::Bytes;
@@ -23,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine;
 use rand::RngCore;
-use sqlx::{AnyConnection, Row};
 use subtle::ConstantTimeEq;
 use ward_authz::context;
 use ward_authz::names::host_name;
@@ -31,19 +31,19 @@ use ward_pki::{sshca, x509};
 use ward_protocol::api::Tag;
 use ward_protocol::host::{CreateJoinToken, JoinRequest, JoinResponse, JoinToken, RenewRequest};
 
-use crate::api::{body, rfc3339, P};
-use crate::auth::{Caller, Identity, Refusal};
-use crate::authz::{authorize, system_grant};
-use crate::certs::{self, CertRecord};
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
-use crate::hosts_api::{self, HostRow};
-use crate::issue_api::{authorities, sign_x509, trust_domain};
+use crate::service::authn_failures;
+use crate::service::authz::{authorize, system_grant};
+use crate::service::caller::{require_host, Caller};
+use crate::service::certificates::{authorities, sign_x509, trust_domain};
+use crate::service::hosts::{self as hosts_api, check_tags};
+use crate::service::request::{body, commit, read_body, rfc3339, P};
 use crate::state::{now, AppState, Shared};
+use crate::store::certs::{self, CertRecord};
+use crate::store::host_identity::{self, JoinTokenRow, NewJoinToken};
+use crate::store::hosts::{self, HostRow};
 use crate::store::AuditEvent;
-
-/// The prefix of the routes a host principal may call.
-pub const HOST_ROUTES: &str = "/v1/host/";
 
 /// Join token prefix.
 const TOKEN_PREFIX: &str = "wjt_";
@@ -58,71 +58,6 @@ const HOST_CERT_TTL: i64 = 30 * 86_400;
 const MAX_SSH_KEY_LEN: usize = 8 * 1024;
 /// Largest join/renew body.
 const MAX_JOIN_BODY: usize = 64 * 1024;
-
-/// An enrolled host as a caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostPrincipal {
-    /// `AHOA…`.
-    pub id: String,
-    /// Host name.
-    pub name: String,
-}
-
-/// The refusal for a host calling anything but the host routes, and for
-/// anyone but a host calling them.
-pub fn host_route_only() -> ApiError {
-    ApiError::Denied {
-        message: "hosts may only call host routes (/v1/host/*)".into(),
-    }
-}
-
-/// The calling host, or 403 for any other caller.
-pub(crate) fn require_host(caller: &Caller) -> Result<&HostPrincipal, ApiError> {
-    match &caller.identity {
-        Identity::Host(h) => Ok(h),
-        _ => Err(ApiError::Denied {
-            message: "only an enrolled host, authenticated by its ward host certificate, \
-                      may call the host routes (/v1/host/*)"
-                .into(),
-        }),
-    }
-}
-
-/// The host a host certificate's inventory record names, if it is still
-/// registered under the certificate's name: `Ok(Err(why))` refuses it.
-pub async fn host_for_cert(
-    c: &mut AnyConnection,
-    rec: &CertRecord,
-    cert_name: &str,
-) -> Result<Result<HostPrincipal, &'static str>, ApiError> {
-    if rec.user_id.is_some() {
-        return Ok(Err("it does not match ward's record"));
-    }
-    let row = sqlx::query("SELECT id, name FROM hosts WHERE id = $1")
-        .bind(&rec.subject)
-        .fetch_optional(&mut *c)
-        .await?;
-    let Some(row) = row else {
-        return Ok(Err("its host has been deregistered"));
-    };
-    let (id, name): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-    if name != cert_name {
-        return Ok(Err("its host was renamed"));
-    }
-    Ok(Ok(HostPrincipal { id, name }))
-}
-
-/// Forgets an enrolled host's identity state (deregistration; its
-/// certificates are revoked by the caller in the same transaction).
-pub(crate) async fn forget(c: &mut AnyConnection, host_id: &str) -> Result<(), ApiError> {
-    for table in ["host_identity", "host_audit_ids"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE host_id = $1"))
-            .bind(host_id)
-            .execute(&mut *c)
-            .await?;
-    }
-    Ok(())
-}
 
 fn host_arn(st: &AppState, name: &str) -> String {
     ward_authz::arn::host(st.store.account_id(), name)
@@ -149,7 +84,7 @@ pub(crate) async fn create_token(
             ))
         }
     };
-    hosts_api::check_tags(&req.tags)?;
+    check_tags(&req.tags)?;
     // The tags the host gets are request tags of RegisterHost, as for
     // `POST /v1/hosts`, so a tagging guard-rail holds for tokens too.
     let pairs: Vec<(String, String)> = req
@@ -176,19 +111,19 @@ pub(crate) async fn create_token(
     let expires = t.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
     // Creating a token changes nothing a host syncs.
     let mut m = st.store.mutation(&g).await?.without_iam_change();
-    sqlx::query(
-        "INSERT INTO host_join_tokens (token_hash, host_name, tags, created_at, expires_at, used_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+    host_identity::insert_join_token(
+        &mut m.tx,
+        &NewJoinToken {
+            token_hash: &sha256_hex(token.as_bytes()),
+            host_name: &name,
+            tags: &req.tags,
+            created_at: t,
+            expires_at: expires,
+            created_by: caller.arn(),
+        },
     )
-    .bind(sha256_hex(token.as_bytes()))
-    .bind(&name)
-    .bind(serde_json::to_string(&req.tags).unwrap_or_default())
-    .bind(t)
-    .bind(expires)
-    .bind(caller.arn())
-    .execute(&mut *m.tx)
     .await?;
-    crate::api::commit(
+    commit(
         m,
         &caller,
         &g,
@@ -218,12 +153,6 @@ impl From<ApiError> for JoinError {
     }
 }
 
-impl From<sqlx::Error> for JoinError {
-    fn from(e: sqlx::Error) -> JoinError {
-        JoinError::Other(e.into())
-    }
-}
-
 fn bad_token(message: &str) -> JoinError {
     JoinError::Credential(ApiError::Unauthenticated {
         code: "InvalidJoinToken",
@@ -237,19 +166,23 @@ pub(crate) async fn join(State(st): State<Shared>, req: Request) -> Response {
     let (parts, b) = req.into_parts();
     let ip = parts
         .extensions
-        .get::<crate::tls::ConnInfo>()
+        .get::<crate::conn::ConnInfo>()
         .map(|c| c.remote.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    // The body (at most 64 KiB) is read before a rate-limited source is
+    // refused, as the authentication middleware does: an HTTP/2 stream
+    // answered while its body is still arriving is reset, and the client
+    // saw a framing error instead of the 429.
+    let bytes = match read_body(b, MAX_JOIN_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     if let Some(retry) = st.failures.limited(ip, now()) {
         st.metrics
             .auth_rate_limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Refusal::RateLimited(retry).into_response();
+        return authn_failures::throttled(retry);
     }
-    let bytes = match crate::api::read_body(b, MAX_JOIN_BODY).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
     let req: JoinRequest = match body(&bytes) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -258,21 +191,15 @@ pub(crate) async fn join(State(st): State<Shared>, req: Request) -> Response {
         Ok(r) => (StatusCode::CREATED, Json(r)).into_response(),
         Err(JoinError::Other(e)) => e.into_response(),
         Err(JoinError::Credential(e)) => {
-            crate::auth::note_failure(&st, "join-token".into(), "POST /v1/host/join", ip, &e).await;
+            authn_failures::note_failure(&st, "join-token".into(), "POST /v1/host/join", ip, &e)
+                .await;
             e.into_response()
         }
     }
 }
 
-/// A token row: host name, tags, expiry, used.
-struct TokenRow {
-    host_name: String,
-    tags: Vec<Tag>,
-    expires_at: i64,
-    used: bool,
-}
-
-async fn find_token(c: &mut AnyConnection, token: &str) -> Result<Option<TokenRow>, JoinError> {
+/// The stored join token `token` names, if it is well formed and known.
+async fn find_token(st: &AppState, token: &str) -> Result<Option<JoinTokenRow>, ApiError> {
     let well_formed = token.len() == TOKEN_PREFIX.len() + 43
         && token.starts_with(TOKEN_PREFIX)
         && token[TOKEN_PREFIX.len()..]
@@ -282,25 +209,14 @@ async fn find_token(c: &mut AnyConnection, token: &str) -> Result<Option<TokenRo
         return Ok(None);
     }
     let hash = sha256_hex(token.as_bytes());
-    let row = sqlx::query(
-        "SELECT token_hash, host_name, tags, expires_at, used_at FROM host_join_tokens WHERE token_hash = $1",
-    )
-    .bind(&hash)
-    .fetch_optional(&mut *c)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let stored: String = r.try_get(0)?;
-    if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
+    let mut c = st.store.pool().acquire().await?;
+    let Some(r) = host_identity::find_join_token(&mut c, &hash).await? else {
+        return Ok(None);
+    };
+    if !bool::from(r.token_hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Ok(None);
     }
-    let tags: String = r.try_get(2)?;
-    Ok(Some(TokenRow {
-        host_name: r.try_get(1)?,
-        tags: serde_json::from_str(&tags)
-            .map_err(|e| ApiError::internal(format!("a join token's tags are unreadable: {e}")))?,
-        expires_at: r.try_get(3)?,
-        used: r.try_get::<Option<i64>, _>(4)?.is_some(),
-    }))
+    Ok(Some(r))
 }
 
 /// Checks the CSR (its only allowed requested name is the host's own
@@ -394,7 +310,7 @@ async fn issue(
     })
 }
 
-async fn record_certs(c: &mut AnyConnection, issued: &Issued) -> Result<(), ApiError> {
+async fn record_certs(c: &mut crate::store::Conn, issued: &Issued) -> Result<(), ApiError> {
     for rec in [&issued.x509, &issued.ssh] {
         if !certs::insert(c, rec).await? {
             return Err(ApiError::Conflict {
@@ -437,10 +353,7 @@ async fn join_inner(
     ip: std::net::IpAddr,
 ) -> Result<JoinResponse, JoinError> {
     let t = now();
-    let tok = {
-        let mut c = st.store.pool().acquire().await.map_err(ApiError::from)?;
-        find_token(&mut c, &req.token).await?
-    };
+    let tok = find_token(st, &req.token).await?;
     let tok =
         match tok {
             None => return Err(bad_token("the join token is not valid")),
@@ -460,7 +373,7 @@ async fn join_inner(
     // with aliases); its id and names go into the SSH host certificate.
     let existing = {
         let mut c = st.store.pool().acquire().await.map_err(ApiError::from)?;
-        hosts_api::find(&mut c, &name).await?
+        hosts::find(&mut c, &name).await?
     };
     let host_id = existing
         .as_ref()
@@ -478,19 +391,12 @@ async fn join_inner(
     let mut m = st.store.mutation(&g).await?;
     // Consume the token first: of two racing joins with one token, exactly
     // one gets the row; the other writes nothing.
-    let consumed = sqlx::query(
-        "UPDATE host_join_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-    )
-    .bind(t)
-    .bind(sha256_hex(req.token.as_bytes()))
-    .execute(&mut *m.tx)
-    .await?;
-    if consumed.rows_affected() != 1 {
+    if !host_identity::consume_join_token(&mut m.tx, &sha256_hex(req.token.as_bytes()), t).await? {
         return Err(bad_token(
             "the join token has already been used; ask for a new one (ward host join-token)",
         ));
     }
-    let now_host = hosts_api::find(&mut m.tx, &name).await?;
+    let now_host = hosts::find(&mut m.tx, &name).await?;
     let mut revoked = Vec::new();
     match now_host {
         None if existing.is_some() => {
@@ -501,7 +407,7 @@ async fn join_inner(
             .into())
         }
         None => {
-            hosts_api::insert(
+            hosts::insert(
                 &mut m.tx,
                 &HostRow {
                     id: host_id.clone(),
@@ -533,27 +439,21 @@ async fn join_inner(
                 .cloned()
                 .collect();
             tags.extend(tok.tags.iter().cloned());
-            sqlx::query("UPDATE hosts SET tags = $1 WHERE id = $2")
-                .bind(serde_json::to_string(&tags).unwrap_or_default())
-                .bind(&h.id)
-                .execute(&mut *m.tx)
-                .await?;
+            hosts::set_tags(&mut m.tx, &h.id, &tags).await?;
             // A re-join replaces the host's identity: what it held before
             // (perhaps on a lost or compromised machine) stops working.
             revoked = certs::revoke_host(&mut m.tx, &h.id, t, "host joined again").await?;
         }
     }
     record_certs(&mut m.tx, &issued).await?;
-    forget(&mut m.tx, &host_id).await?;
-    sqlx::query(
-        "INSERT INTO host_identity (host_id, x509_serial, ssh_serial, joined_at, renewed_at, last_seen, agent_version, generation_held)
-         VALUES ($1, $2, $3, $4, $4, NULL, NULL, NULL)",
+    host_identity::forget(&mut m.tx, &host_id).await?;
+    host_identity::insert_identity(
+        &mut m.tx,
+        &host_id,
+        &issued.x509.serial,
+        &issued.ssh.serial,
+        t,
     )
-    .bind(&host_id)
-    .bind(&issued.x509.serial)
-    .bind(&issued.ssh.serial)
-    .bind(t)
-    .execute(&mut *m.tx)
     .await?;
     let ev = AuditEvent {
         at: t,
@@ -588,7 +488,7 @@ pub(crate) async fn renew(
     };
     let principals: Vec<String> = {
         let mut c = st.store.pool().acquire().await?;
-        let h = hosts_api::find(&mut c, &host.name)
+        let h = hosts::find(&mut c, &host.name)
             .await?
             .filter(|h| h.id == host.id)
             .ok_or_else(|| ApiError::no_such("host", &host.name))?;
@@ -599,23 +499,18 @@ pub(crate) async fn renew(
     let g = system_grant("host:Renew", &arn);
     // New certificates change nothing a host syncs.
     let mut m = st.store.mutation(&g).await?.without_iam_change();
-    let still = sqlx::query("SELECT 1 FROM hosts WHERE id = $1")
-        .bind(&host.id)
-        .fetch_optional(&mut *m.tx)
-        .await?;
-    if still.is_none() {
+    if !host_identity::host_exists(&mut m.tx, &host.id).await? {
         return Err(ApiError::no_such("host", &host.name));
     }
     record_certs(&mut m.tx, &issued).await?;
     let t = now();
-    sqlx::query(
-        "UPDATE host_identity SET x509_serial = $1, ssh_serial = $2, renewed_at = $3 WHERE host_id = $4",
+    host_identity::renewed(
+        &mut m.tx,
+        &host.id,
+        &issued.x509.serial,
+        &issued.ssh.serial,
+        t,
     )
-    .bind(&issued.x509.serial)
-    .bind(&issued.ssh.serial)
-    .bind(t)
-    .bind(&host.id)
-    .execute(&mut *m.tx)
     .await?;
     let ev = AuditEvent {
         at: t,

@@ -7,8 +7,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::authz::Grant;
 use crate::error::ApiError;
+use crate::store::Grant;
 use crate::store::{AuditEvent, Store};
 
 /// Kinds of certificates.

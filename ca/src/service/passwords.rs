@@ -13,60 +13,26 @@
 //! IAM cache generation alone ([`crate::store::Mutation::without_iam_change`]).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use ward_protocol::api;
 
-use crate::api::{body, commit, rfc3339};
-use crate::auth::{user_arn, Caller, Identity};
-use crate::authz::{authorize, system_grant};
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
-use crate::iam;
-use crate::state::{now, AppState, Metrics, Shared};
+use crate::service::authz::{authorize, system_grant};
+use crate::service::caller::{user_arn, Caller, Identity};
+use crate::service::request::{body, commit, rfc3339};
+use crate::state::{now, AppState, Shared};
+use crate::store::iam;
 use crate::store::AuditEvent;
 
 /// Longest session opened with a password that must be changed: enough
 /// to change it, no more.
 const RESET_SESSION_SECONDS: i64 = 900;
-
-/// Bounds concurrent Argon2 work (each verification holds ~19 MiB and a
-/// core for tens of milliseconds).
-#[derive(Debug)]
-pub struct PasswordChecks {
-    permits: Arc<Semaphore>,
-}
-
-impl Default for PasswordChecks {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(std::num::NonZeroUsize::get)
-            .unwrap_or(2)
-            .clamp(1, 64);
-        PasswordChecks {
-            permits: Arc::new(Semaphore::new(cores)),
-        }
-    }
-}
-
-impl PasswordChecks {
-    /// A slot for one password check, or a quick 429 with `Retry-After`
-    /// if every slot is busy.
-    pub fn try_permit(&self, metrics: &Metrics) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            metrics.password_busy.fetch_add(1, Ordering::Relaxed);
-            ApiError::RetryLater {
-                message: "password checks are busy; retry after 1 second".into(),
-                retry_after: 1,
-            }
-        })
-    }
-}
 
 /// Runs Argon2 work `f` on the blocking pool, holding `permit` until it
 /// is done; counts one verification.
@@ -109,12 +75,12 @@ pub(crate) async fn login(
     let (parts, b) = req.into_parts();
     let ip = parts
         .extensions
-        .get::<crate::tls::ConnInfo>()
+        .get::<crate::conn::ConnInfo>()
         .map(|c| c.remote.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    let bytes = crate::api::read_body(b, 16 * 1024).await?;
+    let bytes = crate::service::request::read_body(b, 16 * 1024).await?;
     let req: api::LoginRequest = body(&bytes)?;
-    crate::names::user_name("userName", &req.user_name)?;
+    crate::service::names::user_name("userName", &req.user_name)?;
     if req.password.len() > 1024 {
         return Err(ApiError::invalid("password", "password is too long"));
     }
@@ -211,7 +177,7 @@ pub(crate) async fn login(
         ))
         .await?;
         st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
-        return Err(crate::disable_api::refused(&user));
+        return Err(crate::service::disable::refused(&user));
     }
     let key_id = crypto::access_key_id("ASIA");
     let secret = crypto::secret_access_key();
@@ -261,7 +227,7 @@ pub(crate) async fn change_password(
     let req: api::ChangePassword = body(&b)?;
     let user = match &caller.identity {
         Identity::User(u) => u.clone(),
-        Identity::Host(_) => return Err(crate::host_join::host_route_only()),
+        Identity::Host(_) => return Err(crate::service::caller::host_route_only()),
         Identity::Root => {
             return Err(ApiError::invalid(
                 "caller",
@@ -272,7 +238,7 @@ pub(crate) async fn change_password(
     if req.old_password.len() > 1024 {
         return Err(ApiError::invalid("oldPassword", "password is too long"));
     }
-    crate::names::password(
+    crate::service::names::password(
         "newPassword",
         &user.name,
         &req.new_password,
@@ -319,7 +285,7 @@ pub(crate) async fn change_password(
     if !ok {
         let mut m = st.store.mutation(&g).await?.without_iam_change();
         iam::record_failure(&mut m.tx, &scope, t, pw.max_failures, pw.lockout_seconds).await?;
-        let mut ev = crate::api::event(
+        let mut ev = crate::service::request::event(
             &caller,
             &g,
             serde_json::json!({"reason": "wrong current password"}),

@@ -8,6 +8,17 @@ use crate::error::ApiError;
 
 pub use ward_authz::names::{group_name, path, policy_name, tag, user_name, MAX_TAGS};
 
+/// Whether `id` is a credential id of ours: `prefix` and then upper-case
+/// letters or digits, `len` characters in all (`AKIA…`, `ASIA…`, `APKA…`).
+/// Each caller names its own field and message.
+pub fn is_credential_id(id: &str, prefix: &str, len: usize) -> bool {
+    id.len() == len
+        && id.starts_with(prefix)
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
 /// Free text and filters (descriptions, markers, audit filters): at most
 /// `max` characters and no control characters but tab and newline.
 /// PostgreSQL cannot store a NUL in text, so one would otherwise reach the

@@ -23,67 +23,12 @@ use ward_policy::Principal;
 use crate::config::SERVICE;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
-use crate::failures::{bounded, Aggregate};
-use crate::iam::{self, User};
+use crate::service::authn_failures;
+use crate::service::caller::{root_arn, user_arn, Caller, Identity};
 use crate::sigv4;
+use crate::state::KeyEntry;
 use crate::state::{now, AppState};
-use crate::store::AuditEvent;
-
-/// The authenticated identity.
-// One per request, never in a collection: the user row's size is harmless.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
-pub enum Identity {
-    /// The account root.
-    Root,
-    /// An IAM user.
-    User(User),
-    /// An enrolled host (mTLS with its `spiffe://TD/host/NAME`
-    /// certificate); it may call the host routes (`/v1/host/*`) only.
-    Host(crate::host_join::HostPrincipal),
-}
-
-/// An authenticated caller.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// Who.
-    pub identity: Identity,
-    /// As a policy principal.
-    pub principal: Principal,
-    /// `ward:AuthMethod`: `access-key`, `session`, …
-    pub auth_method: &'static str,
-    /// Peer address.
-    pub source_ip: IpAddr,
-    /// Over TLS.
-    pub secure: bool,
-    /// The access key used, if any.
-    pub access_key_id: Option<String>,
-    /// A session opened with a password that must be changed: only
-    /// ChangePassword and GetCallerIdentity are allowed (see `authorize`).
-    pub password_change_only: bool,
-}
-
-impl Caller {
-    fn with_password_change_only(mut self, only: bool) -> Caller {
-        self.password_change_only = only;
-        self
-    }
-
-    /// Principal ARN.
-    pub fn arn(&self) -> &str {
-        self.principal.arn()
-    }
-}
-
-/// The root ARN of an account.
-pub fn root_arn(account: &str) -> String {
-    ward_authz::arn::root(account)
-}
-
-/// A user's ARN.
-pub fn user_arn(account: &str, u: &User) -> String {
-    ward_authz::arn::user(account, &u.path, &u.name)
-}
+use crate::store::iam::{self, User};
 
 fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Unauthenticated {
@@ -91,6 +36,16 @@ fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
         message: message.into(),
         status: StatusCode::FORBIDDEN,
     }
+}
+
+/// A host principal may call the host routes (`/v1/host/*`) and nothing
+/// else: any other path is refused before a handler runs.
+pub fn confine(caller: &Caller, path: &str) -> Result<(), ApiError> {
+    use crate::service::caller::{host_route_only, HOST_ROUTES};
+    if matches!(caller.identity, Identity::Host(_)) && !path.starts_with(HOST_ROUTES) {
+        return Err(host_route_only());
+    }
+    Ok(())
 }
 
 /// Why a request was not authenticated.
@@ -108,18 +63,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Failed(e) => e.into_response(),
-            Refusal::RateLimited(secs) => {
-                let mut r = ApiError::Throttled {
-                    message: format!(
-                        "too many failed authentications from this address; retry in {secs} s"
-                    ),
-                }
-                .into_response();
-                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-                    r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-                }
-                r
-            }
+            Refusal::RateLimited(secs) => authn_failures::throttled(secs),
         }
     }
 }
@@ -156,61 +100,7 @@ pub async fn authenticate(
     result.map_err(Refusal::Failed)
 }
 
-/// Counts one failed authentication from `source_ip` in the per-source
-/// failure table (which rate-limits the source) and audits it (the first
-/// per source and code per window; the rest as aggregates). Also used by
-/// `POST /v1/host/join`, where the join token is the credential.
-pub async fn note_failure(
-    st: &AppState,
-    claimed: String,
-    resource: &str,
-    source_ip: IpAddr,
-    e: &ApiError,
-) {
-    let t = now();
-    st.metrics
-        .auth_failures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let outcome = st.failures.failure(source_ip, e.code(), t);
-    if outcome.record {
-        let ev = AuditEvent {
-            at: t,
-            principal: bounded(&claimed),
-            action: "ward:Authenticate".into(),
-            resource: bounded(resource),
-            decision: "Failed".into(),
-            source_ip: source_ip.to_string(),
-            detail: serde_json::json!({"code": e.code(), "message": bounded(&e.message())}),
-        };
-        if let Err(err) = st.store.record(&ev).await {
-            tracing::warn!(error = %err, "could not audit an authentication failure");
-        }
-    }
-    record_aggregates(st, &outcome.flushed).await;
-}
-
-/// Writes aggregate events for failures counted but not recorded one by one.
-pub async fn record_aggregates(st: &AppState, aggregates: &[Aggregate]) {
-    for a in aggregates {
-        let ev = AuditEvent {
-            at: now(),
-            principal: "anonymous".into(),
-            action: "ward:Authenticate".into(),
-            resource: "(aggregate)".into(),
-            decision: "Failed".into(),
-            source_ip: a.source.to_string(),
-            detail: serde_json::json!({
-                "code": a.code,
-                "aggregatedFailures": a.count,
-                "windowStart": a.window_start,
-                "windowEnd": a.window_end,
-            }),
-        };
-        if let Err(err) = st.store.record(&ev).await {
-            tracing::warn!(error = %err, count = a.count, "could not audit aggregated authentication failures");
-        }
-    }
-}
+pub use crate::service::authn_failures::{note_failure, record_aggregates};
 
 /// Authenticates by client certificate: it must be in the inventory, not
 /// revoked, for this trust domain, and its user must still exist.
@@ -228,14 +118,14 @@ async fn certificate_caller(
         )
     };
     let id = ward_pki::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
-    if id.trust_domain != crate::issue_api::trust_domain(st) {
+    if id.trust_domain != crate::service::certificates::trust_domain(st) {
         return Err(refused("it belongs to another trust domain"));
     }
     let mut c = st.store.pool().acquire().await?;
-    let rec = crate::certs::get(&mut c, &id.serial_hex)
+    let rec = crate::store::certs::get(&mut c, &id.serial_hex)
         .await?
         .ok_or_else(|| refused("ward did not issue it"))?;
-    if rec.kind != crate::certs::kind::X509_CLIENT
+    if rec.kind != crate::store::certs::kind::X509_CLIENT
         || rec.key_fingerprint != id.public_key_sha256_hex
     {
         return Err(refused("it does not match ward's record"));
@@ -248,7 +138,7 @@ async fn certificate_caller(
         return Err(refused("it is expired or not yet valid"));
     }
     if id.kind == ward_pki::x509::SpiffeKind::Host {
-        let host = crate::host_join::host_for_cert(&mut c, &rec, &id.user_name)
+        let host = crate::store::host_identity::host_for_cert(&mut c, &rec, &id.user_name)
             .await?
             .map_err(&refused)?;
         let principal = Principal::from_arn(&ward_authz::arn::host(account, &host.name))
@@ -303,7 +193,7 @@ async fn authenticate_inner(
     // carries no other credentials.
     let client_cert = parts
         .extensions
-        .get::<crate::tls::ConnInfo>()
+        .get::<crate::conn::ConnInfo>()
         .and_then(|c| c.client_cert_chain_der.clone());
     let query = parts.uri.query().unwrap_or("");
     if auth_header.is_none() && !query.contains("X-Amz-Signature") {
@@ -470,30 +360,13 @@ async fn authenticate_inner(
     }
 }
 
-/// A long-term access key as authentication needs it.
-pub struct KeyEntry {
-    /// `None` for a root key.
-    user: Option<User>,
-    active: bool,
-    secret: zeroize::Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for KeyEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEntry")
-            .field("user", &self.user.as_ref().map(|u| &u.name))
-            .field("active", &self.active)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Reads a root or user access key; unknown keys are `InvalidClientTokenId`.
 async fn load_key(
     st: &AppState,
-    c: &mut sqlx::AnyConnection,
+    c: &mut crate::store::Conn,
     key_id: &str,
 ) -> Result<KeyEntry, ApiError> {
-    if let Some((status, sealed)) = root_key(c, key_id).await? {
+    if let Some((status, sealed)) = iam::root_access_key(c, key_id).await? {
         let secret = st
             .master
             .open(&sealed, key_id.as_bytes())
@@ -522,7 +395,7 @@ async fn load_key(
 }
 
 /// Writes the key's last use at most once a minute per key.
-async fn touch_last_used(st: &AppState, c: &mut sqlx::AnyConnection, key_id: &str, region: &str) {
+async fn touch_last_used(st: &AppState, c: &mut crate::store::Conn, key_id: &str, region: &str) {
     let t = now();
     let due = match st.last_used.lock() {
         Ok(mut m) => {
@@ -541,20 +414,6 @@ async fn touch_last_used(st: &AppState, c: &mut sqlx::AnyConnection, key_id: &st
     }
 }
 
-async fn root_key(
-    c: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<(String, Vec<u8>)>, ApiError> {
-    use sqlx::Row;
-    let row = sqlx::query("SELECT status, secret_sealed FROM root_access_keys WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row
-        .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
-        .transpose()?)
-}
-
 fn caller_for_user(
     account: &str,
     user: User,
@@ -567,7 +426,7 @@ fn caller_for_user(
     // and certificates are refused (the user row is read at the current
     // generation, so a cached key never outlives a disable).
     if user.disabled_at.is_some() {
-        return Err(crate::disable_api::refused(&user));
+        return Err(crate::service::disable::refused(&user));
     }
     let principal = Principal::from_arn(&user_arn(account, &user))
         .map_err(ApiError::internal)?

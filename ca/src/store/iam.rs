@@ -148,7 +148,7 @@ pub struct PageRequest {
     pub max_items: i64,
 }
 
-fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -196,10 +196,74 @@ fn key_row(r: &AnyRow) -> Result<AccessKey, sqlx::Error> {
     })
 }
 
-const USER_COLS: &str =
+pub(super) const USER_COLS: &str =
     "id, name, path, uid, gid, home, shell, gecos, disabled_at, created_at, boundary_policy_id";
 const GROUP_COLS: &str = "id, name, path, gid, created_at";
 const POLICY_COLS: &str = "id, name, path, description, default_version, created_at, updated_at";
+
+/// A kind of named IAM entity (users, groups, managed policies; roles
+/// later): its table, columns and row reader, so reading one by name or id
+/// and listing a page under a path prefix is written once for every kind.
+struct Kind<T> {
+    table: &'static str,
+    cols: &'static str,
+    row: fn(&AnyRow) -> Result<T, sqlx::Error>,
+}
+
+const USERS: Kind<User> = Kind {
+    table: "users",
+    cols: USER_COLS,
+    row: user_row,
+};
+const GROUPS: Kind<Group> = Kind {
+    table: "iam_groups",
+    cols: GROUP_COLS,
+    row: group_row,
+};
+const POLICIES: Kind<ManagedPolicy> = Kind {
+    table: "policies",
+    cols: POLICY_COLS,
+    row: policy_row,
+};
+
+impl<T> Kind<T> {
+    /// The entity whose `column` (`name_lc` or `id`) is `value`.
+    async fn one(
+        &self,
+        c: &mut AnyConnection,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM {} WHERE {column} = $1",
+            self.cols, self.table
+        ))
+        .bind(value)
+        .fetch_optional(&mut *c)
+        .await?;
+        Ok(row.as_ref().map(self.row).transpose()?)
+    }
+
+    /// A page in name order under a path prefix.
+    async fn page(
+        &self,
+        c: &mut AnyConnection,
+        path_prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>, ApiError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {}, name_lc FROM {} WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3",
+            self.cols, self.table
+        ))
+        .bind(&page.marker)
+        .bind(path_prefix)
+        .bind(page.max_items + 1)
+        .bind(prefix_len(path_prefix))
+        .fetch_all(&mut *c)
+        .await?;
+        paginate(rows, page.max_items, self.row)
+    }
+}
 const KEY_COLS: &str = "id, user_id, status, created_at, last_used_at";
 
 /// True if a store error is a uniqueness violation (a concurrent create).
@@ -283,11 +347,7 @@ pub async fn create_user(
 
 /// A user by name (case-insensitive).
 pub async fn find_user(c: &mut AnyConnection, name: &str) -> Result<Option<User>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE name_lc = $1"))
-        .bind(name.to_lowercase())
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(user_row).transpose()?)
+    USERS.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A user by name, or 404.
@@ -299,11 +359,7 @@ pub async fn user(c: &mut AnyConnection, name: &str) -> Result<User, ApiError> {
 
 /// A user by unique id.
 pub async fn user_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<User>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(user_row).transpose()?)
+    USERS.one(c, "id", id).await
 }
 
 /// Users by name order, optionally under a path prefix.
@@ -312,16 +368,7 @@ pub async fn list_users(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<User>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLS}, name_lc FROM users WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, user_row)
+    USERS.page(c, path_prefix, page).await
 }
 
 /// The length `substr(path, 1, N) = prefix` compares. A prefix is matched
@@ -518,10 +565,10 @@ pub async fn tag_user(
         user_id,
     )
     .await?;
-    if n > crate::names::MAX_TAGS as i64 {
+    if n > ward_authz::names::MAX_TAGS as i64 {
         return Err(ApiError::limit(format!(
             "a user may have at most {} tags (would have {n})",
-            crate::names::MAX_TAGS
+            ward_authz::names::MAX_TAGS
         )));
     }
     Ok(())
@@ -547,13 +594,7 @@ pub async fn untag_user(
 
 /// A group by name (case-insensitive).
 pub async fn find_group(c: &mut AnyConnection, name: &str) -> Result<Option<Group>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {GROUP_COLS} FROM iam_groups WHERE name_lc = $1"
-    ))
-    .bind(name.to_lowercase())
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(group_row).transpose()?)
+    GROUPS.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A group by name, or 404.
@@ -604,16 +645,7 @@ pub async fn list_groups(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<Group>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {GROUP_COLS}, name_lc FROM iam_groups WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, group_row)
+    GROUPS.page(c, path_prefix, page).await
 }
 
 /// Members of a group, by name.
@@ -747,13 +779,7 @@ pub async fn find_policy(
     c: &mut AnyConnection,
     name: &str,
 ) -> Result<Option<ManagedPolicy>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {POLICY_COLS} FROM policies WHERE name_lc = $1"
-    ))
-    .bind(name.to_lowercase())
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(policy_row).transpose()?)
+    POLICIES.one(c, "name_lc", &name.to_lowercase()).await
 }
 
 /// A managed policy by name, or 404.
@@ -768,11 +794,7 @@ pub async fn policy_by_id(
     c: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<ManagedPolicy>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {POLICY_COLS} FROM policies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(row.as_ref().map(policy_row).transpose()?)
+    POLICIES.one(c, "id", id).await
 }
 
 /// Creates a managed policy with its first version (v1, default).
@@ -827,16 +849,7 @@ pub async fn list_policies(
     path_prefix: &str,
     page: &PageRequest,
 ) -> Result<Page<ManagedPolicy>, ApiError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {POLICY_COLS}, name_lc FROM policies WHERE name_lc > $1 AND substr(path, 1, CAST($4 AS INTEGER)) = $2 ORDER BY name_lc LIMIT $3"
-    ))
-    .bind(&page.marker)
-    .bind(path_prefix)
-    .bind(page.max_items + 1)
-    .bind(prefix_len(path_prefix))
-    .fetch_all(&mut *c)
-    .await?;
-    paginate(rows, page.max_items, policy_row)
+    POLICIES.page(c, path_prefix, page).await
 }
 
 /// The document of a policy version.
@@ -1629,4 +1642,97 @@ pub async fn clear_failures(
         .execute(&mut *c)
         .await?;
     Ok(())
+}
+
+/// A root access key's status and sealed secret.
+pub async fn root_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT status, secret_sealed FROM root_access_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+        .transpose()?)
+}
+
+/// One policy document attached to a user or to one of the user's groups.
+#[derive(Debug)]
+pub struct AttachedDocument {
+    /// The document text (a managed policy's default version, or inline).
+    pub document: String,
+    /// `user` or `group`.
+    pub principal_type: String,
+    /// The user's or the group's id.
+    pub principal_id: String,
+    /// An inline policy (else managed).
+    pub inline: bool,
+}
+
+/// Every policy document that bears on `user_id`: managed (default
+/// versions) first, then inline, each for the user and the groups it is in.
+pub async fn attached_documents(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<AttachedDocument>, ApiError> {
+    let managed = sqlx::query(
+        "SELECT v.document, a.principal_type, a.principal_id FROM attachments a
+           JOIN policies p ON p.id = a.policy_id
+           JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.default_version
+         WHERE (a.principal_type = 'user' AND a.principal_id = $1)
+            OR (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let inline = sqlx::query(
+        "SELECT document, principal_type, principal_id FROM inline_policies
+         WHERE (principal_type = 'user' AND principal_id = $1)
+            OR (principal_type = 'group' AND principal_id IN (SELECT group_id FROM group_members WHERE user_id = $1))",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(managed.len() + inline.len());
+    for (rows, inline) in [(managed, false), (inline, true)] {
+        for r in rows {
+            out.push(AttachedDocument {
+                document: r.try_get(0)?,
+                principal_type: r.try_get(1)?,
+                principal_id: r.try_get(2)?,
+                inline,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a new, active root access key (its secret sealed).
+pub async fn insert_root_access_key(
+    c: &mut AnyConnection,
+    id: &str,
+    secret_sealed: Vec<u8>,
+    now: i64,
+) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO root_access_keys (id, secret_sealed, status, created_at) VALUES ($1, $2, 'Active', $3)")
+        .bind(id)
+        .bind(secret_sealed)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// How many principals a managed policy is attached to.
+pub async fn attachment_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
+    use sqlx::Row;
+    let count: i64 = sqlx::query("SELECT COUNT(*) FROM attachments WHERE policy_id = $1")
+        .bind(policy_id)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    Ok(count)
 }

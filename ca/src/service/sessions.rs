@@ -10,20 +10,17 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ward_protocol::api;
 
-use crate::api::{commit, rfc3339, target_user, P};
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::iam;
+use crate::service::caller::Caller;
+use crate::service::iam::target_user;
+use crate::service::names;
+use crate::service::request::{commit, rfc3339, P};
 use crate::state::{now, Shared};
+use crate::store::iam;
 
 /// A session id: `ASIA` and 16 upper-case letters or digits.
 fn check_session_id(id: &str) -> Result<(), ApiError> {
-    let ok = id.len() == 20
-        && id.starts_with("ASIA")
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
+    if names::is_credential_id(id, "ASIA", 20) {
         Ok(())
     } else {
         Err(ApiError::invalid(

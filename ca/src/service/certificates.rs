@@ -20,14 +20,15 @@ use axum::{Extension, Json};
 use rand::RngCore;
 use ward_protocol::api;
 
-use crate::api::{body, commit, rfc3339, target_user, P, Q};
-use crate::auth::{Caller, Identity};
-use crate::authority::{self, Authorities, Signer};
-use crate::authz::authorize;
-use crate::certs::{self, kind, CertRecord};
 use crate::error::ApiError;
-use crate::iam;
+use crate::service::authz::authorize;
+use crate::service::caller::{Caller, Identity};
+use crate::service::iam::target_user;
+use crate::service::request::{body, commit, limit, rfc3339, P, Q};
 use crate::state::{now, AppState, Shared};
+use crate::store::authority::{self, Authorities, Signer};
+use crate::store::certs::{self, kind, CertRecord};
+use crate::store::iam;
 use ward_pki::{sshca, x509};
 
 /// Default and largest SSH user certificate lifetimes.
@@ -51,7 +52,6 @@ const EXTENSIONS: &[&str] = &[
 /// the table, re-read at most every [`CA_RECHECK`] (a new key is used within
 /// that time; old keys stay trusted until retired anyway).
 pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiError> {
-    use sqlx::Row;
     if let Ok(last) = st.ca_checked.lock() {
         if let Some((at, key)) = &*last {
             if at.elapsed() < CA_RECHECK {
@@ -62,14 +62,7 @@ pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiEr
         }
     }
     let mut c = st.store.pool().acquire().await?;
-    let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(created_at), 0), COALESCE(MAX(retired_at), 0), COUNT(retired_at) FROM ca_keys").fetch_one(&mut *c).await?;
-    let key = format!(
-        "{}:{}:{}:{}",
-        r.try_get::<i64, _>(0)?,
-        r.try_get::<i64, _>(1)?,
-        r.try_get::<i64, _>(2)?,
-        r.try_get::<i64, _>(3)?
-    );
+    let key = authority::summary(&mut c).await?;
     if let Ok(mut last) = st.ca_checked.lock() {
         *last = Some((std::time::Instant::now(), key.clone()));
     }
@@ -87,7 +80,7 @@ pub(crate) async fn authorities(st: &AppState) -> Result<Arc<Authorities>, ApiEr
             .chain(a.x509_root.iter())
             .map(|e| e.public_text.clone())
             .collect();
-        if let Err(e) = roots.replace(&pem) {
+        if let Err(e) = roots.replace_pem(&pem) {
             tracing::warn!(error = %e, "could not update the client-certificate anchors");
         }
     }
@@ -113,7 +106,7 @@ fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
             "caller",
             "the account root gets no certificates: sign in as a user",
         )),
-        Identity::Host(_) => Err(crate::host_join::host_route_only()),
+        Identity::Host(_) => Err(crate::service::caller::host_route_only()),
     }
 }
 
@@ -159,7 +152,7 @@ pub(crate) async fn ssh_user_certificate(
     }
     let mut principals = vec![user.name.clone()];
     for (i, p) in req.principals.iter().enumerate() {
-        crate::names::user_name(&format!("principals[{i}]"), p)?;
+        crate::service::names::user_name(&format!("principals[{i}]"), p)?;
         if !principals.iter().any(|x| x == p) {
             principals.push(p.clone());
         }
@@ -234,7 +227,7 @@ pub(crate) async fn ssh_user_certificate(
         public_key: None,
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
-    let ev = crate::api::event(
+    let ev = crate::service::request::event(
         &caller,
         &g,
         serde_json::json!({"serial": serial.to_string(), "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint}),
@@ -319,7 +312,7 @@ pub(crate) async fn x509_client_certificate(
         revoked_at: None,
         public_key: None,
     };
-    let ev = crate::api::event(
+    let ev = crate::service::request::event(
         &caller,
         &g,
         serde_json::json!({"serial": issued.serial_hex, "validitySeconds": validity}),
@@ -449,14 +442,7 @@ pub(crate) async fn list(
     Extension(caller): Extension<Caller>,
     Q(q): Q<CertQuery>,
 ) -> Result<Json<api::CertificateList>, ApiError> {
-    let limit = match &q.limit {
-        None => 100,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 1000"))?,
-    };
+    let limit = limit(&q.limit)?;
     if let Some(k) = &q.kind {
         if ![kind::SSH_USER, kind::SSH_HOST, kind::X509_CLIENT].contains(&k.as_str()) {
             return Err(ApiError::invalid(
@@ -493,11 +479,11 @@ pub(crate) async fn list(
         }
     };
     if let Some(name) = &q.user {
-        crate::names::user_name("user", name)?;
+        crate::service::names::user_name("user", name)?;
     }
     // Authorize before looking the user up: a 404 must not tell a caller
     // without rights which users exist.
-    crate::authz::authorize_read(
+    crate::service::authz::authorize_read(
         &st,
         &caller,
         "ca:ListCertificates",
@@ -709,7 +695,7 @@ async fn krl_of(st: &AppState, authority: &str, cert_kind: &str) -> Result<Respo
     .map_err(ApiError::internal)?;
     // Revoke each serial under the CA key that signed it (retired keys
     // included, so their certificates stay revoked).
-    let keys = crate::authority::all_public_keys(&mut c, authority).await?;
+    let keys = crate::store::authority::all_public_keys(&mut c, authority).await?;
     for (serial, ca_key_id, _) in &revoked {
         let Ok(s) = serial.parse::<u64>() else {
             continue;

@@ -10,96 +10,29 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rand::RngCore;
-use sqlx::{AnyConnection, Row};
 use ward_authz::context;
 use ward_authz::names::host_name;
 use ward_policy::ContextValue;
 use ward_protocol::api;
 
-use crate::api::{body, commit, rfc3339, P};
-use crate::auth::Caller;
-use crate::authority::{self, Signer};
-use crate::authz::{authorize, authorize_read};
-use crate::certs::{self, kind, CertRecord};
+use crate::crypto;
 use crate::error::ApiError;
-use crate::issue_api::authorities;
+use crate::service::authz::{authorize, authorize_read};
+use crate::service::caller::Caller;
+use crate::service::certificates::authorities;
+use crate::service::host_sync::agent_status;
+use crate::service::names;
+use crate::service::request::{body, commit, rfc3339, P};
 use crate::state::{now, Shared};
-use crate::{crypto, names};
+use crate::store::authority::{self, Signer};
+use crate::store::certs::{self, kind, CertRecord};
+use crate::store::host_identity;
+use crate::store::hosts::{self, HostRow};
 use ward_pki::sshca;
 
 /// Default and largest host certificate lifetimes.
 const HOST_DEFAULT_TTL: i64 = 30 * 86_400;
 const HOST_MAX_TTL: i64 = 365 * 86_400;
-
-/// A registered host as stored.
-pub(crate) struct HostRow {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) aliases: Vec<String>,
-    pub(crate) tags: Vec<api::Tag>,
-    pub(crate) created_at: i64,
-}
-
-/// The host named `name` (case-insensitive).
-pub(crate) async fn find(c: &mut AnyConnection, name: &str) -> Result<Option<HostRow>, ApiError> {
-    let r = sqlx::query("SELECT id, name, aliases, tags, created_at FROM hosts WHERE name_lc = $1")
-        .bind(name.to_lowercase())
-        .fetch_optional(&mut *c)
-        .await?;
-    let Some(r) = r else { return Ok(None) };
-    let (name, aliases, tags): (String, String, String) =
-        (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    // Fail closed: a tag column that cannot be read must not become "no
-    // tags" (a Deny conditioned on a host tag would then not apply), nor
-    // unreadable aliases "no aliases".
-    let unreadable = |what: &str, e: serde_json::Error| {
-        ApiError::internal(format!(
-            "host {name}: the stored {what} are unreadable: {e}"
-        ))
-    };
-    Ok(Some(HostRow {
-        id: r.try_get(0)?,
-        aliases: serde_json::from_str(&aliases).map_err(|e| unreadable("aliases", e))?,
-        tags: serde_json::from_str(&tags).map_err(|e| unreadable("tags", e))?,
-        name,
-        created_at: r.try_get(4)?,
-    }))
-}
-
-/// Claims `names` (lower-cased) for host `id` in `host_names`, whose primary
-/// key makes every certificate name belong to one host: a name or alias of
-/// another host is a 409 naming it (checked first for a clear message; the
-/// key refuses it even if two registrations race).
-pub(crate) async fn claim_names(
-    c: &mut AnyConnection,
-    id: &str,
-    names: &[(String, String)],
-) -> Result<(), ApiError> {
-    for (field, n) in names {
-        let taken = sqlx::query("SELECT host_id FROM host_names WHERE name_lc = $1")
-            .bind(n.to_lowercase())
-            .fetch_optional(&mut *c)
-            .await?;
-        let conflict = || ApiError::Conflict {
-            code: "EntityAlreadyExists",
-            message: format!("{field}: {n:?} is already a name or alias of a registered host"),
-        };
-        if taken.is_some() {
-            return Err(conflict());
-        }
-        let res = sqlx::query("INSERT INTO host_names (name_lc, host_id) VALUES ($1, $2)")
-            .bind(n.to_lowercase())
-            .bind(id)
-            .execute(&mut *c)
-            .await;
-        match res {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(conflict()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
 
 fn arn(st: &Shared, name: &str) -> String {
     ward_authz::arn::host(st.store.account_id(), name)
@@ -137,27 +70,6 @@ pub(crate) fn check_tags(tags: &[api::Tag]) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// Inserts a new host and claims its name and aliases (409 if taken).
-pub(crate) async fn insert(c: &mut AnyConnection, h: &HostRow) -> Result<(), ApiError> {
-    sqlx::query("INSERT INTO hosts (id, name, name_lc, aliases, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&h.id)
-        .bind(&h.name)
-        .bind(h.name.to_lowercase())
-        .bind(serde_json::to_string(&h.aliases).unwrap_or_default())
-        .bind(serde_json::to_string(&h.tags).unwrap_or_default())
-        .bind(h.created_at)
-        .execute(&mut *c)
-        .await?;
-    let mut claimed = vec![("name".to_owned(), h.name.clone())];
-    claimed.extend(
-        h.aliases
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (format!("aliases[{i}]"), a.clone())),
-    );
-    claim_names(c, &h.id, &claimed).await
 }
 
 /// `POST /v1/hosts`.
@@ -215,7 +127,7 @@ pub(crate) async fn register(
         authorize(&st, &caller, "host:RegisterHost", &arn(&st, a), &ctx).await?;
     }
     let mut m = st.store.mutation(&g).await?;
-    if find(&mut m.tx, &req.name).await?.is_some() {
+    if hosts::find(&mut m.tx, &req.name).await?.is_some() {
         return Err(ApiError::exists("host", &req.name));
     }
     let h = HostRow {
@@ -225,7 +137,7 @@ pub(crate) async fn register(
         tags: req.tags.clone(),
         created_at: now(),
     };
-    insert(&mut m.tx, &h).await?;
+    hosts::insert(&mut m.tx, &h).await?;
     commit(m, &caller, &g, serde_json::json!({"hostId": h.id})).await?;
     Ok((StatusCode::CREATED, Json(out(&st, &h))))
 }
@@ -237,15 +149,12 @@ pub(crate) async fn list(
 ) -> Result<Json<api::HostList>, ApiError> {
     authorize_read(&st, &caller, "host:ListHosts", &arn(&st, "*"), &[]).await?;
     let mut c = st.store.pool().acquire().await?;
-    let rows = sqlx::query("SELECT name FROM hosts ORDER BY name_lc LIMIT 10000")
-        .fetch_all(&mut *c)
-        .await?;
     let mut hosts = Vec::new();
-    let current = crate::host_sync::generation(&mut c).await?;
-    for r in &rows {
-        if let Some(h) = find(&mut c, &r.try_get::<String, _>(0)?).await? {
+    let current = host_identity::generation(&mut c).await?;
+    for name in hosts::names(&mut c).await? {
+        if let Some(h) = hosts::find(&mut c, &name).await? {
             let mut o = out(&st, &h);
-            o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+            o.agent = agent_status(&mut c, &h.id, current).await?;
             hosts.push(o);
         }
     }
@@ -263,10 +172,10 @@ async fn target(
     action: &str,
     name: &str,
     extra: &[(&str, ContextValue)],
-) -> Result<(HostRow, crate::authz::Grant), ApiError> {
+) -> Result<(HostRow, crate::store::Grant), ApiError> {
     host_name("name", name, false)?;
     let mut c = st.store.pool().acquire().await?;
-    let found = find(&mut c, name).await?;
+    let found = hosts::find(&mut c, name).await?;
     drop(c);
     let tags = match &found {
         Some(h) => host_tags(h),
@@ -287,8 +196,8 @@ pub(crate) async fn get(
     let (h, _) = target(&st, &caller, "host:GetHost", &name, &[]).await?;
     let mut o = out(&st, &h);
     let mut c = st.store.pool().acquire().await?;
-    let current = crate::host_sync::generation(&mut c).await?;
-    o.agent = crate::host_sync::agent_status(&mut c, &h.id, current).await?;
+    let current = host_identity::generation(&mut c).await?;
+    o.agent = agent_status(&mut c, &h.id, current).await?;
     Ok(Json(o))
 }
 
@@ -300,15 +209,8 @@ pub(crate) async fn deregister(
 ) -> Result<StatusCode, ApiError> {
     let (h, g) = target(&st, &caller, "host:DeregisterHost", &name, &[]).await?;
     let mut m = st.store.mutation(&g).await?;
-    sqlx::query("DELETE FROM hosts WHERE id = $1")
-        .bind(&h.id)
-        .execute(&mut *m.tx)
-        .await?;
-    sqlx::query("DELETE FROM host_names WHERE host_id = $1")
-        .bind(&h.id)
-        .execute(&mut *m.tx)
-        .await?;
-    crate::host_join::forget(&mut m.tx, &h.id).await?;
+    hosts::delete(&mut m.tx, &h.id).await?;
+    host_identity::forget(&mut m.tx, &h.id).await?;
     // Its certificates name it: once it is gone they must not vouch for a
     // host that may re-register under the same name with another key.
     let serials = certs::revoke_host(
@@ -333,7 +235,7 @@ pub(crate) async fn deregister(
 /// CA key; returns the certificate line and its inventory record (not yet
 /// recorded). `field` names the key in errors.
 pub(crate) fn sign_host_key(
-    auth: &crate::authority::Authorities,
+    auth: &crate::store::authority::Authorities,
     key: &ssh_key::PublicKey,
     host_id: &str,
     principals: &[String],
@@ -408,7 +310,7 @@ pub(crate) async fn host_certificate(
     host_name("name", &name, false)?;
     let principals = {
         let mut c = st.store.pool().acquire().await?;
-        match find(&mut c, &name).await? {
+        match hosts::find(&mut c, &name).await? {
             Some(h) => std::iter::once(h.name).chain(h.aliases).collect(),
             None => vec![name.clone()],
         }
@@ -448,7 +350,7 @@ pub(crate) async fn host_certificate(
     let (text, rec) = sign_host_key(&auth, &key, &h.id, &principals, validity, "publicKey")?;
     let (serial, fingerprint) = (rec.serial.clone(), rec.key_fingerprint.clone());
     let (after, before) = (rec.valid_after, rec.valid_before);
-    let ev = crate::api::event(
+    let ev = crate::service::request::event(
         &caller,
         &g,
         serde_json::json!({"host": h.name, "serial": serial, "keyFingerprint": fingerprint}),

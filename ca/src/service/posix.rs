@@ -8,77 +8,19 @@
 //! account the API does not show. A user has a POSIX account only when its
 //! name is a portable Unix name (`ward_authz::names::unix_name`:
 //! `[a-z_][a-z0-9_.-]*`, at most 32 characters, not all digits); ids come
-//! from the one `unix_id` counter shared with groups (see `iam.rs`), the
+//! from the one `unix_id` counter shared with groups (`store::iam`), the
 //! primary group is the user-private group (gid = uid), and a NULL home or
 //! shell means the configured default. Shell, home and gecos end up in
 //! `passwd` lines, whose fields are separated by `:` and records by
-//! newlines, so those (and every control character) are refused.
+//! newlines, so those (and every control character) are refused. The
+//! configured defaults and the field rules they share are
+//! [`PosixDefaults`] in `config` (`[unix]`).
 
 use ward_protocol::host::Posix;
 
+use crate::config::{check_shell, normalised_home, passwd_field, PosixDefaults};
 use crate::error::ApiError;
-use crate::iam::User;
-
-/// `[unix] home_template` default.
-pub const DEFAULT_HOME_TEMPLATE: &str = "/home/{name}";
-/// `[unix] default_shell` default.
-pub const DEFAULT_SHELL: &str = "/bin/bash";
-/// Longest shell, home or gecos, in bytes.
-pub const MAX_FIELD_BYTES: usize = 255;
-/// The placeholder of `home_template`.
-const NAME: &str = "{name}";
-
-/// The configured defaults (`[unix]`), validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PosixDefaults {
-    /// Normalised absolute path holding `{name}` once.
-    home_template: String,
-    /// Absolute path.
-    shell: String,
-}
-
-impl Default for PosixDefaults {
-    fn default() -> PosixDefaults {
-        PosixDefaults {
-            home_template: DEFAULT_HOME_TEMPLATE.into(),
-            shell: DEFAULT_SHELL.into(),
-        }
-    }
-}
-
-impl PosixDefaults {
-    /// Validates `[unix] home_template` and `default_shell` (either may be
-    /// absent: the defaults apply).
-    pub fn new(home_template: Option<&str>, shell: Option<&str>) -> Result<PosixDefaults, String> {
-        let t = home_template.unwrap_or(DEFAULT_HOME_TEMPLATE);
-        if t.matches(NAME).count() != 1 || t.replacen(NAME, "", 1).contains(['{', '}']) {
-            return Err(format!(
-                "unix.home_template: {t:?} must contain {NAME} exactly once (and no other braces)"
-            ));
-        }
-        // A Unix name holds no `/` and does not start with `.`, so checking
-        // the template with a stand-in name checks every home it makes.
-        let home_template = normalised_home(&t.replacen(NAME, "x", 1))
-            .and_then(|_| normalised_home(t))
-            .map_err(|e| format!("unix.home_template: {e}"))?;
-        let shell = shell.unwrap_or(DEFAULT_SHELL);
-        check_shell(shell).map_err(|e| format!("unix.default_shell: {e}"))?;
-        Ok(PosixDefaults {
-            home_template,
-            shell: shell.to_owned(),
-        })
-    }
-
-    /// The default home of `name`.
-    pub fn home_for(&self, name: &str) -> String {
-        self.home_template.replacen(NAME, name, 1)
-    }
-
-    /// The default shell.
-    pub fn shell(&self) -> &str {
-        &self.shell
-    }
-}
+use crate::store::iam::User;
 
 /// Why a user named `name` has no POSIX account, or `None` when it has one.
 pub fn no_posix_reason(name: &str) -> Option<String> {
@@ -104,48 +46,9 @@ pub fn posix_view(u: &User, d: &PosixDefaults) -> Option<Posix> {
         uid,
         gid,
         home: u.home.clone().unwrap_or_else(|| d.home_for(&u.name)),
-        shell: u.shell.clone().unwrap_or_else(|| d.shell.clone()),
+        shell: u.shell.clone().unwrap_or_else(|| d.shell().to_owned()),
         gecos: u.gecos.clone(),
     })
-}
-
-fn passwd_field(s: &str) -> Result<(), String> {
-    if s.len() > MAX_FIELD_BYTES {
-        return Err(format!(
-            "must be at most {MAX_FIELD_BYTES} bytes, got {}",
-            s.len()
-        ));
-    }
-    if s.chars().any(|c| c.is_control() || c == ':') {
-        return Err("must not contain ':', newlines or control characters".into());
-    }
-    Ok(())
-}
-
-fn check_shell(s: &str) -> Result<(), String> {
-    passwd_field(s)?;
-    if !s.starts_with('/') || s.len() < 2 {
-        return Err(format!("{s:?} must be an absolute path"));
-    }
-    Ok(())
-}
-
-/// An absolute path without `..`, with `.`, empty components and a
-/// trailing `/` removed.
-fn normalised_home(s: &str) -> Result<String, String> {
-    passwd_field(s)?;
-    if !s.starts_with('/') {
-        return Err(format!("{s:?} must be an absolute path"));
-    }
-    let mut parts = Vec::new();
-    for p in s.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => return Err(format!("{s:?} must not contain '..'")),
-            p => parts.push(p),
-        }
-    }
-    Ok(format!("/{}", parts.join("/")))
 }
 
 /// A requested shell (`""` = the default, returned as `None`).

@@ -309,3 +309,17 @@ pub async fn all_public_keys(
     }
     Ok(out)
 }
+
+/// A summary of the `ca_keys` table that changes whenever a key is added
+/// or retired (the CA key cache's validity key).
+pub async fn summary(c: &mut AnyConnection) -> Result<String, ApiError> {
+    let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(created_at), 0), COALESCE(MAX(retired_at), 0), COUNT(retired_at) FROM ca_keys").fetch_one(&mut *c).await?;
+    let key = format!(
+        "{}:{}:{}:{}",
+        r.try_get::<i64, _>(0)?,
+        r.try_get::<i64, _>(1)?,
+        r.try_get::<i64, _>(2)?,
+        r.try_get::<i64, _>(3)?
+    );
+    Ok(key)
+}

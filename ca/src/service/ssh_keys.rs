@@ -8,15 +8,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use sqlx::{AnyConnection, Row};
 use ssh_key::HashAlg;
 
-use crate::api::{body, commit, rfc3339, target_user, P};
-use crate::auth::Caller;
 use crate::crypto;
 use crate::error::ApiError;
-use crate::iam::{limits, User};
+use crate::service::caller::Caller;
+use crate::service::iam::target_user;
+use crate::service::names;
+use crate::service::request::{body, commit, rfc3339, P};
 use crate::state::{now, Shared};
+use crate::store::iam::{limits, User};
+use crate::store::ssh_keys::{self, SshKeyRow};
 use ward_protocol::api;
 
 /// A parsed, acceptable key: `(normalised "type base64 comment" text,
@@ -32,35 +34,7 @@ pub fn parse_public_key(text: &str) -> Result<(String, String), ApiError> {
     Ok((normalised, fingerprint))
 }
 
-#[derive(Debug)]
-struct Row_ {
-    id: String,
-    public_key: String,
-    fingerprint: String,
-    status: String,
-    uploaded_at: i64,
-}
-
-async fn keys_of(c: &mut AnyConnection, user_id: &str) -> Result<Vec<Row_>, ApiError> {
-    let rows = sqlx::query("SELECT id, public_key, fingerprint, status, uploaded_at FROM ssh_keys WHERE user_id = $1 ORDER BY uploaded_at, id")
-        .bind(user_id)
-        .fetch_all(&mut *c)
-        .await?;
-    rows.iter()
-        .map(|r| -> Result<Row_, sqlx::Error> {
-            Ok(Row_ {
-                id: r.try_get(0)?,
-                public_key: r.try_get(1)?,
-                fingerprint: r.try_get(2)?,
-                status: r.try_get(3)?,
-                uploaded_at: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
-}
-
-fn out(user: &User, r: &Row_, with_key: bool) -> api::SshPublicKey {
+fn out(user: &User, r: &SshKeyRow, with_key: bool) -> api::SshPublicKey {
     api::SshPublicKey {
         user_name: user.name.clone(),
         ssh_public_key_id: r.id.clone(),
@@ -72,12 +46,7 @@ fn out(user: &User, r: &Row_, with_key: bool) -> api::SshPublicKey {
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    let ok = id.len() == 21
-        && id.starts_with("APKA")
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
+    if names::is_credential_id(id, "APKA", 21) {
         Ok(())
     } else {
         Err(ApiError::invalid(
@@ -98,7 +67,7 @@ pub(crate) async fn upload(
     let (text, fingerprint) = parse_public_key(&req.public_key)?;
     let (u, g) = target_user(&st, &caller, "iam:UploadSSHPublicKey", &name, false).await?;
     let mut m = st.store.mutation(&g).await?;
-    let existing = keys_of(&mut m.tx, &u.id).await?;
+    let existing = ssh_keys::keys_of(&mut m.tx, &u.id).await?;
     if existing.iter().any(|k| k.fingerprint == fingerprint) {
         return Err(ApiError::Conflict {
             code: "DuplicateSSHPublicKey",
@@ -113,22 +82,14 @@ pub(crate) async fn upload(
             limits::SSH_KEYS_PER_USER
         )));
     }
-    let row = Row_ {
+    let row = SshKeyRow {
         id: crypto::unique_id("APKA"),
         public_key: text,
         fingerprint,
         status: "Active".into(),
         uploaded_at: now(),
     };
-    sqlx::query("INSERT INTO ssh_keys (id, user_id, public_key, fingerprint, status, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&row.id)
-        .bind(&u.id)
-        .bind(&row.public_key)
-        .bind(&row.fingerprint)
-        .bind(&row.status)
-        .bind(row.uploaded_at)
-        .execute(&mut *m.tx)
-        .await?;
+    ssh_keys::insert(&mut m.tx, &u.id, &row).await?;
     commit(
         m,
         &caller,
@@ -147,7 +108,7 @@ pub(crate) async fn list(
 ) -> Result<Json<api::SshPublicKeyList>, ApiError> {
     let (u, _) = target_user(&st, &caller, "iam:ListSSHPublicKeys", &name, true).await?;
     let mut c = st.store.pool().acquire().await?;
-    let keys = keys_of(&mut c, &u.id).await?;
+    let keys = ssh_keys::keys_of(&mut c, &u.id).await?;
     Ok(Json(api::SshPublicKeyList {
         ssh_public_keys: keys.iter().map(|k| out(&u, k, false)).collect(),
     }))
@@ -162,7 +123,7 @@ pub(crate) async fn get(
     check_id(&id)?;
     let (u, _) = target_user(&st, &caller, "iam:GetSSHPublicKey", &name, true).await?;
     let mut c = st.store.pool().acquire().await?;
-    let keys = keys_of(&mut c, &u.id).await?;
+    let keys = ssh_keys::keys_of(&mut c, &u.id).await?;
     let k = keys
         .iter()
         .find(|k| k.id == id)
@@ -187,13 +148,8 @@ pub(crate) async fn update(
     }
     let (u, g) = target_user(&st, &caller, "iam:UpdateSSHPublicKey", &name, false).await?;
     let mut m = st.store.mutation(&g).await?;
-    let res = sqlx::query("UPDATE ssh_keys SET status = $1 WHERE id = $2 AND user_id = $3")
-        .bind(&req.status)
-        .bind(&id)
-        .bind(&u.id)
-        .execute(&mut *m.tx)
-        .await?;
-    if res.rows_affected() == 0 {
+    let found = ssh_keys::set_status(&mut m.tx, &u.id, &id, &req.status).await?;
+    if !found {
         return Err(ApiError::no_such(
             "SSH public key",
             &format!("{id} of user {}", u.name),
@@ -218,12 +174,8 @@ pub(crate) async fn delete(
     check_id(&id)?;
     let (u, g) = target_user(&st, &caller, "iam:DeleteSSHPublicKey", &name, false).await?;
     let mut m = st.store.mutation(&g).await?;
-    let res = sqlx::query("DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2")
-        .bind(&id)
-        .bind(&u.id)
-        .execute(&mut *m.tx)
-        .await?;
-    if res.rows_affected() == 0 {
+    let found = ssh_keys::delete(&mut m.tx, &u.id, &id).await?;
+    if !found {
         return Err(ApiError::no_such(
             "SSH public key",
             &format!("{id} of user {}", u.name),

@@ -1,0 +1,90 @@
+//! Who is calling, once authenticated: the [`Caller`] every service
+//! handler receives (the http layer's `auth` makes it; services only read
+//! it).
+
+use std::net::IpAddr;
+
+use ward_policy::Principal;
+
+use crate::error::ApiError;
+use crate::store::host_identity::HostPrincipal;
+use crate::store::iam::User;
+
+/// The authenticated identity.
+// One per request, never in a collection: the user row's size is harmless.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Identity {
+    /// The account root.
+    Root,
+    /// An IAM user.
+    User(User),
+    /// An enrolled host (mTLS with its `spiffe://TD/host/NAME`
+    /// certificate); it may call the host routes (`/v1/host/*`) only.
+    Host(HostPrincipal),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Who.
+    pub identity: Identity,
+    /// As a policy principal.
+    pub principal: Principal,
+    /// `ward:AuthMethod`: `access-key`, `session`, …
+    pub auth_method: &'static str,
+    /// Peer address.
+    pub source_ip: IpAddr,
+    /// Over TLS.
+    pub secure: bool,
+    /// The access key used, if any.
+    pub access_key_id: Option<String>,
+    /// A session opened with a password that must be changed: only
+    /// ChangePassword and GetCallerIdentity are allowed (see `authorize`).
+    pub password_change_only: bool,
+}
+
+impl Caller {
+    pub(crate) fn with_password_change_only(mut self, only: bool) -> Caller {
+        self.password_change_only = only;
+        self
+    }
+
+    /// Principal ARN.
+    pub fn arn(&self) -> &str {
+        self.principal.arn()
+    }
+}
+
+/// The root ARN of an account.
+pub fn root_arn(account: &str) -> String {
+    ward_authz::arn::root(account)
+}
+
+/// A user's ARN.
+pub fn user_arn(account: &str, u: &User) -> String {
+    ward_authz::arn::user(account, &u.path, &u.name)
+}
+
+/// The prefix of the routes a host principal may call.
+pub const HOST_ROUTES: &str = "/v1/host/";
+
+/// The refusal for a host calling anything but the host routes, and for
+/// anyone but a host calling them.
+pub fn host_route_only() -> ApiError {
+    ApiError::Denied {
+        message: "hosts may only call host routes (/v1/host/*)".into(),
+    }
+}
+
+/// The calling host, or 403 for any other caller.
+pub fn require_host(caller: &Caller) -> Result<&HostPrincipal, ApiError> {
+    match &caller.identity {
+        Identity::Host(h) => Ok(h),
+        _ => Err(ApiError::Denied {
+            message: "only an enrolled host, authenticated by its ward host certificate, \
+                      may call the host routes (/v1/host/*)"
+                .into(),
+        }),
+    }
+}
