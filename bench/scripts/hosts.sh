@@ -63,8 +63,9 @@ cleanup() {
 trap cleanup EXIT
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/ward "$DIR"/{etc,lib,home,keys,state,ssh,ak}
-cp /etc/passwd "$DIR/etc/passwd"; echo "deploy:*:1400:1400:local deploy:/:/bin/sh" >> "$DIR/etc/passwd"
-cp /etc/group "$DIR/etc/group"; echo "deploy:x:1400:" >> "$DIR/etc/group"
+cp /etc/passwd "$DIR/etc/passwd"
+printf 'deploy:*:1400:1400:local deploy:/:/bin/sh\ncertfile:*:1401:1401:local, static principals file:/:/bin/sh\n' >> "$DIR/etc/passwd"
+cp /etc/group "$DIR/etc/group"; printf 'deploy:x:1400:\ncertfile:x:1401:\n' >> "$DIR/etc/group"
 printf 'passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n' > "$DIR/etc/nsswitch.conf"
 for f in passwd group nsswitch.conf; do mount --bind "$DIR/etc/$f" "/etc/$f"; done
 cp "$REL/libnss_ward.so" "$DIR/lib/libnss_ward.so.2"
@@ -156,12 +157,18 @@ PrintLastLog no
 UseDNS no
 MaxStartups 64:30:128
 LogLevel INFO
+# Control: the same certificate checked against a static principals file,
+# without the agent (separates the certificate's cost from the command's).
+Match User certfile
+  AuthorizedPrincipalsCommand none
+  AuthorizedPrincipalsFile $DIR/principals/%u
 EOF
+mkdir -p "$DIR/principals"; echo alice > "$DIR/principals/certfile"; chmod 755 "$DIR/principals"; chmod 644 "$DIR/principals/certfile"
 /usr/sbin/sshd -D -E "$DIR/sshd.log" -f "$DIR/sshd_config" -p "$SSHD_PORT" < /dev/null &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "Server listening" "$DIR/sshd.log" 2>/dev/null && break; sleep 0.1; done
 
-export DIR SSHD_PORT REL GETENT_RUNS SSH_RUNS CHANGES
+export DIR SSHD_PORT REL GETENT_RUNS SSH_RUNS CHANGES KEY_ID SERIAL CERT_B64
 KEY_ID=$(ssh-keygen -Lf "$DIR/keys/ward-cert.pub" | awk '/Key ID/ {gsub(/"/, "", $3); print $3}')
 SERIAL=$(ssh-keygen -Lf "$DIR/keys/ward-cert.pub" | awk '/Serial:/ {print $2}')
 CERT_B64=$(awk '{print $2}' "$DIR/keys/ward-cert.pub")
@@ -212,6 +219,7 @@ common = ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=no
           "-o", "LogLevel=ERROR", "-p", port]
 cases = [
     ("plain key, authorized_keys → deploy", ["-i", d + "/keys/plain", "-o", "CertificateFile=none"], "deploy"),
+    ("ward certificate, static AuthorizedPrincipalsFile → certfile (control, no agent)", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "certfile"),
     ("ward certificate, principals command → deploy", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "deploy"),
     ("ward certificate → alice (account from libnss_ward)", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "alice"),
 ]
@@ -235,6 +243,30 @@ print("|---|---:|---:|---:|---:|")
 for c, _, _ in cases:
     v = sorted(t[c])
     print("| %s | %.1f ms | %.1f ms | %.1f ms | %.3f× |" % (c, statistics.mean(v), statistics.median(v), v[int(0.99 * (len(v) - 1))], statistics.mean(v) / base))
+
+# Where the difference goes: the principals command as a process on its own
+# (vs /bin/true), and how many times sshd runs it per login (decisions that
+# reach ward-ca's audit log for one login).
+cmd = [os.environ["REL"] + "/ward-agent", "--config", d + "/agent.toml", "ssh-authorized-principals", "--",
+       "deploy", os.environ["KEY_ID"], os.environ["SERIAL"], os.environ["CERT_B64"]]
+out = subprocess.run(cmd, capture_output=True, text=True)
+assert out.stdout == "alice\n", out
+pt = {"ward-agent ssh-authorized-principals": [], "/bin/true": []}
+for _ in range(n):
+    for c, a in (("ward-agent ssh-authorized-principals", cmd), ("/bin/true", ["/bin/true"])):
+        s = time.perf_counter()
+        subprocess.run(a, stdout=subprocess.DEVNULL, check=True)
+        pt[c].append((time.perf_counter() - s) * 1e3)
+for c, v in pt.items():
+    print("process alone, %s: mean %.1f ms, median %.1f ms" % (c, statistics.mean(v), statistics.median(v)))
+import datetime, json as _json
+time.sleep(1.1)
+since = int(time.time())
+assert run(cases[2][1], "deploy").returncode == 0
+time.sleep(3)
+out = subprocess.run([os.environ["REL"] + "/ward", "--output", "json", "audit", "list", "--action", "host:Login",
+                      "--since", str(since), "--all"], capture_output=True, text=True)
+print("host:Login decisions recorded by ward-ca for one certificate login: %s" % (out.stdout.count('"host:Login"') if out.returncode == 0 else "unknown (" + out.stderr.strip() + ")"))
 PY
 
 echo
