@@ -13,7 +13,9 @@
 #   3. `ssh deploy@127.0.0.1 true` with a plain authorized_keys key vs with a
 #      ward certificate through `AuthorizedPrincipalsCommand` (the agent), to
 #      the same sshd and the same local account, plus the certificate into
-#      alice's own NSS-served account; interleaved;
+#      alice's own NSS-served account; interleaved; controls on the same
+#      sshd: the certificate with a static AuthorizedPrincipalsFile, and with
+#      `AuthorizedPrincipalsCommand /bin/echo alice` (what any command costs);
 #   4. `ward group remove-user ops alice` / `add-user` → the agent's snapshot
 #      generation changes (socket `status` polled every 10 ms), p50/p99;
 #   5. snapshot size / sync bytes per change at 10,000 users and 1,000
@@ -64,8 +66,8 @@ trap cleanup EXIT
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/ward "$DIR"/{etc,lib,home,keys,state,ssh,ak}
 cp /etc/passwd "$DIR/etc/passwd"
-printf 'deploy:*:1400:1400:local deploy:/:/bin/sh\ncertfile:*:1401:1401:local, static principals file:/:/bin/sh\n' >> "$DIR/etc/passwd"
-cp /etc/group "$DIR/etc/group"; printf 'deploy:x:1400:\ncertfile:x:1401:\n' >> "$DIR/etc/group"
+printf 'deploy:*:1400:1400:local deploy:/:/bin/sh\ncertfile:*:1401:1401:local, static principals file:/:/bin/sh\ncertcmd:*:1402:1402:local, trivial principals command:/:/bin/sh\n' >> "$DIR/etc/passwd"
+cp /etc/group "$DIR/etc/group"; printf 'deploy:x:1400:\ncertfile:x:1401:\ncertcmd:x:1402:\n' >> "$DIR/etc/group"
 printf 'passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n' > "$DIR/etc/nsswitch.conf"
 for f in passwd group nsswitch.conf; do mount --bind "$DIR/etc/$f" "/etc/$f"; done
 cp "$REL/libnss_ward.so" "$DIR/lib/libnss_ward.so.2"
@@ -162,6 +164,9 @@ LogLevel INFO
 Match User certfile
   AuthorizedPrincipalsCommand none
   AuthorizedPrincipalsFile $DIR/principals/%u
+# Control: a trivial principals command (what running any command costs sshd).
+Match User certcmd
+  AuthorizedPrincipalsCommand /bin/echo alice
 EOF
 mkdir -p "$DIR/principals"; echo alice > "$DIR/principals/certfile"; chmod 755 "$DIR/principals"; chmod 644 "$DIR/principals/certfile"
 /usr/sbin/sshd -D -E "$DIR/sshd.log" -f "$DIR/sshd_config" -p "$SSHD_PORT" < /dev/null &
@@ -220,6 +225,7 @@ common = ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=no
 cases = [
     ("plain key, authorized_keys → deploy", ["-i", d + "/keys/plain", "-o", "CertificateFile=none"], "deploy"),
     ("ward certificate, static AuthorizedPrincipalsFile → certfile (control, no agent)", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "certfile"),
+    ("ward certificate, principals command /bin/echo alice → certcmd (control, no agent)", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "certcmd"),
     ("ward certificate, principals command → deploy", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "deploy"),
     ("ward certificate → alice (account from libnss_ward)", ["-i", d + "/keys/ward", "-o", "CertificateFile=" + d + "/keys/ward-cert.pub"], "alice"),
 ]
@@ -262,7 +268,7 @@ for c, v in pt.items():
 import datetime, json as _json
 time.sleep(1.1)
 since = int(time.time())
-assert run(cases[2][1], "deploy").returncode == 0
+assert run(cases[3][1], "deploy").returncode == 0
 time.sleep(3)
 out = subprocess.run([os.environ["REL"] + "/ward", "--output", "json", "audit", "list", "--action", "host:Login",
                       "--since", str(since), "--all"], capture_output=True, text=True)
