@@ -95,7 +95,9 @@ impl Plan {
                     ..
                 },
             ) => true,
-            (Kind::Principals, Response::Lines { lines, .. }) => lines == &[self.user.clone()],
+            (Kind::Principals, Response::Lines { lines, .. }) => {
+                lines.len() == 1 && lines[0] == self.user
+            }
             _ => false,
         };
         if ok {
@@ -187,7 +189,8 @@ fn throughput(plan: &Arc<Plan>, kind: Kind, clients: usize, secs: f64) -> Result
     let n = done.load(Ordering::Relaxed);
     let el = t.elapsed().as_secs_f64();
     for h in handles {
-        h.join().map_err(|_| "client thread panicked".to_owned())??;
+        h.join()
+            .map_err(|_| "client thread panicked".to_owned())??;
     }
     Ok(n as f64 / el)
 }
@@ -214,16 +217,19 @@ fn run() -> Result<(), String> {
     });
     let samples = usize::try_from(num(6)?).map_err(|e| e.to_string())?;
     let clients = usize::try_from(num(7)?).map_err(|e| e.to_string())?;
-    let secs = a[8]
-        .parse::<f64>()
-        .map_err(|e| format!("SECONDS: {e}"))?;
-    let kinds = [Kind::Status, Kind::Passwd, Kind::Authorize, Kind::Principals];
+    let secs = a[8].parse::<f64>().map_err(|e| format!("SECONDS: {e}"))?;
+    let kinds = [
+        Kind::Status,
+        Kind::Passwd,
+        Kind::Authorize,
+        Kind::Principals,
+    ];
     latency(&plan, &kinds, samples)?;
 
-    let mut rates = [[0f64; 2]; 4];
-    for round in 0..2 {
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    for _round in 0..2 {
         for (i, &k) in kinds.iter().enumerate() {
-            rates[i][round] = throughput(&plan, k, clients, secs)?;
+            rates[i].push(throughput(&plan, k, clients, secs)?);
         }
     }
     println!();
