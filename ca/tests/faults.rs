@@ -517,17 +517,21 @@ fn a_frozen_replica_does_not_stop_the_other() {
 }
 
 /// The backends (pid and transaction start) idle in a transaction that
-/// has written the audit head (so holds its one row's lock). Only a
-/// writer counts: RowExclusiveLock on the table, which UPDATE takes. A
-/// transaction that merely read the head holds AccessShareLock, which
-/// blocks no writer, and catching one of those made A's /readyz rightly
-/// answer 200.
+/// holds the audit head's row lock: the transaction whose id is the
+/// visible head row's `xmax` (it updated the row and has not ended).
+///
+/// Looking for a lock on the table is not enough, and was the flakiness:
+/// sqlx prepares a statement (Parse/Describe, one round trip) before it
+/// executes it, and parsing `UPDATE audit_head …` already takes the
+/// table's RowExclusiveLock. A replica frozen between the two holds that
+/// lock, idle in a transaction with no transaction id, but no row lock —
+/// and rightly blocks nobody, so A's /readyz answered 200.
 fn audit_head_holders(url: &str) -> Vec<String> {
     common::psql(
         url,
-        "SELECT s.pid || ' ' || s.xact_start FROM pg_locks l JOIN pg_stat_activity s USING (pid)
-         WHERE s.state = 'idle in transaction' AND l.relation = 'audit_head'::regclass
-           AND l.mode = 'RowExclusiveLock' AND l.granted ORDER BY 1",
+        "SELECT s.pid || ' ' || s.xact_start FROM pg_stat_activity s, audit_head h
+         WHERE h.id = 1 AND s.backend_xid = h.xmax AND s.state = 'idle in transaction'
+         ORDER BY 1",
     )
     .lines()
     .map(str::to_owned)
