@@ -16,7 +16,6 @@
 mod sshd;
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use ssh_key::PublicKey;
@@ -48,11 +47,6 @@ fn in_namespace(test: &str) -> bool {
     false
 }
 
-fn bind(src: &Path, dst: &str) {
-    let out = sshd::run(Command::new("mount").arg("--bind").arg(src).arg(dst));
-    assert!(out.status.success(), "mount {src:?}: {}", sshd::text(&out));
-}
-
 const ALICE: &str = "AIDAALICE0000000001";
 
 fn replace(sh: &ward_agent::shared::Shared, snap: &Snapshot, generation: u64) {
@@ -75,8 +69,7 @@ fn sshd_logins_are_decided_by_the_agent() {
     passwd.push_str(
         "alice:*:200000:200000:alice:/:/bin/sh\ndeploy:*:200100:200100:deploy:/:/bin/sh\n",
     );
-    std::fs::write(dir.path().join("etc-passwd"), passwd).unwrap();
-    bind(&dir.path().join("etc-passwd"), "/etc/passwd");
+    sshd::private_etc(dir.path(), &[("passwd", &passwd)]);
 
     // The CA and alice's certificate (key id = her ward user id).
     let ca = SshCa::generate(CaAlg::Ed25519).unwrap();

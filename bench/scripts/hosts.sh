@@ -65,11 +65,13 @@ cleanup() {
 trap cleanup EXIT
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/ward "$DIR"/{etc,lib,home,keys,state,ssh,ak}
-cp /etc/passwd "$DIR/etc/passwd"
+# A copy of all of /etc (a bind mount on one file is bypassed when another
+# process replaces that file by rename, e.g. useradd).
+rmdir "$DIR/etc"; cp -a /etc "$DIR/etc"
 printf 'deploy:*:1400:1400:local deploy:/:/bin/sh\ncertfile:*:1401:1401:local, static principals file:/:/bin/sh\ncertcmd:*:1402:1402:local, trivial principals command:/:/bin/sh\n' >> "$DIR/etc/passwd"
-cp /etc/group "$DIR/etc/group"; printf 'deploy:x:1400:\ncertfile:x:1401:\ncertcmd:x:1402:\n' >> "$DIR/etc/group"
+printf 'deploy:x:1400:\ncertfile:x:1401:\ncertcmd:x:1402:\n' >> "$DIR/etc/group"
 printf 'passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n' > "$DIR/etc/nsswitch.conf"
-for f in passwd group nsswitch.conf; do mount --bind "$DIR/etc/$f" "/etc/$f"; done
+mount --bind "$DIR/etc" /etc
 cp "$REL/libnss_ward.so" "$DIR/lib/libnss_ward.so.2"
 export LD_LIBRARY_PATH=$DIR/lib
 export HOME=$DIR/home

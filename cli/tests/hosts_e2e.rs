@@ -164,18 +164,17 @@ fn a_host_enrolled_with_one_token_decides_logins_by_current_policy() {
     );
     let mut group = std::fs::read_to_string("/etc/group").unwrap();
     group.push_str("deploy:x:1400:\ncarol:x:1500:\n");
-    let etc = dir.path("etc");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(etc.join("passwd"), passwd).unwrap();
-    std::fs::write(etc.join("group"), group).unwrap();
-    std::fs::write(
-        etc.join("nsswitch.conf"),
-        "passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n",
-    )
-    .unwrap();
-    for f in ["passwd", "group", "nsswitch.conf"] {
-        mount(&["--bind", s(&etc.join(f)), &format!("/etc/{f}")]);
-    }
+    sshd::private_etc(
+        &dir.0,
+        &[
+            ("passwd", &passwd),
+            ("group", &group),
+            (
+                "nsswitch.conf",
+                "passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n",
+            ),
+        ],
+    );
     let lib = dir.path("lib");
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::copy(&nss_so, lib.join("libnss_ward.so.2")).unwrap();

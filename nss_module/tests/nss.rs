@@ -6,6 +6,8 @@
 //! changed. The test re-runs itself under `unshare --mount`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../ca/tests/sshd/mod.rs"]
+mod sshd;
 #[path = "../../agent/tests/support/mod.rs"]
 mod support;
 
@@ -64,10 +66,6 @@ fn mount(args: &[&str]) {
     assert!(out.status.success(), "mount {args:?}: {out:?}");
 }
 
-fn bind(src: &Path, dst: &str) {
-    mount(&["--bind", src.to_str().unwrap(), dst]);
-}
-
 /// The cdylib cargo built for this test (target/*/deps/libnss_ward.so).
 fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -114,17 +112,18 @@ fn setup() -> Env {
     passwd.push_str("carol:x:5555:5555:local carol:/home/carol:/bin/sh\n");
     let mut group = std::fs::read_to_string("/etc/group").unwrap();
     group.push_str("carol:x:5555:\n");
-    std::fs::write(dir.path().join("passwd"), passwd).unwrap();
-    std::fs::write(dir.path().join("group"), group).unwrap();
-    std::fs::write(
-        dir.path().join("nsswitch.conf"),
-        "passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n",
-    )
-    .unwrap();
     mount(&["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"]);
-    bind(&dir.path().join("passwd"), "/etc/passwd");
-    bind(&dir.path().join("group"), "/etc/group");
-    bind(&dir.path().join("nsswitch.conf"), "/etc/nsswitch.conf");
+    sshd::private_etc(
+        dir.path(),
+        &[
+            ("passwd", &passwd),
+            ("group", &group),
+            (
+                "nsswitch.conf",
+                "passwd: files ward\ngroup: files ward\nshadow: files\nhosts: files\n",
+            ),
+        ],
+    );
     Env { dir, lib }
 }
 

@@ -522,3 +522,21 @@ impl Drop for TestAccount {
         }
     }
 }
+
+/// Inside a private mount namespace: replaces `/etc` with a copy under
+/// `scratch` in which `files` (name, contents) are written, e.g. a passwd
+/// with test accounts or an nsswitch.conf. A copy of the whole directory,
+/// not a bind mount per file: a mount on a file is bypassed as soon as
+/// another process on the machine replaces that file by rename (`useradd`
+/// in a concurrent test does, and the namespace then saw the machine's
+/// passwd again).
+pub fn private_etc(scratch: &Path, files: &[(&str, &str)]) {
+    let copy = scratch.join("etc");
+    let out = run(Command::new("cp").arg("-a").arg("/etc").arg(&copy));
+    assert!(out.status.success(), "cp -a /etc: {}", text(&out));
+    for (name, contents) in files {
+        fs::write(copy.join(name), contents).expect("write into the /etc copy");
+    }
+    let out = run(Command::new("mount").arg("--bind").arg(&copy).arg("/etc"));
+    assert!(out.status.success(), "mount --bind /etc: {}", text(&out));
+}
