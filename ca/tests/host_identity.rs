@@ -1057,3 +1057,69 @@ fn backends_share_helpers() {
         assert_eq!(snapshot(&s, &keys, "", None).status, 200);
     });
 }
+
+/// Large snapshots are gzipped for hosts that ask for it (every change
+/// costs each host the whole snapshot); the decoded bytes are exactly the
+/// uncompressed answer, with the same ETag; `gzip;q=0` and no
+/// `Accept-Encoding` get plain JSON.
+#[test]
+fn large_snapshots_are_gzipped_for_hosts_that_accept_it() {
+    let Some(s) = Server::start(Db::Sqlite) else {
+        return;
+    };
+    let dir = TempDir::new("ward-host-gzip");
+    let d = dir.path();
+    let root = s.root();
+    let (keys, _) = enrolled(&s, d, "gz-01");
+    for i in 0..80 {
+        s.call(
+            &root,
+            "POST",
+            "/v1/users",
+            Some(&json!({"name": format!("user{i:03}"), "tags": [{"key": "team", "value": "platform-engineering"}]}).to_string()),
+        )
+        .ok();
+    }
+    let plain = snapshot(&s, &keys, "", None);
+    assert_eq!(plain.status, 200);
+    assert!(plain.body.len() >= 16 * 1024, "{} bytes", plain.body.len());
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+
+    let refused = mtls(
+        &s,
+        &keys,
+        "GET",
+        "/v1/host/snapshot",
+        &[("accept-encoding", "gzip;q=0")],
+        None,
+    );
+    assert_eq!(refused.header("content-encoding"), None);
+    assert_eq!(refused.body, plain.body);
+
+    let gz = mtls(
+        &s,
+        &keys,
+        "GET",
+        "/v1/host/snapshot",
+        &[("accept-encoding", "br, gzip")],
+        None,
+    );
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.header("etag"), plain.header("etag"));
+    let raw = std::fs::read(keys.dir.join("body.txt")).unwrap();
+    assert!(
+        raw.len() * 4 < plain.body.len(),
+        "{} vs {} bytes",
+        raw.len(),
+        plain.body.len()
+    );
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(keys.dir.join("body.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain.body);
+}
