@@ -20,9 +20,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use ward_protocol::agent::{
-    exchange, Request, Response, SshKeysRequest, SshPrincipalsRequest, DEFAULT_SOCKET,
-};
+use ward_protocol::agent::{exchange, Request, Response, SshKeysRequest, SshPrincipalsRequest};
 
 /// Socket timeout of the helper commands.
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -39,25 +37,12 @@ impl std::fmt::Display for CmdError {
 
 impl std::error::Error for CmdError {}
 
-/// The socket path: the `socket` key of the TOML configuration, or the
-/// default when the file does not exist. (The lead may replace this with
-/// the config module's parse.)
+/// The socket path from the agent's configuration (the same parse and
+/// checks as `ward-agent run`); the defaults when the file does not exist.
 pub fn socket_path(config: &Path) -> Result<std::path::PathBuf, CmdError> {
-    let text = match std::fs::read_to_string(config) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DEFAULT_SOCKET.into()),
-        Err(e) => return Err(CmdError(format!("{}: {e}", config.display()))),
-    };
-    let v: toml::Table =
-        toml::from_str(&text).map_err(|e| CmdError(format!("{}: {e}", config.display())))?;
-    match v.get("socket") {
-        None => Ok(DEFAULT_SOCKET.into()),
-        Some(toml::Value::String(s)) if !s.is_empty() => Ok(s.into()),
-        Some(_) => Err(CmdError(format!(
-            "{}: socket must be a non-empty string",
-            config.display()
-        ))),
-    }
+    crate::config::Config::load(config, true)
+        .map(|c| c.socket)
+        .map_err(|e| CmdError(e.to_string()))
 }
 
 /// The client address from an `SSH_CONNECTION` value (`CLIENT_IP
@@ -210,5 +195,29 @@ mod tests {
             let e = principals(cfg, "root", "AIDAX", s, "AAAA", None);
             assert!(e.is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn the_socket_comes_from_the_validated_config() {
+        let dir = std::env::temp_dir().join(format!("ward-sshcmd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("agent.toml");
+        // Missing file: the default socket.
+        assert_eq!(
+            socket_path(&cfg).unwrap(),
+            std::path::PathBuf::from(ward_protocol::agent::DEFAULT_SOCKET)
+        );
+        std::fs::write(&cfg, "socket = \"/run/x/agent.sock\"\n").unwrap();
+        assert_eq!(socket_path(&cfg).unwrap(), Path::new("/run/x/agent.sock"));
+        // What `ward-agent run` refuses, the sshd commands refuse too.
+        for bad in [
+            "socket = 5\n",
+            "socket = \"relative.sock\"\n",
+            "sockett = \"/x\"\n",
+        ] {
+            std::fs::write(&cfg, bad).unwrap();
+            assert!(socket_path(&cfg).is_err(), "{bad}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
