@@ -16,7 +16,6 @@
 mod sshd;
 mod support;
 
-use std::process::Command;
 
 use ssh_key::PublicKey;
 use support::*;
@@ -25,27 +24,6 @@ use ward_pki::sshca::{sign_user_cert, CaAlg, SshCa, UserCertRequest};
 use ward_protocol::host::{Snapshot, SnapshotSshKey};
 
 const INNER: &str = "WARD_SSHD_E2E_INNER";
-
-fn in_namespace(test: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "inner run failed:\n{text}");
-    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
-    false
-}
 
 const ALICE: &str = "AIDAALICE0000000001";
 
@@ -60,7 +38,7 @@ fn replace(sh: &ward_agent::shared::Shared, snap: &Snapshot, generation: u64) {
 
 #[test]
 fn sshd_logins_are_decided_by_the_agent() {
-    if !in_namespace("sshd_logins_are_decided_by_the_agent") {
+    if sshd::in_mount_namespace("sshd_logins_are_decided_by_the_agent", INNER).is_some() {
         return;
     }
     let dir = TempDir::new("ward-agent-sshd");

@@ -58,36 +58,26 @@ fn build_host_side() -> (PathBuf, PathBuf) {
     (dir.join("ward-agent"), dir.join("libnss_ward.so"))
 }
 
-/// True in the namespaced re-run; in the outer run, re-runs `test` there
-/// and checks it passed.
+/// True in the namespaced re-run; in the outer run, builds what the inner
+/// run needs, re-runs `test` there, checks it passed and shows what it
+/// measured.
 fn in_namespace(test: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
+    if std::env::var_os(INNER).is_none() {
+        build_host_side();
+        harness::ward_ca();
     }
-    build_host_side();
-    harness::ward_ca();
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The measurements the inner run printed, for the log of this run.
-    for l in text
-        .lines()
-        .filter_map(|l| l.find("measured:").map(|i| &l[i..]))
-    {
-        eprintln!("{l}");
+    match sshd::in_mount_namespace(test, INNER) {
+        None => true,
+        Some(text) => {
+            for l in text
+                .lines()
+                .filter_map(|l| l.find("measured:").map(|i| &l[i..]))
+            {
+                eprintln!("{l}");
+            }
+            false
+        }
     }
-    assert!(out.status.success(), "inner run failed:\n{text}");
-    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
-    false
 }
 
 fn mount(args: &[&str]) {

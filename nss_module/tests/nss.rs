@@ -20,29 +20,6 @@ use ward_protocol::host::Snapshot;
 
 const INNER: &str = "WARD_NSS_E2E_INNER";
 
-/// True when running inside the namespace; otherwise runs `test` there
-/// and asserts it passed.
-fn in_namespace(test: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "inner run failed:\n{text}");
-    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
-    false
-}
-
 fn sh(cmd: &mut Command) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -137,7 +114,12 @@ fn snapshot() -> Snapshot {
 
 #[test]
 fn getent_and_id_answer_for_ward_users_and_local_entries_win() {
-    if !in_namespace("getent_and_id_answer_for_ward_users_and_local_entries_win") {
+    if sshd::in_mount_namespace(
+        "getent_and_id_answer_for_ward_users_and_local_entries_win",
+        INNER,
+    )
+    .is_some()
+    {
         return;
     }
     let env = setup();

@@ -540,3 +540,29 @@ pub fn private_etc(scratch: &Path, files: &[(&str, &str)]) {
     let out = run(Command::new("mount").arg("--bind").arg(&copy).arg("/etc"));
     assert!(out.status.success(), "mount --bind /etc: {}", text(&out));
 }
+
+/// Runs the test `test` of the current test binary again inside a private
+/// mount namespace (`unshare --mount --propagation private`) with `inner`
+/// set in its environment, and checks that it ran and passed.
+/// Returns `None` inside the namespace (the caller then does the work) and
+/// the re-run's output outside (the caller returns).
+pub fn in_mount_namespace(test: &str, inner: &str) -> Option<String> {
+    if std::env::var_os(inner).is_some() {
+        return None;
+    }
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(inner, "1")
+        .output()
+        .expect("run unshare");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "inner run failed:\n{text}");
+    assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
+    Some(text)
+}
