@@ -16,7 +16,6 @@
 mod sshd;
 mod support;
 
-
 use ssh_key::PublicKey;
 use support::*;
 use ward_agent::shared::Current;
