@@ -14,13 +14,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
-/// The cdylib next to this test binary (target/debug/libpam_ward.so).
+/// The cdylib cargo built beside this test binary: `target/*/deps/` in a
+/// fresh build (what CI has), `target/*/` after a `cargo build`.
 fn module() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let so = dir.join("libpam_ward.so");
-    assert!(so.exists(), "{} missing", so.display());
-    so
+    let deps = exe.parent().unwrap();
+    let cands = [deps.join("libpam_ward.so"), deps.join("../libpam_ward.so")];
+    for so in &cands {
+        if so.exists() {
+            return so.clone();
+        }
+    }
+    panic!("libpam_ward.so missing: looked at {cands:?}");
 }
 
 fn have_pamtester() -> bool {
