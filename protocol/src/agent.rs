@@ -11,7 +11,8 @@
 //!
 //! Who may ask what (the agent checks the peer with `SO_PEERCRED`):
 //! lookups (`passwd_*`, `group_*`, `initgroups`) for anyone; decisions
-//! (`authorize`, `ssh_principals`, `ssh_keys`) only for uid 0 or a uid the
+//! (`authorize`, `ssh_principals`, `ssh_keys`) and password checks
+//! (`verify_password`, `change_password`) only for uid 0 or a uid the
 //! agent's configuration names; `status` for anyone.
 //!
 //! This module reads and writes frames on any `std::io::Read`/`Write`; it
@@ -21,6 +22,8 @@
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::host::Secret;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -102,8 +105,83 @@ pub enum Request {
     SshPrincipals(SshPrincipalsRequest),
     /// sshd's `AuthorizedKeysCommand %u %f`.
     SshKeys(SshKeysRequest),
+    /// PAM `authenticate`: check a ward password (online through ward-ca,
+    /// offline against the agent's own verifier).
+    VerifyPassword(VerifyPasswordRequest),
+    /// PAM `chauthtok`: change a ward password (online only).
+    ChangePassword(ChangePasswordRequest),
     /// Agent health.
     Status,
+}
+
+/// A password check for PAM `authenticate`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPasswordRequest {
+    /// PAM_USER.
+    pub user: String,
+    /// The password (at most [`crate::host::MAX_PASSWORD_BYTES`]).
+    pub password: Secret,
+    /// PAM_SERVICE.
+    pub service: String,
+    /// PAM_RHOST, when set.
+    pub rhost: Option<String>,
+}
+
+/// A password change for PAM `chauthtok`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// PAM_USER.
+    pub user: String,
+    /// The current password (PAM_OLDAUTHTOK).
+    pub old_password: Secret,
+    /// The new password (PAM_AUTHTOK).
+    pub new_password: Secret,
+    /// PAM_SERVICE.
+    pub service: String,
+    /// PAM_RHOST, when set.
+    pub rhost: Option<String>,
+}
+
+/// The outcome of a password request, as PAM maps it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordOutcome {
+    /// Right password (or changed). PAM_SUCCESS.
+    Ok,
+    /// Right password that must be changed first: `authenticate` succeeds,
+    /// `acct_mgmt` returns PAM_NEW_AUTHTOK_REQD so the application runs
+    /// `chauthtok`.
+    ResetRequired,
+    /// Wrong password, or no password set. PAM_AUTH_ERR.
+    Wrong,
+    /// Not a ward user. PAM_USER_UNKNOWN (local accounts go on to pam_unix).
+    UnknownUser,
+    /// The user is disabled. PAM_AUTH_ERR (the reason says so).
+    Disabled,
+    /// Too many failures (online or the agent's offline throttle).
+    /// PAM_MAXTRIES.
+    Throttled,
+    /// A change refused by the password policy; `reason` is ward's message,
+    /// shown verbatim. PAM_AUTHTOK_ERR.
+    PolicyViolation,
+    /// Cannot be decided now: ward-ca unreachable and no usable offline
+    /// verifier (never logged in online here, expired, or a change).
+    /// PAM_AUTHINFO_UNAVAIL.
+    Unavailable,
+}
+
+/// The agent's answer to a password request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordAnswer {
+    /// Outcome.
+    pub outcome: PasswordOutcome,
+    /// True when decided offline from the agent's verifier.
+    pub offline: bool,
+    /// Text for the user (`PAM_ERROR_MSG`), if any.
+    pub reason: Option<String>,
 }
 
 /// A PAM-side decision.
@@ -244,6 +322,8 @@ pub enum Response {
         /// Why nothing was printed, if it was denied.
         reason: Option<String>,
     },
+    /// The answer to `verify_password` / `change_password`.
+    Password(PasswordAnswer),
     /// Agent health.
     Status(Status),
     /// The request could not be served.

@@ -12,6 +12,8 @@
 //! | `POST /v1/host/renew` | host | [`RenewRequest`] → [`JoinResponse`] |
 //! | `GET /v1/host/snapshot?wait=N` (`If-None-Match`) | host | → [`Snapshot`] + `ETag`, or 304 |
 //! | `POST /v1/host/audit` | host | [`AuditBatch`] → [`AuditAccepted`] |
+//! | `POST /v1/host/password/verify` | host | [`VerifyPassword`] → [`PasswordVerdict`] |
+//! | `POST /v1/host/password/change` | host | [`ChangeHostPassword`] → [`PasswordVerdict`] |
 //!
 //! The agent sends `X-Ward-Agent-Version` on its calls; ward-ca shows it,
 //! with the last time the host was seen and the generation it holds, in
@@ -234,6 +236,10 @@ pub struct SnapshotSshKey {
 pub struct SnapshotLoginProfile {
     /// Must be changed at the next login.
     pub reset_required: bool,
+    /// Changes whenever the password or the reset flag changes (a host
+    /// drops its offline verifier for the user when this moves).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A group as a host sees it.
@@ -310,6 +316,101 @@ pub struct AuditAccepted {
     pub duplicates: u32,
 }
 
+/// A password on the wire: serialised as a plain string, never shown by
+/// `Debug`. Hosts and ward-ca never log it.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Longest password ward accepts anywhere (bytes), as `POST /v1/login`.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// `POST /v1/host/password/verify`: is this the user's ward password?
+/// Creates no session. Throttled per user and per user + `rhost` (never
+/// per calling host, or one attacker could lock every user out of a
+/// host); audited with the host, service and rhost; the hash never
+/// leaves ward-ca.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPassword {
+    /// IAM user name (= the POSIX name).
+    pub user: String,
+    /// The password (at most [`MAX_PASSWORD_BYTES`]).
+    pub password: Secret,
+    /// The PAM service asking (`sshd`, `login`, …).
+    pub service: String,
+    /// The remote host (PAM_RHOST) when known: an address or a name.
+    #[serde(default)]
+    pub rhost: Option<String>,
+}
+
+/// `POST /v1/host/password/change`: change the user's ward password,
+/// proving the current one (PAM `chauthtok`). Same throttle and audit as
+/// [`VerifyPassword`]; the password policy applies and its message comes
+/// back verbatim in [`PasswordVerdict::message`]. Revokes the user's
+/// sessions like every password change.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangeHostPassword {
+    /// IAM user name.
+    pub user: String,
+    /// The current password.
+    pub old_password: Secret,
+    /// The new password.
+    pub new_password: Secret,
+    /// The PAM service asking.
+    pub service: String,
+    /// PAM_RHOST when known.
+    #[serde(default)]
+    pub rhost: Option<String>,
+}
+
+/// The outcome of a password check or change.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordResult {
+    /// The password is right (for a change: it was changed).
+    Ok,
+    /// The password is right but must be changed before use.
+    ResetRequired,
+    /// Wrong password, no such user or no password set (not told apart).
+    Wrong,
+    /// The user is disabled.
+    Disabled,
+    /// Too many failures: try again after `retryAfterSeconds`.
+    Throttled,
+    /// A change refused by the password policy (`message` says why).
+    PolicyViolation,
+}
+
+/// ward-ca's answer to both password routes (always 200 for a decided
+/// outcome; 4xx only for malformed requests).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordVerdict {
+    /// Outcome.
+    pub result: PasswordResult,
+    /// The user's `AIDA…` id when `result` is `ok` or `reset_required`.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The login profile version the password belongs to (after a change:
+    /// the new version), for the host's offline verifier.
+    #[serde(default)]
+    pub profile_version: Option<u64>,
+    /// Seconds to wait when throttled.
+    #[serde(default)]
+    pub retry_after_seconds: Option<u64>,
+    /// Human-readable detail (the policy message for `policy_violation`).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +429,16 @@ mod tests {
             ssh_host_public_key: "ssh-ed25519 AAAA".into(),
         };
         assert!(!format!("{j:?}").contains("wjt_secret"));
+        let v = VerifyPassword {
+            user: "alice".into(),
+            password: Secret("hunter2-secret".into()),
+            service: "sshd".into(),
+            rhost: None,
+        };
+        assert!(!format!("{v:?}").contains("hunter2"));
+        assert!(serde_json::to_string(&v)
+            .unwrap()
+            .contains(r#""password":"hunter2-secret""#));
     }
 
     #[test]

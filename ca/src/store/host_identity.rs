@@ -455,6 +455,8 @@ pub async fn snapshot_rows(
             r.try_get(0)?,
             SnapshotLoginProfile {
                 reset_required: r.try_get::<i64, _>(1)? != 0,
+                // Issue #12 gives login profiles a real version.
+                version: 0,
             },
         );
     }
