@@ -91,7 +91,8 @@ fn sshd_logins_are_decided_by_the_agent() {
     )
     .unwrap();
 
-    let bin = env!("CARGO_BIN_EXE_ward-agent");
+    let safe = sshd::SafeCommand::copy(std::path::Path::new(env!("CARGO_BIN_EXE_ward-agent")));
+    let bin = safe.path().display();
     let server = sshd::Sshd::start(&format!(
         "AuthorizedPrincipalsFile none\n\
          AuthorizedPrincipalsCommand {bin} --config {cfg} ssh-authorized-principals -- %u %i %s %k\n\

@@ -340,6 +340,7 @@ fn a_host_enrolled_with_one_token_decides_logins_by_current_policy() {
     let setup = sshd::Sshd::setup();
     let host_cert = std::fs::read_to_string(ssh_dir.join("ssh_host_ed25519_key-cert.pub")).unwrap();
     assert!(host_cert.contains("-cert-v01@openssh.com"), "{host_cert}");
+    let safe_agent = sshd::SafeCommand::copy(&agent_bin);
     let server = {
         // The shipped sshd snippet, with this test's paths.
         let shipped = std::fs::read_to_string(
@@ -349,7 +350,7 @@ fn a_host_enrolled_with_one_token_decides_logins_by_current_policy() {
         let mut extras = shipped
             .replace(
                 "/usr/sbin/ward-agent ",
-                &format!("{} --config {} ", s(&agent_bin), s(&cfg)),
+                &format!("{} --config {} ", s(safe_agent.path()), s(&cfg)),
             )
             .replace("/etc/ssh/", &format!("{}/", s(&ssh_dir)));
         assert!(!extras.contains("/etc/"), "{extras}");

@@ -134,6 +134,46 @@ impl Drop for TempDir {
     }
 }
 
+/// A copy of a program sshd may run as `AuthorizedPrincipalsCommand` or
+/// `AuthorizedKeysCommand`: sshd refuses a command when any directory on
+/// its path is group- or world-writable or not root-owned (`/tmp`, or a
+/// checkout in a user's home), so tests run a copy under a root-owned
+/// 0755 directory in `/run`. Removed on drop.
+#[derive(Debug)]
+pub struct SafeCommand {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl SafeCommand {
+    /// Copies `bin` to `/run/ward-test-bin/UNIQUE/NAME` (mode 0755).
+    pub fn copy(bin: &Path) -> SafeCommand {
+        let base = Path::new("/run/ward-test-bin");
+        fs::create_dir_all(base).expect("create /run/ward-test-bin");
+        fs::set_permissions(base, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).expect("create the command dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = dir.join(bin.file_name().expect("a program name"));
+        fs::copy(bin, &path).expect("copy the command");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        SafeCommand { dir, path }
+    }
+
+    /// The copy's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SafeCommand {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs `ssh-keygen -q -N '' -C NAME -f DIR/NAME ARGS…` (e.g. `["-t",
 /// "ed25519"]`) and returns the private key path; the public key is at
 /// `PATH.pub`.
