@@ -29,6 +29,8 @@ struct Raw {
     connect_timeout_seconds: Option<i64>,
     request_timeout_seconds: Option<i64>,
     audit_spool_max_bytes: Option<i64>,
+    offline_password_max_age_seconds: Option<i64>,
+    password_timeout_seconds: Option<i64>,
 }
 
 /// The validated configuration.
@@ -64,6 +66,14 @@ pub struct Config {
     /// Largest audit spool on disk; see [`crate::spool`] for what happens
     /// when it is full.
     pub audit_spool_max_bytes: u64,
+    /// How long after a user's last online password login on this host
+    /// the agent's offline verifier may be used while ward-ca is
+    /// unreachable; zero disables offline password logins.
+    pub offline_password_max_age: Duration,
+    /// Connect and request timeout of a password check sent to ward-ca
+    /// (short: PAM waits for the answer, and offline checks start only
+    /// when ward-ca does not answer in time).
+    pub password_timeout: Duration,
 }
 
 /// A configuration error, naming the key at fault.
@@ -105,6 +115,8 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             audit_spool_max_bytes: 16 * 1024 * 1024,
+            offline_password_max_age: Duration::from_secs(7 * 86_400),
+            password_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -283,6 +295,20 @@ fn validate(raw: Raw, path: &Path) -> Result<Config, ConfigError> {
             600,
         )?,
         audit_spool_max_bytes,
+        offline_password_max_age: seconds(
+            "offline_password_max_age_seconds",
+            raw.offline_password_max_age_seconds,
+            d.offline_password_max_age,
+            0,
+            90 * 86_400,
+        )?,
+        password_timeout: seconds(
+            "password_timeout_seconds",
+            raw.password_timeout_seconds,
+            d.password_timeout,
+            1,
+            60,
+        )?,
     })
 }
 
