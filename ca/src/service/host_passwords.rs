@@ -63,7 +63,10 @@ struct Attempt<'a> {
 
 fn check_password(field: &str, pw: &str) -> Result<(), ApiError> {
     if pw.is_empty() {
-        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     if pw.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid(
@@ -431,15 +434,7 @@ pub(crate) async fn change(
     // A full mutation: the new login profile version reaches the hosts'
     // snapshots (the generation moves) and every session is revoked.
     let mut m = st.store.mutation(&g).await?;
-    let revoked = store_changed(
-        &mut m,
-        &user.id,
-        &hash,
-        &[&a.rhost_scope()],
-        t,
-        window,
-    )
-    .await?;
+    let revoked = store_changed(&mut m, &user.id, &hash, &[&a.rhost_scope()], t, window).await?;
     iam::release_attempt(&mut m.tx, &a.user_scope()).await?;
     let version = iam::login_profile_row(&mut m.tx, &user.id)
         .await?
