@@ -25,7 +25,10 @@
 //! A verifier is dropped when one of the conditions above no longer holds
 //! (checked on every request for the user and every minute for all, see
 //! [`Passwords::prune`]) and when ward-ca answers `wrong`, `disabled` or
-//! `reset_required`. Offline checks are recorded in the audit spool.
+//! `reset_required` — except that a snapshot *older* than the verifier
+//! (a change made through this host, not yet synced: versions only grow)
+//! makes it unusable without dropping it. Offline checks are recorded in
+//! the audit spool.
 //!
 //! Local accounts (in the passwd file) and names the snapshot does not
 //! hold are `unknown_user` at once: their passwords never leave the host.
@@ -105,37 +108,47 @@ struct VerifierFile {
     verifiers: BTreeMap<String, Verifier>,
 }
 
-/// Why a stored verifier may not be used (it is dropped).
-fn unusable(
-    v: &Verifier,
-    user: Option<&SnapshotUser>,
-    now: i64,
-    max_age: i64,
-) -> Option<&'static str> {
+/// Whether a stored verifier may be used now.
+#[derive(Debug, PartialEq, Eq)]
+enum Usable {
+    /// Yes.
+    Yes,
+    /// Not now, but keep it: the snapshot predates the verifier's login
+    /// profile version (versions only grow; the snapshot catches up).
+    NotYet(&'static str),
+    /// Never again: drop it.
+    Drop(&'static str),
+}
+
+/// Whether verifier `v` may be used at `now` against the snapshot's `user`.
+fn usable(v: &Verifier, user: Option<&SnapshotUser>, now: i64, max_age: i64) -> Usable {
     let Some(u) = user else {
-        return Some("the user is no longer a ward user");
+        return Usable::Drop("the user is no longer a ward user");
     };
     if u.id != v.user_id {
-        return Some("the user was replaced");
+        return Usable::Drop("the user was replaced");
     }
     if !u.enabled {
-        return Some("the user is disabled");
+        return Usable::Drop("the user is disabled");
     }
     match &u.login_profile {
-        None => return Some("the user has no password any more"),
-        Some(p) if p.version != v.profile_version => {
-            return Some("the password changed since the last online login")
+        None => return Usable::Drop("the user has no password any more"),
+        Some(p) if p.version < v.profile_version => {
+            return Usable::NotYet("this host has not yet received the latest password change")
         }
-        Some(p) if p.reset_required => return Some("the password must be changed"),
+        Some(p) if p.version != v.profile_version => {
+            return Usable::Drop("the password changed since the last online login")
+        }
+        Some(p) if p.reset_required => return Usable::Drop("the password must be changed"),
         Some(_) => {}
     }
     if max_age <= 0 {
-        return Some("offline logins are disabled on this host");
+        return Usable::Drop("offline logins are disabled on this host");
     }
     if now.saturating_sub(v.verified_at) >= max_age || v.verified_at > now + CLOCK_SKEW {
-        return Some("the last online login is too long ago");
+        return Usable::Drop("the last online login is too long ago");
     }
-    None
+    Usable::Yes
 }
 
 /// The socket's password requests.
@@ -300,18 +313,20 @@ impl Passwords {
         let mut map = self.lock_verifiers();
         let before = map.len();
         map.retain(|name, v| {
-            let why = unusable(
+            match usable(
                 v,
                 users.iter().find(|u| &u.name == name),
                 now,
                 self.opts.max_age,
-            );
-            if let Some(why) = why {
-                log(format_args!(
-                    "offline password verifier of {name} dropped: {why}"
-                ));
+            ) {
+                Usable::Drop(why) => {
+                    log(format_args!(
+                        "offline password verifier of {name} dropped: {why}"
+                    ));
+                    false
+                }
+                Usable::Yes | Usable::NotYet(_) => true,
             }
-            why.is_none()
         });
         let dropped = before - map.len();
         if dropped > 0 {
@@ -497,9 +512,13 @@ impl Passwords {
         let Some(v) = stored else {
             return unavailable("this user has no offline login on this host");
         };
-        if let Some(why) = unusable(&v, su, now, self.opts.max_age) {
-            self.forget(user, why);
-            return unavailable(why);
+        match usable(&v, su, now, self.opts.max_age) {
+            Usable::Yes => {}
+            Usable::NotYet(why) => return unavailable(why),
+            Usable::Drop(why) => {
+                self.forget(user, why);
+                return unavailable(why);
+            }
         }
         if !self.reserve(user, now) {
             self.audit(req, rhost, now, false, "offline: too many failed passwords");
@@ -650,27 +669,30 @@ mod tests {
             verified_at: 1000,
             hash: String::new(),
         };
+        let dropped = |u: Option<&SnapshotUser>, now: i64, max_age: i64| {
+            matches!(usable(&v, u, now, max_age), Usable::Drop(_))
+        };
         let ok = user(true, 7, false);
-        assert_eq!(unusable(&v, Some(&ok), 1000 + 99, 100), None);
-        assert!(unusable(&v, Some(&ok), 1000 + 100, 100).is_some(), "age");
-        assert!(
-            unusable(&v, Some(&ok), 1000, 0).is_some(),
-            "disabled by config"
-        );
-        assert!(
-            unusable(&v, Some(&ok), 1000 - CLOCK_SKEW - 1, 100).is_some(),
-            "future"
-        );
-        assert!(unusable(&v, None, 1000, 100).is_some(), "removed");
-        assert!(unusable(&v, Some(&user(false, 7, false)), 1000, 100).is_some());
-        assert!(unusable(&v, Some(&user(true, 8, false)), 1000, 100).is_some());
-        assert!(unusable(&v, Some(&user(true, 7, true)), 1000, 100).is_some());
+        assert_eq!(usable(&v, Some(&ok), 1000 + 99, 100), Usable::Yes);
+        assert!(dropped(Some(&ok), 1000 + 100, 100), "age");
+        assert!(dropped(Some(&ok), 1000, 0), "disabled by config");
+        assert!(dropped(Some(&ok), 1000 - CLOCK_SKEW - 1, 100), "future");
+        assert!(dropped(None, 1000, 100), "removed");
+        assert!(dropped(Some(&user(false, 7, false)), 1000, 100));
+        assert!(dropped(Some(&user(true, 8, false)), 1000, 100));
+        assert!(dropped(Some(&user(true, 7, true)), 1000, 100));
+        // A snapshot older than the verifier (the change is on its way):
+        // not usable, not dropped.
+        assert!(matches!(
+            usable(&v, Some(&user(true, 6, false)), 1000, 100),
+            Usable::NotYet(_)
+        ));
         let mut other = ok.clone();
         other.id = "AIDAOTHER".into();
-        assert!(unusable(&v, Some(&other), 1000, 100).is_some(), "replaced");
+        assert!(dropped(Some(&other), 1000, 100), "replaced");
         let mut none = ok;
         none.login_profile = None;
-        assert!(unusable(&v, Some(&none), 1000, 100).is_some());
+        assert!(dropped(Some(&none), 1000, 100));
     }
 
     #[test]
