@@ -12,10 +12,12 @@
 //! offline failures are throttled; offline checks are spooled for the
 //! audit log; a verifier past the maximum age is refused and dropped;
 //! `offline_password_max_age_seconds = 0` disables offline logins;
-//! changes are online only.
+//! changes are online only. And, in process: a password check waiting
+//! on ward-ca does not hold up other clients of the socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -525,4 +527,53 @@ fn online_offline_and_verifier_rules() {
     let _agent = run_agent(d, &off);
     let a = verify(&sock, "frank", NEW);
     assert!(is(&a, PasswordOutcome::Unavailable, true), "{a:?}");
+}
+
+/// The real server in process, with a `Connect` that blocks until the test
+/// releases it: while one client's password check waits there (where
+/// Argon2 and the call to ward-ca run: on that connection's own thread),
+/// another client's lookup is answered. No clock involved: the check
+/// cannot finish before the release.
+#[test]
+fn a_password_check_in_flight_does_not_hold_up_other_clients() {
+    use std::sync::{mpsc, Arc, Mutex};
+    use ward_agent::passwords::{Connect, PasswordOptions, Passwords};
+
+    let dir = support::TempDir::new("ward-agent-pw-concurrent");
+    let (sh, rec) = support::shared(Some(support::base_snapshot()), support::now(), 3600);
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let connect: Connect = Box::new(move || {
+        let _ = entered_tx.lock().unwrap().send(());
+        let _ = release_rx.lock().unwrap().recv();
+        Err("ward-ca is down".into())
+    });
+    let mut opts = support::options(dir.path());
+    opts.passwords = Some(Arc::new(Passwords::new(
+        sh.clone(),
+        connect,
+        PasswordOptions {
+            verifiers: dir.path().join("passwords.json"),
+            passwd_file: dir.path().join("passwd"),
+            max_age: 3600,
+        },
+    )));
+    let srv = support::start(sh, opts);
+    let sock = srv.socket.clone();
+    let pending = std::thread::spawn(move || verify(&sock, "alice", PW));
+    entered_rx.recv().unwrap();
+    let r = ask(
+        &srv.socket,
+        Request::PasswdByName {
+            name: "alice".into(),
+        },
+    );
+    assert!(matches!(r, Response::Passwd { entry: Some(_) }), "{r:?}");
+    assert!(!pending.is_finished(), "the check was not in flight");
+    release_tx.send(()).unwrap();
+    // Released: ward-ca "down", alice never logged in online here.
+    let a = pending.join().unwrap();
+    assert!(is(&a, PasswordOutcome::Unavailable, true), "{a:?}");
+    assert!(rec.events().is_empty(), "nothing was checked offline");
 }
