@@ -373,6 +373,45 @@ mod tests {
         check("audit_spool_max_bytes = 10", Some("audit_spool_max_bytes"));
         let long = format!("socket = \"/{}\"", "s".repeat(120));
         check(&long, Some("socket"));
+        check("offline_password_max_age_seconds = 0", None);
+        check("offline_password_max_age_seconds = 7776000", None);
+        check(
+            "offline_password_max_age_seconds = 7776001",
+            Some("offline_password_max_age_seconds"),
+        );
+        check(
+            "offline_password_max_age_seconds = -1",
+            Some("offline_password_max_age_seconds"),
+        );
+        check(
+            "password_timeout_seconds = 0",
+            Some("password_timeout_seconds"),
+        );
+        check(
+            "password_timeout_seconds = 61",
+            Some("password_timeout_seconds"),
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_shows_the_defaults() {
+        // Every commented `#key = value` line of packaging/agent.toml,
+        // uncommented, parses to the defaults.
+        let text = include_str!("../../packaging/agent.toml");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| {
+                l.split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            })
+            .filter(|l| !l.starts_with("ca_url"))
+            .collect();
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("offline_password_max_age_seconds")));
+        let c = Config::parse(&lines.join("\n"), Path::new("agent.toml")).unwrap();
+        assert_eq!(c, Config::default());
     }
 
     #[test]
@@ -385,5 +424,7 @@ mod tests {
         );
         assert_eq!(c.max_staleness, Duration::from_secs(86_400));
         assert_eq!(c.poll_wait, Duration::from_secs(55));
+        assert_eq!(c.offline_password_max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.password_timeout, Duration::from_secs(2));
     }
 }
