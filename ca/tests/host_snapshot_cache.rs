@@ -444,7 +444,10 @@ fn deltas_equal_full_snapshots(db: Db) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(11);
     let mut r = Rng(seed);
-    let mut users = Vec::new();
+    let mut users: Vec<String> = (1..=8).map(|i| format!("u{:03}", i * 100)).collect();
+    for u in &users {
+        post(&s, "/v1/users", json!({"name": u})).ok();
+    }
     let mut created = 0;
     for _ in 0..12 {
         random_change(&s, &mut r, &mut users, &mut created);
@@ -498,7 +501,9 @@ fn deltas_equal_full_snapshots(db: Db) {
         etag = full.header("etag").unwrap().to_owned();
     }
     eprintln!("seed {seed}: {deltas} deltas, {fulls} full answers, {created} users created");
+    // Small changes to a small world: every answer is a delta.
     assert!(deltas >= rounds / 2, "{deltas} deltas in {rounds} rounds");
+    assert_eq!(fulls, 0, "a full answer where a delta was smaller");
     assert!(metric(&s, "ward_host_snapshots_sent_total{kind=\"delta\"}") >= deltas);
 
     // An agent that does not ask for deltas (old agents) gets the full
