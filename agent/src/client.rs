@@ -179,10 +179,21 @@ impl CaClient {
         read_capped(resp, max)
     }
 
-    /// `GET {base}/v1/host/snapshot?wait=N` with `If-None-Match`; with
-    /// `deltas`, `Accept` also lists [`SNAPSHOT_DELTA_MEDIA_TYPE`] (ward-ca
-    /// may then answer with a delta from the generation held).
+    /// `GET {base}/v1/host/snapshot?wait=N` with `If-None-Match` (never a
+    /// delta).
     pub fn snapshot(
+        &self,
+        wait: Duration,
+        etag: Option<&str>,
+        max: u64,
+    ) -> Result<SnapshotReply, CallError> {
+        self.snapshot_or_delta(wait, etag, max, false)
+    }
+
+    /// [`CaClient::snapshot`]; with `deltas`, `Accept` also lists
+    /// [`SNAPSHOT_DELTA_MEDIA_TYPE`] (ward-ca may then answer with a delta
+    /// from the generation held, [`SnapshotReply::Delta`]).
+    pub fn snapshot_or_delta(
         &self,
         wait: Duration,
         etag: Option<&str>,

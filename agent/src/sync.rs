@@ -355,7 +355,7 @@ impl Sync {
             };
             let deltas = etag.is_some() && self.shared.snapshot().is_some();
             let started = Instant::now();
-            match c.snapshot(self.cfg.poll_wait, etag.as_deref(), MAX_SNAPSHOT, deltas) {
+            match c.snapshot_or_delta(self.cfg.poll_wait, etag.as_deref(), MAX_SNAPSHOT, deltas) {
                 Ok(SnapshotReply::NotModified) => {
                     self.confirmed(&mut last_store);
                     self.online();
