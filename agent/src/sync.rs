@@ -372,7 +372,9 @@ impl Sync {
                         Ok(generation) => {
                             last_store = now();
                             self.online();
-                            log(format_args!("sync: snapshot generation {generation} (delta)"));
+                            log(format_args!(
+                                "sync: snapshot generation {generation} (delta)"
+                            ));
                             backoff.reset();
                         }
                         Err(e) => {
@@ -495,8 +497,7 @@ mod tests {
 
         let mut wrong_base = d.clone();
         wrong_base.base = 3;
-        let e =
-            apply_delta(&serde_json::to_vec(&wrong_base).unwrap(), &old, &host()).unwrap_err();
+        let e = apply_delta(&serde_json::to_vec(&wrong_base).unwrap(), &old, &host()).unwrap_err();
         assert!(e.contains("generation"), "{e}");
 
         // The host's snapshot at generation 4 differs from ward-ca's (a

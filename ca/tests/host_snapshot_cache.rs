@@ -281,9 +281,16 @@ fn one_build_serves_every_host(db: Db) {
         assert_eq!(r.header("etag"), Some(etag.as_str()));
         let mut v = r.json();
         assert_eq!(v["host"]["name"], name.as_str());
-        assert!(v["host"]["arn"].as_str().unwrap().ends_with(&format!("host/{name}")));
+        assert!(v["host"]["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("host/{name}")));
         assert_eq!(v["host"]["tags"], json!([{"key": "env", "value": "prod"}]));
-        assert!(v["users"].as_array().unwrap().iter().any(|u| u["name"] == "alice"));
+        assert!(v["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "alice"));
         v.as_object_mut().unwrap().remove("host");
         match &shared {
             None => shared = Some(v),
@@ -394,7 +401,11 @@ fn random_change(s: &Server, r: &mut Rng, users: &mut Vec<String>, n: &mut usize
         7 => {
             let p = format!("p{}", r.below(3));
             post(s, "/v1/policies", json!({"name": p, "document": DOC}));
-            put(s, &format!("/v1/groups/{group}/attached-policies/{p}"), None);
+            put(
+                s,
+                &format!("/v1/groups/{group}/attached-policies/{p}"),
+                None,
+            );
             format!("attach {p} to {group}")
         }
         8 => match pick(r, users) {
@@ -556,10 +567,16 @@ fn deltas_equal_full_snapshots(db: Db) {
     };
     let mut drifted = full.clone();
     drifted.users[0].path = "/drifted/".into();
-    assert!(check(&drifted, &delta).is_err(), "a drifted base was accepted");
+    assert!(
+        check(&drifted, &delta).is_err(),
+        "a drifted base was accepted"
+    );
     let mut damaged = delta.clone();
     damaged.users.inserted[0].item.name.push('x');
-    assert!(check(&full, &damaged).is_err(), "a damaged delta was accepted");
+    assert!(
+        check(&full, &damaged).is_err(),
+        "a damaged delta was accepted"
+    );
     let applied = check(&full, &delta).unwrap();
     let recovered = snapshot(&s, &keys, "", None);
     assert_eq!(serde_json::to_string(&applied).unwrap(), recovered.body);
@@ -623,13 +640,18 @@ fn one_host_cannot_take_the_long_poll_slots(db: Db) {
     let dir = TempDir::new("ward-snap-cap");
     let (a, _) = enrolled(&s, dir.path(), "a-01");
     let (b, _) = enrolled(&s, dir.path(), "b-01");
-    let etag = snapshot(&s, &a, "", None).header("etag").unwrap().to_owned();
+    let etag = snapshot(&s, &a, "", None)
+        .header("etag")
+        .unwrap()
+        .to_owned();
     let mine: Vec<_> = (0..4).map(|_| long_poll(&s, &a, &etag)).collect();
     until_waiting(&s, 4);
     assert_eq!(metric(&s, "ward_host_long_polls_answered_at_once_total"), 0);
     let fifth = long_poll(&s, &a, &etag);
     assert_eq!(
-        fifth.recv_timeout(std::time::Duration::from_secs(2 * MAX_WAIT_SECONDS)).unwrap(),
+        fifth
+            .recv_timeout(std::time::Duration::from_secs(2 * MAX_WAIT_SECONDS))
+            .unwrap(),
         "304"
     );
     assert_eq!(metric(&s, "ward_host_long_polls_answered_at_once_total"), 1);
@@ -651,12 +673,17 @@ fn one_host_cannot_take_the_long_poll_slots(db: Db) {
     }
     until_waiting(&s, 0);
     // Its places are free again: host a waits again.
-    let etag = snapshot(&s, &a, "", None).header("etag").unwrap().to_owned();
+    let etag = snapshot(&s, &a, "", None)
+        .header("etag")
+        .unwrap()
+        .to_owned();
     let again = long_poll(&s, &a, &etag);
     until_waiting(&s, 1);
     post(&s, "/v1/users", json!({"name": "wake2"})).ok();
     assert_eq!(
-        again.recv_timeout(std::time::Duration::from_secs(2 * MAX_WAIT_SECONDS)).unwrap(),
+        again
+            .recv_timeout(std::time::Duration::from_secs(2 * MAX_WAIT_SECONDS))
+            .unwrap(),
         "200"
     );
 }

@@ -224,5 +224,8 @@ fn the_agent_applies_deltas_and_recovers_from_a_refused_one() {
     assert!(held.snapshot.generation > gen);
     assert!(held.snapshot.users.iter().all(|u| u.path != "/drifted/"));
     assert!(held.snapshot.users.iter().any(|u| u.name == "dave"));
-    assert_eq!(serde_json::to_string(&held.snapshot).unwrap(), full_fetch(&cfg, &state));
+    assert_eq!(
+        serde_json::to_string(&held.snapshot).unwrap(),
+        full_fetch(&cfg, &state)
+    );
 }

@@ -826,7 +826,11 @@ mod delta_tests {
             let mut new = old.clone();
             for _ in 0..r.below(8) {
                 match r.below(4) {
-                    0 => new.push(user(100 + r.below(1000), &format!("u{:03}", r.below(1000)), 1)),
+                    0 => new.push(user(
+                        100 + r.below(1000),
+                        &format!("u{:03}", r.below(1000)),
+                        1,
+                    )),
                     1 if !new.is_empty() => {
                         let i = r.below(new.len() as u64) as usize;
                         new.remove(i);

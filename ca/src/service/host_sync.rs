@@ -382,7 +382,11 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// True if the request's `Accept` lists [`SNAPSHOT_DELTA_MEDIA_TYPE`]
 /// (without `q=0`): the agent can apply deltas.
 fn accepts_delta(headers: &HeaderMap) -> bool {
-    lists(headers, axum::http::header::ACCEPT, SNAPSHOT_DELTA_MEDIA_TYPE)
+    lists(
+        headers,
+        axum::http::header::ACCEPT,
+        SNAPSHOT_DELTA_MEDIA_TYPE,
+    )
 }
 
 /// True if a comma-separated header lists `item` without `q=0`.
@@ -425,6 +429,9 @@ const PAIR_ATTEMPTS: usize = 3;
 const HOST_PLACEHOLDER: &[u8] = br#""host":{"name":"","arn":"","tags":[]}"#;
 const HOST_KEY: &[u8] = br#""host":"#;
 
+/// Serialised deltas by (base, generation).
+type DeltaMap = HashMap<(u64, u64), Option<Arc<Spliced>>>;
+
 /// Per-generation snapshots shared by every host, deltas between them,
 /// per-host long-poll counts and their counters (part of
 /// `state::HostSync`).
@@ -437,7 +444,7 @@ pub struct Snapshots {
     building: tokio::sync::Mutex<()>,
     /// Serialised deltas by (base, generation); `None`: the full snapshot
     /// is smaller (or a list has a duplicate key).
-    deltas: tokio::sync::Mutex<HashMap<(u64, u64), Option<Arc<Spliced>>>>,
+    deltas: tokio::sync::Mutex<DeltaMap>,
     /// Long-polls waiting, by host id.
     waiters: std::sync::Mutex<HashMap<String, usize>>,
     builds: AtomicU64,
