@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ward_protocol::api::ErrorBody;
-use ward_protocol::host::AGENT_VERSION_HEADER;
+use ward_protocol::host::{AGENT_VERSION_HEADER, SNAPSHOT_DELTA_MEDIA_TYPE};
 
 /// This agent's version, sent in `X-Ward-Agent-Version`.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -112,6 +112,14 @@ pub enum SnapshotReply {
         /// `ETag`, if sent.
         etag: Option<String>,
     },
+    /// 200 with `Content-Type` [`SNAPSHOT_DELTA_MEDIA_TYPE`]: a
+    /// `SnapshotDelta` body (at most the cap) and its `ETag`.
+    Delta {
+        /// Body (at most the cap).
+        body: Vec<u8>,
+        /// `ETag`, if sent.
+        etag: Option<String>,
+    },
     /// 304: what we hold is current.
     NotModified,
 }
@@ -171,12 +179,26 @@ impl CaClient {
         read_capped(resp, max)
     }
 
-    /// `GET {base}/v1/host/snapshot?wait=N` with `If-None-Match`.
+    /// `GET {base}/v1/host/snapshot?wait=N` with `If-None-Match` (never a
+    /// delta).
     pub fn snapshot(
         &self,
         wait: Duration,
         etag: Option<&str>,
         max: u64,
+    ) -> Result<SnapshotReply, CallError> {
+        self.snapshot_or_delta(wait, etag, max, false)
+    }
+
+    /// [`CaClient::snapshot`]; with `deltas`, `Accept` also lists
+    /// [`SNAPSHOT_DELTA_MEDIA_TYPE`] (ward-ca may then answer with a delta
+    /// from the generation held, [`SnapshotReply::Delta`]).
+    pub fn snapshot_or_delta(
+        &self,
+        wait: Duration,
+        etag: Option<&str>,
+        max: u64,
+        deltas: bool,
     ) -> Result<SnapshotReply, CallError> {
         let mut req = self
             .agent
@@ -190,9 +212,24 @@ impl CaClient {
         if let Some(tag) = etag {
             req = req.set("if-none-match", tag);
         }
+        if deltas {
+            req = req.set(
+                "accept",
+                &format!("application/json, {SNAPSHOT_DELTA_MEDIA_TYPE}"),
+            );
+        }
         let resp = answer(req.call())?;
         match resp.status() {
             304 => Ok(SnapshotReply::NotModified),
+            200 if deltas
+                && resp
+                    .header("content-type")
+                    .is_some_and(|t| t.eq_ignore_ascii_case(SNAPSHOT_DELTA_MEDIA_TYPE)) =>
+            {
+                let etag = resp.header("etag").map(str::to_string);
+                let body = read_capped(resp, max)?;
+                Ok(SnapshotReply::Delta { body, etag })
+            }
             200 => {
                 let etag = resp.header("etag").map(str::to_string);
                 let body = read_capped(resp, max)?;

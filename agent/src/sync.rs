@@ -7,6 +7,12 @@
 //!   [`SNAPSHOT_VERSION`] and be for this host and account; then it is
 //!   cached, becomes the current snapshot (received now), and the
 //!   `TrustedUserCAKeys` / `RevokedKeys` files are updated.
+//! - 200 with a delta (the agent lists
+//!   `application/vnd.ward.snapshot-delta+json` in `Accept` whenever it
+//!   holds a snapshot): applied to the snapshot held and checked against
+//!   ward-ca's digest of the result ([`apply_delta`]); then taken like a
+//!   snapshot. A delta that does not apply or whose digest differs is
+//!   logged and the whole snapshot is fetched at once (no `If-None-Match`).
 //! - 304: nothing changed; the agent is online, and the snapshot held
 //!   counts as received now (ward-ca just confirmed it is current).
 //! - Anything else: the agent is offline with the error, backs off (1 s
@@ -20,7 +26,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ward_protocol::host::{Snapshot, SNAPSHOT_VERSION};
+use sha2::{Digest, Sha256};
+use ward_protocol::host::{digest_input, Snapshot, SnapshotDelta, SNAPSHOT_VERSION};
 
 use crate::cache::{self, Cached, MAX_SNAPSHOT};
 use crate::client::{CaClient, SnapshotReply};
@@ -74,6 +81,39 @@ pub fn validate(body: &[u8], host: &HostState) -> Result<Snapshot, String> {
     }
     let s: Snapshot =
         serde_json::from_slice(body).map_err(|e| format!("snapshot does not parse: {e}"))?;
+    check(s, host)
+}
+
+/// Applies a delta body from ward-ca to the snapshot held and checks the
+/// result: size, JSON, base = the generation held, every edit fits
+/// ([`SnapshotDelta::apply`]), the SHA-256 of the result's
+/// [`digest_input`] equals the delta's `digest`, then version, host and
+/// account as [`validate`]. Any failure: the caller fetches the whole
+/// snapshot. Pure.
+pub fn apply_delta(body: &[u8], held: &Snapshot, host: &HostState) -> Result<Snapshot, String> {
+    if body.len() as u64 > MAX_SNAPSHOT {
+        return Err(format!("delta larger than {MAX_SNAPSHOT} bytes"));
+    }
+    let d: SnapshotDelta =
+        serde_json::from_slice(body).map_err(|e| format!("delta does not parse: {e}"))?;
+    let next = d
+        .apply(held)
+        .map_err(|e| format!("delta does not apply: {e}"))?;
+    let input = digest_input(&next).map_err(|e| format!("delta result: {e}"))?;
+    let got = hex::encode(Sha256::digest(&input));
+    if got != d.digest.to_ascii_lowercase() {
+        return Err(format!(
+            "delta {}→{}: the result's digest {got} is not ward-ca's {:?}",
+            d.base,
+            d.generation,
+            d.digest.escape_debug().to_string()
+        ));
+    }
+    check(next, host)
+}
+
+/// Version, host and account of a snapshot received.
+fn check(s: Snapshot, host: &HostState) -> Result<Snapshot, String> {
     if s.version != SNAPSHOT_VERSION {
         return Err(format!(
             "snapshot version {} (this agent reads {SNAPSHOT_VERSION})",
@@ -186,6 +226,23 @@ impl Sync {
     fn accept(&self, body: &[u8], etag: Option<String>) -> Result<u64, String> {
         let host = self.host();
         let snapshot = validate(body, &host)?;
+        self.take(snapshot, etag)
+    }
+
+    /// Takes a delta body received now: applied to the snapshot held and
+    /// checked ([`apply_delta`]).
+    fn accept_delta(&self, body: &[u8], etag: Option<String>) -> Result<u64, String> {
+        let host = self.host();
+        let held = self
+            .shared
+            .snapshot()
+            .ok_or_else(|| "a delta arrived but no snapshot is held".to_string())?;
+        let snapshot = apply_delta(body, &held.snapshot, &host)?;
+        self.take(snapshot, etag)
+    }
+
+    /// Makes a checked snapshot current and caches it.
+    fn take(&self, snapshot: Snapshot, etag: Option<String>) -> Result<u64, String> {
         let generation = snapshot.generation;
         let etag = etag.unwrap_or_else(|| format!("\"g{generation}\""));
         let received_at = now();
@@ -260,6 +317,7 @@ impl Sync {
         let mut next_renew_check = Instant::now();
         let mut renew_backoff = Backoff::default();
         let mut last_store = 0i64;
+        let mut full_next = false;
         loop {
             if Instant::now() >= next_renew_check {
                 match self.maybe_renew() {
@@ -289,9 +347,15 @@ impl Sync {
                     }
                 },
             };
-            let etag = self.etag.lock().ok().and_then(|g| g.clone());
+            // After a refused delta: the whole snapshot, at once.
+            let etag = if full_next {
+                None
+            } else {
+                self.etag.lock().ok().and_then(|g| g.clone())
+            };
+            let deltas = etag.is_some() && self.shared.snapshot().is_some();
             let started = Instant::now();
-            match c.snapshot(self.cfg.poll_wait, etag.as_deref(), MAX_SNAPSHOT) {
+            match c.snapshot_or_delta(self.cfg.poll_wait, etag.as_deref(), MAX_SNAPSHOT, deltas) {
                 Ok(SnapshotReply::NotModified) => {
                     self.confirmed(&mut last_store);
                     self.online();
@@ -303,8 +367,28 @@ impl Sync {
                         std::thread::sleep(Duration::from_secs(1));
                     }
                 }
+                Ok(SnapshotReply::Delta { body, etag }) => {
+                    match self.accept_delta(&body, etag) {
+                        Ok(generation) => {
+                            last_store = now();
+                            self.online();
+                            log(format_args!(
+                                "sync: snapshot generation {generation} (delta)"
+                            ));
+                            backoff.reset();
+                        }
+                        Err(e) => {
+                            log(format_args!(
+                                "sync: delta refused ({e}); fetching the whole snapshot"
+                            ));
+                            full_next = true;
+                        }
+                    }
+                    client = Some(c);
+                }
                 Ok(SnapshotReply::Changed { body, etag }) => match self.accept(&body, etag) {
                     Ok(generation) => {
+                        full_next = false;
                         last_store = now();
                         self.online();
                         log(format_args!("sync: snapshot generation {generation}"));
@@ -367,6 +451,68 @@ mod tests {
         let mut v = s;
         v.version = SNAPSHOT_VERSION + 1;
         check(&serde_json::to_string(&v).unwrap(), false);
+    }
+
+    fn snap(generation: u64, users: &[(&str, &str)]) -> Snapshot {
+        let mut s = Snapshot {
+            version: SNAPSHOT_VERSION,
+            generation,
+            account: "123456789012".into(),
+            users: users
+                .iter()
+                .map(|(id, name)| ward_protocol::host::SnapshotUser {
+                    id: (*id).into(),
+                    name: (*name).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        s.host.name = "web-01".into();
+        s
+    }
+
+    fn delta_body(old: &Snapshot, new: &Snapshot) -> (SnapshotDelta, Vec<u8>) {
+        let mut d = SnapshotDelta::between(old, new).unwrap();
+        d.digest = hex::encode(Sha256::digest(digest_input(new).unwrap()));
+        let body = serde_json::to_vec(&d).unwrap();
+        (d, body)
+    }
+
+    /// A delta applied to the snapshot held gives the new snapshot; one
+    /// whose digest differs, whose base is not held, or that was made from
+    /// a different base (the held snapshot differs from ward-ca's) is
+    /// refused.
+    #[test]
+    fn deltas_are_applied_and_checked() {
+        let old = snap(4, &[("AIDA1", "alice"), ("AIDA2", "bob")]);
+        let new = snap(5, &[("AIDA1", "alice"), ("AIDA3", "carol")]);
+        let (d, body) = delta_body(&old, &new);
+        assert_eq!(apply_delta(&body, &old, &host()).unwrap(), new);
+
+        let mut bad = d.clone();
+        bad.digest = "0".repeat(64);
+        let e = apply_delta(&serde_json::to_vec(&bad).unwrap(), &old, &host()).unwrap_err();
+        assert!(e.contains("digest"), "{e}");
+
+        let mut wrong_base = d.clone();
+        wrong_base.base = 3;
+        let e = apply_delta(&serde_json::to_vec(&wrong_base).unwrap(), &old, &host()).unwrap_err();
+        assert!(e.contains("generation"), "{e}");
+
+        // The host's snapshot at generation 4 differs from ward-ca's (a
+        // user renamed locally): the edits fit, the digest does not.
+        let mut drifted = old.clone();
+        drifted.users[0].name = "mallory".into();
+        let e = apply_delta(&body, &drifted, &host()).unwrap_err();
+        assert!(e.contains("digest"), "{e}");
+
+        assert!(apply_delta(&body[..body.len() - 1], &old, &host()).is_err());
+        // For another host: refused after the digest check.
+        let mut other = new.clone();
+        other.host.name = "db-1".into();
+        let (_, body) = delta_body(&old, &other);
+        assert!(apply_delta(&body, &old, &host()).is_err());
     }
 
     #[test]

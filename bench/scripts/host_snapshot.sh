@@ -8,36 +8,63 @@
 # Reports the snapshot's JSON size (raw and gzip -6) and the time of
 # `GET /v1/host/snapshot` over mTLS (build in one read transaction,
 # serialise, send on loopback), median and max of RUNS.
+#
+# Then, with HOSTS hosts enrolled (default 20): the cost of every host
+# fetching after one change (one user added to a group; all at once, gzip,
+# If-None-Match), and of one host fetching 10 times back to back without
+# If-None-Match — as ward-ca's CPU time (utime+stime from /proc) and wall
+# time — and the bytes one change costs a host: the full snapshot vs a
+# delta (Accept: application/vnd.ward.snapshot-delta+json), raw and gzip.
+# With WARD_CA_BIN_BEFORE set (an older ward-ca), everything runs against
+# it too, in the same run, and both are printed side by side.
 #   bench/scripts/host_snapshot.sh [USERS] [GROUPS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 USERS=${1:-10000}
 NGROUPS=${2:-1000}
 RUNS=${3:-7}
+HOSTS=${HOSTS:-20}
 if [ -z "${WARD_CA_BIN:-}" ]; then cargo build --release -q -p ward-ca; WARD_CA_BIN=${CARGO_TARGET_DIR:-target}/release/ward-ca; fi
+DIRS=()
+PIDS=()
+RESULTS=$(mktemp /tmp/ward-bench-snapshot-results.XXXXXX)
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${DIRS[@]}" "$RESULTS"; }
+trap cleanup EXIT
+
+bench() { # LABEL BIN
+LABEL=$1
+BIN=$2
+echo "== $LABEL: $BIN"
 DIR=$(mktemp -d /tmp/ward-bench-snapshot.XXXXXX)
+DIRS+=("$DIR")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WARD_LOG=warn "$WARD_CA_BIN" serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
+WARD_LOG=warn "$BIN" serve --dev --data-dir "$DIR/data" --listen "127.0.0.1:$PORT" > "$DIR/banner" 2> "$DIR/log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+PIDS+=("$PID")
 for _ in $(seq 100); do grep -q WARD_SECRET_ACCESS_KEY "$DIR/banner" 2>/dev/null && break; sleep 0.1; done
 eval "$(grep '^ *export WARD_' "$DIR/banner")"
 for _ in $(seq 100); do curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/healthz" >/dev/null && break; sleep 0.1; done
 root=(--cacert "$WARD_CA_BUNDLE" --aws-sigv4 "aws:amz:local:ward" --user "$WARD_ACCESS_KEY_ID:$WARD_SECRET_ACCESS_KEY" -sf -H 'content-type: application/json')
 
-# Enrol a host as the agent would.
-TOKEN=$(curl "${root[@]}" -d '{}' "$WARD_ENDPOINT/v1/hosts/bench-01/join-tokens" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-openssl genpkey -algorithm ed25519 -out "$DIR/tls.key" 2>/dev/null
-openssl req -new -key "$DIR/tls.key" -subj /CN=bench-01 -out "$DIR/tls.csr" 2>/dev/null
-ssh-keygen -q -t ed25519 -N '' -f "$DIR/host"
-python3 - "$TOKEN" "$DIR" <<'PY' > "$DIR/join.json"
+# Enrol hosts as the agent would.
+enrol() { # NAME -> $DIR/NAME/{tls.key,tls.pem}
+  local h=$DIR/$1; mkdir -p "$h"
+  local token
+  token=$(curl "${root[@]}" -d '{}' "$WARD_ENDPOINT/v1/hosts/$1/join-tokens" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  openssl genpkey -algorithm ed25519 -out "$h/tls.key" 2>/dev/null
+  openssl req -new -key "$h/tls.key" -subj "/CN=$1" -out "$h/tls.csr" 2>/dev/null
+  ssh-keygen -q -t ed25519 -N '' -f "$h/host"
+  python3 - "$token" "$h" <<'PY' > "$h/join.json"
 import json, sys
 d = sys.argv[2]
 print(json.dumps({"token": sys.argv[1], "csrPem": open(d + "/tls.csr").read(),
                   "sshHostPublicKey": open(d + "/host.pub").read().strip()}))
 PY
-curl -sf --cacert "$WARD_CA_BUNDLE" -H 'content-type: application/json' --data-binary @"$DIR/join.json" \
-  "$WARD_ENDPOINT/v1/host/join" | python3 -c 'import json,sys; print(json.load(sys.stdin)["certificatePem"], end="")' > "$DIR/tls.pem"
+  curl -sf --cacert "$WARD_CA_BUNDLE" -H 'content-type: application/json' --data-binary @"$h/join.json" \
+    "$WARD_ENDPOINT/v1/host/join" | python3 -c 'import json,sys; print(json.load(sys.stdin)["certificatePem"], end="")' > "$h/tls.pem"
+}
+for i in $(seq 0 "$HOSTS"); do enrol "bench-$(printf %02d "$i")"; done
+cp "$DIR/bench-00/tls.key" "$DIR/tls.key"; cp "$DIR/bench-00/tls.pem" "$DIR/tls.pem"
 
 # Fill the IAM tables.
 python3 - "$DIR/data/ward.db" "$USERS" "$NGROUPS" <<'PY'
@@ -95,4 +122,66 @@ print("users=%s groups=%s (snapshot: %d users, %d groups, %d policies)" % (sys.a
 print("snapshot JSON: %d bytes (%.1f MiB); gzip -6: %d bytes" % (len(raw), len(raw) / 2**20, len(gzip.compress(raw, 6))))
 print("GET /v1/host/snapshot (build + serialise + loopback TLS): median %.0f ms, max %.0f ms over %d runs" % (statistics.median(times) * 1000, times[-1] * 1000, len(times)))
 print("unchanged (If-None-Match): %s bytes" % sys.argv[4])
+PY
+
+TCK=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$TCK" '{print int(($14 + $15) * 1000 / t)}' "/proc/$PID/stat"; }
+now_ms() { date +%s%3N; }
+etag_of() { curl --cacert "$WARD_CA_BUNDLE" --cert "$DIR/$1/tls.pem" --key "$DIR/$1/tls.key" -sf -D - -o /dev/null "$WARD_ENDPOINT/v1/host/snapshot" | awk -F': ' 'tolower($1)=="etag" {print $2}' | tr -d '\r'; }
+CHANGE=0
+change() { # one user added to a group it is not in
+  CHANGE=$((CHANGE + 1))
+  curl "${root[@]}" -X PUT -o /dev/null "$WARD_ENDPOINT/v1/groups/team-$(( (CHANGE * 37 + 500) % NGROUPS ))/users/user0000$((CHANGE % 10))"
+}
+
+# Every host holds the current generation; one change; all fetch at once.
+ETAG=$(etag_of bench-01)
+change
+c0=$(cpu_ms); t0=$(now_ms)
+CURLS=()
+for i in $(seq 1 "$HOSTS"); do
+  h=$DIR/bench-$(printf %02d "$i")
+  curl --cacert "$WARD_CA_BUNDLE" --cert "$h/tls.pem" --key "$h/tls.key" -sf -H "if-none-match: $ETAG" \
+    -H 'accept-encoding: gzip' -o /dev/null "$WARD_ENDPOINT/v1/host/snapshot" &
+  CURLS+=("$!")
+done
+for c in "${CURLS[@]}"; do wait "$c" || echo "bench: a host's fetch failed" >&2; done
+t1=$(now_ms); c1=$(cpu_ms)
+FAN="$((c1 - c0)) $((t1 - t0))"
+
+# One host, 10 fetches back to back without If-None-Match (gzip).
+c0=$(cpu_ms); t0=$(now_ms)
+for _ in $(seq 10); do
+  curl "${mt[@]}" -H 'accept-encoding: gzip' -o /dev/null "$WARD_ENDPOINT/v1/host/snapshot"
+done
+t1=$(now_ms); c1=$(cpu_ms)
+B2B="$((c1 - c0)) $((t1 - t0))"
+
+# Bytes one change costs a host: full vs delta, raw and gzip.
+bytes() { # ETAG ACCEPT ENCODING -> "bytes content-type"
+  curl "${mt[@]}" -H "if-none-match: $1" -H "accept: $2" -H "accept-encoding: $3" -o /dev/null \
+    -w '%{size_download} %{content_type}' "$WARD_ENDPOINT/v1/host/snapshot"
+}
+DA='application/json, application/vnd.ward.snapshot-delta+json'
+E=$(etag_of bench-00); change; FULL_RAW=$(bytes "$E" application/json identity)
+E=$(etag_of bench-00); change; FULL_GZ=$(bytes "$E" application/json gzip)
+E=$(etag_of bench-00); change; DELTA_RAW=$(bytes "$E" "$DA" identity)
+E=$(etag_of bench-00); change; DELTA_GZ=$(bytes "$E" "$DA" gzip)
+echo "$LABEL|$FAN|$B2B|$FULL_RAW|$FULL_GZ|$DELTA_RAW|$DELTA_GZ" >> "$RESULTS"
+kill "$PID"; wait "$PID" 2>/dev/null || true
+}
+
+if [ -n "${WARD_CA_BIN_BEFORE:-}" ]; then bench before "$WARD_CA_BIN_BEFORE"; fi
+bench after "$WARD_CA_BIN"
+python3 - "$RESULTS" "$HOSTS" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
+hosts = sys.argv[2]
+print()
+print("| ward-ca | %s hosts fetch after one change: CPU / wall | 1 host x10 without If-None-Match: CPU / wall | full raw | full gzip | delta raw | delta gzip |" % hosts)
+print("|---|---|---|---|---|---|---|")
+for label, fan, b2b, fr, fg, dr, dg in rows:
+    f = fan.split(); b = b2b.split()
+    cell = lambda x: "%s B (%s)" % (x.split()[0], "delta" if "delta" in x else "full")
+    print("| %s | %s ms / %s ms | %s ms / %s ms | %s | %s | %s | %s |" % (label, f[0], f[1], b[0], b[1], cell(fr), cell(fg), cell(dr), cell(dg)))
 PY

@@ -294,6 +294,8 @@ pub struct HostSync {
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Set once the poller task is started.
     pub poller: std::sync::atomic::AtomicBool,
+    /// Per-generation snapshots, deltas and per-host long-poll counts.
+    pub snapshots: crate::service::host_sync::Snapshots,
 }
 
 impl Default for HostSync {
@@ -302,6 +304,7 @@ impl Default for HostSync {
             latest: tokio::sync::watch::channel(0).0,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_LONG_POLLS)),
             poller: std::sync::atomic::AtomicBool::new(false),
+            snapshots: Default::default(),
         }
     }
 }

@@ -411,6 +411,510 @@ pub struct PasswordVerdict {
     pub message: Option<String>,
 }
 
+// ---- snapshot deltas (issue #11 item 4) -------------------------------------
+
+/// Media type of a [`SnapshotDelta`]. An agent that can apply deltas lists
+/// it in `Accept` (with `application/json`); ward-ca then may answer a
+/// `GET /v1/host/snapshot` whose `If-None-Match` names a generation it
+/// still holds with a delta (this `Content-Type`) instead of the whole
+/// snapshot. Agents that do not ask always get full snapshots.
+pub const SNAPSHOT_DELTA_MEDIA_TYPE: &str = "application/vnd.ward.snapshot-delta+json";
+
+/// The changes from generation `base` to `generation`. Applied to the
+/// snapshot a host holds at `base` ([`SnapshotDelta::apply`]) it gives
+/// exactly the snapshot a full fetch at `generation` gives; the host checks
+/// that with `digest` and fetches the full snapshot on any mismatch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SnapshotDelta {
+    /// [`SNAPSHOT_VERSION`].
+    pub version: u32,
+    /// The generation the delta applies to.
+    pub base: u64,
+    /// The generation it produces.
+    pub generation: u64,
+    /// `builtAt` of the result.
+    pub built_at: i64,
+    /// The host section of the result, whole.
+    pub host: SnapshotHost,
+    /// Users, keyed by id.
+    pub users: ListDelta<SnapshotUser>,
+    /// Groups, keyed by id.
+    pub groups: ListDelta<SnapshotGroup>,
+    /// Managed policies, keyed by ARN.
+    pub policies: ListDelta<SnapshotPolicy>,
+    /// SSH user CA key lines, keyed by the line.
+    pub ssh_user_ca_keys: ListDelta<String>,
+    /// Revoked serials, keyed by the decimal serial.
+    pub revoked_ssh_serials: ListDelta<u64>,
+    /// Lower-case hex SHA-256 of [`digest_input`] of the result.
+    pub digest: String,
+}
+
+/// The edit of one list of a snapshot: remove the entries whose keys are
+/// in `removed`, replace in place the entries named by `changed`, then
+/// insert `inserted` at their indices in the result (ascending).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListDelta<T> {
+    /// Keys of entries to remove (entries that moved are removed here and
+    /// inserted again).
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Entries replaced in place (same key, new content).
+    #[serde(default = "Vec::new")]
+    pub changed: Vec<T>,
+    /// Entries inserted, with their index in the resulting list.
+    #[serde(default = "Vec::new")]
+    pub inserted: Vec<Inserted<T>>,
+}
+
+impl<T> Default for ListDelta<T> {
+    fn default() -> Self {
+        ListDelta {
+            removed: Vec::new(),
+            changed: Vec::new(),
+            inserted: Vec::new(),
+        }
+    }
+}
+
+/// An entry inserted at index `at` of the resulting list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Inserted<T> {
+    /// Index in the resulting list.
+    pub at: u32,
+    /// The entry.
+    pub item: T,
+}
+
+/// What identifies an entry of a snapshot list across generations.
+pub trait DeltaKey {
+    /// The key (unique within its list).
+    fn delta_key(&self) -> String;
+}
+
+impl DeltaKey for SnapshotUser {
+    fn delta_key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl DeltaKey for SnapshotGroup {
+    fn delta_key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl DeltaKey for SnapshotPolicy {
+    fn delta_key(&self) -> String {
+        self.arn.clone()
+    }
+}
+
+impl DeltaKey for String {
+    fn delta_key(&self) -> String {
+        self.clone()
+    }
+}
+
+impl DeltaKey for u64 {
+    fn delta_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Why a delta does not apply to the snapshot held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeltaError(pub String);
+
+impl std::fmt::Display for DeltaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeltaError {}
+
+impl<T: DeltaKey + Clone + PartialEq> ListDelta<T> {
+    /// The edit that turns `old` into `new`; `None` if either list has a
+    /// key twice (the caller sends the whole snapshot then). Entries keep
+    /// their relative order; entries whose order changed (a rename) are
+    /// removed and inserted again — the fewest such: those outside a
+    /// longest run of entries kept in order.
+    pub fn between(old: &[T], new: &[T]) -> Option<ListDelta<T>> {
+        use std::collections::{HashMap, HashSet};
+        let new_keys: Vec<String> = new.iter().map(DeltaKey::delta_key).collect();
+        let mut new_at: HashMap<&str, usize> = HashMap::with_capacity(new.len());
+        for (i, k) in new_keys.iter().enumerate() {
+            if new_at.insert(k.as_str(), i).is_some() {
+                return None;
+            }
+        }
+        let old_keys: Vec<String> = old.iter().map(DeltaKey::delta_key).collect();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(old.len());
+        let mut removed = Vec::new();
+        // (index in old, index in new) of the entries in both, in old order.
+        let mut kept: Vec<(usize, usize)> = Vec::new();
+        for (i, k) in old_keys.iter().enumerate() {
+            if !seen.insert(k.as_str()) {
+                return None;
+            }
+            match new_at.get(k.as_str()) {
+                Some(&j) => kept.push((i, j)),
+                None => removed.push(k.clone()),
+            }
+        }
+        let stay = longest_increasing(&kept.iter().map(|&(_, j)| j).collect::<Vec<_>>());
+        let mut stays_new = vec![false; new.len()];
+        let mut changed = Vec::new();
+        for (n, &(i, j)) in kept.iter().enumerate() {
+            if stay[n] {
+                stays_new[j] = true;
+                if old[i] != new[j] {
+                    changed.push(new[j].clone());
+                }
+            } else {
+                removed.push(old_keys[i].clone());
+            }
+        }
+        let inserted = new
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !stays_new[*j])
+            .map(|(j, item)| Inserted {
+                at: u32::try_from(j).unwrap_or(u32::MAX),
+                item: item.clone(),
+            })
+            .collect();
+        Some(ListDelta {
+            removed,
+            changed,
+            inserted,
+        })
+    }
+
+    /// Applies the edit to `base`. Fails if a removed or changed key is not
+    /// in `base` (or is there twice), or an insertion index is out of order
+    /// or out of range.
+    pub fn apply(&self, base: &[T]) -> Result<Vec<T>, DeltaError> {
+        use std::collections::{HashMap, HashSet};
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(base.len());
+        for (i, item) in base.iter().enumerate() {
+            if index.insert(item.delta_key(), i).is_some() {
+                return Err(DeltaError("the snapshot held has a key twice".into()));
+            }
+        }
+        let mut drop: HashSet<usize> = HashSet::with_capacity(self.removed.len());
+        for k in &self.removed {
+            let i = index
+                .get(k.as_str())
+                .ok_or_else(|| DeltaError(format!("removes {k:?}, which is not held")))?;
+            if !drop.insert(*i) {
+                return Err(DeltaError(format!("removes {k:?} twice")));
+            }
+        }
+        let mut kept: Vec<T> = Vec::with_capacity(base.len() + self.inserted.len());
+        let mut kept_at: HashMap<String, usize> = HashMap::new();
+        for (i, item) in base.iter().enumerate() {
+            if !drop.contains(&i) {
+                kept_at.insert(item.delta_key(), kept.len());
+                kept.push(item.clone());
+            }
+        }
+        for c in &self.changed {
+            let k = c.delta_key();
+            let i = kept_at
+                .get(k.as_str())
+                .ok_or_else(|| DeltaError(format!("changes {k:?}, which is not held")))?;
+            kept[*i] = c.clone();
+        }
+        let total = kept.len() + self.inserted.len();
+        let mut out: Vec<T> = Vec::with_capacity(total);
+        let mut rest = kept.into_iter();
+        for ins in &self.inserted {
+            let at = ins.at as usize;
+            if at < out.len() || at >= total {
+                return Err(DeltaError(format!(
+                    "inserts at {at}: out of order or past the end"
+                )));
+            }
+            while out.len() < at {
+                match rest.next() {
+                    Some(x) => out.push(x),
+                    None => {
+                        return Err(DeltaError(format!("inserts at {at}: past the end")));
+                    }
+                }
+            }
+            out.push(ins.item.clone());
+        }
+        out.extend(rest);
+        Ok(out)
+    }
+
+    /// True if nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.changed.is_empty() && self.inserted.is_empty()
+    }
+}
+
+/// For each position of `seq`, whether it belongs to one longest strictly
+/// increasing subsequence (O(n log n)).
+fn longest_increasing(seq: &[usize]) -> Vec<bool> {
+    // tails[l] = index in seq of the smallest tail of a run of length l+1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; seq.len()];
+    for (i, &v) in seq.iter().enumerate() {
+        let l = tails.partition_point(|&t| seq[t] < v);
+        if l > 0 {
+            prev[i] = Some(tails[l - 1]);
+        }
+        if l == tails.len() {
+            tails.push(i);
+        } else {
+            tails[l] = i;
+        }
+    }
+    let mut on = vec![false; seq.len()];
+    let mut cur = tails.last().copied();
+    while let Some(i) = cur {
+        on[i] = true;
+        cur = prev[i];
+    }
+    on
+}
+
+impl SnapshotDelta {
+    /// The delta from `old` to `new` (the host section and `digest` are
+    /// left for the caller); `None` if a list has a duplicate key or the
+    /// account or trust domain differ.
+    pub fn between(old: &Snapshot, new: &Snapshot) -> Option<SnapshotDelta> {
+        if old.account != new.account || old.trust_domain != new.trust_domain {
+            return None;
+        }
+        Some(SnapshotDelta {
+            version: SNAPSHOT_VERSION,
+            base: old.generation,
+            generation: new.generation,
+            built_at: new.built_at,
+            host: new.host.clone(),
+            users: ListDelta::between(&old.users, &new.users)?,
+            groups: ListDelta::between(&old.groups, &new.groups)?,
+            policies: ListDelta::between(&old.policies, &new.policies)?,
+            ssh_user_ca_keys: ListDelta::between(&old.ssh_user_ca_keys, &new.ssh_user_ca_keys)?,
+            revoked_ssh_serials: ListDelta::between(
+                &old.revoked_ssh_serials,
+                &new.revoked_ssh_serials,
+            )?,
+            digest: String::new(),
+        })
+    }
+
+    /// The snapshot this delta makes of `held` (which must be at `base`).
+    /// The caller still checks `digest` against [`digest_input`] of the
+    /// result.
+    pub fn apply(&self, held: &Snapshot) -> Result<Snapshot, DeltaError> {
+        if self.version != SNAPSHOT_VERSION {
+            return Err(DeltaError(format!(
+                "delta version {} (this side reads {SNAPSHOT_VERSION})",
+                self.version
+            )));
+        }
+        if held.generation != self.base {
+            return Err(DeltaError(format!(
+                "delta is from generation {}, the snapshot held is {}",
+                self.base, held.generation
+            )));
+        }
+        Ok(Snapshot {
+            version: SNAPSHOT_VERSION,
+            generation: self.generation,
+            account: held.account.clone(),
+            trust_domain: held.trust_domain.clone(),
+            built_at: self.built_at,
+            host: self.host.clone(),
+            users: self.users.apply(&held.users)?,
+            groups: self.groups.apply(&held.groups)?,
+            policies: self.policies.apply(&held.policies)?,
+            ssh_user_ca_keys: self.ssh_user_ca_keys.apply(&held.ssh_user_ca_keys)?,
+            revoked_ssh_serials: self.revoked_ssh_serials.apply(&held.revoked_ssh_serials)?,
+        })
+    }
+}
+
+/// The bytes a [`SnapshotDelta::digest`] is the SHA-256 of: the snapshot's
+/// JSON (`serde_json`, field order as declared) with the host section
+/// empty (`SnapshotHost::default()`) — the host section is sent whole in
+/// every delta, and leaving it out lets ward-ca hash each generation once
+/// for every host.
+pub fn digest_input(s: &Snapshot) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct View<'a> {
+        version: u32,
+        generation: u64,
+        account: &'a str,
+        trust_domain: &'a str,
+        built_at: i64,
+        host: SnapshotHost,
+        users: &'a [SnapshotUser],
+        groups: &'a [SnapshotGroup],
+        policies: &'a [SnapshotPolicy],
+        ssh_user_ca_keys: &'a [String],
+        revoked_ssh_serials: &'a [u64],
+    }
+    serde_json::to_vec(&View {
+        version: s.version,
+        generation: s.generation,
+        account: &s.account,
+        trust_domain: &s.trust_domain,
+        built_at: s.built_at,
+        host: SnapshotHost::default(),
+        users: &s.users,
+        groups: &s.groups,
+        policies: &s.policies,
+        ssh_user_ca_keys: &s.ssh_user_ca_keys,
+        revoked_ssh_serials: &s.revoked_ssh_serials,
+    })
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+
+    /// A small deterministic PRNG (splitmix64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    fn user(id: u64, name: &str, tag: u64) -> SnapshotUser {
+        SnapshotUser {
+            id: format!("AIDA{id}"),
+            name: name.into(),
+            tags: vec![Tag {
+                key: "k".into(),
+                value: tag.to_string(),
+            }],
+            ..SnapshotUser::default()
+        }
+    }
+
+    /// Random edits (adds, removals, content changes, renames that move an
+    /// entry) of a list sorted by name: `between` then `apply` gives the
+    /// new list exactly, every time.
+    #[test]
+    fn between_then_apply_is_the_new_list() {
+        let mut r = Rng(7);
+        for round in 0..400 {
+            let n = r.below(30);
+            let mut old: Vec<SnapshotUser> = (0..n)
+                .map(|i| user(i, &format!("u{:03}", r.below(1000)), 0))
+                .collect();
+            old.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut new = old.clone();
+            for _ in 0..r.below(8) {
+                match r.below(4) {
+                    0 => new.push(user(
+                        100 + r.below(1000),
+                        &format!("u{:03}", r.below(1000)),
+                        1,
+                    )),
+                    1 if !new.is_empty() => {
+                        let i = r.below(new.len() as u64) as usize;
+                        new.remove(i);
+                    }
+                    2 if !new.is_empty() => {
+                        let i = r.below(new.len() as u64) as usize;
+                        new[i].tags[0].value = r.next().to_string();
+                    }
+                    3 if !new.is_empty() => {
+                        let i = r.below(new.len() as u64) as usize;
+                        new[i].name = format!("u{:03}", r.below(1000));
+                    }
+                    _ => {}
+                }
+            }
+            new.sort_by(|a, b| a.name.cmp(&b.name));
+            new.dedup_by(|a, b| a.id == b.id);
+            let d = ListDelta::between(&old, &new).unwrap();
+            assert_eq!(d.apply(&old).unwrap(), new, "round {round}: {d:?}");
+            if old == new {
+                assert!(d.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn deltas_that_do_not_fit_are_refused() {
+        let old = vec![user(1, "a", 0), user(2, "b", 0)];
+        let mut d = ListDelta::<SnapshotUser>::default();
+        d.removed.push("AIDA9".into());
+        assert!(d.apply(&old).is_err());
+        let mut d = ListDelta::<SnapshotUser>::default();
+        d.changed.push(user(9, "z", 0));
+        assert!(d.apply(&old).is_err());
+        let mut d = ListDelta::<SnapshotUser>::default();
+        d.inserted.push(Inserted {
+            at: 5,
+            item: user(3, "c", 0),
+        });
+        assert!(d.apply(&old).is_err());
+        let mut d = ListDelta::<SnapshotUser>::default();
+        for at in [1, 0] {
+            d.inserted.push(Inserted {
+                at,
+                item: user(3 + u64::from(at), "c", 0),
+            });
+        }
+        assert!(d.apply(&old).is_err(), "insertions out of order");
+        assert!(ListDelta::between(&[user(1, "a", 0), user(1, "b", 0)], &old).is_none());
+        let s = Snapshot {
+            generation: 3,
+            ..Snapshot::default()
+        };
+        let delta = SnapshotDelta {
+            version: SNAPSHOT_VERSION,
+            base: 2,
+            ..SnapshotDelta::default()
+        };
+        assert!(delta.apply(&s).is_err(), "wrong base");
+    }
+
+    /// `digest_input` is the snapshot's own JSON with the host section
+    /// emptied.
+    #[test]
+    fn digest_input_is_the_snapshot_json_without_the_host() {
+        let mut s = Snapshot {
+            version: SNAPSHOT_VERSION,
+            generation: 9,
+            account: "123456789012".into(),
+            users: vec![user(1, "a", 0)],
+            revoked_ssh_serials: vec![4, 5],
+            ssh_user_ca_keys: vec!["ssh-ed25519 AAAA".into()],
+            ..Snapshot::default()
+        };
+        s.host.name = "web-01".into();
+        let mut blank = s.clone();
+        blank.host = SnapshotHost::default();
+        assert_eq!(
+            digest_input(&s).unwrap(),
+            serde_json::to_vec(&blank).unwrap()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,7 +284,7 @@ async fn metrics(State(st): State<Shared>, req: Request) -> Response {
     }
     (
         [("content-type", "text/plain; version=0.0.4")],
-        st.metrics.render(),
+        st.metrics.render() + &crate::service::host_sync::render_metrics(&st.host_sync),
     )
         .into_response()
 }

@@ -14,18 +14,36 @@
 //! `tokio::sync::watch` fed by one poller task, which re-reads the
 //! generation when a local commit signals `Store::changed` and every
 //! [`RECHECK`] (a commit by another replica sharing PostgreSQL). The
-//! number of concurrent long-polls is bounded ([`MAX_LONG_POLLS`]).
+//! number of concurrent long-polls is bounded ([`MAX_LONG_POLLS`]), and
+//! each host may hold at most [`MAX_LONG_POLLS_PER_HOST`] of them (past
+//! that it is answered at once instead of waiting).
+//!
+//! Snapshots are built once per generation, not once per fetch: the
+//! host-independent part (users, groups, policies, CA keys, revocations) is
+//! read in one transaction by one build while concurrent fetches of the
+//! same generation wait for it ([`Snapshots`]), serialised once with a
+//! placeholder host section, its bytes after the host section deflated
+//! once; each response splices in the asking host's section (read at the
+//! same generation), so a host gets byte for byte the JSON a one-host
+//! build would give. The last [`KEEP_GENERATIONS`] generations stay in
+//! memory: an agent that lists [`SNAPSHOT_DELTA_MEDIA_TYPE`] in `Accept`
+//! and holds one of them gets a [`SnapshotDelta`] (computed once per pair
+//! of generations) when it is smaller than the whole snapshot, with the
+//! SHA-256 of the result's `digest_input` so the agent can check what it
+//! applied.
 
-use std::sync::atomic::Ordering;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use sha2::{Digest, Sha256};
 use ward_protocol::host::{
-    Snapshot, SnapshotGroup, SnapshotHost, SnapshotPolicy, SnapshotUser, AGENT_VERSION_HEADER,
-    MAX_WAIT_SECONDS, SNAPSHOT_VERSION,
+    Snapshot, SnapshotDelta, SnapshotGroup, SnapshotHost, SnapshotPolicy, SnapshotUser,
+    AGENT_VERSION_HEADER, MAX_WAIT_SECONDS, SNAPSHOT_DELTA_MEDIA_TYPE, SNAPSHOT_VERSION,
 };
 
 use crate::error::ApiError;
@@ -242,12 +260,21 @@ pub(crate) async fn snapshot(
     };
     let held = held_generation(&headers)?;
     let version = agent_version(&headers)?;
+    let wants_delta = accepts_delta(&headers);
+    let snaps = &st.host_sync.snapshots;
     if let Some(h) = held {
         let current = {
             let mut c = st.store.pool().acquire().await?;
             generation(&mut c).await?
         };
         if current == h && wait > 0 {
+            // One host may hold a few waits, never the global slots: past
+            // its share it is told at once that nothing changed.
+            let Some(_mine) = snaps.wait_slot(&host.id) else {
+                snaps.answered_at_once.fetch_add(1, Ordering::Relaxed);
+                seen(&st, &host, version.as_deref(), Some(h)).await;
+                return Ok(not_modified(h));
+            };
             let _slot = st
                 .host_sync
                 .slots
@@ -264,34 +291,73 @@ pub(crate) async fn snapshot(
             return Ok(not_modified(h));
         }
     }
-    let snap = build(&st, &host).await?;
-    if held == Some(snap.generation) {
+    let (built, section) = current_for_host(&st, &host).await?;
+    if held == Some(built.generation) {
         seen(&st, &host, version.as_deref(), held).await;
-        return Ok(not_modified(snap.generation));
+        return Ok(not_modified(built.generation));
     }
-    seen(&st, &host, version.as_deref(), Some(snap.generation)).await;
-    let body = serde_json::to_vec(&snap).map_err(ApiError::internal)?;
-    // Every change costs each host the whole snapshot (6 MB of JSON at
-    // 10,000 users, about 0.8 MB gzipped): compress it for hosts that
-    // accept gzip, off the async workers.
-    let gzip = body.len() >= GZIP_MIN && accepts_gzip(&headers);
+    seen(&st, &host, version.as_deref(), Some(built.generation)).await;
+    let host_json = serde_json::to_vec(&section).map_err(ApiError::internal)?;
+    let gzip_ok = accepts_gzip(&headers);
+    if let (true, Some(h)) = (wants_delta, held) {
+        if let Some(d) = delta_for(&st, h, &built).await? {
+            snaps.deltas_sent.fetch_add(1, Ordering::Relaxed);
+            return respond(
+                &d,
+                &host_json,
+                gzip_ok,
+                SNAPSHOT_DELTA_MEDIA_TYPE,
+                built.generation,
+                true,
+            )
+            .await;
+        }
+    }
+    let full = built.spliced().await?;
+    snaps.full_sent.fetch_add(1, Ordering::Relaxed);
+    respond(
+        &full,
+        &host_json,
+        gzip_ok,
+        "application/json",
+        built.generation,
+        wants_delta,
+    )
+    .await
+}
+
+/// The answer: `doc` with the host's section, gzipped when large and the
+/// host accepts gzip.
+async fn respond(
+    doc: &Arc<Spliced>,
+    host_json: &[u8],
+    gzip_ok: bool,
+    content_type: &'static str,
+    generation: u64,
+    vary_accept: bool,
+) -> Result<Response, ApiError> {
+    let gzip = gzip_ok && doc.len_with(host_json) >= GZIP_MIN;
     let body = if gzip {
-        tokio::task::spawn_blocking(move || gzip_bytes(&body))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
+        // The part after the host section was compressed once per
+        // generation; only the few hundred bytes before it are compressed
+        // here.
+        doc.gzip(host_json).map_err(ApiError::internal)?
     } else {
-        body
+        doc.body(host_json)
     };
     let mut r = (
         StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        [(axum::http::header::CONTENT_TYPE, content_type)],
         body,
     )
         .into_response();
     r.headers_mut().insert(
         axum::http::header::VARY,
-        HeaderValue::from_static("accept-encoding"),
+        HeaderValue::from_static(if vary_accept {
+            "accept, accept-encoding"
+        } else {
+            "accept-encoding"
+        }),
     );
     if gzip {
         r.headers_mut().insert(
@@ -299,7 +365,7 @@ pub(crate) async fn snapshot(
             HeaderValue::from_static("gzip"),
         );
     }
-    if let Ok(v) = HeaderValue::from_str(&etag(snap.generation)) {
+    if let Ok(v) = HeaderValue::from_str(&etag(generation)) {
         r.headers_mut().insert(axum::http::header::ETAG, v);
     }
     Ok(r)
@@ -310,45 +376,454 @@ const GZIP_MIN: usize = 16 * 1024;
 
 /// True if the request's `Accept-Encoding` lists gzip (without `q=0`).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
+    lists(headers, axum::http::header::ACCEPT_ENCODING, "gzip")
+}
+
+/// True if the request's `Accept` lists [`SNAPSHOT_DELTA_MEDIA_TYPE`]
+/// (without `q=0`): the agent can apply deltas.
+fn accepts_delta(headers: &HeaderMap) -> bool {
+    lists(
+        headers,
+        axum::http::header::ACCEPT,
+        SNAPSHOT_DELTA_MEDIA_TYPE,
+    )
+}
+
+/// True if a comma-separated header lists `item` without `q=0`.
+fn lists(headers: &HeaderMap, name: axum::http::header::HeaderName, item: &str) -> bool {
     headers
-        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
+        .any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let value = parts.next().unwrap_or("");
             let refused = parts.any(|p| {
                 p.strip_prefix("q=")
                     .and_then(|q| q.parse::<f32>().ok())
                     .is_some_and(|q| q <= 0.0)
             });
-            coding.eq_ignore_ascii_case("gzip") && !refused
+            value.eq_ignore_ascii_case(item) && !refused
         })
 }
 
-fn gzip_bytes(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 6),
-        flate2::Compression::new(6),
-    );
-    enc.write_all(body)?;
-    enc.finish()
+// ---- per-generation cache ------------------------------------------------------
+
+/// Generations whose host-independent part stays in memory (the newest
+/// also serialised and compressed), so that hosts holding one of them get
+/// deltas.
+pub const KEEP_GENERATIONS: usize = 4;
+
+/// Most long-polls one host may hold at once; past that its requests are
+/// answered at once (304 or the snapshot) instead of waiting, so one host
+/// cannot take the global slots ([`MAX_LONG_POLLS`]).
+pub const MAX_LONG_POLLS_PER_HOST: usize = 4;
+
+/// Tries to pair a cached generation with a host section read at that
+/// generation before building one host's snapshot in one transaction.
+const PAIR_ATTEMPTS: usize = 3;
+
+/// The host section a generation is serialised with; each response puts
+/// the asking host's section in its place.
+const HOST_PLACEHOLDER: &[u8] = br#""host":{"name":"","arn":"","tags":[]}"#;
+const HOST_KEY: &[u8] = br#""host":"#;
+
+/// Serialised deltas by (base, generation).
+type DeltaMap = HashMap<(u64, u64), Option<Arc<Spliced>>>;
+
+/// Per-generation snapshots shared by every host, deltas between them,
+/// per-host long-poll counts and their counters (part of
+/// `state::HostSync`).
+#[derive(Default)]
+pub struct Snapshots {
+    /// Built generations, oldest first, at most [`KEEP_GENERATIONS`].
+    kept: std::sync::Mutex<VecDeque<Arc<Built>>>,
+    /// Held while building: concurrent fetches of a new generation wait
+    /// for one build.
+    building: tokio::sync::Mutex<()>,
+    /// Serialised deltas by (base, generation); `None`: the full snapshot
+    /// is smaller (or a list has a duplicate key).
+    deltas: tokio::sync::Mutex<DeltaMap>,
+    /// Long-polls waiting, by host id.
+    waiters: std::sync::Mutex<HashMap<String, usize>>,
+    builds: AtomicU64,
+    full_sent: AtomicU64,
+    deltas_sent: AtomicU64,
+    answered_at_once: AtomicU64,
 }
 
-/// Builds the snapshot for `host` in one read transaction.
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots")
+            .field("builds", &self.builds)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One host's waiting long-poll; dropping it frees the place.
+struct Waiter<'a> {
+    map: &'a std::sync::Mutex<HashMap<String, usize>>,
+    host: String,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut m = lock(self.map);
+        if let Some(n) = m.get_mut(&self.host) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.host);
+            }
+        }
+    }
+}
+
+impl Snapshots {
+    fn get(&self, generation: u64) -> Option<Arc<Built>> {
+        lock(&self.kept)
+            .iter()
+            .find(|b| b.generation == generation)
+            .cloned()
+    }
+
+    /// Keeps `b` (or returns the entry already kept for its generation);
+    /// only the newest generation keeps its serialised bytes.
+    fn insert(&self, b: Arc<Built>) -> Arc<Built> {
+        let mut kept = lock(&self.kept);
+        if let Some(x) = kept.iter().find(|x| x.generation == b.generation) {
+            return x.clone();
+        }
+        let at = kept.partition_point(|x| x.generation < b.generation);
+        kept.insert(at, b.clone());
+        while kept.len() > KEEP_GENERATIONS {
+            kept.pop_front();
+        }
+        let n = kept.len();
+        for x in kept.iter().take(n.saturating_sub(1)) {
+            *lock(&x.full) = None;
+        }
+        b
+    }
+
+    /// A place for one more long-poll of `host`, if it has fewer than
+    /// [`MAX_LONG_POLLS_PER_HOST`].
+    fn wait_slot(&self, host: &str) -> Option<Waiter<'_>> {
+        let mut m = lock(&self.waiters);
+        let n = m.entry(host.to_owned()).or_insert(0);
+        if *n >= MAX_LONG_POLLS_PER_HOST {
+            return None;
+        }
+        *n += 1;
+        Some(Waiter {
+            map: &self.waiters,
+            host: host.to_owned(),
+        })
+    }
+}
+
+/// `ward_host_*` lines for `/metrics`.
+pub fn render_metrics(hs: &HostSync) -> String {
+    let s = &hs.snapshots;
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let waiting = MAX_LONG_POLLS.saturating_sub(hs.slots.available_permits());
+    format!(
+        "# HELP ward_host_snapshot_builds_total Host-independent snapshot builds (one per generation fetched).\n# TYPE ward_host_snapshot_builds_total counter\nward_host_snapshot_builds_total {}\n\
+         # HELP ward_host_snapshots_sent_total Host snapshots sent, whole or as a delta.\n# TYPE ward_host_snapshots_sent_total counter\n\
+         ward_host_snapshots_sent_total{{kind=\"full\"}} {}\nward_host_snapshots_sent_total{{kind=\"delta\"}} {}\n\
+         # HELP ward_host_long_polls_waiting Host snapshot long-polls waiting now.\n# TYPE ward_host_long_polls_waiting gauge\nward_host_long_polls_waiting {}\n\
+         # HELP ward_host_long_polls_answered_at_once_total Long-polls answered without waiting because their host already held its share.\n# TYPE ward_host_long_polls_answered_at_once_total counter\nward_host_long_polls_answered_at_once_total {}\n",
+        g(&s.builds),
+        g(&s.full_sent),
+        g(&s.deltas_sent),
+        waiting,
+        g(&s.answered_at_once),
+    )
+}
+
+/// A generation's host-independent snapshot (host section empty).
+pub(crate) struct Built {
+    generation: u64,
+    snapshot: Snapshot,
+    /// Hex SHA-256 of `digest_input(snapshot)` (= its JSON).
+    digest: String,
+    /// Length of that JSON.
+    json_len: usize,
+    /// The JSON cut around the host section; dropped once a newer
+    /// generation is kept.
+    full: std::sync::Mutex<Option<Arc<Spliced>>>,
+}
+
+impl Built {
+    /// Serialises `snapshot` (host section empty) once: digest, cut
+    /// bytes, compressed tail. Blocking.
+    fn new(snapshot: Snapshot) -> Result<Built, ApiError> {
+        let bytes = serde_json::to_vec(&snapshot).map_err(ApiError::internal)?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let json_len = bytes.len();
+        let full = Spliced::new(bytes)?;
+        Ok(Built {
+            generation: snapshot.generation,
+            snapshot,
+            digest,
+            json_len,
+            full: std::sync::Mutex::new(Some(Arc::new(full))),
+        })
+    }
+
+    /// The serialised snapshot (made again, off the async workers, for a
+    /// generation that is no longer the newest).
+    async fn spliced(self: &Arc<Self>) -> Result<Arc<Spliced>, ApiError> {
+        if let Some(s) = lock(&self.full).clone() {
+            return Ok(s);
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&me.snapshot).map_err(ApiError::internal)?;
+            Spliced::new(bytes).map(Arc::new)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+}
+
+/// A JSON document serialised once with [`HOST_PLACEHOLDER`] as its host
+/// section, cut around it, the part after it deflated once.
+pub(crate) struct Spliced {
+    /// Up to and including `"host":`.
+    head: Vec<u8>,
+    /// After the host section.
+    tail: Vec<u8>,
+    /// Raw deflate of `tail` (a complete stream, last block final).
+    tail_deflate: Vec<u8>,
+    /// CRC-32 of `tail`.
+    tail_crc: flate2::Crc,
+}
+
+impl Spliced {
+    fn new(mut bytes: Vec<u8>) -> Result<Spliced, ApiError> {
+        // The host section precedes every string that could hold these
+        // bytes, and inside a JSON string `"` is always escaped: the first
+        // match is the field itself.
+        let at = bytes
+            .windows(HOST_PLACEHOLDER.len())
+            .position(|w| w == HOST_PLACEHOLDER)
+            .ok_or_else(|| ApiError::internal("snapshot JSON has no host section"))?;
+        let tail = bytes.split_off(at + HOST_PLACEHOLDER.len());
+        bytes.truncate(at + HOST_KEY.len());
+        let tail_deflate = deflate(&tail, true).map_err(ApiError::internal)?;
+        let mut tail_crc = flate2::Crc::new();
+        tail_crc.update(&tail);
+        Ok(Spliced {
+            head: bytes,
+            tail,
+            tail_deflate,
+            tail_crc,
+        })
+    }
+
+    fn len_with(&self, host_json: &[u8]) -> usize {
+        self.head.len() + host_json.len() + self.tail.len()
+    }
+
+    /// The document with `host_json` as its host section.
+    fn body(&self, host_json: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len_with(host_json));
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(host_json);
+        out.extend_from_slice(&self.tail);
+        out
+    }
+
+    /// [`Spliced::body`] as one gzip member (RFC 1952): the head and host
+    /// section deflated now and ended with a sync flush (byte-aligned, not
+    /// final), then the tail's stream deflated once (it refers to nothing
+    /// before it), then the CRC-32 of the whole and its length.
+    fn gzip(&self, host_json: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut head = Vec::with_capacity(self.head.len() + host_json.len());
+        head.extend_from_slice(&self.head);
+        head.extend_from_slice(host_json);
+        let head_deflate = deflate(&head, false)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&head);
+        crc.combine(&self.tail_crc);
+        let mut out = Vec::with_capacity(18 + head_deflate.len() + self.tail_deflate.len());
+        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        out.extend_from_slice(&head_deflate);
+        out.extend_from_slice(&self.tail_deflate);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&crc.amount().to_le_bytes());
+        Ok(out)
+    }
+}
+
+/// Raw deflate (level 6) of `data`: a complete stream if `last`, else
+/// ended with a sync flush so that another stream may follow.
+fn deflate(data: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut c = Compress::new(Compression::new(6), false);
+    let mut out: Vec<u8> = Vec::with_capacity(data.len() / 4 + 64);
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let consumed = usize::try_from(c.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        let status = c
+            .compress_vec(input, &mut out, flush)
+            .map_err(std::io::Error::other)?;
+        let all_in = usize::try_from(c.total_in()).ok() == Some(data.len());
+        match status {
+            Status::StreamEnd => return Ok(out),
+            // A sync flush is complete once all input is in and output
+            // space was left over.
+            _ if !last && all_in && out.len() < out.capacity() => return Ok(out),
+            _ => {}
+        }
+    }
+}
+
+/// The newest generation's shared part and this host's section, read at
+/// the same generation.
+async fn current_for_host(
+    st: &AppState,
+    host: &HostPrincipal,
+) -> Result<(Arc<Built>, SnapshotHost), ApiError> {
+    let account = st.store.account_id().to_owned();
+    let gone = || ApiError::Denied {
+        message: format!("host {} has been deregistered", host.name),
+    };
+    for _ in 0..PAIR_ATTEMPTS {
+        let mut tx = st.store.read_tx().await?;
+        let g = generation(&mut tx).await?;
+        let section = host_identity::host_section(&mut tx, &host.id).await?;
+        tx.end_read().await?;
+        let (_, tags) = section.ok_or_else(gone)?;
+        let built = generation_for(st, g).await?;
+        if built.generation == g {
+            return Ok((
+                built,
+                SnapshotHost {
+                    arn: ward_authz::arn::host(&account, &host.name),
+                    name: host.name.clone(),
+                    tags,
+                },
+            ));
+        }
+    }
+    // Changes keep coming faster than builds: this host's snapshot in one
+    // transaction, outside the cache.
+    let mut snap = build(st, host).await?;
+    let section = std::mem::take(&mut snap.host);
+    let built = tokio::task::spawn_blocking(move || Built::new(snap))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok((Arc::new(built), section))
+}
+
+/// Generation `want`'s shared part, built once: concurrent callers wait
+/// for one build (which may find a newer generation; the caller retries).
+async fn generation_for(st: &AppState, want: u64) -> Result<Arc<Built>, ApiError> {
+    let snaps = &st.host_sync.snapshots;
+    if let Some(b) = snaps.get(want) {
+        return Ok(b);
+    }
+    let _one = snaps.building.lock().await;
+    if let Some(b) = snaps.get(want) {
+        return Ok(b);
+    }
+    let account = st.store.account_id().to_owned();
+    let ca = authorities(st).await?;
+    let t = now();
+    let mut tx = st.store.read_tx().await?;
+    let rows = host_identity::snapshot_rows(&mut tx, &account, None, t).await?;
+    tx.end_read().await?;
+    let rows = rows.ok_or_else(|| ApiError::internal("snapshot rows without a host are None"))?;
+    let ca_keys = ca.ssh_user.iter().map(|e| e.public_text.clone()).collect();
+    let snap = assemble(st, rows, ca_keys, t, SnapshotHost::default())?;
+    let built = tokio::task::spawn_blocking(move || Built::new(snap))
+        .await
+        .map_err(ApiError::internal)??;
+    snaps.builds.fetch_add(1, Ordering::Relaxed);
+    Ok(snaps.insert(Arc::new(built)))
+}
+
+/// The delta from `held` to `built` for any host, if `held` is still in
+/// memory and the delta is smaller than the full snapshot; computed once
+/// per pair.
+async fn delta_for(
+    st: &AppState,
+    held: u64,
+    built: &Arc<Built>,
+) -> Result<Option<Arc<Spliced>>, ApiError> {
+    let snaps = &st.host_sync.snapshots;
+    let Some(base) = snaps.get(held) else {
+        return Ok(None);
+    };
+    let key = (held, built.generation);
+    let mut map = snaps.deltas.lock().await;
+    if let Some(d) = map.get(&key) {
+        return Ok(d.clone());
+    }
+    let new = built.clone();
+    let d = tokio::task::spawn_blocking(move || -> Result<Option<Arc<Spliced>>, ApiError> {
+        let Some(mut d) = SnapshotDelta::between(&base.snapshot, &new.snapshot) else {
+            return Ok(None);
+        };
+        d.digest.clone_from(&new.digest);
+        let bytes = serde_json::to_vec(&d).map_err(ApiError::internal)?;
+        if bytes.len() >= new.json_len {
+            return Ok(None);
+        }
+        Spliced::new(bytes).map(|s| Some(Arc::new(s)))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let kept: Vec<u64> = lock(&snaps.kept).iter().map(|b| b.generation).collect();
+    map.retain(|(a, b), _| kept.contains(a) && kept.contains(b));
+    map.insert(key, d.clone());
+    Ok(d)
+}
+
+/// Builds the snapshot for `host` in one read transaction (outside the
+/// per-generation cache).
 pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiError> {
     let account = st.store.account_id().to_owned();
     let ca = authorities(st).await?;
     let t = now();
     let mut tx = st.store.read_tx().await?;
-    let rows = host_identity::snapshot_rows(&mut tx, &account, &host.id, t).await?;
+    let rows = host_identity::snapshot_rows(&mut tx, &account, Some(&host.id), t).await?;
     tx.end_read().await?;
-    let mut rows = rows.ok_or_else(|| ApiError::Denied {
+    let rows = rows.ok_or_else(|| ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),
     })?;
+    let section = SnapshotHost {
+        arn: ward_authz::arn::host(&account, &host.name),
+        name: host.name.clone(),
+        tags: rows.host_tags.clone(),
+    };
+    let ca_keys = ca.ssh_user.iter().map(|e| e.public_text.clone()).collect();
+    assemble(st, rows, ca_keys, t, section)
+}
 
+/// The wire snapshot from its rows.
+fn assemble(
+    st: &AppState,
+    mut rows: host_identity::SnapshotRows,
+    ssh_user_ca_keys: Vec<String>,
+    t: i64,
+    host: SnapshotHost,
+) -> Result<Snapshot, ApiError> {
+    let account = st.store.account_id().to_owned();
     let mut users = Vec::new();
     for u in std::mem::take(&mut rows.users) {
         let permissions_boundary = match &u.boundary_policy_id {
@@ -406,18 +881,111 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     Ok(Snapshot {
         version: SNAPSHOT_VERSION,
         generation: rows.generation,
-        account: account.clone(),
+        account,
         trust_domain: trust_domain(st),
         built_at: t,
-        host: SnapshotHost {
-            arn: ward_authz::arn::host(&account, &host.name),
-            name: host.name.clone(),
-            tags: rows.host_tags,
-        },
+        host,
         users,
         groups,
         policies,
-        ssh_user_ca_keys: ca.ssh_user.iter().map(|e| e.public_text.clone()).collect(),
+        ssh_user_ca_keys,
         revoked_ssh_serials: rows.revoked_ssh_serials,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::io::Read;
+    use ward_protocol::api::Tag;
+
+    fn sample(n: usize) -> Snapshot {
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            generation: 42,
+            account: "123456789012".into(),
+            trust_domain: "t.ward".into(),
+            built_at: 1_700_000_000,
+            users: (0..n)
+                .map(|i| SnapshotUser {
+                    id: format!("AIDA{i:017}"),
+                    // A name that looks like the placeholder, escaped.
+                    name: format!("u{i}\"host\":{{\"name\":\"\"}}"),
+                    path: "/".into(),
+                    enabled: true,
+                    ..SnapshotUser::default()
+                })
+                .collect(),
+            revoked_ssh_serials: vec![1, 2, 3],
+            ..Snapshot::default()
+        }
+    }
+
+    /// The spliced body is exactly the JSON of the snapshot with the host
+    /// section in place, and its gzip decodes to the same bytes.
+    #[test]
+    fn splicing_gives_the_one_host_json_and_valid_gzip() {
+        for n in [0, 3, 5000] {
+            let shared = sample(n);
+            let built = Built::new(shared.clone()).unwrap();
+            assert_eq!(
+                built.digest,
+                hex::encode(Sha256::digest(
+                    ward_protocol::host::digest_input(&shared).unwrap()
+                ))
+            );
+            let mut one = shared.clone();
+            one.host = SnapshotHost {
+                name: "web-01".into(),
+                arn: "arn:ward:host::123456789012:host/web-01".into(),
+                tags: vec![Tag {
+                    key: "env".into(),
+                    value: "prod\"x".into(),
+                }],
+            };
+            let host_json = serde_json::to_vec(&one.host).unwrap();
+            let full = lock(&built.full).clone().unwrap();
+            let want = serde_json::to_vec(&one).unwrap();
+            assert_eq!(full.body(&host_json), want, "n={n}");
+            let gz = full.gzip(&host_json).unwrap();
+            let mut got = Vec::new();
+            flate2::read::GzDecoder::new(gz.as_slice())
+                .read_to_end(&mut got)
+                .unwrap();
+            assert_eq!(got, want, "n={n}");
+            if n == 5000 {
+                assert!(gz.len() * 4 < want.len());
+            }
+        }
+    }
+
+    #[test]
+    fn accept_lists_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::ACCEPT,
+            HeaderValue::from_static("application/json, application/vnd.ward.snapshot-delta+json"),
+        );
+        assert!(accepts_delta(&h));
+        h.insert(
+            axum::http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.ward.snapshot-delta+json;q=0"),
+        );
+        assert!(!accepts_delta(&h));
+        assert!(!accepts_delta(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn one_host_holds_at_most_its_share_of_waits() {
+        let s = Snapshots::default();
+        let mine: Vec<_> = (0..MAX_LONG_POLLS_PER_HOST)
+            .map(|_| s.wait_slot("AHOA1").unwrap())
+            .collect();
+        assert!(s.wait_slot("AHOA1").is_none());
+        assert!(s.wait_slot("AHOA2").is_some(), "another host still waits");
+        drop(mine);
+        assert!(s.wait_slot("AHOA1").is_some());
+        assert!(lock(&s.waiters).is_empty());
+    }
 }

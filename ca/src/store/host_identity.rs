@@ -354,15 +354,12 @@ pub struct SnapshotRows {
     pub revoked_ssh_serials: Vec<u64>,
 }
 
-/// Reads everything host `host_id`'s snapshot carries at `t`, on `c` (a
-/// read transaction, [`Store::read_tx`]); `None` if the host is gone.
-pub async fn snapshot_rows(
+/// Host `host_id`'s name and tags (the host section of its snapshot), on
+/// `c`; `None` if the host is gone.
+pub async fn host_section(
     c: &mut AnyConnection,
-    account: &str,
     host_id: &str,
-    t: i64,
-) -> Result<Option<SnapshotRows>, ApiError> {
-    let generation = generation(c).await?;
+) -> Result<Option<(String, Vec<Tag>)>, ApiError> {
     let Some(h) = sqlx::query("SELECT name, tags FROM hosts WHERE id = $1")
         .bind(host_id)
         .fetch_optional(&mut *c)
@@ -374,6 +371,28 @@ pub async fn snapshot_rows(
     let host_tags: String = h.try_get(1)?;
     let host_tags: Vec<Tag> = serde_json::from_str(&host_tags)
         .map_err(|e| ApiError::internal(format!("host {host_name}: tags unreadable: {e}")))?;
+    Ok(Some((host_name, host_tags)))
+}
+
+/// Reads everything a snapshot carries at `t`, on `c` (a read
+/// transaction, [`Store::read_tx`]): with `host_id`, that host's section
+/// too (`None` if the host is gone); without, the host-independent part
+/// (empty host tags), which ward-ca builds once per generation for every
+/// host.
+pub async fn snapshot_rows(
+    c: &mut AnyConnection,
+    account: &str,
+    host_id: Option<&str>,
+    t: i64,
+) -> Result<Option<SnapshotRows>, ApiError> {
+    let generation = generation(c).await?;
+    let host_tags = match host_id {
+        None => Vec::new(),
+        Some(id) => match host_section(c, id).await? {
+            Some((_, tags)) => tags,
+            None => return Ok(None),
+        },
+    };
 
     let mut policies: HashMap<String, (String, String)> = HashMap::new();
     for r in sqlx::query(
