@@ -477,4 +477,88 @@ mod tests {
         assert_eq!(account(&args, &items("login", "bob"), &p), Verdict::Unknown);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn password_answers_map_to_verdicts() {
+        let a = |outcome, reason: Option<&str>| {
+            Response::Password(PasswordAnswer {
+                outcome,
+                offline: false,
+                reason: reason.map(str::to_owned),
+            })
+        };
+        use PasswordOutcome as O;
+        use PasswordVerdict as V;
+        assert_eq!(password_verdict(a(O::Ok, None)), V::Ok);
+        assert_eq!(
+            password_verdict(a(O::ResetRequired, Some("change it"))),
+            V::ResetRequired(Some("change it".into()))
+        );
+        assert_eq!(password_verdict(a(O::Wrong, None)), V::Wrong(None));
+        assert_eq!(password_verdict(a(O::UnknownUser, None)), V::Unknown);
+        assert_eq!(password_verdict(a(O::Disabled, None)), V::Disabled(None));
+        assert_eq!(password_verdict(a(O::Throttled, None)), V::Throttled(None));
+        assert_eq!(
+            password_verdict(a(O::PolicyViolation, Some("too short: at least 12"))),
+            V::Policy(Some("too short: at least 12".into()))
+        );
+        assert!(matches!(
+            password_verdict(a(O::Unavailable, None)),
+            V::Unavailable(_)
+        ));
+        assert!(matches!(
+            password_verdict(ward_protocol::agent::error("forbidden", "x")),
+            V::Unavailable(_)
+        ));
+        assert!(matches!(
+            password_verdict(Response::Status(Default::default())),
+            V::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn passwords_and_items_are_checked_before_sending() {
+        assert!(check_password("p", "").is_err());
+        assert!(check_password("p", &"x".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        assert!(check_password("p", &"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        let mut i = items("sshd", "alice");
+        assert_eq!(
+            password_items(&i).unwrap(),
+            ("alice".into(), "sshd".into(), None)
+        );
+        i.rhost = Some("host.example".into());
+        assert_eq!(
+            password_items(&i).unwrap().2.as_deref(),
+            Some("host.example")
+        );
+        i.rhost = Some("a\nb".into());
+        assert!(password_items(&i).is_err());
+        // Refused without asking: the socket does not even exist.
+        let args = Args {
+            socket: "/nonexistent/agent.sock".into(),
+            ..Args::default()
+        };
+        assert!(matches!(
+            verify_password(&args, &i, "pw", Path::new("/nonexistent")),
+            PasswordVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            verify_password(
+                &args,
+                &items("sshd", "alice"),
+                "",
+                Path::new("/nonexistent")
+            ),
+            PasswordVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            verify_password(
+                &args,
+                &items("sshd", "alice"),
+                "pw",
+                Path::new("/nonexistent")
+            ),
+            PasswordVerdict::Unavailable(_)
+        ));
+    }
 }
