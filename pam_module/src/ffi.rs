@@ -88,6 +88,9 @@ const STATE_KEY: &CStr = c"pam_ward_state";
 static AUTHENTICATED: u8 = 1;
 /// ward verified the password, which must be changed now.
 static RESET_REQUIRED: u8 = 2;
+/// `chauthtok`'s preliminary check found the user is not ward's (the
+/// update phase then passes without asking for anything).
+static NOT_WARD: u8 = 3;
 
 const LOG_ERR: c_int = 3;
 const LOG_NOTICE: c_int = 5;
@@ -409,7 +412,9 @@ fn items(pamh: *mut PamHandle) -> Items {
         rhost: item(pamh, PAM_RHOST),
         // ward:AuthMethod: known when pam_ward checked the password in
         // this handle.
-        auth_method: (state(pamh) != 0).then(|| "password".to_owned()),
+        auth_method: [AUTHENTICATED, RESET_REQUIRED]
+            .contains(&state(pamh))
+            .then(|| "password".to_owned()),
     }
 }
 
@@ -725,7 +730,10 @@ fn prelim(pamh: *mut PamHandle, args: &Args) -> c_int {
     let who = it.user.clone().unwrap_or_default();
     match logic::prelim_check(args, &it, Path::new("/etc/passwd")) {
         PasswordVerdict::Ok => PAM_SUCCESS,
-        PasswordVerdict::Unknown => unknown(args),
+        PasswordVerdict::Unknown => {
+            set_state(pamh, &NOT_WARD);
+            unknown(args)
+        }
         PasswordVerdict::Refused(why) => {
             log(
                 pamh,
@@ -769,6 +777,9 @@ fn update(pamh: *mut PamHandle, args: &Args) -> c_int {
     };
     // The current password: an earlier module's PAM_OLDAUTHTOK; the
     // password this module just verified (reset required); or asked.
+    if state(pamh) == NOT_WARD {
+        return unknown(args);
+    }
     let from_reset = state(pamh) == RESET_REQUIRED;
     let old = match secret_item(pamh, PAM_OLDAUTHTOK) {
         Err(e) => return conv_failed(pamh, e),
