@@ -75,7 +75,7 @@ EOF
 "$W" policy attach login --group ops >/dev/null
 "$W" user create alice >/dev/null
 "$W" group add-user ops alice >/dev/null
-echo 'ward-Passw0rd-alice-1' | "$W" user set-password alice --password-stdin >/dev/null
+echo 'Tangerine-Orbit-Lantern-73' | "$W" user set-password alice --password-stdin >/dev/null
 TOKEN=$("$W" --output json host join-token web-01 --tag env=test | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
 # ---------------------------------------------------------------- ward-agent
@@ -200,7 +200,7 @@ PY
 }
 echo
 echo "== 2a. pamtester authenticate, ward-ca up, $AUTH_RUNS runs each, interleaved"
-auth_bench "pam_ward online: alice (agent → ward-ca verify)|ward-bench-ward|alice|ward-Passw0rd-alice-1" \
+auth_bench "pam_ward online: alice (agent → ward-ca verify)|ward-bench-ward|alice|Tangerine-Orbit-Lantern-73" \
            "pam_unix: benchlocal, yescrypt|ward-bench-unix|benchlocal|local-Passw0rd-1"
 
 echo
@@ -208,6 +208,6 @@ echo "== 2b. pamtester authenticate, ward-ca stopped (offline verifier), $AUTH_R
 kill "$CA_PID"; wait "$CA_PID" 2>/dev/null || true
 for _ in $(seq 600); do "${AGENT[@]}" status 2>/dev/null | grep -q 'sync: *offline' && break; sleep 0.1; done
 "${AGENT[@]}" status | grep 'sync:'
-auth_bench "pam_ward offline: alice (agent's Argon2id verifier)|ward-bench-ward|alice|ward-Passw0rd-alice-1" \
+auth_bench "pam_ward offline: alice (agent's Argon2id verifier)|ward-bench-ward|alice|Tangerine-Orbit-Lantern-73" \
            "pam_unix: benchlocal, yescrypt|ward-bench-unix|benchlocal|local-Passw0rd-1"
 
