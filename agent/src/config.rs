@@ -29,6 +29,8 @@ struct Raw {
     connect_timeout_seconds: Option<i64>,
     request_timeout_seconds: Option<i64>,
     audit_spool_max_bytes: Option<i64>,
+    offline_password_max_age_seconds: Option<i64>,
+    password_timeout_seconds: Option<i64>,
 }
 
 /// The validated configuration.
@@ -64,6 +66,14 @@ pub struct Config {
     /// Largest audit spool on disk; see [`crate::spool`] for what happens
     /// when it is full.
     pub audit_spool_max_bytes: u64,
+    /// How long after a user's last online password login on this host
+    /// the agent's offline verifier may be used while ward-ca is
+    /// unreachable; zero disables offline password logins.
+    pub offline_password_max_age: Duration,
+    /// Connect and request timeout of a password check sent to ward-ca
+    /// (short: PAM waits for the answer, and offline checks start only
+    /// when ward-ca does not answer in time).
+    pub password_timeout: Duration,
 }
 
 /// A configuration error, naming the key at fault.
@@ -105,6 +115,8 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             audit_spool_max_bytes: 16 * 1024 * 1024,
+            offline_password_max_age: Duration::from_secs(7 * 86_400),
+            password_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -283,6 +295,20 @@ fn validate(raw: Raw, path: &Path) -> Result<Config, ConfigError> {
             600,
         )?,
         audit_spool_max_bytes,
+        offline_password_max_age: seconds(
+            "offline_password_max_age_seconds",
+            raw.offline_password_max_age_seconds,
+            d.offline_password_max_age,
+            0,
+            90 * 86_400,
+        )?,
+        password_timeout: seconds(
+            "password_timeout_seconds",
+            raw.password_timeout_seconds,
+            d.password_timeout,
+            1,
+            60,
+        )?,
     })
 }
 
@@ -347,6 +373,45 @@ mod tests {
         check("audit_spool_max_bytes = 10", Some("audit_spool_max_bytes"));
         let long = format!("socket = \"/{}\"", "s".repeat(120));
         check(&long, Some("socket"));
+        check("offline_password_max_age_seconds = 0", None);
+        check("offline_password_max_age_seconds = 7776000", None);
+        check(
+            "offline_password_max_age_seconds = 7776001",
+            Some("offline_password_max_age_seconds"),
+        );
+        check(
+            "offline_password_max_age_seconds = -1",
+            Some("offline_password_max_age_seconds"),
+        );
+        check(
+            "password_timeout_seconds = 0",
+            Some("password_timeout_seconds"),
+        );
+        check(
+            "password_timeout_seconds = 61",
+            Some("password_timeout_seconds"),
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_shows_the_defaults() {
+        // Every commented `#key = value` line of packaging/agent.toml,
+        // uncommented, parses to the defaults.
+        let text = include_str!("../../packaging/agent.toml");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| {
+                l.split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            })
+            .filter(|l| !l.starts_with("ca_url"))
+            .collect();
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("offline_password_max_age_seconds")));
+        let c = Config::parse(&lines.join("\n"), Path::new("agent.toml")).unwrap();
+        assert_eq!(c, Config::default());
     }
 
     #[test]
@@ -359,5 +424,7 @@ mod tests {
         );
         assert_eq!(c.max_staleness, Duration::from_secs(86_400));
         assert_eq!(c.poll_wait, Duration::from_secs(55));
+        assert_eq!(c.offline_password_max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.password_timeout, Duration::from_secs(2));
     }
 }

@@ -93,6 +93,10 @@ impl StatePaths {
     pub fn snapshot(&self) -> PathBuf {
         self.dir.join("snapshot.json")
     }
+    /// The offline password verifiers (0600).
+    pub fn password_verifiers(&self) -> PathBuf {
+        self.dir.join("passwords.json")
+    }
     /// The audit spool.
     pub fn spool(&self) -> PathBuf {
         self.dir.join("audit-spool")

@@ -8,7 +8,9 @@
 //! (`sshcmd`), decides logins with ward-authz on the snapshot (`decide`,
 //! `lookup`), keeps sshd's `TrustedUserCAKeys` and `RevokedKeys` files
 //! current (`files`), and delivers its decisions to ward-ca's audit log,
-//! buffered on disk while offline (`spool`).
+//! buffered on disk while offline (`spool`), and checks ward passwords
+//! for pam_ward online through ward-ca, offline against its own verifiers
+//! (`passwords`).
 //!
 //! Threads and blocking I/O, no async runtime: the socket is served by a
 //! bounded pool of connection threads, the sync loop is one thread.
@@ -21,6 +23,7 @@ pub mod decide;
 pub mod files;
 pub mod join;
 pub mod lookup;
+pub mod passwords;
 pub mod server;
 pub mod shared;
 pub mod spool;

@@ -13,6 +13,7 @@ use ward_agent::client::{parse_fingerprint, Trust};
 use ward_agent::config::{self, Config};
 use ward_agent::files::SshFiles;
 use ward_agent::join::{self, JoinOptions, StatePaths};
+use ward_agent::passwords::{self, PasswordOptions, Passwords};
 use ward_agent::server::{self, ServerOptions};
 use ward_agent::shared::{log, now, Current, Shared};
 use ward_agent::spool::{self, Spool};
@@ -182,6 +183,14 @@ fn check_config(path: Option<&PathBuf>) -> anyhow::Result<()> {
     println!("connect_timeout_seconds = {}", c.connect_timeout.as_secs());
     println!("request_timeout_seconds = {}", c.request_timeout.as_secs());
     println!("audit_spool_max_bytes = {}", c.audit_spool_max_bytes);
+    println!(
+        "offline_password_max_age_seconds = {}",
+        c.offline_password_max_age.as_secs()
+    );
+    println!(
+        "password_timeout_seconds = {}",
+        c.password_timeout.as_secs()
+    );
     println!("ok");
     Ok(())
 }
@@ -246,8 +255,9 @@ fn renew(cfg: &Config) -> anyhow::Result<()> {
 // The real ServerOptions (branch agentdecide) has more fields than the
 // stub; they keep their defaults.
 #[allow(clippy::needless_update)]
-fn server_options(cfg: &Config) -> ServerOptions {
+fn server_options(cfg: &Config, passwords: Arc<Passwords>) -> ServerOptions {
     ServerOptions {
+        passwords: Some(passwords),
         socket: cfg.socket.clone(),
         decision_uids: cfg.decision_uids.clone(),
         passwd_file: cfg.passwd_file.clone(),
@@ -337,7 +347,44 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
             })
             .context("starting the audit delivery thread")?;
     }
-    server::serve(shared, server_options(cfg))
+    let passwords = {
+        let sync = sync.clone();
+        // Password checks wait for ward-ca only briefly: PAM is waiting,
+        // and the offline check starts when ward-ca does not answer.
+        let mut pcfg = cfg.clone();
+        pcfg.connect_timeout = cfg.password_timeout;
+        pcfg.request_timeout = cfg.password_timeout;
+        let connect: passwords::Connect = Box::new(move || {
+            let host = match sync.host.lock() {
+                Ok(g) => g.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            join::host_client(&pcfg, &sync.paths, pcfg.ca_url_or(&host.ca_url))
+                .map_err(|e| e.to_string())
+        });
+        Arc::new(Passwords::new(
+            shared.clone(),
+            connect,
+            PasswordOptions {
+                verifiers: paths.password_verifiers(),
+                passwd_file: cfg.passwd_file.clone(),
+                max_age: i64::try_from(cfg.offline_password_max_age.as_secs()).unwrap_or(i64::MAX),
+            },
+        ))
+    };
+    {
+        // Verifiers that may no longer be used leave the disk within a
+        // minute of the snapshot that says so (and at once on a request).
+        let passwords = passwords.clone();
+        std::thread::Builder::new()
+            .name("passwords".into())
+            .spawn(move || loop {
+                passwords.prune(now());
+                std::thread::sleep(Duration::from_secs(60));
+            })
+            .context("starting the password verifier thread")?;
+    }
+    server::serve(shared, server_options(cfg, passwords))
 }
 
 /// The state directory holds the host key and the cache decisions trust:

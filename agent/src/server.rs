@@ -7,7 +7,8 @@
 //!   parent directory is created 0755. A stale socket file is removed; a
 //!   live agent on it, or a non-socket at the path, is an error.
 //! - The peer's uid comes from `SO_PEERCRED`. Decisions (`authorize`,
-//!   `ssh_principals`, `ssh_keys`) are served to uid 0 and
+//!   `ssh_principals`, `ssh_keys`) and password checks (`verify_password`,
+//!   `change_password`, see [`crate::passwords`]) are served to uid 0 and
 //!   [`ServerOptions::decision_uids`] only (`forbidden` otherwise); lookups
 //!   and `status` to anyone.
 //! - Limits: a connection beyond the total cap or the peer uid's cap gets
@@ -36,6 +37,7 @@ use ward_protocol::agent::{
 
 use crate::decide::Decider;
 use crate::lookup::Lookup;
+use crate::passwords::Passwords;
 use crate::shared::Shared;
 
 /// How the socket is served.
@@ -62,6 +64,9 @@ pub struct ServerOptions {
     /// Called once, when the socket is bound and listening (systemd
     /// readiness).
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
+    /// Password checks (`verify_password`, `change_password`); `None`
+    /// answers them `unavailable`.
+    pub passwords: Option<Arc<Passwords>>,
     /// When set to true, the accept loop stops (after the next connection
     /// attempt wakes it) and [`serve`] removes the socket and returns.
     pub stop: Option<Arc<AtomicBool>>,
@@ -79,6 +84,7 @@ impl Default for ServerOptions {
             read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             on_ready: None,
+            passwords: None,
             stop: None,
         }
     }
@@ -177,6 +183,7 @@ impl Drop for Slot {
 
 struct Ctx {
     decider: Decider,
+    passwords: Option<Arc<Passwords>>,
     lookup: Lookup,
     decision_uids: Vec<u32>,
     read_timeout: Duration,
@@ -191,6 +198,7 @@ pub fn serve(shared: Arc<Shared>, mut opts: ServerOptions) -> anyhow::Result<()>
     }
     let ctx = Arc::new(Ctx {
         decider: Decider::new(shared),
+        passwords: opts.passwords.clone(),
         lookup: Lookup::new(opts.passwd_file.clone(), opts.group_file.clone()),
         decision_uids: opts.decision_uids.clone(),
         read_timeout: opts.read_timeout,
@@ -355,7 +363,11 @@ fn connection(ctx: &Ctx, stream: UnixStream, uid: u32, _slot: Slot) {
 fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
     let decision = matches!(
         req,
-        Request::Authorize(_) | Request::SshPrincipals(_) | Request::SshKeys(_)
+        Request::Authorize(_)
+            | Request::SshPrincipals(_)
+            | Request::SshKeys(_)
+            | Request::VerifyPassword(_)
+            | Request::ChangePassword(_)
     );
     if decision && !may_decide {
         return error(
@@ -368,6 +380,16 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
         Request::Authorize(r) => ctx.decider.authorize(r, now),
         Request::SshPrincipals(r) => ctx.decider.ssh_principals(r, now),
         Request::SshKeys(r) => ctx.decider.ssh_keys(r, now),
+        // Argon2 and the call to ward-ca run on this connection's thread:
+        // other connections are served meanwhile.
+        Request::VerifyPassword(r) => match &ctx.passwords {
+            Some(p) => p.verify_password(r, now),
+            None => error("unavailable", "password checks are not configured"),
+        },
+        Request::ChangePassword(r) => match &ctx.passwords {
+            Some(p) => p.change_password(r, now),
+            None => error("unavailable", "password checks are not configured"),
+        },
         Request::Status => status(ctx, now),
         other => {
             let cur = ctx.decider.shared().snapshot();

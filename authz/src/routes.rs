@@ -534,6 +534,20 @@ pub const ROUTES: &[Route] = &[
         "host:Login / host:Sudo / host:Connect (as reported)",
         "arn:ward:host::{account}:host/{callingHost}",
     ),
+    r(
+        "POST",
+        "/v1/host/password/verify",
+        Host,
+        "host:VerifyPassword",
+        "arn:ward:iam::{account}:user{path}{user}",
+    ),
+    r(
+        "POST",
+        "/v1/host/password/change",
+        Host,
+        "host:ChangePassword",
+        "arn:ward:iam::{account}:user{path}{user}",
+    ),
     // Audit.
     r("GET", "/v1/audit/events", Signed, "audit:ListEvents", AUDIT),
     r("GET", "/v1/audit/verify", Signed, "audit:VerifyLog", AUDIT),
@@ -628,7 +642,12 @@ mod tests {
     fn actions_are_known_to_ward_policy() {
         // Granted by ward-ca itself, never by a policy: the credential is
         // the token or the host certificate.
-        const SYSTEM: &[&str] = &["host:Join", "host:Renew"];
+        const SYSTEM: &[&str] = &[
+            "host:Join",
+            "host:Renew",
+            "host:VerifyPassword",
+            "host:ChangePassword",
+        ];
         for r in ROUTES {
             for a in r.action.split(" / ") {
                 let a = a.split(' ').next().unwrap_or("");

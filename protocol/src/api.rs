@@ -71,6 +71,8 @@
 //! | `POST /v1/host/renew` (host certificate) | `host:Renew` | [`crate::host::RenewRequest`] → [`crate::host::JoinResponse`] |
 //! | `GET /v1/host/snapshot?wait` (host certificate) | none | → [`crate::host::Snapshot`] (`ETag`, `If-None-Match` → 304, `wait` long-polls) |
 //! | `POST /v1/host/audit` (host certificate) | the reported `host:*` actions | [`crate::host::AuditBatch`] → [`crate::host::AuditAccepted`] |
+//! | `POST /v1/host/password/verify` (host certificate) | host:VerifyPassword | [`crate::host::VerifyPassword`] → [`crate::host::PasswordVerdict`] |
+//! | `POST /v1/host/password/change` (host certificate) | host:ChangePassword | [`crate::host::ChangeHostPassword`] → [`crate::host::PasswordVerdict`] |
 //! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |

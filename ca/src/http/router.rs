@@ -168,6 +168,14 @@ pub fn router(st: Shared) -> Router {
             get(crate::service::host_sync::snapshot),
         )
         .route("/v1/host/audit", post(crate::service::host_audit::deliver))
+        .route(
+            "/v1/host/password/verify",
+            post(crate::service::host_passwords::verify),
+        )
+        .route(
+            "/v1/host/password/change",
+            post(crate::service::host_passwords::change),
+        )
         .layer(middleware::from_fn_with_state(st.clone(), authn));
     Router::new()
         .route("/v1/login", post(crate::service::passwords::login))

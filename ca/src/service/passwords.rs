@@ -36,7 +36,7 @@ const RESET_SESSION_SECONDS: i64 = 900;
 
 /// Runs Argon2 work `f` on the blocking pool, holding `permit` until it
 /// is done; counts one verification.
-async fn argon2<T: Send + 'static>(
+pub(crate) async fn argon2<T: Send + 'static>(
     st: &AppState,
     permit: OwnedSemaphorePermit,
     f: impl FnOnce() -> T + Send + 'static,
@@ -60,7 +60,8 @@ fn locked(what: &str, wait: i64) -> ApiError {
     }
 }
 
-fn user_scope(name: &str) -> String {
+/// The throttle scope of a user name (API logins and password changes).
+pub(crate) fn user_scope(name: &str) -> String {
     format!("user:{}", name.to_lowercase())
 }
 
@@ -270,19 +271,15 @@ pub(crate) async fn change_password(
         }
     };
     drop(c);
-    let old = req.old_password.clone();
-    let new = req.new_password.clone();
-    let (ok, hash) = argon2(&st, permit, move || {
-        let ok = crypto::verify_password(&old, &current);
-        let hash = if ok {
-            Some(crypto::hash_password(&new))
-        } else {
-            None
-        };
-        (ok, hash)
-    })
+    let hash = check_and_hash(
+        &st,
+        permit,
+        req.old_password.clone(),
+        current,
+        req.new_password.clone(),
+    )
     .await?;
-    if !ok {
+    let Some(hash) = hash else {
         let mut m = st.store.mutation(&g).await?.without_iam_change();
         iam::record_failure(&mut m.tx, &scope, t, pw.max_failures, pw.lockout_seconds).await?;
         let mut ev = crate::service::request::event(
@@ -297,13 +294,9 @@ pub(crate) async fn change_password(
             "oldPassword",
             "the current password is wrong",
         ));
-    }
-    let hash = hash
-        .ok_or_else(|| ApiError::internal("no hash"))?
-        .map_err(ApiError::internal)?;
+    };
     let mut m = st.store.mutation(&g).await?;
-    let revoked = iam::set_password(&mut m.tx, &user.id, &hash, false, t).await?;
-    iam::clear_failures(&mut m.tx, &scope, t, pw.lockout_seconds).await?;
+    let revoked = store_changed(&mut m, &user.id, &hash, &[&scope], t, pw.lockout_seconds).await?;
     commit(
         m,
         &caller,
@@ -312,4 +305,51 @@ pub(crate) async fn change_password(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verifies `old` against the stored hash `current` and, when it is
+/// right, hashes `new`, in one Argon2 slot (`permit`). `None`: wrong.
+pub(crate) async fn check_and_hash(
+    st: &AppState,
+    permit: OwnedSemaphorePermit,
+    old: String,
+    current: String,
+    new: String,
+) -> Result<Option<String>, ApiError> {
+    let (ok, hash) = argon2(st, permit, move || {
+        let ok = crypto::verify_password(&old, &current);
+        let hash = if ok {
+            Some(crypto::hash_password(&new))
+        } else {
+            None
+        };
+        (ok, hash)
+    })
+    .await?;
+    if !ok {
+        return Ok(None);
+    }
+    let hash = hash
+        .ok_or_else(|| ApiError::internal("no hash"))?
+        .map_err(ApiError::internal)?;
+    Ok(Some(hash))
+}
+
+/// Stores a password its owner changed, in `m` (which must move the IAM
+/// generation, so hosts see the new login profile version): replaces the
+/// hash, which revokes every session of the user, and clears the failure
+/// counts of `scopes`. Returns how many sessions were revoked.
+pub(crate) async fn store_changed(
+    m: &mut crate::store::Mutation,
+    user_id: &str,
+    hash: &str,
+    scopes: &[&str],
+    t: i64,
+    window: i64,
+) -> Result<u64, ApiError> {
+    let revoked = iam::set_password(&mut m.tx, user_id, hash, false, t).await?;
+    for scope in scopes {
+        iam::clear_failures(&mut m.tx, scope, t, window).await?;
+    }
+    Ok(revoked)
 }

@@ -447,7 +447,7 @@ pub async fn snapshot_rows(
         });
     }
     let mut profiles: HashMap<String, SnapshotLoginProfile> = HashMap::new();
-    for r in sqlx::query("SELECT user_id, reset_required FROM login_profiles")
+    for r in sqlx::query("SELECT user_id, reset_required, version FROM login_profiles")
         .fetch_all(&mut *c)
         .await?
     {
@@ -455,8 +455,7 @@ pub async fn snapshot_rows(
             r.try_get(0)?,
             SnapshotLoginProfile {
                 reset_required: r.try_get::<i64, _>(1)? != 0,
-                // Issue #12 gives login profiles a real version.
-                version: 0,
+                version: u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
             },
         );
     }

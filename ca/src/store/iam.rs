@@ -1224,9 +1224,47 @@ pub async fn login_profile(
         .transpose()?)
 }
 
+/// A login profile as the host password routes need it.
+pub struct LoginProfileRow {
+    /// The Argon2id PHC string.
+    pub hash: String,
+    /// Must be changed at the next login.
+    pub reset_required: bool,
+    /// Moves on every create, update, reset and change (see migration
+    /// 0010): hosts drop their offline verifier when it does.
+    pub version: u64,
+}
+
+/// A user's login profile with its version, if they have one.
+pub async fn login_profile_row(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<LoginProfileRow>, ApiError> {
+    let row = sqlx::query(
+        "SELECT password_hash, reset_required, version FROM login_profiles WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> {
+            Ok(LoginProfileRow {
+                hash: r.try_get(0)?,
+                reset_required: r.try_get::<i64, _>(1)? != 0,
+                version: u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+            })
+        })
+        .transpose()?)
+}
+
 /// Creates or replaces a login profile and revokes every session of the
 /// user (a changed or reset password ends what the old one opened).
 /// Returns how many sessions were revoked.
+///
+/// Runs inside a [`crate::store::Mutation`]: the profile's version becomes
+/// the mutation's audit sequence number (`audit_head.seq`, already bumped
+/// and locked by this transaction), so versions only grow, also across a
+/// delete and re-create.
 pub async fn set_password(
     c: &mut AnyConnection,
     user_id: &str,
@@ -1235,20 +1273,26 @@ pub async fn set_password(
     now: i64,
 ) -> Result<u64, ApiError> {
     let existed = password_hash(c, user_id).await?.is_some();
+    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
     if existed {
-        sqlx::query("UPDATE login_profiles SET password_hash = $1, reset_required = $2, updated_at = $3 WHERE user_id = $4")
+        sqlx::query("UPDATE login_profiles SET password_hash = $1, reset_required = $2, updated_at = $3, version = $5 WHERE user_id = $4")
             .bind(hash)
             .bind(i64::from(reset_required))
             .bind(now)
             .bind(user_id)
+            .bind(version)
             .execute(&mut *c)
             .await?;
     } else {
-        sqlx::query("INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+        sqlx::query("INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $4, $5)")
             .bind(user_id)
             .bind(hash)
             .bind(i64::from(reset_required))
             .bind(now)
+            .bind(version)
             .execute(&mut *c)
             .await?;
     }
