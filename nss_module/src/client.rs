@@ -1,16 +1,17 @@
-//! The socket client: one connection per lookup, bounded in time.
+//! The socket client: one connection per lookup, bounded in time. The
+//! connect, the peer check and the deadlines are `ward_agentlink`'s (the
+//! same code pam_ward uses).
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-use ward_protocol::agent::{exchange, Group, Passwd, Request, Response, LIST_PAGE};
+use ward_agentlink::Link;
+use ward_protocol::agent::{Group, Passwd, Request, Response, LIST_PAGE};
 
 /// The agent's socket (no override: see the crate documentation).
 pub const SOCKET: &str = ward_protocol::agent::DEFAULT_SOCKET;
 
-/// Read and write timeout on the socket.
+/// Bound on the connect and on each exchange.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Most enumeration pages fetched (256 entries each).
@@ -25,30 +26,15 @@ pub enum Error {
 
 /// A connection to the agent.
 pub struct Client {
-    stream: UnixStream,
+    link: Link,
 }
 
 impl Client {
-    /// Connects to `path` without blocking on a full backlog.
+    /// Connects to `path` without blocking on a full backlog past
+    /// [`TIMEOUT`].
     pub fn connect(path: &Path) -> Result<Client, Error> {
-        let fd = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .map_err(|_| Error::Unavailable)?;
-        let addr = SocketAddrUnix::new(path).map_err(|_| Error::Unavailable)?;
-        // A Unix stream connect either succeeds at once or fails
-        // (EAGAIN when the backlog is full): it never waits.
-        rustix::net::connect(&fd, &addr).map_err(|_| Error::Unavailable)?;
-        rustix::io::ioctl_fionbio(&fd, false).map_err(|_| Error::Unavailable)?;
-        let stream = UnixStream::from(fd);
-        stream
-            .set_read_timeout(Some(TIMEOUT))
-            .and_then(|_| stream.set_write_timeout(Some(TIMEOUT)))
-            .map_err(|_| Error::Unavailable)?;
-        Ok(Client { stream })
+        let link = Link::connect(path, TIMEOUT).map_err(|_| Error::Unavailable)?;
+        Ok(Client { link })
     }
 
     /// Connects to [`SOCKET`].
@@ -57,7 +43,7 @@ impl Client {
     }
 
     fn ask(&mut self, req: Request) -> Result<Response, Error> {
-        match exchange(&mut self.stream, req) {
+        match self.link.ask(req) {
             Ok(Response::Error { .. }) | Err(_) => Err(Error::Unavailable),
             Ok(r) => Ok(r),
         }

@@ -8,9 +8,10 @@
 //! - The socket is the compile-time [`SOCKET`] (`/run/ward/agent.sock`):
 //!   NSS runs inside setuid programs, so nothing in the environment may
 //!   point it elsewhere.
-//! - Connect is non-blocking (a full backlog is "unavailable", never a
-//!   wait); reads and writes time out after [`TIMEOUT`] (1 s). An agent
-//!   that is down or slow makes lookups return `NSS_STATUS_UNAVAIL`
+//! - The connection is `ward_agentlink`'s: a non-blocking connect (a full
+//!   backlog is retried until [`TIMEOUT`], 1 s, never longer), a peer
+//!   that must be root (or the calling user), and each exchange bounded by [`TIMEOUT`]. An
+//!   agent that is down or slow makes lookups return `NSS_STATUS_UNAVAIL`
 //!   quickly; the agent saying "none" is `NSS_STATUS_NOTFOUND`.
 //! - The socket is opened close-on-exec and closed after each lookup.
 //! - Every entry point catches panics (libnss 0.9's macros do not; a panic

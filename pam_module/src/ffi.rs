@@ -1,21 +1,24 @@
 //! The C ABI, and the only `unsafe` code of the module: the `pam_sm_*`
 //! entry points libpam calls, each under `catch_unwind` (a panic becomes
-//! `PAM_SYSTEM_ERR`, never an unwind into C), reading PAM items, talking
-//! to the user through the application's conversation function, logging
-//! with `pam_syslog` (authpriv), looking accounts up with `getpwnam_r`,
-//! and a connect to the agent socket bounded by a timeout.
+//! `PAM_SYSTEM_ERR`, never an unwind into C), reading and setting PAM
+//! items, module data (`pam_set_data`: what `authenticate` found, for
+//! `acct_mgmt` and `chauthtok`), talking to the user through the
+//! application's conversation function (prompts read bounded, answers
+//! wiped and freed; an application that fails, answers NULL or answers
+//! too much gets a PAM error, never a crash), logging with `pam_syslog`
+//! (authpriv; never a password), and looking accounts up with
+//! `getpwnam_r`. The agent socket is `ward_agentlink`'s (safe code).
 #![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::io;
-use std::os::fd::FromRawFd;
-use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::time::Duration;
+
+use ward_protocol::host::MAX_PASSWORD_BYTES;
+use zeroize::Zeroizing;
 
 use crate::args::{self, Args};
-use crate::logic::{self, Items, Verdict};
+use crate::logic::{self, Items, PasswordVerdict, Verdict};
 use crate::session::{self, Account};
 
 /// libpam's opaque handle.
@@ -50,29 +53,67 @@ struct PamConv {
 }
 
 const PAM_SUCCESS: c_int = 0;
+const PAM_SERVICE_ERR: c_int = 3;
 const PAM_SYSTEM_ERR: c_int = 4;
 const PAM_PERM_DENIED: c_int = 6;
+const PAM_AUTH_ERR: c_int = 7;
 const PAM_AUTHINFO_UNAVAIL: c_int = 9;
 const PAM_USER_UNKNOWN: c_int = 10;
+const PAM_MAXTRIES: c_int = 11;
+const PAM_NEW_AUTHTOK_REQD: c_int = 12;
 const PAM_SESSION_ERR: c_int = 14;
+const PAM_CONV_ERR: c_int = 19;
+const PAM_AUTHTOK_ERR: c_int = 20;
+const PAM_AUTHTOK_RECOVERY_ERR: c_int = 21;
+const PAM_TRY_AGAIN: c_int = 24;
 const PAM_IGNORE: c_int = 25;
 
 const PAM_SERVICE: c_int = 1;
 const PAM_USER: c_int = 2;
 const PAM_RHOST: c_int = 4;
 const PAM_CONV: c_int = 5;
+const PAM_AUTHTOK: c_int = 6;
+const PAM_OLDAUTHTOK: c_int = 7;
 const PAM_RUSER: c_int = 8;
 
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
 const PAM_ERROR_MSG: c_int = 3;
+
+const PAM_PRELIM_CHECK: c_int = 0x4000;
+const PAM_UPDATE_AUTHTOK: c_int = 0x2000;
+
+/// Module data key: what `authenticate` established in this handle.
+const STATE_KEY: &CStr = c"pam_ward_state";
+/// ward verified the password.
+static AUTHENTICATED: u8 = 1;
+/// ward verified the password, which must be changed now.
+static RESET_REQUIRED: u8 = 2;
+/// `chauthtok`'s preliminary check found the user is not ward's (the
+/// update phase then passes without asking for anything).
+static NOT_WARD: u8 = 3;
 
 const LOG_ERR: c_int = 3;
 const LOG_NOTICE: c_int = 5;
 const LOG_INFO: c_int = 6;
 const LOG_DEBUG: c_int = 7;
 
+type Cleanup = unsafe extern "C" fn(pamh: *mut PamHandle, data: *mut c_void, status: c_int);
+
 #[link(name = "pam")]
 extern "C" {
     fn pam_get_item(pamh: *const PamHandle, item_type: c_int, item: *mut *const c_void) -> c_int;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_get_data(
+        pamh: *const PamHandle,
+        module_data_name: *const c_char,
+        data: *mut *const c_void,
+    ) -> c_int;
+    fn pam_set_data(
+        pamh: *mut PamHandle,
+        module_data_name: *const c_char,
+        data: *mut c_void,
+        cleanup: Option<Cleanup>,
+    ) -> c_int;
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
 }
 
@@ -175,70 +216,162 @@ fn tell(pamh: *mut PamHandle, message: &str) {
     }
 }
 
-/// Connects to a Unix socket, giving up after `timeout` (a stuck agent
-/// with a full backlog must not hang a login).
-pub(crate) fn connect_bounded(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: plain socket syscalls on a descriptor we own; sockaddr_un is
-    // zeroed and filled within bounds (checked below).
+/// Why the conversation gave no usable answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvError {
+    /// No conversation function, or it reported an error.
+    Failed,
+    /// It answered NULL.
+    NoAnswer,
+    /// The answer is longer than [`MAX_PASSWORD_BYTES`].
+    TooLong,
+    /// The answer is not UTF-8.
+    NotUtf8,
+}
+
+impl ConvError {
+    fn code(self) -> c_int {
+        match self {
+            ConvError::Failed | ConvError::NoAnswer => PAM_CONV_ERR,
+            ConvError::TooLong | ConvError::NotUtf8 => PAM_AUTH_ERR,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ConvError::Failed => "the conversation failed",
+            ConvError::NoAnswer => "the conversation gave no answer",
+            ConvError::TooLong => "the password is too long",
+            ConvError::NotUtf8 => "the password is not UTF-8",
+        }
+    }
+}
+
+/// Copies a secret C string of at most [`MAX_PASSWORD_BYTES`] (reading at
+/// most one byte more), as UTF-8.
+///
+/// # Safety
+/// `p` is a valid NUL-terminated C string.
+unsafe fn copy_secret(p: *const c_char) -> Result<Zeroizing<String>, ConvError> {
+    let len = libc::strnlen(p, MAX_PASSWORD_BYTES + 1);
+    if len > MAX_PASSWORD_BYTES {
+        return Err(ConvError::TooLong);
+    }
+    let bytes = Zeroizing::new(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec());
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => Ok(Zeroizing::new(s.to_owned())),
+        Err(_) => Err(ConvError::NotUtf8),
+    }
+}
+
+/// Wipes and frees a conversation answer (`resp` as the application
+/// malloc'ed it, one entry).
+///
+/// # Safety
+/// `resp` is NULL or a malloc'ed array of one `PamResponse` whose `resp`
+/// is NULL or a malloc'ed C string.
+unsafe fn drop_reply(resp: *mut PamResponse) {
+    if resp.is_null() {
+        return;
+    }
+    let r = (*resp).resp;
+    if !r.is_null() {
+        libc::explicit_bzero(r.cast(), libc::strlen(r));
+        libc::free(r.cast());
+    }
+    libc::free(resp.cast());
+}
+
+/// Asks the user one question through the application's conversation.
+fn converse(
+    pamh: *mut PamHandle,
+    style: c_int,
+    prompt: &CStr,
+) -> Result<Zeroizing<String>, ConvError> {
+    let mut p: *const c_void = std::ptr::null();
+    // SAFETY: as in `item`.
+    let rc = unsafe { pam_get_item(pamh, PAM_CONV, &mut p) };
+    if rc != PAM_SUCCESS || p.is_null() {
+        return Err(ConvError::Failed);
+    }
+    // SAFETY: the PAM_CONV item is a `struct pam_conv`.
+    let conv = unsafe { &*p.cast::<PamConv>() };
+    let Some(f) = conv.conv else {
+        return Err(ConvError::Failed);
+    };
+    let msg = PamMessage {
+        msg_style: style,
+        msg: prompt.as_ptr(),
+    };
+    let mut msgs = [&msg as *const PamMessage];
+    let mut resp: *mut PamResponse = std::ptr::null_mut();
+    // SAFETY: one valid message; the application allocates `resp` with
+    // malloc (or leaves it NULL). Whatever it returned is wiped and freed
+    // (also after an error, as libpam's own pam_prompt does).
     unsafe {
-        let mut addr: libc::sockaddr_un = std::mem::zeroed();
-        if bytes.len() >= addr.sun_path.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "socket path too long",
-            ));
-        }
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-            *d = *s as c_char;
-        }
-        let fd = libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
+        let rc = f(1, msgs.as_mut_ptr(), &mut resp, conv.appdata_ptr);
+        let out = if rc != PAM_SUCCESS {
+            Err(ConvError::Failed)
+        } else if resp.is_null() || (*resp).resp.is_null() {
+            Err(ConvError::NoAnswer)
+        } else {
+            copy_secret((*resp).resp)
+        };
+        drop_reply(resp);
+        out
+    }
+}
+
+/// A password item (`PAM_AUTHTOK`, `PAM_OLDAUTHTOK`) an earlier module
+/// set, if any.
+fn secret_item(pamh: *mut PamHandle, which: c_int) -> Result<Option<Zeroizing<String>>, ConvError> {
+    let mut p: *const c_void = std::ptr::null();
+    // SAFETY: as in `item`; libpam owns the string.
+    let rc = unsafe { pam_get_item(pamh, which, &mut p) };
+    if rc != PAM_SUCCESS || p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: password items are NUL-terminated C strings.
+    unsafe { copy_secret(p.cast()) }.map(Some)
+}
+
+/// Sets a password item (libpam copies it; our copy is wiped).
+fn set_secret_item(pamh: *mut PamHandle, which: c_int, value: &str) -> c_int {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(value.len() + 1));
+    bytes.extend_from_slice(value.as_bytes());
+    bytes.push(0);
+    if bytes[..value.len()].contains(&0) {
+        return PAM_AUTHTOK_ERR;
+    }
+    // SAFETY: a NUL-terminated string that outlives the call; libpam
+    // duplicates it.
+    unsafe { pam_set_item(pamh, which, bytes.as_ptr().cast()) }
+}
+
+/// What `authenticate` established in this handle: 0, [`AUTHENTICATED`]
+/// or [`RESET_REQUIRED`].
+fn state(pamh: *mut PamHandle) -> u8 {
+    let mut p: *const c_void = std::ptr::null();
+    // SAFETY: our own key; the data is NULL or a pointer to one of our
+    // statics.
+    let rc = unsafe { pam_get_data(pamh, STATE_KEY.as_ptr(), &mut p) };
+    if rc != PAM_SUCCESS || p.is_null() {
+        return 0;
+    }
+    // SAFETY: as above.
+    unsafe { *p.cast::<u8>() }
+}
+
+fn set_state(pamh: *mut PamHandle, value: &'static u8) {
+    // SAFETY: a pointer to a static (never written through, no cleanup
+    // needed) under our own key.
+    unsafe {
+        pam_set_data(
+            pamh,
+            STATE_KEY.as_ptr(),
+            (value as *const u8).cast_mut().cast(),
+            None,
         );
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let stream = UnixStream::from_raw_fd(fd);
-        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        let rc = libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len);
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINPROGRESS) && e.raw_os_error() != Some(libc::EAGAIN)
-            {
-                return Err(e);
-            }
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            let ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
-            let n = libc::poll(&mut pfd, 1, ms);
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
-            }
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut err: c_int = 0;
-            let mut elen = std::mem::size_of::<c_int>() as libc::socklen_t;
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut c_int).cast(),
-                &mut elen,
-            );
-            if err != 0 {
-                return Err(io::Error::from_raw_os_error(err));
-            }
-        }
-        stream.set_nonblocking(false)?;
-        Ok(stream)
     }
 }
 
@@ -277,7 +410,11 @@ fn items(pamh: *mut PamHandle) -> Items {
         user: item(pamh, PAM_USER),
         ruser: item(pamh, PAM_RUSER),
         rhost: item(pamh, PAM_RHOST),
-        auth_method: None,
+        // ward:AuthMethod: known when pam_ward checked the password in
+        // this handle.
+        auth_method: [AUTHENTICATED, RESET_REQUIRED]
+            .contains(&state(pamh))
+            .then(|| "password".to_owned()),
     }
 }
 
@@ -296,6 +433,15 @@ pub extern "C" fn pam_sm_acct_mgmt(
             Verdict::Allow => {
                 if args.debug {
                     log(pamh, LOG_DEBUG, &format!("ward allowed {who}"));
+                }
+                if state(pamh) == RESET_REQUIRED {
+                    log(
+                        pamh,
+                        LOG_NOTICE,
+                        &format!("{who} must change the ward password"),
+                    );
+                    tell(pamh, "ward: you must change your password now");
+                    return PAM_NEW_AUTHTOK_REQD;
                 }
                 PAM_SUCCESS
             }
@@ -380,8 +526,8 @@ pub extern "C" fn pam_sm_close_session(
     entry(pamh, argc, argv, |_, _| PAM_SUCCESS)
 }
 
-/// `auth`: needs the agent's password route (not built yet) — fails
-/// closed and says so.
+/// `auth`: the password (from the conversation, or an earlier module's
+/// with `use_first_pass`/`try_first_pass`) checked by the agent.
 #[no_mangle]
 pub extern "C" fn pam_sm_authenticate(
     pamh: *mut PamHandle,
@@ -389,14 +535,155 @@ pub extern "C" fn pam_sm_authenticate(
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    entry(pamh, argc, argv, |pamh, _| {
-        log(
-            pamh,
-            LOG_ERR,
-            "password authentication through ward is not available in this build",
-        );
-        PAM_AUTHINFO_UNAVAIL
-    })
+    entry(pamh, argc, argv, authenticate)
+}
+
+fn authenticate(pamh: *mut PamHandle, args: &Args) -> c_int {
+    let it = items(pamh);
+    let who = it.user.clone().unwrap_or_default();
+    let passwd = Path::new("/etc/passwd");
+    let stacked = if args.use_first_pass || args.try_first_pass {
+        match secret_item(pamh, PAM_AUTHTOK) {
+            Ok(p) => p,
+            Err(e) => {
+                log(
+                    pamh,
+                    LOG_NOTICE,
+                    &format!("refusing {who}: {}", e.describe()),
+                );
+                return e.code();
+            }
+        }
+    } else {
+        None
+    };
+    let (mut password, mut prompted) = match stacked {
+        Some(p) => (p, false),
+        None if args.use_first_pass => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("use_first_pass: no password for {who} from an earlier module"),
+            );
+            return PAM_AUTH_ERR;
+        }
+        None => match converse(pamh, PAM_PROMPT_ECHO_OFF, c"Password: ") {
+            Ok(p) => (p, true),
+            Err(e) => {
+                log(
+                    pamh,
+                    LOG_NOTICE,
+                    &format!("no password for {who}: {}", e.describe()),
+                );
+                return e.code();
+            }
+        },
+    };
+    let mut verdict = logic::verify_password(args, &it, &password, passwd);
+    if matches!(verdict, PasswordVerdict::Wrong(_)) && args.try_first_pass && !prompted {
+        // The earlier module's password was not ward's: ask for it.
+        password = match converse(pamh, PAM_PROMPT_ECHO_OFF, c"Password: ") {
+            Ok(p) => p,
+            Err(e) => {
+                log(
+                    pamh,
+                    LOG_NOTICE,
+                    &format!("no password for {who}: {}", e.describe()),
+                );
+                return e.code();
+            }
+        };
+        prompted = true;
+        verdict = logic::verify_password(args, &it, &password, passwd);
+    }
+    // Later modules (pam_unix with try_first_pass for local accounts) use
+    // the password this module collected.
+    let pass_on = |pamh| {
+        if prompted {
+            set_secret_item(pamh, PAM_AUTHTOK, &password);
+        }
+    };
+    match verdict {
+        PasswordVerdict::Ok => {
+            pass_on(pamh);
+            set_state(pamh, &AUTHENTICATED);
+            if args.debug {
+                log(
+                    pamh,
+                    LOG_DEBUG,
+                    &format!("ward password accepted for {who}"),
+                );
+            }
+            PAM_SUCCESS
+        }
+        PasswordVerdict::ResetRequired(reason) => {
+            pass_on(pamh);
+            set_state(pamh, &RESET_REQUIRED);
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward password accepted for {who}, change required"),
+            );
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: your password must be changed".to_owned()),
+            );
+            PAM_SUCCESS
+        }
+        PasswordVerdict::Unknown => {
+            pass_on(pamh);
+            if args.debug {
+                log(pamh, LOG_DEBUG, &format!("{who} is not a ward user"));
+            }
+            if args.ignore_unknown_user {
+                PAM_IGNORE
+            } else {
+                PAM_USER_UNKNOWN
+            }
+        }
+        PasswordVerdict::Wrong(_) => {
+            log(pamh, LOG_NOTICE, &format!("wrong ward password for {who}"));
+            PAM_AUTH_ERR
+        }
+        PasswordVerdict::Disabled(reason) => {
+            log(pamh, LOG_NOTICE, &format!("ward user {who} is disabled"));
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: this user is disabled".to_owned()),
+            );
+            PAM_AUTH_ERR
+        }
+        PasswordVerdict::Throttled(reason) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward password checks for {who} are throttled"),
+            );
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: too many failed attempts; try later".to_owned()),
+            );
+            PAM_MAXTRIES
+        }
+        PasswordVerdict::Policy(reason) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("unexpected policy answer for {who}"),
+            );
+            tell(pamh, &reason.unwrap_or_default());
+            PAM_AUTH_ERR
+        }
+        PasswordVerdict::Unavailable(why) => {
+            log(pamh, LOG_ERR, &format!("denying {who}: {why}"));
+            tell(pamh, "ward: cannot check the password right now");
+            PAM_AUTHINFO_UNAVAIL
+        }
+        PasswordVerdict::Refused(why) => {
+            log(pamh, LOG_NOTICE, &format!("refusing {who}: {why}"));
+            PAM_AUTH_ERR
+        }
+    }
 }
 
 /// `auth` credentials: nothing to establish.
@@ -410,21 +697,225 @@ pub extern "C" fn pam_sm_setcred(
     entry(pamh, argc, argv, |_, _| PAM_SUCCESS)
 }
 
-/// `password`: needs the agent's password route (not built yet) — fails
-/// closed and says so.
+/// `password`: changes the ward password (`PAM_PRELIM_CHECK`: is the
+/// agent there and the user ward's; `PAM_UPDATE_AUTHTOK`: the change).
 #[no_mangle]
 pub extern "C" fn pam_sm_chauthtok(
     pamh: *mut PamHandle,
-    _flags: c_int,
+    flags: c_int,
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    entry(pamh, argc, argv, |pamh, _| {
+    entry(pamh, argc, argv, |pamh, args| {
+        if flags & PAM_PRELIM_CHECK != 0 {
+            prelim(pamh, args)
+        } else if flags & PAM_UPDATE_AUTHTOK != 0 {
+            update(pamh, args)
+        } else {
+            PAM_SERVICE_ERR
+        }
+    })
+}
+
+fn unknown(args: &Args) -> c_int {
+    if args.ignore_unknown_user {
+        PAM_IGNORE
+    } else {
+        PAM_USER_UNKNOWN
+    }
+}
+
+fn prelim(pamh: *mut PamHandle, args: &Args) -> c_int {
+    let it = items(pamh);
+    let who = it.user.clone().unwrap_or_default();
+    match logic::prelim_check(args, &it, Path::new("/etc/passwd")) {
+        PasswordVerdict::Ok => PAM_SUCCESS,
+        PasswordVerdict::Unknown => {
+            set_state(pamh, &NOT_WARD);
+            unknown(args)
+        }
+        PasswordVerdict::Refused(why) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("refusing a password change for {who}: {why}"),
+            );
+            PAM_AUTHTOK_ERR
+        }
+        other => {
+            log(
+                pamh,
+                LOG_ERR,
+                &format!(
+                    "cannot change the ward password of {who}: {}",
+                    describe(&other)
+                ),
+            );
+            tell(pamh, "ward: cannot change the password right now");
+            PAM_TRY_AGAIN
+        }
+    }
+}
+
+fn describe(v: &PasswordVerdict) -> &str {
+    match v {
+        PasswordVerdict::Unavailable(why) | PasswordVerdict::Refused(why) => why,
+        _ => "unexpected answer from the ward agent",
+    }
+}
+
+fn update(pamh: *mut PamHandle, args: &Args) -> c_int {
+    let it = items(pamh);
+    let who = it.user.clone().unwrap_or_default();
+    let conv_failed = |pamh, e: ConvError| {
         log(
             pamh,
-            LOG_ERR,
-            "changing a ward password through PAM is not available in this build",
+            LOG_NOTICE,
+            &format!("password change for {who}: {}", e.describe()),
         );
-        PAM_AUTHINFO_UNAVAIL
-    })
+        e.code()
+    };
+    // The current password: an earlier module's PAM_OLDAUTHTOK; the
+    // password this module just verified (reset required); or asked.
+    if state(pamh) == NOT_WARD {
+        return unknown(args);
+    }
+    let from_reset = state(pamh) == RESET_REQUIRED;
+    let old = match secret_item(pamh, PAM_OLDAUTHTOK) {
+        Err(e) => return conv_failed(pamh, e),
+        Ok(Some(p)) => p,
+        Ok(None) if from_reset => match secret_item(pamh, PAM_AUTHTOK) {
+            Ok(Some(p)) => p,
+            Ok(None) => match converse(pamh, PAM_PROMPT_ECHO_OFF, c"Current password: ") {
+                Ok(p) => p,
+                Err(e) => return conv_failed(pamh, e),
+            },
+            Err(e) => return conv_failed(pamh, e),
+        },
+        Ok(None) if args.use_first_pass => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("use_first_pass: no current password for {who}"),
+            );
+            return PAM_AUTHTOK_RECOVERY_ERR;
+        }
+        Ok(None) => match converse(pamh, PAM_PROMPT_ECHO_OFF, c"Current password: ") {
+            Ok(p) => p,
+            Err(e) => return conv_failed(pamh, e),
+        },
+    };
+    // The new one: an earlier module's PAM_AUTHTOK (not when that is the
+    // old password this module set), or asked twice.
+    let stacked = if (args.use_first_pass || args.try_first_pass) && !from_reset {
+        match secret_item(pamh, PAM_AUTHTOK) {
+            Ok(p) => p,
+            Err(e) => return conv_failed(pamh, e),
+        }
+    } else {
+        None
+    };
+    let new = match stacked {
+        Some(p) => p,
+        None if args.use_first_pass && !from_reset => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("use_first_pass: no new password for {who}"),
+            );
+            return PAM_AUTHTOK_ERR;
+        }
+        None => {
+            let first = match converse(pamh, PAM_PROMPT_ECHO_OFF, c"New password: ") {
+                Ok(p) => p,
+                Err(e) => return conv_failed(pamh, e),
+            };
+            let again = match converse(pamh, PAM_PROMPT_ECHO_OFF, c"Retype new password: ") {
+                Ok(p) => p,
+                Err(e) => return conv_failed(pamh, e),
+            };
+            if first.as_bytes() != again.as_bytes() {
+                tell(pamh, "ward: the passwords do not match");
+                return PAM_AUTHTOK_ERR;
+            }
+            first
+        }
+    };
+    match logic::change_password(args, &it, &old, &new, Path::new("/etc/passwd")) {
+        PasswordVerdict::Ok => {
+            set_secret_item(pamh, PAM_OLDAUTHTOK, &old);
+            set_secret_item(pamh, PAM_AUTHTOK, &new);
+            if from_reset {
+                set_state(pamh, &AUTHENTICATED);
+            }
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward password changed for {who}"),
+            );
+            PAM_SUCCESS
+        }
+        PasswordVerdict::Unknown => unknown(args),
+        PasswordVerdict::Policy(reason) => {
+            let reason = reason.unwrap_or_else(|| {
+                "ward: the new password was refused by the password policy".to_owned()
+            });
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward password change for {who} refused by policy"),
+            );
+            tell(pamh, &reason);
+            PAM_AUTHTOK_ERR
+        }
+        PasswordVerdict::Wrong(_) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("wrong current ward password for {who}"),
+            );
+            tell(pamh, "ward: the current password is wrong");
+            PAM_AUTHTOK_RECOVERY_ERR
+        }
+        PasswordVerdict::Disabled(reason) => {
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: this user is disabled".to_owned()),
+            );
+            PAM_PERM_DENIED
+        }
+        PasswordVerdict::Throttled(reason) => {
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: too many failed attempts; try later".to_owned()),
+            );
+            PAM_MAXTRIES
+        }
+        PasswordVerdict::ResetRequired(_) => {
+            log(
+                pamh,
+                LOG_ERR,
+                &format!("unexpected answer to the password change of {who}"),
+            );
+            PAM_AUTHTOK_ERR
+        }
+        PasswordVerdict::Unavailable(why) => {
+            log(
+                pamh,
+                LOG_ERR,
+                &format!("cannot change the ward password of {who}: {why}"),
+            );
+            tell(pamh, "ward: cannot change the password right now");
+            PAM_AUTHTOK_ERR
+        }
+        PasswordVerdict::Refused(why) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("refusing the password change of {who}: {why}"),
+            );
+            tell(pamh, &format!("ward: {why}"));
+            PAM_AUTHTOK_ERR
+        }
+    }
 }

@@ -7,9 +7,10 @@
 //! ward-authz on its synced snapshot — this module holds no policy logic.
 //!
 //! Rules it keeps (ARCHITECTURE.md, invariant 1): no threads, no async
-//! runtime, no TLS, no SQL; socket I/O is bounded by a timeout (default
-//! 3 s, `timeout=`); every entry point runs under `catch_unwind` and all
-//! `unsafe` code is in `ffi.rs`. It fails closed: when the agent cannot
+//! runtime, no TLS, no SQL; socket I/O goes through `ward_agentlink`
+//! (connect and exchange each bounded by `timeout=`, default 3 s; the
+//! socket must be served by root); every entry point runs under
+//! `catch_unwind` and all `unsafe` code is in `ffi.rs`. It fails closed: when the agent cannot
 //! answer, a user ward might know is denied (`PAM_AUTHINFO_UNAVAIL`);
 //! only accounts in the local `/etc/passwd` are passed on as unknown, so
 //! local logins keep working while the agent is down.
@@ -23,9 +24,28 @@
 //!   `ignore_unknown_user`).
 //! - **session**: creates a missing home directory from `/etc/skel`
 //!   (0700, owned by the user).
-//! - **auth** and **password**: need the agent's password route (issue
-//!   #12, not built yet): they fail closed with `PAM_AUTHINFO_UNAVAIL`
-//!   and say so in the log.
+//!   After a password `authenticate` that ward answered "reset
+//!   required", a granted account check returns `PAM_NEW_AUTHTOK_REQD`,
+//!   so the application runs `chauthtok`.
+//! - **auth**: the password through the conversation (`PAM_PROMPT_ECHO_OFF`)
+//!   or an earlier module's `PAM_AUTHTOK` (`use_first_pass`,
+//!   `try_first_pass`), checked by the agent (`verify_password`: online
+//!   through ward-ca, offline against the agent's verifier); on success
+//!   `PAM_AUTHTOK` is set for later modules. Outcomes as
+//!   `ward_protocol::agent::PasswordOutcome` documents: wrong or disabled
+//!   → `PAM_AUTH_ERR`, throttled → `PAM_MAXTRIES`, unknown →
+//!   `PAM_USER_UNKNOWN` (the password is passed on so `pam_unix
+//!   try_first_pass` does not ask again), undecidable →
+//!   `PAM_AUTHINFO_UNAVAIL`. An empty password, one over
+//!   `MAX_PASSWORD_BYTES`, or a failed/NULL conversation is refused
+//!   without asking the agent. Passwords are wiped after use and never
+//!   logged.
+//! - **password**: `PAM_PRELIM_CHECK` asks whether the agent is there and
+//!   the user is ward's; `PAM_UPDATE_AUTHTOK` takes the current password
+//!   (`PAM_OLDAUTHTOK`, the one just verified when a reset was required,
+//!   or asked) and the new one (`PAM_AUTHTOK` with `use_first_pass` /
+//!   `try_first_pass`, or asked twice and compared) and sends
+//!   `change_password`; ward's password-policy message is shown verbatim.
 
 pub mod args;
 pub mod logic;

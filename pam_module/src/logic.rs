@@ -1,15 +1,21 @@
-//! The account decision, without the C ABI: PAM items in, a [`Verdict`]
-//! out. Items are checked before anything is sent (hostile values from a
-//! remote client — `PAM_RHOST`, `PAM_USER` typed at a login prompt — are
-//! refused, not passed on), the agent is asked over its socket with every
-//! operation bounded, and its answer is mapped to a PAM outcome.
+//! The decisions, without the C ABI: PAM items (and passwords) in, a
+//! [`Verdict`] or [`PasswordVerdict`] out. Items are checked before
+//! anything is sent (hostile values from a remote client — `PAM_RHOST`,
+//! `PAM_USER` typed at a login prompt — are refused, not passed on), an
+//! empty or over-long password is refused without asking the agent, the
+//! agent is asked over its socket through `ward_agentlink` (connect and
+//! exchange bounded by the `timeout=` argument), and its answer is mapped
+//! to a PAM outcome.
 
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use ward_protocol::agent::{exchange, AuthorizeRequest, Outcome, Request, Response};
+use ward_protocol::agent::{
+    AuthorizeRequest, ChangePasswordRequest, Outcome, PasswordAnswer, PasswordOutcome, Request,
+    Response, Secret, VerifyPasswordRequest,
+};
+use ward_protocol::host::MAX_PASSWORD_BYTES;
 
 use crate::args::Args;
 
@@ -141,20 +147,12 @@ pub fn is_local_user(path: &Path, name: &str) -> bool {
 /// Asks the agent; a socket that cannot be reached or answer in time is
 /// an error, never a hang.
 pub fn ask(args: &Args, request: Request) -> Result<Response, String> {
-    let mut stream = crate::ffi::connect_bounded(&args.socket, args.timeout).map_err(|e| {
+    ward_agentlink::ask(&args.socket, args.timeout, request).map_err(|e| {
         format!(
-            "cannot reach the ward agent at {}: {e}",
+            "cannot ask the ward agent at {}: {e}",
             args.socket.display()
         )
-    })?;
-    set_timeouts(&stream, args.timeout)?;
-    exchange(&mut stream, request).map_err(|e| format!("ward agent: {e}"))
-}
-
-fn set_timeouts(s: &std::os::unix::net::UnixStream, t: Duration) -> Result<(), String> {
-    s.set_read_timeout(Some(t))
-        .and_then(|()| s.set_write_timeout(Some(t)))
-        .map_err(|e| format!("socket timeout: {e}"))
+    })
 }
 
 /// The whole account check.
@@ -172,6 +170,188 @@ pub fn account(args: &Args, items: &Items, passwd_file: &Path) -> Verdict {
                 Verdict::Unavailable(why)
             }
         }
+    }
+}
+
+/// What a password request comes to, for PAM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordVerdict {
+    /// `PAM_SUCCESS`.
+    Ok,
+    /// `authenticate`: `PAM_SUCCESS`, and `acct_mgmt` then answers
+    /// `PAM_NEW_AUTHTOK_REQD` (the reason, if any, is shown).
+    ResetRequired(Option<String>),
+    /// Wrong password: `PAM_AUTH_ERR`.
+    Wrong(Option<String>),
+    /// Not a ward user: `PAM_USER_UNKNOWN` (or `PAM_IGNORE`).
+    Unknown,
+    /// Disabled user: `PAM_AUTH_ERR`, the reason shown.
+    Disabled(Option<String>),
+    /// Too many failures: `PAM_MAXTRIES`.
+    Throttled(Option<String>),
+    /// A change refused by the password policy: `PAM_AUTHTOK_ERR`, ward's
+    /// message shown verbatim.
+    Policy(Option<String>),
+    /// Cannot be decided now: `PAM_AUTHINFO_UNAVAIL` (fail closed).
+    Unavailable(String),
+    /// The request itself is unacceptable (hostile item, empty or
+    /// over-long password): `PAM_AUTH_ERR`, the agent never asked.
+    Refused(String),
+}
+
+/// A password fit to send: not empty, at most [`MAX_PASSWORD_BYTES`].
+pub fn check_password(what: &str, password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("{what} is longer than {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+/// The user, service and rhost of a password request, checked like the
+/// account items (a hostile `PAM_RHOST` refuses the request: it would go
+/// into ward's throttle key and audit log).
+pub fn password_items(items: &Items) -> Result<(String, String, Option<String>), String> {
+    let user = clean(
+        "PAM_USER",
+        items.user.as_deref().ok_or("PAM_USER is not set")?,
+    )?;
+    let service = clean(
+        "PAM_SERVICE",
+        items.service.as_deref().ok_or("PAM_SERVICE is not set")?,
+    )?;
+    let rhost = match items.rhost.as_deref() {
+        None | Some("") => None,
+        Some(r) => Some(clean("PAM_RHOST", r)?),
+    };
+    Ok((user, service, rhost))
+}
+
+/// Maps the agent's answer to a password request.
+pub fn password_verdict(answer: Response) -> PasswordVerdict {
+    match answer {
+        Response::Password(PasswordAnswer {
+            outcome, reason, ..
+        }) => match outcome {
+            PasswordOutcome::Ok => PasswordVerdict::Ok,
+            PasswordOutcome::ResetRequired => PasswordVerdict::ResetRequired(reason),
+            PasswordOutcome::Wrong => PasswordVerdict::Wrong(reason),
+            PasswordOutcome::UnknownUser => PasswordVerdict::Unknown,
+            PasswordOutcome::Disabled => PasswordVerdict::Disabled(reason),
+            PasswordOutcome::Throttled => PasswordVerdict::Throttled(reason),
+            PasswordOutcome::PolicyViolation => PasswordVerdict::Policy(reason),
+            PasswordOutcome::Unavailable => PasswordVerdict::Unavailable(
+                reason.unwrap_or_else(|| "ward cannot check passwords right now".to_owned()),
+            ),
+        },
+        Response::Error { code, message } => PasswordVerdict::Unavailable(format!(
+            "the ward agent refused the request ({code}): {message}"
+        )),
+        other => PasswordVerdict::Unavailable(format!(
+            "unexpected answer from the ward agent: {}",
+            kind(&other)
+        )),
+    }
+}
+
+/// The kind of an answer, for logs (never its content: it might carry
+/// more than a log should).
+fn kind(r: &Response) -> &'static str {
+    match r {
+        Response::Passwd { .. } => "passwd",
+        Response::PasswdList { .. } => "passwd_list",
+        Response::Group { .. } => "group",
+        Response::GroupList { .. } => "group_list",
+        Response::Initgroups { .. } => "initgroups",
+        Response::Decision { .. } => "decision",
+        Response::Lines { .. } => "lines",
+        Response::Password(_) => "password",
+        Response::Status(_) => "status",
+        Response::Error { .. } => "error",
+    }
+}
+
+/// When the agent cannot be reached: a local account is not ward's (pass
+/// it on), anyone else is denied.
+fn unreachable(passwd_file: &Path, user: &str, why: String) -> PasswordVerdict {
+    if is_local_user(passwd_file, user) {
+        PasswordVerdict::Unknown
+    } else {
+        PasswordVerdict::Unavailable(why)
+    }
+}
+
+/// `authenticate`: checks `password` for the user of `items`.
+pub fn verify_password(
+    args: &Args,
+    items: &Items,
+    password: &str,
+    passwd_file: &Path,
+) -> PasswordVerdict {
+    let (user, service, rhost) = match password_items(items) {
+        Ok(v) => v,
+        Err(why) => return PasswordVerdict::Refused(why),
+    };
+    if let Err(why) = check_password("the password", password) {
+        return PasswordVerdict::Refused(why);
+    }
+    let req = Request::VerifyPassword(VerifyPasswordRequest {
+        user: user.clone(),
+        password: Secret(password.to_owned()),
+        service,
+        rhost,
+    });
+    match ask(args, req) {
+        Ok(answer) => password_verdict(answer),
+        Err(why) => unreachable(passwd_file, &user, why),
+    }
+}
+
+/// `chauthtok` (`PAM_PRELIM_CHECK`): is the agent there, and is this a
+/// ward user? `Ok`, `Unknown`, or `Unavailable`.
+pub fn prelim_check(args: &Args, items: &Items, passwd_file: &Path) -> PasswordVerdict {
+    let user = match items.user.as_deref().map(|u| clean("PAM_USER", u)) {
+        Some(Ok(u)) => u,
+        Some(Err(why)) => return PasswordVerdict::Refused(why),
+        None => return PasswordVerdict::Refused("PAM_USER is not set".to_owned()),
+    };
+    match ask(args, Request::PasswdByName { name: user.clone() }) {
+        Ok(Response::Passwd { entry: Some(_) }) => PasswordVerdict::Ok,
+        Ok(Response::Passwd { entry: None }) => PasswordVerdict::Unknown,
+        Ok(other) => password_verdict(other),
+        Err(why) => unreachable(passwd_file, &user, why),
+    }
+}
+
+/// `chauthtok` (`PAM_UPDATE_AUTHTOK`): changes the ward password.
+pub fn change_password(
+    args: &Args,
+    items: &Items,
+    old: &str,
+    new: &str,
+    passwd_file: &Path,
+) -> PasswordVerdict {
+    let (user, service, rhost) = match password_items(items) {
+        Ok(v) => v,
+        Err(why) => return PasswordVerdict::Refused(why),
+    };
+    if let Err(why) = check_password("the current password", old)
+        .and_then(|()| check_password("the new password", new))
+    {
+        return PasswordVerdict::Refused(why);
+    }
+    let req = Request::ChangePassword(ChangePasswordRequest {
+        user: user.clone(),
+        old_password: Secret(old.to_owned()),
+        new_password: Secret(new.to_owned()),
+        service,
+        rhost,
+    });
+    match ask(args, req) {
+        Ok(answer) => password_verdict(answer),
+        Err(why) => unreachable(passwd_file, &user, why),
     }
 }
 
@@ -296,5 +476,89 @@ mod tests {
         ));
         assert_eq!(account(&args, &items("login", "bob"), &p), Verdict::Unknown);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn password_answers_map_to_verdicts() {
+        let a = |outcome, reason: Option<&str>| {
+            Response::Password(PasswordAnswer {
+                outcome,
+                offline: false,
+                reason: reason.map(str::to_owned),
+            })
+        };
+        use PasswordOutcome as O;
+        use PasswordVerdict as V;
+        assert_eq!(password_verdict(a(O::Ok, None)), V::Ok);
+        assert_eq!(
+            password_verdict(a(O::ResetRequired, Some("change it"))),
+            V::ResetRequired(Some("change it".into()))
+        );
+        assert_eq!(password_verdict(a(O::Wrong, None)), V::Wrong(None));
+        assert_eq!(password_verdict(a(O::UnknownUser, None)), V::Unknown);
+        assert_eq!(password_verdict(a(O::Disabled, None)), V::Disabled(None));
+        assert_eq!(password_verdict(a(O::Throttled, None)), V::Throttled(None));
+        assert_eq!(
+            password_verdict(a(O::PolicyViolation, Some("too short: at least 12"))),
+            V::Policy(Some("too short: at least 12".into()))
+        );
+        assert!(matches!(
+            password_verdict(a(O::Unavailable, None)),
+            V::Unavailable(_)
+        ));
+        assert!(matches!(
+            password_verdict(ward_protocol::agent::error("forbidden", "x")),
+            V::Unavailable(_)
+        ));
+        assert!(matches!(
+            password_verdict(Response::Status(Default::default())),
+            V::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn passwords_and_items_are_checked_before_sending() {
+        assert!(check_password("p", "").is_err());
+        assert!(check_password("p", &"x".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        assert!(check_password("p", &"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        let mut i = items("sshd", "alice");
+        assert_eq!(
+            password_items(&i).unwrap(),
+            ("alice".into(), "sshd".into(), None)
+        );
+        i.rhost = Some("host.example".into());
+        assert_eq!(
+            password_items(&i).unwrap().2.as_deref(),
+            Some("host.example")
+        );
+        i.rhost = Some("a\nb".into());
+        assert!(password_items(&i).is_err());
+        // Refused without asking: the socket does not even exist.
+        let args = Args {
+            socket: "/nonexistent/agent.sock".into(),
+            ..Args::default()
+        };
+        assert!(matches!(
+            verify_password(&args, &i, "pw", Path::new("/nonexistent")),
+            PasswordVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            verify_password(
+                &args,
+                &items("sshd", "alice"),
+                "",
+                Path::new("/nonexistent")
+            ),
+            PasswordVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            verify_password(
+                &args,
+                &items("sshd", "alice"),
+                "pw",
+                Path::new("/nonexistent")
+            ),
+            PasswordVerdict::Unavailable(_)
+        ));
     }
 }

@@ -179,6 +179,88 @@ fn hostile_items_are_refused_without_crashing_the_host() {
     }
 }
 
+/// pamtester `authenticate` with `password` on stdin.
+fn auth(service: &str, user: &str, password: &str) -> Output {
+    use std::process::Stdio;
+    let mut c = Command::new("timeout")
+        .args(["20", "pamtester", "-v", service, user, "authenticate"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = c
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes());
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn password_logins_fail_closed_without_an_agent_and_local_users_go_on() {
+    if !have_pamtester() {
+        return;
+    }
+    let s = Service::new("");
+    std::fs::write(
+        &s.path,
+        format!(
+            "auth [success=done new_authtok_reqd=done user_unknown=ignore ignore=ignore default=die] {} socket={}/absent.sock timeout=1\n\
+             auth required pam_permit.so\n",
+            module().display(),
+            s_dir()
+        ),
+    )
+    .unwrap();
+    let out = auth(&s.name, "ward-nobody-xyz", "secret");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Authentication service cannot retrieve authentication info"),
+        "{}",
+        text(&out)
+    );
+    // root is local: pam_ward answers "unknown", the next module decides.
+    let out = auth(&s.name, "root", "secret");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_stalled_agent_cannot_hang_a_password_login() {
+    if !have_pamtester() {
+        return;
+    }
+    let s = Service::new("");
+    let sock = s.dir.join("stall.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let stall = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            let _ = c.read(&mut buf);
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        }
+    });
+    std::fs::write(
+        &s.path,
+        format!(
+            "auth [success=done user_unknown=ignore ignore=ignore default=die] {} socket={} timeout=1\n\
+             auth required pam_permit.so\n",
+            module().display(),
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let out = auth(&s.name, "ward-nobody-xyz", "secret");
+    assert_ne!(out.status.code(), Some(124), "pamtester hung");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Authentication service cannot retrieve authentication info"),
+        "{}",
+        text(&out)
+    );
+    stall.join().unwrap();
+}
+
 fn s_dir() -> String {
     std::env::temp_dir().join("nowhere").display().to_string()
 }

@@ -5,7 +5,7 @@
 //!    — never link an async runtime, TLS, SQL or a thread pool. Checked on
 //!    the real dependency graph from `cargo metadata`. A guarded crate that
 //!    is not a workspace member fails the test (add new crates here when
-//!    they land: `pam_ward`, `nss_ward`, `ward-authz`).
+//!    they land: `pam_ward`, `nss_ward`, `ward-authz`, `ward-agentlink`).
 //! 2. ward-policy and ward-pki do no I/O and read no clock: no path in
 //!    their sources (whatever the spelling: grouped or nested `use` trees,
 //!    aliases, fully qualified paths; in every file under `src/`, outside
@@ -26,6 +26,7 @@ const GUARDED: &[(&str, &[&str])] = &[
     ("ward-policy", &[]),
     ("ward-authz", &[]),
     ("ward-protocol", &[]),
+    ("ward-agentlink", &[]),
     ("ward-pki", &["ring"]),
     ("pam_ward", &[]),
     ("nss_ward", &[]),
