@@ -478,7 +478,8 @@ async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
             return Ok(());
         }
         bail!(
-            "{} is already initialised (it has a master.key)",
+            "{} is already initialised (it has a master.key); if you never saw its root \
+             credentials, `ward-ca root-key create` makes new ones",
             c.data_dir.display()
         );
     }
@@ -734,7 +735,13 @@ async fn resume_init(c: &Config) -> anyhow::Result<Option<Installed>> {
             Ok(None)
         }
         Some(a) if a == manifest.account => {
-            finish_moves(c, &manifest)?;
+            finish_moves(c, &manifest).with_context(|| {
+                format!(
+                    "the installation of account {a} committed, but its files could not be \
+                     moved into place from {}; fix the cause and run init again",
+                    work.display()
+                )
+            })?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
@@ -781,7 +788,10 @@ fn finish_moves(c: &Config, m: &InitManifest) -> anyhow::Result<()> {
     let work = init_work(c);
     for (name, to) in &m.moves {
         if name.contains('/') || name.starts_with('.') {
-            bail!("{}: bad file name {name:?}", work.join(INIT_MANIFEST).display());
+            bail!(
+                "{}: bad file name {name:?}",
+                work.join(INIT_MANIFEST).display()
+            );
         }
         place(&work.join(name), to)?;
     }
@@ -919,6 +929,22 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .await?
         .keyed(&master)
         .await?;
+    // The master key must open this database's keys (a data dir and a
+    // database of two different installations are never served).
+    {
+        let mut conn = store.pool().acquire().await?;
+        ward_ca::store::authority::load(&mut conn, &master)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "{} does not open the keys of installation {} in the database: the data \
+                     directory and the database belong to different installations",
+                    c.data_dir.join("master.key").display(),
+                    store.account_id()
+                )
+            })?;
+    }
     let cert = std::fs::read_to_string(&c.tls_cert)
         .with_context(|| format!("reading {}", c.tls_cert.display()))?;
     let key = std::fs::read_to_string(&c.tls_key)
@@ -933,16 +959,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
     };
     let roots: String = {
         let mut conn = store.pool().acquire().await?;
-        let a = ward_ca::store::authority::load(&mut conn, &master)
-            .await
-            .with_context(|| {
-                format!(
-                    "{} does not open the keys of installation {} in the database: the data \
-                     directory and the database belong to different installations",
-                    c.data_dir.join("master.key").display(),
-                    store.account_id()
-                )
-            })?;
+        let a = ward_ca::store::authority::load(&mut conn, &master).await?;
         // Issuing CAs are anchors too, so a client that sends only its
         // leaf (curl --cert leaf.pem) is verified.
         a.x509_issuing
