@@ -993,6 +993,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         failures: Default::default(),
         audit_signer: Some(audit_signer),
         host_sync: Default::default(),
+        host_audit_limits: Default::default(),
     });
     // Pick up CA rotations done elsewhere (another replica, `ward-ca
     // rotate`) even when this process issues nothing: the client-certificate
