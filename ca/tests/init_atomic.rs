@@ -692,14 +692,14 @@ fn concurrent_inits_of_several_data_dirs_on_one_database_make_one_installation_p
         "{:?}",
         outs.iter().map(text).collect::<Vec<_>>()
     );
-    for i in 0..3 {
+    for (i, out) in outs.iter().enumerate() {
         if i == winners[0] {
             continue;
         }
         assert!(
-            text(&outs[i]).contains("already holds installation"),
+            text(out).contains("already holds installation"),
             "{}",
-            text(&outs[i])
+            text(out)
         );
         // The loser left nothing: no data dir at all.
         let d = case.data(&format!("data{i}"));
