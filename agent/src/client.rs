@@ -67,6 +67,8 @@ pub enum CallError {
         error: Option<String>,
         /// Message.
         message: String,
+        /// `Retry-After` in seconds (429 and 503), if ward-ca sent one.
+        retry_after: Option<u64>,
     },
     /// The answer was larger than allowed.
     TooLarge(u64),
@@ -83,6 +85,7 @@ impl std::fmt::Display for CallError {
                 code,
                 error,
                 message,
+                ..
             } => match error {
                 Some(e) => write!(f, "ward-ca answered {code} {e}: {message}"),
                 None => write!(f, "ward-ca answered {code}: {message}"),
@@ -239,6 +242,7 @@ impl CaClient {
                 code,
                 error: None,
                 message: "unexpected status".into(),
+                retry_after: None,
             }),
         }
     }
@@ -252,10 +256,14 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, Call
                 code: resp.status(),
                 error: None,
                 message: "redirects are not followed".into(),
+                retry_after: None,
             })
         }
         Ok(resp) => Ok(resp),
         Err(ureq::Error::Status(code, resp)) => {
+            let retry_after = resp
+                .header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let text = read_capped(resp, 64 * 1024)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
@@ -267,6 +275,7 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, Call
                 code,
                 error,
                 message: message.escape_debug().to_string(),
+                retry_after,
             })
         }
         Err(ureq::Error::Transport(t)) => Err(CallError::Unreachable(t.to_string())),

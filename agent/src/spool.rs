@@ -17,6 +17,12 @@
 //! `ward-agent:AuditEventsDropped` event saying how many were lost is
 //! spooled ahead of the next event, so ward-ca's log shows the gap.
 //!
+//! A batch that ward-ca throttles (429, its per-host limit on audit
+//! batches) or cannot take now (503) stays spooled whole — ward-ca records
+//! nothing of a refused batch — and is sent again, on the same connection,
+//! after the `Retry-After` it named ([`retry_later`]); the ids it carries
+//! make a later re-send harmless.
+//!
 //! A batch that ward-ca refuses as malformed (400/413/422) is retried one
 //! event at a time; a single event it refuses is dropped with a log line,
 //! so one bad event cannot block delivery forever.
@@ -387,6 +393,18 @@ pub fn deliver_forever(spool: &Spool, connect: &dyn Fn() -> Result<CaClient, Str
                 last_error.clear();
                 client = Some(c);
             }
+            Err(e) if retry_later(&e).is_some() => {
+                // Throttled or busy: the batch stays in the spool; wait as
+                // long as ward-ca asked, keep the connection.
+                let wait = retry_later(&e).unwrap_or(Duration::from_secs(1));
+                let m = e.to_string();
+                if m != last_error {
+                    log(format_args!("{m} (retrying in {} s)", wait.as_secs()));
+                    last_error = m;
+                }
+                client = Some(c);
+                std::thread::sleep(wait);
+            }
             Err(e) if refused_as_malformed(&e) && size > 1 => {
                 log(format_args!("{e}; retrying one event at a time"));
                 size = 1;
@@ -408,6 +426,23 @@ pub fn deliver_forever(spool: &Spool, connect: &dyn Fn() -> Result<CaClient, Str
                 std::thread::sleep(backoff.next_delay());
             }
         }
+    }
+}
+
+/// Longest wait a `Retry-After` can ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// How long to wait before sending the same batch again if ward-ca
+/// throttled it (429) or could not take it now (503): its `Retry-After`
+/// (1 s if none, at most [`MAX_RETRY_AFTER`]). `None` for other errors.
+pub fn retry_later(e: &DeliverError) -> Option<Duration> {
+    match e {
+        DeliverError::Call(CallError::Status {
+            code: 429 | 503,
+            retry_after,
+            ..
+        }) => Some(Duration::from_secs(retry_after.unwrap_or(1).max(1)).min(MAX_RETRY_AFTER)),
+        _ => None,
     }
 }
 

@@ -4,8 +4,11 @@
 # client certificates. A user's signed request (botocore, once) is replayed
 # by wrk over HTTPS keep-alive: every request is verified, authorized, signed
 # with a fresh random serial and committed (inventory row + audit event).
-# The in-process baseline (raw Ed25519 signing of the same certificate) is
-# `cargo bench -p ward-bench --bench sshcert`.
+# The in-process baseline (raw Ed25519 signing of the same certificate,
+# `cargo bench -p ward-bench --bench sshcert`) runs in the same script run,
+# before and after the API runs, and the script prints the ratio of SSH
+# issuance to it (WARD_BENCH_BASELINE=0 skips it, e.g. for compare.sh).
+# The script fails if any response is not 2xx or any socket error occurs.
 #   bench/scripts/certs.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,12 +68,24 @@ run() {
   wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$1" "$2" > "$DIR/wrk.txt"
   cat "$DIR/wrk.txt" >&2
   # Only 2xx counts as throughput: a run that answered errors (e.g. a
-  # replayed signature past the 15-minute window) fails instead.
-  if grep -q 'Non-2xx or 3xx responses' "$DIR/wrk.txt"; then
-    echo "bench: some responses were not 2xx; refusing to report throughput" >&2; exit 1
+  # replayed signature past the 15-minute window) or lost connections
+  # fails instead.
+  if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$DIR/wrk.txt" \
+     || ! grep -q '^non2xx-or-errors 0$' "$DIR/wrk.txt"; then
+    echo "bench: some responses were not 2xx (or connections failed); refusing to report throughput" >&2; exit 1
   fi
   awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
 }
+# Raw in-process signing, the ceiling: median certificates/s of one run.
+baseline() {
+  cargo bench -q -p ward-bench --bench sshcert 2>/dev/null | tee /dev/stderr \
+    | awk '/^median/ {print $2}'
+}
+BASELINE=${WARD_BENCH_BASELINE:-1}
+if [ "$BASELINE" != 0 ]; then
+  echo "== raw Ed25519 signing (baseline, before)" >&2
+  RAW1=$(baseline)
+fi
 echo "== SSH user certificates" >&2
 SSH=$(run "$DIR/ssh.lua" "$WARD_ENDPOINT/v1/ssh/user-certificates")
 echo "== X.509 client certificates" >&2
@@ -84,3 +99,14 @@ PY
 )
 curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/metrics" | grep 'class=' >&2
 echo "SSH user certificates: $SSH/s; X.509 client certificates: $X509/s (inventory: $N; $CONNS connections, $SECS s, wrk -t2, 2 cores shared with the client)"
+if [ "$BASELINE" != 0 ]; then
+  echo "== raw Ed25519 signing (baseline, after)" >&2
+  RAW2=$(baseline)
+  python3 - "$RAW1" "$RAW2" "$SSH" "$X509" <<'PY'
+import sys
+raw1, raw2, ssh, x509 = map(float, sys.argv[1:])
+raw = (raw1 + raw2) / 2
+print(f"raw Ed25519 signing (1 core, same run): {raw1:,.0f}/s before, {raw2:,.0f}/s after, mean {raw:,.0f}/s; "
+      f"SSH issuance through the API / raw signing = {ssh / raw:.2f}; X.509 / raw SSH signing = {x509 / raw:.2f}")
+PY
+fi

@@ -61,6 +61,8 @@ struct RawLimits {
     h2_max_concurrent_streams: Option<u32>,
     h2_keepalive_interval_seconds: Option<u64>,
     h2_keepalive_timeout_seconds: Option<u64>,
+    host_audit_batches_per_second: Option<u32>,
+    host_audit_burst: Option<u32>,
 }
 
 /// `[metrics]`: who may read `/metrics`.
@@ -202,6 +204,10 @@ pub struct Limits {
     pub h2_keepalive_interval: Duration,
     /// HTTP/2 keep-alive PING answer deadline.
     pub h2_keepalive_timeout: Duration,
+    /// `POST /v1/host/audit` batches one host may send a second, sustained.
+    pub host_audit_batches_per_second: u32,
+    /// ... and at once after a quiet spell (the token bucket's size).
+    pub host_audit_burst: u32,
 }
 
 impl Default for Limits {
@@ -216,6 +222,8 @@ impl Default for Limits {
             h2_max_concurrent_streams: 100,
             h2_keepalive_interval: Duration::from_secs(30),
             h2_keepalive_timeout: Duration::from_secs(20),
+            host_audit_batches_per_second: 5,
+            host_audit_burst: 20,
         }
     }
 }
@@ -555,7 +563,17 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, String> {
             raw.h2_keepalive_timeout_seconds,
             d.h2_keepalive_timeout,
         )?,
+        host_audit_batches_per_second: raw
+            .host_audit_batches_per_second
+            .unwrap_or(d.host_audit_batches_per_second),
+        host_audit_burst: raw.host_audit_burst.unwrap_or(d.host_audit_burst),
     };
+    if !(1..=10_000).contains(&l.host_audit_batches_per_second) {
+        return Err("limits.host_audit_batches_per_second must be between 1 and 10000".into());
+    }
+    if !(1..=100_000).contains(&l.host_audit_burst) {
+        return Err("limits.host_audit_burst must be between 1 and 100000".into());
+    }
     if !(1..=1_000_000).contains(&l.max_connections) {
         return Err("limits.max_connections must be between 1 and 1000000".into());
     }
@@ -776,6 +794,20 @@ uid_max = 10"#,
 [passwords]
 min_length = 3"#,
             Err("min_length"),
+        );
+        for (key, value) in [
+            ("host_audit_batches_per_second", 0),
+            ("host_audit_burst", 0),
+            ("host_audit_batches_per_second", 10_001),
+        ] {
+            check(
+                &format!("data_dir = \"/d\"\n[limits]\n{key} = {value}"),
+                Err(key),
+            );
+        }
+        check(
+            "data_dir = \"/d\"\n[limits]\nhost_audit_batches_per_second = 1\nhost_audit_burst = 3",
+            Ok(()),
         );
         check("not toml =", Err(""));
         check(

@@ -178,13 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config: Some(path), ..
         } => {
             let c = Config::load(&path).map_err(anyhow::Error::msg)?;
-            if !c.data_dir.join("master.key").exists() {
-                bail!(
-                    "{} is not initialised: run `ward-ca init --config {}` first",
-                    c.data_dir.display(),
-                    path.display()
-                );
-            }
+            require_initialised(&c, &format!("ward-ca init --config {}", path.display()))?;
             serve(c).await
         }
         Command::Serve {
@@ -194,9 +188,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let c = Config::dev(&data_dir, listen);
-            if !c.data_dir.join("master.key").exists() {
+            // First start, or an interrupted first start: init finishes or
+            // undoes it (and explains what it cannot).
+            if !c.data_dir.join("master.key").exists() || init_work(&c).exists() {
                 init(&c, true).await?;
             }
+            require_initialised(&c, "ward-ca serve --dev")?;
             serve(c).await
         }
         Command::Serve { .. } => bail!("give --config FILE or --dev"),
@@ -211,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
         } => {
             let c = local_config(config, data_dir)?;
+            require_initialised(&c, "ward-ca init")?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
@@ -250,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
         } => {
             let c = local_config(config, data_dir)?;
+            require_initialised(&c, "ward-ca init")?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
@@ -275,6 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => Config::load(&p).map_err(anyhow::Error::msg)?,
                 None => Config::dev(&data_dir, "127.0.0.1:8443".parse()?),
             };
+            require_initialised(&c, "ward-ca init")?;
             let master = MasterKey::load(&c.data_dir.join("master.key"))?;
             let store = Store::open_with(&c.database, &c.store_timeouts)
                 .await?
@@ -345,119 +345,525 @@ fn local_event(action: &str, resource: &str, detail: serde_json::Value) -> Audit
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
+// ---------------------------------------------------------------------------------
+// `init`: atomic first-time setup (issue #10 item 5)
+// ---------------------------------------------------------------------------------
+//
+// An installation is a data directory (master.key, and the TLS files unless
+// the configuration names its own) plus the database rows (account id,
+// uid/gid counter, CA keys, audit signing key, first root key, their audit
+// events). `init` builds every file in `DATA/.init` (the same file system as
+// their final places, so each move is one rename), writes every row in ONE
+// transaction, and only after that transaction committed moves the files
+// into place, `master.key` last. A `manifest.json` in `DATA/.init`, written
+// (and fsync-ed) just before the commit, names the account and the moves, so
+// a later `init` can tell whether an interrupted one committed: if the
+// database holds the manifest's account it finishes the moves; if it holds
+// no account it removes the leftovers and starts again; if it holds another
+// account it explains. `serve` (and every local command) refuses a data
+// directory with `DATA/.init`, and a `master.key` whose database holds no
+// installation. Concurrent inits are serialised by an advisory lock on the
+// data directory's parent; two inits on different data directories sharing
+// one database are serialised by the transaction (it holds the audit head
+// before it looks for an account).
+
+/// The work directory of an unfinished `init`, inside the data dir.
+const INIT_WORK: &str = ".init";
+/// The manifest in [`INIT_WORK`]; its presence means "the transaction may
+/// have committed".
+const INIT_MANIFEST: &str = "manifest.json";
+
+/// What an `init` commits to: the account it claims, its first root key and
+/// the files to move (name inside the work dir, final path), `master.key`
+/// last.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct InitManifest {
+    account: String,
+    root_key_id: String,
+    moves: Vec<(String, PathBuf)>,
+}
+
+/// A finished installation and its root credentials (shown once).
+struct Installed {
+    account: String,
+    root_key_id: String,
+    secret: crypto::Secret,
+    /// Finished the moves of an earlier, interrupted init.
+    resumed: bool,
+}
+
+fn init_work(c: &Config) -> PathBuf {
+    c.data_dir.join(INIT_WORK)
+}
+
+/// The directory holding the data dir (locked while an init runs).
+fn data_parent(c: &Config) -> PathBuf {
+    match c.data_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// An exclusive advisory lock (flock) on `dir`, held until the file is
+/// dropped; waits up to two minutes for another init to finish.
+async fn lock_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use rustix::fs::{flock, FlockOperation};
+    let f = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(f),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                if tokio::time::Instant::now() > deadline {
+                    bail!(
+                        "another `ward-ca init` has held the lock on {} for two minutes; \
+                         let it finish, then run init again",
+                        dir.display()
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => bail!("locking {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// Refuses a half-initialised data directory (for `serve` and the local
+/// commands): an unfinished init's work dir, or no master key.
+fn require_initialised(c: &Config, init_hint: &str) -> anyhow::Result<()> {
+    let work = init_work(c);
+    if work.exists() {
+        bail!(
+            "{} was left by a `ward-ca init` that did not finish (interrupted, or still \
+             running): ward-ca does not serve a half-initialised installation. Run `{init_hint}` \
+             again: it finishes the installation if its database transaction committed, and \
+             removes what it left if not",
+            work.display()
+        );
+    }
+    if !c.data_dir.join("master.key").exists() {
+        bail!(
+            "{} is not initialised (it has no master.key): run `{init_hint}` first. If the \
+             database already holds this installation, restore master.key from your backup \
+             instead (without it the database's keys cannot be opened)",
+            c.data_dir.display()
+        );
+    }
     Ok(())
 }
 
-/// First-time setup: data dir, master key, account id, TLS, root key.
-/// First-time setup. A failed init leaves no master key behind (so the
-/// next init can run), refuses a database that already holds an
-/// installation, and `serve` refuses a store without one (issue #10 item 5:
-/// a half-initialised installation is explained, never served).
+/// First-time setup, atomic (see the section comment above). `dev` only
+/// changes the banner, and lets an already finished installation pass.
 async fn init(c: &Config, dev: bool) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    let key_path = c.data_dir.join("master.key");
-    if key_path.exists() {
-        bail!("{} is already initialised", c.data_dir.display());
-    }
+    let parent = data_parent(c);
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let _lock = lock_dir(&parent).await?;
+    let data_was_there = c.data_dir.exists();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
-    // Everything but the master key goes into the database or is made from
-    // it; a failure before the end removes the key, so nothing is left that
-    // looks initialised.
-    let master = MasterKey::create(&key_path)?;
-    match init_with(c, dev, &master).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&key_path);
-            Err(e.context(format!(
-                "ward-ca init failed; {} was removed, so init can run again once the cause is fixed",
-                key_path.display()
-            )))
+    let key_path = c.data_dir.join("master.key");
+    let work = init_work(c);
+    if work.exists() {
+        if let Some(done) = resume_init(c).await? {
+            report_installed(c, dev, &done);
+            return Ok(());
         }
+    }
+    if key_path.exists() {
+        if dev {
+            return Ok(());
+        }
+        bail!(
+            "{} is already initialised (it has a master.key); if you never saw its root \
+             credentials, `ward-ca root-key create` makes new ones",
+            c.data_dir.display()
+        );
+    }
+    match fresh_init(c).await {
+        Ok(done) => {
+            report_installed(c, dev, &done);
+            Ok(())
+        }
+        Err(InitFailure::BeforeCommit(e)) => {
+            // Nothing committed: remove every file this init made.
+            let _ = std::fs::remove_dir_all(&work);
+            if !data_was_there {
+                // Only if empty (an SQLite file with no installation in it
+                // stays: it is an empty database, which init accepts).
+                let _ = std::fs::remove_dir(&c.data_dir);
+            }
+            Err(e.context("ward-ca init failed and left no installation behind; fix the cause and run it again"))
+        }
+        Err(InitFailure::Unfinished(e)) => Err(e.context(format!(
+            "ward-ca init did not finish; run it again: it finishes the installation if the \
+             database transaction committed and removes {} if not (until then ward-ca \
+             refuses to serve)",
+            work.display()
+        ))),
     }
 }
 
-async fn init_with(c: &Config, dev: bool, master: &MasterKey) -> anyhow::Result<()> {
+/// Why an init failed: before its transaction (nothing to keep), or at or
+/// after the commit (the work dir is kept for the next init to finish).
+enum InitFailure {
+    BeforeCommit(anyhow::Error),
+    Unfinished(anyhow::Error),
+}
+
+fn report_installed(c: &Config, dev: bool, done: &Installed) {
+    say(&format!(
+        "ward-ca: {} in {} (account {}){}",
+        if done.resumed {
+            "finished the interrupted installation"
+        } else {
+            "new installation"
+        },
+        c.data_dir.display(),
+        done.account,
+        if dev { ", development mode" } else { "" }
+    ));
+    print_credentials(c, &done.account, &done.root_key_id, done.secret.expose());
+}
+
+/// Builds the files in the work dir and writes the rows in one
+/// transaction, then moves the files into place.
+async fn fresh_init(c: &Config) -> Result<Installed, InitFailure> {
     use std::os::unix::fs::DirBuilderExt;
+    let before = InitFailure::BeforeCommit;
+    let work = init_work(c);
+    // The database first: an unreachable or missing one fails before any
+    // file exists.
+    let store = Store::open_with(&c.database, &c.store_timeouts)
+        .await
+        .map_err(|e| before(e.into()))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&work)
+        .with_context(|| format!("creating {}", work.display()))
+        .map_err(before)?;
+    let master = MasterKey::create(&work.join("master.key")).map_err(|e| before(e.into()))?;
+    let store = store.keyed(&master).await.map_err(|e| before(e.into()))?;
     let account = format!(
         "{}{:011}",
         rand::thread_rng().gen_range(1..=9),
         rand::thread_rng().gen_range(0..100_000_000_000u64)
     );
-    let store = Store::open_with(&c.database, &c.store_timeouts).await?;
-    if let Some(existing) = store.existing_account().await? {
-        bail!(
-            "the database already holds installation {existing} (another ward-ca, or an init that \
-             got that far and then failed): initialise into an empty database"
-        );
+    let result = write_installation(c, &store, &master, &account).await;
+    store.pool().close().await;
+    let (manifest, secret) = result?;
+    finish_moves(c, &manifest).map_err(InitFailure::Unfinished)?;
+    Ok(Installed {
+        account,
+        root_key_id: manifest.root_key_id,
+        secret,
+        resumed: false,
+    })
+}
+
+/// Everything up to and including the commit.
+async fn write_installation(
+    c: &Config,
+    store: &Store,
+    master: &MasterKey,
+    account: &str,
+) -> Result<(InitManifest, crypto::Secret), InitFailure> {
+    let before = InitFailure::BeforeCommit;
+    let db_err = |e: ward_ca::error::ApiError| before(anyhow::anyhow!("{e}"));
+    let work = init_work(c);
+    let now = now();
+    let authorities = ward_authz::arn::authority(account, "*");
+    let audit_log = ward_authz::arn::audit_log(account);
+    let root = ward_authz::arn::root(account);
+    let grants = [
+        system_grant("ca:CreateAuthority", &authorities),
+        system_grant("audit:CreateSigningKey", &audit_log),
+        system_grant("iam:CreateAccessKey", &root),
+    ];
+    let mut b = store
+        .batch(&grants.iter().collect::<Vec<_>>())
+        .await
+        .map_err(db_err)?;
+    if let Some(existing) =
+        ward_ca::store::install::claim_account(&mut b.tx, account, c.uid_range.0)
+            .await
+            .map_err(db_err)?
+    {
+        return Err(before(anyhow::anyhow!(
+            "the database already holds installation {existing}, and {} has no master.key: \
+             if this is your installation, restore master.key (and the data directory) from \
+             your backup; to make a new one, point `database` at an empty database",
+            c.data_dir.display()
+        )));
     }
-    let store = store
-        .init_account(&account, c.uid_range.0)
-        .await?
-        .keyed(master)
-        .await?;
-    ensure_authorities(&store, master).await?;
-    ensure_audit_key(&store, master).await?;
+    let created = ward_ca::store::authority::ensure(&mut b.tx, master, account, now)
+        .await
+        .map_err(db_err)?;
+    let audit_key = ward_ca::store::checkpoint::ensure(&mut b.tx, master, now)
+        .await
+        .map_err(db_err)?;
+    let mut moves = Vec::new();
     if !c.tls_cert.exists() {
         // The API's TLS certificate comes from ward's own X.509 root, so
         // clients trust one root for the server and for client certificates.
-        let tls_dir = c.tls_cert.parent().unwrap_or(&c.data_dir).to_owned();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&tls_dir)?;
+        let auth = ward_ca::store::authority::load(&mut b.tx, master)
+            .await
+            .map_err(db_err)?;
+        let root_ca = match auth
+            .signing(ward_ca::store::authority::X509_ROOT)
+            .map_err(db_err)?
+            .signer
+        {
+            ward_ca::store::authority::Signer::X509(ref k) => k.clone(),
+            ward_ca::store::authority::Signer::Ssh(_) => {
+                return Err(before(anyhow::anyhow!(
+                    "the x509-root authority holds an SSH key"
+                )))
+            }
+        };
         let ip = c.listen.ip();
         let ips: Vec<std::net::IpAddr> = if ip.is_unspecified() {
             vec![]
         } else {
             vec![ip]
         };
-        let auth = {
-            let mut conn = store.pool().acquire().await?;
-            ward_ca::store::authority::load(&mut conn, master).await?
-        };
-        let root = match &auth.signing(ward_ca::store::authority::X509_ROOT)?.signer {
-            ward_ca::store::authority::Signer::X509(k) => k.clone(),
-            ward_ca::store::authority::Signer::Ssh(_) => {
-                bail!("the x509-root authority holds an SSH key")
-            }
-        };
         let (cert, key) = tls::server_cert_signed_by(
-            &root.cert_pem,
-            root.private_key_pem(),
+            &root_ca.cert_pem,
+            root_ca.private_key_pem(),
             &["localhost".to_owned()],
             &ips,
-        )?;
-        std::fs::write(tls_dir.join("root.pem"), &root.cert_pem)?;
-        std::fs::write(&c.tls_cert, &cert)?;
-        write_private(&c.tls_key, &key)?;
+        )
+        .map_err(|e| before(e.into()))?;
+        let tls_dir = c.tls_cert.parent().unwrap_or(&c.data_dir).to_owned();
+        write_new(&work.join("root.pem"), &root_ca.cert_pem, 0o644).map_err(before)?;
+        write_new(&work.join("server.pem"), &cert, 0o644).map_err(before)?;
+        write_new(&work.join("server.key"), &key, 0o600).map_err(before)?;
+        moves.push(("root.pem".to_owned(), tls_dir.join("root.pem")));
+        moves.push(("server.pem".to_owned(), c.tls_cert.clone()));
+        moves.push(("server.key".to_owned(), c.tls_key.clone()));
     }
-    let (id, secret) = create_root_key(&store, master).await?;
-    say(&format!(
-        "ward-ca: new installation in {} (account {}){}",
-        c.data_dir.display(),
-        store.account_id(),
-        if dev { ", development mode" } else { "" }
-    ));
-    print_credentials(c, store.account_id(), &id, secret.expose());
-    // Close every connection before `serve --dev` opens the store again, so
-    // no two pools of this process share (and confuse) SQLite's file locks.
+    moves.push(("master.key".to_owned(), c.data_dir.join("master.key")));
+    let root_key_id = crypto::access_key_id("AKIA");
+    let secret = crypto::secret_access_key();
+    let sealed = master.seal(secret.expose().as_bytes(), root_key_id.as_bytes());
+    ward_ca::store::iam::insert_root_access_key(&mut b.tx, &root_key_id, sealed, now)
+        .await
+        .map_err(db_err)?;
+    let manifest = InitManifest {
+        account: account.to_owned(),
+        root_key_id: root_key_id.clone(),
+        moves,
+    };
+    write_manifest(&work, &manifest).map_err(before)?;
+    let event = |action: &str, resource: &str, detail: serde_json::Value| AuditEvent {
+        at: now,
+        principal: "ward-ca (init)".into(),
+        action: action.into(),
+        resource: resource.into(),
+        decision: "Allowed".into(),
+        source_ip: "local".into(),
+        detail,
+    };
+    let events = [
+        event(
+            "ca:CreateAuthority",
+            &authorities,
+            serde_json::json!({"created": created}),
+        ),
+        event(
+            "audit:CreateSigningKey",
+            &audit_log,
+            serde_json::json!({"keyId": audit_key}),
+        ),
+        event(
+            "iam:CreateAccessKey",
+            &root,
+            serde_json::json!({"accessKeyId": root_key_id, "root": true}),
+        ),
+    ];
+    // From here on the outcome may be unknown (a connection lost during
+    // COMMIT): the work dir stays, and the next init asks the database.
+    b.commit(&events)
+        .await
+        .map_err(|e| InitFailure::Unfinished(anyhow::anyhow!("committing: {e}")))?;
+    Ok((manifest, secret))
+}
+
+/// Deals with the work dir of an earlier init: finishes it (the database
+/// holds its account), removes it (nothing committed; `None`, go on with a
+/// fresh init) or explains why it cannot.
+async fn resume_init(c: &Config) -> anyhow::Result<Option<Installed>> {
+    let work = init_work(c);
+    let manifest = match std::fs::read(work.join(INIT_MANIFEST)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Written before the commit: without it nothing was committed
+            // (or a finished init was stopped while removing its empty
+            // work dir).
+            std::fs::remove_dir_all(&work)
+                .with_context(|| format!("removing {}", work.display()))?;
+            tracing::warn!(dir = %work.display(), "removed the files of an init that stopped before its database transaction");
+            return Ok(None);
+        }
+        Err(e) => bail!("reading {}: {e}", work.join(INIT_MANIFEST).display()),
+        Ok(bytes) => serde_json::from_slice::<InitManifest>(&bytes).with_context(|| {
+            format!(
+                "{} is damaged; inspect {} and remove it by hand",
+                work.join(INIT_MANIFEST).display(),
+                work.display()
+            )
+        })?,
+    };
+    let store = Store::open_with(&c.database, &c.store_timeouts)
+        .await
+        .with_context(|| {
+            format!(
+                "{} was left by an init that may have committed; the database must be reachable \
+                 to tell",
+                work.display()
+            )
+        })?;
+    let existing = store.existing_account().await;
     store.pool().close().await;
+    match existing? {
+        None => {
+            std::fs::remove_dir_all(&work)
+                .with_context(|| format!("removing {}", work.display()))?;
+            tracing::warn!(dir = %work.display(), "removed the files of an init whose database transaction did not commit");
+            Ok(None)
+        }
+        Some(a) if a == manifest.account => {
+            finish_moves(c, &manifest).with_context(|| {
+                format!(
+                    "the installation of account {a} committed, but its files could not be \
+                     moved into place from {}; fix the cause and run init again",
+                    work.display()
+                )
+            })?;
+            let master = MasterKey::load(&c.data_dir.join("master.key"))?;
+            let store = Store::open_with(&c.database, &c.store_timeouts)
+                .await?
+                .require_account()
+                .await?;
+            let sealed = {
+                let mut conn = store.pool().acquire().await?;
+                ward_ca::store::iam::root_access_key(&mut conn, &manifest.root_key_id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+            store.pool().close().await;
+            let (_, sealed) = sealed.with_context(|| {
+                format!(
+                    "root key {} is missing; make one with `ward-ca root-key create`",
+                    manifest.root_key_id
+                )
+            })?;
+            let secret = master.open(&sealed, manifest.root_key_id.as_bytes())?;
+            let secret = String::from_utf8(secret.to_vec())
+                .map_err(|_| anyhow::anyhow!("the root key's secret is not text"))?;
+            Ok(Some(Installed {
+                account: a,
+                root_key_id: manifest.root_key_id,
+                secret: crypto::Secret::new(secret),
+                resumed: true,
+            }))
+        }
+        Some(a) => bail!(
+            "{} was left by an init of account {}, but the database holds installation {a}: \
+             they do not belong together. Remove {} (it holds the master key of an \
+             installation that never existed) and point init at an empty database, or restore \
+             the data directory of installation {a} from your backup",
+            work.display(),
+            manifest.account,
+            work.display()
+        ),
+    }
+}
+
+/// Moves the work dir's files into place (a file already moved is
+/// skipped), `master.key` last, then removes the manifest and the work dir.
+fn finish_moves(c: &Config, m: &InitManifest) -> anyhow::Result<()> {
+    let work = init_work(c);
+    for (name, to) in &m.moves {
+        if name.contains('/') || name.starts_with('.') {
+            bail!(
+                "{}: bad file name {name:?}",
+                work.join(INIT_MANIFEST).display()
+            );
+        }
+        place(&work.join(name), to)?;
+    }
+    std::fs::remove_file(work.join(INIT_MANIFEST))?;
+    std::fs::remove_dir(&work).with_context(|| format!("removing {}", work.display()))?;
+    sync_dir(&c.data_dir)?;
     Ok(())
+}
+
+/// Moves `from` to `to` (creating `to`'s directory, 0700): one rename on
+/// the same file system, else a copy made durable and renamed into place.
+/// Nothing to do if `from` is gone (moved by an earlier run).
+fn place(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !from.exists() {
+        return Ok(());
+    }
+    let dir = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    match std::fs::rename(from, to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+            let mut part = to.as_os_str().to_owned();
+            part.push(".ward-init");
+            let part = PathBuf::from(part);
+            std::fs::copy(from, &part)
+                .and_then(|_| std::fs::File::open(&part)?.sync_all())
+                .and_then(|()| std::fs::rename(&part, to))
+                .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            std::fs::remove_file(from)?;
+        }
+        Err(e) => bail!("moving {} to {}: {e}", from.display(), to.display()),
+    }
+    sync_dir(&dir)
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))
+}
+
+/// Writes a new file with `mode`, durably.
+fn write_new(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes the manifest (a temporary name, fsync, rename, fsync the dir: a
+/// manifest is whole or absent).
+fn write_manifest(work: &Path, m: &InitManifest) -> anyhow::Result<()> {
+    let text = serde_json::to_string(m)?;
+    let part = work.join("manifest.part");
+    write_new(&part, &text, 0o600)?;
+    std::fs::rename(&part, work.join(INIT_MANIFEST))?;
+    sync_dir(work)
 }
 
 async fn create_root_key(
@@ -523,6 +929,22 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         .await?
         .keyed(&master)
         .await?;
+    // The master key must open this database's keys (a data dir and a
+    // database of two different installations are never served).
+    {
+        let mut conn = store.pool().acquire().await?;
+        ward_ca::store::authority::load(&mut conn, &master)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "{} does not open the keys of installation {} in the database: the data \
+                     directory and the database belong to different installations",
+                    c.data_dir.join("master.key").display(),
+                    store.account_id()
+                )
+            })?;
+    }
     let cert = std::fs::read_to_string(&c.tls_cert)
         .with_context(|| format!("reading {}", c.tls_cert.display()))?;
     let key = std::fs::read_to_string(&c.tls_key)
@@ -536,8 +958,8 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         Arc::new(ward_ca::store::checkpoint::load(&mut c, &master).await?)
     };
     let roots: String = {
-        let mut c = store.pool().acquire().await?;
-        let a = ward_ca::store::authority::load(&mut c, &master).await?;
+        let mut conn = store.pool().acquire().await?;
+        let a = ward_ca::store::authority::load(&mut conn, &master).await?;
         // Issuing CAs are anchors too, so a client that sends only its
         // leaf (curl --cert leaf.pem) is verified.
         a.x509_issuing
@@ -571,6 +993,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         failures: Default::default(),
         audit_signer: Some(audit_signer),
         host_sync: Default::default(),
+        host_audit_limits: Default::default(),
     });
     // Pick up CA rotations done elsewhere (another replica, `ward-ca
     // rotate`) even when this process issues nothing: the client-certificate

@@ -52,6 +52,8 @@ pub struct AppState {
     pub audit_signer: Option<Arc<crate::store::checkpoint::AuditSigner>>,
     /// Host snapshot long-polls (`crate::service::host_sync`).
     pub host_sync: HostSync,
+    /// Audit batches per host (`crate::service::host_audit`).
+    pub host_audit_limits: RateBuckets,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -306,5 +308,88 @@ impl Default for HostSync {
             poller: std::sync::atomic::AtomicBool::new(false),
             snapshots: Default::default(),
         }
+    }
+}
+
+/// Most keys a [`RateBuckets`] tracks.
+pub const RATE_BUCKETS_MAX: usize = 100_000;
+
+/// Token buckets by key (one per enrolled host for `POST /v1/host/audit`):
+/// a bucket holds up to `burst` tokens and refills at `rate` a second; a
+/// request takes one. Memory is bounded by [`RATE_BUCKETS_MAX`] keys: when
+/// full, buckets that have refilled completely (the same as a new one) are
+/// dropped; if every bucket is still in use a new key waits (fail closed).
+#[derive(Debug, Default)]
+pub struct RateBuckets {
+    map: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateBuckets {
+    /// Takes a token for `key` at `now`; `Err(seconds)` (at least 1) until
+    /// one is available.
+    pub fn take(
+        &self,
+        key: &str,
+        rate: u32,
+        burst: u32,
+        now: std::time::Instant,
+    ) -> Result<(), u64> {
+        let rate = f64::from(rate.max(1));
+        let burst = f64::from(burst.max(1));
+        let level = |(tokens, at): &(f64, std::time::Instant)| {
+            (tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(burst)
+        };
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() >= RATE_BUCKETS_MAX && !map.contains_key(key) {
+            map.retain(|_, b| level(b) < burst);
+            if map.len() >= RATE_BUCKETS_MAX {
+                return Err(1);
+            }
+        }
+        let b = map.entry(key.to_owned()).or_insert((burst, now));
+        let tokens = level(b);
+        if tokens >= 1.0 {
+            *b = (tokens - 1.0, now);
+            Ok(())
+        } else {
+            *b = (tokens, now);
+            // Whole seconds until a token is there (1 ≤ n ≤ 1/rate + 1).
+            Err(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::RateBuckets;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_burst_then_the_rate_per_key() {
+        let b = RateBuckets::default();
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(b.take("h1", 2, 3, t), Ok(()));
+        }
+        assert_eq!(b.take("h1", 2, 3, t), Err(1));
+        // Another key has its own bucket.
+        assert_eq!(b.take("h2", 2, 3, t), Ok(()));
+        // Half a second at 2/s gives one token back, not two.
+        let t = t + Duration::from_millis(500);
+        assert_eq!(b.take("h1", 2, 3, t), Ok(()));
+        assert_eq!(b.take("h1", 2, 3, t), Err(1));
+        // A slow rate says how long to wait.
+        let c = RateBuckets::default();
+        assert_eq!(c.take("h", 1, 1, t), Ok(()));
+        assert_eq!(c.take("h", 1, 1, t), Err(1));
+        // Never more than the burst, however long the pause.
+        let t = t + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(b.take("h1", 2, 3, t), Ok(()));
+        }
+        assert_eq!(b.take("h1", 2, 3, t), Err(1));
     }
 }

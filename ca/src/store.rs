@@ -39,8 +39,8 @@ pub mod certs;
 pub mod checkpoint;
 pub mod host_identity;
 pub mod hosts;
-
 pub mod iam;
+pub mod install;
 pub mod ssh_keys;
 
 /// A database connection (sqlx's `Any` driver), for the store functions in
@@ -446,8 +446,9 @@ impl Store {
         })
     }
 
-    /// Installs the audit chain key derived from `master` (call after
-    /// [`Store::init_account`]); on the first start after the keyed-chain
+    /// Installs the audit chain key derived from `master` (after
+    /// [`Store::require_account`], or on a fresh store before `ward-ca
+    /// init` writes its rows); on the first start after the keyed-chain
     /// migration of a store that has legacy events, appends the keyed
     /// cut-over event that binds their head. Legacy events are never
     /// re-chained.
@@ -531,47 +532,15 @@ impl Store {
                 Ok(self)
             }
             None => Err(StoreError(
-                "the database holds no ward installation: run `ward-ca init --config FILE` \
-                 (if an earlier init failed half-way, use an empty database and a data \
-                 directory without master.key)"
+                "the database holds no ward installation, but the data directory has a \
+                 master.key: this is not the database that data directory was initialised \
+                 with (check `database` in the configuration), or the database was lost \
+                 (restore it from a backup); ward-ca does not serve a half-initialised \
+                 installation. To start over, move the data directory away and run \
+                 `ward-ca init --config FILE`"
                     .into(),
             )),
         }
-    }
-
-    /// Reads the installation's account id, setting it to `proposed` (and
-    /// the shared uid/gid counter `unix_id`, which holds the last id handed
-    /// out, to `uid_min - 1`) on first use.
-    pub async fn init_account(mut self, proposed: &str, uid_min: i64) -> Result<Store, StoreError> {
-        let e = |e: sqlx::Error| StoreError(format!("initialising the store: {e}"));
-        let mut tx = Tx::begin(&self.pool).await.map_err(e)?;
-        let existing: Option<String> =
-            sqlx::query("SELECT value FROM meta WHERE name = 'account_id'")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(e)?
-                .map(|r| r.try_get::<String, _>(0))
-                .transpose()
-                .map_err(e)?;
-        let account = match existing {
-            Some(a) => a,
-            None => {
-                sqlx::query("INSERT INTO meta (name, value) VALUES ('account_id', $1)")
-                    .bind(proposed)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(e)?;
-                sqlx::query("INSERT INTO id_counters (name, next_id) VALUES ('unix_id', $1)")
-                    .bind(uid_min - 1)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(e)?;
-                proposed.to_owned()
-            }
-        };
-        tx.commit().await.map_err(e)?;
-        self.account_id = Arc::from(account.as_str());
-        Ok(self)
     }
 
     /// The 12-digit account id.

@@ -5,6 +5,14 @@
 //! after a lost reply adds nothing. A batch is validated whole (≤ 500
 //! events, bounded fields) before anything is written, and recorded in one
 //! transaction; appends do not move the snapshot generation.
+//!
+//! Batches are rate-limited per host (a token bucket per host id:
+//! `[limits] host_audit_batches_per_second`, default 5, with a burst of
+//! `host_audit_burst`, default 20): over it the batch is refused whole with
+//! 429 `Throttling` and `Retry-After` before its body is even parsed, so a
+//! compromised or broken host cannot flood the audit chain (every batch is
+//! a write transaction on the audit head) and nothing of a refused batch is
+//! recorded; the agent keeps it spooled and sends it again later.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -87,6 +95,22 @@ pub(crate) async fn deliver(
     b: Bytes,
 ) -> Result<Json<AuditAccepted>, ApiError> {
     let host = require_host(&caller)?.clone();
+    let l = &st.config.limits;
+    if let Err(wait) = st.host_audit_limits.take(
+        &host.id,
+        l.host_audit_batches_per_second,
+        l.host_audit_burst,
+        std::time::Instant::now(),
+    ) {
+        return Err(ApiError::RetryLater {
+            message: format!(
+                "too many audit batches from this host (at most {} a second); nothing of this \
+                 batch was recorded: send it again in {wait} s",
+                l.host_audit_batches_per_second
+            ),
+            retry_after: wait,
+        });
+    }
     let batch: AuditBatch = body(&b)?;
     if batch.events.len() > MAX_EVENTS {
         return Err(ApiError::invalid(

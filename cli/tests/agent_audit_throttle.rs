@@ -1,0 +1,228 @@
+//! Issue #11 follow-up, agent side: when ward-ca throttles a host's audit
+//! batches (429 + `Retry-After`, its per-host limit), ward-agent's spool
+//! delivery keeps the batch whole in the spool, classifies the answer as
+//! "retry later" with the server's wait ([`ward_agent::spool::retry_later`]),
+//! and after that wait delivers every event exactly once. Real components:
+//! `ward-ca serve --dev` (default limit: 5 batches a second, burst 20), a
+//! host enrolled with `ward-agent join` and a join token, the agent's own
+//! mTLS client (`ward_agent::join::host_client`) and its on-disk spool.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use harness::{check, json, Daemon, Scratch, WARD};
+use ward_agent::client::{CaClient, CallError};
+use ward_agent::spool::{retry_later, DeliverError, Spool};
+use ward_protocol::host::{AuditAccepted, AuditBatch, HostEvent};
+
+/// The ward-agent binary next to `ward`, built once per run.
+fn agent_bin() -> PathBuf {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let dir = Path::new(WARD).parent().unwrap().to_owned();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ward-agent",
+            "--bin",
+            "ward-agent",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if dir.file_name() == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "cargo build ward-agent");
+        *built = true;
+    }
+    dir.join("ward-agent")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn event(n: usize) -> HostEvent {
+    HostEvent {
+        time: 1_700_000_000,
+        action: "host:Login".into(),
+        user: Some(format!("user{n}")),
+        allowed: true,
+        ..HostEvent::default()
+    }
+}
+
+/// Posts empty batches until ward-ca throttles one (the bucket is empty).
+fn empty_the_bucket(client: &CaClient) {
+    for _ in 0..2000 {
+        match client.post::<_, AuditAccepted>(
+            "/v1/host/audit",
+            &AuditBatch { events: vec![] },
+            64 * 1024,
+        ) {
+            Ok(_) => {}
+            Err(CallError::Status {
+                code: 429,
+                retry_after,
+                ..
+            }) => {
+                assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+                return;
+            }
+            Err(e) => panic!("audit: {e}"),
+        }
+    }
+    panic!("2000 audit batches in a row were all accepted: no per-host limit");
+}
+
+#[test]
+fn a_throttled_batch_stays_in_the_spool_and_is_delivered_once_after_the_wait() {
+    let agent = agent_bin();
+    let dir = Scratch::new("agent-audit-429");
+    let home = dir.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let ca = Daemon::start("agent-audit-429");
+    let root = ca.root_env();
+    let token = json(&check(
+        &home,
+        &root,
+        &["--output", "json", "host", "join-token", "bastion"],
+        None,
+        0,
+        &[],
+        &[],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let state = dir.path("state");
+    let ssh_dir = dir.path("ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let cfg = dir.write(
+        "agent.toml",
+        &format!(
+            "state_dir = {st:?}\nsocket = {sock:?}\n\
+             trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
+             ssh_host_key = {hk:?}\n",
+            st = s(&state),
+            sock = s(&dir.path("agent.sock")),
+            tk = s(&ssh_dir.join("ward_user_ca.pub")),
+            krl = s(&ssh_dir.join("ward_revoked.krl")),
+            hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
+        ),
+    );
+    let mut join = Command::new(&agent)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["join", ca.endpoint(), "-", "--ca-bundle", ca.bundle()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        join.stdin
+            .take()
+            .unwrap()
+            .write_all(token.as_bytes())
+            .unwrap();
+    }
+    let out = join.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "join: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = ward_agent::config::Config::load(&cfg, false).unwrap();
+    let paths = ward_agent::join::StatePaths::new(&state);
+    let host = ward_agent::join::load_state(&paths).unwrap();
+    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+
+    let spool = Spool::open(&dir.path("audit-spool"), 1 << 20).unwrap();
+    let mut n = 0;
+    // Refill races (a token coming back between emptying the bucket and
+    // the delivery) just mean another round; each round spools new events.
+    let mut throttled = None;
+    for _round in 0..20 {
+        for _ in 0..3 {
+            spool.append(event(n));
+            n += 1;
+        }
+        let before = spool.peek(500).unwrap().events;
+        empty_the_bucket(&client);
+        match spool.deliver(&client, 500) {
+            Ok(k) => assert_eq!(k, before.len()),
+            Err(e) => {
+                let wait = retry_later(&e).unwrap_or_else(|| panic!("not retry-later: {e}"));
+                assert!(
+                    matches!(&e, DeliverError::Call(CallError::Status { code: 429, .. })),
+                    "{e}"
+                );
+                // The spool is intact: the same events, in order, ids and all.
+                let after = spool.peek(500).unwrap();
+                assert_eq!(after.events, before);
+                assert_eq!(spool.len(), before.len() as u64);
+                throttled = Some((wait, before));
+                break;
+            }
+        }
+    }
+    let (wait, pending) = throttled.expect("no delivery was throttled in 20 rounds");
+    // Nothing of the throttled batch was recorded.
+    let events = |home: &Path| -> Vec<String> {
+        let v = json(&check(
+            home,
+            &root,
+            &[
+                "--output",
+                "json",
+                "audit",
+                "list",
+                "--action",
+                "host:Login",
+                "--all",
+            ],
+            None,
+            0,
+            &[],
+            &[],
+        ));
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["detail"]["eventId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let recorded = events(&home);
+    for e in &pending {
+        assert!(
+            !recorded.contains(&e.id),
+            "{} recorded while throttled",
+            e.id
+        );
+    }
+    // After the wait ward-ca named, the same batch goes through, once.
+    std::thread::sleep(wait);
+    assert_eq!(spool.deliver(&client, 500).unwrap(), pending.len());
+    assert_eq!(spool.len(), 0);
+    let recorded = events(&home);
+    for e in &pending {
+        assert_eq!(
+            recorded.iter().filter(|r| **r == e.id).count(),
+            1,
+            "{}",
+            e.id
+        );
+    }
+    // Every event ever spooled was recorded exactly once.
+    assert_eq!(recorded.len(), n, "{recorded:?}");
+}
