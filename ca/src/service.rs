@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod disable;
 pub mod host_audit;
 pub mod host_join;
+pub mod host_registry;
 pub mod host_sync;
 pub mod hosts;
 pub mod iam;

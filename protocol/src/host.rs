@@ -47,6 +47,10 @@ pub struct CreateJoinToken {
     /// Tags the host gets when it joins (merged over a registered host's).
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// The token enrols a ward-gateway (its snapshot carries the host
+    /// registry) rather than an ordinary host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway: bool,
 }
 
 /// A join token, shown once.
@@ -158,6 +162,10 @@ pub struct Snapshot {
     pub ssh_user_ca_keys: Vec<String>,
     /// Serials of revoked SSH user certificates that have not expired.
     pub revoked_ssh_serials: Vec<u64>,
+    /// The host registry, for a gateway only (absent for ordinary hosts,
+    /// whose snapshot JSON does not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Vec<RegisteredHost>>,
 }
 
 /// The host itself.
@@ -268,6 +276,31 @@ pub struct SnapshotPolicy {
     pub arn: String,
     /// Document text.
     pub document: String,
+}
+
+// --- Gateway: the host registry in a gateway's snapshot (issue #13) ---
+
+/// Kind of an enrolled host as `host_identity` records it.
+pub const KIND_HOST: &str = "host";
+/// Kind of an enrolled ward-gateway.
+pub const KIND_GATEWAY: &str = "gateway";
+
+/// A registered host as a gateway sees it: the names a client may ask
+/// for, and where the gateway connects.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredHost {
+    /// Name (the resource: `arn:ward:host::ACCT:host/NAME`).
+    pub name: String,
+    /// Other names clients may use for it.
+    pub aliases: Vec<String>,
+    /// Where to connect: a DNS name or an IP address, as an administrator
+    /// set it; absent: not reachable through a gateway.
+    pub address: Option<String>,
+    /// The TCP port at `address` (22 unless set).
+    pub port: u16,
+    /// Tags (`ward:ResourceTag/K` of `host:Connect`).
+    pub tags: Vec<Tag>,
 }
 
 /// `POST /v1/host/audit`: login decisions from a host, in order. Each

@@ -344,6 +344,7 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     let t = now();
     let mut tx = st.store.read_tx().await?;
     let rows = host_identity::snapshot_rows(&mut tx, &account, &host.id, t).await?;
+    let registry = crate::service::host_registry::for_snapshot(&mut tx, &host.id).await?;
     tx.end_read().await?;
     let mut rows = rows.ok_or_else(|| ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),
@@ -419,5 +420,6 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
         policies,
         ssh_user_ca_keys: ca.ssh_user.iter().map(|e| e.public_text.clone()).collect(),
         revoked_ssh_serials: rows.revoked_ssh_serials,
+        registry,
     })
 }
