@@ -586,11 +586,11 @@ impl Decider {
         if cert.serial() != req.serial {
             return Verdict::deny(Some(user), "the certificate's serial is not %s");
         }
-        let (user, verified) =
-            match self.certificate_user(&cur, &cert, facts.source_ip, facts.now) {
-                Ok(u) => u,
-                Err(v) => return v,
-            };
+        let (user, verified) = match self.certificate_user(&cur, &cert, facts.source_ip, facts.now)
+        {
+            Ok(u) => u,
+            Err(v) => return v,
+        };
         if verified.key_id != req.key_id || verified.serial != req.serial {
             return Verdict::deny(Some(user), "the certificate does not match %i/%s");
         }

@@ -22,7 +22,7 @@ mod support;
 mod sshd;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -62,14 +62,14 @@ impl World {
         (out_dir.join("ward"), out_dir.join("ward-cert.pub"))
     }
 
-    fn client(&self, user: &str, key: &PathBuf, cert: Option<&PathBuf>) -> Client {
+    fn client(&self, user: &str, key: &Path, cert: Option<&Path>) -> Client {
         Client::new(
             &self.dir,
             user,
             "gw-01",
             self.gw.port,
             key,
-            cert.map(|c| c.as_path()),
+            cert,
             &self.known_hosts,
         )
     }
@@ -157,7 +157,7 @@ fn proxyjump_through_ward_gateway_is_decided_by_policy() {
         "dangerous_allow_loopback_targets = true\nmax_failed_auth_per_source = 1000",
     );
     let (alice_key, alice_cert) = w.cert("alice");
-    let alice = w.client("alice", &alice_key, Some(&alice_cert));
+    let alice = w.client("alice", &alice_key, Some(alice_cert.as_path()));
 
     // Allowed: run `true` on the target through the gateway.
     let out = alice.ssh(&["-J", "gw", "root@web-01", "true"]);
@@ -199,7 +199,7 @@ fn proxyjump_through_ward_gateway_is_decided_by_policy() {
         "denied path must explain: {e}"
     );
     let (bob_key, bob_cert) = w.cert("bob");
-    let bob = w.client("bob", &bob_key, Some(&bob_cert));
+    let bob = w.client("bob", &bob_key, Some(bob_cert.as_path()));
     let out = bob.ssh(&["-J", "gw", "root@web-01", "true"]);
     assert!(!out.status.success());
     assert!(
@@ -231,9 +231,9 @@ fn proxyjump_through_ward_gateway_is_decided_by_policy() {
     let (eve_key, eve_cert) = w.cert("eve");
     let (carol_key, carol_cert) = w.cert("carol");
     let (dave_key, dave_cert) = w.cert("dave");
-    let eve = w.client("eve", &eve_key, Some(&eve_cert));
-    let carol = w.client("carol", &carol_key, Some(&carol_cert));
-    let dave = w.client("dave", &dave_key, Some(&dave_cert));
+    let eve = w.client("eve", &eve_key, Some(eve_cert.as_path()));
+    let carol = w.client("carol", &carol_key, Some(carol_cert.as_path()));
+    let dave = w.client("dave", &dave_key, Some(dave_cert.as_path()));
     for c in [&eve, &carol, &dave] {
         let out = c.ssh(&["-J", "gw", "root@web-01", "true"]);
         assert!(out.status.success(), "before: {}", text(&out));
@@ -325,7 +325,7 @@ fn a_stalled_handshake_and_a_channel_flood_are_bounded() {
         "dangerous_allow_loopback_targets = true\nhandshake_timeout_seconds = 5\nmax_channels_per_connection = 4",
     );
     let (key, cert) = w.cert("alice");
-    let alice = w.client("alice", &key, Some(&cert));
+    let alice = w.client("alice", &key, Some(cert.as_path()));
 
     // A client that sends its version and stalls in the key exchange.
     let mut stalled = std::net::TcpStream::connect(("127.0.0.1", w.gw.port)).unwrap();
@@ -345,7 +345,7 @@ fn a_stalled_handshake_and_a_channel_flood_are_bounded() {
     let mut buf = Vec::new();
     let r = stalled.read_to_end(&mut buf);
     assert!(
-        matches!(&r, Ok(_))
+        r.is_ok()
             || r.as_ref()
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
         "the stalled connection was not closed: {r:?}"

@@ -122,11 +122,7 @@ pub(crate) async fn create_token(
             created_at: t,
             expires_at: expires,
             created_by: caller.arn(),
-            kind: if req.gateway {
-                KIND_GATEWAY
-            } else {
-                KIND_HOST
-            },
+            kind: if req.gateway { KIND_GATEWAY } else { KIND_HOST },
         },
     )
     .await?;

@@ -36,7 +36,9 @@ const MAX_ADDRESS: usize = 260;
 pub fn parse_address(field: &str, s: &str) -> Result<(String, u16, String), ApiError> {
     let bad = |m: String| ApiError::invalid(field, m);
     if s.is_empty() || s.len() > MAX_ADDRESS {
-        return Err(bad(format!("the address must be 1-{MAX_ADDRESS} characters")));
+        return Err(bad(format!(
+            "the address must be 1-{MAX_ADDRESS} characters"
+        )));
     }
     let port_of = |p: &str| -> Result<u16, ApiError> {
         match p.parse::<u16>() {
@@ -206,7 +208,10 @@ mod tests {
 
     #[test]
     fn addresses() {
-        check("web-01.internal", Some(("web-01.internal", 22, "web-01.internal")));
+        check(
+            "web-01.internal",
+            Some(("web-01.internal", 22, "web-01.internal")),
+        );
         check("web-01:2201", Some(("web-01", 2201, "web-01:2201")));
         check("10.0.0.5", Some(("10.0.0.5", 22, "10.0.0.5")));
         check("10.0.0.5:22", Some(("10.0.0.5", 22, "10.0.0.5:22")));

@@ -88,9 +88,10 @@ pub async fn set_aliases(
 
 /// Every registered host (at most 10 000), by name.
 pub async fn all(c: &mut AnyConnection) -> Result<Vec<RegistryRow>, ApiError> {
-    let rows = sqlx::query("SELECT name, aliases, address, tags FROM hosts ORDER BY name_lc LIMIT 10000")
-        .fetch_all(&mut *c)
-        .await?;
+    let rows =
+        sqlx::query("SELECT name, aliases, address, tags FROM hosts ORDER BY name_lc LIMIT 10000")
+            .fetch_all(&mut *c)
+            .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let name: String = r.try_get(0)?;
@@ -99,7 +100,9 @@ pub async fn all(c: &mut AnyConnection) -> Result<Vec<RegistryRow>, ApiError> {
         // Fail closed as hosts::find does: unreadable tags must not become
         // "no tags" (a Deny on a tag would stop applying).
         let unreadable = |what: &str, e: serde_json::Error| {
-            ApiError::internal(format!("host {name}: the stored {what} are unreadable: {e}"))
+            ApiError::internal(format!(
+                "host {name}: the stored {what} are unreadable: {e}"
+            ))
         };
         out.push(RegistryRow {
             aliases: serde_json::from_str(&aliases).map_err(|e| unreadable("aliases", e))?,
