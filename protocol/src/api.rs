@@ -65,6 +65,7 @@
 //! | `GET /v1/hosts` | `host:ListHosts` | → [`HostList`] |
 //! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
 //! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
+//! | `PATCH /v1/hosts/{name}` | `host:RegisterHost` (the host and each new alias) | [`UpdateHost`] → [`Host`] |
 //! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
 //! | `POST /v1/hosts/{name}/join-tokens` | `host:RegisterHost` | [`crate::host::CreateJoinToken`] → [`crate::host::JoinToken`] (one-time) |
 //! | `POST /v1/host/join` (join token in body) | `host:Join` | [`crate::host::JoinRequest`] → [`crate::host::JoinResponse`] |

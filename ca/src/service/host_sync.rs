@@ -344,7 +344,7 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     let t = now();
     let mut tx = st.store.read_tx().await?;
     let rows = host_identity::snapshot_rows(&mut tx, &account, &host.id, t).await?;
-    let registry = crate::service::host_registry::for_snapshot(&mut tx, &host.id).await?;
+    let registry = crate::service::host_address::for_snapshot(&mut tx, &host.id).await?;
     tx.end_read().await?;
     let mut rows = rows.ok_or_else(|| ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),

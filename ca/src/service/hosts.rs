@@ -104,6 +104,18 @@ pub(crate) fn check_aliases(name: &str, aliases: &[String]) -> Result<(), ApiErr
     Ok(())
 }
 
+/// Fills the registry fields of a host as the API shows it (address, and
+/// kind once enrolled).
+pub(crate) async fn describe(
+    c: &mut crate::store::Conn,
+    host_id: &str,
+    o: &mut api::Host,
+) -> Result<(), ApiError> {
+    o.address = crate::store::host_registry::address(c, host_id).await?;
+    o.kind = crate::store::host_registry::kind(c, host_id).await?;
+    Ok(())
+}
+
 /// `POST /v1/hosts`.
 pub(crate) async fn register(
     State(st): State<Shared>,
@@ -165,7 +177,7 @@ pub(crate) async fn list(
         if let Some(h) = hosts::find(&mut c, &name).await? {
             let mut o = out(&st, &h);
             o.agent = agent_status(&mut c, &h.id, current).await?;
-            crate::service::host_registry::describe(&mut c, &h.id, &mut o).await?;
+            describe(&mut c, &h.id, &mut o).await?;
             hosts.push(o);
         }
     }
@@ -209,7 +221,7 @@ pub(crate) async fn get(
     let mut c = st.store.pool().acquire().await?;
     let current = host_identity::generation(&mut c).await?;
     o.agent = agent_status(&mut c, &h.id, current).await?;
-    crate::service::host_registry::describe(&mut c, &h.id, &mut o).await?;
+    describe(&mut c, &h.id, &mut o).await?;
     Ok(Json(o))
 }
 
