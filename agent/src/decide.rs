@@ -33,6 +33,7 @@ use ward_policy::{ContextValue, Policy, Principal, Request};
 use ward_protocol::agent::{
     AuthorizeRequest, Outcome, Response, SshKeysRequest, SshPrincipalsRequest,
 };
+use ward_protocol::api::Tag;
 use ward_protocol::host::{HostEvent, Snapshot, SnapshotUser};
 
 use crate::shared::{Current, Shared};
@@ -155,8 +156,41 @@ pub fn compile(snap: &Snapshot, user: &SnapshotUser) -> Result<Compiled, Assembl
     })
 }
 
+/// The host a decision is about: this host, or (for a gateway's
+/// `host:Connect`) a registered target host.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// Host name (`host:Name`, and the resource ARN's name).
+    pub name: &'a str,
+    /// Its tags (`ward:ResourceTag/*`).
+    pub tags: &'a [Tag],
+}
+
+impl<'a> Target<'a> {
+    /// The host the snapshot is for.
+    pub fn this_host(snap: &'a Snapshot) -> Target<'a> {
+        Target {
+            name: &snap.host.name,
+            tags: &snap.host.tags,
+        }
+    }
+}
+
 /// The request for `facts` by `compiled`'s principal on this host.
 pub fn request(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> Request {
+    request_on(snap, compiled, facts, &Target::this_host(snap))
+}
+
+/// The request for `facts` by `compiled`'s principal on `target`. An empty
+/// `facts.principal` leaves `host:Principal` absent (a gateway's
+/// `host:Connect` cannot see the account: the inner session is end-to-end
+/// encrypted).
+pub fn request_on(
+    snap: &Snapshot,
+    compiled: &Compiled,
+    facts: &Facts<'_>,
+    target: &Target<'_>,
+) -> Request {
     let rf = RequestFacts {
         source_ip: facts.source_ip,
         now: facts.now,
@@ -165,16 +199,17 @@ pub fn request(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> Reque
         mfa_present: false,
         principal_tags: &compiled.tags,
     };
-    let mut extra: context::Entries = vec![
-        ("host:Principal".into(), ContextValue::from(facts.principal)),
-        ("host:Service".into(), ContextValue::from(facts.service)),
-        (
-            context::keys::HOST_NAME.into(),
-            ContextValue::from(snap.host.name.as_str()),
-        ),
-    ];
+    let mut extra: context::Entries = Vec::new();
+    if !facts.principal.is_empty() {
+        extra.push(("host:Principal".into(), ContextValue::from(facts.principal)));
+    }
+    extra.push(("host:Service".into(), ContextValue::from(facts.service)));
+    extra.push((
+        context::keys::HOST_NAME.into(),
+        ContextValue::from(target.name),
+    ));
     extra.extend(context::resource_tags(
-        snap.host
+        target
             .tags
             .iter()
             .map(|t| (t.key.as_str(), t.value.as_str())),
@@ -183,7 +218,7 @@ pub fn request(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> Reque
     Request::new(
         compiled.principal.clone(),
         facts.action,
-        &host_arn(snap),
+        &ward_authz::arn::host(&snap.account, target.name),
         ctx,
     )
 }
@@ -196,7 +231,17 @@ pub fn host_arn(snap: &Snapshot) -> String {
 
 /// Decides `facts` for `compiled` with [`ward_authz::decide`].
 pub fn evaluate(snap: &Snapshot, compiled: &Compiled, facts: &Facts<'_>) -> ward_authz::Decision {
-    let req = request(snap, compiled, facts);
+    evaluate_on(snap, compiled, facts, &Target::this_host(snap))
+}
+
+/// Decides `facts` on `target` for `compiled` with [`ward_authz::decide`].
+pub fn evaluate_on(
+    snap: &Snapshot,
+    compiled: &Compiled,
+    facts: &Facts<'_>,
+    target: &Target<'_>,
+) -> ward_authz::Decision {
+    let req = request_on(snap, compiled, facts, target);
     let assembled = compiled.policies.assemble();
     ward_authz::decide(&assembled.set(), &req)
 }
@@ -374,12 +419,23 @@ impl Decider {
         })
     }
 
-    /// Decides `facts` for `user` from `cur` (no audit).
+    /// Decides `facts` for `user` from `cur` on this host (no audit).
     pub fn decide_user(
         &self,
         cur: &Arc<Current>,
         user: &SnapshotUser,
         facts: &Facts<'_>,
+    ) -> Verdict {
+        self.decide_user_on(cur, user, facts, &Target::this_host(&cur.snapshot))
+    }
+
+    /// Decides `facts` for `user` from `cur` on `target` (no audit).
+    pub fn decide_user_on(
+        &self,
+        cur: &Arc<Current>,
+        user: &SnapshotUser,
+        facts: &Facts<'_>,
+        target: &Target<'_>,
     ) -> Verdict {
         if !user.enabled {
             return Verdict::deny(Some(user), format!("ward user {} is disabled", user.name));
@@ -388,7 +444,7 @@ impl Decider {
             Ok(c) => c,
             Err(e) => return Verdict::deny(Some(user), e.0),
         };
-        let d = evaluate(&cur.snapshot, &compiled, facts);
+        let d = evaluate_on(&cur.snapshot, &compiled, facts, target);
         if d.allowed {
             Verdict {
                 outcome: Outcome::Allowed,
@@ -404,14 +460,16 @@ impl Decider {
         }
     }
 
-    fn record(&self, facts: &Facts<'_>, v: &Verdict) {
+    /// Records `v` as a `HostEvent` through the audit sink (an empty
+    /// `facts.principal` is recorded as absent).
+    pub fn record(&self, facts: &Facts<'_>, v: &Verdict) {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
         self.shared.audit.record(HostEvent {
             id: format!("{}-{n}", self.id_prefix),
             time: facts.now,
             action: facts.action.to_owned(),
             user: v.user.clone(),
-            principal: Some(facts.principal.to_owned()),
+            principal: (!facts.principal.is_empty()).then(|| facts.principal.to_owned()),
             service: Some(facts.service.to_owned()),
             source_ip: facts.source_ip.map(|ip| ip.to_string()),
             auth_method: Some(facts.auth_method.to_owned()),
@@ -528,38 +586,87 @@ impl Decider {
         if cert.serial() != req.serial {
             return Verdict::deny(Some(user), "the certificate's serial is not %s");
         }
-        let cas = match ca_keys(snap) {
-            Ok(k) => k,
-            Err(e) => return Verdict::deny(Some(user), e),
-        };
-        let krl = match self.krl(&cur) {
-            Ok(k) => k,
-            Err(e) => return Verdict::deny(Some(user), e),
-        };
-        // The certificate must name the user's *current* name: a
-        // certificate issued before a rename names the old one.
-        let verified = match sshverify::verify(&VerifyRequest {
-            cert: &cert,
-            trusted_cas: &cas,
-            now: u64::try_from(facts.now).unwrap_or(0),
-            kind: Kind::User,
-            principal: &user.name,
-            client_addr: facts.source_ip,
-            revoked: &krl,
-        }) {
-            Ok(v) => v,
-            Err(e @ sshverify::VerifyError::PrincipalNotListed { .. }) => {
-                return Verdict::deny(
-                    Some(user),
-                    format!("{e}: it predates a rename of ward user {}", user.name),
-                )
-            }
-            Err(e) => return Verdict::deny(Some(user), e.to_string()),
+        let (user, verified) = match self.certificate_user(&cur, &cert, facts.source_ip, facts.now)
+        {
+            Ok(u) => u,
+            Err(v) => return v,
         };
         if verified.key_id != req.key_id || verified.serial != req.serial {
             return Verdict::deny(Some(user), "the certificate does not match %i/%s");
         }
         self.decide_user(&cur, user, facts)
+    }
+
+    /// The live ward user a user certificate certifies, checked as sshd
+    /// would with ward's rules: the key id names a user of `cur`; signed by
+    /// a CA key of the snapshot; valid at `now`; not revoked; the user's
+    /// *current* name among the principals (a certificate issued before a
+    /// rename names the old one); `source-address` against `client`. A
+    /// disabled user is refused later, by the decision.
+    pub fn certificate_user<'c>(
+        &self,
+        cur: &'c Arc<Current>,
+        cert: &ssh_key::Certificate,
+        client: Option<IpAddr>,
+        now: i64,
+    ) -> Result<(&'c SnapshotUser, sshverify::Verified), Verdict> {
+        let snap = &cur.snapshot;
+        let Some(user) = snap.users.iter().find(|u| u.id == cert.key_id()) else {
+            return Err(Verdict::deny(
+                None,
+                format!("key id {:?} is not a ward user", cert.key_id()),
+            ));
+        };
+        let cas = ca_keys(snap).map_err(|e| Verdict::deny(Some(user), e))?;
+        let krl = self.krl(cur).map_err(|e| Verdict::deny(Some(user), e))?;
+        match sshverify::verify(&VerifyRequest {
+            cert,
+            trusted_cas: &cas,
+            now: u64::try_from(now).unwrap_or(0),
+            kind: Kind::User,
+            principal: &user.name,
+            client_addr: client,
+            revoked: &krl,
+        }) {
+            Ok(v) => Ok((user, v)),
+            Err(e @ sshverify::VerifyError::PrincipalNotListed { .. }) => Err(Verdict::deny(
+                Some(user),
+                format!("{e}: it predates a rename of ward user {}", user.name),
+            )),
+            Err(e) => Err(Verdict::deny(Some(user), e.to_string())),
+        }
+    }
+
+    /// The ward user holding the active registered key with this SHA-256
+    /// fingerprint in `cur`, and the key; none, or more than one user, is
+    /// a denial.
+    pub fn key_user<'c>(
+        &self,
+        cur: &'c Arc<Current>,
+        fingerprint: &str,
+    ) -> Result<(&'c SnapshotUser, ssh_key::PublicKey), Verdict> {
+        let mut found: Vec<(&SnapshotUser, ssh_key::PublicKey)> = Vec::new();
+        for u in &cur.snapshot.users {
+            for k in u.ssh_keys.iter().filter(|k| k.status == "Active") {
+                let Ok(pk) = ssh_key::PublicKey::from_openssh(&k.public_key) else {
+                    continue;
+                };
+                if pk.fingerprint(ssh_key::HashAlg::Sha256).to_string() == fingerprint {
+                    found.push((u, pk));
+                }
+            }
+        }
+        match found.len() {
+            0 => Err(Verdict::deny(
+                None,
+                "no active ward SSH key has that fingerprint",
+            )),
+            1 => Ok(found.remove(0)),
+            _ => Err(Verdict::deny(
+                None,
+                "that key is registered to more than one ward user",
+            )),
+        }
     }
 
     /// `ssh_keys` (sshd `AuthorizedKeysCommand %u %f`).
@@ -603,31 +710,9 @@ impl Decider {
             Ok(c) => c,
             Err(reason) => return (Verdict::deny(None, reason), None),
         };
-        let mut found: Vec<(&SnapshotUser, ssh_key::PublicKey)> = Vec::new();
-        for u in &cur.snapshot.users {
-            for k in u.ssh_keys.iter().filter(|k| k.status == "Active") {
-                let Ok(pk) = ssh_key::PublicKey::from_openssh(&k.public_key) else {
-                    continue;
-                };
-                if pk.fingerprint(ssh_key::HashAlg::Sha256).to_string() == req.fingerprint {
-                    found.push((u, pk));
-                }
-            }
-        }
-        let (user, key) = match found.len() {
-            0 => {
-                return (
-                    Verdict::deny(None, "no active ward SSH key has that fingerprint"),
-                    None,
-                )
-            }
-            1 => found.remove(0),
-            _ => {
-                return (
-                    Verdict::deny(None, "that key is registered to more than one ward user"),
-                    None,
-                )
-            }
+        let (user, key) = match self.key_user(&cur, &req.fingerprint) {
+            Ok(found) => found,
+            Err(v) => return (v, None),
         };
         let v = self.decide_user(&cur, user, facts);
         if v.outcome != Outcome::Allowed {

@@ -499,6 +499,13 @@ pub const ROUTES: &[Route] = &[
         HOST,
     ),
     r(
+        "PATCH",
+        "/v1/hosts/{name}",
+        Signed,
+        "host:RegisterHost",
+        "arn:ward:host::{account}:host/{name} (and each new alias)",
+    ),
+    r(
         "POST",
         "/v1/hosts/{name}/ssh-certificate",
         Signed,

@@ -38,6 +38,7 @@ pub mod authority;
 pub mod certs;
 pub mod checkpoint;
 pub mod host_identity;
+pub mod host_registry;
 pub mod hosts;
 pub mod iam;
 pub mod install;

@@ -47,6 +47,25 @@ pub(crate) enum HostCommand {
         /// A tag the host gets when it joins, KEY=VALUE; repeat for more.
         #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::iam::parse_tag)]
         tags: Vec<api::Tag>,
+        /// The token enrols a ward-gateway (`ward-gateway join URL TOKEN`),
+        /// whose snapshot carries the host registry.
+        #[arg(long)]
+        gateway: bool,
+    },
+    /// Change a registered host's address (where gateways connect) and/or
+    /// aliases.
+    Update {
+        /// Host name.
+        name: String,
+        /// HOST or HOST:PORT ([V6]:PORT) gateways connect to; "" clears it.
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<String>,
+        /// The new alias list (replaces the old one); repeat for more.
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
+        /// Remove every alias.
+        #[arg(long, conflicts_with = "aliases")]
+        no_aliases: bool,
     },
     /// Show a registered host.
     Get {
@@ -83,6 +102,8 @@ fn host_fields(h: &api::Host) -> String {
         ("HostId", h.host_id.clone()),
         ("Arn", h.arn.clone()),
         ("Aliases", h.aliases.join(", ")),
+        ("Address", h.address.clone().unwrap_or_else(|| "-".into())),
+        ("Kind", h.kind.clone().unwrap_or_else(|| "-".into())),
         ("Tags", crate::iam::tags_text(&h.tags)),
         ("Created", h.created.clone()),
         (
@@ -165,10 +186,12 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
             name,
             ttl: lifetime,
             tags,
+            gateway,
         } => {
             let req = ward_protocol::host::CreateJoinToken {
                 ttl_seconds: lifetime.map(|t| u64::try_from(t.seconds()).unwrap_or(0)),
                 tags,
+                gateway,
             };
             let v =
                 api.send_for_json(Method::Post, &["hosts", &name, "join-tokens"], body(&req)?)?;
@@ -176,7 +199,7 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
             match api.output {
                 crate::config::OutputFormat::Json => output::print(&output::json(&v)),
                 crate::config::OutputFormat::Table => output::print(&format!(
-                    "{}\n# shown once; on {}: ward-agent join URL TOKEN\n",
+                    "{}\n# shown once; on {}: ward-agent join URL TOKEN (a gateway: ward-gateway join URL TOKEN)\n",
                     fields(&[
                         ("Host", t.host_name.clone()),
                         ("Token", t.token.clone()),
@@ -186,6 +209,25 @@ pub(crate) fn run(cmd: HostCommand, ctx: &Ctx) -> Done {
                 )),
             }
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        HostCommand::Update {
+            name,
+            address,
+            aliases,
+            no_aliases,
+        } => {
+            let req = api::UpdateHost {
+                address,
+                aliases: if no_aliases {
+                    Some(Vec::new())
+                } else if aliases.is_empty() {
+                    None
+                } else {
+                    Some(aliases)
+                },
+            };
+            let v = api.send_for_json(Method::Patch, &["hosts", &name], body(&req)?)?;
+            api.show(&v, host_fields)
         }
         HostCommand::Get { name } => {
             let v = api.get(&["hosts", &name], &[])?;

@@ -65,6 +65,7 @@
 //! | `GET /v1/hosts` | `host:ListHosts` | → [`HostList`] |
 //! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
 //! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
+//! | `PATCH /v1/hosts/{name}` | `host:RegisterHost` (the host and each new alias) | [`UpdateHost`] → [`Host`] |
 //! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
 //! | `POST /v1/hosts/{name}/join-tokens` | `host:RegisterHost` | [`crate::host::CreateJoinToken`] → [`crate::host::JoinToken`] (one-time) |
 //! | `POST /v1/host/join` (join token in body) | `host:Join` | [`crate::host::JoinRequest`] → [`crate::host::JoinResponse`] |
@@ -908,6 +909,25 @@ pub struct Host {
     /// The enrolled agent's state (absent for a host that never joined).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<HostAgent>,
+    /// Where a gateway connects to reach it (`HOST` or `HOST:PORT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `host` or `gateway`, once enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// `PATCH /v1/hosts/{name}`: what an administrator changes of a registered
+/// host. An absent field is left as it is; `address: ""` clears it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateHost {
+    /// `HOST` or `HOST:PORT` (`[V6]:PORT`): where gateways connect.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The complete new alias list.
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
 }
 
 /// What ward-ca knows of a host's agent (`ward host list`).

@@ -47,6 +47,10 @@ pub struct CreateJoinToken {
     /// Tags the host gets when it joins (merged over a registered host's).
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// The token enrols a ward-gateway (its snapshot carries the host
+    /// registry) rather than an ordinary host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gateway: bool,
 }
 
 /// A join token, shown once.
@@ -158,6 +162,10 @@ pub struct Snapshot {
     pub ssh_user_ca_keys: Vec<String>,
     /// Serials of revoked SSH user certificates that have not expired.
     pub revoked_ssh_serials: Vec<u64>,
+    /// The host registry, for a gateway only (absent for ordinary hosts,
+    /// whose snapshot JSON does not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<Vec<RegisteredHost>>,
 }
 
 /// The host itself.
@@ -268,6 +276,31 @@ pub struct SnapshotPolicy {
     pub arn: String,
     /// Document text.
     pub document: String,
+}
+
+// --- Gateway: the host registry in a gateway's snapshot (issue #13) ---
+
+/// Kind of an enrolled host as `host_identity` records it.
+pub const KIND_HOST: &str = "host";
+/// Kind of an enrolled ward-gateway.
+pub const KIND_GATEWAY: &str = "gateway";
+
+/// A registered host as a gateway sees it: the names a client may ask
+/// for, and where the gateway connects.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredHost {
+    /// Name (the resource: `arn:ward:host::ACCT:host/NAME`).
+    pub name: String,
+    /// Other names clients may use for it.
+    pub aliases: Vec<String>,
+    /// Where to connect: a DNS name or an IP address, as an administrator
+    /// set it; absent: not reachable through a gateway.
+    pub address: Option<String>,
+    /// The TCP port at `address` (22 unless set).
+    pub port: u16,
+    /// Tags (`ward:ResourceTag/K` of `host:Connect`).
+    pub tags: Vec<Tag>,
 }
 
 /// `POST /v1/host/audit`: login decisions from a host, in order. Each
@@ -688,10 +721,17 @@ fn longest_increasing(seq: &[usize]) -> Vec<bool> {
 
 impl SnapshotDelta {
     /// The delta from `old` to `new` (the host section and `digest` are
-    /// left for the caller); `None` if a list has a duplicate key or the
-    /// account or trust domain differ.
+    /// left for the caller); `None` if a list has a duplicate key, the
+    /// account or trust domain differ, or either side is a gateway's
+    /// snapshot (with a host registry).
     pub fn between(old: &Snapshot, new: &Snapshot) -> Option<SnapshotDelta> {
-        if old.account != new.account || old.trust_domain != new.trust_domain {
+        // A gateway's snapshot carries the host registry, which deltas do
+        // not: gateways always get the whole snapshot.
+        if old.account != new.account
+            || old.trust_domain != new.trust_domain
+            || old.registry.is_some()
+            || new.registry.is_some()
+        {
             return None;
         }
         Some(SnapshotDelta {
@@ -722,6 +762,11 @@ impl SnapshotDelta {
                 self.version
             )));
         }
+        if held.registry.is_some() {
+            return Err(DeltaError(
+                "a snapshot with a host registry (a gateway's) is only replaced whole".into(),
+            ));
+        }
         if held.generation != self.base {
             return Err(DeltaError(format!(
                 "delta is from generation {}, the snapshot held is {}",
@@ -740,6 +785,7 @@ impl SnapshotDelta {
             policies: self.policies.apply(&held.policies)?,
             ssh_user_ca_keys: self.ssh_user_ca_keys.apply(&held.ssh_user_ca_keys)?,
             revoked_ssh_serials: self.revoked_ssh_serials.apply(&held.revoked_ssh_serials)?,
+            registry: None,
         })
     }
 }

@@ -156,6 +156,33 @@ fn the_check_itself_sees_heavy_dependencies() {
     assert!(forbidden_in(&meta, "ward-pki", &[]) == ["ring"]);
 }
 
+/// ward-gateway (issue #13) enrols, syncs and decides through ward-agent's
+/// library and ward-authz, and is a host-side component: it links neither
+/// ward-ca nor any server-side store or HTTP stack, nor a second crypto
+/// provider for russh (ring, as the rest of the workspace).
+#[test]
+fn gateway_reuses_the_agent_and_links_nothing_server_side() {
+    let meta = metadata();
+    let id = member_id(&meta, "ward-gateway").expect("ward-gateway is a workspace member");
+    let deps = normal_closure(&meta, id);
+    for needed in ["ward-agent", "ward-authz", "russh"] {
+        assert!(deps.contains(needed), "ward-gateway does not link {needed}");
+    }
+    for banned in [
+        "ward-ca",
+        "sqlx",
+        "libsqlite3-sys",
+        "axum",
+        "hyper",
+        "aws-lc-rs",
+    ] {
+        assert!(
+            !deps.contains(banned),
+            "ward-gateway links {banned}; see ARCHITECTURE.md (gateway/)"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // No I/O, no clock: a path-level check of the sources.
 

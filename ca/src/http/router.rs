@@ -106,7 +106,9 @@ pub fn router(st: Shared) -> Router {
         )
         .route(
             "/v1/hosts/{name}",
-            get(crate::service::hosts::get).delete(crate::service::hosts::deregister),
+            get(crate::service::hosts::get)
+                .delete(crate::service::hosts::deregister)
+                .patch(crate::service::host_registry::update),
         )
         .route(
             "/v1/hosts/{name}/ssh-certificate",

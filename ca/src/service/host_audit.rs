@@ -35,7 +35,13 @@ const MAX_REASON: usize = 1024;
 /// Longest name-like field (user, principal, service, auth method).
 const MAX_NAME: usize = 256;
 /// Actions a host may report.
-const ACTIONS: &[&str] = &["host:Login", "host:Sudo", "host:Connect"];
+const ACTIONS: &[&str] = &[
+    "host:Login",
+    "host:Sudo",
+    "host:Connect",
+    // ward-gateway authentications (issue #13).
+    "ward-gateway:Authenticate",
+];
 
 fn check_text(field: &str, v: &Option<String>, max: usize) -> Result<(), ApiError> {
     if let Some(s) = v {

@@ -29,7 +29,9 @@ use ward_authz::context;
 use ward_authz::names::host_name;
 use ward_pki::{sshca, x509};
 use ward_protocol::api::Tag;
-use ward_protocol::host::{CreateJoinToken, JoinRequest, JoinResponse, JoinToken, RenewRequest};
+use ward_protocol::host::{
+    CreateJoinToken, JoinRequest, JoinResponse, JoinToken, RenewRequest, KIND_GATEWAY, KIND_HOST,
+};
 
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
@@ -120,6 +122,7 @@ pub(crate) async fn create_token(
             created_at: t,
             expires_at: expires,
             created_by: caller.arn(),
+            kind: if req.gateway { KIND_GATEWAY } else { KIND_HOST },
         },
     )
     .await?;
@@ -127,7 +130,7 @@ pub(crate) async fn create_token(
         m,
         &caller,
         &g,
-        serde_json::json!({"host": name, "expiresAt": rfc3339(expires)}),
+        serde_json::json!({"host": name, "expiresAt": rfc3339(expires), "gateway": req.gateway}),
     )
     .await?;
     Ok((
@@ -453,6 +456,7 @@ async fn join_inner(
         &issued.x509.serial,
         &issued.ssh.serial,
         t,
+        &tok.kind,
     )
     .await?;
     let ev = AuditEvent {

@@ -291,7 +291,7 @@ pub(crate) async fn snapshot(
             return Ok(not_modified(h));
         }
     }
-    let (built, section) = current_for_host(&st, &host).await?;
+    let (built, section, cached) = current_for_host(&st, &host).await?;
     if held == Some(built.generation) {
         seen(&st, &host, version.as_deref(), held).await;
         return Ok(not_modified(built.generation));
@@ -299,7 +299,7 @@ pub(crate) async fn snapshot(
     seen(&st, &host, version.as_deref(), Some(built.generation)).await;
     let host_json = serde_json::to_vec(&section).map_err(ApiError::internal)?;
     let gzip_ok = accepts_gzip(&headers);
-    if let (true, Some(h)) = (wants_delta, held) {
+    if let (true, true, Some(h)) = (wants_delta, cached, held) {
         if let Some(d) = delta_for(&st, h, &built).await? {
             snaps.deltas_sent.fetch_add(1, Ordering::Relaxed);
             return respond(
@@ -693,11 +693,15 @@ fn deflate(data: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
 }
 
 /// The newest generation's shared part and this host's section, read at
-/// the same generation.
+/// the same generation, and whether the shared part is the cached one
+/// (deltas are computed only between cached generations). A gateway's
+/// snapshot also holds the host registry, which ordinary hosts never see:
+/// gateways are few, so theirs is built whole on each fetch, outside the
+/// cache, and always sent in full.
 async fn current_for_host(
     st: &AppState,
     host: &HostPrincipal,
-) -> Result<(Arc<Built>, SnapshotHost), ApiError> {
+) -> Result<(Arc<Built>, SnapshotHost, bool), ApiError> {
     let account = st.store.account_id().to_owned();
     let gone = || ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),
@@ -706,8 +710,12 @@ async fn current_for_host(
         let mut tx = st.store.read_tx().await?;
         let g = generation(&mut tx).await?;
         let section = host_identity::host_section(&mut tx, &host.id).await?;
+        let gateway = crate::service::host_address::is_gateway(&mut tx, &host.id).await?;
         tx.end_read().await?;
         let (_, tags) = section.ok_or_else(gone)?;
+        if gateway {
+            break;
+        }
         let built = generation_for(st, g).await?;
         if built.generation == g {
             return Ok((
@@ -717,17 +725,18 @@ async fn current_for_host(
                     name: host.name.clone(),
                     tags,
                 },
+                true,
             ));
         }
     }
-    // Changes keep coming faster than builds: this host's snapshot in one
-    // transaction, outside the cache.
+    // A gateway, or changes keep coming faster than builds: this host's
+    // snapshot in one transaction, outside the cache.
     let mut snap = build(st, host).await?;
     let section = std::mem::take(&mut snap.host);
     let built = tokio::task::spawn_blocking(move || Built::new(snap))
         .await
         .map_err(ApiError::internal)??;
-    Ok((Arc::new(built), section))
+    Ok((Arc::new(built), section, false))
 }
 
 /// Generation `want`'s shared part, built once: concurrent callers wait
@@ -802,6 +811,7 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     let t = now();
     let mut tx = st.store.read_tx().await?;
     let rows = host_identity::snapshot_rows(&mut tx, &account, Some(&host.id), t).await?;
+    let registry = crate::service::host_address::for_snapshot(&mut tx, &host.id).await?;
     tx.end_read().await?;
     let rows = rows.ok_or_else(|| ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),
@@ -812,7 +822,9 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
         tags: rows.host_tags.clone(),
     };
     let ca_keys = ca.ssh_user.iter().map(|e| e.public_text.clone()).collect();
-    assemble(st, rows, ca_keys, t, section)
+    let mut snap = assemble(st, rows, ca_keys, t, section)?;
+    snap.registry = registry;
+    Ok(snap)
 }
 
 /// The wire snapshot from its rows.
@@ -890,6 +902,7 @@ fn assemble(
         policies,
         ssh_user_ca_keys,
         revoked_ssh_serials: rows.revoked_ssh_serials,
+        registry: None,
     })
 }
 

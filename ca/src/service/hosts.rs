@@ -38,7 +38,7 @@ fn arn(st: &Shared, name: &str) -> String {
     ward_authz::arn::host(st.store.account_id(), name)
 }
 
-fn out(st: &Shared, h: &HostRow) -> api::Host {
+pub(crate) fn out(st: &Shared, h: &HostRow) -> api::Host {
     api::Host {
         name: h.name.clone(),
         host_id: h.id.clone(),
@@ -47,6 +47,8 @@ fn out(st: &Shared, h: &HostRow) -> api::Host {
         tags: h.tags.clone(),
         created: rfc3339(h.created_at),
         agent: None,
+        address: None,
+        kind: None,
     }
 }
 
@@ -72,19 +74,15 @@ pub(crate) fn check_tags(tags: &[api::Tag]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /v1/hosts`.
-pub(crate) async fn register(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    b: Bytes,
-) -> Result<(StatusCode, Json<api::Host>), ApiError> {
-    let req: api::RegisterHost = body(&b)?;
-    host_name("name", &req.name, false)?;
-    if req.aliases.len() > 32 {
+/// Host aliases as `RegisterHost` (and `PATCH /v1/hosts/{name}`) take
+/// them: at most 32, each a host name or an address in its one spelling,
+/// none twice (nor the name itself).
+pub(crate) fn check_aliases(name: &str, aliases: &[String]) -> Result<(), ApiError> {
+    if aliases.len() > 32 {
         return Err(ApiError::invalid("aliases", "at most 32 aliases"));
     }
-    let mut seen = std::collections::HashSet::from([req.name.to_lowercase()]);
-    for (i, a) in req.aliases.iter().enumerate() {
+    let mut seen = std::collections::HashSet::from([name.to_lowercase()]);
+    for (i, a) in aliases.iter().enumerate() {
         let field = format!("aliases[{i}]");
         host_name(&field, a, true)?;
         // One spelling per address, so that uniqueness means something.
@@ -103,6 +101,30 @@ pub(crate) async fn register(
             ));
         }
     }
+    Ok(())
+}
+
+/// Fills the registry fields of a host as the API shows it (address, and
+/// kind once enrolled).
+pub(crate) async fn describe(
+    c: &mut crate::store::Conn,
+    host_id: &str,
+    o: &mut api::Host,
+) -> Result<(), ApiError> {
+    o.address = crate::store::host_registry::address(c, host_id).await?;
+    o.kind = crate::store::host_registry::kind(c, host_id).await?;
+    Ok(())
+}
+
+/// `POST /v1/hosts`.
+pub(crate) async fn register(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<(StatusCode, Json<api::Host>), ApiError> {
+    let req: api::RegisterHost = body(&b)?;
+    host_name("name", &req.name, false)?;
+    check_aliases(&req.name, &req.aliases)?;
     check_tags(&req.tags)?;
     // ward:RequestTag/* and ward:TagKeys, as AWS supplies for tagging at
     // creation, so a tag guard-rail holds at RegisterHost too.
@@ -155,6 +177,7 @@ pub(crate) async fn list(
         if let Some(h) = hosts::find(&mut c, &name).await? {
             let mut o = out(&st, &h);
             o.agent = agent_status(&mut c, &h.id, current).await?;
+            describe(&mut c, &h.id, &mut o).await?;
             hosts.push(o);
         }
     }
@@ -162,11 +185,11 @@ pub(crate) async fn list(
 }
 
 /// `ward:ResourceTag/*` of a host.
-fn host_tags(h: &HostRow) -> context::Entries {
+pub(crate) fn host_tags(h: &HostRow) -> context::Entries {
     context::resource_tags(h.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))
 }
 
-async fn target(
+pub(crate) async fn target(
     st: &Shared,
     caller: &Caller,
     action: &str,
@@ -198,6 +221,7 @@ pub(crate) async fn get(
     let mut c = st.store.pool().acquire().await?;
     let current = host_identity::generation(&mut c).await?;
     o.agent = agent_status(&mut c, &h.id, current).await?;
+    describe(&mut c, &h.id, &mut o).await?;
     Ok(Json(o))
 }
 

@@ -75,6 +75,8 @@ pub struct NewJoinToken<'a> {
     pub expires_at: i64,
     /// The creator's ARN.
     pub created_by: &'a str,
+    /// What it enrols: `host` or `gateway`.
+    pub kind: &'a str,
 }
 
 /// Stores a join token.
@@ -83,8 +85,8 @@ pub async fn insert_join_token(
     t: &NewJoinToken<'_>,
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "INSERT INTO host_join_tokens (token_hash, host_name, tags, created_at, expires_at, used_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+        "INSERT INTO host_join_tokens (token_hash, host_name, tags, created_at, expires_at, used_at, created_by, kind)
+         VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
     )
     .bind(t.token_hash)
     .bind(t.host_name)
@@ -92,6 +94,7 @@ pub async fn insert_join_token(
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.created_by)
+    .bind(t.kind)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -109,6 +112,8 @@ pub struct JoinTokenRow {
     pub expires_at: i64,
     /// Consumed already.
     pub used: bool,
+    /// What it enrols: `host` or `gateway`.
+    pub kind: String,
 }
 
 /// The join token whose hash is `hash`.
@@ -117,7 +122,7 @@ pub async fn find_join_token(
     hash: &str,
 ) -> Result<Option<JoinTokenRow>, ApiError> {
     let row = sqlx::query(
-        "SELECT token_hash, host_name, tags, expires_at, used_at FROM host_join_tokens WHERE token_hash = $1",
+        "SELECT token_hash, host_name, tags, expires_at, used_at, kind FROM host_join_tokens WHERE token_hash = $1",
     )
     .bind(hash)
     .fetch_optional(&mut *c)
@@ -131,6 +136,7 @@ pub async fn find_join_token(
             .map_err(|e| ApiError::internal(format!("a join token's tags are unreadable: {e}")))?,
         expires_at: r.try_get(3)?,
         used: r.try_get::<Option<i64>, _>(4)?.is_some(),
+        kind: r.try_get(5)?,
     }))
 }
 
@@ -152,22 +158,24 @@ pub async fn consume_join_token(
 }
 
 /// Records a host's enrolment: its certificates' serials, joined and
-/// renewed at `t`, never seen yet.
+/// renewed at `t`, never seen yet, and its kind (`host` or `gateway`).
 pub async fn insert_identity(
     c: &mut AnyConnection,
     host_id: &str,
     x509_serial: &str,
     ssh_serial: &str,
     t: i64,
+    kind: &str,
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "INSERT INTO host_identity (host_id, x509_serial, ssh_serial, joined_at, renewed_at, last_seen, agent_version, generation_held)
-         VALUES ($1, $2, $3, $4, $4, NULL, NULL, NULL)",
+        "INSERT INTO host_identity (host_id, x509_serial, ssh_serial, joined_at, renewed_at, last_seen, agent_version, generation_held, kind)
+         VALUES ($1, $2, $3, $4, $4, NULL, NULL, NULL, $5)",
     )
     .bind(host_id)
     .bind(x509_serial)
     .bind(ssh_serial)
     .bind(t)
+    .bind(kind)
     .execute(&mut *c)
     .await?;
     Ok(())

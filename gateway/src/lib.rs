@@ -1,0 +1,17 @@
+//! # ward-gateway
+//!
+//! An SSH bastion on russh. It enrols and syncs exactly like a host — the
+//! join, mTLS client, long-poll sync, checksummed cache and audit spool
+//! are ward-agent's library code — and decides with ward-authz through
+//! `ward_agent::decide`. What it adds: the SSH server ([`server`]), which
+//! targets a ProxyJump may reach ([`target`]), the per-source failed-auth
+//! throttle ([`throttle`]) and its configuration ([`config`]).
+//!
+//! It does not (yet) take passwords, terminate sessions, record them or
+//! cut them live (issue #13, later items).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod server;
+pub mod target;
+pub mod throttle;

@@ -1,0 +1,555 @@
+//! The SSH server (russh): authentication by ward user certificate or
+//! registered key, ProxyJump (`direct-tcpip`) to registered hosts decided
+//! by `host:Connect`, every limit bounded. Decisions go through
+//! [`ward_agent::decide::Decider`] on the synced snapshot, and every
+//! authentication and decision is recorded through the agent's audit
+//! spool.
+//!
+//! Each connection is its own task; until it has authenticated, its socket
+//! reads fail once the handshake deadline passes ([`Deadline`]), so a
+//! client that stalls mid-handshake holds only its own connection.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use russh::keys::ssh_key;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
+use russh::{Channel, ChannelOpenFailure, MethodKind, MethodSet};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use ward_agent::decide::{Decider, Facts, Target, Verdict, SSH_CERTIFICATE, SSH_KEY};
+use ward_agent::shared::{log, now};
+use ward_protocol::agent::Outcome;
+
+use crate::config::Config;
+use crate::target;
+use crate::throttle::Throttle;
+
+/// `host:Connect`.
+pub const CONNECT: &str = "host:Connect";
+/// The audit action of an authentication at the gateway.
+pub const AUTHENTICATE: &str = "ward-gateway:Authenticate";
+/// `host:Service` of gateway decisions.
+pub const SERVICE: &str = "gateway";
+
+/// Everything connections share.
+pub struct Gateway {
+    /// Configuration.
+    pub cfg: Config,
+    /// Decisions on the synced snapshot.
+    pub decider: Decider,
+    /// Failed authentications per source.
+    pub throttle: Throttle,
+}
+
+/// The russh server configuration: the certified host key, modern
+/// algorithms only (curve25519 key exchange, Ed25519/ECDSA host keys,
+/// ChaCha20-Poly1305 or AES-GCM), public-key authentication, the
+/// configured limits.
+pub fn russh_config(
+    cfg: &Config,
+    key: ssh_key::PrivateKey,
+    certificate: Option<ssh_key::Certificate>,
+) -> russh::server::Config {
+    use russh::{cipher, kex, mac, Preferred};
+    let preferred = Preferred {
+        kex: std::borrow::Cow::Borrowed(&[
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        key: std::borrow::Cow::Borrowed(&[
+            ssh_key::Algorithm::Ed25519,
+            ssh_key::Algorithm::Ecdsa {
+                curve: ssh_key::EcdsaCurve::NistP256,
+            },
+        ]),
+        cipher: std::borrow::Cow::Borrowed(&[
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_256_GCM,
+            cipher::AES_128_GCM,
+        ]),
+        // Unused with AEAD ciphers; listed because the negotiation needs one.
+        mac: std::borrow::Cow::Borrowed(&[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM]),
+        ..Preferred::default()
+    };
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::PublicKey);
+    russh::server::Config {
+        server_id: russh::SshId::Standard("SSH-2.0-ward-gateway".into()),
+        methods,
+        auth_rejection_time: Duration::from_millis(300),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        certificates: certificate.into_iter().collect(),
+        preferred,
+        max_auth_attempts: cfg.max_auth_attempts,
+        inactivity_timeout: Some(cfg.idle_timeout),
+        nodelay: true,
+        ..russh::server::Config::default()
+    }
+}
+
+/// Accepts connections forever; each gets its own task. `config` is the
+/// current russh configuration (replaced when the host certificate is
+/// renewed).
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    config: watch::Receiver<Arc<russh::server::Config>>,
+) {
+    let slots = Arc::new(Semaphore::new(gw.cfg.max_connections));
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                log(format_args!("accept: {e}"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if gw.throttle.limited(peer.ip(), Instant::now()) {
+            continue;
+        }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let cfg = config.borrow().clone();
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let authed = Arc::new(AtomicBool::new(false));
+            let stream = Deadline::new(sock, gw.cfg.handshake_timeout, authed.clone());
+            let conn = Conn {
+                gw,
+                peer,
+                authed,
+                user: None,
+                open: Arc::new(AtomicUsize::new(0)),
+            };
+            if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
+                let _ = running.await;
+            }
+        });
+    }
+}
+
+/// A socket whose reads fail once `deadline` has passed unless the
+/// connection has authenticated: the handshake bound.
+pub struct Deadline {
+    inner: TcpStream,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    authed: Arc<AtomicBool>,
+}
+
+impl Deadline {
+    /// Wraps `inner` with a handshake deadline of `limit` from now.
+    pub fn new(inner: TcpStream, limit: Duration, authed: Arc<AtomicBool>) -> Deadline {
+        Deadline {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+            authed,
+        }
+    }
+}
+
+impl AsyncRead for Deadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.authed.load(Ordering::Acquire) && self.sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the handshake took too long",
+            )));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Deadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Who authenticated on a connection.
+#[derive(Clone, Debug)]
+struct Authed {
+    id: String,
+    name: String,
+    method: &'static str,
+}
+
+/// One connection's handler.
+pub struct Conn {
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    authed: Arc<AtomicBool>,
+    user: Option<Authed>,
+    /// Channels open now.
+    open: Arc<AtomicUsize>,
+}
+
+/// Decrements a channel count when a forwarding ends.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn denied(user: Option<String>, reason: String) -> Verdict {
+    Verdict {
+        outcome: Outcome::Denied,
+        user,
+        reason: Some(reason),
+    }
+}
+
+/// Longest SSH user name considered.
+const MAX_USER: usize = 128;
+
+impl Conn {
+    fn source(&self) -> IpAddr {
+        self.peer.ip().to_canonical()
+    }
+
+    fn facts<'a>(&self, action: &'a str, method: &'a str, now: i64) -> Facts<'a> {
+        Facts {
+            action,
+            principal: "",
+            service: SERVICE,
+            auth_method: method,
+            source_ip: Some(self.source()),
+            secure_transport: true,
+            now,
+        }
+    }
+
+    /// Records the outcome of an authentication and turns it into russh's.
+    fn finish_auth(
+        &mut self,
+        method: &'static str,
+        outcome: Result<(String, String), Verdict>,
+        now: i64,
+    ) -> Auth {
+        let facts = self.facts(AUTHENTICATE, method, now);
+        match outcome {
+            Ok((id, name)) => {
+                self.gw.decider.record(
+                    &facts,
+                    &Verdict {
+                        outcome: Outcome::Allowed,
+                        user: Some(name.clone()),
+                        reason: None,
+                    },
+                );
+                self.user = Some(Authed { id, name, method });
+                self.authed.store(true, Ordering::Release);
+                Auth::Accept
+            }
+            Err(v) => {
+                self.gw.decider.record(&facts, &v);
+                self.gw.throttle.failed(self.source(), Instant::now());
+                Auth::reject()
+            }
+        }
+    }
+
+    fn key_auth(
+        &self,
+        user: &str,
+        key: &ssh_key::PublicKey,
+        now: i64,
+    ) -> Result<(String, String), Verdict> {
+        let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
+        let fp = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
+        let (u, _) = self.gw.decider.key_user(&cur, &fp)?;
+        live(u, user)
+    }
+
+    fn cert_auth(
+        &self,
+        user: &str,
+        cert: &ssh_key::Certificate,
+        now: i64,
+    ) -> Result<(String, String), Verdict> {
+        let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
+        // russh's ssh-key and ward-pki's are different versions: cross by
+        // the OpenSSH encoding.
+        let text = cert
+            .to_openssh()
+            .map_err(|e| denied(None, format!("the certificate does not encode: {e}")))?;
+        let cert = ::ssh_key::Certificate::from_openssh(&text)
+            .map_err(|e| denied(None, format!("the certificate does not parse: {e}")))?;
+        let (u, _) = self
+            .gw
+            .decider
+            .certificate_user(&cur, &cert, Some(self.source()), now)?;
+        live(u, user)
+    }
+
+    /// Decides a ProxyJump to `requested:port`: the target host's address
+    /// and port, or why not (the text the client sees).
+    fn decide_connect(
+        &self,
+        requested: &str,
+        port: u32,
+        now: i64,
+    ) -> Result<(String, u16), String> {
+        let Some(a) = &self.user else {
+            return Err("not authenticated".into());
+        };
+        let facts = self.facts(CONNECT, a.method, now);
+        let refuse = |reason: String| {
+            let reason = format!("ward-gateway: {requested}: {reason}");
+            self.gw
+                .decider
+                .record(&facts, &denied(Some(a.name.clone()), reason.clone()));
+            Err(reason)
+        };
+        let cur = match self.gw.decider.usable(now) {
+            Ok(c) => c,
+            Err(r) => return refuse(r),
+        };
+        let Some(registry) = cur.snapshot.registry.as_deref() else {
+            return refuse(
+                "this gateway's snapshot has no host registry (enrol it with a --gateway join token)"
+                    .into(),
+            );
+        };
+        let host = match target::find(registry, requested, port) {
+            Ok(h) => h,
+            Err(r) => return refuse(r),
+        };
+        let Some(user) = cur.snapshot.users.iter().find(|u| u.id == a.id) else {
+            return refuse(format!("ward user {} no longer exists", a.name));
+        };
+        let t = Target {
+            name: &host.name,
+            tags: &host.tags,
+        };
+        let mut v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
+        // The event names the target (HostEvent has no field for it).
+        v.reason = Some(match v.reason.take() {
+            None => format!("target {}", host.name),
+            Some(r) => format!("target {}: {r}", host.name),
+        });
+        self.gw.decider.record(&facts, &v);
+        match (v.outcome, &host.address) {
+            (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port)),
+            (Outcome::Allowed, None) => Err(format!("ward-gateway: {} has no address", host.name)),
+            _ => Err(format!(
+                "ward-gateway: denied: {}",
+                v.reason.unwrap_or_default()
+            )),
+        }
+    }
+}
+
+/// The user must be enabled and the SSH user name must be its name.
+fn live(
+    u: &ward_protocol::host::SnapshotUser,
+    ssh_user: &str,
+) -> Result<(String, String), Verdict> {
+    if !u.enabled {
+        return Err(denied(
+            Some(u.name.clone()),
+            format!("ward user {} is disabled", u.name),
+        ));
+    }
+    if u.name != ssh_user {
+        return Err(denied(
+            Some(u.name.clone()),
+            format!(
+                "the SSH user {:?} is not the ward user {} the key belongs to",
+                ssh_user.escape_debug().to_string(),
+                u.name
+            ),
+        ));
+    }
+    Ok((u.id.clone(), u.name.clone()))
+}
+
+/// Resolves `address:port` and connects to the first acceptable address;
+/// any resolved address that is not acceptable refuses the whole target
+/// (a name must not smuggle in a loopback or metadata address).
+async fn connect(
+    address: &str,
+    port: u16,
+    allow_loopback: bool,
+    limit: Duration,
+) -> Result<TcpStream, String> {
+    let resolved: Vec<SocketAddr> = match address.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(limit, tokio::net::lookup_host((address, port)))
+            .await
+            .map_err(|_| format!("resolving {address} took too long"))?
+            .map_err(|e| format!("resolving {address}: {e}"))?
+            .collect(),
+    };
+    if resolved.is_empty() {
+        return Err(format!("{address} does not resolve"));
+    }
+    for a in &resolved {
+        target::address_allowed(a.ip(), allow_loopback)?;
+    }
+    let mut last = String::new();
+    for a in resolved {
+        match tokio::time::timeout(limit, TcpStream::connect(a)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Ok(Err(e)) => last = format!("connecting to {a}: {e}"),
+            Err(_) => last = format!("connecting to {a} took too long"),
+        }
+    }
+    Err(last)
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        let mut methods = MethodSet::empty();
+        methods.push(MethodKind::PublicKey);
+        Ok(Auth::Reject {
+            proceed_with_methods: Some(methods),
+            partial_success: false,
+        })
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        _key: &ssh_key::PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        if user.len() > MAX_USER || self.gw.throttle.limited(self.source(), Instant::now()) {
+            return Ok(Auth::reject());
+        }
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: &ssh_key::PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        if self.gw.throttle.limited(self.source(), Instant::now()) {
+            return Ok(Auth::reject());
+        }
+        let t = now();
+        let r = self.key_auth(user, key, t);
+        Ok(self.finish_auth(SSH_KEY, r, t))
+    }
+
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &ssh_key::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        if self.gw.throttle.limited(self.source(), Instant::now()) {
+            return Ok(Auth::reject());
+        }
+        let t = now();
+        let r = self.cert_auth(user, certificate, t);
+        Ok(self.finish_auth(SSH_CERTIFICATE, r, t))
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(ChannelOpenFailure::Other {
+                code: 1,
+                reason: "ward-gateway: only ProxyJump is served here (ssh -J USER@GATEWAY TARGET)"
+                    .into(),
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let max = self.gw.cfg.max_channels_per_connection;
+        if self.open.load(Ordering::Acquire) >= max {
+            reply
+                .reject(ChannelOpenFailure::Other {
+                    code: 4,
+                    reason: format!(
+                        "ward-gateway: at most {max} channels at once on one connection"
+                    ),
+                })
+                .await;
+            return Ok(());
+        }
+        let (address, port) = match self.decide_connect(host_to_connect, port_to_connect, now()) {
+            Ok(t) => t,
+            Err(reason) => {
+                reply
+                    .reject(ChannelOpenFailure::Other { code: 1, reason })
+                    .await;
+                return Ok(());
+            }
+        };
+        self.open.fetch_add(1, Ordering::AcqRel);
+        let open = Open(self.open.clone());
+        let allow_loopback = self.gw.cfg.dangerous_allow_loopback_targets;
+        let limit = self.gw.cfg.connect_timeout;
+        let requested = host_to_connect.to_owned();
+        tokio::spawn(async move {
+            let _open = open;
+            match connect(&address, port, allow_loopback, limit).await {
+                Err(reason) => {
+                    reply
+                        .reject(ChannelOpenFailure::Other {
+                            code: 2,
+                            reason: format!("ward-gateway: {requested}: {reason}"),
+                        })
+                        .await
+                }
+                Ok(mut tcp) => {
+                    reply.accept().await;
+                    let mut stream = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
+                }
+            }
+        });
+        Ok(())
+    }
+}
