@@ -1,6 +1,8 @@
 //! Shared daemon state: the store, the master key, the validated config,
 //! the compiled-policy cache and metrics.
 
+pub mod snapshot_cache;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -297,7 +299,7 @@ pub struct HostSync {
     /// Set once the poller task is started.
     pub poller: std::sync::atomic::AtomicBool,
     /// Per-generation snapshots, deltas and per-host long-poll counts.
-    pub snapshots: crate::service::host_sync::Snapshots,
+    pub snapshots: snapshot_cache::Snapshots,
 }
 
 impl Default for HostSync {
