@@ -40,7 +40,11 @@ KEY=$(curl "${root[@]}" -X POST "$WARD_ENDPOINT/v1/users/alice/access-keys")
 AK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["accessKeyId"])' "$KEY")
 SK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secretAccessKey"])' "$KEY")
 
-# Sign GET /v1/users/alice once with botocore; wrk replays the headers.
+# Sign GET /v1/users/alice with botocore; wrk replays the headers. A
+# signature is good for 15 minutes, so a run is cut into chunks of at most
+# CHUNK seconds, each with a fresh signature (sign is called before each).
+CHUNK=${WARD_BENCH_CHUNK:-600}
+sign() {
 HEADERS=$(python3 - "$AK" "$SK" "$WARD_ENDPOINT/v1/users/alice" <<'PY'
 import sys
 from botocore.auth import SigV4Auth
@@ -55,23 +59,37 @@ PY
 WRK_H=()
 CURL_H=()
 while IFS= read -r h; do WRK_H+=(-H "$h"); CURL_H+=(-H "$h"); done <<< "$HEADERS"
+}
+sign
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$WARD_CA_BUNDLE" "${CURL_H[@]}" "$WARD_ENDPOINT/v1/users/alice")
 [ "$code" = 200 ] || { echo "signed GetUser returned $code" >&2; exit 1; }
 
+# run SIGNED URL: wrk for SECS seconds in chunks of at most CHUNK, signing
+# afresh before each chunk when SIGNED is 1; prints requests/s over all
+# chunks (total requests / total seconds).
 run() {
-  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" > "$DIR/wrk.txt"
-  cat "$DIR/wrk.txt" >&2
-  # Only 2xx counts as throughput: a run that answered errors (e.g. a
-  # replayed signature past the 15-minute window) fails instead.
-  if grep -q 'Non-2xx or 3xx responses' "$DIR/wrk.txt"; then
-    echo "bench: some responses were not 2xx; refusing to report throughput" >&2; exit 1
-  fi
-  awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
+  local signed=$1 url=$2 left=$SECS reqs=0 secs=0 d
+  while [ "$left" -gt 0 ]; do
+    d=$(( left < CHUNK ? left : CHUNK ))
+    left=$(( left - d ))
+    if [ "$signed" = 1 ]; then sign; set -- "${WRK_H[@]}"; else set --; fi
+    wrk -t2 -c"$CONNS" -d"${d}s" --latency "$@" "$url" > "$DIR/wrk.txt"
+    cat "$DIR/wrk.txt" >&2
+    # Only 2xx counts as throughput: a run that answered errors (e.g. a
+    # replayed signature past the 15-minute window) fails instead.
+    if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$DIR/wrk.txt"; then
+      echo "bench: some responses were not 2xx; refusing to report throughput" >&2; exit 1
+    fi
+    read -r n t < <(awk '/requests in/ {n=$1; t=$4; sub(/,$/, "", t); print n, t}' "$DIR/wrk.txt")
+    reqs=$(( reqs + n ))
+    secs=$(python3 -c 'import sys; t=sys.argv[2]; f={"ms":0.001,"s":1,"m":60}; u="ms" if t.endswith("ms") else t[-1]; print(float(sys.argv[1]) + float(t[:-len(u)])*f[u])' "$secs" "$t")
+  done
+  python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$reqs" "$secs"
 }
 echo "== signed, authorized GetUser (alice: 3 groups, 3 managed policies)" >&2
-SIGNED=$(run "${WRK_H[@]}" "$WARD_ENDPOINT/v1/users/alice")
+SIGNED=$(run 1 "$WARD_ENDPOINT/v1/users/alice")
 echo "== /healthz (no auth), same TLS stack" >&2
-HEALTH=$(run "$WARD_ENDPOINT/healthz")
+HEALTH=$(run 0 "$WARD_ENDPOINT/healthz")
 curl -sf --cacert "$WARD_CA_BUNDLE" "$WARD_ENDPOINT/metrics" | grep 'class="5xx"' >&2
 python3 - "$SIGNED" "$HEALTH" "$CONNS" "$SECS" <<'PY'
 import sys

@@ -41,7 +41,8 @@ openssl req -new -key "$DIR/c.key" -subj /CN=alice -out "$DIR/c.csr" 2>/dev/null
 python3 -c 'import json,sys; print(json.dumps({"publicKey": open(sys.argv[1]).read()}))' "$DIR/id.pub" > "$DIR/ssh.json"
 python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read()}))' "$DIR/c.csr" > "$DIR/x509.json"
 
-# Sign a POST once with botocore; write a wrk Lua script that replays it.
+# Sign a POST with botocore; write a wrk Lua script that replays it (run
+# signs afresh before each chunk of a run).
 sign() { # URL BODYFILE OUT.lua
 python3 - "$AK" "$SK" "$1" "$2" "$3" <<'PY'
 import json, sys
@@ -61,20 +62,31 @@ with open(sys.argv[5], "w") as f:
     f.write('done = function(summary, latency, requests)\n  io.write(string.format("non2xx-or-errors %d\\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n')
 PY
 }
-sign "$WARD_ENDPOINT/v1/ssh/user-certificates" "$DIR/ssh.json" "$DIR/ssh.lua"
-sign "$WARD_ENDPOINT/v1/x509/client-certificates" "$DIR/x509.json" "$DIR/x509.lua"
 
+# run URL BODYFILE LUA: wrk for SECS seconds in chunks of at most CHUNK
+# (a signature is good for 15 minutes), signing afresh before each chunk;
+# prints requests/s over all chunks (total requests / total seconds).
+CHUNK=${WARD_BENCH_CHUNK:-600}
 run() {
-  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$1" "$2" > "$DIR/wrk.txt"
-  cat "$DIR/wrk.txt" >&2
-  # Only 2xx counts as throughput: a run that answered errors (e.g. a
-  # replayed signature past the 15-minute window) or lost connections
-  # fails instead.
-  if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$DIR/wrk.txt" \
-     || ! grep -q '^non2xx-or-errors 0$' "$DIR/wrk.txt"; then
-    echo "bench: some responses were not 2xx (or connections failed); refusing to report throughput" >&2; exit 1
-  fi
-  awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
+  local left=$SECS reqs=0 secs=0 d n t
+  while [ "$left" -gt 0 ]; do
+    d=$(( left < CHUNK ? left : CHUNK ))
+    left=$(( left - d ))
+    sign "$1" "$2" "$3"
+    wrk -t2 -c"$CONNS" -d"${d}s" --latency -s "$3" "$1" > "$DIR/wrk.txt"
+    cat "$DIR/wrk.txt" >&2
+    # Only 2xx counts as throughput: a run that answered errors (e.g. a
+    # replayed signature past the 15-minute window) or lost connections
+    # fails instead.
+    if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$DIR/wrk.txt" \
+       || ! grep -q '^non2xx-or-errors 0$' "$DIR/wrk.txt"; then
+      echo "bench: some responses were not 2xx (or connections failed); refusing to report throughput" >&2; exit 1
+    fi
+    read -r n t < <(awk '/requests in/ {n=$1; t=$4; sub(/,$/, "", t); print n, t}' "$DIR/wrk.txt")
+    reqs=$(( reqs + n ))
+    secs=$(python3 -c 'import sys; t=sys.argv[2]; f={"ms":0.001,"s":1,"m":60}; u="ms" if t.endswith("ms") else t[-1]; print(float(sys.argv[1]) + float(t[:-len(u)])*f[u])' "$secs" "$t")
+  done
+  python3 -c 'import sys; print(f"{int(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$reqs" "$secs"
 }
 # Raw in-process signing, the ceiling: median certificates/s of one run.
 baseline() {
@@ -87,9 +99,9 @@ if [ "$BASELINE" != 0 ]; then
   RAW1=$(baseline)
 fi
 echo "== SSH user certificates" >&2
-SSH=$(run "$DIR/ssh.lua" "$WARD_ENDPOINT/v1/ssh/user-certificates")
+SSH=$(run "$WARD_ENDPOINT/v1/ssh/user-certificates" "$DIR/ssh.json" "$DIR/ssh.lua")
 echo "== X.509 client certificates" >&2
-X509=$(run "$DIR/x509.lua" "$WARD_ENDPOINT/v1/x509/client-certificates")
+X509=$(run "$WARD_ENDPOINT/v1/x509/client-certificates" "$DIR/x509.json" "$DIR/x509.lua")
 ISSUED=$(curl "${root[@]}" "$WARD_ENDPOINT/v1/certificates?limit=1" >/dev/null && echo ok)
 N=$(python3 - "$DIR/data/ward.db" <<'PY'
 import sqlite3, sys
