@@ -31,10 +31,12 @@ use ward_pki::krl::Krl;
 use ward_pki::sshverify::{self, Kind, VerifyRequest};
 use ward_policy::{ContextValue, Policy, Principal, Request};
 use ward_protocol::agent::{
-    AuthorizeRequest, Outcome, Response, SshKeysRequest, SshPrincipalsRequest,
+    AuthorizeRequest, Outcome, Response, SessionRequest, SshKeysRequest, SshPrincipalsRequest,
 };
 use ward_protocol::api::Tag;
-use ward_protocol::host::{HostEvent, Snapshot, SnapshotUser};
+use ward_protocol::host::{
+    HostEvent, Snapshot, SnapshotUser, EVENT_CLOSE_SESSION, EVENT_OPEN_SESSION,
+};
 
 use crate::shared::{Current, Shared};
 
@@ -476,6 +478,49 @@ impl Decider {
             allowed: v.outcome == Outcome::Allowed,
             reason: v.reason.clone(),
         });
+    }
+
+    /// `session` (PAM `open_session`/`close_session`): spools an audit
+    /// event when `req.user` is a ward user in the snapshot held (stale or
+    /// not: the event is a record, not a decision); users ward does not
+    /// know leave no event.
+    pub fn session(&self, req: &SessionRequest, now: i64) -> Response {
+        if !account_ok(&req.user) {
+            return bad("user is not an account name");
+        }
+        if req.service.is_empty()
+            || req.service.len() > 64
+            || !req.service.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return bad("service must be 1-64 printable characters");
+        }
+        // PAM_RHOST may be a host name: only an address is kept.
+        let source_ip = parse_source(req.rhost.as_deref()).ok().flatten();
+        let known = self
+            .shared
+            .snapshot()
+            .is_some_and(|cur| cur.snapshot.users.iter().any(|u| u.name == req.user));
+        if known {
+            let n = self.ids.fetch_add(1, Ordering::Relaxed);
+            self.shared.audit.record(HostEvent {
+                id: format!("{}-{n}", self.id_prefix),
+                time: now,
+                action: if req.open {
+                    EVENT_OPEN_SESSION
+                } else {
+                    EVENT_CLOSE_SESSION
+                }
+                .to_owned(),
+                user: Some(req.user.clone()),
+                principal: Some(req.user.clone()),
+                service: Some(req.service.clone()),
+                source_ip: source_ip.map(|ip| ip.to_string()),
+                auth_method: None,
+                allowed: true,
+                reason: None,
+            });
+        }
+        Response::Recorded { recorded: known }
     }
 
     /// `authorize` (PAM): decides `req.action` for the ward user named

@@ -551,7 +551,7 @@ impl Passwords {
         self.shared.audit.record(ward_protocol::host::HostEvent {
             id: format!("{}-{n}", self.id_prefix),
             time: now,
-            action: "host:Login".into(),
+            action: ward_protocol::host::EVENT_VERIFY_PASSWORD.into(),
             user: Some(req.user.clone()),
             principal: Some(req.user.clone()),
             service: Some(req.service.clone()),

@@ -368,6 +368,7 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
             | Request::SshKeys(_)
             | Request::VerifyPassword(_)
             | Request::ChangePassword(_)
+            | Request::Session(_)
     );
     if decision && !may_decide {
         return error(
@@ -390,6 +391,7 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
             Some(p) => p.change_password(r, now),
             None => error("unavailable", "password checks are not configured"),
         },
+        Request::Session(r) => ctx.decider.session(r, now),
         Request::Status => status(ctx, now),
         other => {
             let cur = ctx.decider.shared().snapshot();

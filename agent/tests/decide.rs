@@ -17,7 +17,7 @@ use ward_authz::{Attached, Holder, PrincipalPolicies, RequestFacts};
 use ward_pki::sshca::{sign_user_cert, CaAlg, SshCa, UserCertRequest};
 use ward_policy::{ContextValue, Policy, Principal, Request};
 use ward_protocol::agent::{
-    AuthorizeRequest, Outcome, Response, SshKeysRequest, SshPrincipalsRequest,
+    AuthorizeRequest, Outcome, Response, SessionRequest, SshKeysRequest, SshPrincipalsRequest,
 };
 use ward_protocol::host::{Snapshot, SnapshotSshKey, SnapshotUser};
 
@@ -943,4 +943,59 @@ fn differential_worlds_exercise_both_outcomes() {
     println!("differential: {allowed} allowed, {denied} denied of {total}");
     assert!(allowed * 10 >= total, "{allowed} of {total} allowed");
     assert!(denied * 10 >= total, "{denied} of {total} denied");
+}
+
+fn session(d: &Decider, user: &str, open: bool, rhost: Option<&str>) -> Response {
+    d.session(
+        &SessionRequest {
+            open,
+            user: user.into(),
+            service: "login".into(),
+            rhost: rhost.map(str::to_owned),
+        },
+        now(),
+    )
+}
+
+/// PAM sessions of ward users are spooled as audit events (open and
+/// close, with an address rhost as the source); users ward does not know
+/// and hostile names leave no event.
+#[test]
+fn sessions_of_ward_users_are_recorded() {
+    let (sh, rec) = shared(Some(base_snapshot()), now(), 3600);
+    let d = Decider::new(sh);
+    assert_eq!(
+        session(&d, "alice", true, Some("192.0.2.7")),
+        Response::Recorded { recorded: true }
+    );
+    assert_eq!(
+        session(&d, "alice", false, Some("ws-7.example")),
+        Response::Recorded { recorded: true }
+    );
+    assert_eq!(
+        session(&d, "nobody-here", true, None),
+        Response::Recorded { recorded: false }
+    );
+    for bad in ["", "../etc", "al\nice", &"a".repeat(300)] {
+        assert!(
+            matches!(session(&d, bad, true, None), Response::Error { .. }),
+            "{bad:?} accepted"
+        );
+    }
+    let ev = rec.events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[0].action, "pam_ward:OpenSession");
+    assert_eq!(ev[0].source_ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(ev[1].action, "pam_ward:CloseSession");
+    assert_eq!(ev[1].source_ip, None, "a host name is not an address");
+    assert!(ev.iter().all(|e| e.user.as_deref() == Some("alice") && e.allowed));
+    assert_ne!(ev[0].id, ev[1].id);
+    // A stale snapshot still records (the event is a record, not a decision).
+    let (sh, rec) = shared(Some(base_snapshot()), now() - 7200, 3600);
+    let d = Decider::new(sh);
+    assert_eq!(
+        session(&d, "alice", true, None),
+        Response::Recorded { recorded: true }
+    );
+    assert_eq!(rec.events().len(), 1);
 }

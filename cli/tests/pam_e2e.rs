@@ -587,6 +587,37 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
         .as_u64()
         .unwrap();
     assert_eq!(u64::from(meta.uid()), uid);
+    // The session's opening and closing reach ward-ca's audit log (host
+    // events, delivered from the agent's spool: wait for them).
+    let session_events = |action: &str| -> usize {
+        let out = ward(
+            h,
+            &root,
+            &["--output", "json", "audit", "list", "--action", action, "--all"],
+            None,
+        );
+        let v = json(&String::from_utf8_lossy(&out.stdout));
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["detail"]["user"] == "alice"
+                    && e["detail"]["service"] == "login"
+                    && e["principal"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(":host/web-01"))
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (session_events("pam_ward:OpenSession") == 0 || session_events("pam_ward:CloseSession") == 0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(session_events("pam_ward:OpenSession"), 1, "session open not audited once");
+    assert_eq!(session_events("pam_ward:CloseSession"), 1, "session close not audited once");
 
     // --- sshd, UsePAM, keyboard-interactive (the shipped snippet).
     let server = {

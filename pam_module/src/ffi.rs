@@ -477,7 +477,8 @@ pub extern "C" fn pam_sm_acct_mgmt(
     })
 }
 
-/// `session` open: the home directory.
+/// `session` open: the home directory, then the session in ward's audit
+/// log (fail closed for ward users: no record, no session).
 #[no_mangle]
 pub extern "C" fn pam_sm_open_session(
     pamh: *mut PamHandle,
@@ -485,7 +486,7 @@ pub extern "C" fn pam_sm_open_session(
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    entry(pamh, argc, argv, |pamh, _args| {
+    entry(pamh, argc, argv, |pamh, args| {
         let Some(user) = item(pamh, PAM_USER) else {
             return PAM_SESSION_ERR;
         };
@@ -500,14 +501,24 @@ pub extern "C" fn pam_sm_open_session(
                     LOG_INFO,
                     &format!("created {} for {user}", account.home),
                 );
-                PAM_SUCCESS
             }
-            Ok(session::Home::Existed) => PAM_SUCCESS,
+            Ok(session::Home::Existed) => {}
             Err(e) => {
                 log(
                     pamh,
                     LOG_ERR,
                     &format!("cannot create {}: {e}", account.home),
+                );
+                return PAM_SESSION_ERR;
+            }
+        }
+        match logic::session(args, &items(pamh), true, Path::new("/etc/passwd")) {
+            Ok(()) => PAM_SUCCESS,
+            Err(e) => {
+                log(
+                    pamh,
+                    LOG_ERR,
+                    &format!("session for {user} not recorded, refused: {e}"),
                 );
                 PAM_SESSION_ERR
             }
@@ -515,7 +526,8 @@ pub extern "C" fn pam_sm_open_session(
     })
 }
 
-/// `session` close: nothing to undo.
+/// `session` close: recorded in ward's audit log (a failure is logged;
+/// a session that ends cannot be refused).
 #[no_mangle]
 pub extern "C" fn pam_sm_close_session(
     pamh: *mut PamHandle,
@@ -523,7 +535,12 @@ pub extern "C" fn pam_sm_close_session(
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    entry(pamh, argc, argv, |_, _| PAM_SUCCESS)
+    entry(pamh, argc, argv, |pamh, args| {
+        if let Err(e) = logic::session(args, &items(pamh), false, Path::new("/etc/passwd")) {
+            log(pamh, LOG_ERR, &format!("session close not recorded: {e}"));
+        }
+        PAM_SUCCESS
+    })
 }
 
 /// `auth`: the password (from the conversation, or an earlier module's

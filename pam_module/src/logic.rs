@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ward_protocol::agent::{
     AuthorizeRequest, ChangePasswordRequest, Outcome, PasswordAnswer, PasswordOutcome, Request,
-    Response, Secret, VerifyPasswordRequest,
+    Response, Secret, SessionRequest, VerifyPasswordRequest,
 };
 use ward_protocol::host::MAX_PASSWORD_BYTES;
 
@@ -153,6 +153,42 @@ pub fn ask(args: &Args, request: Request) -> Result<Response, String> {
             args.socket.display()
         )
     })
+}
+
+/// Records a PAM session opening (`open`) or closing in ward's audit log
+/// through the agent. `Ok` also when ward does not know the user, and for
+/// accounts in the local passwd file when the agent cannot be reached
+/// (they are not ward's); otherwise an error (the caller fails the
+/// session open closed).
+pub fn session(args: &Args, items: &Items, open: bool, passwd_file: &Path) -> Result<(), String> {
+    let user = clean(
+        "PAM_USER",
+        items.user.as_deref().ok_or("PAM_USER is not set")?,
+    )?;
+    let service = clean(
+        "PAM_SERVICE",
+        items.service.as_deref().ok_or("PAM_SERVICE is not set")?,
+    )?;
+    let rhost = items
+        .rhost
+        .as_deref()
+        .map(|r| clean("PAM_RHOST", r))
+        .transpose()?;
+    let req = Request::Session(SessionRequest {
+        open,
+        user: user.clone(),
+        service,
+        rhost,
+    });
+    match ask(args, req) {
+        Ok(Response::Recorded { .. }) => Ok(()),
+        _ if is_local_user(passwd_file, &user) => Ok(()),
+        Ok(Response::Error { code, message }) => Err(format!(
+            "the ward agent refused the session event ({code}): {message}"
+        )),
+        Ok(other) => Err(format!("unexpected answer from the ward agent: {other:?}")),
+        Err(e) => Err(e),
+    }
 }
 
 /// The whole account check.
@@ -475,6 +511,14 @@ mod tests {
             Verdict::Unavailable(_)
         ));
         assert_eq!(account(&args, &items("login", "bob"), &p), Verdict::Unknown);
+        // Sessions: not recorded → refused, except for local accounts.
+        assert!(session(&args, &items("login", "alice"), true, &p).is_err());
+        assert_eq!(session(&args, &items("login", "bob"), true, &p), Ok(()));
+        assert_eq!(session(&args, &items("login", "bob"), false, &p), Ok(()));
+        // A hostile item is refused before anything is asked.
+        let mut bad = items("login", "bob");
+        bad.rhost = Some("evil\nhost".into());
+        assert!(session(&args, &bad, true, &p).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

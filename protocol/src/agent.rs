@@ -11,8 +11,9 @@
 //!
 //! Who may ask what (the agent checks the peer with `SO_PEERCRED`):
 //! lookups (`passwd_*`, `group_*`, `initgroups`) for anyone; decisions
-//! (`authorize`, `ssh_principals`, `ssh_keys`) and password checks
-//! (`verify_password`, `change_password`) only for uid 0 or a uid the
+//! (`authorize`, `ssh_principals`, `ssh_keys`), password checks
+//! (`verify_password`, `change_password`) and session events (`session`)
+//! only for uid 0 or a uid the
 //! agent's configuration names; `status` for anyone.
 //!
 //! This module reads and writes frames on any `std::io::Read`/`Write`; it
@@ -110,6 +111,8 @@ pub enum Request {
     VerifyPassword(VerifyPasswordRequest),
     /// PAM `chauthtok`: change a ward password (online only).
     ChangePassword(ChangePasswordRequest),
+    /// PAM `open_session` / `close_session`: record it in the audit log.
+    Session(SessionRequest),
     /// Agent health.
     Status,
 }
@@ -138,6 +141,20 @@ pub struct ChangePasswordRequest {
     pub old_password: Secret,
     /// The new password (PAM_AUTHTOK).
     pub new_password: Secret,
+    /// PAM_SERVICE.
+    pub service: String,
+    /// PAM_RHOST, when set.
+    pub rhost: Option<String>,
+}
+
+/// A PAM session opening or closing, for the audit log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionRequest {
+    /// True for `open_session`, false for `close_session`.
+    pub open: bool,
+    /// PAM_USER (the account the session runs as).
+    pub user: String,
     /// PAM_SERVICE.
     pub service: String,
     /// PAM_RHOST, when set.
@@ -324,6 +341,12 @@ pub enum Response {
     },
     /// The answer to `verify_password` / `change_password`.
     Password(PasswordAnswer),
+    /// The answer to `session`: whether an audit event was spooled (not
+    /// for users ward does not know).
+    Recorded {
+        /// True if an event was spooled.
+        recorded: bool,
+    },
     /// Agent health.
     Status(Status),
     /// The request could not be served.

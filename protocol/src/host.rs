@@ -339,6 +339,15 @@ pub struct HostEvent {
     pub reason: Option<String>,
 }
 
+/// Audit action of a password check a host made itself (offline, from
+/// its verifier); ward-ca records its own online checks under the same
+/// name.
+pub const EVENT_VERIFY_PASSWORD: &str = "host:VerifyPassword";
+/// Audit action of a PAM session opened for a ward user.
+pub const EVENT_OPEN_SESSION: &str = "pam_ward:OpenSession";
+/// Audit action of a PAM session closed for a ward user.
+pub const EVENT_CLOSE_SESSION: &str = "pam_ward:CloseSession";
+
 /// How many events of a batch were new.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

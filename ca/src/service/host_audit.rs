@@ -41,6 +41,10 @@ const ACTIONS: &[&str] = &[
     "host:Connect",
     // ward-gateway authentications (issue #13).
     "ward-gateway:Authenticate",
+    // Offline password checks and PAM sessions (issue #12).
+    ward_protocol::host::EVENT_VERIFY_PASSWORD,
+    ward_protocol::host::EVENT_OPEN_SESSION,
+    ward_protocol::host::EVENT_CLOSE_SESSION,
 ];
 
 fn check_text(field: &str, v: &Option<String>, max: usize) -> Result<(), ApiError> {

@@ -283,7 +283,7 @@ fn resource(st: &AppState, a: &Attempt<'_>, user: Option<&User>) -> String {
     }
 }
 
-const VERIFY: &str = "host:VerifyPassword";
+const VERIFY: &str = ward_protocol::host::EVENT_VERIFY_PASSWORD;
 const CHANGE: &str = "host:ChangePassword";
 
 /// `POST /v1/host/password/verify`.
