@@ -988,7 +988,9 @@ fn sessions_of_ward_users_are_recorded() {
     assert_eq!(ev[0].source_ip.as_deref(), Some("192.0.2.7"));
     assert_eq!(ev[1].action, "pam_ward:CloseSession");
     assert_eq!(ev[1].source_ip, None, "a host name is not an address");
-    assert!(ev.iter().all(|e| e.user.as_deref() == Some("alice") && e.allowed));
+    assert!(ev
+        .iter()
+        .all(|e| e.user.as_deref() == Some("alice") && e.allowed));
     assert_ne!(ev[0].id, ev[1].id);
     // A stale snapshot still records (the event is a record, not a decision).
     let (sh, rec) = shared(Some(base_snapshot()), now() - 7200, 3600);

@@ -593,7 +593,9 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
         let out = ward(
             h,
             &root,
-            &["--output", "json", "audit", "list", "--action", action, "--all"],
+            &[
+                "--output", "json", "audit", "list", "--action", action, "--all",
+            ],
             None,
         );
         let v = json(&String::from_utf8_lossy(&out.stdout));
@@ -611,13 +613,22 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
             .count()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (session_events("pam_ward:OpenSession") == 0 || session_events("pam_ward:CloseSession") == 0)
+    while (session_events("pam_ward:OpenSession") == 0
+        || session_events("pam_ward:CloseSession") == 0)
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(session_events("pam_ward:OpenSession"), 1, "session open not audited once");
-    assert_eq!(session_events("pam_ward:CloseSession"), 1, "session close not audited once");
+    assert_eq!(
+        session_events("pam_ward:OpenSession"),
+        1,
+        "session open not audited once"
+    );
+    assert_eq!(
+        session_events("pam_ward:CloseSession"),
+        1,
+        "session close not audited once"
+    );
 
     // --- sshd, UsePAM, keyboard-interactive (the shipped snippet).
     let server = {

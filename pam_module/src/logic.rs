@@ -186,7 +186,10 @@ pub fn session(args: &Args, items: &Items, open: bool, passwd_file: &Path) -> Re
         Ok(Response::Error { code, message }) => Err(format!(
             "the ward agent refused the session event ({code}): {message}"
         )),
-        Ok(other) => Err(format!("unexpected answer from the ward agent: {other:?}")),
+        Ok(other) => Err(format!(
+            "unexpected answer from the ward agent: {}",
+            kind(&other)
+        )),
         Err(e) => Err(e),
     }
 }
@@ -304,6 +307,7 @@ fn kind(r: &Response) -> &'static str {
         Response::Decision { .. } => "decision",
         Response::Lines { .. } => "lines",
         Response::Password(_) => "password",
+        Response::Recorded { .. } => "recorded",
         Response::Status(_) => "status",
         Response::Error { .. } => "error",
     }
