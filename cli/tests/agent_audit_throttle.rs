@@ -15,7 +15,7 @@ mod harness;
 
 use std::path::Path;
 
-use agent::{agent_bin, agent_config, agent_join};
+use agent::{agent_bin, agent_config, agent_join, host_client};
 use harness::{check, json, Daemon, Scratch};
 use ward_agent::client::{CaClient, CallError};
 use ward_agent::spool::{retry_later, DeliverError, Spool};
@@ -76,10 +76,7 @@ fn a_throttled_batch_stays_in_the_spool_and_is_delivered_once_after_the_wait() {
         .to_owned();
     let (cfg, state) = agent_config(&dir);
     agent_join(&agent, &cfg, &ca, &token);
-    let config = ward_agent::config::Config::load(&cfg, false).unwrap();
-    let paths = ward_agent::join::StatePaths::new(&state);
-    let host = ward_agent::join::load_state(&paths).unwrap();
-    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+    let (_, client) = host_client(&cfg, &state);
 
     let spool = Spool::open(&dir.path("audit-spool"), 1 << 20).unwrap();
     let mut n = 0;

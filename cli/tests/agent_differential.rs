@@ -32,7 +32,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use agent::{agent_bin, agent_config, agent_join, s};
+use agent::{agent_bin, agent_config, agent_join, host_client, s};
 use harness::{check, json, Daemon, Scratch};
 use serde_json::Value;
 use ward_agent::decide::{Decider, Facts};
@@ -482,10 +482,7 @@ fn the_agent_and_the_live_simulator_agree_on_every_request() {
     agent_join(&agent, &cfg, &ca, &token);
 
     // --- The snapshot, fetched and validated as the agent's sync does.
-    let config = ward_agent::config::Config::load(&cfg, false).unwrap();
-    let paths = ward_agent::join::StatePaths::new(&state);
-    let host = ward_agent::join::load_state(&paths).unwrap();
-    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+    let (host, client) = host_client(&cfg, &state);
     let body = match client
         .snapshot(Duration::ZERO, None, ward_agent::cache::MAX_SNAPSHOT)
         .unwrap()

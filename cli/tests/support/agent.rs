@@ -93,3 +93,17 @@ pub(crate) fn agent_join(agent: &Path, cfg: &Path, ca: &Daemon, token: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The enrolled host's state and its client to ward-ca, made as the agent
+/// makes them from its config `cfg` and state directory `state` (after
+/// [`agent_join`]).
+pub(crate) fn host_client(
+    cfg: &Path,
+    state: &Path,
+) -> (ward_agent::join::HostState, ward_agent::client::CaClient) {
+    let config = ward_agent::config::Config::load(cfg, false).unwrap();
+    let paths = ward_agent::join::StatePaths::new(state);
+    let host = ward_agent::join::load_state(&paths).unwrap();
+    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+    (host, client)
+}
