@@ -352,6 +352,17 @@ impl std::fmt::Display for DeliverError {
     }
 }
 
+/// Starts [`deliver_forever`] on a thread named `audit`, connecting with
+/// the host's current certificate ([`crate::sync::Sync::ca_client`]).
+pub fn spawn_delivery(spool: &Arc<Spool>, sync: &Arc<crate::sync::Sync>) -> std::io::Result<()> {
+    let spool = spool.clone();
+    let sync = sync.clone();
+    std::thread::Builder::new()
+        .name("audit".into())
+        .spawn(move || deliver_forever(&spool, &|| sync.ca_client()))
+        .map(drop)
+}
+
 /// The delivery loop (never returns): waits for events, sends them in
 /// order, backs off while ward-ca is unreachable. `connect` builds the
 /// mTLS client (again after any failure, so a renewed certificate is

@@ -154,6 +154,23 @@ pub struct Sync {
 }
 
 impl Sync {
+    /// The host's mTLS client to ward-ca with its current certificate
+    /// (again after a renewal), as audit delivery connects.
+    pub fn ca_client(&self) -> Result<CaClient, String> {
+        let host = self.host();
+        join::host_client(&self.cfg, &self.paths, self.cfg.ca_url_or(&host.ca_url))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Starts the sync loop ([`Sync::run`]) on a thread named `sync`.
+    pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
+        let sync = self.clone();
+        std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || sync.run())
+            .map(drop)
+    }
+
     fn host(&self) -> HostState {
         match self.host.lock() {
             Ok(g) => g.clone(),

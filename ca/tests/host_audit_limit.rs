@@ -9,125 +9,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
 mod sshd;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Db, Server};
+use hosts::{enrol, mtls, HostKeys};
 use serde_json::{json, Value};
 use sshd::TempDir;
 
 /// One token a second, three at once.
 const LIMITS: &str = "[limits]\nhost_audit_batches_per_second = 1\nhost_audit_burst = 3\n";
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Enrols host `name` with a one-time join token; its directory holds
-/// `tls.key` and the issued `tls.pem`.
-fn enrol(s: &Server, d: &Path, name: &str) -> PathBuf {
-    let dir = d.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
-        .current_dir(&dir));
-    run(Command::new("openssl")
-        .args([
-            "req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr",
-        ])
-        .current_dir(&dir));
-    run(Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            "ssh_host_ed25519_key",
-        ])
-        .current_dir(&dir));
-    let token = s
-        .call(
-            &s.root(),
-            "POST",
-            &format!("/v1/hosts/{name}/join-tokens"),
-            Some("{}"),
-        )
-        .ok()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = json!({
-        "token": token,
-        "csrPem": std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
-        "sshHostPublicKey": std::fs::read_to_string(dir.join("ssh_host_ed25519_key.pub")).unwrap().trim(),
-    });
-    let joined = s
-        .raw(
-            "POST",
-            "/v1/host/join",
-            &[],
-            Some(body.to_string().as_bytes()),
-        )
-        .ok()
-        .clone();
-    std::fs::write(
-        dir.join("tls.pem"),
-        joined["certificatePem"].as_str().unwrap(),
-    )
-    .unwrap();
-    dir
-}
-
 /// `POST /v1/host/audit` with the host's certificate: status, the
 /// `Retry-After` header, body.
-fn deliver(s: &Server, host: &Path, batch: &Value) -> (u16, Option<u64>, Value) {
-    let _ = std::fs::remove_file(host.join("headers.txt"));
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&s.bundle)
-        .args(["--cert", "tls.pem", "--key", "tls.key"])
-        .args(["-D", "headers.txt", "-o", "body.txt", "-w", "%{http_code}"])
-        .args(["-H", "content-type: application/json", "--data-binary"])
-        .arg(batch.to_string())
-        .arg(format!("{}/v1/host/audit", s.endpoint))
-        .current_dir(host)
-        .output()
-        .unwrap();
-    let status: u16 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    assert!(
-        status != 0,
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
+fn deliver(s: &Server, host: &HostKeys, batch: &Value) -> (u16, Option<u64>, Value) {
+    let r = mtls(
+        s,
+        host,
+        "POST",
+        "/v1/host/audit",
+        Some(batch.to_string().as_bytes()),
+        &[],
     );
-    let retry_after = std::fs::read_to_string(host.join("headers.txt"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("retry-after")
-                .then(|| v.trim().parse().ok())?
-        });
-    let body = std::fs::read_to_string(host.join("body.txt")).unwrap_or_default();
-    (
-        status,
-        retry_after,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    let retry_after = r.header("retry-after").and_then(|v| v.parse().ok());
+    (r.status, retry_after, r.json())
 }
 
 fn event(id: &str) -> Value {
@@ -160,7 +68,7 @@ fn a_flood_is_throttled_and_nothing_partial_is_recorded(db: Db) {
         return;
     };
     let dir = TempDir::new("ward-host-audit-limit");
-    let host = enrol(&s, dir.path(), "bastion");
+    let (host, _) = enrol(&s, dir.path(), "bastion", json!({}));
     // The flood: 12 batches of 3 events each, as fast as curl goes.
     let mut accepted: BTreeSet<String> = BTreeSet::new();
     let mut refused: Vec<(Value, u64)> = Vec::new();
@@ -194,7 +102,7 @@ fn a_flood_is_throttled_and_nothing_partial_is_recorded(db: Db) {
     );
     assert_eq!(got.len(), accepted.len(), "an event was recorded twice");
     // Another host has its own bucket.
-    let other = enrol(&s, dir.path(), "web-01");
+    let (other, _) = enrol(&s, dir.path(), "web-01", json!({}));
     let (status, _, body) = deliver(&s, &other, &json!({"events": [event("w1")]}));
     assert_eq!(status, 200, "{body}");
     // Empty the bucket again (429), then wait as long as it says: the

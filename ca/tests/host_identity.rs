@@ -6,199 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
 mod sshd;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{creds_of, Creds, Db, Server};
+use hosts::{enrolled, host_keys, install, join, join_token, mtls, run, snapshot, HostKeys};
 use serde_json::{json, Value};
 use sshd::TempDir;
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A host's keys made as the agent makes them: an ed25519 TLS key with a
-/// CSR (optionally naming a URI SAN) and an ssh-keygen host key.
-struct HostKeys {
-    dir: PathBuf,
-    csr: String,
-    ssh_pub: String,
-}
-
-fn host_keys(d: &Path, tag: &str, san: Option<&str>) -> HostKeys {
-    let dir = d.join(tag);
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
-        .current_dir(&dir));
-    let mut req = Command::new("openssl");
-    req.args([
-        "req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr",
-    ])
-    .current_dir(&dir);
-    if let Some(uri) = san {
-        req.args(["-addext", &format!("subjectAltName=URI:{uri}")]);
-    }
-    run(&mut req);
-    run(Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            "ssh_host_ed25519_key",
-        ])
-        .current_dir(&dir));
-    HostKeys {
-        csr: std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
-        ssh_pub: std::fs::read_to_string(dir.join("ssh_host_ed25519_key.pub"))
-            .unwrap()
-            .trim()
-            .to_owned(),
-        dir,
-    }
-}
-
-fn join_token(s: &Server, creds: &Creds, name: &str, body: Value) -> String {
-    let v = s
-        .call(
-            creds,
-            "POST",
-            &format!("/v1/hosts/{name}/join-tokens"),
-            Some(&body.to_string()),
-        )
-        .ok()
-        .clone();
-    assert_eq!(v["hostName"], name);
-    v["token"].as_str().unwrap().to_owned()
-}
-
-fn join(s: &Server, token: &str, keys: &HostKeys) -> common::Response {
-    let body = json!({"token": token, "csrPem": keys.csr, "sshHostPublicKey": keys.ssh_pub});
-    s.raw(
-        "POST",
-        "/v1/host/join",
-        &[],
-        Some(body.to_string().as_bytes()),
-    )
-}
-
-/// Writes the issued certificate next to the host's key.
-fn install(keys: &HostKeys, joined: &Value) {
-    std::fs::write(
-        keys.dir.join("tls.pem"),
-        joined["certificatePem"].as_str().unwrap(),
-    )
-    .unwrap();
-}
-
-/// A response from an mTLS call: status, headers (lower-case names), body.
-struct Mtls {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Mtls {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::String(self.body.clone()))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A call with the host's X.509 certificate as the only credential.
-fn mtls(
-    s: &Server,
-    keys: &HostKeys,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Mtls {
-    // curl leaves -o files alone when there is no body (a 304).
-    let _ = std::fs::remove_file(keys.dir.join("body.txt"));
-    let _ = std::fs::remove_file(keys.dir.join("headers.txt"));
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--cacert"])
-        .arg(&s.bundle)
-        .args(["--cert", "tls.pem", "--key", "tls.key", "-X", method])
-        .args(["-D", "headers.txt", "-o", "body.txt", "-w", "%{http_code}"])
-        .current_dir(&keys.dir);
-    for (k, v) in headers {
-        cmd.args(["-H", &format!("{k}: {v}")]);
-    }
-    if let Some(b) = body {
-        cmd.args(["-H", "content-type: application/json", "--data-binary", b]);
-    }
-    cmd.arg(format!("{}{path}", s.endpoint));
-    let out = cmd.output().unwrap();
-    let status: u16 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    assert!(
-        status != 0,
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(status < 500, "{path}: a 5xx");
-    let headers = std::fs::read_to_string(keys.dir.join("headers.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = std::fs::read_to_string(keys.dir.join("body.txt")).unwrap_or_default();
-    Mtls {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn snapshot(s: &Server, keys: &HostKeys, query: &str, etag: Option<&str>) -> Mtls {
-    let mut h = vec![("x-ward-agent-version", "ward-agent/0.1.0-test")];
-    if let Some(e) = etag {
-        h.push(("if-none-match", e));
-    }
-    mtls(
-        s,
-        keys,
-        "GET",
-        &format!("/v1/host/snapshot{query}"),
-        &h,
-        None,
-    )
-}
-
-fn enrolled(s: &Server, d: &Path, name: &str) -> (HostKeys, Value) {
-    let token = join_token(
-        s,
-        &s.root(),
-        name,
-        json!({"tags": [{"key": "env", "value": "prod"}]}),
-    );
-    let keys = host_keys(d, name, None);
-    let r = join(s, &token, &keys);
-    let v = r.ok().clone();
-    install(&keys, &v);
-    (keys, v)
-}
 
 fn user_with_keys(s: &Server, name: &str) -> Creds {
     let root = s.root();
@@ -514,7 +330,7 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         ("GET", "/v1/whoami"),
         ("GET", "/v1/hosts"),
     ] {
-        let r = mtls(&s, &keys, method, path, &[], None);
+        let r = mtls(&s, &keys, method, path, None, &[]);
         assert_eq!(r.status, 403, "{path}: {}", r.body);
         assert!(
             r.body.contains("hosts may only call host routes"),
@@ -548,9 +364,9 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         cert["certificate"].as_str().unwrap(),
     )
     .unwrap();
-    let r = mtls(&s, &alice_keys, "GET", "/v1/whoami", &[], None);
+    let r = mtls(&s, &alice_keys, "GET", "/v1/whoami", None, &[]);
     assert_eq!(r.status, 200, "alice's certificate works: {}", r.body);
-    let r = mtls(&s, &alice_keys, "GET", "/v1/host/snapshot", &[], None);
+    let r = mtls(&s, &alice_keys, "GET", "/v1/host/snapshot", None, &[]);
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("only an enrolled host"), "{}", r.body);
     let r = s.call(&root, "GET", "/v1/host/snapshot", None);
@@ -564,8 +380,8 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         &keys,
         "POST",
         "/v1/host/renew",
+        Some(body.to_string().as_bytes()),
         &[],
-        Some(&body.to_string()),
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let renewed = r.json();
@@ -584,8 +400,8 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         &keys,
         "POST",
         "/v1/host/renew",
+        Some(body.to_string().as_bytes()),
         &[],
-        Some(&body.to_string()),
     );
     assert_eq!(r.status, 403, "{}", r.body);
 
@@ -913,8 +729,8 @@ fn snapshot_etag_long_poll_and_no_secrets(db: Db) {
         &keys,
         "GET",
         "/v1/host/snapshot",
-        &[("x-ward-agent-version", &"v".repeat(65))],
         None,
+        &[("x-ward-agent-version", &"v".repeat(65))],
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["field"], "X-Ward-Agent-Version");
@@ -951,8 +767,8 @@ fn audit_batches_are_deduplicated(db: Db) {
         &keys,
         "POST",
         "/v1/host/audit",
+        Some(batch.to_string().as_bytes()),
         &[],
-        Some(&batch.to_string()),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), json!({"recorded": 2, "duplicates": 1}));
@@ -963,8 +779,8 @@ fn audit_batches_are_deduplicated(db: Db) {
         &keys,
         "POST",
         "/v1/host/audit",
+        Some(batch.to_string().as_bytes()),
         &[],
-        Some(&batch.to_string()),
     );
     assert_eq!(r.json(), json!({"recorded": 1, "duplicates": 2}));
     let ev = s
@@ -991,8 +807,8 @@ fn audit_batches_are_deduplicated(db: Db) {
         &keys,
         "POST",
         "/v1/host/audit",
+        Some(json!({"events": big}).to_string().as_bytes()),
         &[],
-        Some(&json!({"events": big}).to_string()),
     );
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"]["field"], "events");
@@ -1003,8 +819,8 @@ fn audit_batches_are_deduplicated(db: Db) {
         &keys,
         "POST",
         "/v1/host/audit",
+        Some(json!({"events": bad}).to_string().as_bytes()),
         &[],
-        Some(&json!({"events": bad}).to_string()),
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["field"], "events[1].action");
@@ -1015,8 +831,8 @@ fn audit_batches_are_deduplicated(db: Db) {
         &keys,
         "POST",
         "/v1/host/audit",
+        Some(json!({"events": bad}).to_string().as_bytes()),
         &[],
-        Some(&json!({"events": bad}).to_string()),
     );
     assert_eq!(r.json()["error"]["field"], "events[0].id");
     let ev = s
@@ -1091,8 +907,8 @@ fn large_snapshots_are_gzipped_for_hosts_that_accept_it() {
         &keys,
         "GET",
         "/v1/host/snapshot",
-        &[("accept-encoding", "gzip;q=0")],
         None,
+        &[("accept-encoding", "gzip;q=0")],
     );
     assert_eq!(refused.header("content-encoding"), None);
     assert_eq!(refused.body, plain.body);
@@ -1102,8 +918,8 @@ fn large_snapshots_are_gzipped_for_hosts_that_accept_it() {
         &keys,
         "GET",
         "/v1/host/snapshot",
-        &[("accept-encoding", "br, gzip")],
         None,
+        &[("accept-encoding", "br, gzip")],
     );
     assert_eq!(gz.status, 200);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));

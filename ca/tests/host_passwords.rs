@@ -13,158 +13,43 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
 mod sshd;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use common::{creds_of, Db, Server};
+use hosts::{enrol, mtls, HostKeys};
 use serde_json::{json, Value};
 use sshd::TempDir;
 
 const PW: &str = "Right-Horse-Battery-9";
 const PW2: &str = "Second-Horse-Battery-8";
 
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// An enrolled host's TLS key and certificate, in `dir`.
-struct Host {
-    dir: PathBuf,
-}
-
-fn enrol(s: &Server, d: &Path, name: &str) -> Host {
-    let token = s
-        .call(
-            &s.root(),
-            "POST",
-            &format!("/v1/hosts/{name}/join-tokens"),
-            Some("{}"),
-        )
-        .ok()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let dir = d.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
-        .current_dir(&dir));
-    run(Command::new("openssl")
-        .args([
-            "req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr",
-        ])
-        .current_dir(&dir));
-    run(Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            "ssh_host_ed25519_key",
-        ])
-        .current_dir(&dir));
-    let csr = std::fs::read_to_string(dir.join("tls.csr")).unwrap();
-    let ssh_pub = std::fs::read_to_string(dir.join("ssh_host_ed25519_key.pub")).unwrap();
-    let body = json!({"token": token, "csrPem": csr, "sshHostPublicKey": ssh_pub.trim()});
-    let r = s.raw(
-        "POST",
-        "/v1/host/join",
-        &[],
-        Some(body.to_string().as_bytes()),
-    );
-    std::fs::write(
-        dir.join("tls.pem"),
-        r.ok()["certificatePem"].as_str().unwrap(),
-    )
-    .unwrap();
-    Host { dir }
-}
-
-/// An mTLS call with a byte body; (status, body as JSON or string).
-fn mtls(s: &Server, h: &Host, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Value) {
-    let _ = std::fs::remove_file(h.dir.join("body.txt"));
-    let mut cmd = Command::new("curl");
-    // HTTP/1.1: an oversized body is answered 413 (HTTP/2 resets the
-    // stream, which curl reports as its own error).
-    cmd.args(["-sS", "--http1.1", "-H", "Expect:", "--cacert"])
-        .arg(&s.bundle)
-        .args(["--cert", "tls.pem", "--key", "tls.key", "-X", method])
-        .args(["-o", "body.txt", "-w", "%{http_code}"])
-        .current_dir(&h.dir);
-    if body.is_some() {
-        // From stdin, as the common harness sends bodies (an oversized
-        // body is then answered 413 rather than reset).
-        cmd.args([
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            "@-",
-        ]);
-    }
-    cmd.arg(format!("{}{path}", s.endpoint));
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut si = child.stdin.take().unwrap();
-        if let Some(b) = body {
-            let _ = si.write_all(b);
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let status: u16 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    assert!(
-        status != 0,
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(status < 500, "{path}: a 5xx");
-    let text = std::fs::read_to_string(h.dir.join("body.txt")).unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-fn verify(s: &Server, h: &Host, user: &str, pw: &str, rhost: Option<&str>) -> Value {
+fn verify(s: &Server, h: &HostKeys, user: &str, pw: &str, rhost: Option<&str>) -> Value {
     let body = json!({"user": user, "password": pw, "service": "sshd", "rhost": rhost});
-    let (status, v) = mtls(
+    let r = mtls(
         s,
         h,
         "POST",
         "/v1/host/password/verify",
         Some(body.to_string().as_bytes()),
+        &[],
     );
+    let (status, v) = (r.status, r.json());
     assert_eq!(status, 200, "{v}");
     v
 }
 
-fn change(s: &Server, h: &Host, user: &str, old: &str, new: &str) -> Value {
+fn change(s: &Server, h: &HostKeys, user: &str, old: &str, new: &str) -> Value {
     let body = json!({"user": user, "oldPassword": old, "newPassword": new, "service": "passwd"});
-    let (status, v) = mtls(
+    let r = mtls(
         s,
         h,
         "POST",
         "/v1/host/password/change",
         Some(body.to_string().as_bytes()),
+        &[],
     );
+    let (status, v) = (r.status, r.json());
     assert_eq!(status, 200, "{v}");
     v
 }
@@ -190,8 +75,9 @@ fn user(s: &Server, name: &str, password: Option<(&str, bool)>) {
 }
 
 /// The snapshot the host sees: (generation, alice's login profile).
-fn snapshot_profile(s: &Server, h: &Host, name: &str) -> (u64, Value) {
-    let (status, v) = mtls(s, h, "GET", "/v1/host/snapshot", None);
+fn snapshot_profile(s: &Server, h: &HostKeys, name: &str) -> (u64, Value) {
+    let r = mtls(s, h, "GET", "/v1/host/snapshot", None, &[]);
+    let (status, v) = (r.status, r.json());
     assert_eq!(status, 200, "{v}");
     let u = v["users"]
         .as_array()
@@ -208,7 +94,7 @@ fn outcomes_versions_and_audit(db: Db) {
         return;
     };
     let d = TempDir::new("host-passwords");
-    let h = enrol(&s, d.path(), "web-01");
+    let (h, _) = enrol(&s, d.path(), "web-01", json!({}));
     user(&s, "alice", Some((PW, false)));
     user(&s, "bob", None);
     user(&s, "carol", Some((PW, false)));
@@ -392,8 +278,8 @@ fn throttle(db: Db) {
         return;
     };
     let d = TempDir::new("host-passwords-throttle");
-    let h = enrol(&s, d.path(), "web-01");
-    let h2 = enrol(&s, d.path(), "web-02");
+    let (h, _) = enrol(&s, d.path(), "web-01", json!({}));
+    let (h2, _) = enrol(&s, d.path(), "web-02", json!({}));
     user(&s, "alice", Some((PW, false)));
     let bad = "Wrong-Horse-Battery-1";
     // One attacker rhost: two failures lock alice out from it (even with
@@ -458,7 +344,7 @@ fn only_hosts_and_hostile_input(db: Db) {
         return;
     };
     let d = TempDir::new("host-passwords-input");
-    let h = enrol(&s, d.path(), "web-01");
+    let (h, _) = enrol(&s, d.path(), "web-01", json!({}));
     user(&s, "alice", Some((PW, false)));
     let body = json!({"user": "alice", "password": PW, "service": "sshd"}).to_string();
     // A user principal (root's key) and an unauthenticated caller.
@@ -473,7 +359,10 @@ fn only_hosts_and_hostile_input(db: Db) {
             r.body
         );
     }
-    let post = |b: &[u8]| mtls(&s, &h, "POST", "/v1/host/password/verify", Some(b));
+    let post = |b: &[u8]| {
+        let r = mtls(&s, &h, "POST", "/v1/host/password/verify", Some(b), &[]);
+        (r.status, r.json())
+    };
     let field = |v: &Value| v["error"]["field"].as_str().unwrap_or("").to_owned();
     // Passwords: 1 MB, over 1024 bytes, empty, not UTF-8.
     let (st, _) = post(
@@ -542,9 +431,9 @@ fn only_hosts_and_hostile_input(db: Db) {
     assert_eq!(st, 400);
     let (st, _) = post(b"[]");
     assert_eq!(st, 400);
-    let (st, _) = mtls(&s, &h, "POST", "/v1/host/password/change", None);
-    assert_eq!(st, 400);
-    let (st, v) = mtls(
+    let r = mtls(&s, &h, "POST", "/v1/host/password/change", None, &[]);
+    assert_eq!(r.status, 400);
+    let r = mtls(
         &s,
         &h,
         "POST",
@@ -554,7 +443,9 @@ fn only_hosts_and_hostile_input(db: Db) {
                 .to_string()
                 .as_bytes(),
         ),
+        &[],
     );
+    let (st, v) = (r.status, r.json());
     assert_eq!((st, field(&v)), (400, "newPassword".into()), "{v}");
     // None of this counted as a failure: alice still logs in from the
     // host's console.

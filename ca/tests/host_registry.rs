@@ -7,88 +7,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
 mod sshd;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::{creds_of, Db, Server};
+use hosts::{enrol, mtls, HostKeys};
 use serde_json::{json, Value};
 use sshd::TempDir;
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Enrols `name` with a token made from `token_body`, keys made as the
-/// agent makes them; returns the directory holding its TLS key and
-/// certificate.
-fn enrol(s: &Server, d: &Path, name: &str, token_body: Value) -> PathBuf {
-    let t = s
-        .call(
-            &s.root(),
-            "POST",
-            &format!("/v1/hosts/{name}/join-tokens"),
-            Some(&token_body.to_string()),
-        )
-        .ok()
-        .clone();
-    let dir = d.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
-        .current_dir(&dir));
-    run(Command::new("openssl")
-        .args([
-            "req", "-new", "-key", "tls.key", "-subj", "/CN=h", "-out", "tls.csr",
-        ])
-        .current_dir(&dir));
-    run(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f", "ssh_host"])
-        .current_dir(&dir));
-    let body = json!({
-        "token": t["token"],
-        "csrPem": std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
-        "sshHostPublicKey": std::fs::read_to_string(dir.join("ssh_host.pub")).unwrap().trim(),
-    });
-    let joined = s
-        .raw(
-            "POST",
-            "/v1/host/join",
-            &[],
-            Some(body.to_string().as_bytes()),
-        )
-        .ok()
-        .clone();
-    std::fs::write(
-        dir.join("tls.pem"),
-        joined["certificatePem"].as_str().unwrap(),
-    )
-    .unwrap();
-    dir
-}
-
 /// The host's snapshot as raw JSON (mTLS with curl).
-fn snapshot(s: &Server, dir: &Path) -> Value {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail", "--cacert"])
-        .arg(&s.bundle)
-        .args(["--cert", "tls.pem", "--key", "tls.key"])
-        .arg(format!("{}/v1/host/snapshot", s.endpoint))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "snapshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+fn snapshot(s: &Server, keys: &HostKeys) -> Value {
+    let r = mtls(s, keys, "GET", "/v1/host/snapshot", None, &[]);
+    assert_eq!(r.status, 200, "snapshot: {}", r.body);
+    serde_json::from_str(&r.body).unwrap()
 }
 
 fn registry_and_gateway_snapshots(db: Db) {
@@ -197,8 +128,8 @@ fn registry_and_gateway_snapshots(db: Db) {
     .ok();
 
     // A gateway's snapshot carries the registry; an ordinary host's does not.
-    let gw = enrol(&s, d.path(), "gw-01", json!({"gateway": true}));
-    let host = enrol(&s, d.path(), "app-01", json!({}));
+    let (gw, _) = enrol(&s, d.path(), "gw-01", json!({"gateway": true}));
+    let (host, _) = enrol(&s, d.path(), "app-01", json!({}));
     assert_eq!(
         s.call(&root, "GET", "/v1/hosts/gw-01", None).ok()["kind"],
         "gateway"

@@ -6,13 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
 mod sshd;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 
-use common::{Creds, Db, Server};
+use common::{Db, Server};
+use hosts::{enrolled, mtls, snapshot, HostKeys, Mtls};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sshd::TempDir;
@@ -21,191 +22,6 @@ use ward_protocol::host::{
 };
 
 const ACCEPT_DELTA: &str = "application/json, application/vnd.ward.snapshot-delta+json";
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A host's keys made as the agent makes them: an ed25519 TLS key with a
-/// CSR (optionally naming a URI SAN) and an ssh-keygen host key.
-struct HostKeys {
-    dir: PathBuf,
-    csr: String,
-    ssh_pub: String,
-}
-
-fn host_keys(d: &Path, tag: &str, san: Option<&str>) -> HostKeys {
-    let dir = d.join(tag);
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "tls.key"])
-        .current_dir(&dir));
-    let mut req = Command::new("openssl");
-    req.args([
-        "req", "-new", "-key", "tls.key", "-subj", "/CN=host", "-out", "tls.csr",
-    ])
-    .current_dir(&dir);
-    if let Some(uri) = san {
-        req.args(["-addext", &format!("subjectAltName=URI:{uri}")]);
-    }
-    run(&mut req);
-    run(Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            "ssh_host_ed25519_key",
-        ])
-        .current_dir(&dir));
-    HostKeys {
-        csr: std::fs::read_to_string(dir.join("tls.csr")).unwrap(),
-        ssh_pub: std::fs::read_to_string(dir.join("ssh_host_ed25519_key.pub"))
-            .unwrap()
-            .trim()
-            .to_owned(),
-        dir,
-    }
-}
-
-fn join_token(s: &Server, creds: &Creds, name: &str, body: Value) -> String {
-    let v = s
-        .call(
-            creds,
-            "POST",
-            &format!("/v1/hosts/{name}/join-tokens"),
-            Some(&body.to_string()),
-        )
-        .ok()
-        .clone();
-    assert_eq!(v["hostName"], name);
-    v["token"].as_str().unwrap().to_owned()
-}
-
-fn join(s: &Server, token: &str, keys: &HostKeys) -> common::Response {
-    let body = json!({"token": token, "csrPem": keys.csr, "sshHostPublicKey": keys.ssh_pub});
-    s.raw(
-        "POST",
-        "/v1/host/join",
-        &[],
-        Some(body.to_string().as_bytes()),
-    )
-}
-
-/// Writes the issued certificate next to the host's key.
-fn install(keys: &HostKeys, joined: &Value) {
-    std::fs::write(
-        keys.dir.join("tls.pem"),
-        joined["certificatePem"].as_str().unwrap(),
-    )
-    .unwrap();
-}
-
-/// A response from an mTLS call: status, headers (lower-case names), body.
-struct Mtls {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Mtls {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::String(self.body.clone()))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A call with the host's X.509 certificate as the only credential.
-fn mtls(
-    s: &Server,
-    keys: &HostKeys,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Mtls {
-    // curl leaves -o files alone when there is no body (a 304).
-    let _ = std::fs::remove_file(keys.dir.join("body.txt"));
-    let _ = std::fs::remove_file(keys.dir.join("headers.txt"));
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--cacert"])
-        .arg(&s.bundle)
-        .args(["--cert", "tls.pem", "--key", "tls.key", "-X", method])
-        .args(["-D", "headers.txt", "-o", "body.txt", "-w", "%{http_code}"])
-        .current_dir(&keys.dir);
-    for (k, v) in headers {
-        cmd.args(["-H", &format!("{k}: {v}")]);
-    }
-    if let Some(b) = body {
-        cmd.args(["-H", "content-type: application/json", "--data-binary", b]);
-    }
-    cmd.arg(format!("{}{path}", s.endpoint));
-    let out = cmd.output().unwrap();
-    let status: u16 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    assert!(
-        status != 0,
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(status < 500, "{path}: a 5xx");
-    let headers = std::fs::read_to_string(keys.dir.join("headers.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = std::fs::read_to_string(keys.dir.join("body.txt")).unwrap_or_default();
-    Mtls {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn snapshot(s: &Server, keys: &HostKeys, query: &str, etag: Option<&str>) -> Mtls {
-    let mut h = vec![("x-ward-agent-version", "ward-agent/0.1.0-test")];
-    if let Some(e) = etag {
-        h.push(("if-none-match", e));
-    }
-    mtls(
-        s,
-        keys,
-        "GET",
-        &format!("/v1/host/snapshot{query}"),
-        &h,
-        None,
-    )
-}
-
-fn enrolled(s: &Server, d: &Path, name: &str) -> (HostKeys, Value) {
-    let token = join_token(
-        s,
-        &s.root(),
-        name,
-        json!({"tags": [{"key": "env", "value": "prod"}]}),
-    );
-    let keys = host_keys(d, name, None);
-    let r = join(s, &token, &keys);
-    let v = r.ok().clone();
-    install(&keys, &v);
-    (keys, v)
-}
 
 /// `/metrics` as text (from 127.0.0.1, which the default allow-list admits).
 fn metrics(s: &Server) -> String {
@@ -478,8 +294,8 @@ fn deltas_equal_full_snapshots(db: Db) {
             &keys,
             "GET",
             "/v1/host/snapshot",
-            &[("if-none-match", &etag), ("accept", ACCEPT_DELTA)],
             None,
+            &[("if-none-match", &etag), ("accept", ACCEPT_DELTA)],
         );
         if d.status == 304 {
             continue;
@@ -534,8 +350,8 @@ fn deltas_equal_full_snapshots(db: Db) {
         &keys,
         "GET",
         "/v1/host/snapshot",
-        &[("if-none-match", "\"g1\""), ("accept", ACCEPT_DELTA)],
         None,
+        &[("if-none-match", "\"g1\""), ("accept", ACCEPT_DELTA)],
     );
     assert_eq!(d.status, 200);
     assert_eq!(d.header("content-type"), Some("application/json"));
@@ -551,8 +367,8 @@ fn deltas_equal_full_snapshots(db: Db) {
         &keys,
         "GET",
         "/v1/host/snapshot",
-        &[("if-none-match", &held_etag), ("accept", ACCEPT_DELTA)],
         None,
+        &[("if-none-match", &held_etag), ("accept", ACCEPT_DELTA)],
     );
     assert_eq!(d.header("content-type"), Some(SNAPSHOT_DELTA_MEDIA_TYPE));
     let delta: SnapshotDelta = serde_json::from_str(&d.body).unwrap();

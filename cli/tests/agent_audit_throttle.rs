@@ -8,46 +8,18 @@
 //! mTLS client (`ward_agent::join::host_client`) and its on-disk spool.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::path::Path;
 
-use harness::{check, json, Daemon, Scratch, WARD};
+use agent::{agent_bin, agent_config, agent_join, host_client};
+use harness::{check, json, Daemon, Scratch};
 use ward_agent::client::{CaClient, CallError};
 use ward_agent::spool::{retry_later, DeliverError, Spool};
 use ward_protocol::host::{AuditAccepted, AuditBatch, HostEvent};
-
-/// The ward-agent binary next to `ward`, built once per run.
-fn agent_bin() -> PathBuf {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(WARD).parent().unwrap().to_owned();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "ward-agent",
-            "--bin",
-            "ward-agent",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-        if dir.file_name() == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "cargo build ward-agent");
-        *built = true;
-    }
-    dir.join("ward-agent")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn event(n: usize) -> HostEvent {
     HostEvent {
@@ -102,49 +74,9 @@ fn a_throttled_batch_stays_in_the_spool_and_is_delivered_once_after_the_wait() {
         .as_str()
         .unwrap()
         .to_owned();
-    let state = dir.path("state");
-    let ssh_dir = dir.path("ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    let cfg = dir.write(
-        "agent.toml",
-        &format!(
-            "state_dir = {st:?}\nsocket = {sock:?}\n\
-             trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
-             ssh_host_key = {hk:?}\n",
-            st = s(&state),
-            sock = s(&dir.path("agent.sock")),
-            tk = s(&ssh_dir.join("ward_user_ca.pub")),
-            krl = s(&ssh_dir.join("ward_revoked.krl")),
-            hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
-        ),
-    );
-    let mut join = Command::new(&agent)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["join", ca.endpoint(), "-", "--ca-bundle", ca.bundle()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        join.stdin
-            .take()
-            .unwrap()
-            .write_all(token.as_bytes())
-            .unwrap();
-    }
-    let out = join.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "join: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = ward_agent::config::Config::load(&cfg, false).unwrap();
-    let paths = ward_agent::join::StatePaths::new(&state);
-    let host = ward_agent::join::load_state(&paths).unwrap();
-    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+    let (cfg, state) = agent_config(&dir);
+    agent_join(&agent, &cfg, &ca, &token);
+    let (_, client) = host_client(&cfg, &state);
 
     let spool = Spool::open(&dir.path("audit-spool"), 1 << 20).unwrap();
     let mut n = 0;

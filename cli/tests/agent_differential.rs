@@ -22,17 +22,18 @@
 //! the number of requests (default 300).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/harness.rs"]
 mod harness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use harness::{check, json, Daemon, Scratch, WARD};
+use agent::{agent_bin, agent_config, agent_join, host_client, s};
+use harness::{check, json, Daemon, Scratch};
 use serde_json::Value;
 use ward_agent::decide::{Decider, Facts};
 use ward_agent::shared::{AuditSink, Current, Shared};
@@ -71,36 +72,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?}")))
         .unwrap_or(default)
-}
-
-/// Builds the ward-agent binary next to `ward` (ward-cli does not build
-/// it, so `cargo test -p ward-cli` alone would run a stale one).
-fn agent_bin() -> PathBuf {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(WARD).parent().unwrap().to_owned();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "ward-agent",
-            "--bin",
-            "ward-agent",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-        if dir.file_name() == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "cargo build ward-agent");
-        *built = true;
-    }
-    dir.join("ward-agent")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 // --- The world -----------------------------------------------------------
@@ -507,52 +478,11 @@ fn the_agent_and_the_live_simulator_agree_on_every_request() {
         .as_str()
         .unwrap()
         .to_owned();
-    let state = dir.path("state");
-    let ssh_dir = dir.path("ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    let cfg = dir.write(
-        "agent.toml",
-        &format!(
-            "state_dir = {st:?}\nsocket = {sock:?}\n\
-             trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
-             ssh_host_key = {hk:?}\n",
-            st = s(&state),
-            sock = s(&dir.path("agent.sock")),
-            tk = s(&ssh_dir.join("ward_user_ca.pub")),
-            krl = s(&ssh_dir.join("ward_revoked.krl")),
-            hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
-        ),
-    );
-    let mut join = Command::new(&agent)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["join", ca.endpoint(), "-", "--ca-bundle", ca.bundle()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        join.stdin
-            .take()
-            .unwrap()
-            .write_all(token.as_bytes())
-            .unwrap();
-    }
-    let out = join.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "join: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (cfg, state) = agent_config(&dir);
+    agent_join(&agent, &cfg, &ca, &token);
 
     // --- The snapshot, fetched and validated as the agent's sync does.
-    let config = ward_agent::config::Config::load(&cfg, false).unwrap();
-    let paths = ward_agent::join::StatePaths::new(&state);
-    let host = ward_agent::join::load_state(&paths).unwrap();
-    let client = ward_agent::join::host_client(&config, &paths, &host.ca_url).unwrap();
+    let (host, client) = host_client(&cfg, &state);
     let body = match client
         .snapshot(Duration::ZERO, None, ward_agent::cache::MAX_SNAPSHOT)
         .unwrap()

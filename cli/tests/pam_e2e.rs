@@ -26,6 +26,8 @@
 //! pam_unix, over PAM and over sshd.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/harness.rs"]
 mod harness;
 #[path = "../../ca/tests/sshd/mod.rs"]
@@ -37,6 +39,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use agent::{agent_join, s};
 use harness::{check, json, ward, Daemon, Scratch, WARD};
 
 const INNER: &str = "WARD_PAM_E2E_INNER";
@@ -123,10 +126,6 @@ fn in_namespace(test: &str) -> bool {
 fn mount(args: &[&str]) {
     let out = Command::new("mount").args(args).output().unwrap();
     assert!(out.status.success(), "mount {args:?}: {}", sshd::text(&out));
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A running `ward-agent run`, killed on drop.
@@ -376,22 +375,7 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
             hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
         ),
     );
-    let mut join = Command::new(&agent_bin)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["join", ca.endpoint(), "-", "--ca-bundle", ca.bundle()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    join.stdin
-        .take()
-        .unwrap()
-        .write_all(token.as_bytes())
-        .unwrap();
-    let out = join.wait_with_output().unwrap();
-    assert!(out.status.success(), "join: {}", sshd::text(&out));
+    agent_join(&agent_bin, &cfg, &ca, &token);
     let log = std::fs::File::create(dir.path("agent.log")).unwrap();
     let agent = Agent {
         child: Command::new(&agent_bin)

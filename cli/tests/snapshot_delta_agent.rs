@@ -10,45 +10,17 @@
 //!   its cache then equals a full fetch again (the drift is gone).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use harness::{check, json, Daemon, Scratch, WARD};
-
-/// Builds the ward-agent binary next to `ward` (ward-cli does not build
-/// it, so `cargo test -p ward-cli` alone would run a stale one).
-fn agent_bin() -> PathBuf {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(WARD).parent().unwrap().to_owned();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "ward-agent",
-            "--bin",
-            "ward-agent",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-        if dir.file_name() == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "cargo build ward-agent");
-        *built = true;
-    }
-    dir.join("ward-agent")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use agent::{agent_bin, agent_config, agent_join};
+use harness::{check, json, Daemon, Scratch};
 
 /// `ward-agent run`, killed on drop, logging to a file.
 struct Running(Child);
@@ -133,41 +105,8 @@ fn the_agent_applies_deltas_and_recovers_from_a_refused_one() {
     let mut a = vec!["--output", "json"];
     a.extend_from_slice(&["host", "join-token", "dl-01"]);
     let token = json(&w(&a))["token"].as_str().unwrap().to_owned();
-    let state = dir.path("state");
-    let ssh_dir = dir.path("ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    let cfg = dir.write(
-        "agent.toml",
-        &format!(
-            "state_dir = {st:?}\nsocket = {sock:?}\n\
-             trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
-             ssh_host_key = {hk:?}\n",
-            st = s(&state),
-            sock = s(&dir.path("agent.sock")),
-            tk = s(&ssh_dir.join("ward_user_ca.pub")),
-            krl = s(&ssh_dir.join("ward_revoked.krl")),
-            hk = s(&ssh_dir.join("ssh_host_ed25519_key")),
-        ),
-    );
-    let mut join = Command::new(&agent)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["join", ca.endpoint(), "-", "--ca-bundle", ca.bundle()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        join.stdin
-            .take()
-            .unwrap()
-            .write_all(token.as_bytes())
-            .unwrap();
-    }
-    let out = join.wait_with_output().unwrap();
-    assert!(out.status.success(), "join: {out:?}");
+    let (cfg, state) = agent_config(&dir);
+    agent_join(&agent, &cfg, &ca, &token);
 
     // First run: a full snapshot, then a delta after a change.
     let log = dir.path("agent.log");

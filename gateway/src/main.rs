@@ -225,31 +225,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         },
         etag: Mutex::new(etag),
     });
-    {
-        let sync = sync.clone();
-        std::thread::Builder::new()
-            .name("sync".into())
-            .spawn(move || sync.run())
-            .context("starting the sync thread")?;
-    }
-    {
-        let sync = sync.clone();
-        let spool = spool.clone();
-        std::thread::Builder::new()
-            .name("audit".into())
-            .spawn(move || {
-                let connect = || {
-                    let host = match sync.host.lock() {
-                        Ok(g) => g.clone(),
-                        Err(p) => p.into_inner().clone(),
-                    };
-                    join::host_client(&sync.cfg, &sync.paths, sync.cfg.ca_url_or(&host.ca_url))
-                        .map_err(|e| e.to_string())
-                };
-                spool::deliver_forever(&spool, &connect)
-            })
-            .context("starting the audit delivery thread")?;
-    }
+    sync.spawn().context("starting the sync thread")?;
+    spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),
         throttle: Throttle::new(cfg.max_failed_auth_per_source, cfg.failed_auth_window),
