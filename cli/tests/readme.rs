@@ -55,6 +55,7 @@ const SKIPPED: &[&str] = &[
     "ward ssh trusted-user-ca-keys --out /etc/ssh/ward_user_ca.pub",
     "ward host join-token web-01 --tag env=prod",
     "cargo build --release -p ward-agent -p nss_ward",
+    "cargo build --release -p pam_ward",
 ];
 
 /// Longest the whole README may take before the script is killed (a hang
