@@ -39,7 +39,7 @@ CA_PORT=$(free_port)
 "$REL/ward-ca" serve --dev --data-dir "$DIR/ca" --listen "127.0.0.1:$CA_PORT" >"$DIR/ca.out" 2>"$DIR/ca.log" &
 PIDS+=($!)
 for _ in $(seq 1 300); do grep -q WARD_SECRET_ACCESS_KEY "$DIR/ca.out" 2>/dev/null && break; sleep 0.1; done
-eval "$(grep '^export ' "$DIR/ca.out")"
+eval "$(grep '^ *export WARD_' "$DIR/ca.out")"
 W="$REL/ward"
 for _ in $(seq 1 100); do "$W" user list >/dev/null 2>&1 && break; sleep 0.2; done
 cat >"$DIR/connect.json" <<'JSON'
@@ -54,7 +54,7 @@ JSON
 KEY_JSON=$("$W" --output json access-key create alice)
 AK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["accessKeyId"])' "$KEY_JSON")
 SK=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secretAccessKey"])' "$KEY_JSON")
-WARD_ACCESS_KEY_ID=$AK WARD_SECRET_ACCESS_KEY=$SK "$W" ssh login --no-agent --out "$DIR/keys" >/dev/null
+WARD_ACCESS_KEY_ID=$AK WARD_SECRET_ACCESS_KEY=$SK "$W" ssh login --no-agent --extension permit-port-forwarding --out "$DIR/keys" >/dev/null
 
 # --- the target (and stock jump host): one stock sshd trusting ward's user CA.
 T_PORT=$(free_port)
@@ -127,7 +127,7 @@ CFG
 via_gw()    { ssh -F "$DIR/ssh_config" -J gw root@web-01 "$@"; }
 via_stock() { ssh -F "$DIR/ssh_config" -J stockjump target "$@"; }
 via_gw true || { echo "gateway path fails:"; tail -20 "$DIR/gateway.log"; exit 1; }
-via_stock true || { echo "stock jump path fails"; exit 1; }
+via_stock true || { echo "stock jump path fails:"; tail -20 "$DIR/sshd/log"; exit 1; }
 
 now_ns() { date +%s%N; }
 echo "== 1. ssh -J … true login time ($RUNS runs each, interleaved)"
@@ -150,7 +150,7 @@ for _ in $(seq 1 "$REPEATS"); do
     a=$(now_ns)
     head -c $((SIZE_MIB*1024*1024)) /dev/zero | "via_$kind" 'cat >/dev/null'
     b=$(now_ns)
-    python3 -c "import sys; print('%.1f' % (float(sys.argv[1])*1e9/float(sys.argv[2])/1048576))" "$SIZE_MIB" "$((b-a))" >>"$DIR/b_$kind"
+    python3 -c "import sys; print('%.1f' % (float(sys.argv[1])*1e9/float(sys.argv[2])))" "$SIZE_MIB" "$((b-a))" >>"$DIR/b_$kind"
   done
 done
 bstats() { sort -n "$1" | awk '{v[NR]=$1} END {printf "%s %s", v[NR], v[int((NR+1)/2)]}'; }
