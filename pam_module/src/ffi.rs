@@ -458,16 +458,7 @@ pub extern "C" fn pam_sm_acct_mgmt(
                 );
                 PAM_PERM_DENIED
             }
-            Verdict::Unknown => {
-                if args.debug {
-                    log(pamh, LOG_DEBUG, &format!("{who} is not a ward user"));
-                }
-                if args.ignore_unknown_user {
-                    PAM_IGNORE
-                } else {
-                    PAM_USER_UNKNOWN
-                }
-            }
+            Verdict::Unknown => not_ward(pamh, args, &who),
             Verdict::Unavailable(why) => {
                 log(pamh, LOG_ERR, &format!("denying {who}: {why}"));
                 tell(pamh, "ward: cannot check access right now");
@@ -649,14 +640,7 @@ fn authenticate(pamh: *mut PamHandle, args: &Args) -> c_int {
         }
         PasswordVerdict::Unknown => {
             pass_on(pamh);
-            if args.debug {
-                log(pamh, LOG_DEBUG, &format!("{who} is not a ward user"));
-            }
-            if args.ignore_unknown_user {
-                PAM_IGNORE
-            } else {
-                PAM_USER_UNKNOWN
-            }
+            not_ward(pamh, args, &who)
         }
         PasswordVerdict::Wrong(_) => {
             log(pamh, LOG_NOTICE, &format!("wrong ward password for {who}"));
@@ -734,6 +718,15 @@ pub extern "C" fn pam_sm_chauthtok(
     })
 }
 
+/// A user ward does not know: logged with `debug`, then [`unknown`].
+fn not_ward(pamh: *mut PamHandle, args: &Args, who: &str) -> c_int {
+    if args.debug {
+        log(pamh, LOG_DEBUG, &format!("{who} is not a ward user"));
+    }
+    unknown(args)
+}
+
+/// `PAM_USER_UNKNOWN`, or `PAM_IGNORE` with `ignore_unknown_user`.
 fn unknown(args: &Args) -> c_int {
     if args.ignore_unknown_user {
         PAM_IGNORE
