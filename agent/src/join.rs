@@ -148,6 +148,24 @@ pub struct JoinOptions {
     pub force: bool,
 }
 
+/// First-contact trust from the `join` command line of ward-agent and
+/// ward-gateway: `--ca-fingerprint` wins, then `--ca-bundle` (read now),
+/// else the public web roots.
+pub fn trust_from_flags(
+    ca_bundle: Option<&Path>,
+    ca_fingerprint: Option<&str>,
+) -> Result<Trust, JoinError> {
+    match (ca_fingerprint, ca_bundle) {
+        (Some(fp), _) => crate::client::parse_fingerprint(fp)
+            .map(Trust::Fingerprint)
+            .map_err(|e| JoinError::Usage(format!("--ca-fingerprint: {e}"))),
+        (None, Some(p)) => std::fs::read(p)
+            .map(Trust::Bundle)
+            .map_err(|e| JoinError::Usage(format!("--ca-bundle {}: {e}", p.display()))),
+        (None, None) => Ok(Trust::System),
+    }
+}
+
 /// Reads a token argument: `-` reads one line from `stdin`.
 pub fn read_token(arg: &str, stdin: &mut impl Read) -> Result<String, JoinError> {
     let token = if arg == "-" {
@@ -487,6 +505,24 @@ pub fn renew(cfg: &Config, paths: &StatePaths, state: &HostState) -> Result<Host
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_flags_choose_and_refuse() {
+        let fp = format!("SHA256:{}", "ab".repeat(32));
+        assert!(matches!(
+            trust_from_flags(Some(Path::new("/nonexistent")), Some(&fp)),
+            Ok(Trust::Fingerprint(f)) if f == [0xab; 32]
+        ));
+        assert!(matches!(trust_from_flags(None, None), Ok(Trust::System)));
+        let e = trust_from_flags(None, Some("SHA256:zz")).unwrap_err();
+        assert!(e.to_string().starts_with("--ca-fingerprint"), "{e}");
+        let e = trust_from_flags(Some(Path::new("/nonexistent/ca.pem")), None).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        let f = std::env::temp_dir().join(format!("ward-trust-{}.pem", std::process::id()));
+        std::fs::write(&f, b"PEM").unwrap();
+        assert!(matches!(trust_from_flags(Some(&f), None), Ok(Trust::Bundle(b)) if b == b"PEM"));
+        let _ = std::fs::remove_file(&f);
+    }
 
     #[test]
     fn tokens() {

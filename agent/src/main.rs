@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ward_agent::cache;
-use ward_agent::client::{parse_fingerprint, Trust};
 use ward_agent::config::{self, Config};
 use ward_agent::files::SshFiles;
 use ward_agent::join::{self, JoinOptions, StatePaths};
@@ -203,15 +202,7 @@ fn join_cmd(
     ca_fingerprint: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let trust = match (ca_fingerprint, ca_bundle) {
-        (Some(fp), _) => Trust::Fingerprint(
-            parse_fingerprint(fp).map_err(|e| anyhow::anyhow!("--ca-fingerprint: {e}"))?,
-        ),
-        (None, Some(p)) => {
-            Trust::Bundle(std::fs::read(p).with_context(|| format!("--ca-bundle {}", p.display()))?)
-        }
-        (None, None) => Trust::System,
-    };
+    let trust = join::trust_from_flags(ca_bundle.map(PathBuf::as_path), ca_fingerprint)?;
     let token = join::read_token(token, &mut std::io::stdin().lock())?;
     let state = join::join(
         cfg,

@@ -11,7 +11,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use russh::keys::ssh_key;
 use ward_agent::cache;
-use ward_agent::client::{parse_fingerprint, Trust};
 use ward_agent::decide::Decider;
 use ward_agent::files::SshFiles;
 use ward_agent::join::{self, JoinOptions, StatePaths};
@@ -135,15 +134,7 @@ fn join_cmd(
     ca_fingerprint: Option<String>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let trust = match (ca_fingerprint, ca_bundle) {
-        (Some(fp), _) => Trust::Fingerprint(
-            parse_fingerprint(&fp).map_err(|e| anyhow::anyhow!("--ca-fingerprint: {e}"))?,
-        ),
-        (None, Some(p)) => Trust::Bundle(
-            std::fs::read(&p).with_context(|| format!("--ca-bundle {}", p.display()))?,
-        ),
-        (None, None) => Trust::System,
-    };
+    let trust = join::trust_from_flags(ca_bundle.as_deref(), ca_fingerprint.as_deref())?;
     let token = join::read_token(token, &mut std::io::stdin().lock())?;
     let state = join::join(
         &cfg.agent(),
