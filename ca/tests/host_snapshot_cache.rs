@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::mpsc;
 
 use common::{Db, Server};
-use hosts::{enrolled, mtls, snapshot, HostKeys, Mtls};
+use hosts::{enrol, enrolled, mtls, snapshot, HostKeys, Mtls};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sshd::TempDir;
@@ -113,6 +113,69 @@ fn one_build_serves_every_host(db: Db) {
             Some(first) => assert_eq!(first, &v, "hosts differ outside their host section"),
         }
     }
+}
+
+/// Gateways' snapshots carry the host registry and are built outside the
+/// per-generation cache — but once per generation for every gateway, so a
+/// gateway that never says what it holds cannot make ward-ca rebuild it
+/// back to back; a change builds it again and ordinary hosts never see it.
+fn gateways_share_one_build_per_generation(db: Db) {
+    let Some(s) = Server::start(db) else { return };
+    let dir = TempDir::new("ward-snap-gw");
+    let gw1 = enrol(&s, dir.path(), "gw-01", json!({"gateway": true})).0;
+    let gw2 = enrol(&s, dir.path(), "gw-02", json!({"gateway": true})).0;
+    let host = enrolled(&s, dir.path(), "c-01").0;
+    post(&s, "/v1/users", json!({"name": "alice"})).ok();
+    let builds = metric(&s, "ward_host_snapshot_builds_total");
+    let mut bodies = Vec::new();
+    for k in [&gw1, &gw2, &gw1, &gw2, &gw1] {
+        let r = snapshot(&s, k, "", None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        bodies.push(serde_json::from_str::<Value>(&r.body).unwrap());
+    }
+    assert_eq!(
+        metric(&s, "ward_host_snapshot_builds_total"),
+        builds + 1,
+        "5 gateway fetches of one generation must cost one build"
+    );
+    for b in &bodies {
+        let names: Vec<&str> = b["registry"]
+            .as_array()
+            .expect("a gateway's snapshot has the registry")
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"c-01"), "{names:?}");
+    }
+    assert_eq!(bodies[0]["host"]["name"], "gw-01");
+    assert_eq!(bodies[1]["host"]["name"], "gw-02");
+    let plain: Value = serde_json::from_str(&snapshot(&s, &host, "", None).body).unwrap();
+    assert!(
+        plain.get("registry").is_none(),
+        "an ordinary host saw the registry"
+    );
+    // A change: the next gateway fetch builds the new generation once.
+    post(&s, "/v1/users", json!({"name": "bob"})).ok();
+    let before = metric(&s, "ward_host_snapshot_builds_total");
+    for k in [&gw1, &gw2] {
+        let b: Value = serde_json::from_str(&snapshot(&s, k, "", None).body).unwrap();
+        assert!(b["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "bob"));
+    }
+    assert_eq!(metric(&s, "ward_host_snapshot_builds_total"), before + 1);
+}
+
+#[test]
+fn gateways_share_one_build_per_generation_sqlite() {
+    gateways_share_one_build_per_generation(Db::Sqlite);
+}
+
+#[test]
+fn gateways_share_one_build_per_generation_postgres() {
+    gateways_share_one_build_per_generation(Db::Postgres);
 }
 
 #[test]

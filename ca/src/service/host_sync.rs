@@ -454,30 +454,46 @@ async fn current_for_host(
         let gateway = crate::service::host_address::is_gateway(&mut tx, &host.id).await?;
         tx.end_read().await?;
         let (_, tags) = section.ok_or_else(gone)?;
+        let section = SnapshotHost {
+            arn: ward_authz::arn::host(&account, &host.name),
+            name: host.name.clone(),
+            tags,
+        };
         if gateway {
+            let cached = lock(&st.host_sync.snapshots.gateway).clone();
+            if let Some(b) = cached.filter(|b| b.generation == g) {
+                return Ok((b, section, false));
+            }
             break;
         }
         let built = generation_for(st, g).await?;
         if built.generation == g {
-            return Ok((
-                built,
-                SnapshotHost {
-                    arn: ward_authz::arn::host(&account, &host.name),
-                    name: host.name.clone(),
-                    tags,
-                },
-                true,
-            ));
+            return Ok((built, section, true));
         }
     }
     // A gateway, or changes keep coming faster than builds: this host's
-    // snapshot in one transaction, outside the cache.
+    // snapshot in one transaction, outside the per-generation cache. A
+    // gateway's (registry included, host section empty) is kept for the
+    // next gateway fetch at that generation.
     let mut snap = build(st, host).await?;
     let section = std::mem::take(&mut snap.host);
-    let built = tokio::task::spawn_blocking(move || Built::new(snap))
-        .await
-        .map_err(ApiError::internal)??;
-    Ok((Arc::new(built), section, false))
+    let gateway = snap.registry.is_some();
+    let built = Arc::new(
+        tokio::task::spawn_blocking(move || Built::new(snap))
+            .await
+            .map_err(ApiError::internal)??,
+    );
+    let snaps = &st.host_sync.snapshots;
+    snaps.builds.fetch_add(1, Ordering::Relaxed);
+    if gateway {
+        let mut g = lock(&snaps.gateway);
+        if g.as_ref()
+            .is_none_or(|old| old.generation <= built.generation)
+        {
+            *g = Some(built.clone());
+        }
+    }
+    Ok((built, section, false))
 }
 
 /// Generation `want`'s shared part, built once: concurrent callers wait

@@ -44,6 +44,10 @@ pub struct Snapshots {
     /// Serialised deltas by (base, generation); `None`: the full snapshot
     /// is smaller (or a list has a duplicate key).
     pub(crate) deltas: tokio::sync::Mutex<DeltaMap>,
+    /// The newest gateways' snapshot (with the host registry, the same
+    /// for every gateway at a generation), host section empty: a gateway
+    /// fetching again at the same generation does not rebuild it.
+    pub(crate) gateway: std::sync::Mutex<Option<Arc<Built>>>,
     /// Long-polls waiting, by host id.
     pub(crate) waiters: std::sync::Mutex<HashMap<String, usize>>,
     pub(crate) builds: AtomicU64,
