@@ -198,7 +198,7 @@ pub fn request_on(
         now: facts.now,
         secure_transport: facts.secure_transport,
         auth_method: facts.auth_method,
-        mfa_present: false,
+        mfa_authenticated_at: None,
         principal_tags: &compiled.tags,
     };
     let mut extra: context::Entries = Vec::new();

@@ -666,7 +666,7 @@ fn ward_ca_way(snap: &Snapshot, user: &SnapshotUser, f: &Facts<'_>) -> ward_poli
         now: f.now,
         secure_transport: f.secure_transport,
         auth_method: f.auth_method,
-        mfa_present: false,
+        mfa_authenticated_at: None,
         principal_tags: &tags,
     };
     let mut extra: Vec<(String, ContextValue)> = vec![

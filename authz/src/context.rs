@@ -35,6 +35,9 @@ pub mod keys {
     pub const AUTH_METHOD: &str = "ward:AuthMethod";
     /// `true` if the session was opened with a second factor.
     pub const MFA_PRESENT: &str = "ward:MultiFactorAuthPresent";
+    /// Seconds since the session's second factor was verified (absent
+    /// when none was).
+    pub const MFA_AGE: &str = "ward:MultiFactorAuthAge";
     /// `ward:PrincipalTag/` + key.
     pub const PRINCIPAL_TAG: &str = "ward:PrincipalTag/";
     /// `ward:ResourceTag/` + key.
@@ -75,8 +78,11 @@ pub struct RequestFacts<'a> {
     pub secure_transport: bool,
     /// `ward:AuthMethod`.
     pub auth_method: &'a str,
-    /// A second factor was presented.
-    pub mfa_present: bool,
+    /// When a second factor was verified for the caller's session (epoch
+    /// seconds): then `ward:MultiFactorAuthPresent` is `true` and
+    /// `ward:MultiFactorAuthAge` is `now` minus it; otherwise the first is
+    /// `false` and the second absent.
+    pub mfa_authenticated_at: Option<i64>,
     /// The principal's tags, as `ward:PrincipalTag/*`.
     pub principal_tags: &'a [(String, String)],
 }
@@ -101,7 +107,14 @@ pub fn context(action: &str, facts: &RequestFacts<'_>, extra: &[(&str, ContextVa
     insert_time(&mut ctx, facts.now);
     ctx.insert(keys::SECURE_TRANSPORT, boolean(facts.secure_transport));
     ctx.insert(keys::AUTH_METHOD, ContextValue::from(facts.auth_method));
-    ctx.insert(keys::MFA_PRESENT, boolean(facts.mfa_present));
+    ctx.insert(
+        keys::MFA_PRESENT,
+        boolean(facts.mfa_authenticated_at.is_some()),
+    );
+    if let Some(at) = facts.mfa_authenticated_at {
+        let age = facts.now.saturating_sub(at).max(0);
+        ctx.insert(keys::MFA_AGE, ContextValue::from(age.to_string()));
+    }
     insert_principal_tags(&mut ctx, facts.principal_tags);
     for (k, v) in extra {
         ctx.insert(k, v.clone());
@@ -295,7 +308,7 @@ mod tests {
             now: 1_700_000_000,
             secure_transport: true,
             auth_method: "access-key",
-            mfa_present: false,
+            mfa_authenticated_at: None,
             principal_tags: tags,
         }
     }
@@ -314,10 +327,20 @@ mod tests {
         assert_eq!(one(&ctx, "ward:SecureTransport"), "true");
         assert_eq!(one(&ctx, "ward:AuthMethod"), "access-key");
         assert_eq!(one(&ctx, "ward:MultiFactorAuthPresent"), "false");
+        assert!(!ctx.contains("ward:MultiFactorAuthAge"));
         assert_eq!(one(&ctx, "ward:PrincipalTag/team"), "ops");
         for (k, _) in ctx.iter() {
             assert!(supplies("iam:ListUsers", k), "{k}");
         }
+    }
+
+    #[test]
+    fn a_second_factor_sets_present_and_its_age() {
+        let mut f = facts(&[]);
+        f.mfa_authenticated_at = Some(1_700_000_000 - 42);
+        let ctx = context("iam:ListUsers", &f, &[]);
+        assert_eq!(one(&ctx, "ward:MultiFactorAuthPresent"), "true");
+        assert_eq!(one(&ctx, "aws:MultiFactorAuthAge"), "42");
     }
 
     #[test]
@@ -387,6 +410,10 @@ mod tests {
             "iam:UpdateLoginProfile",
             "iam:DeleteLoginProfile",
             "iam:ChangePassword",
+            "iam:EnableMFADevice",
+            "iam:DeactivateMFADevice",
+            "iam:ListMFADevices",
+            "iam:ResyncMFADevice",
             "iam:CreateAccessKey",
             "iam:ListAccessKeys",
             "iam:UpdateAccessKey",

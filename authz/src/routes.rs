@@ -82,6 +82,7 @@ const GROUPS: &str = "arn:ward:iam::{account}:group{pathPrefix}*";
 const POLICY: &str = "arn:ward:iam::{account}:policy{path}{name}";
 const POLICIES: &str = "arn:ward:iam::{account}:policy{pathPrefix}*";
 const HOST: &str = "arn:ward:host::{account}:host/{name}";
+const MFA: &str = "arn:ward:iam::{account}:mfa/{name}";
 const AUDIT: &str = "arn:ward:audit::{account}:log";
 
 /// Every `/v1/` route ward-ca serves.
@@ -245,6 +246,49 @@ pub const ROUTES: &[Route] = &[
         "/v1/users/{name}/ssh-keys/{id}",
         Signed,
         "iam:DeleteSSHPublicKey",
+        USER,
+    ),
+    // Virtual MFA devices (issue #14 item 3).
+    r(
+        "POST",
+        "/v1/mfa-devices",
+        Signed,
+        "iam:CreateVirtualMFADevice",
+        "arn:ward:iam::{account}:mfa/{virtualMfaDeviceName}",
+    ),
+    r(
+        "DELETE",
+        "/v1/mfa-devices/{name}",
+        Signed,
+        "iam:DeleteVirtualMFADevice",
+        MFA,
+    ),
+    r(
+        "POST",
+        "/v1/users/{name}/mfa-devices",
+        Signed,
+        "iam:EnableMFADevice",
+        USER,
+    ),
+    r(
+        "GET",
+        "/v1/users/{name}/mfa-devices",
+        Signed,
+        "iam:ListMFADevices",
+        USER,
+    ),
+    r(
+        "DELETE",
+        "/v1/users/{name}/mfa-devices/{device}",
+        Signed,
+        "iam:DeactivateMFADevice",
+        USER,
+    ),
+    r(
+        "POST",
+        "/v1/users/{name}/mfa-devices/{device}/resync",
+        Signed,
+        "iam:ResyncMFADevice",
         USER,
     ),
     r(

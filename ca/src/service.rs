@@ -20,6 +20,7 @@ pub mod host_registry;
 pub mod host_sync;
 pub mod hosts;
 pub mod iam;
+pub mod mfa;
 pub mod names;
 pub mod passwords;
 pub mod posix;

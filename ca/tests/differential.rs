@@ -231,7 +231,7 @@ fn differential(db: Db) {
             now: 1_750_000_000,
             secure_transport: true,
             auth_method: "access-key",
-            mfa_present: false,
+            mfa_authenticated_at: None,
             principal_tags: &tags,
         };
         let principal = Principal::from_arn(user["arn"].as_str().unwrap())

@@ -70,6 +70,7 @@ pub(crate) fn login(args: LoginArgs, ctx: &Ctx) -> Done {
     let req = api::LoginRequest {
         user_name: user.clone(),
         password,
+        mfa_code: None,
     };
     let v = client
         .call(Method::Post, &["login"], &[], body(&req)?)?

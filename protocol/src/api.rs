@@ -57,6 +57,12 @@
 //! | `GET /v1/users/{name}/ssh-keys/{id}` | `iam:GetSSHPublicKey` | → [`SshPublicKey`] |
 //! | `PATCH /v1/users/{name}/ssh-keys/{id}` | `iam:UpdateSSHPublicKey` | [`UpdateAccessKey`] (status) → 204 |
 //! | `DELETE /v1/users/{name}/ssh-keys/{id}` | `iam:DeleteSSHPublicKey` | → 204 |
+//! | `POST /v1/mfa-devices` | `iam:CreateVirtualMFADevice` | [`CreateVirtualMfaDevice`] → [`VirtualMfaDevice`] (seed shown once) |
+//! | `DELETE /v1/mfa-devices/{name}` | `iam:DeleteVirtualMFADevice` | → 204 |
+//! | `POST /v1/users/{name}/mfa-devices` | `iam:EnableMFADevice` | [`EnableMfaDevice`] → [`MfaDevice`] |
+//! | `GET /v1/users/{name}/mfa-devices` | `iam:ListMFADevices` | → [`MfaDeviceList`] |
+//! | `DELETE /v1/users/{name}/mfa-devices/{device}` | `iam:DeactivateMFADevice` | → 204 |
+//! | `POST /v1/users/{name}/mfa-devices/{device}/resync` | `iam:ResyncMFADevice` | [`ResyncMfaDevice`] → 204 |
 //! | `POST /v1/simulate/principal` | `iam:SimulatePrincipalPolicy` | [`SimulatePrincipalPolicy`] → [`SimulationResults`] |
 //! | `POST /v1/simulate/custom` | `iam:SimulateCustomPolicy` | [`SimulateCustomPolicy`] → [`SimulationResults`] |
 //! | `POST /v1/ssh/user-certificates` | `ca:IssueSshUserCertificate` | [`SshCertificateRequest`] → [`SshCertificate`] |
@@ -421,6 +427,10 @@ pub struct LoginRequest {
     pub user_name: String,
     /// Password.
     pub password: String,
+    /// The current code of the user's MFA device: required when the user
+    /// has one enabled, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_code: Option<String>,
 }
 
 /// Temporary credentials (`ASIA…`), usable with SigV4 and the session token
@@ -972,4 +982,75 @@ pub struct HostCertificateRequest {
     /// Lifetime; default 30 days, at most 365 days, policy-capped.
     #[serde(default)]
     pub validity_seconds: Option<i64>,
+}
+
+/// `POST /v1/mfa-devices`: a virtual (TOTP) MFA device, not yet enabled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateVirtualMfaDevice {
+    /// 1 to 64 characters of letters, digits and `+=,.@_-`.
+    pub virtual_mfa_device_name: String,
+}
+
+/// A new virtual MFA device with its seed: shown once, never again.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMfaDevice {
+    /// `arn:ward:iam::ACCT:mfa/NAME`.
+    pub serial_number: String,
+    /// The RFC 6238 seed (HMAC-SHA-1, 6 digits, 30 s), base32.
+    pub base32_string_seed: String,
+    /// `otpauth://totp/…` for authenticator apps (holds the seed).
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for VirtualMfaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualMfaDevice")
+            .field("serial_number", &self.serial_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/users/{name}/mfa-devices`: enable a device for the user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnableMfaDevice {
+    /// The device's serial (`arn:ward:iam::ACCT:mfa/NAME`).
+    pub serial_number: String,
+    /// A code, then
+    pub authentication_code1: String,
+    /// the code of the next 30-second step.
+    pub authentication_code2: String,
+}
+
+/// `POST /v1/users/{name}/mfa-devices/{device}/resync`: two consecutive
+/// codes from a device whose clock drifted (up to 10 minutes).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResyncMfaDevice {
+    /// A code, then
+    pub authentication_code1: String,
+    /// the code of the next 30-second step.
+    pub authentication_code2: String,
+}
+
+/// An MFA device enabled for a user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaDevice {
+    /// The user.
+    pub user_name: String,
+    /// `arn:ward:iam::ACCT:mfa/NAME`.
+    pub serial_number: String,
+    /// RFC 3339.
+    pub enable_date: String,
+}
+
+/// A user's MFA devices.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaDeviceList {
+    /// At most one.
+    pub mfa_devices: Vec<MfaDevice>,
 }

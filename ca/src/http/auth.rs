@@ -151,6 +151,7 @@ async fn certificate_caller(
             secure,
             access_key_id: None,
             password_change_only: false,
+            mfa_authenticated_at: None,
         });
     }
     let user_id = rec.user_id.ok_or_else(|| refused("it names no user"))?;
@@ -233,7 +234,10 @@ async fn authenticate_inner(
             secure,
             Some(s.access_key_id),
         )
-        .map(|c| c.with_password_change_only(s.password_change_only));
+        .map(|c| {
+            c.with_password_change_only(s.password_change_only)
+                .with_mfa(s.mfa_authenticated_at)
+        });
     }
 
     let mut headers: Vec<(&str, &[u8])> = parts
@@ -308,8 +312,12 @@ async fn authenticate_inner(
         let user = iam::user_by_id(&mut c, &s.user_id)
             .await?
             .ok_or_else(invalid_key)?;
-        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id))
-            .map(|c| c.with_password_change_only(s.password_change_only));
+        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id)).map(
+            |c| {
+                c.with_password_change_only(s.password_change_only)
+                    .with_mfa(s.mfa_authenticated_at)
+            },
+        );
     }
 
     if claim.session_token.is_some() {
@@ -344,6 +352,7 @@ async fn authenticate_inner(
                 secure,
                 access_key_id: Some(key_id),
                 password_change_only: false,
+                mfa_authenticated_at: None,
             })
         }
         Some(user) => {
@@ -439,6 +448,7 @@ fn caller_for_user(
         secure,
         access_key_id: key,
         password_change_only: false,
+        mfa_authenticated_at: None,
     })
 }
 

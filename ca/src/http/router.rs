@@ -84,6 +84,23 @@ pub fn router(st: Shared) -> Router {
                 .patch(crate::service::ssh_keys::update)
                 .delete(crate::service::ssh_keys::delete),
         )
+        .route("/v1/mfa-devices", post(crate::service::mfa::create))
+        .route(
+            "/v1/mfa-devices/{name}",
+            axum::routing::delete(crate::service::mfa::delete),
+        )
+        .route(
+            "/v1/users/{name}/mfa-devices",
+            post(crate::service::mfa::enable).get(crate::service::mfa::list),
+        )
+        .route(
+            "/v1/users/{name}/mfa-devices/{device}",
+            axum::routing::delete(crate::service::mfa::deactivate),
+        )
+        .route(
+            "/v1/users/{name}/mfa-devices/{device}/resync",
+            post(crate::service::mfa::resync),
+        )
         .route(
             "/v1/simulate/principal",
             post(crate::service::simulate::principal),

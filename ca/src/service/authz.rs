@@ -165,7 +165,7 @@ pub async fn authorize(
         now: now(),
         secure_transport: caller.secure,
         auth_method: caller.auth_method,
-        mfa_present: false,
+        mfa_authenticated_at: caller.mfa_authenticated_at,
         principal_tags: &eff.tags,
     };
     let ctx = ward_authz::context(action, &facts, extra);

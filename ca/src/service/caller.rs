@@ -42,11 +42,20 @@ pub struct Caller {
     /// A session opened with a password that must be changed: only
     /// ChangePassword and GetCallerIdentity are allowed (see `authorize`).
     pub password_change_only: bool,
+    /// When the caller's session verified a second factor (Unix seconds):
+    /// `ward:MultiFactorAuthPresent` and `ward:MultiFactorAuthAge`. `None`
+    /// for long-term keys, certificates and sessions opened without one.
+    pub mfa_authenticated_at: Option<i64>,
 }
 
 impl Caller {
     pub(crate) fn with_password_change_only(mut self, only: bool) -> Caller {
         self.password_change_only = only;
+        self
+    }
+
+    pub(crate) fn with_mfa(mut self, at: Option<i64>) -> Caller {
+        self.mfa_authenticated_at = at;
         self
     }
 

@@ -85,6 +85,9 @@ pub(crate) async fn login(
     if req.password.len() > 1024 {
         return Err(ApiError::invalid("password", "password is too long"));
     }
+    if let Some(code) = &req.mfa_code {
+        crate::service::mfa::check_code("mfaCode", code)?;
+    }
     let permit = st.password_checks.try_permit(&st.metrics)?;
     let t = now();
     let pw = &st.config.passwords;
@@ -124,6 +127,28 @@ pub(crate) async fn login(
     })
     .await?
         && profile.is_some();
+    // The second factor, checked only once the password is right (and
+    // before the transaction below, as the check writes on its own).
+    let mfa = match (&user, ok) {
+        (Some(u), true) => match crate::service::mfa::enabled_device(&st, u).await? {
+            Some(d) => Some(
+                crate::service::mfa::login_check(
+                    &st,
+                    u,
+                    &d,
+                    req.mfa_code.as_deref(),
+                    &ip.to_string(),
+                )
+                .await,
+            ),
+            None if req.mfa_code.is_some() => Some(Err(ApiError::invalid(
+                "mfaCode",
+                "the user has no MFA device enabled: log in without mfaCode",
+            ))),
+            None => None,
+        },
+        _ => None,
+    };
     let resource = ward_authz::arn::user(st.store.account_id(), "/", &req.user_name);
     let g = system_grant("sts:GetSessionToken", &resource);
     // Neither outcome changes identities, policies or cached credentials.
@@ -180,6 +205,21 @@ pub(crate) async fn login(
         st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
         return Err(crate::service::disable::refused(&user));
     }
+    // A user with an MFA device logs in with its code too (as the AWS
+    // console asks): the password alone opens no session.
+    let mfa_authenticated_at = match mfa {
+        None => None,
+        Some(Ok(at)) => Some(at),
+        Some(Err(e)) => {
+            m.commit(&ev(
+                "Failed",
+                user_arn(st.store.account_id(), &user),
+                serde_json::json!({"code": e.code()}),
+            ))
+            .await?;
+            return Err(e);
+        }
+    };
     let key_id = crypto::access_key_id("ASIA");
     let secret = crypto::secret_access_key();
     let token = crypto::session_token();
@@ -201,12 +241,13 @@ pub(crate) async fn login(
         created_at: t,
         source_ip: ip.to_string(),
         password_change_only: reset_required,
+        mfa_authenticated_at,
     };
     iam::create_session(&mut m.tx, &session, t).await?;
     m.commit(&ev(
         "Allowed",
         user_arn(st.store.account_id(), &user),
-        serde_json::json!({"session": key_id, "passwordResetRequired": reset_required}),
+        serde_json::json!({"session": key_id, "passwordResetRequired": reset_required, "mfa": mfa_authenticated_at.is_some()}),
     ))
     .await?;
     Ok(Json(api::Credentials {

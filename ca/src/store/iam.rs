@@ -490,6 +490,7 @@ pub async fn delete_user(c: &mut AnyConnection, u: &User) -> Result<(), ApiError
         ("SELECT COUNT(*) FROM access_keys WHERE user_id = $1", "access keys"),
         ("SELECT COUNT(*) FROM ssh_keys WHERE user_id = $1", "SSH public keys"),
         ("SELECT COUNT(*) FROM login_profiles WHERE user_id = $1", "a login profile"),
+        ("SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", "an MFA device"),
     ];
     let mut left = Vec::new();
     for (sql, what) in checks {
@@ -1463,6 +1464,8 @@ pub struct Session {
     /// Opened with a password that must be changed: the session may only
     /// change it (and ask who it is).
     pub password_change_only: bool,
+    /// When a second factor was verified for it (Unix seconds), if one was.
+    pub mfa_authenticated_at: Option<i64>,
 }
 
 /// Stores a session.
@@ -1472,7 +1475,7 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at, source_ip, password_change_only) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at, source_ip, password_change_only, mfa_authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&s.access_key_id)
     .bind(&s.token_hash)
@@ -1483,6 +1486,7 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
     .bind(s.expires_at)
     .bind(&s.source_ip)
     .bind(i64::from(s.password_change_only))
+    .bind(s.mfa_authenticated_at)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -1499,10 +1503,11 @@ fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         source_ip: r.try_get("source_ip")?,
         password_change_only: r.try_get::<i64, _>("password_change_only")? != 0,
+        mfa_authenticated_at: r.try_get("mfa_authenticated_at")?,
     })
 }
 
-const SESSION_COLS: &str = "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed, created_at, source_ip, password_change_only";
+const SESSION_COLS: &str = "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed, created_at, source_ip, password_change_only, mfa_authenticated_at";
 
 /// A user's unexpired sessions, oldest first.
 pub async fn user_sessions(
