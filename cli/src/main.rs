@@ -27,6 +27,7 @@ mod error;
 mod files;
 mod host;
 mod iam;
+mod mfa;
 mod output;
 mod policy;
 mod session;
@@ -127,6 +128,10 @@ enum Command {
     /// List and revoke password sessions (temporary credentials).
     #[command(subcommand)]
     Session(sessions::SessionCommand),
+    /// Virtual MFA devices (TOTP): create, enable, list, deactivate,
+    /// resync, delete.
+    #[command(subcommand)]
+    Mfa(mfa::MfaCommand),
     /// SSH certificates: log in (get a certificate into ssh-agent) and
     /// ward's SSH CA keys, known_hosts lines and KRL.
     #[command(subcommand)]
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
         Command::SshKey(c) => ssh_key::run(c, &ctx),
         Command::ChangePassword(a) => session::change_password(a, &ctx),
         Command::Session(c) => sessions::run(c, &ctx),
+        Command::Mfa(c) => mfa::run(c, &ctx),
         Command::Ssh(c) => ssh::run(c, &ctx),
         Command::X509(c) => x509::run(c, &ctx),
         Command::Cert(c) => cert::run(c, &ctx),

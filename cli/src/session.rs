@@ -22,6 +22,11 @@ pub(crate) struct LoginArgs {
     /// The ward user name (default: $USER).
     #[arg(long)]
     user: Option<String>,
+    /// The current code of your MFA device (6 digits). Required when your
+    /// user has one enabled; on a terminal you are asked for it if the
+    /// server says so.
+    #[arg(long, value_name = "CODE")]
+    mfa_code: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -67,16 +72,24 @@ pub(crate) fn login(args: LoginArgs, ctx: &Ctx) -> Done {
     };
     let client = Client::anonymous(&settings)?;
     let password = read_password(&user)?;
-    let req = api::LoginRequest {
+    let mut req = api::LoginRequest {
         user_name: user.clone(),
         password,
-        mfa_code: None,
+        mfa_code: args.mfa_code,
     };
-    let v = client
-        .call(Method::Post, &["login"], &[], body(&req)?)?
-        .ok_or_else(|| {
-            Failure::Unexpected("the server answered login with no credentials".into())
-        })?;
+    let answer = match client.call(Method::Post, &["login"], &[], body(&req)?) {
+        // The user has an MFA device: ask for its code on a terminal.
+        Err(Failure::Api { error })
+            if error.code == "MfaRequired" && std::io::stdin().is_terminal() =>
+        {
+            req.mfa_code = Some(crate::mfa::prompt_code()?);
+            client.call(Method::Post, &["login"], &[], body(&req)?)?
+        }
+        other => other?,
+    };
+    let v = answer.ok_or_else(|| {
+        Failure::Unexpected("the server answered login with no credentials".into())
+    })?;
     let c: api::Credentials = typed(&v)?;
     let creds = Credentials {
         access_key_id: c.access_key_id.clone(),

@@ -33,7 +33,7 @@ pub(crate) enum SessionCommand {
 }
 
 /// The user named, or the caller's own user (from whoami).
-fn user_or_self(api: &crate::ctx::Api, user: Option<String>) -> Result<String, Failure> {
+pub(crate) fn user_or_self(api: &crate::ctx::Api, user: Option<String>) -> Result<String, Failure> {
     if let Some(u) = user {
         return Ok(u);
     }
