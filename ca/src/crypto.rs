@@ -13,6 +13,8 @@
 //!   with HMAC-SHA256 under the fixed label `ward audit chain v1`; it lives
 //!   only in memory and is never stored.
 
+pub mod totp;
+
 use std::fmt;
 use std::io::Write;
 use std::path::Path;

@@ -21,7 +21,6 @@ pub mod http;
 pub mod service;
 pub mod state;
 pub mod store;
-pub mod totp;
 
 /// The TLS listener (kept at its old path for callers of the library).
 pub use http::tls;

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::{creds_of, Creds, Db, Server};
 use serde_json::json;
-use ward_ca::totp;
+use ward_ca::crypto::totp;
 
 const PW: &str = "Kestrel-Orbit-77";
 

@@ -29,6 +29,7 @@ use rand::RngCore;
 use ward_protocol::api;
 
 use crate::crypto;
+use crate::crypto::totp;
 use crate::error::ApiError;
 use crate::service::authz::{authorize, system_grant};
 use crate::service::caller::{user_arn, Caller};
@@ -38,7 +39,6 @@ use crate::state::{now, AppState, Shared};
 use crate::store::iam::{self, User};
 use crate::store::mfa::{self as store, Device};
 use crate::store::AuditEvent;
-use crate::totp;
 
 /// Longest device name (AWS allows 226; ward keeps serials short).
 pub const MAX_NAME: usize = 64;
