@@ -555,6 +555,13 @@ pub const ROUTES: &[Route] = &[
         "host:ChangePassword",
         "arn:ward:iam::{account}:user{path}{user}",
     ),
+    r(
+        "POST",
+        "/v1/host/gateway/session-certificate",
+        Host,
+        "host:GatewaySessionCertificate",
+        "arn:ward:host::{account}:host/{target}",
+    ),
     // Audit.
     r("GET", "/v1/audit/events", Signed, "audit:ListEvents", AUDIT),
     r("GET", "/v1/audit/verify", Signed, "audit:VerifyLog", AUDIT),
