@@ -322,12 +322,23 @@ pub struct GatewaySessionCertificate {
     pub source_address: String,
     /// Unix seconds.
     pub valid_before: i64,
+    /// ward's SSH host CA keys (OpenSSH lines): the target's host
+    /// certificate must be signed by one of them.
+    pub host_ca_keys: Vec<String>,
+    /// Keys of revoked, unexpired host certificates (OpenSSH lines): a
+    /// target presenting one is refused.
+    pub revoked_host_keys: Vec<String>,
 }
 
 /// Longest lifetime of a gateway's one-session certificate, in seconds.
 pub const GATEWAY_SESSION_TTL: i64 = 300;
 /// The audit action of a gateway's one-session certificate.
 pub const EVENT_GATEWAY_SESSION_CERTIFICATE: &str = "host:GatewaySessionCertificate";
+/// Audit action of a terminating session's start at a gateway.
+pub const EVENT_GATEWAY_SESSION_START: &str = "ward-gateway:SessionStart";
+/// Audit action of a terminating session's end at a gateway (who, target,
+/// account, start and end, bytes each way, the recording id).
+pub const EVENT_GATEWAY_SESSION_END: &str = "ward-gateway:SessionEnd";
 
 /// A registered host as a gateway sees it: the names a client may ask
 /// for, and where the gateway connects.

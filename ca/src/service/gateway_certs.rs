@@ -37,7 +37,7 @@ use crate::service::caller::{require_host, user_arn, Caller};
 use crate::service::certificates::authorities;
 use crate::state::{now, AppState, Shared};
 use crate::store::authority::{self, Signer};
-use crate::store::certs::{kind, CertRecord};
+use crate::store::certs::{self, kind, CertRecord};
 use crate::store::{host_registry, hosts, iam, AuditEvent};
 use ward_pki::sshca;
 
@@ -298,6 +298,16 @@ pub(crate) async fn issue(
         gateway: Some(host.name.clone()),
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
+    // What the gateway verifies the target's host certificate with.
+    let host_ca_keys = auth
+        .ssh_keys(authority::SSH_HOST)
+        .iter()
+        .map(|k| k.public_key().to_openssh().map_err(ApiError::internal))
+        .collect::<Result<Vec<_>, _>>()?;
+    let revoked_host_keys = {
+        let mut c = st.store.pool().acquire().await?;
+        certs::revoked_host_keys(&mut c, t).await?
+    };
     let mut det = base;
     det["serial"] = serial.to_string().into();
     det["principals"] = serde_json::json!(principals);
@@ -318,6 +328,8 @@ pub(crate) async fn issue(
             principals,
             source_address: source,
             valid_before,
+            host_ca_keys,
+            revoked_host_keys,
         }),
     ))
 }
