@@ -53,7 +53,12 @@ fn gateway_session_certificates(db: Db) {
     let mut ids = std::collections::HashMap::new();
     for u in ["alice", "carol"] {
         let made = s
-            .call(&root, "POST", "/v1/users", Some(&json!({"name": u}).to_string()))
+            .call(
+                &root,
+                "POST",
+                "/v1/users",
+                Some(&json!({"name": u}).to_string()),
+            )
             .ok()
             .clone();
         ids.insert(u, made["userId"].as_str().unwrap().to_owned());
@@ -158,7 +163,10 @@ fn gateway_session_certificates(db: Db) {
         listing.contains("source-address 127.0.0.1"),
         "not pinned to the gateway: {listing}"
     );
-    assert!(listing.contains(&format!("Key ID: \"{alice}\"")), "{listing}");
+    assert!(
+        listing.contains(&format!("Key ID: \"{alice}\"")),
+        "{listing}"
+    );
     assert!(listing.contains("deploy"), "{listing}");
     assert!(!listing.contains("permit-port-forwarding"), "{listing}");
     // Valid: from YYYY-MM-DDTHH:MM:SS to YYYY-MM-DDTHH:MM:SS — at most 5 min
@@ -211,7 +219,10 @@ fn gateway_session_certificates(db: Db) {
         .ok()
         .clone();
     let text = ev.to_string();
-    assert!(text.contains("Allowed") && text.contains("Denied"), "{text}");
+    assert!(
+        text.contains("Allowed") && text.contains("Denied"),
+        "{text}"
+    );
     assert!(text.contains("gw-01"), "{text}");
 }
 

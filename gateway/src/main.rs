@@ -221,9 +221,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         etag: Mutex::new(etag),
     });
     sync.spawn().context("starting the sync thread")?;
-    ward_gateway::recording::prepare_dir(&cfg.recordings_dir).with_context(|| {
-        format!("recordings directory {}", cfg.recordings_dir.display())
-    })?;
+    ward_gateway::recording::prepare_dir(&cfg.recordings_dir)
+        .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),

@@ -181,11 +181,15 @@ impl Recording {
         let mut env = serde_json::Map::new();
         env.insert(
             "TERM".into(),
-            self.term.clone().map_or(serde_json::Value::Null, Into::into),
+            self.term
+                .clone()
+                .map_or(serde_json::Value::Null, Into::into),
         );
         env.insert(
             "SHELL".into(),
-            self.shell.clone().map_or(serde_json::Value::Null, Into::into),
+            self.shell
+                .clone()
+                .map_or(serde_json::Value::Null, Into::into),
         );
         let h = serde_json::json!({
             "version": 2,
@@ -312,10 +316,16 @@ mod tests {
         assert_eq!(lines[1][2], "hello\r\n");
         assert!(!text.contains("secret"), "input recorded by default");
         assert!(!text.contains("after the cap"));
-        assert!(lines.last().unwrap()[2].as_str().unwrap().contains(CAP_MARKER));
+        assert!(lines.last().unwrap()[2]
+            .as_str()
+            .unwrap()
+            .contains(CAP_MARKER));
         assert!(text.len() <= 400 + 200, "{}", text.len());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("s1.cast")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("s1.cast"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);

@@ -510,7 +510,8 @@ impl russh::server::Handler for Conn {
             let max = self.gw.cfg.max_channels_per_connection;
             if self.open.fetch_add(1, Ordering::AcqRel) >= max {
                 self.open.fetch_sub(1, Ordering::AcqRel);
-                let reason = format!("ward-gateway: at most {max} channels at once on one connection");
+                let reason =
+                    format!("ward-gateway: at most {max} channels at once on one connection");
                 reply
                     .reject(ChannelOpenFailure::Other { code: 4, reason })
                     .await;

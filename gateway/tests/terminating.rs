@@ -273,7 +273,10 @@ fn terminating_mode_bridges_records_and_explains() {
     assert!(!out.status.success(), "an overlong user got through");
 
     // Recordings: one per session, asciicast v2, private, playable.
-    let dir_mode = std::fs::metadata(&w.recordings).unwrap().permissions().mode();
+    let dir_mode = std::fs::metadata(&w.recordings)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
     let files = recordings(&w.recordings);
     assert!(files.len() >= 5, "{files:?}");
@@ -316,7 +319,8 @@ fn terminating_mode_bridges_records_and_explains() {
     let id = hi.file_stem().unwrap().to_str().unwrap().to_owned();
 
     // The inventory names the user and the gateway.
-    let certs = w.ca.root_json(&["cert", "list", "--user", "alice", "--all"]);
+    let certs =
+        w.ca.root_json(&["cert", "list", "--user", "alice", "--all"]);
     let via: Vec<&serde_json::Value> = certs["certificates"]
         .as_array()
         .unwrap()
@@ -325,8 +329,11 @@ fn terminating_mode_bridges_records_and_explains() {
         .collect();
     assert!(!via.is_empty(), "{certs}");
     assert!(
-        via.iter()
-            .all(|c| c["principals"].as_array().unwrap().iter().any(|p| p == "root")),
+        via.iter().all(|c| c["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "root")),
         "{certs}"
     );
 

@@ -27,8 +27,8 @@ use rand::RngCore;
 use ward_authz::RequestFacts;
 use ward_policy::{ContextValue, Principal, Request};
 use ward_protocol::host::{
-    GatewaySessionCertificate, GatewaySessionCertificateRequest,
-    EVENT_GATEWAY_SESSION_CERTIFICATE, GATEWAY_SESSION_TTL, KIND_GATEWAY,
+    GatewaySessionCertificate, GatewaySessionCertificateRequest, EVENT_GATEWAY_SESSION_CERTIFICATE,
+    GATEWAY_SESSION_TTL, KIND_GATEWAY,
 };
 
 use crate::error::ApiError;
@@ -81,18 +81,16 @@ fn user_id(field: &str, s: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(field, format!("{field} is not a ward user id")))
+        Err(ApiError::invalid(
+            field,
+            format!("{field} is not a ward user id"),
+        ))
     }
 }
 
 /// The audit event of a refusal or an issue, naming the user, the
 /// account and the gateway.
-fn event(
-    caller: &Caller,
-    resource: &str,
-    decision: &str,
-    detail: serde_json::Value,
-) -> AuditEvent {
+fn event(caller: &Caller, resource: &str, decision: &str, detail: serde_json::Value) -> AuditEvent {
     AuditEvent {
         at: now(),
         principal: caller.arn().to_owned(),
@@ -143,9 +141,10 @@ pub(crate) async fn issue(
             format!("target must be 1 to {MAX_TARGET} printable ASCII characters"),
         ));
     }
-    let client: std::net::IpAddr = req.source_ip.parse().map_err(|_| {
-        ApiError::invalid("sourceIp", "sourceIp must be an IPv4 or IPv6 address")
-    })?;
+    let client: std::net::IpAddr = req
+        .source_ip
+        .parse()
+        .map_err(|_| ApiError::invalid("sourceIp", "sourceIp must be an IPv4 or IPv6 address"))?;
     let Some(method) = METHODS.iter().copied().find(|m| *m == req.auth_method) else {
         return Err(ApiError::invalid(
             "authMethod",
@@ -221,7 +220,10 @@ pub(crate) async fn issue(
         ),
     ];
     extra.extend(ward_authz::context::resource_tags(
-        target.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
+        target
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str())),
     ));
     let action = "host:Login";
     let ctx = ward_authz::context(action, &facts, &ward_authz::context::refs(&extra));
