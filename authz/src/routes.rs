@@ -661,6 +661,9 @@ mod tests {
             "host:Renew",
             "host:VerifyPassword",
             "host:ChangePassword",
+            // Granted to enrolled gateways only; ward-ca decides the
+            // user's host:Login itself.
+            "host:GatewaySessionCertificate",
         ];
         for r in ROUTES {
             for a in r.action.split(" / ") {
