@@ -599,6 +599,13 @@ pub const ROUTES: &[Route] = &[
         "host:ChangePassword",
         "arn:ward:iam::{account}:user{path}{user}",
     ),
+    r(
+        "POST",
+        "/v1/host/gateway/session-certificate",
+        Host,
+        "host:GatewaySessionCertificate",
+        "arn:ward:host::{account}:host/{target}",
+    ),
     // Audit.
     r("GET", "/v1/audit/events", Signed, "audit:ListEvents", AUDIT),
     r("GET", "/v1/audit/verify", Signed, "audit:VerifyLog", AUDIT),
@@ -698,6 +705,9 @@ mod tests {
             "host:Renew",
             "host:VerifyPassword",
             "host:ChangePassword",
+            // Granted to enrolled gateways only; ward-ca decides the
+            // user's host:Login itself.
+            "host:GatewaySessionCertificate",
         ];
         for r in ROUTES {
             for a in r.action.split(" / ") {

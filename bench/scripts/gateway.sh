@@ -5,7 +5,11 @@
 #   1. `ssh -J JUMP root@TARGET true` login time (RUNS each, interleaved;
 #      median and p90);
 #   2. bytes/s of SIZE_MIB MiB piped through `ssh -J JUMP root@TARGET
-#      'cat >/dev/null'` (REPEATS each, interleaved; best and median).
+#      'cat >/dev/null'` (REPEATS each, interleaved; best and median);
+#   3. terminating mode (`ssh -o User=root%web-01 GATEWAY`) vs a direct
+#      `ssh root@TARGET`: login time (RUNS each) and SIZE_MIB MiB piped
+#      through (REPEATS each), interleaved. The target presents a host
+#      certificate from ward's SSH host CA (the gateway requires one).
 # The same stock sshd on loopback is the target in both cases (and the
 # stock jump host); the client authenticates with the same ward
 # certificate everywhere; the client picks the same cipher for both
@@ -46,6 +50,8 @@ cat >"$DIR/connect.json" <<'JSON'
 {"Version":"2012-10-17","Statement":[
  {"Effect":"Allow","Action":"host:Connect","Resource":"arn:ward:host::*:host/*",
   "Condition":{"StringEquals":{"ward:ResourceTag/env":"bench"}}},
+ {"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/*",
+  "Condition":{"StringEquals":{"ward:ResourceTag/env":"bench","host:Service":"gateway"}}},
  {"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}]}
 JSON
 "$W" user create alice >/dev/null
@@ -59,11 +65,14 @@ WARD_ACCESS_KEY_ID=$AK WARD_SECRET_ACCESS_KEY=$SK "$W" ssh login --no-agent --ex
 # --- the target (and stock jump host): one stock sshd trusting ward's user CA.
 T_PORT=$(free_port)
 ssh-keygen -q -t ed25519 -N '' -f "$DIR/sshd/host_key"
+"$W" host register web-01 --tag env=bench >/dev/null
+"$W" host certificate web-01 --public-key "$DIR/sshd/host_key.pub" --out "$DIR/sshd/host_key-cert.pub" >/dev/null
 "$W" ssh trusted-user-ca-keys >"$DIR/sshd/ca.pub"
 mkdir -p "$DIR/sshd/principals"; echo alice >"$DIR/sshd/principals/root"
 cat >"$DIR/sshd/sshd_config" <<CFG
 ListenAddress 127.0.0.1
 HostKey $DIR/sshd/host_key
+HostCertificate $DIR/sshd/host_key-cert.pub
 PidFile $DIR/sshd/pid
 TrustedUserCAKeys $DIR/sshd/ca.pub
 AuthorizedPrincipalsFile $DIR/sshd/principals/%u
@@ -84,7 +93,6 @@ CFG
 PIDS+=($!)
 
 # --- ward-gateway, enrolled with a --gateway token; web-01 registered.
-"$W" host register web-01 --tag env=bench >/dev/null
 "$W" host update web-01 --address "127.0.0.1:$T_PORT" >/dev/null
 GW_PORT=$(free_port)
 cat >"$DIR/gateway.toml" <<TOML
@@ -126,6 +134,9 @@ Host *
 CFG
 via_gw()    { ssh -F "$DIR/ssh_config" -J gw root@web-01 "$@"; }
 via_stock() { ssh -F "$DIR/ssh_config" -J stockjump target "$@"; }
+via_term()  { ssh -F "$DIR/ssh_config" -o User=root%web-01 gw "$@"; }
+via_direct() { ssh -F "$DIR/ssh_config" target "$@"; }
+via_term true || { echo "terminating path fails:"; tail -20 "$DIR/gateway.log"; exit 1; }
 via_gw true || { echo "gateway path fails:"; tail -20 "$DIR/gateway.log"; exit 1; }
 via_stock true || { echo "stock jump path fails:"; tail -20 "$DIR/sshd/log"; exit 1; }
 
@@ -159,4 +170,30 @@ read -r ST_BEST ST_MED <<<"$(bstats "$DIR/b_stock")"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "via ward-gateway" "$GW_BEST" "$GW_MED"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "via stock sshd jump" "$ST_BEST" "$ST_MED"
 python3 -c "import sys; print('throughput ratio gateway/stock (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$GW_MED" "$ST_MED"
+
+echo "== 3. terminating mode vs direct ssh: login ($RUNS runs each) and $SIZE_MIB MiB ($REPEATS runs each), interleaved"
+: >"$DIR/t_term"; : >"$DIR/t_direct"
+for _ in $(seq 1 "$RUNS"); do
+  a=$(now_ns); via_term true; b=$(now_ns); echo $(( (b-a)/1000 )) >>"$DIR/t_term"
+  a=$(now_ns); via_direct true; b=$(now_ns); echo $(( (b-a)/1000 )) >>"$DIR/t_direct"
+done
+read -r TE_P50 TE_P90 <<<"$(stats "$DIR/t_term")"
+read -r DI_P50 DI_P90 <<<"$(stats "$DIR/t_direct")"
+printf "%-28s p50 %8s ms   p90 %8s ms\n" "terminating via gateway" "$TE_P50" "$TE_P90"
+printf "%-28s p50 %8s ms   p90 %8s ms\n" "direct ssh" "$DI_P50" "$DI_P90"
+python3 -c "import sys; print('login time ratio terminating/direct (p50): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_P50" "$DI_P50"
+: >"$DIR/b_term"; : >"$DIR/b_direct"
+for _ in $(seq 1 "$REPEATS"); do
+  for kind in term direct; do
+    a=$(now_ns)
+    head -c $((SIZE_MIB*1024*1024)) /dev/zero | "via_$kind" 'cat >/dev/null'
+    b=$(now_ns)
+    python3 -c "import sys; print('%.1f' % (float(sys.argv[1])*1e9/float(sys.argv[2])))" "$SIZE_MIB" "$((b-a))" >>"$DIR/b_$kind"
+  done
+done
+read -r TE_BEST TE_MED <<<"$(bstats "$DIR/b_term")"
+read -r DI_BEST DI_MED <<<"$(bstats "$DIR/b_direct")"
+printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "terminating via gateway" "$TE_BEST" "$TE_MED"
+printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "direct ssh" "$DI_BEST" "$DI_MED"
+python3 -c "import sys; print('throughput ratio terminating/direct (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_MED" "$DI_MED"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

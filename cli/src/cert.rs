@@ -220,6 +220,7 @@ mod tests {
             valid_before: before.into(),
             issued: "2024-01-01T00:00:00Z".into(),
             revoked: revoked.map(str::to_owned),
+            gateway: None,
         };
         let now = Instant::parse("2025-06-01T00:00:00Z").unwrap();
         for (r, want) in [

@@ -29,6 +29,9 @@ struct Raw {
     max_failed_auth_per_source: Option<u64>,
     failed_auth_window_seconds: Option<u64>,
     dangerous_allow_loopback_targets: Option<bool>,
+    recordings_dir: Option<PathBuf>,
+    recording_max_bytes: Option<u64>,
+    record_input: Option<bool>,
 }
 
 /// The validated configuration.
@@ -64,6 +67,15 @@ pub struct Config {
     /// Allow targets whose address is loopback (tests; never in
     /// production: it would expose services bound to the gateway itself).
     pub dangerous_allow_loopback_targets: bool,
+    /// Where terminating sessions are recorded (asciicast v2, one
+    /// `ID.cast` per session; the directory 0700, files 0600). Default:
+    /// `STATE_DIR/recordings`.
+    pub recordings_dir: PathBuf,
+    /// A recording stops (with a marker) at this size; the session goes on.
+    pub recording_max_bytes: u64,
+    /// Record the client's input too (`"i"` events). Off by default: input
+    /// carries what users type at password prompts.
+    pub record_input: bool,
 }
 
 impl Default for Config {
@@ -82,6 +94,9 @@ impl Default for Config {
             max_failed_auth_per_source: 30,
             failed_auth_window: Duration::from_secs(300),
             dangerous_allow_loopback_targets: false,
+            recordings_dir: PathBuf::from("/var/lib/ward-gateway/recordings"),
+            recording_max_bytes: 64 * 1024 * 1024,
+            record_input: false,
         }
     }
 }
@@ -174,6 +189,26 @@ impl Config {
             Some(p) if p.is_absolute() => p,
             Some(p) => return Err(bad("state_dir", format!("{} is not absolute", p.display()))),
         };
+        let recordings_dir = match raw.recordings_dir {
+            None => state_dir.join("recordings"),
+            Some(p) if p.is_absolute() => p,
+            Some(p) => {
+                return Err(bad(
+                    "recordings_dir",
+                    format!("{} is not absolute", p.display()),
+                ))
+            }
+        };
+        let recording_max_bytes = match raw.recording_max_bytes {
+            None => d.recording_max_bytes,
+            Some(n) if (4096..=1 << 40).contains(&n) => n,
+            Some(n) => {
+                return Err(bad(
+                    "recording_max_bytes",
+                    format!("{n} is not between 4096 and {}", 1u64 << 40),
+                ))
+            }
+        };
         let ca_url = match raw.ca_url {
             None => None,
             Some(u) => Some(ward_agent::config::check_url(&u).map_err(|m| bad("ca_url", m))?),
@@ -238,6 +273,9 @@ impl Config {
                 86_400,
             )?,
             dangerous_allow_loopback_targets: raw.dangerous_allow_loopback_targets.unwrap_or(false),
+            recordings_dir,
+            recording_max_bytes,
+            record_input: raw.record_input.unwrap_or(false),
         })
     }
 
@@ -291,6 +329,11 @@ mod tests {
             Err("handshake_timeout_seconds"),
         );
         check("bogus = 1", Err("bogus"));
+        check("recordings_dir = \"rel\"", Err("recordings_dir"));
+        check("recording_max_bytes = 10", Err("recording_max_bytes"));
+        let c = check("state_dir = \"/s\"", Ok(())).unwrap();
+        assert_eq!(c.recordings_dir, PathBuf::from("/s/recordings"));
+        assert!(!c.record_input);
         let c = check(
             "listen = \"127.0.0.1:2300\"\nstate_dir = \"/tmp/gw\"\ndangerous_allow_loopback_targets = true",
             Ok(()),

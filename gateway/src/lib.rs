@@ -5,13 +5,16 @@
 //! are ward-agent's library code — and decides with ward-authz through
 //! `ward_agent::decide`. What it adds: the SSH server ([`server`]), which
 //! targets a ProxyJump may reach ([`target`]), the per-source failed-auth
-//! throttle ([`throttle`]) and its configuration ([`config`]).
-//!
-//! It does not (yet) take passwords, terminate sessions, record them or
-//! cut them live (issue #13, later items).
+//! throttle ([`throttle`]), its configuration ([`config`]), and
+//! terminating mode ([`terminate`]: `ssh ACCOUNT%TARGET@GATEWAY`, bridged
+//! by [`bridge`] to the target's sshd with a one-session certificate,
+//! recorded by [`recording`] as asciicast v2).
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod config;
+pub mod recording;
 pub mod server;
 pub mod target;
+pub mod terminate;
 pub mod throttle;

@@ -19,6 +19,7 @@ use ward_agent::spool::{self, Spool};
 use ward_agent::sync::Sync;
 use ward_gateway::config::{self, Config};
 use ward_gateway::server::{self, Gateway};
+use ward_gateway::terminate::Terminator;
 use ward_gateway::throttle::Throttle;
 use ward_protocol::agent::Status;
 
@@ -123,6 +124,9 @@ fn print_config(c: &Config) {
         "dangerous_allow_loopback_targets = {}",
         c.dangerous_allow_loopback_targets
     );
+    println!("recordings_dir = {}", c.recordings_dir.display());
+    println!("recording_max_bytes = {}", c.recording_max_bytes);
+    println!("record_input = {}", c.record_input);
     println!("ok");
 }
 
@@ -217,10 +221,18 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         etag: Mutex::new(etag),
     });
     sync.spawn().context("starting the sync thread")?;
+    ward_gateway::recording::prepare_dir(&cfg.recordings_dir)
+        .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),
         throttle: Throttle::new(cfg.max_failed_auth_per_source, cfg.failed_auth_window),
+        terminator: {
+            let sync = sync.clone();
+            Terminator {
+                ca: Box::new(move || sync.ca_client()),
+            }
+        },
         cfg: cfg.clone(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

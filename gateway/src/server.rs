@@ -46,6 +46,8 @@ pub struct Gateway {
     pub decider: Decider,
     /// Failed authentications per source.
     pub throttle: Throttle,
+    /// Terminating mode's link to ward-ca.
+    pub terminator: crate::terminate::Terminator,
 }
 
 /// The russh server configuration: the certified host key, modern
@@ -134,6 +136,7 @@ pub async fn serve(
                 peer,
                 authed,
                 user: None,
+                dest: None,
                 open: Arc::new(AtomicUsize::new(0)),
             };
             if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
@@ -208,6 +211,9 @@ pub struct Conn {
     peer: SocketAddr,
     authed: Arc<AtomicBool>,
     user: Option<Authed>,
+    /// Terminating mode: where the SSH user name says to go (or why it
+    /// is malformed); `None`: ProxyJump only.
+    dest: Option<Result<crate::terminate::Dest, String>>,
     /// Channels open now.
     open: Arc<AtomicUsize>,
 }
@@ -252,6 +258,7 @@ impl Conn {
     /// Records the outcome of an authentication and turns it into russh's.
     fn finish_auth(
         &mut self,
+        ssh_user: &str,
         method: &'static str,
         outcome: Result<(String, String), Verdict>,
         now: i64,
@@ -268,6 +275,7 @@ impl Conn {
                     },
                 );
                 self.user = Some(Authed { id, name, method });
+                self.dest = crate::terminate::parse_user(ssh_user);
                 self.authed.store(true, Ordering::Release);
                 Auth::Accept
             }
@@ -381,7 +389,9 @@ fn live(
             format!("ward user {} is disabled", u.name),
         ));
     }
-    if u.name != ssh_user {
+    // ACCOUNT%TARGET (terminating mode) names where to go, not who: the
+    // key or certificate says who.
+    if u.name != ssh_user && crate::terminate::parse_user(ssh_user).is_none() {
         return Err(denied(
             Some(u.name.clone()),
             format!(
@@ -397,7 +407,7 @@ fn live(
 /// Resolves `address:port` and connects to the first acceptable address;
 /// any resolved address that is not acceptable refuses the whole target
 /// (a name must not smuggle in a loopback or metadata address).
-async fn connect(
+pub(crate) async fn connect(
     address: &str,
     port: u16,
     allow_loopback: bool,
@@ -464,7 +474,7 @@ impl russh::server::Handler for Conn {
         }
         let t = now();
         let r = self.key_auth(user, key, t);
-        Ok(self.finish_auth(SSH_KEY, r, t))
+        Ok(self.finish_auth(user, SSH_KEY, r, t))
     }
 
     async fn auth_openssh_certificate(
@@ -477,19 +487,57 @@ impl russh::server::Handler for Conn {
         }
         let t = now();
         let r = self.cert_auth(user, certificate, t);
-        Ok(self.finish_auth(SSH_CERTIFICATE, r, t))
+        Ok(self.finish_auth(user, SSH_CERTIFICATE, r, t))
     }
 
     async fn channel_open_session(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let (Some(a), Some(dest)) = (&self.user, &self.dest) {
+            let dest = match dest {
+                Ok(d) => d.clone(),
+                Err(reason) => {
+                    let reason = reason.clone();
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                    return Ok(());
+                }
+            };
+            let max = self.gw.cfg.max_channels_per_connection;
+            if self.open.fetch_add(1, Ordering::AcqRel) >= max {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                let reason =
+                    format!("ward-gateway: at most {max} channels at once on one connection");
+                reply
+                    .reject(ChannelOpenFailure::Other { code: 4, reason })
+                    .await;
+                return Ok(());
+            }
+            let who = crate::terminate::Who {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                method: a.method,
+                source: self.source(),
+            };
+            tokio::spawn(crate::terminate::serve(
+                self.gw.clone(),
+                who,
+                dest,
+                channel,
+                reply,
+                session.handle(),
+                Open(self.open.clone()),
+            ));
+            return Ok(());
+        }
         reply
             .reject(ChannelOpenFailure::Other {
                 code: 1,
-                reason: "ward-gateway: only ProxyJump is served here (ssh -J USER@GATEWAY TARGET)"
+                reason: "ward-gateway: ProxyJump (ssh -J USER@GATEWAY TARGET) or terminating mode (ssh ACCOUNT%TARGET@GATEWAY)"
                     .into(),
             })
             .await;

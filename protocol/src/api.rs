@@ -80,6 +80,7 @@
 //! | `POST /v1/host/audit` (host certificate) | the reported `host:*` actions | [`crate::host::AuditBatch`] → [`crate::host::AuditAccepted`] |
 //! | `POST /v1/host/password/verify` (host certificate) | host:VerifyPassword | [`crate::host::VerifyPassword`] → [`crate::host::PasswordVerdict`] |
 //! | `POST /v1/host/password/change` (host certificate) | host:ChangePassword | [`crate::host::ChangeHostPassword`] → [`crate::host::PasswordVerdict`] |
+//! | `POST /v1/host/gateway/session-certificate` (host certificate, gateways only) | host:GatewaySessionCertificate | [`crate::host::GatewaySessionCertificateRequest`] → [`crate::host::GatewaySessionCertificate`] |
 //! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
@@ -865,6 +866,10 @@ pub struct CertificateRecord {
     /// RFC 3339, if revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The gateway a one-session certificate was issued to (terminating
+    /// mode), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// A page of the inventory.

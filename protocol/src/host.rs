@@ -285,6 +285,61 @@ pub const KIND_HOST: &str = "host";
 /// Kind of an enrolled ward-gateway.
 pub const KIND_GATEWAY: &str = "gateway";
 
+/// `POST /v1/host/gateway/session-certificate` (issue #13, terminating
+/// mode): a ward-gateway asks for a one-session SSH user certificate for
+/// a user it has just authenticated, to log into `target` as `account`.
+/// Only a caller enrolled as a gateway may ask; ward-ca decides
+/// `host:Login` itself from current policy and refuses unknown and
+/// disabled users.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySessionCertificateRequest {
+    /// The ward user's id (`AIDA…`).
+    pub user_id: String,
+    /// The registered target host's name.
+    pub target: String,
+    /// The account on the target (`host:Principal`).
+    pub account: String,
+    /// The gateway's ephemeral public key (OpenSSH line).
+    pub public_key: String,
+    /// The client's address as the gateway sees it (`ward:SourceIp`).
+    pub source_ip: String,
+    /// How the user authenticated at the gateway (`ward:AuthMethod`).
+    pub auth_method: String,
+}
+
+/// The answer to [`GatewaySessionCertificateRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySessionCertificate {
+    /// The certificate (OpenSSH line).
+    pub certificate: String,
+    /// Its serial (decimal).
+    pub serial: String,
+    /// Its principals.
+    pub principals: Vec<String>,
+    /// `source-address`: where it may be used from (the gateway).
+    pub source_address: String,
+    /// Unix seconds.
+    pub valid_before: i64,
+    /// ward's SSH host CA keys (OpenSSH lines): the target's host
+    /// certificate must be signed by one of them.
+    pub host_ca_keys: Vec<String>,
+    /// Keys of revoked, unexpired host certificates (OpenSSH lines): a
+    /// target presenting one is refused.
+    pub revoked_host_keys: Vec<String>,
+}
+
+/// Longest lifetime of a gateway's one-session certificate, in seconds.
+pub const GATEWAY_SESSION_TTL: i64 = 300;
+/// The audit action of a gateway's one-session certificate.
+pub const EVENT_GATEWAY_SESSION_CERTIFICATE: &str = "host:GatewaySessionCertificate";
+/// Audit action of a terminating session's start at a gateway.
+pub const EVENT_GATEWAY_SESSION_START: &str = "ward-gateway:SessionStart";
+/// Audit action of a terminating session's end at a gateway (who, target,
+/// account, start and end, bytes each way, the recording id).
+pub const EVENT_GATEWAY_SESSION_END: &str = "ward-gateway:SessionEnd";
+
 /// A registered host as a gateway sees it: the names a client may ask
 /// for, and where the gateway connects.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

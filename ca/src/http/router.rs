@@ -195,6 +195,10 @@ pub fn router(st: Shared) -> Router {
             "/v1/host/password/change",
             post(crate::service::host_passwords::change),
         )
+        .route(
+            "/v1/host/gateway/session-certificate",
+            post(crate::service::gateway_certs::issue),
+        )
         .layer(middleware::from_fn_with_state(st.clone(), authn));
     Router::new()
         .route("/v1/login", post(crate::service::passwords::login))

@@ -225,6 +225,7 @@ pub(crate) async fn ssh_user_certificate(
         issued_at: t,
         revoked_at: None,
         public_key: None,
+        gateway: None,
     };
     let text = cert.to_openssh().map_err(ApiError::internal)?;
     let ev = crate::service::request::event(
@@ -311,6 +312,7 @@ pub(crate) async fn x509_client_certificate(
         issued_at: t,
         revoked_at: None,
         public_key: None,
+        gateway: None,
     };
     let ev = crate::service::request::event(
         &caller,
@@ -398,6 +400,7 @@ fn record_out(r: &CertRecord) -> api::CertificateRecord {
         valid_before: rfc3339(r.valid_before),
         issued: rfc3339(r.issued_at),
         revoked: r.revoked_at.map(rfc3339),
+        gateway: r.gateway.clone(),
     }
 }
 

@@ -41,6 +41,9 @@ const ACTIONS: &[&str] = &[
     "host:Connect",
     // ward-gateway authentications (issue #13).
     "ward-gateway:Authenticate",
+    // Terminating sessions' start and end (issue #13).
+    ward_protocol::host::EVENT_GATEWAY_SESSION_START,
+    ward_protocol::host::EVENT_GATEWAY_SESSION_END,
     // Offline password checks and PAM sessions (issue #12).
     ward_protocol::host::EVENT_VERIFY_PASSWORD,
     ward_protocol::host::EVENT_OPEN_SESSION,

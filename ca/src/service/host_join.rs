@@ -303,6 +303,7 @@ async fn issue(
         issued_at: now(),
         revoked_at: None,
         public_key: None,
+        gateway: None,
     };
     Ok(Issued {
         x509,

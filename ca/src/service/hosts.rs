@@ -303,6 +303,7 @@ pub(crate) fn sign_host_key(
         issued_at: t,
         revoked_at: None,
         public_key: Some(key.to_openssh().map_err(ApiError::internal)?),
+        gateway: None,
     };
     Ok((text, rec))
 }

@@ -49,9 +49,12 @@ pub struct CertRecord {
     /// The certified public key (OpenSSH line), kept for host certificates
     /// so that `@revoked` known_hosts lines can name it.
     pub public_key: Option<String>,
+    /// The gateway (host name) a one-session certificate was issued to
+    /// for this user (terminating mode), if any.
+    pub gateway: Option<String>,
 }
 
-const COLS: &str = "serial, kind, user_id, subject, key_fingerprint, ca_key_id, principals, valid_after, valid_before, issued_at, revoked_at, public_key";
+const COLS: &str = "serial, kind, user_id, subject, key_fingerprint, ca_key_id, principals, valid_after, valid_before, issued_at, revoked_at, public_key, gateway";
 
 fn row(r: &AnyRow) -> Result<CertRecord, sqlx::Error> {
     Ok(CertRecord {
@@ -67,6 +70,7 @@ fn row(r: &AnyRow) -> Result<CertRecord, sqlx::Error> {
         issued_at: r.try_get(9)?,
         revoked_at: r.try_get(10)?,
         public_key: r.try_get(11)?,
+        gateway: r.try_get(12)?,
     })
 }
 
@@ -81,7 +85,7 @@ pub async fn insert(c: &mut AnyConnection, rec: &CertRecord) -> Result<bool, Api
         return Ok(false);
     }
     sqlx::query(&format!(
-        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)"
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)"
     ))
     .bind(&rec.serial)
     .bind(&rec.kind)
@@ -94,6 +98,7 @@ pub async fn insert(c: &mut AnyConnection, rec: &CertRecord) -> Result<bool, Api
     .bind(rec.valid_before)
     .bind(rec.issued_at)
     .bind(&rec.public_key)
+    .bind(&rec.gateway)
     .execute(&mut *c)
     .await?;
     Ok(true)
@@ -419,7 +424,7 @@ async fn commit_one(store: &Store, j: &Job) -> Result<(), ApiError> {
 /// statement, and with it the batch).
 async fn insert_unchecked(c: &mut AnyConnection, rec: &CertRecord) -> Result<(), ApiError> {
     sqlx::query(&format!(
-        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)"
+        "INSERT INTO certificates ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)"
     ))
     .bind(&rec.serial)
     .bind(&rec.kind)
@@ -432,6 +437,7 @@ async fn insert_unchecked(c: &mut AnyConnection, rec: &CertRecord) -> Result<(),
     .bind(rec.valid_before)
     .bind(rec.issued_at)
     .bind(&rec.public_key)
+    .bind(&rec.gateway)
     .execute(&mut *c)
     .await?;
     Ok(())
