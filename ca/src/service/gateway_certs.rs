@@ -205,7 +205,7 @@ pub(crate) async fn issue(
         now: t,
         secure_transport: true,
         auth_method: method,
-        mfa_present: false,
+        mfa_authenticated_at: None,
         principal_tags: &eff.tags,
     };
     let mut extra: ward_authz::context::Entries = vec![
