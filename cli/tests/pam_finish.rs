@@ -475,11 +475,19 @@ fn sudo_decides_host_sudo_for_the_target_user_when_the_session_opens() {
         "Defaults pam_service=ward-test-sudo\nDefaults pam_login_service=ward-test-sudo\n\
                    Defaults !lecture\nroot ALL=(ALL:ALL) ALL\n\
                    alice,bob,carol,localsudo ALL=(ALL:ALL) NOPASSWD: ALL\n";
+    // pam_unix's account check (for localsudo, whom ward does not know)
+    // needs a shadow line.
+    let mut shadow = std::fs::read_to_string("/etc/shadow").unwrap();
+    shadow.push_str("localsudo:*:19000:0:99999:7:::\n");
     let h = Host::setup(
         "pam-fin-sudo",
         passwd,
         group,
-        &[("pam.d/ward-test-sudo", &stack), ("sudoers", sudoers)],
+        &[
+            ("pam.d/ward-test-sudo", &stack),
+            ("sudoers", sudoers),
+            ("shadow", &shadow),
+        ],
         "",
     );
     use std::os::unix::fs::PermissionsExt;
