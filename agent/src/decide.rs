@@ -46,6 +46,10 @@ pub const LOGIN: &str = "host:Login";
 pub const SUDO: &str = "host:Sudo";
 /// Actions a caller of [`Decider::authorize`] may ask.
 pub const HOST_ACTIONS: &[&str] = &[LOGIN, SUDO];
+/// The reason of an allowed sudo account pre-check that did not decide
+/// (the target user is decided when sudo opens the session).
+pub const SUDO_PENDING: &str =
+    "account stage: host:Sudo for the target user is decided when sudo opens the session";
 /// `ward:AuthMethod` of a certificate login.
 pub const SSH_CERTIFICATE: &str = "ssh-certificate";
 /// `ward:AuthMethod` of a registered-key login.
@@ -533,7 +537,11 @@ impl Decider {
         if !account_ok(&req.user) {
             return bad("user is not an account name");
         }
-        if !account_ok(&req.principal) {
+        // sudo's account stage: the target user is not known yet (sudo
+        // sets it only when it opens the session): an empty principal
+        // asks for the pre-check of [`Decider::sudo_precheck`].
+        let precheck = req.action == SUDO && req.principal.is_empty();
+        if !precheck && !account_ok(&req.principal) {
             return bad("principal is not an account name");
         }
         if req.service.is_empty()
@@ -569,6 +577,7 @@ impl Decider {
                     user: None,
                     reason: Some(format!("{} is not a ward user", req.user)),
                 },
+                Some(u) if precheck => self.sudo_precheck(&cur, u, &facts),
                 Some(u) => self.decide_user(&cur, u, &facts),
             },
         };
@@ -577,6 +586,31 @@ impl Decider {
             outcome: v.outcome,
             user: v.user,
             reason: v.reason,
+        }
+    }
+
+    /// sudo's account stage (`host:Sudo` without `host:Principal`: sudo
+    /// names the target user only when it opens the session, where
+    /// pam_ward asks again with it). Denied when the user is disabled or
+    /// a `Deny` applies whatever the target; allowed when the policy
+    /// allows it whatever the target; otherwise allowed *for now*, with
+    /// a reason saying the session decides (pam_ward's session stage
+    /// fails closed).
+    fn sudo_precheck(&self, cur: &Arc<Current>, user: &SnapshotUser, facts: &Facts<'_>) -> Verdict {
+        let undecided = user.enabled
+            && self.compiled(cur, user).is_ok_and(|c| {
+                evaluate(&cur.snapshot, &c, facts).decision
+                    == ward_policy::Decision::ImplicitlyDenied
+            });
+        if !undecided {
+            // Allowed whatever the target, disabled, a Deny that applies
+            // whatever the target, or policies that do not compile.
+            return self.decide_user(cur, user, facts);
+        }
+        Verdict {
+            outcome: Outcome::Allowed,
+            user: Some(user.name.clone()),
+            reason: Some(SUDO_PENDING.to_owned()),
         }
     }
 

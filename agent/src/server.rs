@@ -274,28 +274,76 @@ fn bind(path: &std::path::Path) -> anyhow::Result<UnixListener> {
     Ok(l)
 }
 
-/// Reads through a deadline: before each read the socket's timeout is set
-/// to what is left of it.
+/// Reads a connection's frames through a deadline, buffered: one `recv`
+/// usually brings a whole request (length prefix and body), so a request
+/// costs one read and one timeout update instead of one of each per
+/// piece. Before each `recv` the socket's timeout is set to what is left
+/// of the deadline. The buffer is wiped as it drains and when dropped: a
+/// request may carry a password.
 struct Deadline<'a> {
     stream: &'a UnixStream,
     deadline: Instant,
     started: bool,
     read_timeout: Duration,
+    buf: zeroize::Zeroizing<Vec<u8>>,
+    pos: usize,
+    end: usize,
+}
+
+/// Bytes one `recv` may bring (larger frames take several).
+const READ_BUFFER: usize = 8 * 1024;
+
+impl<'a> Deadline<'a> {
+    fn new(stream: &'a UnixStream, read_timeout: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            deadline: Instant::now(),
+            started: false,
+            read_timeout,
+            buf: zeroize::Zeroizing::new(vec![0; READ_BUFFER]),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// Waits for the next frame: `idle` to start it, then `read_timeout`
+    /// to finish it (at once if bytes of it are already buffered).
+    fn next_frame(&mut self, idle: Duration) {
+        self.started = self.pos < self.end;
+        self.deadline = Instant::now()
+            + if self.started {
+                self.read_timeout
+            } else {
+                idle
+            };
+    }
 }
 
 impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            zeroize::Zeroize::zeroize(&mut self.buf[..self.end]);
+            self.pos = 0;
+            self.end = 0;
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let n = (&*self.stream).read(&mut self.buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            if !self.started {
+                // The frame began: it has read_timeout to complete.
+                self.started = true;
+                self.deadline = Instant::now() + self.read_timeout;
+            }
+            self.end = n;
         }
-        self.stream.set_read_timeout(Some(left))?;
-        let n = (&*self.stream).read(buf)?;
-        if n > 0 && !self.started {
-            // The frame began: it has read_timeout to complete.
-            self.started = true;
-            self.deadline = Instant::now() + self.read_timeout;
-        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -318,13 +366,9 @@ fn error(code: &str, message: impl Into<String>) -> Response {
 fn connection(ctx: &Ctx, stream: UnixStream, uid: u32, _slot: Slot) {
     let _ = stream.set_write_timeout(Some(ctx.read_timeout));
     let may_decide = uid == 0 || ctx.decision_uids.contains(&uid);
+    let mut r = Deadline::new(&stream, ctx.read_timeout);
     loop {
-        let mut r = Deadline {
-            stream: &stream,
-            deadline: Instant::now() + ctx.idle_timeout,
-            started: false,
-            read_timeout: ctx.read_timeout,
-        };
+        r.next_frame(ctx.idle_timeout);
         let body = match read_frame(&mut r, MAX_REQUEST) {
             Ok(b) => b,
             Err(FrameError::TooLarge(n)) => {

@@ -1,6 +1,6 @@
 //! The audit spool (`STATE/audit-spool`): every decision the host makes is
-//! appended here durably (one JSON line per [`HostEvent`], append + fsync,
-//! with concurrent appends sharing one fsync) before it is acknowledged, and a delivery thread sends the oldest
+//! appended here (one JSON line per [`HostEvent`]) before it is
+//! acknowledged, and a delivery thread sends the oldest
 //! events, in order, in batches of at most [`BATCH`] to
 //! `POST /v1/host/audit`. Events leave the spool only after a 2xx answer
 //! (`AuditAccepted`), so a lost reply means the batch is sent again, and
@@ -29,12 +29,23 @@
 //!
 //! A crash in the middle of an append leaves a partial last line; it is cut
 //! off (and logged) when the spool is opened.
+//!
+//! Durability (group commit): [`Spool::append`] returns once the line is
+//! written (`write(2)` to the spool file, in the kernel's page cache), so
+//! a decision is answered without waiting for the disk, and the event
+//! survives a crash or SIGKILL of the agent. A background thread
+//! (`audit-fsync`) then fsyncs everything written meanwhile with one
+//! `fdatasync`, [`COMMIT_WINDOW`] after the first unsynced write, so an
+//! event reaches the disk within about 50 ms of its decision (the window
+//! plus the fsync itself). A power loss or kernel crash in that window can
+//! lose those last events; nothing else can. Dropping the spool fsyncs
+//! what is left.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use ward_protocol::host::{AuditAccepted, AuditBatch, HostEvent};
@@ -52,16 +63,100 @@ const MAX_FIELD: usize = 1024;
 /// The action of the event that reports dropped events.
 pub const DROPPED_ACTION: &str = "ward-agent:AuditEventsDropped";
 
+/// How long the group commit gathers writes before its fsync: an event
+/// is on disk at most this long (plus the fsync) after its append.
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(20);
+
 /// The on-disk spool.
 pub struct Spool {
     path: PathBuf,
     max_bytes: u64,
     boot: String,
     counter: AtomicU64,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     ready: Condvar,
-    /// Lines known to be on disk (fsynced), by [`Inner::written`] number.
-    synced: Mutex<u64>,
+    commit: Arc<Commit>,
+    /// Held by [`Spool::remove_first`] for a whole rewrite (one at a time).
+    rewrite: Mutex<()>,
+}
+
+/// The group commit's state, shared with the `audit-fsync` thread.
+#[derive(Default)]
+struct Commit {
+    state: Mutex<CommitState>,
+    wake: Condvar,
+    /// fsyncs done (by the thread and by [`Spool::sync_now`]).
+    fsyncs: AtomicU64,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Lines written but not yet covered by an fsync (a commit is due).
+    pending: bool,
+    /// Lines known to be on disk, by [`Inner::written`] number.
+    synced: u64,
+    /// The spool was dropped: the thread does a last fsync and ends.
+    stop: bool,
+}
+
+impl Commit {
+    fn lock(&self) -> MutexGuard<'_, CommitState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// One fsync of the spool's current file, covering every line written
+    /// before it started.
+    fn sync(&self, inner: &Mutex<Inner>) {
+        let (file, target) = {
+            let g = match inner.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            (g.file.clone(), g.written)
+        };
+        match file.sync_data() {
+            Ok(()) => {
+                self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                let mut st = self.lock();
+                st.synced = st.synced.max(target);
+            }
+            Err(e) => log(format_args!("audit spool: fsync failed: {e}")),
+        }
+    }
+
+    /// The `audit-fsync` thread: waits for a write, gathers writes for
+    /// `window`, fsyncs them all at once; ends when the spool is dropped.
+    fn run(&self, inner: &Weak<Mutex<Inner>>, window: Duration) {
+        loop {
+            let mut st = self.lock();
+            while !st.pending && !st.stop {
+                st = match self.wake.wait(st) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+            }
+            if !st.stop {
+                // Gather: every write in the window shares this fsync
+                // (the spool being dropped cuts the window short).
+                st = match self.wake.wait_timeout_while(st, window, |s| !s.stop) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+            let stop = st.stop;
+            st.pending = false;
+            drop(st);
+            let Some(inner) = inner.upgrade() else { return };
+            self.sync(&inner);
+            drop(inner);
+            if stop {
+                return;
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -83,8 +178,19 @@ pub struct Batch {
 }
 
 impl Spool {
-    /// Opens (creating, 0600) the spool at `path`.
+    /// Opens (creating, 0600) the spool at `path`, with its group commit
+    /// thread ([`COMMIT_WINDOW`]).
     pub fn open(path: &Path, max_bytes: u64) -> std::io::Result<Spool> {
+        Spool::open_with_window(path, max_bytes, COMMIT_WINDOW)
+    }
+
+    /// [`Spool::open`] with another group commit window (tests use a long
+    /// one to see that appends do not wait for the disk).
+    pub fn open_with_window(
+        path: &Path,
+        max_bytes: u64,
+        window: Duration,
+    ) -> std::io::Result<Spool> {
         let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -102,20 +208,29 @@ impl Spool {
         }
         let count = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         let file = open_append(path)?;
+        let inner = Arc::new(Mutex::new(Inner {
+            file: Arc::new(file),
+            bytes: bytes.len() as u64,
+            count,
+            dropped: 0,
+            written: 0,
+        }));
+        let commit = Arc::new(Commit::default());
+        {
+            let (commit, inner) = (commit.clone(), Arc::downgrade(&inner));
+            std::thread::Builder::new()
+                .name("audit-fsync".into())
+                .spawn(move || commit.run(&inner, window))?;
+        }
         Ok(Spool {
             path: path.to_path_buf(),
             max_bytes,
             boot: format!("{:016x}", rand::random::<u64>()),
             counter: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                file: Arc::new(file),
-                bytes: bytes.len() as u64,
-                count,
-                dropped: 0,
-                written: 0,
-            }),
+            inner,
             ready: Condvar::new(),
-            synced: Mutex::new(0),
+            commit,
+            rewrite: Mutex::new(()),
         })
     }
 
@@ -184,38 +299,36 @@ impl Spool {
                 ));
             }
         }
-        let mine = g.written;
         drop(g);
         if ok {
-            self.sync_through(mine);
+            // The line is written (it survives the agent's death); the
+            // group commit puts it on disk shortly (see the module docs).
+            let mut st = self.commit.lock();
+            if !st.pending {
+                st.pending = true;
+                self.commit.wake.notify_all();
+            }
         }
         self.ready.notify_all();
         ok
     }
 
-    /// Group commit: returns once every line up to number `seq` is on
-    /// disk. One fsync covers every line written before it started, so
-    /// concurrent callers share fsyncs instead of queueing one each
-    /// (an fsync costs milliseconds; decisions wait for it).
-    ///
-    /// Lines moved by [`Spool::remove_first`] are safe too: it rewrites
-    /// the file with an fsync, under the lock that appends take.
-    fn sync_through(&self, seq: u64) {
-        let mut synced = match self.synced.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if *synced >= seq {
-            return;
-        }
-        let (file, target) = {
-            let g = self.lock();
-            (g.file.clone(), g.written)
-        };
-        match file.sync_data() {
-            Ok(()) => *synced = target,
-            Err(e) => log(format_args!("audit spool: fsync failed: {e}")),
-        }
+    /// Fsyncs now everything written so far (shutdown; tests).
+    pub fn sync_now(&self) {
+        self.commit.sync(&self.inner);
+    }
+
+    /// Lines appended since open, and how many of them are known to be
+    /// on disk (fsynced).
+    pub fn written_and_synced(&self) -> (u64, u64) {
+        let written = self.lock().written;
+        (written, self.commit.lock().synced)
+    }
+
+    /// fsyncs of the spool since open (the group commit's and
+    /// [`Spool::sync_now`]'s).
+    pub fn fsyncs(&self) -> u64 {
+        self.commit.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Events waiting for delivery.
@@ -267,15 +380,28 @@ impl Spool {
     }
 
     /// Removes the oldest `lines` lines (after they were delivered).
+    ///
+    /// The rest is rewritten to a temporary file and fsynced *without* the
+    /// lock appends take, so decisions are not held up by the disk while a
+    /// batch is removed; then, under the lock, the lines appended meanwhile
+    /// are copied over and the file renamed into place (no fsync under the
+    /// lock: those lines are synced right after, like any append).
     pub fn remove_first(&self, lines: usize) -> std::io::Result<()> {
         if lines == 0 {
             return Ok(());
         }
-        let mut g = self.lock();
-        let mut text = Vec::new();
-        File::open(&self.path)?
-            .take(g.bytes)
-            .read_to_end(&mut text)?;
+        let _one = match self.rewrite.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (text, seen) = {
+            let g = self.lock();
+            let mut text = Vec::new();
+            File::open(&self.path)?
+                .take(g.bytes)
+                .read_to_end(&mut text)?;
+            (text, g.bytes)
+        };
         let mut cut = 0;
         let mut removed = 0u64;
         for _ in 0..lines {
@@ -287,11 +413,45 @@ impl Spool {
                 None => break,
             }
         }
-        write_atomic(&self.path, &text[cut..], 0o600)?;
-        g.file = Arc::new(open_append(&self.path)?);
-        g.bytes = (text.len() - cut) as u64;
-        g.count = g.count.saturating_sub(removed);
-        Ok(())
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = dir.join(format!(
+            ".audit-spool.tmp-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let result = (|| {
+            let mut f = open_new(&tmp)?;
+            f.write_all(&text[cut..])?;
+            f.sync_all()?;
+            let mut g = self.lock();
+            let mut tail = Vec::new();
+            if g.bytes > seen {
+                let mut old = File::open(&self.path)?;
+                std::io::Seek::seek(&mut old, std::io::SeekFrom::Start(seen))?;
+                old.take(g.bytes - seen).read_to_end(&mut tail)?;
+                f.write_all(&tail)?;
+            }
+            std::fs::rename(&tmp, &self.path)?;
+            g.file = Arc::new(f);
+            g.bytes = (text.len() - cut + tail.len()) as u64;
+            g.count = g.count.saturating_sub(removed);
+            Ok::<bool, std::io::Error>(!tail.is_empty())
+        })();
+        match result {
+            Ok(tail) => {
+                if tail {
+                    self.sync_now();
+                }
+                crate::files::sync_dir(&dir)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// Sends the oldest events (at most `max`) to ward-ca and removes them
@@ -311,6 +471,17 @@ impl Spool {
         }
         self.remove_first(batch.lines).map_err(DeliverError::Io)?;
         Ok(batch.lines)
+    }
+}
+
+impl Drop for Spool {
+    /// Stops the group commit thread, which fsyncs what is left.
+    fn drop(&mut self) {
+        self.commit.lock().stop = true;
+        self.commit.wake.notify_all();
+        // The thread cannot upgrade its reference once `inner` is gone:
+        // the last fsync is done here.
+        self.sync_now();
     }
 }
 
@@ -463,7 +634,8 @@ pub fn refused_as_malformed(e: &DeliverError) -> bool {
     matches!(e, DeliverError::Call(CallError::Status { code, .. }) if matches!(code, 400 | 413 | 422))
 }
 
-/// Appends one line (not yet fsynced: see [`Spool::sync_through`]).
+/// Appends one line (not yet fsynced: see the group commit in the module
+/// docs).
 fn write_line(g: &mut Inner, line: &[u8]) -> bool {
     match (&*g.file).write_all(line) {
         Ok(()) => {
@@ -477,6 +649,20 @@ fn write_line(g: &mut Inner, line: &[u8]) -> bool {
             false
         }
     }
+}
+
+/// A new spool file (0600) for [`Spool::remove_first`], opened for
+/// appending like the spool itself.
+fn open_new(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    // create_new honours the umask; set the bits exactly.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(f)
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {

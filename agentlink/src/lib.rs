@@ -20,14 +20,17 @@
 //!   exchange beyond it. The connect is bounded the same way.
 //! - The socket is close-on-exec, closed when the [`Link`] drops.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-use ward_protocol::agent::{exchange, FrameError, Request, Response};
+use ward_protocol::agent::{
+    parse_response, read_frame, write_frame, Envelope, FrameError, Request, Response, MAX_REQUEST,
+    MAX_RESPONSE,
+};
 
 /// Why the agent could not be asked.
 #[derive(Debug)]
@@ -122,10 +125,19 @@ impl Link {
         })
     }
 
-    /// One request and its answer, within the deadline.
+    /// One request and its answer, within the deadline. The answer is
+    /// read through a buffer (its length prefix and body usually come in
+    /// one `recv`); the agent sends nothing but the one answer, so no
+    /// bytes of a later frame can be left in it.
     pub fn ask(&mut self, request: Request) -> Result<Response, LinkError> {
         self.deadline = Instant::now() + self.timeout;
-        match exchange(self, request) {
+        let answer = write_frame(self, &Envelope::new(request), MAX_REQUEST).and_then(|()| {
+            parse_response(&read_frame(
+                &mut BufReader::with_capacity(4096, &mut *self),
+                MAX_RESPONSE,
+            )?)
+        });
+        match answer {
             Ok(r) => Ok(r),
             Err(FrameError::Io(e)) if is_timeout(&e) => Err(LinkError::TimedOut),
             Err(e) => Err(LinkError::Frame(e)),

@@ -115,6 +115,41 @@ pamtester ward-bench-ward alice acct_mgmt >/dev/null
 pamtester ward-bench-unix benchlocal acct_mgmt >/dev/null
 if pamtester ward-bench-ward nobody-here acct_mgmt >/dev/null 2>&1; then echo "an unknown user passed acct_mgmt"; exit 1; fi
 
+if [ "${PAM_BENCH_STRACE:-0}" = 1 ]; then
+  # Where an acct_mgmt's time goes: the agent's syscalls (strace -f -T)
+  # over 100 checks, and pamtester's wait for the answer (its read of the
+  # agent's reply, from the request written to the answer read). strace
+  # slows what it traces: the shares matter, not the absolute figures.
+  echo "== 0. where the time goes (strace; not the timed runs below)"
+  AGENT_PID=${PIDS[-1]}
+  strace -f -T -qq -o "$DIR/strace.agent" -p "$AGENT_PID" \
+    -e trace=accept4,read,write,fdatasync,fsync,clone3,setsockopt,getsockopt,recvfrom,sendto &
+  ST=$!
+  sleep 1
+  for _ in $(seq 100); do pamtester ward-bench-ward alice acct_mgmt >/dev/null; done
+  strace -f -T -qq -o "$DIR/strace.pam" -e trace=connect,write,read pamtester ward-bench-ward alice acct_mgmt >/dev/null
+  sleep 0.5
+  kill "$ST"; wait "$ST" 2>/dev/null || true
+  python3 - "$DIR/strace.agent" "$DIR/strace.pam" <<'PY2'
+import collections, re, sys
+tot, cnt = collections.Counter(), collections.Counter()
+for line in open(sys.argv[1]):
+    m = re.match(r"\d+\s+(\w+)\(.*<([\d.]+)>$", line.strip())
+    if m:
+        tot[m.group(1)] += float(m.group(2)); cnt[m.group(1)] += 1
+print("agent syscalls over 100 acct_mgmt (strace -f -T): name, calls, total ms, ms per check")
+for k, v in tot.most_common():
+    print("  %-12s %6d %9.2f %7.3f" % (k, cnt[k], v * 1e3, v * 10))
+for line in open(sys.argv[2]):
+    if "read(" in line and '"\\0\\0' in line:
+        m = re.search(r"<([\d.]+)>$", line.strip())
+        if m:
+            print("pamtester: waiting for the agent's answer: %.3f ms" % (float(m.group(1)) * 1e3))
+        break
+PY2
+  echo
+fi
+
 echo "== 1. pamtester acct_mgmt, one process each, $RUNS runs each, interleaved"
 python3 - <<'PY'
 import os, statistics, subprocess, time

@@ -4,7 +4,8 @@
 //! (installed verbatim as `/etc/pam.d/{login,sudo,sshd}`, only the module
 //! path made absolute), libnss_ward, and a stock `sshd` with the shipped
 //! `packaging/sshd_config.d/ward-password.conf` (`UsePAM yes`,
-//! keyboard-interactive) logged into with `sshpass`.
+//! keyboard-interactive) logged into with `sshpass`. (The real `sudo`
+//! is run by `pam_finish.rs`.)
 //!
 //! The test re-runs itself inside a private mount namespace (`unshare
 //! --mount`): a tmpfs over /run (the agent's socket at the path pam_ward
@@ -15,7 +16,7 @@
 //!
 //! Covered: a ward password login allowed; a wrong one refused, counted in
 //! ward-ca's audit log, and throttled after repeated failures; `host:Sudo`
-//! allowing and denying `sudo` (acct_mgmt); an account denial with ward's
+//! allowing and denying `sudo` (its session, where the target is known); an account denial with ward's
 //! reason shown to the user; a reset-required password forcing
 //! `chauthtok` in the same transaction, after which only the new password
 //! works; the home directory created at the first session; sshd with
@@ -501,10 +502,17 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
         sshd::text(&out)
     );
 
-    // --- sudo: host:Sudo for the invoking user (PAM_RUSER), to root.
-    let out = pamtester("sudo", "root", &["acct_mgmt"], &["ruser=alice"], &[]);
-    assert!(ok(&out), "alice may sudo: {}", sshd::text(&out));
-    let out = pamtester("sudo", "root", &["acct_mgmt"], &["ruser=bob"], &[]);
+    // --- sudo, as the real sudo calls PAM (pam_finish.rs runs sudo
+    // itself): account with PAM_USER = PAM_RUSER = the invoking user (no
+    // target yet: a pre-check), then the session with PAM_USER = the
+    // target, where host:Sudo is decided.
+    let out = pamtester("sudo", "alice", &["acct_mgmt"], &["ruser=alice"], &[]);
+    assert!(ok(&out), "alice's sudo pre-check: {}", sshd::text(&out));
+    let out = pamtester("sudo", "root", &["open_session"], &["ruser=alice"], &[]);
+    assert!(ok(&out), "alice may sudo to root: {}", sshd::text(&out));
+    let out = pamtester("sudo", "bob", &["open_session"], &["ruser=alice"], &[]);
+    assert!(!ok(&out), "alice may not sudo to bob: {}", sshd::text(&out));
+    let out = pamtester("sudo", "root", &["open_session"], &["ruser=bob"], &[]);
     assert!(!ok(&out), "bob has no host:Sudo: {}", sshd::text(&out));
     assert!(
         sshd::text(&out).contains("host:Sudo"),
@@ -512,8 +520,10 @@ fn ward_passwords_and_decisions_at_every_pam_door() {
         sshd::text(&out)
     );
     // A local invoking user is pam_unix's business.
-    let out = pamtester("sudo", "root", &["acct_mgmt"], &["ruser=localbob"], &[]);
+    let out = pamtester("sudo", "localbob", &["acct_mgmt"], &["ruser=localbob"], &[]);
     assert!(ok(&out), "a local sudoer: {}", sshd::text(&out));
+    let out = pamtester("sudo", "root", &["open_session"], &["ruser=localbob"], &[]);
+    assert!(ok(&out), "a local sudoer's session: {}", sshd::text(&out));
 
     // --- Reset required: authenticate succeeds, acct_mgmt demands a new
     // password, chauthtok changes it (old one taken from authenticate).

@@ -1,6 +1,8 @@
 //! Module arguments from the PAM stack line:
 //! `debug`, `timeout=SECONDS` (1–30, default 3), `ignore_unknown_user`,
-//! `use_first_pass`, `try_first_pass`, `socket=PATH` (default
+//! `use_first_pass`, `try_first_pass`, `sudo` (this is a sudo stack:
+//! decide `host:Sudo`; implied for the services `sudo` and `sudo-i`, and
+//! needed when sudoers names another `pam_service`), `socket=PATH` (default
 //! `/run/ward/agent.sock`; an absolute path — the stack file is
 //! root-owned, so this is not an environment override).
 //! Unknown or malformed arguments are reported (logged) and otherwise
@@ -25,6 +27,9 @@ pub struct Args {
     pub use_first_pass: bool,
     /// Use an earlier module's password if there is one, else prompt.
     pub try_first_pass: bool,
+    /// A sudo stack under another service name (`sudo` and `sudo-i`
+    /// are sudo stacks without it).
+    pub sudo: bool,
     /// The agent socket.
     pub socket: PathBuf,
 }
@@ -37,6 +42,7 @@ impl Default for Args {
             ignore_unknown_user: false,
             use_first_pass: false,
             try_first_pass: false,
+            sudo: false,
             socket: PathBuf::from(DEFAULT_SOCKET),
         }
     }
@@ -58,6 +64,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> (Args, Vec<String>
                 "ignore_unknown_user" => out.ignore_unknown_user = true,
                 "use_first_pass" => out.use_first_pass = true,
                 "try_first_pass" => out.try_first_pass = true,
+                "sudo" => out.sudo = true,
                 _ => problems.push(format!("ignoring unknown argument {shown:?}")),
             },
             Some(("timeout", v)) => match v.parse::<u64>() {
@@ -103,10 +110,12 @@ mod tests {
             "timeout=7",
             "ignore_unknown_user",
             "try_first_pass",
+            "sudo",
             "socket=/tmp/x/agent.sock",
         ]);
         assert!(w.is_empty(), "{w:?}");
         assert!(a.debug && a.ignore_unknown_user && a.try_first_pass && !a.use_first_pass);
+        assert!(a.sudo);
         assert_eq!(a.timeout, Duration::from_secs(7));
         assert_eq!(a.socket, PathBuf::from("/tmp/x/agent.sock"));
     }
@@ -124,6 +133,7 @@ mod tests {
             "socket=/tmp/\nx",
             "nonsense",
             "debug=1",
+            "sudo=yes",
         ] {
             let (a, w) = p(&[bad]);
             assert_eq!(a, Args::default(), "{bad}");

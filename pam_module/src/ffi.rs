@@ -481,6 +481,15 @@ pub extern "C" fn pam_sm_open_session(
         let Some(user) = item(pamh, PAM_USER) else {
             return PAM_SESSION_ERR;
         };
+        // sudo: the target user is known only now; host:Sudo is decided
+        // here, and a denial fails the session open (sudo then refuses
+        // to run the command).
+        let it = items(pamh);
+        if logic::is_sudo(args, &it) {
+            if let Some(code) = sudo_session(pamh, args, &it) {
+                return code;
+            }
+        }
         let Some(account) = account_of(&user) else {
             log(pamh, LOG_ERR, &format!("no account for {user}"));
             return PAM_SESSION_ERR;
@@ -515,6 +524,48 @@ pub extern "C" fn pam_sm_open_session(
             }
         }
     })
+}
+
+/// sudo's session opening: `None` to go on (allowed, or not a ward
+/// user), or the code that fails it.
+fn sudo_session(pamh: *mut PamHandle, args: &Args, it: &Items) -> Option<c_int> {
+    let who = format!(
+        "{} as {}",
+        it.ruser.as_deref().unwrap_or("?"),
+        it.user.as_deref().unwrap_or("?")
+    );
+    match logic::sudo_session(args, it, Path::new("/etc/passwd")) {
+        Verdict::Allow => {
+            if args.debug {
+                log(pamh, LOG_DEBUG, &format!("ward allowed sudo by {who}"));
+            }
+            None
+        }
+        // A local invoking user: sudoers and pam_unix decide.
+        Verdict::Unknown => None,
+        Verdict::Deny(reason) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward denied sudo by {who}: {reason}"),
+            );
+            tell(pamh, &format!("ward: access denied: {reason}"));
+            Some(PAM_PERM_DENIED)
+        }
+        Verdict::Refused(why) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward refused the sudo session: {why}"),
+            );
+            Some(PAM_PERM_DENIED)
+        }
+        Verdict::Unavailable(why) => {
+            log(pamh, LOG_ERR, &format!("denying sudo by {who}: {why}"));
+            tell(pamh, "ward: cannot check access right now");
+            Some(PAM_AUTHINFO_UNAVAIL)
+        }
+    }
 }
 
 /// `session` close: recorded in ward's audit log (a failure is logged;

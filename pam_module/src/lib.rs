@@ -16,14 +16,20 @@
 //! local logins keep working while the agent is down.
 //!
 //! What each phase does:
-//! - **account**: `host:Login` for the service and user, or `host:Sudo`
-//!   for the `sudo` service (the ward user is the invoking `PAM_RUSER`, the
-//!   principal the target `PAM_USER`). Denied → `PAM_PERM_DENIED` and
-//!   ward's reason shown through the conversation (`PAM_ERROR_MSG`);
-//!   unknown to ward → `PAM_USER_UNKNOWN` (`PAM_IGNORE` with
-//!   `ignore_unknown_user`).
-//! - **session**: creates a missing home directory from `/etc/skel`
-//!   (0700, owned by the user).
+//! - **account**: `host:Login` for the service and user. Denied →
+//!   `PAM_PERM_DENIED` and ward's reason shown through the conversation
+//!   (`PAM_ERROR_MSG`); unknown to ward → `PAM_USER_UNKNOWN` (`PAM_IGNORE`
+//!   with `ignore_unknown_user`). For sudo (services `sudo` and `sudo-i`,
+//!   or the `sudo` argument) sudo has not named the target yet (`PAM_USER`
+//!   = `PAM_RUSER` = the invoking user): a pre-check of `host:Sudo`
+//!   without `host:Principal` that refuses disabled users and Denies that
+//!   apply whatever the target.
+//! - **session**: for sudo first `host:Sudo` for the invoking user
+//!   (`PAM_RUSER`) to the target (`PAM_USER`, the runas user sudo has set
+//!   by now); a denial is `PAM_PERM_DENIED` (sudo treats only
+//!   `PAM_SESSION_ERR` as non-fatal) and sudo refuses the command, so
+//!   sudoers' `pam_session` must stay on (the default). Then creates a
+//!   missing home directory from `/etc/skel` (0700, owned by the user).
 //!   After a password `authenticate` that ward answered "reset
 //!   required", a granted account check returns `PAM_NEW_AUTHTOK_REQD`,
 //!   so the application runs `chauthtok`.

@@ -68,8 +68,23 @@ fn clean(what: &str, v: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
+/// Whether this is a sudo stack (decide `host:Sudo`): the `sudo` argument,
+/// or the services `sudo` and `sudo-i` (sudo's `pam_login_service`).
+pub fn is_sudo(args: &Args, items: &Items) -> bool {
+    args.sudo || matches!(items.service.as_deref(), Some("sudo" | "sudo-i"))
+}
+
 /// The agent request for an account check, or why none can be made.
-pub fn account_request(items: &Items) -> Result<AuthorizeRequest, String> {
+///
+/// For a sudo stack (`sudo`), the account stage does not know the target
+/// user: sudo calls `pam_acct_mgmt` with `PAM_USER` = the invoking user
+/// (root or the target with sudoers' `rootpw`/`targetpw`) and `PAM_RUSER`
+/// = the invoking user, and sets `PAM_USER` to the target only when it
+/// opens the session. The request is then `host:Sudo` for the invoking
+/// user (`PAM_RUSER`, else `PAM_USER`) with no `host:Principal`: the
+/// agent's pre-check, which denies only what is denied whatever the target
+/// (see [`sudo_session_request`] for the decision itself).
+pub fn account_request(items: &Items, sudo: bool) -> Result<AuthorizeRequest, String> {
     let service = clean(
         "PAM_SERVICE",
         items.service.as_deref().ok_or("PAM_SERVICE is not set")?,
@@ -78,17 +93,47 @@ pub fn account_request(items: &Items) -> Result<AuthorizeRequest, String> {
         "PAM_USER",
         items.user.as_deref().ok_or("PAM_USER is not set")?,
     )?;
-    let (action, user) = if service == "sudo" {
-        // sudo's PAM_USER is the target account; the ward user is the
-        // one who runs sudo.
-        let ruser = items
+    let (action, user, principal) = if sudo {
+        let invoker = match items.ruser.as_deref() {
+            Some(r) if !r.is_empty() => clean("PAM_RUSER", r)?,
+            _ => target,
+        };
+        ("host:Sudo", invoker, String::new())
+    } else {
+        ("host:Login", target.clone(), target)
+    };
+    request(items, action, user, principal, service)
+}
+
+/// The agent request at a sudo session's opening: `host:Sudo` for the
+/// invoking user (`PAM_RUSER`, required) with `host:Principal` = the
+/// target user (`PAM_USER`, which sudo has set to the runas user).
+pub fn sudo_session_request(items: &Items) -> Result<AuthorizeRequest, String> {
+    let service = clean(
+        "PAM_SERVICE",
+        items.service.as_deref().ok_or("PAM_SERVICE is not set")?,
+    )?;
+    let target = clean(
+        "PAM_USER",
+        items.user.as_deref().ok_or("PAM_USER is not set")?,
+    )?;
+    let invoker = clean(
+        "PAM_RUSER",
+        items
             .ruser
             .as_deref()
-            .ok_or("sudo did not set PAM_RUSER (the invoking user)")?;
-        ("host:Sudo", clean("PAM_RUSER", ruser)?)
-    } else {
-        ("host:Login", target.clone())
-    };
+            .ok_or("sudo did not set PAM_RUSER (the invoking user)")?,
+    )?;
+    request(items, "host:Sudo", invoker, target, service)
+}
+
+fn request(
+    items: &Items,
+    action: &str,
+    user: String,
+    principal: String,
+    service: String,
+) -> Result<AuthorizeRequest, String> {
     // PAM_RHOST is a host name or an address; only an address is
     // `ward:SourceIp` (a name would be whatever the client claimed).
     let source_ip = items
@@ -99,7 +144,7 @@ pub fn account_request(items: &Items) -> Result<AuthorizeRequest, String> {
     Ok(AuthorizeRequest {
         action: action.to_owned(),
         user,
-        principal: target,
+        principal,
         service,
         source_ip,
         auth_method: items
@@ -194,16 +239,33 @@ pub fn session(args: &Args, items: &Items, open: bool, passwd_file: &Path) -> Re
     }
 }
 
-/// The whole account check.
+/// The whole account check (a sudo stack's pre-check: see
+/// [`account_request`]).
 pub fn account(args: &Args, items: &Items, passwd_file: &Path) -> Verdict {
-    let req = match account_request(items) {
+    decide(
+        args,
+        account_request(items, is_sudo(args, items)),
+        passwd_file,
+    )
+}
+
+/// sudo's session opening: `host:Sudo` for the invoking user to the
+/// target user ([`sudo_session_request`]). A denial fails the session
+/// open, and sudo then refuses to run the command.
+pub fn sudo_session(args: &Args, items: &Items, passwd_file: &Path) -> Verdict {
+    decide(args, sudo_session_request(items), passwd_file)
+}
+
+fn decide(args: &Args, req: Result<AuthorizeRequest, String>, passwd_file: &Path) -> Verdict {
+    let req = match req {
         Ok(r) => r,
         Err(why) => return Verdict::Refused(why),
     };
-    match ask(args, Request::Authorize(req.clone())) {
+    let user = req.user.clone();
+    match ask(args, Request::Authorize(req)) {
         Ok(answer) => verdict(answer),
         Err(why) => {
-            if is_local_user(passwd_file, &req.user) {
+            if is_local_user(passwd_file, &user) {
                 Verdict::Unknown
             } else {
                 Verdict::Unavailable(why)
@@ -411,7 +473,7 @@ mod tests {
     fn login_and_sudo_requests() {
         let mut i = items("sshd", "alice");
         i.rhost = Some("10.1.2.3".into());
-        let r = account_request(&i).unwrap();
+        let r = account_request(&i, false).unwrap();
         assert_eq!(
             (r.action.as_str(), r.user.as_str(), r.principal.as_str()),
             ("host:Login", "alice", "alice")
@@ -419,17 +481,44 @@ mod tests {
         assert_eq!(r.source_ip.as_deref(), Some("10.1.2.3"));
         assert_eq!(r.auth_method, "unknown");
 
-        let mut s = items("sudo", "root");
-        assert!(account_request(&s).unwrap_err().contains("PAM_RUSER"));
+        // sudo's account stage: PAM_USER and PAM_RUSER are the invoking
+        // user; no target yet (no host:Principal).
+        let mut s = items("sudo", "alice");
+        assert!(is_sudo(&Args::default(), &s));
+        let r = account_request(&s, true).unwrap();
+        assert_eq!(
+            (r.action.as_str(), r.user.as_str(), r.principal.as_str()),
+            ("host:Sudo", "alice", "")
+        );
+        // rootpw: PAM_USER is root, the invoker is PAM_RUSER.
+        s.user = Some("root".into());
         s.ruser = Some("alice".into());
         s.rhost = Some("evil.example".into());
-        let r = account_request(&s).unwrap();
+        let r = account_request(&s, true).unwrap();
+        assert_eq!((r.user.as_str(), r.principal.as_str()), ("alice", ""));
+        // A host name is not an address: no ward:SourceIp.
+        assert_eq!(r.source_ip, None);
+        // The session: PAM_USER is the target, PAM_RUSER the invoker.
+        let r = sudo_session_request(&s).unwrap();
         assert_eq!(
             (r.action.as_str(), r.user.as_str(), r.principal.as_str()),
             ("host:Sudo", "alice", "root")
         );
-        // A host name is not an address: no ward:SourceIp.
-        assert_eq!(r.source_ip, None);
+        s.ruser = None;
+        assert!(sudo_session_request(&s).unwrap_err().contains("PAM_RUSER"));
+        s.ruser = Some("al\nice".into());
+        assert!(sudo_session_request(&s).is_err());
+        // Which stacks are sudo's.
+        assert!(is_sudo(&Args::default(), &items("sudo-i", "alice")));
+        assert!(!is_sudo(
+            &Args::default(),
+            &items("ward-test-sudo", "alice")
+        ));
+        let sudo_arg = Args {
+            sudo: true,
+            ..Args::default()
+        };
+        assert!(is_sudo(&sudo_arg, &items("ward-test-sudo", "alice")));
     }
 
     #[test]
@@ -441,16 +530,16 @@ mod tests {
             ("ss\0hd", "alice"),
         ] {
             assert!(
-                account_request(&items(svc, user)).is_err(),
+                account_request(&items(svc, user), false).is_err(),
                 "{svc:?} {user:?}"
             );
         }
         let long = "a".repeat(MAX_ITEM + 1);
-        assert!(account_request(&items("sshd", &long)).is_err());
-        assert!(account_request(&Items::default()).is_err());
+        assert!(account_request(&items("sshd", &long), false).is_err());
+        assert!(account_request(&Items::default(), false).is_err());
         let mut i = items("sshd", "alice");
         i.rhost = Some(format!("{}1.2.3.4", "\u{202e}"));
-        assert_eq!(account_request(&i).unwrap().source_ip, None);
+        assert_eq!(account_request(&i, false).unwrap().source_ip, None);
     }
 
     #[test]

@@ -218,20 +218,27 @@ fn stack_faults(lines: &[Line], needs: &[&str]) -> Vec<String> {
             f.push(format!("no pam_ward {kind} line"));
         }
     }
+    // A stack that needs a session line decides there (sudo's host:Sudo
+    // to the target user): that line must be terminal and unskippable
+    // too.
+    let decides =
+        |kind: &str| kind == "account" || (kind == "session" && needs.contains(&"session"));
     for (w, l) in lines.iter().enumerate() {
-        if !is_ward(l) || !["auth", "account", "password"].contains(&l.kind.as_str()) {
+        if !is_ward(l)
+            || !(["auth", "account", "password"].contains(&l.kind.as_str()) || decides(&l.kind))
+        {
             continue;
         }
         f.extend(ward_line_faults(l));
         // auth may start with pam_rootok (root needs no password); the
         // account check, which decides, may not be skipped by anything.
-        if l.kind == "account" {
+        if decides(&l.kind) {
             for i in 0..w {
                 if lines[i].kind == l.kind {
                     if let Some(why) = skips(lines, i, w) {
                         f.push(format!(
-                            "{}: can skip the pam_ward account line at {} ({why})",
-                            lines[i].at, l.at
+                            "{}: can skip the pam_ward {} line at {} ({why})",
+                            lines[i].at, l.kind, l.at
                         ));
                     }
                 }
@@ -300,6 +307,28 @@ fn the_checker_finds_stacks_that_let_a_denial_through() {
         ("auth requisite pam_ward.so\naccount required pam_unix.so\n", "no pam_ward account line"),
         ("account requisite pam_ward.so\n", "no pam_ward auth line"),
     ];
+    // sudo stacks: the session line decides and must be terminal.
+    let sudo_cases: &[(&str, &str)] = &[
+        (
+            "auth requisite pam_ward.so\naccount requisite pam_ward.so\nsession optional pam_ward.so\n",
+            "line is optional",
+        ),
+        (
+            "auth requisite pam_ward.so\naccount requisite pam_ward.so\nsession required pam_unix.so\n",
+            "no pam_ward session line",
+        ),
+        (
+            "auth requisite pam_ward.so\naccount requisite pam_ward.so\nsession sufficient pam_permit.so\nsession requisite pam_ward.so\n",
+            "can skip the pam_ward session line",
+        ),
+    ];
+    for (text, expect) in sudo_cases {
+        let faults = stack_faults(&parse_stack("bad", text), &["auth", "account", "session"]);
+        assert!(
+            faults.iter().any(|f| f.contains(expect)),
+            "expected {expect:?} for\n{text}got {faults:?}"
+        );
+    }
     for (text, expect) in cases {
         let faults = stack_faults(&parse_stack("bad", text), &["auth", "account"]);
         assert!(
@@ -331,12 +360,18 @@ fn the_shipped_stacks_make_a_ward_denial_terminal() {
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&p).unwrap();
-        let faults = stack_faults(&parse_stack(&name, &text), &["auth", "account"]);
+        // sudo decides host:Sudo to the target at the session.
+        let needs: &[&str] = if name.starts_with("sudo") {
+            &["auth", "account", "session"]
+        } else {
+            &["auth", "account"]
+        };
+        let faults = stack_faults(&parse_stack(&name, &text), needs);
         assert!(faults.is_empty(), "{name}: {faults:#?}");
         seen.push(name);
     }
     seen.sort();
-    assert_eq!(seen, ["login", "sshd", "su", "sudo"]);
+    assert_eq!(seen, ["login", "sshd", "su", "sudo", "sudo-i"]);
 }
 
 #[test]

@@ -405,8 +405,14 @@ impl std::fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Reads one frame body of at most `max` bytes.
-pub fn read_frame(r: &mut impl Read, max: usize) -> Result<Vec<u8>, FrameError> {
+/// A frame's bytes, wiped (zeroized over its whole allocation) when
+/// dropped: a frame may carry a password (`verify_password`,
+/// `change_password`), and freed memory is not cleared by the allocator.
+pub type FrameBuf = zeroize::Zeroizing<Vec<u8>>;
+
+/// Reads one frame body of at most `max` bytes (into a [`FrameBuf`] of
+/// exactly that size, so no unwiped copy is left behind by a reallocation).
+pub fn read_frame(r: &mut impl Read, max: usize) -> Result<FrameBuf, FrameError> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -424,25 +430,43 @@ pub fn read_frame(r: &mut impl Read, max: usize) -> Result<Vec<u8>, FrameError> 
     if n > max {
         return Err(FrameError::TooLarge(n));
     }
-    let mut body = vec![0u8; n];
+    let mut body = FrameBuf::new(vec![0u8; n]);
     r.read_exact(&mut body).map_err(FrameError::Io)?;
     Ok(body)
 }
 
-/// Writes `value` as one frame (refusing bodies over `max`).
+/// Counts the bytes a value serialises to (nothing is kept).
+struct Count(usize);
+
+impl Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `value` as one frame (refusing bodies over `max`), in one
+/// `write` of one [`FrameBuf`]: its size is counted first, so the buffer
+/// is allocated once (a growing buffer would free unwiped copies).
 pub fn write_frame<T: Serialize>(
     w: &mut impl Write,
     value: &T,
     max: usize,
 ) -> Result<(), FrameError> {
-    let body = serde_json::to_vec(value).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if body.len() > max {
-        return Err(FrameError::TooLarge(body.len()));
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let n = count.0;
+    if n > max {
+        return Err(FrameError::TooLarge(n));
     }
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(body.len()))?;
-    let mut frame = Vec::with_capacity(4 + body.len());
+    let len = u32::try_from(n).map_err(|_| FrameError::TooLarge(n))?;
+    let mut frame = FrameBuf::new(Vec::with_capacity(4 + n));
     frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
+    serde_json::to_writer(&mut *frame, value).map_err(|e| FrameError::Malformed(e.to_string()))?;
     w.write_all(&frame).map_err(FrameError::Io)?;
     w.flush().map_err(FrameError::Io)
 }
@@ -486,8 +510,12 @@ pub fn error(code: &str, message: &str) -> Response {
 /// caller sets the stream's timeouts).
 pub fn exchange<S: Read + Write>(stream: &mut S, request: Request) -> Result<Response, FrameError> {
     write_frame(stream, &Envelope::new(request), MAX_REQUEST)?;
-    let body = read_frame(stream, MAX_RESPONSE)?;
-    serde_json::from_slice(&body).map_err(|e| FrameError::Malformed(e.to_string()))
+    parse_response(&read_frame(stream, MAX_RESPONSE)?)
+}
+
+/// Parses a response frame body.
+pub fn parse_response(body: &[u8]) -> Result<Response, FrameError> {
+    serde_json::from_slice(body).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

@@ -414,10 +414,16 @@ pub struct AuditAccepted {
 }
 
 /// A password on the wire: serialised as a plain string, never shown by
-/// `Debug`. Hosts and ward-ca never log it.
+/// `Debug`, wiped (zeroized) when dropped. Hosts and ward-ca never log it.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(pub String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -191,6 +191,11 @@ impl Daemon {
         false
     }
 
+    /// The ward-ca process id (tests pause it with SIGSTOP).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn endpoint(&self) -> &str {
         &self.root["WARD_ENDPOINT"]
     }
