@@ -42,6 +42,7 @@ pub mod host_registry;
 pub mod hosts;
 pub mod iam;
 pub mod install;
+pub mod roles;
 pub mod ssh_keys;
 
 /// A database connection (sqlx's `Any` driver), for the store functions in

@@ -113,6 +113,7 @@ pub(crate) async fn whoami(
     let user_id = match &caller.identity {
         Identity::Root => acct(&st),
         Identity::User(u) => u.id.clone(),
+        Identity::RoleSession(rs) => rs.assumed_role_id(),
         Identity::Host(h) => h.id.clone(),
     };
     Ok(Json(api::CallerIdentity {
@@ -514,27 +515,35 @@ pub(crate) struct KeysQuery {
     keys: String,
 }
 
+impl KeysQuery {
+    /// The tag keys an Untag request removes: 1 to 50, each a valid key.
+    pub(crate) fn keys(&self) -> Result<Vec<String>, ApiError> {
+        let keys: Vec<String> = self
+            .keys
+            .split(',')
+            .map(str::to_owned)
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keys.is_empty() || keys.len() > names::MAX_TAGS {
+            return Err(ApiError::invalid(
+                "keys",
+                "keys must list 1 to 50 comma-separated tag keys",
+            ));
+        }
+        for k in &keys {
+            names::tag("keys", k, "")?;
+        }
+        Ok(keys)
+    }
+}
+
 pub(crate) async fn untag_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
     Q(q): Q<KeysQuery>,
 ) -> Result<Json<api::User>, ApiError> {
-    let keys: Vec<String> = q
-        .keys
-        .split(',')
-        .map(str::to_owned)
-        .filter(|k| !k.is_empty())
-        .collect();
-    if keys.is_empty() || keys.len() > names::MAX_TAGS {
-        return Err(ApiError::invalid(
-            "keys",
-            "keys must list 1 to 50 comma-separated tag keys",
-        ));
-    }
-    for k in &keys {
-        names::tag("keys", k, "")?;
-    }
+    let keys = q.keys()?;
     let (u, g) = target_user_with(
         &st,
         &caller,
@@ -761,7 +770,7 @@ pub(crate) async fn groups_for_user(
 
 // ---- managed policies -------------------------------------------------
 
-fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
+pub(crate) fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
     ward_authz::arn::policy(&acct(st), &p.path, &p.name)
 }
 
@@ -1066,6 +1075,7 @@ fn kind_of(kind: &str) -> Result<PrincipalType, ApiError> {
     match kind {
         "users" => Ok(PrincipalType::User),
         "groups" => Ok(PrincipalType::Group),
+        "roles" => Ok(PrincipalType::Role),
         _ => Err(ApiError::NotFound {
             code: "NotFound",
             message: format!("no such API route: /v1/{kind}/…"),
@@ -1073,10 +1083,14 @@ fn kind_of(kind: &str) -> Result<PrincipalType, ApiError> {
     }
 }
 
+/// The action on a principal of `kind`: the user one given, its group
+/// twin, or for a role the user action's `User` spelled `Role`
+/// (`iam:PutUserPolicy` → `iam:PutRolePolicy`).
 fn action_for(kind: PrincipalType, user: &str, group: &str) -> String {
     match kind {
         PrincipalType::User => user.to_owned(),
         PrincipalType::Group => group.to_owned(),
+        PrincipalType::Role => user.replacen("User", "Role", 1),
     }
 }
 
@@ -1122,6 +1136,19 @@ pub(crate) async fn target_principal_with(
                     kind,
                     id: grp.id,
                     name: grp.name,
+                },
+                g,
+            ))
+        }
+        PrincipalType::Role => {
+            let (r, g) =
+                crate::service::roles::target_role_with(st, caller, &action, name, read, extra)
+                    .await?;
+            Ok((
+                Principal {
+                    kind,
+                    id: r.id,
+                    name: r.name,
                 },
                 g,
             ))
@@ -1228,6 +1255,7 @@ pub(crate) async fn put_inline(
     let pk = match kind_of(&kind)? {
         PrincipalType::User => PolicyKind::InlineUser,
         PrincipalType::Group => PolicyKind::InlineGroup,
+        PrincipalType::Role => PolicyKind::InlineRole,
     };
     let doc = validate_document(&req.document, pk)?;
     let (pr, g) = target_principal(
