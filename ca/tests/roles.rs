@@ -996,3 +996,48 @@ fn assume_role_bad_input_names_the_field() {
         );
     });
 }
+
+/// A session policy's Deny on `ward:ResourceTag/*` applies even when none
+/// of the role's own policies looks at tags (the daemon reads a target's
+/// tags only for callers whose policies can look at them).
+fn session_policy_resource_tag_deny(s: &mut Server) {
+    let root = s.root();
+    let alice = user_with_policy(
+        s,
+        &root,
+        "alice",
+        r#"{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}"#,
+    );
+    s.call(
+        &root,
+        "POST",
+        "/v1/users",
+        Some(r#"{"name":"vip","tags":[{"key":"protected","value":"yes"}]}"#),
+    )
+    .ok();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"plain"}"#))
+        .ok();
+    create_role(
+        s,
+        &root,
+        "r",
+        &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
+        r#"{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}"#,
+    );
+    let sp = json!({"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"*","Resource":"*"},
+        {"Effect":"Deny","Action":"iam:GetUser","Resource":"*","Condition":{"StringEquals":{"ward:ResourceTag/protected":"yes"}}}]});
+    let sc = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "r"), "roleSessionName": "sp", "policy": sp}),
+    ));
+    s.call(&sc, "GET", "/v1/users/plain", None).ok();
+    s.call(&sc, "GET", "/v1/users/vip", None)
+        .err(403, "AccessDenied");
+}
+
+#[test]
+fn session_policy_resource_tag_deny_sqlite() {
+    with_db(Db::Sqlite, session_policy_resource_tag_deny);
+}

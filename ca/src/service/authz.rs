@@ -39,7 +39,13 @@ pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> 
     match &caller.identity {
         Identity::Root => Ok(Wanted::default()),
         Identity::User(u) => Ok(effective(st, u).await?.wanted),
-        Identity::RoleSession(rs) => Ok(role_effective(st, &rs.role).await?.wanted),
+        // The session policy bears on decisions too: a Deny in it on a
+        // target's tags must see them (else it would silently not apply).
+        Identity::RoleSession(rs) => Ok(role_effective(st, &rs.role).await?.wanted.or(rs
+            .policy
+            .as_deref()
+            .map(Wanted::of)
+            .unwrap_or_default())),
         Identity::Host(_) => Ok(Wanted::default()),
     }
 }
