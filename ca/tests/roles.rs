@@ -427,6 +427,21 @@ fn assume_role(s: &mut Server) {
         .err(403, "AccessDenied");
     s.call(&sc, "POST", "/v1/users", Some(r#"{"name":"mallory"}"#))
         .err(403, "AccessDenied");
+    // As AWS, ward:PrincipalArn of a role session is the role's ARN.
+    let cond = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListGroups","Resource":"*",
+        "Condition":{"ArnEquals":{"ward:PrincipalArn": arn}, "StringEquals":{"ward:userid": format!("{role_id}:s1"), "ward:PrincipalType":"AssumedRole"}}}]});
+    s.call(
+        &root,
+        "PUT",
+        "/v1/roles/deploy/policies/arn",
+        Some(&json!({"document": cond}).to_string()),
+    )
+    .ok();
+    s.call(&sc, "GET", "/v1/groups", None).ok();
+    s.call(&root, "DELETE", "/v1/roles/deploy/policies/arn", None)
+        .ok();
+    s.call(&sc, "GET", "/v1/groups", None)
+        .err(403, "AccessDenied");
     // The bearer form works too.
     let tok = sc.token.clone().unwrap();
     let b = s.raw(
@@ -674,15 +689,8 @@ fn assume_role(s: &mut Server) {
     );
 
     // Deleting the role ends its sessions.
-    for p in ["p"] {
-        s.call(
-            &root,
-            "DELETE",
-            &format!("/v1/roles/second/policies/{p}"),
-            None,
-        )
+    s.call(&root, "DELETE", "/v1/roles/second/policies/p", None)
         .ok();
-    }
     s.call(&chained, "GET", "/v1/whoami", None).ok();
     s.call(&root, "DELETE", "/v1/roles/second", None).ok();
     s.call(&chained, "GET", "/v1/whoami", None)

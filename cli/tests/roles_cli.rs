@@ -222,7 +222,7 @@ fn assume_role_with_the_cli() {
         &["--profile", "deployer", "whoami"],
         None,
         0,
-        &[&format!("assumed-role/deploy/from-cli")],
+        &["assumed-role/deploy/from-cli"],
         &[],
     );
     // credential_process JSON.

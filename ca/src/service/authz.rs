@@ -261,10 +261,19 @@ async fn decide_request(
                 tags.retain(|(tk, _)| !tk.eq_ignore_ascii_case(k));
                 tags.push((k.clone(), v.clone()));
             }
-            let keys = ward_authz::context::temporary_credential(
+            let mut keys = ward_authz::context::temporary_credential(
                 rs.issued_at,
                 rs.source_identity.as_deref(),
             );
+            // As AWS: a role session's ward:PrincipalArn is its role's ARN
+            // (the session ARN is the principal itself).
+            keys.push((
+                "ward:PrincipalArn".to_owned(),
+                ContextValue::from(crate::service::caller::role_arn(
+                    caller.principal.account(),
+                    &rs.role,
+                )),
+            ));
             (eff, Some(tags), policy, keys)
         }
         // Hosts are confined to the host routes (`api::authn`), which
