@@ -1062,6 +1062,72 @@ pub(crate) async fn set_default_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---- roles (their handlers are in `service::roles`) -------------------
+
+/// The context keys a request on an existing role supplies: its tags as
+/// `ward:ResourceTag/*` and, for the actions that take it, its boundary as
+/// `iam:PermissionsBoundary` — read only when the caller's policies can
+/// look at them.
+async fn role_resource_context(
+    st: &Shared,
+    c: &mut crate::store::Conn,
+    want: crate::service::authz::Wanted,
+    action: &str,
+    r: &crate::store::roles::Role,
+) -> Result<Vec<(String, ContextValue)>, ApiError> {
+    let mut ctx = Vec::new();
+    if want.resource_tags {
+        let tags = crate::store::roles::role_tags(c, &r.id).await?;
+        ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    if want.boundary && context::supplies_current_boundary(action) {
+        if let Some(pid) = &r.boundary_policy_id {
+            if let Some(p) = iam::policy_by_id(c, pid).await? {
+                let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
+                ctx.push((k.to_owned(), v));
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+/// Loads a role by name for `action` on it, with request-specific context
+/// keys; a role that does not exist is authorized on the ARN its name
+/// gives before the 404, so a 404 reveals nothing to the unauthorized.
+pub(crate) async fn target_role_with(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(crate::store::roles::Role, Grant), ApiError> {
+    names::role_name("name", name)?;
+    let want = crate::service::authz::wanted(st, caller).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = crate::store::roles::find_role(&mut c, name).await?;
+    let own = match &found {
+        Some(r) => role_resource_context(st, &mut c, want, action, r).await?,
+        None => Vec::new(),
+    };
+    drop(c);
+    let arn = match &found {
+        Some(r) => crate::service::caller::role_arn(&acct(st), r),
+        None => ward_authz::arn::role(&acct(st), "/", name),
+    };
+    let ctx: Vec<(&str, ContextValue)> = context::refs(&own)
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
+    let g = if read {
+        authorize_read(st, caller, action, &arn, &ctx).await?
+    } else {
+        authorize(st, caller, action, &arn, &ctx).await?
+    };
+    let r = found.ok_or_else(|| ApiError::no_such("role", name))?;
+    Ok((r, g))
+}
+
 // ---- attachments and inline policies ----------------------------------
 
 /// A user or group named in a `/v1/{kind}/{name}/…` route.
@@ -1141,9 +1207,7 @@ pub(crate) async fn target_principal_with(
             ))
         }
         PrincipalType::Role => {
-            let (r, g) =
-                crate::service::roles::target_role_with(st, caller, &action, name, read, extra)
-                    .await?;
+            let (r, g) = target_role_with(st, caller, &action, name, read, extra).await?;
             Ok((
                 Principal {
                     kind,

@@ -18,15 +18,15 @@ use axum::{Extension, Json};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use ward_authz::context;
-use ward_policy::{ContextValue, Policy, PolicyKind};
+use ward_policy::{Policy, PolicyKind};
 use ward_protocol::api;
 
 use crate::crypto;
 use crate::error::ApiError;
-use crate::service::authz::{authorize, authorize_read, Wanted};
+use crate::service::authz::authorize;
 use crate::service::caller::{role_arn, Caller};
 use crate::service::iam::{
-    acct, check_tags, path_or_root, policy_arn, policy_ref, KeysQuery, ListQuery,
+    acct, check_tags, path_or_root, policy_arn, policy_ref, target_role_with, KeysQuery, ListQuery,
 };
 use crate::service::names;
 use crate::service::request::{body, commit, document_text, rfc3339, P, Q};
@@ -215,70 +215,6 @@ pub(crate) async fn role_out(st: &Shared, c: &mut Conn, r: &Role) -> Result<api:
         tags,
         permissions_boundary: boundary,
     })
-}
-
-/// The context keys a request on an existing role supplies: its tags as
-/// `ward:ResourceTag/*` and, for the actions that take it, its boundary as
-/// `iam:PermissionsBoundary` — read only when the caller's policies can
-/// look at them.
-async fn role_resource_context(
-    st: &Shared,
-    c: &mut Conn,
-    want: Wanted,
-    action: &str,
-    r: &Role,
-) -> Result<Vec<(String, ContextValue)>, ApiError> {
-    let mut ctx = Vec::new();
-    if want.resource_tags {
-        let tags = roles::role_tags(c, &r.id).await?;
-        ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    }
-    if want.boundary && context::supplies_current_boundary(action) {
-        if let Some(pid) = &r.boundary_policy_id {
-            if let Some(p) = iam::policy_by_id(c, pid).await? {
-                let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
-                ctx.push((k.to_owned(), v));
-            }
-        }
-    }
-    Ok(ctx)
-}
-
-/// Loads a role by name for `action` on it, with request-specific context
-/// keys; a role that does not exist is authorized on the ARN its name
-/// gives before the 404, so a 404 reveals nothing to the unauthorized.
-pub(crate) async fn target_role_with(
-    st: &Shared,
-    caller: &Caller,
-    action: &str,
-    name: &str,
-    read: bool,
-    extra: &[(&str, ContextValue)],
-) -> Result<(Role, Grant), ApiError> {
-    names::role_name("name", name)?;
-    let want = crate::service::authz::wanted(st, caller).await?;
-    let mut c = st.store.pool().acquire().await?;
-    let found = roles::find_role(&mut c, name).await?;
-    let own = match &found {
-        Some(r) => role_resource_context(st, &mut c, want, action, r).await?,
-        None => Vec::new(),
-    };
-    drop(c);
-    let arn = match &found {
-        Some(r) => role_arn(&acct(st), r),
-        None => ward_authz::arn::role(&acct(st), "/", name),
-    };
-    let ctx: Vec<(&str, ContextValue)> = context::refs(&own)
-        .into_iter()
-        .chain(extra.iter().cloned())
-        .collect();
-    let g = if read {
-        authorize_read(st, caller, action, &arn, &ctx).await?
-    } else {
-        authorize(st, caller, action, &arn, &ctx).await?
-    };
-    let r = found.ok_or_else(|| ApiError::no_such("role", name))?;
-    Ok((r, g))
 }
 
 async fn target_role(
