@@ -60,6 +60,18 @@ pub mod keys {
     pub const CA_EXTENSIONS: &str = "ca:Extensions";
     /// The host's registered name.
     pub const HOST_NAME: &str = "host:Name";
+    /// When a temporary credential was issued (RFC 3339).
+    pub const TOKEN_ISSUE_TIME: &str = "ward:TokenIssueTime";
+    /// A role session's source identity.
+    pub const SOURCE_IDENTITY: &str = "ward:SourceIdentity";
+    /// The external id given to AssumeRole.
+    pub const EXTERNAL_ID: &str = "sts:ExternalId";
+    /// The session name given to AssumeRole.
+    pub const ROLE_SESSION_NAME: &str = "sts:RoleSessionName";
+    /// The source identity given to AssumeRole.
+    pub const STS_SOURCE_IDENTITY: &str = "sts:SourceIdentity";
+    /// The transitive tag keys given to AssumeRole.
+    pub const TRANSITIVE_TAG_KEYS: &str = "sts:TransitiveTagKeys";
 }
 
 /// What is known about a request before its action: the inputs of the
@@ -171,6 +183,19 @@ fn normal(key: &str) -> String {
         Some(rest) => format!("ward:{rest}"),
         None => lower,
     }
+}
+
+/// The keys a temporary credential adds to every request it signs:
+/// `ward:TokenIssueTime` and, if set, `ward:SourceIdentity`.
+pub fn temporary_credential(issued_at: i64, source_identity: Option<&str>) -> Entries {
+    let mut v = vec![(
+        keys::TOKEN_ISSUE_TIME.to_owned(),
+        ContextValue::from(Instant::from_epoch_seconds(issued_at).to_rfc3339()),
+    )];
+    if let Some(s) = source_identity {
+        v.push((keys::SOURCE_IDENTITY.to_owned(), ContextValue::from(s)));
+    }
+    v
 }
 
 /// Owned context entries, for keys whose names are built (tags).

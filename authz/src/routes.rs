@@ -81,6 +81,8 @@ const GROUP: &str = "arn:ward:iam::{account}:group{path}{name}";
 const GROUPS: &str = "arn:ward:iam::{account}:group{pathPrefix}*";
 const POLICY: &str = "arn:ward:iam::{account}:policy{path}{name}";
 const POLICIES: &str = "arn:ward:iam::{account}:policy{pathPrefix}*";
+const ROLE: &str = "arn:ward:iam::{account}:role{path}{name}";
+const ROLES: &str = "arn:ward:iam::{account}:role{pathPrefix}*";
 const HOST: &str = "arn:ward:host::{account}:host/{name}";
 const MFA: &str = "arn:ward:iam::{account}:mfa/{name}";
 const AUDIT: &str = "arn:ward:audit::{account}:log";
@@ -480,6 +482,112 @@ pub const ROUTES: &[Route] = &[
         Signed,
         "iam:DeleteGroupPolicy",
         GROUP,
+    ),
+    // Roles (issue #14).
+    r("POST", "/v1/roles", Signed, "iam:CreateRole", ROLE),
+    r("GET", "/v1/roles", Signed, "iam:ListRoles", ROLES),
+    r("GET", "/v1/roles/{name}", Signed, "iam:GetRole", ROLE),
+    r("PATCH", "/v1/roles/{name}", Signed, "iam:UpdateRole", ROLE),
+    r("DELETE", "/v1/roles/{name}", Signed, "iam:DeleteRole", ROLE),
+    r(
+        "PUT",
+        "/v1/roles/{name}/trust-policy",
+        Signed,
+        "iam:UpdateAssumeRolePolicy",
+        ROLE,
+    ),
+    r("POST", "/v1/roles/{name}/tags", Signed, "iam:TagRole", ROLE),
+    r(
+        "DELETE",
+        "/v1/roles/{name}/tags",
+        Signed,
+        "iam:UntagRole",
+        ROLE,
+    ),
+    r(
+        "PUT",
+        "/v1/roles/{name}/permissions-boundary",
+        Signed,
+        "iam:PutRolePermissionsBoundary",
+        ROLE,
+    ),
+    r(
+        "DELETE",
+        "/v1/roles/{name}/permissions-boundary",
+        Signed,
+        "iam:DeleteRolePermissionsBoundary",
+        ROLE,
+    ),
+    r(
+        "POST",
+        "/v1/roles/{name}/revoke-sessions",
+        Signed,
+        "iam:PutRolePolicy",
+        ROLE,
+    ),
+    r(
+        "GET",
+        "/v1/roles/{name}/attached-policies",
+        Signed,
+        "iam:ListAttachedRolePolicies",
+        ROLE,
+    ),
+    r(
+        "PUT",
+        "/v1/roles/{name}/attached-policies/{policy}",
+        Signed,
+        "iam:AttachRolePolicy",
+        ROLE,
+    ),
+    r(
+        "DELETE",
+        "/v1/roles/{name}/attached-policies/{policy}",
+        Signed,
+        "iam:DetachRolePolicy",
+        ROLE,
+    ),
+    r(
+        "GET",
+        "/v1/roles/{name}/policies",
+        Signed,
+        "iam:ListRolePolicies",
+        ROLE,
+    ),
+    r(
+        "PUT",
+        "/v1/roles/{name}/policies/{pname}",
+        Signed,
+        "iam:PutRolePolicy",
+        ROLE,
+    ),
+    r(
+        "GET",
+        "/v1/roles/{name}/policies/{pname}",
+        Signed,
+        "iam:GetRolePolicy",
+        ROLE,
+    ),
+    r(
+        "DELETE",
+        "/v1/roles/{name}/policies/{pname}",
+        Signed,
+        "iam:DeleteRolePolicy",
+        ROLE,
+    ),
+    // Temporary credentials (issue #14).
+    r(
+        "POST",
+        "/v1/sts/assume-role",
+        Signed,
+        "sts:AssumeRole (+ sts:TagSession with tags)",
+        "arn:ward:iam::{account}:role{path}{roleName} (with its trust policy)",
+    ),
+    r(
+        "POST",
+        "/v1/sts/session-token",
+        Signed,
+        "sts:GetSessionToken",
+        "the caller's own user ARN",
     ),
     // Simulation.
     r(

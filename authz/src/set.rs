@@ -160,6 +160,7 @@ impl<P: Borrow<Policy>> PrincipalPolicies<P> {
         Assembled {
             identity,
             boundaries: self.boundary.iter().map(Borrow::borrow).collect(),
+            session: None,
         }
     }
 }
@@ -171,16 +172,33 @@ pub struct Assembled<'a> {
     pub identity: Vec<&'a Policy>,
     /// Permissions boundaries (none or one).
     pub boundaries: Vec<&'a Policy>,
+    /// A role session's session policy (inline and managed session
+    /// policies merged into one document when the role was assumed).
+    pub session: Option<&'a Policy>,
 }
 
-impl Assembled<'_> {
-    /// The policy set (no resource or session policy yet).
+impl<'a> Assembled<'a> {
+    /// The same policies limited by a role session's session policy, so
+    /// that the session may do only what both the role's policies (within
+    /// its boundary) and the session policy allow.
+    pub fn with_session(mut self, session: Option<&'a Policy>) -> Assembled<'a> {
+        self.session = session;
+        self
+    }
+
+    /// The policy set (no resource policy).
     pub fn set(&self) -> PolicySet<'_> {
+        self.set_with_resource(None)
+    }
+
+    /// The policy set with a resource policy: for `sts:AssumeRole`, the
+    /// role's trust policy.
+    pub fn set_with_resource<'s>(&'s self, resource: Option<&'s Policy>) -> PolicySet<'s> {
         PolicySet {
             identity: &self.identity,
-            resource: None,
+            resource,
             boundaries: &self.boundaries,
-            session: None,
+            session: self.session,
         }
     }
 }
@@ -259,6 +277,35 @@ mod tests {
         let c = p.compile().unwrap();
         assert_eq!(decide(&c, "iam:GetUser"), Decision::Allowed);
         assert_eq!(decide(&c, "iam:ListUsers"), Decision::ImplicitlyDenied);
+    }
+
+    #[test]
+    fn a_session_policy_narrows_a_role() {
+        let mut p = PrincipalPolicies::<String>::new(Holder::Role);
+        p.own.inline.push(doc("Allow", "iam:*"));
+        let c = p.compile().unwrap();
+        let session = Policy::parse(&doc("Allow", "iam:Get*"), PolicyKind::Session).unwrap();
+        let who = Principal::from_arn("arn:ward:sts::123456789012:assumed-role/r/s").unwrap();
+        let req = |action: &str| {
+            Request::new(
+                who.clone(),
+                action,
+                "arn:ward:iam::123456789012:user/bob",
+                Context::new(),
+            )
+        };
+        let a = c.assemble().with_session(Some(&session));
+        assert_eq!(evaluate(&a.set(), &req("iam:GetUser")), Decision::Allowed);
+        assert_eq!(
+            evaluate(&a.set(), &req("iam:DeleteUser")),
+            Decision::ImplicitlyDenied
+        );
+        // Without the session policy the role allows it.
+        let a = c.assemble();
+        assert_eq!(
+            evaluate(&a.set(), &req("iam:DeleteUser")),
+            Decision::Allowed
+        );
     }
 
     #[test]

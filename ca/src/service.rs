@@ -26,6 +26,8 @@ pub mod names;
 pub mod passwords;
 pub mod posix;
 pub mod request;
+pub mod roles;
 pub mod sessions;
 pub mod simulate;
 pub mod ssh_keys;
+pub mod sts;

@@ -43,6 +43,7 @@ pub mod hosts;
 pub mod iam;
 pub mod install;
 pub mod mfa;
+pub mod roles;
 pub mod ssh_keys;
 
 /// A database connection (sqlx's `Any` driver), for the store functions in

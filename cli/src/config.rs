@@ -19,6 +19,13 @@
 //! identity only on requests that carry no `Authorization` header, so an
 //! access key found anywhere wins (issue #4 item 5).
 //!
+//! A profile with `role_arn` (and `source_profile`, optionally
+//! `role_session_name`, `duration_seconds`, `external_id`) in
+//! `~/.ward/config` stands for a role, as in the AWS CLI: its credentials
+//! are a session of that role, assumed with the source profile's
+//! credentials when a command needs them ([`Settings::assume`], resolved
+//! by `ctx::Ctx::api`).
+//!
 //! The INI parser is small and strict: a line that is not blank, a comment,
 //! a `[section]` or a `key = value` is an error naming file and line. No
 //! error message ever contains a value from these files.
@@ -220,6 +227,26 @@ pub(crate) struct Settings {
     pub(crate) credentials: Option<Credentials>,
     /// A client certificate, used when `credentials` is `None`.
     pub(crate) client_cert: Option<ClientCert>,
+    /// The profile names a role (`role_arn`): its credentials are assumed
+    /// with those of `source_profile`.
+    pub(crate) assume: Option<AssumeProfile>,
+    /// When `credentials` expire (RFC 3339), if known.
+    pub(crate) expiration: Option<String>,
+}
+
+/// A profile's `role_arn` and what goes with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AssumeProfile {
+    /// `role_arn`.
+    pub(crate) role_arn: String,
+    /// `source_profile`: whose credentials assume the role.
+    pub(crate) source_profile: String,
+    /// `role_session_name` (default `ward-cli`).
+    pub(crate) session_name: String,
+    /// `duration_seconds`, if set.
+    pub(crate) duration_seconds: Option<i64>,
+    /// `external_id`, if set.
+    pub(crate) external_id: Option<String>,
 }
 
 /// What the command needs to exist.
@@ -505,6 +532,7 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
         None
     };
     let mut cred_section_exists = false;
+    let from_env = env_creds.is_some();
     let credentials = match env_creds {
         Some(c) => Some(c),
         None if need == Need::Login => None,
@@ -584,6 +612,44 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
             .map(|e| expand(&e.value)),
     };
     let client_cert = client_cert(flags, env, &config, csec, &expand)?;
+    let assume = match file_value(&["role_arn"]) {
+        None => None,
+        Some(r) => {
+            let source = file_value(&["source_profile"]).ok_or_else(|| {
+                Failure::usage(format!(
+                    "{}: role_arn needs a source_profile in the same section",
+                    config.at(r.line)
+                ))
+            })?;
+            check_profile_name(&source.value)?;
+            let duration_seconds = match file_value(&["duration_seconds"]) {
+                None => None,
+                Some(d) => Some(d.value.parse::<i64>().map_err(|_| {
+                    Failure::usage(format!(
+                        "{}: duration_seconds must be a number of seconds",
+                        config.at(d.line)
+                    ))
+                })?),
+            };
+            Some(AssumeProfile {
+                role_arn: r.value.clone(),
+                source_profile: source.value.clone(),
+                session_name: file_value(&["role_session_name"])
+                    .map(|e| e.value.clone())
+                    .unwrap_or_else(|| "ward-cli".to_owned()),
+                duration_seconds,
+                external_id: file_value(&["external_id"]).map(|e| e.value.clone()),
+            })
+        }
+    };
+    // A role profile's credentials are the role session's: keys in its
+    // files' sections are not used (keys in the environment still win, as
+    // everywhere).
+    let credentials = if assume.is_some() && !from_env {
+        None
+    } else {
+        credentials
+    };
     let output = match flags.output {
         Some(o) => o,
         None => match file_value(&["output"]) {
@@ -608,6 +674,8 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
         output,
         credentials,
         client_cert,
+        assume,
+        expiration: None,
     })
 }
 

@@ -29,9 +29,16 @@ impl Ctx {
         config::resolve(&self.flags, &self.env, need)
     }
 
+    /// Settings for signed calls, with a role profile's credentials
+    /// (`role_arn` + `source_profile`) assumed.
+    pub(crate) fn signed_settings(&self) -> Result<Settings, Failure> {
+        let s = self.settings(Need::Signed)?;
+        crate::role::assume_profile(&self.flags, &self.env, s, 0)
+    }
+
     /// An authenticated API client (SigV4, or mTLS without an access key).
     pub(crate) fn api(&self) -> Result<Api, Failure> {
-        let s = self.settings(Need::Signed)?;
+        let s = self.signed_settings()?;
         Ok(Api {
             client: Client::authenticated(&s)?,
             output: s.output,

@@ -30,6 +30,7 @@ mod iam;
 mod mfa;
 mod output;
 mod policy;
+mod role;
 mod session;
 mod sessions;
 mod ssh;
@@ -117,6 +118,13 @@ enum Command {
     /// managed and inline policies on ward-ca.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Manage roles (trust policies, role policies, revoke-sessions).
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Assume a role: print shell exports, or store the session as a profile.
+    AssumeRole(role::AssumeRoleArgs),
+    /// Print the profile's credentials as AWS credential_process JSON.
+    CredentialProcess,
     /// Manage users' access keys.
     #[command(subcommand)]
     AccessKey(iam::AccessKeyCommand),
@@ -174,6 +182,9 @@ fn main() -> ExitCode {
         Command::User(c) => iam::user(c, &ctx),
         Command::Group(c) => iam::group(c, &ctx),
         Command::Policy(c) => policy::run(c, &ctx),
+        Command::Role(c) => role::run(c, &ctx),
+        Command::AssumeRole(a) => role::assume_role(a, &ctx),
+        Command::CredentialProcess => role::credential_process(&ctx),
         Command::AccessKey(c) => iam::access_key(c, &ctx),
         Command::SshKey(c) => ssh_key::run(c, &ctx),
         Command::ChangePassword(a) => session::change_password(a, &ctx),
@@ -271,6 +282,11 @@ mod tests {
             &["ward", "cert", "list", "--revoked", "--active"],
             &["ward", "cert", "list", "--kind", "ssh"],
             &["ward", "cert", "list", "--limit", "0"],
+            &["ward", "assume-role", "r"],
+            &["ward", "role", "create", "r"],
+            &[
+                "ward", "policy", "attach", "p", "--user", "u", "--role", "r",
+            ],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
@@ -370,6 +386,20 @@ mod tests {
             &["ward", "cert", "list", "--kind", "x509-client", "--active"],
             &["ward", "--cert", "c.pem", "--key", "k.pem", "whoami"],
             &["ward", "whoami", "--cert", "c.pem", "--key", "k.pem"],
+            &[
+                "ward",
+                "assume-role",
+                "r",
+                "--session",
+                "s",
+                "--duration",
+                "900",
+            ],
+            &[
+                "ward", "role", "create", "r", "--trust", "t.json", "--tag", "a=b",
+            ],
+            &["ward", "policy", "attach", "p", "--role", "r"],
+            &["ward", "credential-process", "--profile", "p"],
         ] {
             Cli::try_parse_from(args).unwrap();
         }

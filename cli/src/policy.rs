@@ -2,7 +2,7 @@
 //! managed and inline policy commands that talk to ward-ca ([`remote`]),
 //! and ward-ca's own simulator ([`simulation`]).
 
-mod remote;
+pub(crate) mod remote;
 mod simulation;
 
 use std::io::{Read, Write};
@@ -62,19 +62,19 @@ pub(crate) enum PolicyCommand {
     SetDefault(remote::Version),
     /// Delete a (non-default) version.
     DeleteVersion(remote::Version),
-    /// Attach a managed policy to a user or group.
+    /// Attach a managed policy to a user, group or role.
     Attach(remote::Attachment),
-    /// Detach a managed policy from a user or group.
+    /// Detach a managed policy from a user, group or role.
     Detach(remote::Attachment),
-    /// List the managed policies attached to a user or group.
+    /// List the managed policies attached to a user, group or role.
     Attached(remote::Attached),
-    /// Put (create or replace) an inline policy on a user or group.
+    /// Put (create or replace) an inline policy on a user, group or role.
     PutInline(remote::PutInline),
-    /// Show an inline policy of a user or group.
+    /// Show an inline policy of a user, group or role.
     GetInline(remote::Inline),
-    /// List the inline policies of a user or group.
+    /// List the inline policies of a user, group or role.
     ListInline(remote::Attached),
-    /// Delete an inline policy of a user or group.
+    /// Delete an inline policy of a user, group or role.
     DeleteInline(remote::Inline),
 }
 

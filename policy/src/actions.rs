@@ -163,6 +163,8 @@ pub const GLOBAL_KEYS: &[&str] = &[
     "ward:MultiFactorAuthPresent",
     "ward:MultiFactorAuthAge",
     "ward:AuthMethod",
+    "ward:TokenIssueTime",
+    "ward:SourceIdentity",
 ];
 
 const RESOURCE_TAG: &str = "ward:ResourceTag/*";
@@ -263,6 +265,8 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
         &[
             "sts:ExternalId",
             "sts:RoleSessionName",
+            "sts:SourceIdentity",
+            "sts:TransitiveTagKeys",
             REQUEST_TAG,
             TAG_KEYS,
         ],

@@ -33,13 +33,13 @@
 //! | `GET /v1/policies/{name}/versions/{v}` | `iam:GetPolicyVersion` | → [`PolicyVersion`] |
 //! | `PUT /v1/policies/{name}/default-version` | `iam:SetDefaultPolicyVersion` | [`SetDefaultVersion`] → 204 |
 //! | `DELETE /v1/policies/{name}/versions/{v}` | `iam:DeletePolicyVersion` | → 204 |
-//! | `PUT /v1/{users|groups}/{name}/attached-policies/{policy}` | `iam:Attach{User,Group}Policy` | → 204 |
-//! | `DELETE /v1/{users|groups}/{name}/attached-policies/{policy}` | `iam:Detach…Policy` | → 204 |
-//! | `GET /v1/{users|groups}/{name}/attached-policies` | `iam:ListAttached…Policies` | → [`PolicyList`] |
-//! | `PUT /v1/{users|groups}/{name}/policies/{pname}` | `iam:Put{User,Group}Policy` | [`PutInlinePolicy`] → 204 |
-//! | `GET /v1/{users|groups}/{name}/policies/{pname}` | `iam:Get…Policy` | → [`InlinePolicy`] |
-//! | `GET /v1/{users|groups}/{name}/policies` | `iam:List…Policies` | → [`InlinePolicyList`] |
-//! | `DELETE /v1/{users|groups}/{name}/policies/{pname}` | `iam:Delete…Policy` | → 204 |
+//! | `PUT /v1/{users|groups|roles}/{name}/attached-policies/{policy}` | `iam:Attach{User,Group,Role}Policy` | → 204 |
+//! | `DELETE /v1/{users|groups|roles}/{name}/attached-policies/{policy}` | `iam:Detach…Policy` | → 204 |
+//! | `GET /v1/{users|groups|roles}/{name}/attached-policies` | `iam:ListAttached…Policies` | → [`PolicyList`] |
+//! | `PUT /v1/{users|groups|roles}/{name}/policies/{pname}` | `iam:Put{User,Group,Role}Policy` | [`PutInlinePolicy`] → 204 |
+//! | `GET /v1/{users|groups|roles}/{name}/policies/{pname}` | `iam:Get…Policy` | → [`InlinePolicy`] |
+//! | `GET /v1/{users|groups|roles}/{name}/policies` | `iam:List…Policies` | → [`InlinePolicyList`] |
+//! | `DELETE /v1/{users|groups|roles}/{name}/policies/{pname}` | `iam:Delete…Policy` | → 204 |
 //! | `PUT /v1/users/{name}/permissions-boundary` | `iam:PutUserPermissionsBoundary` | [`SetBoundary`] → 204 |
 //! | `DELETE /v1/users/{name}/permissions-boundary` | `iam:DeleteUserPermissionsBoundary` | → 204 |
 //! | `PUT /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` / `UpdateLoginProfile` | [`LoginProfile`] → 204 |
@@ -91,6 +91,19 @@
 //! | `GET /v1/ca/x509-bundle.pem` (no auth) | — | root and issuing CA certificates |
 //! | `GET /v1/ca/x509.crl` (no auth) | — | CRL, PEM |
 //! | `GET /v1/ca/x509-crls/{id}` (no auth) | — | CRL of one issuing key, DER |
+//! | `POST /v1/roles` | `iam:CreateRole` | [`CreateRole`] → [`Role`] |
+//! | `GET /v1/roles?pathPrefix&marker&maxItems` | `iam:ListRoles` | → [`RoleList`] |
+//! | `GET /v1/roles/{name}` | `iam:GetRole` | → [`Role`] |
+//! | `PATCH /v1/roles/{name}` | `iam:UpdateRole` | [`UpdateRole`] → [`Role`] |
+//! | `DELETE /v1/roles/{name}` | `iam:DeleteRole` | → 204 (409 `DeleteConflict` while policies are attached) |
+//! | `PUT /v1/roles/{name}/trust-policy` | `iam:UpdateAssumeRolePolicy` | [`UpdateAssumeRolePolicy`] → 204 |
+//! | `POST /v1/roles/{name}/tags` | `iam:TagRole` | [`TagRequest`] → [`Role`] |
+//! | `DELETE /v1/roles/{name}/tags?keys=a,b` | `iam:UntagRole` | → [`Role`] |
+//! | `PUT /v1/roles/{name}/permissions-boundary` | `iam:PutRolePermissionsBoundary` | [`SetBoundary`] → 204 |
+//! | `DELETE /v1/roles/{name}/permissions-boundary` | `iam:DeleteRolePermissionsBoundary` | → 204 |
+//! | `POST /v1/roles/{name}/revoke-sessions` | `iam:PutRolePolicy` (AWSRevokeOlderSessions) | → [`RevokedRoleSessions`] |
+//! | `POST /v1/sts/assume-role` | `sts:AssumeRole` (trust policy; `sts:TagSession` with tags) | [`AssumeRoleRequest`] → [`AssumeRoleResponse`] |
+//! | `POST /v1/sts/session-token` | `sts:GetSessionToken` | [`GetSessionTokenRequest`] → [`Credentials`] |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
 //! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |
@@ -1058,4 +1071,176 @@ pub struct MfaDevice {
 pub struct MfaDeviceList {
     /// At most one.
     pub mfa_devices: Vec<MfaDevice>,
+}
+
+// ---- roles and temporary credentials (issue #14) ----------------------
+
+/// `POST /v1/roles`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateRole {
+    /// 1–64 of `[\w+=,.@-]`, unique case-insensitively.
+    pub name: String,
+    /// Defaults to `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// At most 1,000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The trust policy (who may assume the role); `Principal` required.
+    pub assume_role_policy_document: Box<RawValue>,
+    /// 3,600–43,200 seconds; default 3,600.
+    #[serde(default)]
+    pub max_session_duration: Option<i64>,
+    /// Up to 50.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Name or ARN of a managed policy to set as the permissions boundary.
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+}
+
+/// `PATCH /v1/roles/{name}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateRole {
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New maximum session duration (3,600–43,200 seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<i64>,
+}
+
+/// `PUT /v1/roles/{name}/trust-policy`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateAssumeRolePolicy {
+    /// The new trust policy.
+    pub document: Box<RawValue>,
+}
+
+/// A role.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// Name.
+    pub name: String,
+    /// `AROA…`
+    pub role_id: String,
+    /// `arn:ward:iam::ACCT:role/PATH/NAME`
+    pub arn: String,
+    /// Path.
+    pub path: String,
+    /// Description.
+    pub description: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Seconds.
+    pub max_session_duration: i64,
+    /// The trust policy; user and role principals appear as their ARN
+    /// while they exist and as their bare unique id once deleted (as AWS).
+    pub assume_role_policy_document: serde_json::Value,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// ARN of the permissions boundary, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+}
+
+/// A page of roles.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleList {
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Pass as `marker` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `POST /v1/roles/{name}/revoke-sessions`: the deny that now refuses
+/// every session of the role issued before `revokedBefore`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedRoleSessions {
+    /// The role inline policy written (`AWSRevokeOlderSessions`).
+    pub policy_name: String,
+    /// RFC 3339: sessions issued before this are refused.
+    pub revoked_before: String,
+}
+
+/// `POST /v1/sts/assume-role`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AssumeRoleRequest {
+    /// The role's ARN (or its name).
+    pub role_arn: String,
+    /// 2–64 of `[\w+=,.@-]`.
+    pub role_session_name: String,
+    /// 900 up to the role's maximum (3,600 when chaining); default 3,600.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// Inline session policy (at most 2,048 characters without whitespace).
+    #[serde(default)]
+    pub policy: Option<Box<RawValue>>,
+    /// Managed session policies (names or ARNs, at most 10).
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
+    /// Session tags (at most 50; need `sts:TagSession` in the trust policy).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Keys of `tags` that pass on to chained sessions.
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    /// `sts:ExternalId` (2–1,224 of `[\w+=,.@:/-]`).
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// `sts:SourceIdentity` (2–64 of `[\w+=,.@-]`).
+    #[serde(default)]
+    pub source_identity: Option<String>,
+    /// The caller's MFA device (`arn:ward:iam::ACCT:mfa/NAME`), with `tokenCode`.
+    #[serde(default)]
+    pub serial_number: Option<String>,
+    /// The device's current 6-digit code; accepted once.
+    #[serde(default)]
+    pub token_code: Option<String>,
+}
+
+/// The session an AssumeRole opened.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumedRoleUser {
+    /// `arn:ward:sts::ACCT:assumed-role/ROLE/SESSION`
+    pub arn: String,
+    /// `AROA…:SESSION`
+    pub assumed_role_id: String,
+}
+
+/// `POST /v1/sts/assume-role` → temporary credentials of a role session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumeRoleResponse {
+    /// The credentials (`ASIA…`).
+    pub credentials: Credentials,
+    /// The session.
+    pub assumed_role_user: AssumedRoleUser,
+    /// `SourceIdentity`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+}
+
+/// `POST /v1/sts/session-token`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetSessionTokenRequest {
+    /// 900–129,600 seconds; default 43,200.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// The caller's MFA device (`arn:ward:iam::ACCT:mfa/NAME`), with `tokenCode`.
+    #[serde(default)]
+    pub serial_number: Option<String>,
+    /// The device's current 6-digit code; accepted once.
+    #[serde(default)]
+    pub token_code: Option<String>,
 }

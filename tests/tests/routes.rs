@@ -64,10 +64,11 @@ fn protocol_rows(src: &str) -> BTreeMap<(String, String), String> {
         let end = rest.find(['?', '`']).unwrap();
         let path = &rest[..end];
         let action = cells.get(1).copied().unwrap_or("").trim().to_owned();
-        let paths = if path.contains("{users|groups}") {
+        let paths = if path.contains("{users|groups|roles}") {
             vec![
-                path.replace("{users|groups}", "users"),
-                path.replace("{users|groups}", "groups"),
+                path.replace("{users|groups|roles}", "users"),
+                path.replace("{users|groups|roles}", "groups"),
+                path.replace("{users|groups|roles}", "roles"),
             ]
         } else {
             vec![path.to_owned()]

@@ -24,7 +24,7 @@ use crate::config::SERVICE;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
 use crate::service::authn_failures;
-use crate::service::caller::{root_arn, user_arn, Caller, Identity};
+use crate::service::caller::{root_arn, user_arn, Caller, Identity, RoleSession};
 use crate::sigv4;
 use crate::state::KeyEntry;
 use crate::state::{now, AppState};
@@ -223,21 +223,7 @@ async fn authenticate_inner(
                 status: StatusCode::UNAUTHORIZED,
             });
         }
-        let user = iam::user_by_id(&mut c, &s.user_id)
-            .await?
-            .ok_or_else(bad_token)?;
-        return caller_for_user(
-            &account,
-            user,
-            "session",
-            source_ip,
-            secure,
-            Some(s.access_key_id),
-        )
-        .map(|c| {
-            c.with_password_change_only(s.password_change_only)
-                .with_mfa(s.mfa_authenticated_at)
-        });
+        return session_caller(&mut c, &account, s, source_ip, secure, bad_token).await;
     }
 
     let mut headers: Vec<(&str, &[u8])> = parts
@@ -309,15 +295,7 @@ async fn authenticate_inner(
             .open(&s.secret_sealed, key_id.as_bytes())
             .map_err(ApiError::internal)?;
         sigv4::verify(&req, &claim, &secret).map_err(|e| mismatch_error(e, &req, &claim))?;
-        let user = iam::user_by_id(&mut c, &s.user_id)
-            .await?
-            .ok_or_else(invalid_key)?;
-        return caller_for_user(&account, user, "session", source_ip, secure, Some(key_id)).map(
-            |c| {
-                c.with_password_change_only(s.password_change_only)
-                    .with_mfa(s.mfa_authenticated_at)
-            },
-        );
+        return session_caller(&mut c, &account, s, source_ip, secure, invalid_key).await;
     }
 
     if claim.session_token.is_some() {
@@ -421,6 +399,67 @@ async fn touch_last_used(st: &AppState, c: &mut crate::store::Conn, key_id: &str
             tracing::warn!(error = %e, "could not record access key use");
         }
     }
+}
+
+/// The caller a temporary credential stands for, read from its session
+/// row on every request: its user's, or a session of its role. A session
+/// whose user or role is gone is `gone()`.
+async fn session_caller(
+    c: &mut crate::store::Conn,
+    account: &str,
+    s: iam::Session,
+    source_ip: IpAddr,
+    secure: bool,
+    gone: fn() -> ApiError,
+) -> Result<Caller, ApiError> {
+    if let Some(role_id) = &s.role_id {
+        let role = crate::store::roles::role_by_id(c, role_id)
+            .await?
+            .ok_or_else(gone)?;
+        let rs = RoleSession {
+            role,
+            name: s.session_name,
+            access_key_id: s.access_key_id,
+            issued_at: s.created_at,
+            expires_at: s.expires_at,
+            policy: s.session_policy,
+            tags: s.session_tags,
+            transitive_tag_keys: s.transitive_tag_keys,
+            source_identity: s.source_identity,
+        };
+        let principal = Principal::from_arn(&ward_authz::arn::assumed_role(
+            account,
+            &rs.role.name,
+            &rs.name,
+        ))
+        .map_err(ApiError::internal)?
+        .with_unique_id(rs.assumed_role_id())
+        .with_role_id(rs.role.id.clone());
+        return Ok(Caller {
+            access_key_id: Some(rs.access_key_id.clone()),
+            identity: Identity::RoleSession(rs),
+            principal,
+            auth_method: "session",
+            source_ip,
+            secure,
+            password_change_only: false,
+            mfa_authenticated_at: s.mfa_authenticated_at,
+        });
+    }
+    let user_id = s.user_id.as_deref().ok_or_else(gone)?;
+    let user = iam::user_by_id(c, user_id).await?.ok_or_else(gone)?;
+    caller_for_user(
+        account,
+        user,
+        "session",
+        source_ip,
+        secure,
+        Some(s.access_key_id),
+    )
+    .map(|c| {
+        c.with_password_change_only(s.password_change_only)
+            .with_mfa(s.mfa_authenticated_at)
+    })
 }
 
 fn caller_for_user(

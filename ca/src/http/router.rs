@@ -164,6 +164,40 @@ pub fn router(st: Shared) -> Router {
             "/v1/policies/{name}/default-version",
             put(set_default_version),
         )
+        .route(
+            "/v1/roles",
+            post(crate::service::roles::create_role).get(crate::service::roles::list_roles),
+        )
+        .route(
+            "/v1/roles/{name}",
+            get(crate::service::roles::get_role)
+                .patch(crate::service::roles::update_role)
+                .delete(crate::service::roles::delete_role),
+        )
+        .route(
+            "/v1/roles/{name}/trust-policy",
+            put(crate::service::roles::update_trust),
+        )
+        .route(
+            "/v1/roles/{name}/tags",
+            post(crate::service::roles::tag_role).delete(crate::service::roles::untag_role),
+        )
+        .route(
+            "/v1/roles/{name}/permissions-boundary",
+            put(crate::service::roles::put_boundary).delete(crate::service::roles::delete_boundary),
+        )
+        .route(
+            "/v1/roles/{name}/revoke-sessions",
+            post(crate::service::roles::revoke_sessions),
+        )
+        .route(
+            "/v1/sts/assume-role",
+            post(crate::service::sts::assume_role),
+        )
+        .route(
+            "/v1/sts/session-token",
+            post(crate::service::sts::session_token),
+        )
         .route("/v1/{kind}/{name}/attached-policies", get(list_attached))
         .route(
             "/v1/{kind}/{name}/attached-policies/{policy}",
@@ -375,7 +409,7 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
 mod tests {
     /// Every `(METHOD, path)` this file's `router` registers, read from
     /// its source: each `.route("PATH", get(…).post(…))` call, with
-    /// `{kind}` expanded to `users` and `groups` as `kind_segment` does.
+    /// `{kind}` expanded to `users`, `groups` and `roles` as `kind_of` does.
     fn served() -> std::collections::BTreeSet<(String, String)> {
         let src = include_str!("router.rs");
         let src = &src[..src.find("#[cfg(test)]").unwrap()];
@@ -419,6 +453,7 @@ mod tests {
                                 vec![
                                     path.replace("{kind}", "users"),
                                     path.replace("{kind}", "groups"),
+                                    path.replace("{kind}", "roles"),
                                 ]
                             } else {
                                 vec![path.to_owned()]

@@ -13,13 +13,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ward_authz::{Attached, Holder, PrincipalPolicies, RequestFacts};
-use ward_policy::{ContextValue, Request};
+use ward_policy::{ContextValue, Policy, PolicyKind, Request};
 
 use crate::error::ApiError;
 use crate::service::caller::{Caller, Identity};
 use crate::state::Effective;
 use crate::state::{now, AppState};
 use crate::store::iam;
+use crate::store::roles::{self, Role};
 use crate::store::{AuditEvent, Grant};
 
 /// A grant for actions that need no caller policy: password login and
@@ -38,8 +39,63 @@ pub async fn wanted(st: &AppState, caller: &Caller) -> Result<Wanted, ApiError> 
     match &caller.identity {
         Identity::Root => Ok(Wanted::default()),
         Identity::User(u) => Ok(effective(st, u).await?.wanted),
+        // The session policy bears on decisions too: a Deny in it on a
+        // target's tags must see them (else it would silently not apply).
+        Identity::RoleSession(rs) => Ok(role_effective(st, &rs.role).await?.wanted.or(rs
+            .policy
+            .as_deref()
+            .map(Wanted::of)
+            .unwrap_or_default())),
         Identity::Host(_) => Ok(Wanted::default()),
     }
+}
+
+/// [`load_role_effective`] through the generation cache (role ids,
+/// `AROA…`, never collide with user ids, `AIDA…`).
+async fn role_effective(st: &AppState, role: &Role) -> Result<Arc<Effective>, ApiError> {
+    let gen = st.store.generation().await?;
+    if let Some(e) = st.effective.get(&role.id, gen) {
+        return Ok(e);
+    }
+    let e = Arc::new(load_role_effective(st, role).await?);
+    st.effective.put(&role.id, gen, e.clone());
+    Ok(e)
+}
+
+/// Reads a role's attachments, boundary and tags and compiles them
+/// through the policy cache: the same [`PrincipalPolicies`] as a user's,
+/// held by [`Holder::Role`], with nothing inherited.
+pub(crate) async fn load_role_effective(st: &AppState, role: &Role) -> Result<Effective, ApiError> {
+    let mut c = st.store.pool().acquire().await?;
+    let mut docs = PrincipalPolicies::<String>::new(Holder::Role);
+    for (doc, inline) in roles::role_documents(&mut c, &role.id).await? {
+        if inline {
+            docs.own.inline.push(doc);
+        } else {
+            docs.own.managed.push(doc);
+        }
+    }
+    if let Some(pid) = &role.boundary_policy_id {
+        docs.boundary = Some(boundary_document(&mut c, pid).await?);
+    }
+    let tags = roles::role_tags(&mut c, &role.id).await?;
+    let wanted = docs.wanted();
+    let policies = docs.try_map(|doc, kind| st.policies.get(&doc, kind))?;
+    Ok(Effective {
+        policies,
+        tags,
+        wanted,
+    })
+}
+
+/// The default version of a boundary policy.
+async fn boundary_document(c: &mut crate::store::Conn, pid: &str) -> Result<String, ApiError> {
+    let p = iam::policy_by_id(c, pid)
+        .await?
+        .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
+    iam::policy_document(c, pid, p.default_version)
+        .await?
+        .ok_or_else(|| ApiError::internal("boundary version missing"))
 }
 
 /// [`load_effective`] through the generation cache.
@@ -82,13 +138,7 @@ pub(crate) async fn load_effective(st: &AppState, user: &iam::User) -> Result<Ef
         }
     }
     if let Some(pid) = &user.boundary_policy_id {
-        let p = iam::policy_by_id(&mut c, pid)
-            .await?
-            .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
-        let doc = iam::policy_document(&mut c, pid, p.default_version)
-            .await?
-            .ok_or_else(|| ApiError::internal("boundary version missing"))?;
-        docs.boundary = Some(doc);
+        docs.boundary = Some(boundary_document(&mut c, pid).await?);
     }
     let tags = iam::user_tags(&mut c, &user.id).await?;
     let wanted = docs.wanted();
@@ -133,6 +183,48 @@ pub async fn authorize(
     resource: &str,
     extra: &[(&str, ContextValue)],
 ) -> Result<Grant, ApiError> {
+    decide_request(st, caller, action, resource, extra, None).await
+}
+
+/// [`authorize`] for `sts:AssumeRole` and `sts:TagSession` on a role:
+/// the role's trust policy is the resource policy, which must itself
+/// allow the caller (ward-policy's trust rule). Root never assumes a role
+/// (as AWS).
+pub async fn authorize_assume(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    role_arn: &str,
+    extra: &[(&str, ContextValue)],
+    trust: &Policy,
+) -> Result<Grant, ApiError> {
+    if matches!(caller.identity, Identity::Root) {
+        audit(
+            st,
+            caller,
+            action,
+            role_arn,
+            "ExplicitlyDenied",
+            serde_json::json!({"reason": "RootCannotAssumeRoles"}),
+        )
+        .await?;
+        return Err(ApiError::Denied {
+            message: format!(
+                "{action} refused: the account root cannot assume roles; use an IAM user's credentials"
+            ),
+        });
+    }
+    decide_request(st, caller, action, role_arn, extra, Some(trust)).await
+}
+
+async fn decide_request(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, ContextValue)],
+    resource_policy: Option<&Policy>,
+) -> Result<Grant, ApiError> {
     // A session opened with a password that must be changed may change
     // it and ask who it is, nothing else, whatever its policies allow.
     if caller.password_change_only && !ward_authz::password_change_allows(action) {
@@ -152,26 +244,59 @@ pub async fn authorize(
             ),
         });
     }
-    let user = match &caller.identity {
+    // A role session: the role's policies, its tags overridden by the
+    // session's, the session policy, and the keys of a temporary
+    // credential (ward:TokenIssueTime, which revoke-sessions denies on).
+    let (eff, session_tags, session_policy, cred_keys) = match &caller.identity {
         Identity::Root => return Ok(Grant::new(action, resource)),
-        Identity::User(u) => u,
+        Identity::User(u) => (effective(st, u).await?, None, None, Vec::new()),
+        Identity::RoleSession(rs) => {
+            let eff = role_effective(st, &rs.role).await?;
+            let policy = match &rs.policy {
+                Some(doc) => Some(st.policies.get(doc, PolicyKind::InlineRole)?),
+                None => None,
+            };
+            let mut tags = eff.tags.clone();
+            for (k, v) in &rs.tags {
+                tags.retain(|(tk, _)| !tk.eq_ignore_ascii_case(k));
+                tags.push((k.clone(), v.clone()));
+            }
+            let mut keys = ward_authz::context::temporary_credential(
+                rs.issued_at,
+                rs.source_identity.as_deref(),
+            );
+            // As AWS: a role session's ward:PrincipalArn is its role's ARN
+            // (the session ARN is the principal itself).
+            keys.push((
+                "ward:PrincipalArn".to_owned(),
+                ContextValue::from(crate::service::caller::role_arn(
+                    caller.principal.account(),
+                    &rs.role,
+                )),
+            ));
+            (eff, Some(tags), policy, keys)
+        }
         // Hosts are confined to the host routes (`api::authn`), which
         // decide nothing by policy; anything else is refused (fail closed).
         Identity::Host(_) => return Err(crate::service::caller::host_route_only()),
     };
-    let eff = effective(st, user).await?;
     let facts = RequestFacts {
         source_ip: Some(caller.source_ip),
         now: now(),
         secure_transport: caller.secure,
         auth_method: caller.auth_method,
         mfa_authenticated_at: caller.mfa_authenticated_at,
-        principal_tags: &eff.tags,
+        principal_tags: session_tags.as_deref().unwrap_or(&eff.tags),
     };
-    let ctx = ward_authz::context(action, &facts, extra);
+    let mut all: Vec<(&str, ContextValue)> = ward_authz::context::refs(&cred_keys);
+    all.extend(extra.iter().cloned());
+    let ctx = ward_authz::context(action, &facts, &all);
     let req = Request::new(caller.principal.clone(), action, resource, ctx);
-    let assembled = eff.policies.assemble();
-    let d = ward_authz::decide(&assembled.set(), &req);
+    let assembled = eff
+        .policies
+        .assemble()
+        .with_session(session_policy.as_deref());
+    let d = ward_authz::decide(&assembled.set_with_resource(resource_policy), &req);
     if d.allowed {
         return Ok(Grant::new(action, resource));
     }

@@ -9,6 +9,7 @@ use ward_policy::Principal;
 use crate::error::ApiError;
 use crate::store::host_identity::HostPrincipal;
 use crate::store::iam::User;
+use crate::store::roles::Role;
 
 /// The authenticated identity.
 // One per request, never in a collection: the user row's size is harmless.
@@ -22,6 +23,42 @@ pub enum Identity {
     /// An enrolled host (mTLS with its `spiffe://TD/host/NAME`
     /// certificate); it may call the host routes (`/v1/host/*`) only.
     Host(HostPrincipal),
+    /// A session of a role (AssumeRole): acts as
+    /// `arn:ward:sts::ACCT:assumed-role/ROLE/SESSION` with the role's
+    /// policies, limited by its boundary and the session policy.
+    RoleSession(RoleSession),
+}
+
+/// A role session, as read from its `sessions` row on this request (so a
+/// deleted role or a revoked session stops working at once).
+#[derive(Clone, Debug)]
+pub struct RoleSession {
+    /// The role.
+    pub role: Role,
+    /// `RoleSessionName`.
+    pub name: String,
+    /// `ASIA…`
+    pub access_key_id: String,
+    /// Unix seconds (`ward:TokenIssueTime`).
+    pub issued_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The session policy, if any.
+    pub policy: Option<String>,
+    /// Session tags (they override the role's tags of the same key as
+    /// `ward:PrincipalTag/*`).
+    pub tags: Vec<(String, String)>,
+    /// Keys of the tags that pass on when this session assumes a role.
+    pub transitive_tag_keys: Vec<String>,
+    /// `SourceIdentity`, if set.
+    pub source_identity: Option<String>,
+}
+
+impl RoleSession {
+    /// `AROA…:SESSION`, the session's `ward:userid`.
+    pub fn assumed_role_id(&self) -> String {
+        format!("{}:{}", self.role.id, self.name)
+    }
 }
 
 /// An authenticated caller.
@@ -73,6 +110,11 @@ pub fn root_arn(account: &str) -> String {
 /// A user's ARN.
 pub fn user_arn(account: &str, u: &User) -> String {
     ward_authz::arn::user(account, &u.path, &u.name)
+}
+
+/// A role's ARN.
+pub fn role_arn(account: &str, r: &Role) -> String {
+    ward_authz::arn::role(account, &r.path, &r.name)
 }
 
 /// The prefix of the routes a host principal may call.

@@ -106,6 +106,11 @@ fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
             "caller",
             "the account root gets no certificates: sign in as a user",
         )),
+        // Certificates for role sessions are issue #14 item 5 (not yet).
+        Identity::RoleSession(_) => Err(ApiError::invalid(
+            "caller",
+            "role sessions get no certificates yet: sign in as a user",
+        )),
         Identity::Host(_) => Err(crate::service::caller::host_route_only()),
     }
 }

@@ -113,6 +113,7 @@ pub(crate) async fn whoami(
     let user_id = match &caller.identity {
         Identity::Root => acct(&st),
         Identity::User(u) => u.id.clone(),
+        Identity::RoleSession(rs) => rs.assumed_role_id(),
         Identity::Host(h) => h.id.clone(),
     };
     Ok(Json(api::CallerIdentity {
@@ -514,27 +515,35 @@ pub(crate) struct KeysQuery {
     keys: String,
 }
 
+impl KeysQuery {
+    /// The tag keys an Untag request removes: 1 to 50, each a valid key.
+    pub(crate) fn keys(&self) -> Result<Vec<String>, ApiError> {
+        let keys: Vec<String> = self
+            .keys
+            .split(',')
+            .map(str::to_owned)
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keys.is_empty() || keys.len() > names::MAX_TAGS {
+            return Err(ApiError::invalid(
+                "keys",
+                "keys must list 1 to 50 comma-separated tag keys",
+            ));
+        }
+        for k in &keys {
+            names::tag("keys", k, "")?;
+        }
+        Ok(keys)
+    }
+}
+
 pub(crate) async fn untag_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
     Q(q): Q<KeysQuery>,
 ) -> Result<Json<api::User>, ApiError> {
-    let keys: Vec<String> = q
-        .keys
-        .split(',')
-        .map(str::to_owned)
-        .filter(|k| !k.is_empty())
-        .collect();
-    if keys.is_empty() || keys.len() > names::MAX_TAGS {
-        return Err(ApiError::invalid(
-            "keys",
-            "keys must list 1 to 50 comma-separated tag keys",
-        ));
-    }
-    for k in &keys {
-        names::tag("keys", k, "")?;
-    }
+    let keys = q.keys()?;
     let (u, g) = target_user_with(
         &st,
         &caller,
@@ -761,7 +770,7 @@ pub(crate) async fn groups_for_user(
 
 // ---- managed policies -------------------------------------------------
 
-fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
+pub(crate) fn policy_arn(st: &Shared, p: &iam::ManagedPolicy) -> String {
     ward_authz::arn::policy(&acct(st), &p.path, &p.name)
 }
 
@@ -1053,6 +1062,72 @@ pub(crate) async fn set_default_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---- roles (their handlers are in `service::roles`) -------------------
+
+/// The context keys a request on an existing role supplies: its tags as
+/// `ward:ResourceTag/*` and, for the actions that take it, its boundary as
+/// `iam:PermissionsBoundary` — read only when the caller's policies can
+/// look at them.
+async fn role_resource_context(
+    st: &Shared,
+    c: &mut crate::store::Conn,
+    want: crate::service::authz::Wanted,
+    action: &str,
+    r: &crate::store::roles::Role,
+) -> Result<Vec<(String, ContextValue)>, ApiError> {
+    let mut ctx = Vec::new();
+    if want.resource_tags {
+        let tags = crate::store::roles::role_tags(c, &r.id).await?;
+        ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    if want.boundary && context::supplies_current_boundary(action) {
+        if let Some(pid) = &r.boundary_policy_id {
+            if let Some(p) = iam::policy_by_id(c, pid).await? {
+                let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
+                ctx.push((k.to_owned(), v));
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+/// Loads a role by name for `action` on it, with request-specific context
+/// keys; a role that does not exist is authorized on the ARN its name
+/// gives before the 404, so a 404 reveals nothing to the unauthorized.
+pub(crate) async fn target_role_with(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(crate::store::roles::Role, Grant), ApiError> {
+    names::role_name("name", name)?;
+    let want = crate::service::authz::wanted(st, caller).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let found = crate::store::roles::find_role(&mut c, name).await?;
+    let own = match &found {
+        Some(r) => role_resource_context(st, &mut c, want, action, r).await?,
+        None => Vec::new(),
+    };
+    drop(c);
+    let arn = match &found {
+        Some(r) => crate::service::caller::role_arn(&acct(st), r),
+        None => ward_authz::arn::role(&acct(st), "/", name),
+    };
+    let ctx: Vec<(&str, ContextValue)> = context::refs(&own)
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
+    let g = if read {
+        authorize_read(st, caller, action, &arn, &ctx).await?
+    } else {
+        authorize(st, caller, action, &arn, &ctx).await?
+    };
+    let r = found.ok_or_else(|| ApiError::no_such("role", name))?;
+    Ok((r, g))
+}
+
 // ---- attachments and inline policies ----------------------------------
 
 /// A user or group named in a `/v1/{kind}/{name}/…` route.
@@ -1066,6 +1141,7 @@ fn kind_of(kind: &str) -> Result<PrincipalType, ApiError> {
     match kind {
         "users" => Ok(PrincipalType::User),
         "groups" => Ok(PrincipalType::Group),
+        "roles" => Ok(PrincipalType::Role),
         _ => Err(ApiError::NotFound {
             code: "NotFound",
             message: format!("no such API route: /v1/{kind}/…"),
@@ -1073,10 +1149,14 @@ fn kind_of(kind: &str) -> Result<PrincipalType, ApiError> {
     }
 }
 
+/// The action on a principal of `kind`: the user one given, its group
+/// twin, or for a role the user action's `User` spelled `Role`
+/// (`iam:PutUserPolicy` → `iam:PutRolePolicy`).
 fn action_for(kind: PrincipalType, user: &str, group: &str) -> String {
     match kind {
         PrincipalType::User => user.to_owned(),
         PrincipalType::Group => group.to_owned(),
+        PrincipalType::Role => user.replacen("User", "Role", 1),
     }
 }
 
@@ -1122,6 +1202,17 @@ pub(crate) async fn target_principal_with(
                     kind,
                     id: grp.id,
                     name: grp.name,
+                },
+                g,
+            ))
+        }
+        PrincipalType::Role => {
+            let (r, g) = target_role_with(st, caller, &action, name, read, extra).await?;
+            Ok((
+                Principal {
+                    kind,
+                    id: r.id,
+                    name: r.name,
                 },
                 g,
             ))
@@ -1228,6 +1319,7 @@ pub(crate) async fn put_inline(
     let pk = match kind_of(&kind)? {
         PrincipalType::User => PolicyKind::InlineUser,
         PrincipalType::Group => PolicyKind::InlineGroup,
+        PrincipalType::Role => PolicyKind::InlineRole,
     };
     let doc = validate_document(&req.document, pk)?;
     let (pr, g) = target_principal(

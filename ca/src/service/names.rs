@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 
-pub use ward_authz::names::{group_name, path, policy_name, tag, user_name, MAX_TAGS};
+pub use ward_authz::names::{group_name, path, policy_name, role_name, tag, user_name, MAX_TAGS};
 
 /// Whether `id` is a credential id of ours: `prefix` and then upper-case
 /// letters or digits, `len` characters in all (`AKIA…`, `ASIA…`, `APKA…`).

@@ -231,7 +231,7 @@ pub(crate) async fn login(
     let expires = t + lifetime;
     let session = iam::Session {
         access_key_id: key_id.clone(),
-        user_id: user.id.clone(),
+        user_id: Some(user.id.clone()),
         auth_method: "password".into(),
         expires_at: expires,
         token_hash: sha256_hex(token.expose().as_bytes()),
@@ -242,6 +242,7 @@ pub(crate) async fn login(
         source_ip: ip.to_string(),
         password_change_only: reset_required,
         mfa_authenticated_at,
+        ..iam::Session::default()
     };
     iam::create_session(&mut m.tx, &session, t).await?;
     m.commit(&ev(
@@ -274,6 +275,12 @@ pub(crate) async fn change_password(
             return Err(ApiError::invalid(
                 "caller",
                 "the account root has no password to change",
+            ))
+        }
+        Identity::RoleSession(_) => {
+            return Err(ApiError::invalid(
+                "caller",
+                "a role session has no password to change",
             ))
         }
     };

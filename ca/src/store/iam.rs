@@ -118,6 +118,8 @@ pub enum PrincipalType {
     User,
     /// A group.
     Group,
+    /// A role.
+    Role,
 }
 
 impl PrincipalType {
@@ -126,6 +128,7 @@ impl PrincipalType {
         match self {
             PrincipalType::User => "user",
             PrincipalType::Group => "group",
+            PrincipalType::Role => "role",
         }
     }
 }
@@ -201,13 +204,13 @@ pub(super) const USER_COLS: &str =
 const GROUP_COLS: &str = "id, name, path, gid, created_at";
 const POLICY_COLS: &str = "id, name, path, description, default_version, created_at, updated_at";
 
-/// A kind of named IAM entity (users, groups, managed policies; roles
-/// later): its table, columns and row reader, so reading one by name or id
+/// A kind of named IAM entity (users, groups, managed policies, roles):
+/// its table, columns and row reader, so reading one by name or id
 /// and listing a page under a path prefix is written once for every kind.
-struct Kind<T> {
-    table: &'static str,
-    cols: &'static str,
-    row: fn(&AnyRow) -> Result<T, sqlx::Error>,
+pub(super) struct Kind<T> {
+    pub(super) table: &'static str,
+    pub(super) cols: &'static str,
+    pub(super) row: fn(&AnyRow) -> Result<T, sqlx::Error>,
 }
 
 const USERS: Kind<User> = Kind {
@@ -228,7 +231,7 @@ const POLICIES: Kind<ManagedPolicy> = Kind {
 
 impl<T> Kind<T> {
     /// The entity whose `column` (`name_lc` or `id`) is `value`.
-    async fn one(
+    pub(super) async fn one(
         &self,
         c: &mut AnyConnection,
         column: &str,
@@ -245,7 +248,7 @@ impl<T> Kind<T> {
     }
 
     /// A page in name order under a path prefix.
-    async fn page(
+    pub(super) async fn page(
         &self,
         c: &mut AnyConnection,
         path_prefix: &str,
@@ -267,7 +270,7 @@ impl<T> Kind<T> {
 const KEY_COLS: &str = "id, user_id, status, created_at, last_used_at";
 
 /// True if a store error is a uniqueness violation (a concurrent create).
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             d.code()
@@ -471,7 +474,7 @@ pub async fn set_disabled(
     })
 }
 
-async fn count(c: &mut AnyConnection, sql: &str, id: &str) -> Result<i64, ApiError> {
+pub(super) async fn count(c: &mut AnyConnection, sql: &str, id: &str) -> Result<i64, ApiError> {
     Ok(sqlx::query(sql)
         .bind(id)
         .fetch_one(&mut *c)
@@ -523,19 +526,113 @@ pub async fn delete_user(c: &mut AnyConnection, u: &User) -> Result<(), ApiError
     Ok(())
 }
 
+/// Where an entity kind keeps its tags: `user_tags`/`user_id`,
+/// `role_tags`/`role_id`, and the kind's name for limit messages.
+#[derive(Clone, Copy)]
+pub(super) struct TagTable {
+    pub(super) table: &'static str,
+    pub(super) owner: &'static str,
+    pub(super) what: &'static str,
+}
+
+const USER_TAGS: TagTable = TagTable {
+    table: "user_tags",
+    owner: "user_id",
+    what: "user",
+};
+
+impl TagTable {
+    /// The owner's tags, in key order.
+    pub(super) async fn get(
+        self,
+        c: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let rows = sqlx::query(&format!(
+            "SELECT tag_key, tag_value FROM {} WHERE {} = $1 ORDER BY key_lc",
+            self.table, self.owner
+        ))
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Sets tags (replacing values of existing keys), enforcing the 50-tag limit.
+    pub(super) async fn set(
+        self,
+        c: &mut AnyConnection,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        for (k, v) in tags {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE {} = $1 AND key_lc = $2",
+                self.table, self.owner
+            ))
+            .bind(id)
+            .bind(k.to_lowercase())
+            .execute(&mut *c)
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {} ({}, tag_key, key_lc, tag_value) VALUES ($1, $2, $3, $4)",
+                self.table, self.owner
+            ))
+            .bind(id)
+            .bind(k)
+            .bind(k.to_lowercase())
+            .bind(v)
+            .execute(&mut *c)
+            .await?;
+        }
+        let n = count(
+            c,
+            &format!(
+                "SELECT COUNT(*) FROM {} WHERE {} = $1",
+                self.table, self.owner
+            ),
+            id,
+        )
+        .await?;
+        if n > ward_authz::names::MAX_TAGS as i64 {
+            return Err(ApiError::limit(format!(
+                "a {} may have at most {} tags (would have {n})",
+                self.what,
+                ward_authz::names::MAX_TAGS
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes tags by key.
+    pub(super) async fn remove(
+        self,
+        c: &mut AnyConnection,
+        id: &str,
+        keys: &[String],
+    ) -> Result<(), ApiError> {
+        for k in keys {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE {} = $1 AND key_lc = $2",
+                self.table, self.owner
+            ))
+            .bind(id)
+            .bind(k.to_lowercase())
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// A user's tags, in key order.
 pub async fn user_tags(
     c: &mut AnyConnection,
     user_id: &str,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let rows =
-        sqlx::query("SELECT tag_key, tag_value FROM user_tags WHERE user_id = $1 ORDER BY key_lc")
-            .bind(user_id)
-            .fetch_all(&mut *c)
-            .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    USER_TAGS.get(c, user_id).await
 }
 
 /// Sets tags (replacing values of existing keys), enforcing the 50-tag limit.
@@ -544,35 +641,7 @@ pub async fn tag_user(
     user_id: &str,
     tags: &[(String, String)],
 ) -> Result<(), ApiError> {
-    for (k, v) in tags {
-        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_lc = $2")
-            .bind(user_id)
-            .bind(k.to_lowercase())
-            .execute(&mut *c)
-            .await?;
-        sqlx::query(
-            "INSERT INTO user_tags (user_id, tag_key, key_lc, tag_value) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(user_id)
-        .bind(k)
-        .bind(k.to_lowercase())
-        .bind(v)
-        .execute(&mut *c)
-        .await?;
-    }
-    let n = count(
-        c,
-        "SELECT COUNT(*) FROM user_tags WHERE user_id = $1",
-        user_id,
-    )
-    .await?;
-    if n > ward_authz::names::MAX_TAGS as i64 {
-        return Err(ApiError::limit(format!(
-            "a user may have at most {} tags (would have {n})",
-            ward_authz::names::MAX_TAGS
-        )));
-    }
-    Ok(())
+    USER_TAGS.set(c, user_id, tags).await
 }
 
 /// Removes tags by key.
@@ -581,14 +650,7 @@ pub async fn untag_user(
     user_id: &str,
     keys: &[String],
 ) -> Result<(), ApiError> {
-    for k in keys {
-        sqlx::query("DELETE FROM user_tags WHERE user_id = $1 AND key_lc = $2")
-            .bind(user_id)
-            .bind(k.to_lowercase())
-            .execute(&mut *c)
-            .await?;
-    }
-    Ok(())
+    USER_TAGS.remove(c, user_id, keys).await
 }
 
 // ---- groups ----------------------------------------------------------
@@ -1442,14 +1504,15 @@ pub async fn touch_access_key(
     Ok(())
 }
 
-/// A temporary credential.
-#[derive(Clone, Debug)]
+/// A temporary credential: a user's (password login, GetSessionToken) or
+/// a role's (AssumeRole). Exactly one of `user_id` and `role_id` is set.
+#[derive(Clone, Debug, Default)]
 pub struct Session {
     /// `ASIA…`
     pub access_key_id: String,
-    /// Owner.
-    pub user_id: String,
-    /// How it was obtained (`password`, …).
+    /// Owner, for a user session.
+    pub user_id: Option<String>,
+    /// How it was obtained (`password`, `session-token`, `assume-role`).
     pub auth_method: String,
     /// Unix seconds.
     pub expires_at: i64,
@@ -1457,7 +1520,7 @@ pub struct Session {
     pub token_hash: String,
     /// The sealed secret access key.
     pub secret_sealed: Vec<u8>,
-    /// Unix seconds.
+    /// Unix seconds (`ward:TokenIssueTime`).
     pub created_at: i64,
     /// The address the session was opened from.
     pub source_ip: String,
@@ -1466,6 +1529,21 @@ pub struct Session {
     pub password_change_only: bool,
     /// When a second factor was verified for it (Unix seconds), if one was.
     pub mfa_authenticated_at: Option<i64>,
+    /// The role, for a role session.
+    pub role_id: Option<String>,
+    /// `RoleSessionName` (role sessions).
+    pub session_name: String,
+    /// The session policy (inline and managed session policies merged
+    /// into one document at AssumeRole), if any.
+    pub session_policy: Option<String>,
+    /// Session tags.
+    pub session_tags: Vec<(String, String)>,
+    /// Keys of the session tags that pass on to a chained session.
+    pub transitive_tag_keys: Vec<String>,
+    /// `SourceIdentity`, if set (it passes on to chained sessions).
+    pub source_identity: Option<String>,
+    /// Assumed by a role session (role chaining).
+    pub chained: bool,
 }
 
 /// Stores a session.
@@ -1474,8 +1552,10 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
         .bind(now)
         .execute(&mut *c)
         .await?;
+    let tags = serde_json::to_string(&s.session_tags).map_err(ApiError::internal)?;
+    let transitive = serde_json::to_string(&s.transitive_tag_keys).map_err(ApiError::internal)?;
     sqlx::query(
-        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at, source_ip, password_change_only, mfa_authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO sessions (access_key_id, token_hash, secret_sealed, user_id, auth_method, created_at, expires_at, source_ip, password_change_only, mfa_authenticated_at, role_id, session_name, session_policy, session_tags, transitive_tag_keys, source_identity, chained) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&s.access_key_id)
     .bind(&s.token_hash)
@@ -1487,9 +1567,25 @@ pub async fn create_session(c: &mut AnyConnection, s: &Session, now: i64) -> Res
     .bind(&s.source_ip)
     .bind(i64::from(s.password_change_only))
     .bind(s.mfa_authenticated_at)
+    .bind(&s.role_id)
+    .bind(&s.session_name)
+    .bind(&s.session_policy)
+    .bind(tags)
+    .bind(transitive)
+    .bind(&s.source_identity)
+    .bind(i64::from(s.chained))
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+/// A JSON column.
+fn json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
+    let text: String = r.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: col.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
@@ -1504,10 +1600,17 @@ fn session_row(r: &AnyRow) -> Result<Session, sqlx::Error> {
         source_ip: r.try_get("source_ip")?,
         password_change_only: r.try_get::<i64, _>("password_change_only")? != 0,
         mfa_authenticated_at: r.try_get("mfa_authenticated_at")?,
+        role_id: r.try_get("role_id")?,
+        session_name: r.try_get("session_name")?,
+        session_policy: r.try_get("session_policy")?,
+        session_tags: json(r, "session_tags")?,
+        transitive_tag_keys: json(r, "transitive_tag_keys")?,
+        source_identity: r.try_get("source_identity")?,
+        chained: r.try_get::<i64, _>("chained")? != 0,
     })
 }
 
-const SESSION_COLS: &str = "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed, created_at, source_ip, password_change_only, mfa_authenticated_at";
+const SESSION_COLS: &str = "access_key_id, user_id, auth_method, expires_at, token_hash, secret_sealed, created_at, source_ip, password_change_only, mfa_authenticated_at, role_id, session_name, session_policy, session_tags, transitive_tag_keys, source_identity, chained";
 
 /// A user's unexpired sessions, oldest first.
 pub async fn user_sessions(

@@ -19,7 +19,7 @@ use crate::output::{self, fields, table};
 /// Largest document read (ward-ca takes request bodies up to 256 KiB).
 const MAX_DOCUMENT: usize = 128 * 1024;
 
-/// `--user U | --group G`.
+/// `--user U | --group G | --role R`.
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
 pub(crate) struct Target {
@@ -29,22 +29,38 @@ pub(crate) struct Target {
     /// The group.
     #[arg(long)]
     group: Option<String>,
+    /// The role.
+    #[arg(long)]
+    role: Option<String>,
 }
 
 impl Target {
-    /// (`users` | `groups`, name).
+    /// A role (for `ward role put-policy` and the like).
+    pub(crate) fn role(name: String) -> Target {
+        Target {
+            user: None,
+            group: None,
+            role: Some(name),
+        }
+    }
+
+    /// (`users` | `groups` | `roles`, name).
     fn route(&self) -> Result<(&'static str, &str), Failure> {
-        match (&self.user, &self.group) {
-            (Some(u), None) => Ok(("users", u)),
-            (None, Some(g)) => Ok(("groups", g)),
-            _ => Err(Failure::usage("give exactly one of --user and --group")),
+        match (&self.user, &self.group, &self.role) {
+            (Some(u), None, None) => Ok(("users", u)),
+            (None, Some(g), None) => Ok(("groups", g)),
+            (None, None, Some(r)) => Ok(("roles", r)),
+            _ => Err(Failure::usage(
+                "give exactly one of --user, --group and --role",
+            )),
         }
     }
 
     fn describe(&self) -> String {
-        match (&self.user, &self.group) {
-            (Some(u), _) => format!("user {u}"),
-            (_, Some(g)) => format!("group {g}"),
+        match (&self.user, &self.group, &self.role) {
+            (Some(u), _, _) => format!("user {u}"),
+            (_, Some(g), _) => format!("group {g}"),
+            (_, _, Some(r)) => format!("role {r}"),
             _ => String::new(),
         }
     }
@@ -111,38 +127,38 @@ pub(crate) struct Version {
 #[derive(Args, Debug)]
 pub(crate) struct Attachment {
     /// Managed policy name or ARN.
-    name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    target: Target,
+    pub(crate) target: Target,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct Attached {
     #[command(flatten)]
-    target: Target,
+    pub(crate) target: Target,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct PutInline {
     /// Inline policy name.
-    name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    target: Target,
+    pub(crate) target: Target,
     /// The policy document (JSON), or - for standard input.
     #[arg(long)]
-    document: PathBuf,
+    pub(crate) document: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct Inline {
     /// Inline policy name.
-    name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    target: Target,
+    pub(crate) target: Target,
 }
 
 /// The document's text as a JSON string value.
-pub(super) fn document(path: &Path) -> Result<Box<RawValue>, Failure> {
+pub(crate) fn document(path: &Path) -> Result<Box<RawValue>, Failure> {
     let bytes = super::read_input(path, MAX_DOCUMENT).map_err(Failure::usage)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Failure::usage(format!("{}: not valid UTF-8", path.display())))?;
