@@ -29,6 +29,9 @@ struct Raw {
     max_failed_auth_per_source: Option<u64>,
     failed_auth_window_seconds: Option<u64>,
     dangerous_allow_loopback_targets: Option<bool>,
+    passwords: Option<bool>,
+    max_session_seconds: Option<u64>,
+    max_sessions_per_user: Option<u64>,
 }
 
 /// The validated configuration.
@@ -46,8 +49,16 @@ pub struct Config {
     /// From TCP accept to successful authentication (version exchange, key
     /// exchange, authentication) at most this long.
     pub handshake_timeout: Duration,
-    /// A connection with nothing received for this long is closed.
+    /// A connection with nothing received for this long is closed, and a
+    /// session with no channel data either way for this long is ended.
     pub idle_timeout: Duration,
+    /// No session lasts longer (it is ended with a message).
+    pub max_session: Duration,
+    /// Open sessions per ward user at once; the next is refused at
+    /// channel open with the reason.
+    pub max_sessions_per_user: usize,
+    /// Passwords through keyboard-interactive (checked by ward-ca).
+    pub passwords: bool,
     /// TCP connect to a target.
     pub connect_timeout: Duration,
     /// Authentication attempts per connection.
@@ -75,6 +86,9 @@ impl Default for Config {
             max_staleness: Duration::from_secs(86_400),
             handshake_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(900),
+            max_session: Duration::from_secs(12 * 3600),
+            max_sessions_per_user: 20,
+            passwords: true,
             connect_timeout: Duration::from_secs(10),
             max_auth_attempts: 6,
             max_channels_per_connection: 10,
@@ -200,6 +214,19 @@ impl Config {
                 d.idle_timeout,
                 7 * 86_400,
             )?,
+            max_session: secs(
+                "max_session_seconds",
+                raw.max_session_seconds,
+                d.max_session,
+                30 * 86_400,
+            )?,
+            max_sessions_per_user: count(
+                "max_sessions_per_user",
+                raw.max_sessions_per_user,
+                d.max_sessions_per_user,
+                100_000,
+            )?,
+            passwords: raw.passwords.unwrap_or(d.passwords),
             connect_timeout: secs(
                 "connect_timeout_seconds",
                 raw.connect_timeout_seconds,
@@ -291,6 +318,14 @@ mod tests {
             Err("handshake_timeout_seconds"),
         );
         check("bogus = 1", Err("bogus"));
+        check("max_session_seconds = 0", Err("max_session_seconds"));
+        check("max_sessions_per_user = 0", Err("max_sessions_per_user"));
+        check("passwords = \"yes\"", Err("passwords"));
+        assert!(c.passwords);
+        assert_eq!(c.max_sessions_per_user, 20);
+        let c = check("passwords = false\nmax_sessions_per_user = 2", Ok(())).unwrap();
+        assert!(!c.passwords);
+        assert_eq!(c.max_sessions_per_user, 2);
         let c = check(
             "listen = \"127.0.0.1:2300\"\nstate_dir = \"/tmp/gw\"\ndangerous_allow_loopback_targets = true",
             Ok(()),

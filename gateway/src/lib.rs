@@ -5,13 +5,15 @@
 //! are ward-agent's library code — and decides with ward-authz through
 //! `ward_agent::decide`. What it adds: the SSH server ([`server`]), which
 //! targets a ProxyJump may reach ([`target`]), the per-source failed-auth
-//! throttle ([`throttle`]) and its configuration ([`config`]).
-//!
-//! It does not (yet) take passwords, terminate sessions, record them or
-//! cut them live (issue #13, later items).
+//! throttle ([`throttle`]) and its configuration ([`config`]), passwords
+//! through keyboard-interactive ([`password`]), and the open-session
+//! registry that ends sessions live when access is withdrawn
+//! ([`sessions`]).
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod password;
 pub mod server;
+pub mod sessions;
 pub mod target;
 pub mod throttle;

@@ -28,6 +28,8 @@ use ward_agent::shared::{log, now};
 use ward_protocol::agent::Outcome;
 
 use crate::config::Config;
+use crate::password::{self, Refusal, PASSWORD};
+use crate::sessions::{Counted, Credential, Reached, Registry, Who};
 use crate::target;
 use crate::throttle::Throttle;
 
@@ -46,6 +48,10 @@ pub struct Gateway {
     pub decider: Decider,
     /// Failed authentications per source.
     pub throttle: Throttle,
+    /// Open sessions ([`crate::sessions`]).
+    pub sessions: Registry,
+    /// Password checks through ward-ca; `None` when `passwords = false`.
+    pub passwords: Option<Arc<ward_agent::passwords::Passwords>>,
 }
 
 /// The russh server configuration: the certified host key, modern
@@ -80,8 +86,7 @@ pub fn russh_config(
         mac: std::borrow::Cow::Borrowed(&[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM]),
         ..Preferred::default()
     };
-    let mut methods = MethodSet::empty();
-    methods.push(MethodKind::PublicKey);
+    let methods = methods(cfg);
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-ward-gateway".into()),
         methods,
@@ -95,6 +100,17 @@ pub fn russh_config(
         nodelay: true,
         ..russh::server::Config::default()
     }
+}
+
+/// The authentication methods offered: public keys, and
+/// keyboard-interactive for passwords unless `passwords = false`.
+fn methods(cfg: &Config) -> MethodSet {
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::PublicKey);
+    if cfg.passwords {
+        methods.push(MethodKind::KeyboardInteractive);
+    }
+    methods
 }
 
 /// Accepts connections forever; each gets its own task. `config` is the
@@ -135,6 +151,8 @@ pub async fn serve(
                 authed,
                 user: None,
                 open: Arc::new(AtomicUsize::new(0)),
+                live: None,
+                must_change: false,
             };
             if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
                 let _ = running.await;
@@ -200,6 +218,8 @@ struct Authed {
     id: String,
     name: String,
     method: &'static str,
+    credential: Credential,
+    at: i64,
 }
 
 /// One connection's handler.
@@ -210,6 +230,19 @@ pub struct Conn {
     user: Option<Authed>,
     /// Channels open now.
     open: Arc<AtomicUsize>,
+    /// The session, once a channel was allowed ([`crate::sessions`]).
+    live: Option<Arc<crate::sessions::Session>>,
+    /// A keyboard-interactive round told the client its password must be
+    /// changed; the next answer is refused.
+    must_change: bool,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(s) = self.live.take() {
+            self.gw.sessions.close(&self.gw.decider, &s);
+        }
+    }
 }
 
 /// Decrements a channel count when a forwarding ends.
@@ -253,12 +286,12 @@ impl Conn {
     fn finish_auth(
         &mut self,
         method: &'static str,
-        outcome: Result<(String, String), Verdict>,
+        outcome: Result<(String, String, Credential), Verdict>,
         now: i64,
     ) -> Auth {
         let facts = self.facts(AUTHENTICATE, method, now);
         match outcome {
-            Ok((id, name)) => {
+            Ok((id, name, credential)) => {
                 self.gw.decider.record(
                     &facts,
                     &Verdict {
@@ -267,7 +300,13 @@ impl Conn {
                         reason: None,
                     },
                 );
-                self.user = Some(Authed { id, name, method });
+                self.user = Some(Authed {
+                    id,
+                    name,
+                    method,
+                    credential,
+                    at: now,
+                });
                 self.authed.store(true, Ordering::Release);
                 Auth::Accept
             }
@@ -284,11 +323,12 @@ impl Conn {
         user: &str,
         key: &ssh_key::PublicKey,
         now: i64,
-    ) -> Result<(String, String), Verdict> {
+    ) -> Result<(String, String, Credential), Verdict> {
         let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
         let fp = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
         let (u, _) = self.gw.decider.key_user(&cur, &fp)?;
-        live(u, user)
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Key(fp)))
     }
 
     fn cert_auth(
@@ -296,7 +336,7 @@ impl Conn {
         user: &str,
         cert: &ssh_key::Certificate,
         now: i64,
-    ) -> Result<(String, String), Verdict> {
+    ) -> Result<(String, String, Credential), Verdict> {
         let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
         // russh's ssh-key and ward-pki's are different versions: cross by
         // the OpenSSH encoding.
@@ -309,17 +349,61 @@ impl Conn {
             .gw
             .decider
             .certificate_user(&cur, &cert, Some(self.source()), now)?;
-        live(u, user)
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Certificate(Box::new(cert))))
     }
 
-    /// Decides a ProxyJump to `requested:port`: the target host's address
-    /// and port, or why not (the text the client sees).
+    /// A password user `user` ward-ca accepted: the live ward user.
+    fn password_user(&self, user: &str, now: i64) -> Result<(String, String, Credential), Verdict> {
+        let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
+        let Some(u) = cur.snapshot.users.iter().find(|u| u.name == user) else {
+            return Err(denied(None, format!("{user:?} is not a ward user")));
+        };
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Password))
+    }
+
+    /// This connection's session, opened on its first allowed channel
+    /// (refused when the user has `max_sessions_per_user` open), with
+    /// `reached` added.
+    fn session(
+        &mut self,
+        reached: Reached,
+        handle: russh::server::Handle,
+    ) -> Result<Arc<crate::sessions::Session>, String> {
+        if let Some(s) = &self.live {
+            if let Some(why) = s.end_reason() {
+                return Err(format!("ward: session ended: {why}"));
+            }
+            s.reached(reached);
+            return Ok(s.clone());
+        }
+        let Some(a) = &self.user else {
+            return Err("not authenticated".into());
+        };
+        let who = Who {
+            user_id: a.id.clone(),
+            user_name: a.name.clone(),
+            method: a.method,
+            credential: a.credential.clone(),
+            authed_at: a.at,
+        };
+        let s = self
+            .gw
+            .sessions
+            .open(&self.gw.decider, who, self.source(), handle, reached)?;
+        self.live = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Decides a ProxyJump to `requested:port`: the target host's address,
+    /// port and name, or why not (the text the client sees).
     fn decide_connect(
         &self,
         requested: &str,
         port: u32,
         now: i64,
-    ) -> Result<(String, u16), String> {
+    ) -> Result<(String, u16, String), String> {
         let Some(a) = &self.user else {
             return Err("not authenticated".into());
         };
@@ -360,7 +444,7 @@ impl Conn {
         });
         self.gw.decider.record(&facts, &v);
         match (v.outcome, &host.address) {
-            (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port)),
+            (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port, host.name.clone())),
             (Outcome::Allowed, None) => Err(format!("ward-gateway: {} has no address", host.name)),
             _ => Err(format!(
                 "ward-gateway: denied: {}",
@@ -435,12 +519,68 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        let mut methods = MethodSet::empty();
-        methods.push(MethodKind::PublicKey);
         Ok(Auth::Reject {
-            proceed_with_methods: Some(methods),
+            proceed_with_methods: Some(methods(&self.gw.cfg)),
             partial_success: false,
         })
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(passwords) = self.gw.passwords.clone() else {
+            return Ok(Auth::reject());
+        };
+        if user.len() > MAX_USER
+            || self.gw.throttle.limited(self.source(), Instant::now())
+            || std::mem::take(&mut self.must_change)
+        {
+            return Ok(Auth::reject());
+        }
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![(password::PROMPT.into(), false)].into(),
+            });
+        };
+        let (Some(answer), None) = (response.next(), response.next()) else {
+            return Ok(Auth::reject());
+        };
+        let t = now();
+        let outcome = match String::from_utf8(answer.to_vec()) {
+            Err(_) => Err(Refusal::Refused("the password is not UTF-8".into())),
+            Ok(pw) => password::check(passwords, user, pw, self.source()).await,
+        };
+        match outcome {
+            Ok(()) => {
+                let r = self.password_user(user, t);
+                Ok(self.finish_auth(PASSWORD, r, t))
+            }
+            Err(Refusal::MustChange) => {
+                let _ = self.finish_auth(
+                    PASSWORD,
+                    Err(denied(
+                        Some(user.to_owned()),
+                        "the password must be changed first".into(),
+                    )),
+                    t,
+                );
+                self.must_change = true;
+                Ok(Auth::Partial {
+                    name: "".into(),
+                    instructions: password::MUST_CHANGE.into(),
+                    prompts: Vec::new().into(),
+                })
+            }
+            Err(Refusal::Refused(why)) => {
+                let v = denied(Some(user.to_owned()), why);
+                Ok(self.finish_auth(PASSWORD, Err(v), t))
+            }
+        }
     }
 
     async fn auth_publickey_offered(
@@ -504,7 +644,7 @@ impl russh::server::Handler for Conn {
         _originator_address: &str,
         _originator_port: u32,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let max = self.gw.cfg.max_channels_per_connection;
         if self.open.load(Ordering::Acquire) >= max {
@@ -518,8 +658,22 @@ impl russh::server::Handler for Conn {
                 .await;
             return Ok(());
         }
-        let (address, port) = match self.decide_connect(host_to_connect, port_to_connect, now()) {
-            Ok(t) => t,
+        let (address, port, name) =
+            match self.decide_connect(host_to_connect, port_to_connect, now()) {
+                Ok(t) => t,
+                Err(reason) => {
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                    return Ok(());
+                }
+            };
+        let reached = Reached {
+            host: name,
+            account: None,
+        };
+        let live = match self.session(reached, session.handle()) {
+            Ok(s) => s,
             Err(reason) => {
                 reply
                     .reject(ChannelOpenFailure::Other { code: 1, reason })
@@ -543,10 +697,14 @@ impl russh::server::Handler for Conn {
                         })
                         .await
                 }
-                Ok(mut tcp) => {
+                Ok(tcp) => {
                     reply.accept().await;
                     let mut stream = channel.into_stream();
-                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
+                    let mut tcp = Counted::new(tcp, live.clone());
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp) => {}
+                        () = live.wait_ended() => {}
+                    }
                 }
             }
         });
