@@ -12,6 +12,7 @@ pub mod caller;
 pub mod certificates;
 pub mod credentials;
 pub mod disable;
+pub mod gateway_sessions;
 pub mod host_address;
 pub mod host_audit;
 pub mod host_join;

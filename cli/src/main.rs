@@ -124,7 +124,8 @@ enum Command {
     SshKey(ssh_key::SshKeyCommand),
     /// Change your own password (the current credentials' user).
     ChangePassword(session::ChangePasswordArgs),
-    /// List and revoke password sessions (temporary credentials).
+    /// List and revoke password sessions (temporary credentials); end
+    /// ward-gateway sessions.
     #[command(subcommand)]
     Session(sessions::SessionCommand),
     /// SSH certificates: log in (get a certificate into ssh-agent) and

@@ -54,6 +54,9 @@ pub struct Gateway {
     pub passwords: Option<Arc<ward_agent::passwords::Passwords>>,
 }
 
+/// How much longer than `idle_timeout` a connection may receive nothing.
+const IDLE_GRACE: Duration = Duration::from_secs(10);
+
 /// The russh server configuration: the certified host key, modern
 /// algorithms only (curve25519 key exchange, Ed25519/ECDSA host keys,
 /// ChaCha20-Poly1305 or AES-GCM), public-key authentication, the
@@ -96,7 +99,10 @@ pub fn russh_config(
         certificates: certificate.into_iter().collect(),
         preferred,
         max_auth_attempts: cfg.max_auth_attempts,
-        inactivity_timeout: Some(cfg.idle_timeout),
+        // Sessions are ended with a message after `idle_timeout` without
+        // channel data ([`crate::sessions`]); this later bound closes
+        // connections that never opened a channel.
+        inactivity_timeout: Some(cfg.idle_timeout + IDLE_GRACE),
         nodelay: true,
         ..russh::server::Config::default()
     }

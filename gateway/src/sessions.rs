@@ -116,6 +116,9 @@ pub struct Session {
     down: AtomicU64,
     /// Milliseconds after `started_at` of the last channel data.
     last: AtomicU64,
+    /// Why it was ended (set once).
+    reason: Mutex<Option<String>>,
+    /// Set after the disconnect was sent: forwardings stop.
     ended: watch::Sender<Option<String>>,
     handle: russh::server::Handle,
 }
@@ -169,7 +172,7 @@ impl Session {
 
     /// Why the session was ended, if it was.
     pub fn end_reason(&self) -> Option<String> {
-        self.ended.borrow().clone()
+        lock(&self.reason).clone()
     }
 
     /// Resolves once the session is ended (forwardings stop on it).
@@ -179,22 +182,30 @@ impl Session {
     }
 
     /// Ends the session for `reason` (once): the client is disconnected
-    /// with `ward: session ended: REASON` and every forwarding stops.
-    pub fn end(&self, reason: &str) {
-        let first = self.ended.send_if_modified(|e| {
-            if e.is_some() {
-                return false;
+    /// with `ward: session ended: REASON`, then every forwarding stops
+    /// (in that order, so the disconnect reaches the client before the
+    /// channels close: a ProxyJump client exits when the inner
+    /// connection does, and would not print a later message).
+    pub fn end(self: &Arc<Self>, reason: &str) {
+        let first = {
+            let mut r = lock(&self.reason);
+            if r.is_some() {
+                false
+            } else {
+                *r = Some(reason.to_owned());
+                true
             }
-            *e = Some(reason.to_owned());
-            true
-        });
+        };
         if first {
-            let handle = self.handle.clone();
+            let s = self.clone();
             let text = format!("ward: session ended: {reason}");
+            let reason = reason.to_owned();
             tokio::spawn(async move {
-                let _ = handle
+                let _ = s
+                    .handle
                     .disconnect(russh::Disconnect::ByApplication, text, String::new())
                     .await;
+                s.ended.send_replace(Some(reason));
             });
         }
     }
@@ -266,6 +277,7 @@ impl Registry {
                 up: AtomicU64::new(0),
                 down: AtomicU64::new(0),
                 last: AtomicU64::new(0),
+                reason: Mutex::new(None),
                 ended,
                 handle,
             });
@@ -377,6 +389,14 @@ fn record(decider: &Decider, s: &Session, action: &str, reason: String) {
 pub fn recheck(decider: &Decider, cur: &Arc<Current>, s: &Session, t: i64) -> Result<(), String> {
     let snap = &cur.snapshot;
     let who = &s.who;
+    if let Some(t) = snap
+        .gateway_terminations
+        .iter()
+        .flatten()
+        .find(|t| t.id == s.id)
+    {
+        return Err(format!("terminated by {}", t.requested_by));
+    }
     let Some(user) = snap.users.iter().find(|u| u.id == who.user_id) else {
         return Err(format!("ward user {} was deleted", who.user_name));
     };

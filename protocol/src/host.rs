@@ -166,6 +166,10 @@ pub struct Snapshot {
     /// whose snapshot JSON does not change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Vec<RegisteredHost>>,
+    /// Gateway sessions an administrator asked to end in the last 24 h
+    /// (`ward session terminate ID`), for a gateway only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_terminations: Option<Vec<GatewayTermination>>,
 }
 
 /// The host itself.
@@ -284,6 +288,18 @@ pub struct SnapshotPolicy {
 pub const KIND_HOST: &str = "host";
 /// Kind of an enrolled ward-gateway.
 pub const KIND_GATEWAY: &str = "gateway";
+
+/// A gateway session an administrator asked to end.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayTermination {
+    /// The session id (`gs-` and 16 hex digits).
+    pub id: String,
+    /// Who asked (the caller's ARN).
+    pub requested_by: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
 
 /// A registered host as a gateway sees it: the names a client may ask
 /// for, and where the gateway connects.
@@ -740,6 +756,8 @@ impl SnapshotDelta {
             || old.trust_domain != new.trust_domain
             || old.registry.is_some()
             || new.registry.is_some()
+            || old.gateway_terminations.is_some()
+            || new.gateway_terminations.is_some()
         {
             return None;
         }
@@ -795,6 +813,7 @@ impl SnapshotDelta {
             ssh_user_ca_keys: self.ssh_user_ca_keys.apply(&held.ssh_user_ca_keys)?,
             revoked_ssh_serials: self.revoked_ssh_serials.apply(&held.revoked_ssh_serials)?,
             registry: None,
+            gateway_terminations: None,
         })
     }
 }

@@ -41,6 +41,9 @@ const ACTIONS: &[&str] = &[
     "host:Connect",
     // ward-gateway authentications (issue #13).
     "ward-gateway:Authenticate",
+    // ward-gateway sessions: start, and end with the reason and bytes.
+    "ward-gateway:SessionStart",
+    "ward-gateway:SessionEnd",
     // Offline password checks and PAM sessions (issue #12).
     ward_protocol::host::EVENT_VERIFY_PASSWORD,
     ward_protocol::host::EVENT_OPEN_SESSION,
