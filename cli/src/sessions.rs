@@ -123,11 +123,8 @@ pub(crate) fn run(cmd: SessionCommand, ctx: &Ctx) -> Done {
             }
         }
         SessionCommand::Terminate { id } => {
-            let v = api.send_for_json(
-                Method::Post,
-                &["gateway-sessions", &id, "terminate"],
-                None,
-            )?;
+            let v =
+                api.send_for_json(Method::Post, &["gateway-sessions", &id, "terminate"], None)?;
             api.show(&v, |r: &api::GatewaySessionTermination| {
                 format!(
                     "gateway {} ends session {} (asked at {})\n",

@@ -30,6 +30,7 @@ struct Raw {
     failed_auth_window_seconds: Option<u64>,
     dangerous_allow_loopback_targets: Option<bool>,
     passwords: Option<bool>,
+    password_timeout_seconds: Option<u64>,
     max_session_seconds: Option<u64>,
     max_sessions_per_user: Option<u64>,
 }
@@ -59,6 +60,9 @@ pub struct Config {
     pub max_sessions_per_user: usize,
     /// Passwords through keyboard-interactive (checked by ward-ca).
     pub passwords: bool,
+    /// How long a password check waits for ward-ca (there is no offline
+    /// check at the gateway to fall back to).
+    pub password_timeout: Duration,
     /// TCP connect to a target.
     pub connect_timeout: Duration,
     /// Authentication attempts per connection.
@@ -89,6 +93,7 @@ impl Default for Config {
             max_session: Duration::from_secs(12 * 3600),
             max_sessions_per_user: 20,
             passwords: true,
+            password_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             max_auth_attempts: 6,
             max_channels_per_connection: 10,
@@ -227,6 +232,12 @@ impl Config {
                 100_000,
             )?,
             passwords: raw.passwords.unwrap_or(d.passwords),
+            password_timeout: secs(
+                "password_timeout_seconds",
+                raw.password_timeout_seconds,
+                d.password_timeout,
+                120,
+            )?,
             connect_timeout: secs(
                 "connect_timeout_seconds",
                 raw.connect_timeout_seconds,

@@ -109,6 +109,10 @@ fn print_config(c: &Config) {
     println!("max_session_seconds = {}", c.max_session.as_secs());
     println!("max_sessions_per_user = {}", c.max_sessions_per_user);
     println!("passwords = {}", c.passwords);
+    println!(
+        "password_timeout_seconds = {}",
+        c.password_timeout.as_secs()
+    );
     println!("connect_timeout_seconds = {}", c.connect_timeout.as_secs());
     println!("max_auth_attempts = {}", c.max_auth_attempts);
     println!(
@@ -179,18 +183,19 @@ fn host_keys(
     Ok((key, cert))
 }
 
-/// ward-agent's password checks with this gateway's mTLS client (the
-/// agent's password timeout; no offline verifiers: `max_age` 0).
+/// ward-agent's password checks with this gateway's mTLS client
+/// (`password_timeout_seconds`; no offline verifiers: `max_age` 0).
 fn password_checks(
     agent: &ward_agent::config::Config,
+    timeout: Duration,
     sync: &Arc<Sync>,
     shared: &Arc<Shared>,
 ) -> Arc<Passwords> {
     let verifiers = sync.paths.password_verifiers();
     let sync = sync.clone();
     let mut pcfg = agent.clone();
-    pcfg.connect_timeout = agent.password_timeout;
-    pcfg.request_timeout = agent.password_timeout;
+    pcfg.connect_timeout = timeout;
+    pcfg.request_timeout = timeout;
     let connect: passwords::Connect = Box::new(move || {
         let host = match sync.host.lock() {
             Ok(g) => g.clone(),
@@ -256,7 +261,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
     let passwords = cfg
         .passwords
-        .then(|| password_checks(&agent, &sync, &shared));
+        .then(|| password_checks(&agent, cfg.password_timeout, &sync, &shared));
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),
         throttle: Throttle::new(cfg.max_failed_auth_per_source, cfg.failed_auth_window),

@@ -442,18 +442,14 @@ impl Conn {
             name: &host.name,
             tags: &host.tags,
         };
-        let mut v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
-        // The event names the target (HostEvent has no field for it).
-        v.reason = Some(match v.reason.take() {
-            None => format!("target {}", host.name),
-            Some(r) => format!("target {}: {r}", host.name),
-        });
-        self.gw.decider.record(&facts, &v);
+        let v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
+        self.gw.decider.record_on(&facts, &v, Some(&host.name));
         match (v.outcome, &host.address) {
             (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port, host.name.clone())),
             (Outcome::Allowed, None) => Err(format!("ward-gateway: {} has no address", host.name)),
             _ => Err(format!(
-                "ward-gateway: denied: {}",
+                "ward-gateway: denied: target {}: {}",
+                host.name,
                 v.reason.unwrap_or_default()
             )),
         }
@@ -583,6 +579,11 @@ impl russh::server::Handler for Conn {
                 })
             }
             Err(Refusal::Refused(why)) => {
+                log(format_args!(
+                    "password of {:?} from {} refused: {why}",
+                    user.escape_debug().to_string(),
+                    self.source()
+                ));
                 let v = denied(Some(user.to_owned()), why);
                 Ok(self.finish_auth(PASSWORD, Err(v), t))
             }

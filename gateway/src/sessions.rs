@@ -381,6 +381,7 @@ fn record(decider: &Decider, s: &Session, action: &str, reason: String) {
         auth_method: Some(s.who.method.to_owned()),
         allowed: true,
         reason: Some(reason),
+        target: Some(names(&s.targets())),
     });
 }
 

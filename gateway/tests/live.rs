@@ -231,12 +231,8 @@ fn ended(o: &mut Open, since: Instant) -> (bool, String, Duration) {
 fn session_id(w: &World, user: &str) -> String {
     let mut id = None;
     let found = until(Duration::from_secs(30), || {
-        let events = w.ca.root_json(&[
-            "audit",
-            "list",
-            "--action",
-            "ward-gateway:SessionStart",
-        ]);
+        let events =
+            w.ca.root_json(&["audit", "list", "--action", "ward-gateway:SessionStart"]);
         id = events["events"]
             .as_array()
             .into_iter()
@@ -319,9 +315,14 @@ fn open_sessions_end_when_access_is_withdrawn() {
             "--action",
             "ward-gateway:SessionEnd",
         ]);
-        ["is disabled", "no longer allowed", "no longer valid", "renamed"]
-            .iter()
-            .all(|r| events.contains(r))
+        [
+            "is disabled",
+            "no longer allowed",
+            "no longer valid",
+            "renamed",
+        ]
+        .iter()
+        .all(|r| events.contains(r))
             && events.contains("bytes from the client")
     });
     assert!(delivered, "session ends were not audited");
@@ -381,20 +382,17 @@ fn limits_and_passwords() {
     let out = by_password("correct horse battery 1");
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("pw-ok"),
-        "the right password: {}",
-        text(&out)
+        "the right password: {}\n--- gateway log\n{}",
+        text(&out),
+        w.gw.log()
     );
     let out = by_password("wrong horse");
     assert!(!out.status.success(), "a wrong password got in");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("pw-ok"));
     // ward:AuthMethod = password in the gateway's audit.
     let audited = until(Duration::from_secs(30), || {
-        let events = w.ca.root_json(&[
-            "audit",
-            "list",
-            "--action",
-            "ward-gateway:Authenticate",
-        ]);
+        let events =
+            w.ca.root_json(&["audit", "list", "--action", "ward-gateway:Authenticate"]);
         let all = events["events"].as_array().cloned().unwrap_or_default();
         let pw = |allowed: &str| {
             all.iter().any(|e| {

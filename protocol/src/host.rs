@@ -353,6 +353,10 @@ pub struct HostEvent {
     pub allowed: bool,
     /// Why it was denied (ward's explanation), if it was.
     pub reason: Option<String>,
+    /// The host reached through a gateway (`host:Connect`, gateway
+    /// sessions), if any. Optional on the wire: absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Audit action of a password check a host made itself (offline, from

@@ -32,7 +32,9 @@ pub const TERMINATE: &str = "host:TerminateSession";
 /// Whether `id` is a gateway session id: `gs-` and 16 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
     id.strip_prefix("gs-").is_some_and(|h| {
-        h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        h.len() == 16
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -54,9 +56,7 @@ pub(crate) async fn terminate(
     let Some((_, gateway)) = found else {
         return Err(ApiError::NotFound {
             code: "NoSuchEntity",
-            message: format!(
-                "gateway session {id} does not exist (no gateway has reported it)"
-            ),
+            message: format!("gateway session {id} does not exist (no gateway has reported it)"),
         });
     };
     let (h, g) = target(&st, &caller, TERMINATE, &gateway, &[]).await?;

@@ -90,6 +90,7 @@ fn check_event(i: usize, e: &HostEvent) -> Result<(), ApiError> {
     check_text(&f("service"), &e.service, MAX_NAME)?;
     check_text(&f("authMethod"), &e.auth_method, MAX_NAME)?;
     check_text(&f("reason"), &e.reason, MAX_REASON)?;
+    check_text(&f("target"), &e.target, MAX_REASON)?;
     if let Some(ip) = &e.source_ip {
         if ip.parse::<std::net::IpAddr>().is_err() {
             return Err(ApiError::invalid(
@@ -195,6 +196,7 @@ pub(crate) async fn deliver(
                 "service": e.service,
                 "authMethod": e.auth_method,
                 "reason": e.reason,
+                "target": e.target,
                 "deliveredFrom": caller.source_ip.to_string(),
             }),
         });
