@@ -117,6 +117,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "Login",
             "Sudo",
             "Connect",
+            "TerminateSession",
         ],
     ),
     (

@@ -11,16 +11,20 @@ use crate::error::ApiError;
 /// How long a termination is kept (and carried in gateways' snapshots).
 pub const KEEP: i64 = 86_400;
 
-/// The id and name of the gateway whose audit events started session `id`.
+/// The id and name of the gateway (an enrolled host of kind `gateway`)
+/// whose audit events started session `id`; an ordinary host reporting a
+/// session start names no gateway session.
 pub async fn gateway_of(
     c: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<(String, String)>, ApiError> {
     let r = sqlx::query(
         "SELECT h.id, h.name FROM host_audit_ids a JOIN hosts h ON h.id = a.host_id \
-         WHERE a.event_id = $1",
+         JOIN host_identity i ON i.host_id = a.host_id \
+         WHERE a.event_id = $1 AND i.kind = $2",
     )
     .bind(format!("{id}-start"))
+    .bind(ward_protocol::host::KIND_GATEWAY)
     .fetch_optional(&mut *c)
     .await?;
     match r {
