@@ -469,6 +469,11 @@ impl Decider {
     /// Records `v` as a `HostEvent` through the audit sink (an empty
     /// `facts.principal` is recorded as absent).
     pub fn record(&self, facts: &Facts<'_>, v: &Verdict) {
+        self.record_on(facts, v, None);
+    }
+
+    /// [`Decider::record`] with the host reached through a gateway.
+    pub fn record_on(&self, facts: &Facts<'_>, v: &Verdict, target: Option<&str>) {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
         self.shared.audit.record(HostEvent {
             id: format!("{}-{n}", self.id_prefix),
@@ -481,6 +486,7 @@ impl Decider {
             auth_method: Some(facts.auth_method.to_owned()),
             allowed: v.outcome == Outcome::Allowed,
             reason: v.reason.clone(),
+            target: target.map(str::to_owned),
         });
     }
 
@@ -522,6 +528,7 @@ impl Decider {
                 auth_method: None,
                 allowed: true,
                 reason: None,
+                target: None,
             });
         }
         Response::Recorded { recorded: known }

@@ -561,6 +561,7 @@ impl Passwords {
             auth_method: Some("password-offline".into()),
             allowed,
             reason: Some(reason.to_owned()),
+            target: None,
         });
     }
 

@@ -700,6 +700,7 @@ fn clamp(e: &mut HostEvent) {
         &mut e.source_ip,
         &mut e.auth_method,
         &mut e.reason,
+        &mut e.target,
     ]
     .into_iter()
     .flatten()

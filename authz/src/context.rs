@@ -473,7 +473,11 @@ mod tests {
         table.push(("iam:DetachGroupPolicy", owned(std::slice::from_ref(&pol))));
         // Hosts.
         table.push(("host:RegisterHost", owned(std::slice::from_ref(&keys))));
-        for a in ["host:GetHost", "host:DeregisterHost"] {
+        for a in [
+            "host:GetHost",
+            "host:DeregisterHost",
+            "host:TerminateSession",
+        ] {
             table.push((a, rtags.clone()));
         }
         // Certificates.

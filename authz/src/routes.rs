@@ -659,6 +659,13 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/v1/gateway-sessions/{id}/terminate",
+        Signed,
+        "host:TerminateSession",
+        "arn:ward:host::{account}:host/{gateway} (the gateway that reported the session)",
+    ),
+    r(
+        "POST",
         "/v1/hosts/{name}/ssh-certificate",
         Signed,
         "ca:IssueSshHostCertificate",

@@ -13,6 +13,7 @@ pub mod certificates;
 pub mod credentials;
 pub mod disable;
 pub mod gateway_certs;
+pub mod gateway_sessions;
 pub mod host_address;
 pub mod host_audit;
 pub mod host_join;

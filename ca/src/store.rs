@@ -37,6 +37,7 @@ use crate::error::ApiError;
 pub mod authority;
 pub mod certs;
 pub mod checkpoint;
+pub mod gateway_sessions;
 pub mod host_identity;
 pub mod host_registry;
 pub mod hosts;

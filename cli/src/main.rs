@@ -133,7 +133,8 @@ enum Command {
     SshKey(ssh_key::SshKeyCommand),
     /// Change your own password (the current credentials' user).
     ChangePassword(session::ChangePasswordArgs),
-    /// List and revoke password sessions (temporary credentials).
+    /// List and revoke password sessions (temporary credentials); end
+    /// ward-gateway sessions.
     #[command(subcommand)]
     Session(sessions::SessionCommand),
     /// Virtual MFA devices (TOTP): create, enable, list, deactivate,

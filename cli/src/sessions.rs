@@ -1,6 +1,8 @@
 //! `ward session list|revoke`: a user's password sessions (temporary
 //! credentials from `ward login`). Without `--user`, the current
-//! credentials' own user. Listings show no secrets.
+//! credentials' own user. Listings show no secrets. `ward session
+//! terminate gs-…` ends an open ward-gateway session (its id is in the
+//! gateway's `ward-gateway:SessionStart` audit event).
 
 use clap::{ArgGroup, Subcommand};
 use ward_protocol::api;
@@ -29,6 +31,12 @@ pub(crate) enum SessionCommand {
         /// User name (default: the current credentials' user).
         #[arg(long)]
         user: Option<String>,
+    },
+    /// End an open ward-gateway session (`gs-…`, from the audit log's
+    /// ward-gateway:SessionStart events).
+    Terminate {
+        /// Gateway session id (gs-…).
+        id: String,
     },
 }
 
@@ -113,6 +121,16 @@ pub(crate) fn run(cmd: SessionCommand, ctx: &Ctx) -> Done {
                 }
                 _ => Err(Failure::usage("give a session id or --all, not both")),
             }
+        }
+        SessionCommand::Terminate { id } => {
+            let v =
+                api.send_for_json(Method::Post, &["gateway-sessions", &id, "terminate"], None)?;
+            api.show(&v, |r: &api::GatewaySessionTermination| {
+                format!(
+                    "gateway {} ends session {} (asked at {})\n",
+                    r.gateway, r.session_id, r.requested_at
+                )
+            })
         }
     }
 }

@@ -32,6 +32,10 @@ struct Raw {
     recordings_dir: Option<PathBuf>,
     recording_max_bytes: Option<u64>,
     record_input: Option<bool>,
+    passwords: Option<bool>,
+    password_timeout_seconds: Option<u64>,
+    max_session_seconds: Option<u64>,
+    max_sessions_per_user: Option<u64>,
 }
 
 /// The validated configuration.
@@ -49,8 +53,19 @@ pub struct Config {
     /// From TCP accept to successful authentication (version exchange, key
     /// exchange, authentication) at most this long.
     pub handshake_timeout: Duration,
-    /// A connection with nothing received for this long is closed.
+    /// A connection with nothing received for this long is closed, and a
+    /// session with no channel data either way for this long is ended.
     pub idle_timeout: Duration,
+    /// No session lasts longer (it is ended with a message).
+    pub max_session: Duration,
+    /// Open sessions per ward user at once; the next is refused at
+    /// channel open with the reason.
+    pub max_sessions_per_user: usize,
+    /// Passwords through keyboard-interactive (checked by ward-ca).
+    pub passwords: bool,
+    /// How long a password check waits for ward-ca (there is no offline
+    /// check at the gateway to fall back to).
+    pub password_timeout: Duration,
     /// TCP connect to a target.
     pub connect_timeout: Duration,
     /// Authentication attempts per connection.
@@ -87,6 +102,10 @@ impl Default for Config {
             max_staleness: Duration::from_secs(86_400),
             handshake_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(900),
+            max_session: Duration::from_secs(12 * 3600),
+            max_sessions_per_user: 20,
+            passwords: true,
+            password_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             max_auth_attempts: 6,
             max_channels_per_connection: 10,
@@ -235,6 +254,25 @@ impl Config {
                 d.idle_timeout,
                 7 * 86_400,
             )?,
+            max_session: secs(
+                "max_session_seconds",
+                raw.max_session_seconds,
+                d.max_session,
+                30 * 86_400,
+            )?,
+            max_sessions_per_user: count(
+                "max_sessions_per_user",
+                raw.max_sessions_per_user,
+                d.max_sessions_per_user,
+                100_000,
+            )?,
+            passwords: raw.passwords.unwrap_or(d.passwords),
+            password_timeout: secs(
+                "password_timeout_seconds",
+                raw.password_timeout_seconds,
+                d.password_timeout,
+                120,
+            )?,
             connect_timeout: secs(
                 "connect_timeout_seconds",
                 raw.connect_timeout_seconds,
@@ -334,6 +372,14 @@ mod tests {
         let c = check("state_dir = \"/s\"", Ok(())).unwrap();
         assert_eq!(c.recordings_dir, PathBuf::from("/s/recordings"));
         assert!(!c.record_input);
+        check("max_session_seconds = 0", Err("max_session_seconds"));
+        check("max_sessions_per_user = 0", Err("max_sessions_per_user"));
+        assert!(Config::parse("passwords = \"yes\"", Path::new("gateway.toml")).is_err());
+        assert!(c.passwords);
+        assert_eq!(c.max_sessions_per_user, 20);
+        let c = check("passwords = false\nmax_sessions_per_user = 2", Ok(())).unwrap();
+        assert!(!c.passwords);
+        assert_eq!(c.max_sessions_per_user, 2);
         let c = check(
             "listen = \"127.0.0.1:2300\"\nstate_dir = \"/tmp/gw\"\ndangerous_allow_loopback_targets = true",
             Ok(()),

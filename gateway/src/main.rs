@@ -14,11 +14,13 @@ use ward_agent::cache;
 use ward_agent::decide::Decider;
 use ward_agent::files::SshFiles;
 use ward_agent::join::{self, JoinOptions, StatePaths};
+use ward_agent::passwords::{self, PasswordOptions, Passwords};
 use ward_agent::shared::{log, now, Current, Shared};
 use ward_agent::spool::{self, Spool};
 use ward_agent::sync::Sync;
 use ward_gateway::config::{self, Config};
 use ward_gateway::server::{self, Gateway};
+use ward_gateway::sessions::{self, Limits, Registry};
 use ward_gateway::terminate::Terminator;
 use ward_gateway::throttle::Throttle;
 use ward_protocol::agent::Status;
@@ -105,6 +107,13 @@ fn print_config(c: &Config) {
         c.handshake_timeout.as_secs()
     );
     println!("idle_timeout_seconds = {}", c.idle_timeout.as_secs());
+    println!("max_session_seconds = {}", c.max_session.as_secs());
+    println!("max_sessions_per_user = {}", c.max_sessions_per_user);
+    println!("passwords = {}", c.passwords);
+    println!(
+        "password_timeout_seconds = {}",
+        c.password_timeout.as_secs()
+    );
     println!("connect_timeout_seconds = {}", c.connect_timeout.as_secs());
     println!("max_auth_attempts = {}", c.max_auth_attempts);
     println!(
@@ -178,6 +187,38 @@ fn host_keys(
     Ok((key, cert))
 }
 
+/// ward-agent's password checks with this gateway's mTLS client
+/// (`password_timeout_seconds`; no offline verifiers: `max_age` 0).
+fn password_checks(
+    agent: &ward_agent::config::Config,
+    timeout: Duration,
+    sync: &Arc<Sync>,
+    shared: &Arc<Shared>,
+) -> Arc<Passwords> {
+    let verifiers = sync.paths.password_verifiers();
+    let sync = sync.clone();
+    let mut pcfg = agent.clone();
+    pcfg.connect_timeout = timeout;
+    pcfg.request_timeout = timeout;
+    let connect: passwords::Connect = Box::new(move || {
+        let host = match sync.host.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        join::host_client(&pcfg, &sync.paths, pcfg.ca_url_or(&host.ca_url))
+            .map_err(|e| e.to_string())
+    });
+    Arc::new(Passwords::new(
+        shared.clone(),
+        connect,
+        PasswordOptions {
+            verifiers,
+            passwd_file: agent.passwd_file.clone(),
+            max_age: 0,
+        },
+    ))
+}
+
 fn run(cfg: Config) -> anyhow::Result<()> {
     let agent = cfg.agent();
     let paths = StatePaths::new(&cfg.state_dir);
@@ -224,6 +265,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     ward_gateway::recording::prepare_dir(&cfg.recordings_dir)
         .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
+    let passwords = cfg
+        .passwords
+        .then(|| password_checks(&agent, cfg.password_timeout, &sync, &shared));
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),
         throttle: Throttle::new(cfg.max_failed_auth_per_source, cfg.failed_auth_window),
@@ -233,6 +277,12 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 ca: Box::new(move || sync.ca_client()),
             }
         },
+        sessions: Registry::new(Limits {
+            idle: cfg.idle_timeout,
+            max_session: cfg.max_session,
+            per_user: cfg.max_sessions_per_user,
+        }),
+        passwords,
         cfg: cfg.clone(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -272,6 +322,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
                 }
             }
         });
+        tokio::spawn(sessions::enforce(gw.clone()));
         server::serve(gw, listener, rx).await;
         Ok(())
     })

@@ -28,6 +28,8 @@ use ward_agent::shared::{log, now};
 use ward_protocol::agent::Outcome;
 
 use crate::config::Config;
+use crate::password::{self, Refusal, PASSWORD};
+use crate::sessions::{Counted, Credential, Reached, Registry, Who};
 use crate::target;
 use crate::throttle::Throttle;
 
@@ -48,7 +50,14 @@ pub struct Gateway {
     pub throttle: Throttle,
     /// Terminating mode's link to ward-ca.
     pub terminator: crate::terminate::Terminator,
+    /// Open sessions ([`crate::sessions`]).
+    pub sessions: Registry,
+    /// Password checks through ward-ca; `None` when `passwords = false`.
+    pub passwords: Option<Arc<ward_agent::passwords::Passwords>>,
 }
+
+/// How much longer than `idle_timeout` a connection may receive nothing.
+const IDLE_GRACE: Duration = Duration::from_secs(10);
 
 /// The russh server configuration: the certified host key, modern
 /// algorithms only (curve25519 key exchange, Ed25519/ECDSA host keys,
@@ -82,8 +91,7 @@ pub fn russh_config(
         mac: std::borrow::Cow::Borrowed(&[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM]),
         ..Preferred::default()
     };
-    let mut methods = MethodSet::empty();
-    methods.push(MethodKind::PublicKey);
+    let methods = methods(cfg);
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-ward-gateway".into()),
         methods,
@@ -93,10 +101,24 @@ pub fn russh_config(
         certificates: certificate.into_iter().collect(),
         preferred,
         max_auth_attempts: cfg.max_auth_attempts,
-        inactivity_timeout: Some(cfg.idle_timeout),
+        // Sessions are ended with a message after `idle_timeout` without
+        // channel data ([`crate::sessions`]); this later bound closes
+        // connections that never opened a channel.
+        inactivity_timeout: Some(cfg.idle_timeout + IDLE_GRACE),
         nodelay: true,
         ..russh::server::Config::default()
     }
+}
+
+/// The authentication methods offered: public keys, and
+/// keyboard-interactive for passwords unless `passwords = false`.
+fn methods(cfg: &Config) -> MethodSet {
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::PublicKey);
+    if cfg.passwords {
+        methods.push(MethodKind::KeyboardInteractive);
+    }
+    methods
 }
 
 /// Accepts connections forever; each gets its own task. `config` is the
@@ -138,6 +160,8 @@ pub async fn serve(
                 user: None,
                 dest: None,
                 open: Arc::new(AtomicUsize::new(0)),
+                live: None,
+                must_change: false,
             };
             if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
                 let _ = running.await;
@@ -203,6 +227,8 @@ struct Authed {
     id: String,
     name: String,
     method: &'static str,
+    credential: Credential,
+    at: i64,
 }
 
 /// One connection's handler.
@@ -216,6 +242,19 @@ pub struct Conn {
     dest: Option<Result<crate::terminate::Dest, String>>,
     /// Channels open now.
     open: Arc<AtomicUsize>,
+    /// The session, once a channel was allowed ([`crate::sessions`]).
+    live: Option<Arc<crate::sessions::Session>>,
+    /// A keyboard-interactive round told the client its password must be
+    /// changed; the next answer is refused.
+    must_change: bool,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(s) = self.live.take() {
+            self.gw.sessions.close(&self.gw.decider, &s);
+        }
+    }
 }
 
 /// Decrements a channel count when a forwarding ends.
@@ -260,12 +299,12 @@ impl Conn {
         &mut self,
         ssh_user: &str,
         method: &'static str,
-        outcome: Result<(String, String), Verdict>,
+        outcome: Result<(String, String, Credential), Verdict>,
         now: i64,
     ) -> Auth {
         let facts = self.facts(AUTHENTICATE, method, now);
         match outcome {
-            Ok((id, name)) => {
+            Ok((id, name, credential)) => {
                 self.gw.decider.record(
                     &facts,
                     &Verdict {
@@ -274,7 +313,13 @@ impl Conn {
                         reason: None,
                     },
                 );
-                self.user = Some(Authed { id, name, method });
+                self.user = Some(Authed {
+                    id,
+                    name,
+                    method,
+                    credential,
+                    at: now,
+                });
                 self.dest = crate::terminate::parse_user(ssh_user);
                 self.authed.store(true, Ordering::Release);
                 Auth::Accept
@@ -292,11 +337,12 @@ impl Conn {
         user: &str,
         key: &ssh_key::PublicKey,
         now: i64,
-    ) -> Result<(String, String), Verdict> {
+    ) -> Result<(String, String, Credential), Verdict> {
         let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
         let fp = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
         let (u, _) = self.gw.decider.key_user(&cur, &fp)?;
-        live(u, user)
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Key(fp)))
     }
 
     fn cert_auth(
@@ -304,7 +350,7 @@ impl Conn {
         user: &str,
         cert: &ssh_key::Certificate,
         now: i64,
-    ) -> Result<(String, String), Verdict> {
+    ) -> Result<(String, String, Credential), Verdict> {
         let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
         // russh's ssh-key and ward-pki's are different versions: cross by
         // the OpenSSH encoding.
@@ -317,17 +363,61 @@ impl Conn {
             .gw
             .decider
             .certificate_user(&cur, &cert, Some(self.source()), now)?;
-        live(u, user)
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Certificate(Box::new(cert))))
     }
 
-    /// Decides a ProxyJump to `requested:port`: the target host's address
-    /// and port, or why not (the text the client sees).
+    /// A password user `user` ward-ca accepted: the live ward user.
+    fn password_user(&self, user: &str, now: i64) -> Result<(String, String, Credential), Verdict> {
+        let cur = self.gw.decider.usable(now).map_err(|r| denied(None, r))?;
+        let Some(u) = cur.snapshot.users.iter().find(|u| u.name == user) else {
+            return Err(denied(None, format!("{user:?} is not a ward user")));
+        };
+        let (id, name) = live(u, user)?;
+        Ok((id, name, Credential::Password))
+    }
+
+    /// This connection's session, opened on its first allowed channel
+    /// (refused when the user has `max_sessions_per_user` open), with
+    /// `reached` added.
+    fn session(
+        &mut self,
+        reached: Reached,
+        handle: russh::server::Handle,
+    ) -> Result<Arc<crate::sessions::Session>, String> {
+        if let Some(s) = &self.live {
+            if let Some(why) = s.end_reason() {
+                return Err(format!("ward: session ended: {why}"));
+            }
+            s.reached(reached);
+            return Ok(s.clone());
+        }
+        let Some(a) = &self.user else {
+            return Err("not authenticated".into());
+        };
+        let who = Who {
+            user_id: a.id.clone(),
+            user_name: a.name.clone(),
+            method: a.method,
+            credential: a.credential.clone(),
+            authed_at: a.at,
+        };
+        let s = self
+            .gw
+            .sessions
+            .open(&self.gw.decider, who, self.source(), handle, reached)?;
+        self.live = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Decides a ProxyJump to `requested:port`: the target host's address,
+    /// port and name, or why not (the text the client sees).
     fn decide_connect(
         &self,
         requested: &str,
         port: u32,
         now: i64,
-    ) -> Result<(String, u16), String> {
+    ) -> Result<(String, u16, String), String> {
         let Some(a) = &self.user else {
             return Err("not authenticated".into());
         };
@@ -360,18 +450,14 @@ impl Conn {
             name: &host.name,
             tags: &host.tags,
         };
-        let mut v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
-        // The event names the target (HostEvent has no field for it).
-        v.reason = Some(match v.reason.take() {
-            None => format!("target {}", host.name),
-            Some(r) => format!("target {}: {r}", host.name),
-        });
-        self.gw.decider.record(&facts, &v);
+        let v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
+        self.gw.decider.record_on(&facts, &v, Some(&host.name));
         match (v.outcome, &host.address) {
-            (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port)),
+            (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port, host.name.clone())),
             (Outcome::Allowed, None) => Err(format!("ward-gateway: {} has no address", host.name)),
             _ => Err(format!(
-                "ward-gateway: denied: {}",
+                "ward-gateway: denied: target {}: {}",
+                host.name,
                 v.reason.unwrap_or_default()
             )),
         }
@@ -445,12 +531,74 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        let mut methods = MethodSet::empty();
-        methods.push(MethodKind::PublicKey);
         Ok(Auth::Reject {
-            proceed_with_methods: Some(methods),
+            proceed_with_methods: Some(methods(&self.gw.cfg)),
             partial_success: false,
         })
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(passwords) = self.gw.passwords.clone() else {
+            return Ok(Auth::reject());
+        };
+        if user.len() > MAX_USER
+            || self.gw.throttle.limited(self.source(), Instant::now())
+            || std::mem::take(&mut self.must_change)
+        {
+            return Ok(Auth::reject());
+        }
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![(password::PROMPT.into(), false)].into(),
+            });
+        };
+        let (Some(answer), None) = (response.next(), response.next()) else {
+            return Ok(Auth::reject());
+        };
+        let t = now();
+        let outcome = match String::from_utf8(answer.to_vec()) {
+            Err(_) => Err(Refusal::Refused("the password is not UTF-8".into())),
+            Ok(pw) => password::check(passwords, user, pw, self.source()).await,
+        };
+        match outcome {
+            Ok(()) => {
+                let r = self.password_user(user, t);
+                Ok(self.finish_auth(user, PASSWORD, r, t))
+            }
+            Err(Refusal::MustChange) => {
+                let _ = self.finish_auth(
+                    user,
+                    PASSWORD,
+                    Err(denied(
+                        Some(user.to_owned()),
+                        "the password must be changed first".into(),
+                    )),
+                    t,
+                );
+                self.must_change = true;
+                Ok(Auth::Partial {
+                    name: "".into(),
+                    instructions: password::MUST_CHANGE.into(),
+                    prompts: Vec::new().into(),
+                })
+            }
+            Err(Refusal::Refused(why)) => {
+                log(format_args!(
+                    "password of {:?} from {} refused: {why}",
+                    user.escape_debug().to_string(),
+                    self.source()
+                ));
+                let v = denied(Some(user.to_owned()), why);
+                Ok(self.finish_auth(user, PASSWORD, Err(v), t))
+            }
+        }
     }
 
     async fn auth_publickey_offered(
@@ -496,7 +644,7 @@ impl russh::server::Handler for Conn {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let (Some(a), Some(dest)) = (&self.user, &self.dest) {
+        if let (Some(_), Some(dest)) = (&self.user, &self.dest) {
             let dest = match dest {
                 Ok(d) => d.clone(),
                 Err(reason) => {
@@ -517,6 +665,32 @@ impl russh::server::Handler for Conn {
                     .await;
                 return Ok(());
             }
+            // The open-session registry knows terminating sessions too
+            // (live cuts, limits, `ward session terminate`): by the
+            // target's registered name, with the account whose
+            // `host:Login` is re-checked.
+            let host = self.gw.decider.usable(now()).ok().and_then(|cur| {
+                let registry = cur.snapshot.registry.as_deref()?;
+                target::find(registry, &dest.target, 22)
+                    .ok()
+                    .map(|h| h.name.clone())
+            });
+            if let Some(host) = host {
+                let reached = Reached {
+                    host,
+                    account: Some(dest.account.clone()),
+                };
+                if let Err(reason) = self.session(reached, session.handle()) {
+                    self.open.fetch_sub(1, Ordering::AcqRel);
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                    return Ok(());
+                }
+            }
+            let Some(a) = &self.user else {
+                return Ok(());
+            };
             let who = crate::terminate::Who {
                 id: a.id.clone(),
                 name: a.name.clone(),
@@ -552,7 +726,7 @@ impl russh::server::Handler for Conn {
         _originator_address: &str,
         _originator_port: u32,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let max = self.gw.cfg.max_channels_per_connection;
         if self.open.load(Ordering::Acquire) >= max {
@@ -566,8 +740,22 @@ impl russh::server::Handler for Conn {
                 .await;
             return Ok(());
         }
-        let (address, port) = match self.decide_connect(host_to_connect, port_to_connect, now()) {
-            Ok(t) => t,
+        let (address, port, name) =
+            match self.decide_connect(host_to_connect, port_to_connect, now()) {
+                Ok(t) => t,
+                Err(reason) => {
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                    return Ok(());
+                }
+            };
+        let reached = Reached {
+            host: name,
+            account: None,
+        };
+        let live = match self.session(reached, session.handle()) {
+            Ok(s) => s,
             Err(reason) => {
                 reply
                     .reject(ChannelOpenFailure::Other { code: 1, reason })
@@ -591,10 +779,14 @@ impl russh::server::Handler for Conn {
                         })
                         .await
                 }
-                Ok(mut tcp) => {
+                Ok(tcp) => {
                     reply.accept().await;
                     let mut stream = channel.into_stream();
-                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
+                    let mut tcp = Counted::new(tcp, live.clone());
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp) => {}
+                        () = live.wait_ended() => {}
+                    }
                 }
             }
         });

@@ -31,7 +31,7 @@ use ward_agent::shared::{log, now};
 use ward_protocol::agent::Outcome;
 use ward_protocol::host::{
     GatewaySessionCertificate, GatewaySessionCertificateRequest, HostEvent,
-    EVENT_GATEWAY_SESSION_END, EVENT_GATEWAY_SESSION_START,
+    EVENT_GATEWAY_RECORDING_END, EVENT_GATEWAY_RECORDING_START,
 };
 
 use crate::recording::Recording;
@@ -386,6 +386,7 @@ fn audit(gw: &Gateway, info: &SessionInfo, action: &str, suffix: &str, reason: S
         auth_method: Some(info.who.method.to_owned()),
         allowed: true,
         reason: Some(reason),
+        target: Some(info.target.clone()),
     });
 }
 
@@ -524,7 +525,7 @@ pub async fn serve<G: Send + 'static>(
     audit(
         &gw,
         &info,
-        EVENT_GATEWAY_SESSION_START,
+        EVENT_GATEWAY_RECORDING_START,
         "start",
         format!(
             "session {} target {} as {} serial {} recording {}",
@@ -539,7 +540,7 @@ pub async fn serve<G: Send + 'static>(
     audit(
         &gw,
         &info,
-        EVENT_GATEWAY_SESSION_END,
+        EVENT_GATEWAY_RECORDING_END,
         "end",
         format!(
             "session {} target {} as {} start {} end {} bytesIn {} bytesOut {} recording {}",

@@ -345,7 +345,7 @@ fn terminating_mode_bridges_records_and_explains() {
             "audit",
             "list",
             "--action",
-            "ward-gateway:SessionEnd",
+            "ward-gateway:RecordingEnd",
         ]);
         ev.contains(&format!("recording {id}")) && ev.contains("bytesOut 3")
     });
@@ -359,5 +359,47 @@ fn terminating_mode_bridges_records_and_explains() {
         "host:GatewaySessionCertificate",
     ]);
     assert!(ev.contains("gw-01") && ev.contains("alice"), "{ev}");
+
+    // Live cuts reach terminating sessions: an open shell ends when the
+    // user loses the group that grants host:Login, with the reason.
+    let err_path = w.dir.path("live.stderr");
+    let mut child = Command::new("ssh")
+        .arg("-F")
+        .arg(&c.config)
+        .args(["-o", &user, "gw", "echo ready; sleep 60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "{}",
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    w.ca.root(&["group", "remove-user", "ops", "alice"]);
+    let ended = until(Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(
+        ended,
+        "the terminating session outlived the group removal: {err}"
+    );
+    assert!(
+        err.contains("ward: session ended") && err.contains("host:Login"),
+        "{err}"
+    );
     drop(w.gw);
 }

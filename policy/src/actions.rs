@@ -123,6 +123,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "Login",
             "Sudo",
             "Connect",
+            "TerminateSession",
         ],
     ),
     (
@@ -276,6 +277,8 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("host:RegisterHost", TAG),
     ("host:DeregisterHost", TAGGED),
     ("host:GetHost", TAGGED),
+    // End an open ward-gateway session (on the gateway holding it).
+    ("host:TerminateSession", TAGGED),
     ("host:TagHost", TAG),
     ("host:UntagHost", UNTAG),
     ("host:Login", LOGIN),

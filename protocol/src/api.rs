@@ -71,6 +71,7 @@
 //! | `GET /v1/hosts` | `host:ListHosts` | → [`HostList`] |
 //! | `GET /v1/hosts/{name}` | `host:GetHost` | → [`Host`] |
 //! | `DELETE /v1/hosts/{name}` | `host:DeregisterHost` | → 204 |
+//! | `POST /v1/gateway-sessions/{id}/terminate` | `host:TerminateSession` (on the gateway) | → 202 [`GatewaySessionTermination`] |
 //! | `PATCH /v1/hosts/{name}` | `host:RegisterHost` (the host and each new alias) | [`UpdateHost`] → [`Host`] |
 //! | `POST /v1/hosts/{name}/ssh-certificate` | `ca:IssueSshHostCertificate` | [`HostCertificateRequest`] → [`SshCertificate`] |
 //! | `POST /v1/hosts/{name}/join-tokens` | `host:RegisterHost` | [`crate::host::CreateJoinToken`] → [`crate::host::JoinToken`] (one-time) |
@@ -956,6 +957,19 @@ pub struct UpdateHost {
     /// The complete new alias list.
     #[serde(default)]
     pub aliases: Option<Vec<String>>,
+}
+
+/// `POST /v1/gateway-sessions/{id}/terminate`: the termination recorded;
+/// the gateway ends the session when its snapshot carries it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySessionTermination {
+    /// The session id (`gs-…`).
+    pub session_id: String,
+    /// The gateway holding it (the host that reported it).
+    pub gateway: String,
+    /// When the termination was recorded (RFC 3339).
+    pub requested_at: String,
 }
 
 /// What ward-ca knows of a host's agent (`ward host list`).

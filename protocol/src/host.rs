@@ -166,6 +166,10 @@ pub struct Snapshot {
     /// whose snapshot JSON does not change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Vec<RegisteredHost>>,
+    /// Gateway sessions an administrator asked to end in the last 24 h
+    /// (`ward session terminate ID`), for a gateway only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_terminations: Option<Vec<GatewayTermination>>,
 }
 
 /// The host itself.
@@ -334,11 +338,29 @@ pub struct GatewaySessionCertificate {
 pub const GATEWAY_SESSION_TTL: i64 = 300;
 /// The audit action of a gateway's one-session certificate.
 pub const EVENT_GATEWAY_SESSION_CERTIFICATE: &str = "host:GatewaySessionCertificate";
-/// Audit action of a terminating session's start at a gateway.
+/// Audit action of a recorded (terminating) channel's start at a gateway;
+/// the session it belongs to has its own `ward-gateway:SessionStart`.
+pub const EVENT_GATEWAY_RECORDING_START: &str = "ward-gateway:RecordingStart";
+/// Audit action of a recorded (terminating) channel's end at a gateway:
+/// the recording's index entry (who, target, account, start and end, bytes
+/// each way, the recording id).
+pub const EVENT_GATEWAY_RECORDING_END: &str = "ward-gateway:RecordingEnd";
+/// Audit action of a gateway session's start (any mode).
 pub const EVENT_GATEWAY_SESSION_START: &str = "ward-gateway:SessionStart";
-/// Audit action of a terminating session's end at a gateway (who, target,
-/// account, start and end, bytes each way, the recording id).
+/// Audit action of a gateway session's end, with the reason and bytes.
 pub const EVENT_GATEWAY_SESSION_END: &str = "ward-gateway:SessionEnd";
+
+/// A gateway session an administrator asked to end.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayTermination {
+    /// The session id (`gs-` and 16 hex digits).
+    pub id: String,
+    /// Who asked (the caller's ARN).
+    pub requested_by: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
 
 /// A registered host as a gateway sees it: the names a client may ask
 /// for, and where the gateway connects.
@@ -392,6 +414,10 @@ pub struct HostEvent {
     pub allowed: bool,
     /// Why it was denied (ward's explanation), if it was.
     pub reason: Option<String>,
+    /// The host reached through a gateway (`host:Connect`, gateway
+    /// sessions), if any. Optional on the wire: absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Audit action of a password check a host made itself (offline, from
@@ -801,6 +827,8 @@ impl SnapshotDelta {
             || old.trust_domain != new.trust_domain
             || old.registry.is_some()
             || new.registry.is_some()
+            || old.gateway_terminations.is_some()
+            || new.gateway_terminations.is_some()
         {
             return None;
         }
@@ -856,6 +884,7 @@ impl SnapshotDelta {
             ssh_user_ca_keys: self.ssh_user_ca_keys.apply(&held.ssh_user_ca_keys)?,
             revoked_ssh_serials: self.revoked_ssh_serials.apply(&held.revoked_ssh_serials)?,
             registry: None,
+            gateway_terminations: None,
         })
     }
 }

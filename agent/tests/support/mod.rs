@@ -153,6 +153,7 @@ pub fn base_snapshot() -> Snapshot {
         ssh_user_ca_keys: Vec::new(),
         revoked_ssh_serials: Vec::new(),
         registry: None,
+        gateway_terminations: None,
     }
 }
 

@@ -128,6 +128,10 @@ pub fn router(st: Shared) -> Router {
                 .patch(crate::service::host_registry::update),
         )
         .route(
+            "/v1/gateway-sessions/{id}/terminate",
+            post(crate::service::gateway_sessions::terminate),
+        )
+        .route(
             "/v1/hosts/{name}/ssh-certificate",
             post(crate::service::hosts::host_certificate),
         )

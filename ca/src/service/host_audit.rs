@@ -44,6 +44,9 @@ const ACTIONS: &[&str] = &[
     // Terminating sessions' start and end (issue #13).
     ward_protocol::host::EVENT_GATEWAY_SESSION_START,
     ward_protocol::host::EVENT_GATEWAY_SESSION_END,
+    // Recorded (terminating) channels: the recordings' index entries.
+    ward_protocol::host::EVENT_GATEWAY_RECORDING_START,
+    ward_protocol::host::EVENT_GATEWAY_RECORDING_END,
     // Offline password checks and PAM sessions (issue #12).
     ward_protocol::host::EVENT_VERIFY_PASSWORD,
     ward_protocol::host::EVENT_OPEN_SESSION,
@@ -90,6 +93,7 @@ fn check_event(i: usize, e: &HostEvent) -> Result<(), ApiError> {
     check_text(&f("service"), &e.service, MAX_NAME)?;
     check_text(&f("authMethod"), &e.auth_method, MAX_NAME)?;
     check_text(&f("reason"), &e.reason, MAX_REASON)?;
+    check_text(&f("target"), &e.target, MAX_REASON)?;
     if let Some(ip) = &e.source_ip {
         if ip.parse::<std::net::IpAddr>().is_err() {
             return Err(ApiError::invalid(
@@ -195,6 +199,7 @@ pub(crate) async fn deliver(
                 "service": e.service,
                 "authMethod": e.auth_method,
                 "reason": e.reason,
+                "target": e.target,
                 "deliveredFrom": caller.source_ip.to_string(),
             }),
         });

@@ -569,6 +569,16 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     let mut tx = st.store.read_tx().await?;
     let rows = host_identity::snapshot_rows(&mut tx, &account, Some(&host.id), t).await?;
     let registry = crate::service::host_address::for_snapshot(&mut tx, &host.id).await?;
+    let terminations = match registry {
+        Some(_) => Some(
+            crate::store::gateway_sessions::recent(
+                &mut tx,
+                t - crate::store::gateway_sessions::KEEP,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     tx.end_read().await?;
     let rows = rows.ok_or_else(|| ApiError::Denied {
         message: format!("host {} has been deregistered", host.name),
@@ -581,6 +591,7 @@ pub async fn build(st: &AppState, host: &HostPrincipal) -> Result<Snapshot, ApiE
     let ca_keys = ca.ssh_user.iter().map(|e| e.public_text.clone()).collect();
     let mut snap = assemble(st, rows, ca_keys, t, section)?;
     snap.registry = registry;
+    snap.gateway_terminations = terminations;
     Ok(snap)
 }
 
@@ -660,6 +671,7 @@ fn assemble(
         ssh_user_ca_keys,
         revoked_ssh_serials: rows.revoked_ssh_serials,
         registry: None,
+        gateway_terminations: None,
     })
 }
 
