@@ -517,3 +517,152 @@ fn bad_input_sqlite() {
 fn bad_input_postgres() {
     bad_input(Db::Postgres);
 }
+
+// ---- MFA in STS: AssumeRole and GetSessionToken --------------------------
+
+const STS_POLICY: &str = r#"
+ {"Effect":"Allow","Action":["sts:AssumeRole","sts:GetSessionToken"],"Resource":"*"}"#;
+
+/// A role `name` whose trust policy lets `users` assume it only with MFA,
+/// and whose own policy allows iam:ListUsers only in an MFA session.
+fn mfa_role(s: &Server, name: &str, users: &[&str]) -> String {
+    let principals: Vec<String> = users
+        .iter()
+        .map(|u| format!("arn:ward:iam::{}:user/{u}", s.account))
+        .collect();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": principals}, "Action": "sts:AssumeRole",
+        "Condition": {"Bool": {"ward:MultiFactorAuthPresent": "true"}}}]});
+    let root = s.root();
+    s.call(
+        &root,
+        "POST",
+        "/v1/roles",
+        Some(&json!({"name": name, "assumeRolePolicyDocument": trust}).to_string()),
+    )
+    .ok();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*","Condition":{"Bool":{"ward:MultiFactorAuthPresent":"true"}}}]}"#;
+    s.call(
+        &root,
+        "PUT",
+        &format!("/v1/roles/{name}/policies/p"),
+        Some(&json!({ "document": doc }).to_string()),
+    )
+    .ok();
+    format!("arn:ward:iam::{}:role/{name}", s.account)
+}
+
+/// A long-term access key of `user`.
+fn access_key(s: &Server, user: &str) -> Creds {
+    let r = s.call(
+        &s.root(),
+        "POST",
+        &format!("/v1/users/{user}/access-keys"),
+        None,
+    );
+    creds_of(r.ok())
+}
+
+fn assume(s: &Server, who: &Creds, body: serde_json::Value) -> common::Response {
+    s.call(who, "POST", "/v1/sts/assume-role", Some(&body.to_string()))
+}
+
+/// A trust policy asking for MFA: AssumeRole without a code is denied, a
+/// wrong code and a replayed code are refused, the right code gives a role
+/// session that carries the factor (its own MFA condition allows); an MFA
+/// session from GetSessionToken passes its factor on to AssumeRole; a role
+/// session cannot present a device; half a pair names the missing field.
+fn mfa_in_sts(db: Db) {
+    let Some(s) = Server::start(db) else { return };
+    let root = s.root();
+    new_user(&s, "sam", STS_POLICY);
+    new_user(&s, "tom", STS_POLICY);
+    let role = mfa_role(&s, "breakglass", &["sam", "tom"]);
+    let sam = access_key(&s, "sam");
+    let tom = access_key(&s, "tom");
+    let (sam_serial, sam_seed) = create_device(&s, &root, "sam-phone");
+    let sam_used = enable(&s, &root, "sam", &sam_serial, &sam_seed);
+    let (tom_serial, tom_seed) = create_device(&s, &root, "tom-phone");
+    let tom_used = enable(&s, &root, "tom", &tom_serial, &tom_seed);
+    let base = json!({"roleArn": role, "roleSessionName": "fix"});
+
+    // No code: the trust policy's MFA condition denies.
+    assume(&s, &sam, base.clone()).err(403, "AccessDenied");
+    // Half a pair: the missing field is named.
+    let mut b = base.clone();
+    b["serialNumber"] = json!(sam_serial);
+    let r = assume(&s, &sam, b);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "tokenCode");
+    let mut b = base.clone();
+    b["tokenCode"] = json!("123456");
+    let r = assume(&s, &sam, b);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "serialNumber");
+    // A wrong code, and tom's device presented by sam: refused.
+    let mut b = base.clone();
+    b["serialNumber"] = json!(sam_serial);
+    b["tokenCode"] = json!(wrong_code(&sam_seed));
+    assume(&s, &sam, b).err(403, "AccessDenied");
+    let mut b = base.clone();
+    b["serialNumber"] = json!(tom_serial);
+    b["tokenCode"] = json!(code(&tom_seed, tom_used + 1));
+    assume(&s, &sam, b).err(403, "AccessDenied");
+    // The right code: a role session with the factor.
+    let good = code(&sam_seed, sam_used + 1);
+    let mut b = base.clone();
+    b["serialNumber"] = json!(sam_serial);
+    b["tokenCode"] = json!(good);
+    let r = assume(&s, &sam, b.clone());
+    let role_session = creds_of(&r.ok()["credentials"]);
+    s.call(&role_session, "GET", "/v1/users", None).ok();
+    // The same code again: a replay, refused.
+    assume(&s, &sam, b).err(403, "AccessDenied");
+    // A role session has no device to present.
+    let mut b = base.clone();
+    b["serialNumber"] = json!(sam_serial);
+    b["tokenCode"] = json!(code(&sam_seed, sam_used + 2));
+    let r = assume(&s, &role_session, b);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "serialNumber");
+
+    // GetSessionToken with tom's code: an MFA session, which passes its
+    // factor on to AssumeRole without a second code.
+    let plain = creds_of(
+        s.call(&tom, "POST", "/v1/sts/session-token", Some("{}"))
+            .ok(),
+    );
+    assume(&s, &plain, base.clone()).err(403, "AccessDenied");
+    let body = json!({"serialNumber": tom_serial, "tokenCode": code(&tom_seed, tom_used + 1)});
+    let tom_mfa = creds_of(
+        s.call(
+            &tom,
+            "POST",
+            "/v1/sts/session-token",
+            Some(&body.to_string()),
+        )
+        .ok(),
+    );
+    let r = assume(&s, &tom_mfa, base.clone());
+    let chained = creds_of(&r.ok()["credentials"]);
+    s.call(&chained, "GET", "/v1/users", None).ok();
+    // ...and the spent code cannot open another session.
+    s.call(
+        &tom,
+        "POST",
+        "/v1/sts/session-token",
+        Some(&body.to_string()),
+    )
+    .err(403, "AccessDenied");
+    assert!(audit_count(&s, "ward:MfaVerify", "Failed") >= 3);
+}
+
+#[test]
+fn mfa_in_sts_sqlite() {
+    mfa_in_sts(Db::Sqlite);
+}
+
+#[test]
+fn mfa_in_sts_postgres() {
+    mfa_in_sts(Db::Postgres);
+}
