@@ -644,7 +644,7 @@ impl russh::server::Handler for Conn {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let (Some(_), Some(dest)) = (&self.user, &self.dest) {
+        if let (Some(a), Some(dest)) = (&self.user, &self.dest) {
             let dest = match dest {
                 Ok(d) => d.clone(),
                 Err(reason) => {
@@ -665,19 +665,27 @@ impl russh::server::Handler for Conn {
                     .await;
                 return Ok(());
             }
+            let who = crate::terminate::Who {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                method: a.method,
+                source: self.source(),
+            };
             // The open-session registry knows terminating sessions too
             // (live cuts, limits, `ward session terminate`): by the
             // target's registered name, with the account whose
-            // `host:Login` is re-checked.
+            // `host:Login` is re-checked. `serve` refuses a channel whose
+            // target it resolves to another name (or that was not
+            // registered here), so no terminating session goes untracked.
             let host = self.gw.decider.usable(now()).ok().and_then(|cur| {
                 let registry = cur.snapshot.registry.as_deref()?;
                 target::find(registry, &dest.target, 22)
                     .ok()
                     .map(|h| h.name.clone())
             });
-            if let Some(host) = host {
+            if let Some(host) = &host {
                 let reached = Reached {
-                    host,
+                    host: host.clone(),
                     account: Some(dest.account.clone()),
                 };
                 if let Err(reason) = self.session(reached, session.handle()) {
@@ -688,19 +696,11 @@ impl russh::server::Handler for Conn {
                     return Ok(());
                 }
             }
-            let Some(a) = &self.user else {
-                return Ok(());
-            };
-            let who = crate::terminate::Who {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                method: a.method,
-                source: self.source(),
-            };
             tokio::spawn(crate::terminate::serve(
                 self.gw.clone(),
                 who,
                 dest,
+                host,
                 channel,
                 reply,
                 session.handle(),

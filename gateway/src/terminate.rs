@@ -470,11 +470,15 @@ async fn prepare(gw: &Arc<Gateway>, who: &Who, dest: &Dest) -> Result<Ready, Str
 /// Serves one session channel in terminating mode: decides, connects,
 /// bridges; `reply` is accepted only once the target's channel is open
 /// and the recording file exists. `guard` is held for the session's life
-/// (the connection's channel count).
+/// (the connection's channel count). `registered` is the target's name
+/// the open-session registry tracks this session under; a target that
+/// now resolves to another name is refused.
+#[allow(clippy::too_many_arguments)] // russh's channel, reply, handle and the guard are separate values.
 pub async fn serve<G: Send + 'static>(
     gw: Arc<Gateway>,
     who: Who,
     dest: Dest,
+    registered: Option<String>,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
     handle: russh::server::Handle,
@@ -482,7 +486,19 @@ pub async fn serve<G: Send + 'static>(
 ) {
     let _guard = guard;
     let ready = match prepare(&gw, &who, &dest).await {
-        Ok(r) => r,
+        Ok(r) if registered.as_deref() == Some(r.name.as_str()) => r,
+        Ok(_) => {
+            // The registry changed between channel open and here: the
+            // session the registry tracks is not this target's (fail
+            // closed rather than run a session nothing re-checks).
+            let reason =
+                "ward-gateway: the host registry changed while the channel opened; try again"
+                    .to_owned();
+            reply
+                .reject(ChannelOpenFailure::Other { code: 1, reason })
+                .await;
+            return;
+        }
         Err(reason) => {
             reply
                 .reject(ChannelOpenFailure::Other { code: 1, reason })
