@@ -1,7 +1,8 @@
 //! The http layer: the TLS listener and its connection budget (`tls`),
 //! the router, body limits and health/metrics endpoints (`router`),
-//! authentication into a [`crate::service::caller::Caller`] (`auth`), and
-//! the one mapping of [`ApiError`] to an HTTP response (below). It calls
+//! authentication into a [`crate::service::caller::Caller`] (`auth`),
+//! in-process calls of the JSON API's handlers for other wire formats
+//! (`dispatch`: the AWS Query API, the dashboard), and the one mapping of [`ApiError`] to an HTTP response (below). It calls
 //! the services; nothing below it (service, state, store) names it.
 
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 
 pub mod auth;
+pub mod dispatch;
 pub mod router;
 pub mod tls;
 

@@ -33,7 +33,61 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// The whole HTTP surface.
 pub fn router(st: Shared) -> Router {
-    let authed = Router::new()
+    Router::new()
+        .route("/v1/login", post(crate::service::passwords::login))
+        .route("/v1/host/join", post(crate::service::host_join::join))
+        .merge(api().layer(middleware::from_fn_with_state(st.clone(), authn)))
+        .route(
+            "/v1/ca/ssh-user-keys",
+            get(crate::service::certificates::ssh_user_keys),
+        )
+        .route(
+            "/v1/ca/ssh-known-hosts",
+            get(crate::service::certificates::ssh_known_hosts),
+        )
+        .route(
+            "/v1/ca/x509-bundle.pem",
+            get(crate::service::certificates::x509_bundle),
+        )
+        .route(
+            "/v1/ca/ssh-user.krl",
+            get(crate::service::certificates::ssh_krl),
+        )
+        .route(
+            "/v1/ca/ssh-host.krl",
+            get(crate::service::certificates::ssh_host_krl),
+        )
+        .route(
+            "/v1/ca/x509.crl",
+            get(crate::service::certificates::x509_crl),
+        )
+        .route(
+            "/v1/ca/x509-crls/{id}",
+            get(crate::service::certificates::x509_crl_der),
+        )
+        .route("/v1/ca/audit-key", get(audit_key))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::NotFound {
+                code: "NotFound",
+                message: "no such API route".into(),
+            }
+        })
+        // After every route: axum's own 405 has an empty body.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(refuse_ambiguous_paths))
+        .layer(middleware::from_fn_with_state(st.clone(), count_responses))
+        .with_state(st)
+}
+
+/// The authenticated `/v1/` routes without authentication in front:
+/// [`router`] puts `authn` before them, and [`crate::http::dispatch`] calls
+/// them for an already authenticated caller — one set of handlers (and so
+/// one authorization path) behind every wire format.
+pub fn api() -> Router<Shared> {
+    Router::new()
         .route("/v1/whoami", get(whoami))
         .route("/v1/users", post(create_user).get(list_users))
         .route(
@@ -237,54 +291,6 @@ pub fn router(st: Shared) -> Router {
             "/v1/host/gateway/session-certificate",
             post(crate::service::gateway_certs::issue),
         )
-        .layer(middleware::from_fn_with_state(st.clone(), authn));
-    Router::new()
-        .route("/v1/login", post(crate::service::passwords::login))
-        .route("/v1/host/join", post(crate::service::host_join::join))
-        .merge(authed)
-        .route(
-            "/v1/ca/ssh-user-keys",
-            get(crate::service::certificates::ssh_user_keys),
-        )
-        .route(
-            "/v1/ca/ssh-known-hosts",
-            get(crate::service::certificates::ssh_known_hosts),
-        )
-        .route(
-            "/v1/ca/x509-bundle.pem",
-            get(crate::service::certificates::x509_bundle),
-        )
-        .route(
-            "/v1/ca/ssh-user.krl",
-            get(crate::service::certificates::ssh_krl),
-        )
-        .route(
-            "/v1/ca/ssh-host.krl",
-            get(crate::service::certificates::ssh_host_krl),
-        )
-        .route(
-            "/v1/ca/x509.crl",
-            get(crate::service::certificates::x509_crl),
-        )
-        .route(
-            "/v1/ca/x509-crls/{id}",
-            get(crate::service::certificates::x509_crl_der),
-        )
-        .route("/v1/ca/audit-key", get(audit_key))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(|| async {
-            ApiError::NotFound {
-                code: "NotFound",
-                message: "no such API route".into(),
-            }
-        })
-        // After every route: axum's own 405 has an empty body.
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(refuse_ambiguous_paths))
-        .layer(middleware::from_fn_with_state(st.clone(), count_responses))
-        .with_state(st)
 }
 
 async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> Response {
@@ -360,7 +366,7 @@ fn peer(parts: &Parts) -> (IpAddr, bool) {
 /// True if a raw path has `.`/`..` segments (also percent-encoded) or an
 /// empty segment. SigV4 signs the normalised path while the router sees
 /// the raw one, so such paths are refused before either looks at them.
-fn ambiguous_path(path: &str) -> bool {
+pub(crate) fn ambiguous_path(path: &str) -> bool {
     path.split('/').skip(1).enumerate().any(|(i, seg)| {
         let lower = seg.to_ascii_lowercase();
         let dots = lower.replace("%2e", ".");
