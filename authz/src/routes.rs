@@ -86,6 +86,7 @@ const ROLES: &str = "arn:ward:iam::{account}:role{pathPrefix}*";
 const HOST: &str = "arn:ward:host::{account}:host/{name}";
 const MFA: &str = "arn:ward:iam::{account}:mfa/{name}";
 const AUDIT: &str = "arn:ward:audit::{account}:log";
+const POOL: &str = "arn:ward:identity::{account}:identity-pool/{id}";
 
 /// Every `/v1/` route ward-ca serves.
 pub const ROUTES: &[Route] = &[
@@ -588,6 +589,72 @@ pub const ROUTES: &[Route] = &[
         Signed,
         "sts:GetSessionToken",
         "the caller's own user ARN",
+    ),
+    // Identity pools (issue #14 item 4). The guest routes take no
+    // credentials: the role's trust policy decides, for the federated
+    // principal identity.ward.
+    r(
+        "POST",
+        "/v1/identity-pools",
+        Signed,
+        "identity:CreateIdentityPool",
+        "arn:ward:identity::{account}:identity-pool/{newId}",
+    ),
+    r(
+        "GET",
+        "/v1/identity-pools",
+        Signed,
+        "identity:ListIdentityPools",
+        "arn:ward:identity::{account}:identity-pool/*",
+    ),
+    r(
+        "GET",
+        "/v1/identity-pools/{id}",
+        Signed,
+        "identity:DescribeIdentityPool",
+        POOL,
+    ),
+    r(
+        "PATCH",
+        "/v1/identity-pools/{id}",
+        Signed,
+        "identity:UpdateIdentityPool",
+        POOL,
+    ),
+    r(
+        "DELETE",
+        "/v1/identity-pools/{id}",
+        Signed,
+        "identity:DeleteIdentityPool",
+        POOL,
+    ),
+    r(
+        "POST",
+        "/v1/identity/id",
+        Signed,
+        "identity:GetId",
+        "arn:ward:identity::{account}:identity-pool/{identityPoolId}",
+    ),
+    r(
+        "POST",
+        "/v1/identity/credentials",
+        Signed,
+        "identity:GetCredentialsForIdentity (+ sts:AssumeRoleWithWebIdentity by the trust policy)",
+        "arn:ward:identity::{account}:identity-pool/{pool} (the role: its trust policy)",
+    ),
+    r(
+        "POST",
+        "/v1/identity/guest/id",
+        Public,
+        "identity:GetId (no policy: the pool must allow guests)",
+        "arn:ward:identity::{account}:identity-pool/{identityPoolId}",
+    ),
+    r(
+        "POST",
+        "/v1/identity/guest/credentials",
+        Public,
+        "sts:AssumeRoleWithWebIdentity (the role's trust policy)",
+        "arn:ward:iam::{account}:role{path}{unauthenticatedRole}",
     ),
     // Simulation.
     r(

@@ -63,6 +63,9 @@ struct RawLimits {
     h2_keepalive_timeout_seconds: Option<u64>,
     host_audit_batches_per_second: Option<u32>,
     host_audit_burst: Option<u32>,
+    guest_requests_per_minute: Option<u32>,
+    guest_burst: Option<u32>,
+    guest_identities_per_source: Option<u32>,
 }
 
 /// `[metrics]`: who may read `/metrics`.
@@ -208,6 +211,14 @@ pub struct Limits {
     pub host_audit_batches_per_second: u32,
     /// ... and at once after a quiet spell (the token bucket's size).
     pub host_audit_burst: u32,
+    /// Unauthenticated identity-pool requests (guest GetId and
+    /// GetCredentialsForIdentity) one source address may make a minute,
+    /// sustained.
+    pub guest_requests_per_minute: u32,
+    /// ... and at once after a quiet spell.
+    pub guest_burst: u32,
+    /// Guest identities one source address may create (in all pools).
+    pub guest_identities_per_source: u32,
 }
 
 impl Default for Limits {
@@ -224,6 +235,9 @@ impl Default for Limits {
             h2_keepalive_timeout: Duration::from_secs(20),
             host_audit_batches_per_second: 5,
             host_audit_burst: 20,
+            guest_requests_per_minute: 60,
+            guest_burst: 10,
+            guest_identities_per_source: 100,
         }
     }
 }
@@ -567,7 +581,31 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, String> {
             .host_audit_batches_per_second
             .unwrap_or(d.host_audit_batches_per_second),
         host_audit_burst: raw.host_audit_burst.unwrap_or(d.host_audit_burst),
+        guest_requests_per_minute: raw
+            .guest_requests_per_minute
+            .unwrap_or(d.guest_requests_per_minute),
+        guest_burst: raw.guest_burst.unwrap_or(d.guest_burst),
+        guest_identities_per_source: raw
+            .guest_identities_per_source
+            .unwrap_or(d.guest_identities_per_source),
     };
+    for (name, v, max) in [
+        (
+            "guest_requests_per_minute",
+            l.guest_requests_per_minute,
+            600_000,
+        ),
+        ("guest_burst", l.guest_burst, 100_000),
+        (
+            "guest_identities_per_source",
+            l.guest_identities_per_source,
+            1_000_000,
+        ),
+    ] {
+        if !(1..=max).contains(&v) {
+            return Err(format!("limits.{name} must be between 1 and {max}"));
+        }
+    }
     if !(1..=10_000).contains(&l.host_audit_batches_per_second) {
         return Err("limits.host_audit_batches_per_second must be between 1 and 10000".into());
     }

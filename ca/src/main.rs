@@ -994,6 +994,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         audit_signer: Some(audit_signer),
         host_sync: Default::default(),
         host_audit_limits: Default::default(),
+        guest_limits: Default::default(),
     });
     // Pick up CA rotations done elsewhere (another replica, `ward-ca
     // rotate`) even when this process issues nothing: the client-certificate

@@ -22,6 +22,7 @@ pub mod host_registry;
 pub mod host_sync;
 pub mod hosts;
 pub mod iam;
+pub mod identity_pools;
 pub mod mfa;
 pub mod names;
 pub mod passwords;

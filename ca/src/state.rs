@@ -56,6 +56,9 @@ pub struct AppState {
     pub host_sync: HostSync,
     /// Audit batches per host (`crate::service::host_audit`).
     pub host_audit_limits: RateBuckets,
+    /// Unauthenticated identity-pool requests per source address
+    /// (`crate::service::identity_pools`).
+    pub guest_limits: crate::service::identity_pools::GuestLimiter,
 }
 
 /// A cache whose entries are valid only for the store generation they

@@ -42,6 +42,7 @@ pub mod host_identity;
 pub mod host_registry;
 pub mod hosts;
 pub mod iam;
+pub mod identity_pools;
 pub mod install;
 pub mod mfa;
 pub mod roles;

@@ -30,6 +30,7 @@ mod iam;
 mod mfa;
 mod output;
 mod policy;
+mod pool;
 mod role;
 mod session;
 mod sessions;
@@ -123,6 +124,9 @@ enum Command {
     Role(role::RoleCommand),
     /// Assume a role: print shell exports, or store the session as a profile.
     AssumeRole(role::AssumeRoleArgs),
+    /// Identity pools: guest and signed-in users' credentials.
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
     /// Print the profile's credentials as AWS credential_process JSON.
     CredentialProcess,
     /// Manage users' access keys.
@@ -185,6 +189,7 @@ fn main() -> ExitCode {
         Command::Policy(c) => policy::run(c, &ctx),
         Command::Role(c) => role::run(c, &ctx),
         Command::AssumeRole(a) => role::assume_role(a, &ctx),
+        Command::Pool(c) => pool::run(c, &ctx),
         Command::CredentialProcess => role::credential_process(&ctx),
         Command::AccessKey(c) => iam::access_key(c, &ctx),
         Command::SshKey(c) => ssh_key::run(c, &ctx),

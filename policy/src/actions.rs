@@ -106,6 +106,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
         "sts",
         &[
             "AssumeRole",
+            "AssumeRoleWithWebIdentity",
             "GetCallerIdentity",
             "GetSessionToken",
             "TagSession",
@@ -142,7 +143,11 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
         &[
             "CreateIdentityPool",
             "DeleteIdentityPool",
+            "DescribeIdentityPool",
             "GetCredentialsForIdentity",
+            "GetId",
+            "ListIdentityPools",
+            "UpdateIdentityPool",
         ],
     ),
     ("audit", &["GetCheckpoint", "ListEvents", "VerifyLog"]),
@@ -273,6 +278,17 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("sts:TagSession", &[REQUEST_TAG, TAG_KEYS]),
+    // A role assumed through an identity pool (Cognito's
+    // `cognito-identity.amazonaws.com:aud`/`amr`/`sub`).
+    (
+        "sts:AssumeRoleWithWebIdentity",
+        &[
+            "identity:aud",
+            "identity:amr",
+            "identity:sub",
+            "sts:RoleSessionName",
+        ],
+    ),
     // host: every action on a registered host sees its tags.
     ("host:RegisterHost", TAG),
     ("host:DeregisterHost", TAGGED),

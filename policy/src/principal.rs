@@ -38,6 +38,7 @@ pub struct Principal {
     kind: PrincipalKind,
     unique_id: Option<String>,
     role_id: Option<String>,
+    federated: Option<String>,
 }
 
 /// A principal ARN that could not be parsed.
@@ -102,6 +103,7 @@ impl Principal {
             kind,
             unique_id: None,
             role_id: None,
+            federated: None,
         })
     }
 
@@ -116,6 +118,19 @@ impl Principal {
     pub fn with_role_id(mut self, id: impl Into<String>) -> Principal {
         self.role_id = Some(id.into());
         self
+    }
+
+    /// For a caller federated through an identity provider (ward's
+    /// identity pools: `identity.ward`): the provider name, which a
+    /// `{"Federated": NAME}` principal entry matches.
+    pub fn with_federated(mut self, provider: impl Into<String>) -> Principal {
+        self.federated = Some(provider.into());
+        self
+    }
+
+    /// The identity provider a federated caller came through, if any.
+    pub fn federated(&self) -> Option<&str> {
+        self.federated.as_deref()
     }
 
     /// The principal's ARN.
@@ -222,8 +237,11 @@ pub(crate) enum Entry {
     },
     /// Any other ARN or unique id, matched exactly.
     Exact(String),
-    /// A `Service`/`Federated`/`CanonicalUser` name: never one of ward's
-    /// request principals today.
+    /// A `Federated` provider name (`identity.ward`), matched exactly
+    /// against the provider a federated caller came through.
+    Federated(String),
+    /// A `Service`/`CanonicalUser` name: never one of ward's request
+    /// principals today.
     Foreign,
 }
 
@@ -307,6 +325,7 @@ impl PrincipalSpec {
         let account = listed(&|e| matches!(e, Entry::Account(a) if *a == p.account));
         let me = listed(&|e| match e {
             Entry::Exact(x) => *x == p.arn || Some(x.as_str()) == p.unique_id.as_deref(),
+            Entry::Federated(x) => Some(x.as_str()) == p.federated.as_deref(),
             _ => false,
         });
         let role = listed(&|e| {
@@ -347,6 +366,7 @@ fn entry_match(e: &Entry, p: &Principal) -> PrincipalMatch {
             PrincipalMatch::Direct
         }
         Entry::Role { arn, .. } if *arn == p.arn => PrincipalMatch::Direct,
+        Entry::Federated(x) if Some(x.as_str()) == p.federated.as_deref() => PrincipalMatch::Direct,
         e if role_entry_matches(e, p) => PrincipalMatch::ViaRole,
         _ => PrincipalMatch::No,
     }
@@ -363,6 +383,8 @@ fn compile_entry(ns: Namespace, v: &str) -> Result<Entry, String> {
             }
             return Ok(if v == "*" {
                 Entry::Anyone
+            } else if ns == Namespace::Federated {
+                Entry::Federated(v.to_owned())
             } else {
                 Entry::Foreign
             });
@@ -442,6 +464,33 @@ mod tests {
 
     fn session(role: &str, s: &str) -> Principal {
         Principal::from_arn(&format!("arn:ward:sts::{ACCT}:assumed-role/{role}/{s}")).unwrap()
+    }
+
+    #[test]
+    fn federated_entries_match_only_their_provider() {
+        let fed = PrincipalSpec::compile(vec![(
+            Namespace::Federated,
+            vec!["identity.ward".to_owned()],
+        )])
+        .unwrap();
+        let guest = Principal::from_arn(&format!(
+            "arn:ward:identity::{ACCT}:identity-pool/local:0000"
+        ))
+        .unwrap();
+        // Not federated, or through another provider: not named.
+        assert_eq!(fed.match_principal(&guest), PrincipalMatch::No);
+        assert_eq!(fed.match_principal(&user("alice")), PrincipalMatch::No);
+        let other = guest.clone().with_federated("accounts.example.com");
+        assert_eq!(fed.match_principal(&other), PrincipalMatch::No);
+        let ward = guest.with_federated("identity.ward");
+        assert_eq!(fed.match_principal(&ward), PrincipalMatch::Direct);
+        assert!(fed.mentions(&ward));
+        // The account names it only as the account (which delegates to
+        // identity policies, and a federated caller has none).
+        assert_eq!(
+            spec(&[ACCT]).match_principal(&ward),
+            PrincipalMatch::Account
+        );
     }
 
     fn check(values: &[&str], p: &Principal, expected: PrincipalMatch) {

@@ -14,3 +14,4 @@
 pub mod agent;
 pub mod api;
 pub mod host;
+pub mod pools;

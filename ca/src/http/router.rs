@@ -36,6 +36,14 @@ pub fn router(st: Shared) -> Router {
     Router::new()
         .route("/v1/login", post(crate::service::passwords::login))
         .route("/v1/host/join", post(crate::service::host_join::join))
+        .route(
+            "/v1/identity/guest/id",
+            post(crate::service::identity_pools::guest_get_id),
+        )
+        .route(
+            "/v1/identity/guest/credentials",
+            post(crate::service::identity_pools::guest_credentials),
+        )
         .merge(api().layer(middleware::from_fn_with_state(st.clone(), authn)))
         .route(
             "/v1/ca/ssh-user-keys",
@@ -255,6 +263,24 @@ pub fn api() -> Router<Shared> {
         .route(
             "/v1/sts/session-token",
             post(crate::service::sts::session_token),
+        )
+        .route(
+            "/v1/identity-pools",
+            post(crate::service::identity_pools::create).get(crate::service::identity_pools::list),
+        )
+        .route(
+            "/v1/identity-pools/{id}",
+            get(crate::service::identity_pools::get)
+                .patch(crate::service::identity_pools::update)
+                .delete(crate::service::identity_pools::delete),
+        )
+        .route(
+            "/v1/identity/id",
+            post(crate::service::identity_pools::get_id),
+        )
+        .route(
+            "/v1/identity/credentials",
+            post(crate::service::identity_pools::credentials),
         )
         .route("/v1/{kind}/{name}/attached-policies", get(list_attached))
         .route(

@@ -217,6 +217,87 @@ pub async fn authorize_assume(
     decide_request(st, caller, action, role_arn, extra, Some(trust)).await
 }
 
+/// The decision of `action` on a role for a caller federated through an
+/// identity pool (`sts:AssumeRoleWithWebIdentity`): the principal is the
+/// pool's federated identity (`{"Federated": "identity.ward"}`), which
+/// holds no policies of its own, so only the role's trust policy can
+/// allow it — ward-authz's decision with the trust policy as the resource
+/// policy and the same context builder as AssumeRole. Neither audited
+/// nor counted ([`authorize_federated`] is).
+pub fn federated_decision(
+    principal: &ward_policy::Principal,
+    facts: &RequestFacts<'_>,
+    action: &str,
+    role_arn: &str,
+    extra: &[(&str, ContextValue)],
+    trust: &Policy,
+) -> ward_authz::Decision {
+    let ctx = ward_authz::context(action, facts, extra);
+    let req = Request::new(principal.clone(), action, role_arn, ctx);
+    let none = PrincipalPolicies::<Arc<Policy>>::new(Holder::Role);
+    let assembled = none.assemble();
+    ward_authz::decide(&assembled.set_with_resource(Some(trust)), &req)
+}
+
+/// Audits a refused federated assumption (principal `audit_arn`).
+pub async fn audit_federated_denial(
+    st: &AppState,
+    audit_arn: &str,
+    facts: &RequestFacts<'_>,
+    action: &str,
+    role_arn: &str,
+    decision: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    st.metrics.denials.fetch_add(1, Ordering::Relaxed);
+    let ev = AuditEvent {
+        at: now(),
+        principal: audit_arn.to_owned(),
+        action: action.to_owned(),
+        resource: role_arn.to_owned(),
+        decision: decision.to_owned(),
+        source_ip: facts.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        detail,
+    };
+    st.store.record(&ev).await.map(|_| ())
+}
+
+/// [`federated_decision`], as [`authorize_assume`] for AssumeRole:
+/// `Ok(Grant)` if the trust policy allows, else a 403 with ward-policy's
+/// explanation, audited under `audit_arn`.
+#[allow(clippy::too_many_arguments)]
+pub async fn authorize_federated(
+    st: &AppState,
+    principal: &ward_policy::Principal,
+    facts: &RequestFacts<'_>,
+    audit_arn: &str,
+    action: &str,
+    role_arn: &str,
+    extra: &[(&str, ContextValue)],
+    trust: &Policy,
+) -> Result<Grant, ApiError> {
+    let d = federated_decision(principal, facts, action, role_arn, extra, trust);
+    if d.allowed {
+        return Ok(Grant::new(action, role_arn));
+    }
+    let Some(why) = d.explanation else {
+        return Err(ApiError::internal("a denial without its explanation"));
+    };
+    audit_federated_denial(
+        st,
+        audit_arn,
+        facts,
+        action,
+        role_arn,
+        why.decision.as_str(),
+        serde_json::json!({"reason": format!("{:?}", why.reason)}),
+    )
+    .await?;
+    Err(ApiError::Denied {
+        message: why.message,
+    })
+}
+
 async fn decide_request(
     st: &AppState,
     caller: &Caller,

@@ -216,6 +216,7 @@ pub(crate) async fn assume_role(
     // for it (`Bool ward:MultiFactorAuthPresent`).
     let mfa_at = second_factor(&st, &caller, &req.serial_number, &req.token_code).await?;
     let caller = caller.with_mfa(mfa_at);
+    crate::service::identity_pools::refuse_guest(&st, &caller, "sts:AssumeRole").await?;
 
     // Role chaining: a role session passes on its transitive tags and its
     // source identity, and the new session is capped at one hour.
