@@ -411,6 +411,7 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
             | Request::SshPrincipals(_)
             | Request::SshKeys(_)
             | Request::VerifyPassword(_)
+            | Request::VerifyMfa(_)
             | Request::ChangePassword(_)
             | Request::Session(_)
     );
@@ -430,6 +431,13 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
         Request::VerifyPassword(r) => match &ctx.passwords {
             Some(p) => p.verify_password(r, now),
             None => error("unavailable", "password checks are not configured"),
+        },
+        // The call to ward-ca runs on this connection's thread too.
+        Request::VerifyMfa(r) => match &ctx.passwords {
+            Some(p) => ctx
+                .decider
+                .verify_mfa(r, now, |user, code, rhost| p.verify_mfa(user, code, rhost)),
+            None => error("unavailable", "MFA checks are not configured"),
         },
         Request::ChangePassword(r) => match &ctx.passwords {
             Some(p) => p.change_password(r, now),
