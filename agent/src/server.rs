@@ -7,8 +7,9 @@
 //!   parent directory is created 0755. A stale socket file is removed; a
 //!   live agent on it, or a non-socket at the path, is an error.
 //! - The peer's uid comes from `SO_PEERCRED`. Decisions (`authorize`,
-//!   `ssh_principals`, `ssh_keys`) and password checks (`verify_password`,
-//!   `change_password`, see [`crate::passwords`]) are served to uid 0 and
+//!   `ssh_principals`, `ssh_keys`), password checks (`verify_password`,
+//!   `change_password`, see [`crate::passwords`]) and MFA checks
+//!   (`verify_mfa`, see [`crate::decide`]) are served to uid 0 and
 //!   [`ServerOptions::decision_uids`] only (`forbidden` otherwise); lookups
 //!   and `status` to anyone.
 //! - Limits: a connection beyond the total cap or the peer uid's cap gets
