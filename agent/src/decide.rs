@@ -15,6 +15,14 @@
 //!   decisions ([`Decider::authorize`], [`Decider::ssh_principals`],
 //!   [`Decider::ssh_keys`]), recording each as a `HostEvent`.
 //!
+//! MFA (issue #14 item 3): a denial that an MFA check made now would turn
+//! into an allow is [`Outcome::MfaRequired`] ([`Decider::decide_user_mfa`],
+//! used by every decision here and by ward-gateway);
+//! [`Decider::verify_mfa`] checks a code through ward-ca, decides again
+//! with the time of the check and issues a short-lived ticket that
+//! `authorize` honours later in the same login (pam_ward asks for the
+//! code in `authenticate` and decides in `acct_mgmt`).
+//!
 //! Fail closed: no snapshot, a snapshot older than the staleness bound, a
 //! disabled user, a group or managed policy the snapshot does not hold, a
 //! document that does not compile — each is a denial with its reason.
@@ -31,7 +39,8 @@ use ward_pki::krl::Krl;
 use ward_pki::sshverify::{self, Kind, VerifyRequest};
 use ward_policy::{ContextValue, Policy, Principal, Request};
 use ward_protocol::agent::{
-    AuthorizeRequest, Outcome, Response, SessionRequest, SshKeysRequest, SshPrincipalsRequest,
+    AuthorizeRequest, MfaAnswer, MfaOutcome, Outcome, Response, SessionRequest, SshKeysRequest,
+    SshPrincipalsRequest, VerifyMfaRequest,
 };
 use ward_protocol::api::Tag;
 use ward_protocol::host::{
@@ -54,6 +63,12 @@ pub const SUDO_PENDING: &str =
 pub const SSH_CERTIFICATE: &str = "ssh-certificate";
 /// `ward:AuthMethod` of a registered-key login.
 pub const SSH_KEY: &str = "ssh-key";
+/// The reason of an [`Outcome::MfaRequired`] verdict.
+pub const MFA_REQUIRED: &str = "ward policy requires an MFA code for this login";
+/// How long a ticket of [`Decider::verify_mfa`] is honoured (seconds).
+pub const MFA_TICKET_SECONDS: i64 = 300;
+/// Most tickets held at once (the oldest give way).
+const MAX_TICKETS: usize = 4096;
 
 /// The request-side inputs of a host decision.
 #[derive(Clone, Copy, Debug)]
@@ -197,12 +212,24 @@ pub fn request_on(
     facts: &Facts<'_>,
     target: &Target<'_>,
 ) -> Request {
+    request_mfa(snap, compiled, facts, target, None)
+}
+
+/// [`request_on`] with the time of an MFA check (`Some`: the request has
+/// `ward:MultiFactorAuthPresent` true and `ward:MultiFactorAuthAge`).
+pub fn request_mfa(
+    snap: &Snapshot,
+    compiled: &Compiled,
+    facts: &Facts<'_>,
+    target: &Target<'_>,
+    mfa_authenticated_at: Option<i64>,
+) -> Request {
     let rf = RequestFacts {
         source_ip: facts.source_ip,
         now: facts.now,
         secure_transport: facts.secure_transport,
         auth_method: facts.auth_method,
-        mfa_authenticated_at: None,
+        mfa_authenticated_at,
         principal_tags: &compiled.tags,
     };
     let mut extra: context::Entries = Vec::new();
@@ -247,7 +274,18 @@ pub fn evaluate_on(
     facts: &Facts<'_>,
     target: &Target<'_>,
 ) -> ward_authz::Decision {
-    let req = request_on(snap, compiled, facts, target);
+    evaluate_mfa(snap, compiled, facts, target, None)
+}
+
+/// [`evaluate_on`] with the time of an MFA check.
+pub fn evaluate_mfa(
+    snap: &Snapshot,
+    compiled: &Compiled,
+    facts: &Facts<'_>,
+    target: &Target<'_>,
+    mfa_authenticated_at: Option<i64>,
+) -> ward_authz::Decision {
+    let req = request_mfa(snap, compiled, facts, target, mfa_authenticated_at);
     let assembled = compiled.policies.assemble();
     ward_authz::decide(&assembled.set(), &req)
 }
@@ -275,6 +313,31 @@ impl Verdict {
 
 type CacheEntry = Result<Arc<Compiled>, AssemblyError>;
 
+/// What a ticket of [`Decider::verify_mfa`] stands for.
+#[derive(Clone, Copy, Debug)]
+struct Ticket {
+    /// The time of the MFA check (Unix seconds).
+    at: i64,
+    /// When the ticket stops being honoured.
+    expires: i64,
+}
+
+/// A ticket's map key: the user id and the ticket (a ticket is good for
+/// the user it was issued to only).
+fn ticket_key(user_id: &str, ticket: &str) -> String {
+    format!("{user_id} {ticket}")
+}
+
+/// Checks a ticket's shape: 32 lower-case hex digits.
+pub fn ticket_ok(t: &str) -> bool {
+    t.len() == 32 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks an MFA code's shape: six ASCII digits.
+pub fn code_ok(c: &str) -> bool {
+    c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())
+}
+
 struct Cache {
     /// The snapshot the entries were compiled from (compared by pointer,
     /// and held so the pointer cannot be reused).
@@ -288,6 +351,7 @@ struct Cache {
 pub struct Decider {
     shared: Arc<Shared>,
     cache: Mutex<Cache>,
+    tickets: Mutex<HashMap<String, Ticket>>,
     ids: AtomicU64,
     id_prefix: String,
 }
@@ -362,6 +426,7 @@ impl Decider {
                 users: HashMap::new(),
                 krl: None,
             }),
+            tickets: Mutex::new(HashMap::new()),
             ids: AtomicU64::new(0),
             id_prefix: hex::encode(r),
         }
@@ -435,13 +500,32 @@ impl Decider {
         self.decide_user_on(cur, user, facts, &Target::this_host(&cur.snapshot))
     }
 
-    /// Decides `facts` for `user` from `cur` on `target` (no audit).
+    /// Decides `facts` for `user` from `cur` on `target` (no audit), with
+    /// no MFA: see [`Decider::decide_user_mfa`].
     pub fn decide_user_on(
         &self,
         cur: &Arc<Current>,
         user: &SnapshotUser,
         facts: &Facts<'_>,
         target: &Target<'_>,
+    ) -> Verdict {
+        self.decide_user_mfa(cur, user, facts, target, None)
+    }
+
+    /// Decides `facts` for `user` from `cur` on `target` (no audit), with
+    /// `mfa_authenticated_at` the time of an MFA check if there was one.
+    /// A denial that the same request with an MFA check made *now* would
+    /// allow is [`Outcome::MfaRequired`] (the policy needs
+    /// `ward:MultiFactorAuthPresent`, or a younger
+    /// `ward:MultiFactorAuthAge`): the one place this is decided, for
+    /// pam_ward (through the socket) and ward-gateway alike.
+    pub fn decide_user_mfa(
+        &self,
+        cur: &Arc<Current>,
+        user: &SnapshotUser,
+        facts: &Facts<'_>,
+        target: &Target<'_>,
+        mfa_authenticated_at: Option<i64>,
     ) -> Verdict {
         if !user.enabled {
             return Verdict::deny(Some(user), format!("ward user {} is disabled", user.name));
@@ -450,20 +534,32 @@ impl Decider {
             Ok(c) => c,
             Err(e) => return Verdict::deny(Some(user), e.0),
         };
-        let d = evaluate_on(&cur.snapshot, &compiled, facts, target);
+        let d = evaluate_mfa(
+            &cur.snapshot,
+            &compiled,
+            facts,
+            target,
+            mfa_authenticated_at,
+        );
         if d.allowed {
-            Verdict {
+            return Verdict {
                 outcome: Outcome::Allowed,
                 user: Some(user.name.clone()),
                 reason: None,
-            }
-        } else {
-            let why = d
-                .explanation
-                .map(|e| e.message)
-                .unwrap_or_else(|| format!("{} denied", facts.action));
-            Verdict::deny(Some(user), why)
+            };
         }
+        let why = d
+            .explanation
+            .map(|e| e.message)
+            .unwrap_or_else(|| format!("{} denied", facts.action));
+        if evaluate_mfa(&cur.snapshot, &compiled, facts, target, Some(facts.now)).allowed {
+            return Verdict {
+                outcome: Outcome::MfaRequired,
+                user: Some(user.name.clone()),
+                reason: Some(format!("{MFA_REQUIRED} ({why})")),
+            };
+        }
+        Verdict::deny(Some(user), why)
     }
 
     /// Records `v` as a `HostEvent` through the audit sink (an empty
@@ -536,45 +632,13 @@ impl Decider {
 
     /// `authorize` (PAM): decides `req.action` for the ward user named
     /// `req.user`; a name the snapshot does not hold is
-    /// [`Outcome::UnknownUser`] (local accounts keep working).
+    /// [`Outcome::UnknownUser`] (local accounts keep working). With a
+    /// ticket of [`Decider::verify_mfa`] for this user, the decision has
+    /// the MFA time it stands for.
     pub fn authorize(&self, req: &AuthorizeRequest, now: i64) -> Response {
-        if !HOST_ACTIONS.contains(&req.action.as_str()) {
-            return bad(format!("action must be one of {HOST_ACTIONS:?}"));
-        }
-        if !account_ok(&req.user) {
-            return bad("user is not an account name");
-        }
-        // sudo's account stage: the target user is not known yet (sudo
-        // sets it only when it opens the session): an empty principal
-        // asks for the pre-check of [`Decider::sudo_precheck`].
-        let precheck = req.action == SUDO && req.principal.is_empty();
-        if !precheck && !account_ok(&req.principal) {
-            return bad("principal is not an account name");
-        }
-        if req.service.is_empty()
-            || req.service.len() > 64
-            || !req.service.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return bad("service must be 1-64 printable characters");
-        }
-        if req.auth_method.is_empty()
-            || req.auth_method.len() > 64
-            || !req.auth_method.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return bad("authMethod must be 1-64 printable characters");
-        }
-        let source_ip = match parse_source(req.source_ip.as_deref()) {
-            Ok(s) => s,
-            Err(m) => return bad(m),
-        };
-        let facts = Facts {
-            action: &req.action,
-            principal: &req.principal,
-            service: &req.service,
-            auth_method: &req.auth_method,
-            source_ip,
-            secure_transport: req.service == "sshd",
-            now,
+        let (facts, precheck) = match authorize_facts(req, now) {
+            Ok(f) => f,
+            Err(r) => return r,
         };
         let v = match self.usable(now) {
             Err(reason) => Verdict::deny(None, reason),
@@ -585,7 +649,13 @@ impl Decider {
                     reason: Some(format!("{} is not a ward user", req.user)),
                 },
                 Some(u) if precheck => self.sudo_precheck(&cur, u, &facts),
-                Some(u) => self.decide_user(&cur, u, &facts),
+                Some(u) => {
+                    let mfa = req
+                        .mfa_ticket
+                        .as_deref()
+                        .and_then(|t| self.ticket(&u.id, t, now));
+                    self.decide_user_mfa(&cur, u, &facts, &Target::this_host(&cur.snapshot), mfa)
+                }
             },
         };
         self.record(&facts, &v);
@@ -593,6 +663,130 @@ impl Decider {
             outcome: v.outcome,
             user: v.user,
             reason: v.reason,
+        }
+    }
+
+    /// The MFA time a live ticket for `user_id` stands for.
+    fn ticket(&self, user_id: &str, ticket: &str, now: i64) -> Option<i64> {
+        let t = self.lock_tickets();
+        t.get(&ticket_key(user_id, ticket))
+            .filter(|t| now < t.expires)
+            .map(|t| t.at)
+    }
+
+    fn lock_tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Ticket>> {
+        match self.tickets.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// A new ticket for `user_id`'s MFA check at `at`.
+    fn issue_ticket(&self, user_id: &str, at: i64, now: i64) -> String {
+        let mut r = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut r);
+        let ticket = hex::encode(r);
+        let mut t = self.lock_tickets();
+        t.retain(|_, v| v.expires > now);
+        while t.len() >= MAX_TICKETS {
+            let oldest = t
+                .iter()
+                .min_by_key(|(_, v)| v.expires)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => t.remove(&k),
+                None => break,
+            };
+        }
+        t.insert(
+            ticket_key(user_id, &ticket),
+            Ticket {
+                at,
+                expires: now + MFA_TICKET_SECONDS,
+            },
+        );
+        ticket
+    }
+
+    /// `verify_mfa` (PAM `authenticate`): decides `req.request` as
+    /// `authorize` does; only when that is [`Outcome::MfaRequired`] is the
+    /// code checked, by `check` (ward-ca's `POST /v1/host/mfa/verify`:
+    /// user, code, rhost → the time of the check), and the request decided
+    /// again with that time. An allow then comes with a ticket that
+    /// `authorize` honours for [`MFA_TICKET_SECONDS`] for this user. The
+    /// final decision is recorded.
+    pub fn verify_mfa(
+        &self,
+        req: &VerifyMfaRequest,
+        now: i64,
+        check: impl FnOnce(&str, &str, Option<&str>) -> Result<i64, (MfaOutcome, String)>,
+    ) -> Response {
+        let (facts, precheck) = match authorize_facts(&req.request, now) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        if !code_ok(&req.code.0) {
+            return bad("code must be six digits");
+        }
+        if let Some(r) = &req.rhost {
+            if r.is_empty() || r.len() > 253 || !r.bytes().all(|b| b.is_ascii_graphic()) {
+                return bad("rhost must be 1-253 printable characters");
+            }
+        }
+        let mfa = |outcome, ticket: Option<String>, reason: Option<String>| {
+            Response::Mfa(MfaAnswer {
+                outcome,
+                ticket,
+                reason,
+            })
+        };
+        let cur = match self.usable(now) {
+            Ok(c) => c,
+            Err(reason) => {
+                self.record(&facts, &Verdict::deny(None, reason.clone()));
+                return mfa(MfaOutcome::Denied, None, Some(reason));
+            }
+        };
+        let Some(user) = cur
+            .snapshot
+            .users
+            .iter()
+            .find(|u| u.name == req.request.user)
+        else {
+            return mfa(MfaOutcome::UnknownUser, None, None);
+        };
+        let target = Target::this_host(&cur.snapshot);
+        let first = if precheck {
+            self.sudo_precheck(&cur, user, &facts)
+        } else {
+            self.decide_user_mfa(&cur, user, &facts, &target, None)
+        };
+        match first.outcome {
+            Outcome::MfaRequired => {}
+            Outcome::Allowed => return mfa(MfaOutcome::NotNeeded, None, None),
+            _ => {
+                self.record(&facts, &first);
+                return mfa(MfaOutcome::Denied, None, first.reason);
+            }
+        }
+        let at = match check(&user.name, &req.code.0, req.rhost.as_deref()) {
+            Ok(at) => at,
+            Err((outcome, why)) => {
+                self.record(
+                    &facts,
+                    &Verdict::deny(Some(user), format!("MFA code not accepted: {why}")),
+                );
+                return mfa(outcome, None, Some(why));
+            }
+        };
+        let v = self.decide_user_mfa(&cur, user, &facts, &target, Some(at));
+        self.record(&facts, &v);
+        match v.outcome {
+            Outcome::Allowed => {
+                let ticket = self.issue_ticket(&user.id, at, now);
+                mfa(MfaOutcome::Ok, Some(ticket), None)
+            }
+            _ => mfa(MfaOutcome::Denied, None, v.reason),
         }
     }
 
@@ -813,6 +1007,49 @@ impl Decider {
             _ => (Verdict::deny(Some(user), "the key does not encode"), None),
         }
     }
+}
+
+/// The checked facts of an `authorize` request, and whether it is sudo's
+/// pre-check (no `host:Principal` yet); a malformed request is the error
+/// answer.
+fn authorize_facts(req: &AuthorizeRequest, now: i64) -> Result<(Facts<'_>, bool), Response> {
+    if !HOST_ACTIONS.contains(&req.action.as_str()) {
+        return Err(bad(format!("action must be one of {HOST_ACTIONS:?}")));
+    }
+    if !account_ok(&req.user) {
+        return Err(bad("user is not an account name"));
+    }
+    // sudo's account stage: the target user is not known yet (sudo sets
+    // it only when it opens the session): an empty principal asks for the
+    // pre-check of [`Decider::sudo_precheck`].
+    let precheck = req.action == SUDO && req.principal.is_empty();
+    if !precheck && !account_ok(&req.principal) {
+        return Err(bad("principal is not an account name"));
+    }
+    let printable =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic());
+    if !printable(&req.service) {
+        return Err(bad("service must be 1-64 printable characters"));
+    }
+    if !printable(&req.auth_method) {
+        return Err(bad("authMethod must be 1-64 printable characters"));
+    }
+    if req.mfa_ticket.as_deref().is_some_and(|t| !ticket_ok(t)) {
+        return Err(bad("mfaTicket must be 32 lower-case hex digits"));
+    }
+    let source_ip = parse_source(req.source_ip.as_deref()).map_err(bad)?;
+    Ok((
+        Facts {
+            action: &req.action,
+            principal: &req.principal,
+            service: &req.service,
+            auth_method: &req.auth_method,
+            source_ip,
+            secure_transport: req.service == "sshd",
+            now,
+        },
+        precheck,
+    ))
 }
 
 fn lines(v: Verdict) -> Response {

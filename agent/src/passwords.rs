@@ -44,11 +44,12 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use ward_protocol::agent::{
-    ChangePasswordRequest, PasswordAnswer, PasswordOutcome, Response, VerifyPasswordRequest,
+    ChangePasswordRequest, MfaOutcome, PasswordAnswer, PasswordOutcome, Response,
+    VerifyPasswordRequest,
 };
 use ward_protocol::host::{
-    ChangeHostPassword, PasswordResult, PasswordVerdict, SnapshotUser, VerifyPassword,
-    MAX_PASSWORD_BYTES,
+    ChangeHostPassword, MfaVerified, PasswordResult, PasswordVerdict, Secret, SnapshotUser,
+    VerifyMfa, VerifyPassword, MAX_PASSWORD_BYTES,
 };
 
 use crate::client::{CaClient, CallError};
@@ -382,6 +383,42 @@ impl Passwords {
                     false,
                     Some("ward could not check the password".into()),
                 )
+            }
+        }
+    }
+
+    /// Checks `user`'s MFA `code` with ward-ca (`POST /v1/host/mfa/verify`,
+    /// online only: there is no offline MFA): the time of the check, or
+    /// the outcome to answer and why.
+    pub fn verify_mfa(
+        &self,
+        user: &str,
+        code: &str,
+        rhost: Option<&str>,
+    ) -> Result<i64, (MfaOutcome, String)> {
+        let body = VerifyMfa {
+            user_name: user.to_owned(),
+            code: Secret(code.to_owned()),
+            rhost: rhost.map(str::to_owned),
+        };
+        let r = (self.connect)()
+            .map_err(CallError::Setup)
+            .and_then(|c| c.post::<_, MfaVerified>("/v1/host/mfa/verify", &body, MAX_VERDICT));
+        match r {
+            Ok(v) => Ok(v.mfa_authenticated_at),
+            Err(CallError::Status { code: 403, .. }) => Err((
+                MfaOutcome::Wrong,
+                "the MFA code is wrong, expired or already used".into(),
+            )),
+            Err(CallError::Status {
+                code: 429, message, ..
+            }) => Err((MfaOutcome::Throttled, message)),
+            Err(e) => {
+                log(format_args!("verify_mfa for {user}: {e}"));
+                Err((
+                    MfaOutcome::Unavailable,
+                    "ward cannot check MFA codes right now".into(),
+                ))
             }
         }
     }

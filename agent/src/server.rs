@@ -7,8 +7,9 @@
 //!   parent directory is created 0755. A stale socket file is removed; a
 //!   live agent on it, or a non-socket at the path, is an error.
 //! - The peer's uid comes from `SO_PEERCRED`. Decisions (`authorize`,
-//!   `ssh_principals`, `ssh_keys`) and password checks (`verify_password`,
-//!   `change_password`, see [`crate::passwords`]) are served to uid 0 and
+//!   `ssh_principals`, `ssh_keys`), password checks (`verify_password`,
+//!   `change_password`, see [`crate::passwords`]) and MFA checks
+//!   (`verify_mfa`, see [`crate::decide`]) are served to uid 0 and
 //!   [`ServerOptions::decision_uids`] only (`forbidden` otherwise); lookups
 //!   and `status` to anyone.
 //! - Limits: a connection beyond the total cap or the peer uid's cap gets
@@ -411,6 +412,7 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
             | Request::SshPrincipals(_)
             | Request::SshKeys(_)
             | Request::VerifyPassword(_)
+            | Request::VerifyMfa(_)
             | Request::ChangePassword(_)
             | Request::Session(_)
     );
@@ -430,6 +432,13 @@ fn answer(ctx: &Ctx, may_decide: bool, req: &Request) -> Response {
         Request::VerifyPassword(r) => match &ctx.passwords {
             Some(p) => p.verify_password(r, now),
             None => error("unavailable", "password checks are not configured"),
+        },
+        // The call to ward-ca runs on this connection's thread too.
+        Request::VerifyMfa(r) => match &ctx.passwords {
+            Some(p) => ctx
+                .decider
+                .verify_mfa(r, now, |user, code, rhost| p.verify_mfa(user, code, rhost)),
+            None => error("unavailable", "MFA checks are not configured"),
         },
         Request::ChangePassword(r) => match &ctx.passwords {
             Some(p) => p.change_password(r, now),

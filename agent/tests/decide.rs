@@ -42,6 +42,7 @@ fn authorize(d: &Decider, user: &str, principal: &str) -> Response {
             service: "sshd".into(),
             source_ip: None,
             auth_method: "password".into(),
+            mfa_ticket: None,
         },
         now(),
     )

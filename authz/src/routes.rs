@@ -783,6 +783,13 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/v1/host/mfa/verify",
+        Host,
+        "host:VerifyMfa",
+        "arn:ward:iam::{account}:user{path}{userName}",
+    ),
+    r(
+        "POST",
         "/v1/host/gateway/session-certificate",
         Host,
         "host:GatewaySessionCertificate",
@@ -887,6 +894,7 @@ mod tests {
             "host:Renew",
             "host:VerifyPassword",
             "host:ChangePassword",
+            "host:VerifyMfa",
             // Granted to enrolled gateways only; ward-ca decides the
             // user's host:Login itself.
             "host:GatewaySessionCertificate",

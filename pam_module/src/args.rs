@@ -1,6 +1,8 @@
 //! Module arguments from the PAM stack line:
 //! `debug`, `timeout=SECONDS` (1–30, default 3), `ignore_unknown_user`,
-//! `use_first_pass`, `try_first_pass`, `sudo` (this is a sudo stack:
+//! `use_first_pass`, `try_first_pass`, `mfa` (in `auth`: instead of a
+//! password, ask for a ward MFA code when the login's decision needs one),
+//! `sudo` (this is a sudo stack:
 //! decide `host:Sudo`; implied for the services `sudo` and `sudo-i`, and
 //! needed when sudoers names another `pam_service`), `socket=PATH` (default
 //! `/run/ward/agent.sock`; an absolute path — the stack file is
@@ -30,6 +32,9 @@ pub struct Args {
     /// A sudo stack under another service name (`sudo` and `sudo-i`
     /// are sudo stacks without it).
     pub sudo: bool,
+    /// `auth` asks for an MFA code (when the decision needs one) instead
+    /// of a password.
+    pub mfa: bool,
     /// The agent socket.
     pub socket: PathBuf,
 }
@@ -43,6 +48,7 @@ impl Default for Args {
             use_first_pass: false,
             try_first_pass: false,
             sudo: false,
+            mfa: false,
             socket: PathBuf::from(DEFAULT_SOCKET),
         }
     }
@@ -65,6 +71,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> (Args, Vec<String>
                 "use_first_pass" => out.use_first_pass = true,
                 "try_first_pass" => out.try_first_pass = true,
                 "sudo" => out.sudo = true,
+                "mfa" => out.mfa = true,
                 _ => problems.push(format!("ignoring unknown argument {shown:?}")),
             },
             Some(("timeout", v)) => match v.parse::<u64>() {

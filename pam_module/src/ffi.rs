@@ -18,7 +18,7 @@ use ward_protocol::host::MAX_PASSWORD_BYTES;
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args};
-use crate::logic::{self, Items, PasswordVerdict, Verdict};
+use crate::logic::{self, Items, MfaStep, MfaVerdict, PasswordVerdict, Verdict};
 use crate::session::{self, Account};
 
 /// libpam's opaque handle.
@@ -115,6 +115,43 @@ extern "C" {
         cleanup: Option<Cleanup>,
     ) -> c_int;
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+    fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
+    fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
+}
+
+/// The PAM environment variable that carries an MFA ticket from
+/// `authenticate` to `acct_mgmt`. The PAM environment, not module data:
+/// sshd runs keyboard-interactive authentication in a child process and
+/// copies the PAM environment (not module data) back to the handle that
+/// runs the account stage. `open_session` removes it, so it never reaches
+/// the user's session.
+const MFA_TICKET_ENV: &CStr = c"WARD_MFA_TICKET";
+
+/// The MFA ticket in the PAM environment, if any.
+fn mfa_ticket(pamh: *mut PamHandle) -> Option<String> {
+    // SAFETY: a valid handle and a NUL-terminated name; libpam owns the
+    // returned string (or returns NULL).
+    let p = unsafe { pam_getenv(pamh, MFA_TICKET_ENV.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, NUL-terminated, owned by libpam for this call.
+    let v = unsafe { CStr::from_ptr(p) }.to_str().ok()?;
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// Sets (`Some`) or removes (`None`) the MFA ticket in the PAM environment.
+fn set_mfa_ticket(pamh: *mut PamHandle, ticket: Option<&str>) -> c_int {
+    let name = MFA_TICKET_ENV.to_str().unwrap_or("WARD_MFA_TICKET");
+    let text = match ticket {
+        Some(t) => format!("{name}={t}"),
+        None => name.to_owned(),
+    };
+    let Ok(c) = CString::new(text) else {
+        return PAM_SYSTEM_ERR;
+    };
+    // SAFETY: a valid handle; libpam copies the string.
+    unsafe { pam_putenv(pamh, c.as_ptr()) }
 }
 
 /// Runs `f` with the parsed arguments, turning a panic into
@@ -415,6 +452,7 @@ fn items(pamh: *mut PamHandle) -> Items {
         auth_method: [AUTHENTICATED, RESET_REQUIRED]
             .contains(&state(pamh))
             .then(|| "password".to_owned()),
+        mfa_ticket: mfa_ticket(pamh),
     }
 }
 
@@ -489,6 +527,12 @@ pub extern "C" fn pam_sm_open_session(
             if let Some(code) = sudo_session(pamh, args, &it) {
                 return code;
             }
+        }
+        // The MFA ticket has served the account stage; the session's
+        // environment does not get it. (Removing an absent variable is
+        // an error libpam reports and nothing else.)
+        if it.mfa_ticket.is_some() {
+            set_mfa_ticket(pamh, None);
         }
         let Some(account) = account_of(&user) else {
             log(pamh, LOG_ERR, &format!("no account for {user}"));
@@ -598,6 +642,9 @@ pub extern "C" fn pam_sm_authenticate(
 }
 
 fn authenticate(pamh: *mut PamHandle, args: &Args) -> c_int {
+    if args.mfa {
+        return authenticate_mfa(pamh, args);
+    }
     let it = items(pamh);
     let who = it.user.clone().unwrap_or_default();
     let passwd = Path::new("/etc/passwd");
@@ -732,6 +779,97 @@ fn authenticate(pamh: *mut PamHandle, args: &Args) -> c_int {
             PAM_AUTHINFO_UNAVAIL
         }
         PasswordVerdict::Refused(why) => {
+            log(pamh, LOG_NOTICE, &format!("refusing {who}: {why}"));
+            PAM_AUTH_ERR
+        }
+    }
+}
+
+/// `auth` with the `mfa` argument: when the login's decision is "MFA
+/// required", asks for the code (`ward MFA code: `, not echoed) through
+/// the conversation — in sshd that is keyboard-interactive — and has the
+/// agent check it and decide again; an allow leaves a ticket in the PAM
+/// environment for `acct_mgmt`. A login that needs no code succeeds
+/// without a prompt; a denial whatever the code fails without one.
+fn authenticate_mfa(pamh: *mut PamHandle, args: &Args) -> c_int {
+    let it = items(pamh);
+    let who = it.user.clone().unwrap_or_default();
+    let passwd = Path::new("/etc/passwd");
+    match logic::mfa_step(args, &it, passwd) {
+        MfaStep::Ask => {}
+        MfaStep::NotNeeded => {
+            if args.debug {
+                log(pamh, LOG_DEBUG, &format!("no MFA code needed for {who}"));
+            }
+            return PAM_SUCCESS;
+        }
+        MfaStep::Unknown => return not_ward(pamh, args, &who),
+        MfaStep::Deny(reason) => {
+            log(pamh, LOG_NOTICE, &format!("ward denied {who}: {reason}"));
+            tell(pamh, &format!("ward: access denied: {reason}"));
+            return PAM_AUTH_ERR;
+        }
+        MfaStep::Unavailable(why) => {
+            log(pamh, LOG_ERR, &format!("denying {who}: {why}"));
+            tell(pamh, "ward: cannot check access right now");
+            return PAM_AUTHINFO_UNAVAIL;
+        }
+        MfaStep::Refused(why) => {
+            log(pamh, LOG_NOTICE, &format!("refusing {who}: {why}"));
+            return PAM_AUTH_ERR;
+        }
+    }
+    let code = match converse(pamh, PAM_PROMPT_ECHO_OFF, c"ward MFA code: ") {
+        Ok(c) => c,
+        Err(e) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("no MFA code for {who}: {}", e.describe()),
+            );
+            return e.code();
+        }
+    };
+    match logic::verify_mfa(args, &it, &code) {
+        MfaVerdict::Ok(ticket) => {
+            let rc = set_mfa_ticket(pamh, Some(&ticket));
+            if rc != PAM_SUCCESS {
+                log(pamh, LOG_ERR, "cannot keep the MFA ticket");
+                return PAM_SYSTEM_ERR;
+            }
+            log(pamh, LOG_INFO, &format!("ward MFA code accepted for {who}"));
+            PAM_SUCCESS
+        }
+        MfaVerdict::NotNeeded => PAM_SUCCESS,
+        MfaVerdict::Wrong(_) => {
+            log(pamh, LOG_NOTICE, &format!("wrong ward MFA code for {who}"));
+            PAM_AUTH_ERR
+        }
+        MfaVerdict::Throttled(reason) => {
+            log(
+                pamh,
+                LOG_NOTICE,
+                &format!("ward MFA checks for {who} are throttled"),
+            );
+            tell(
+                pamh,
+                &reason.unwrap_or_else(|| "ward: too many wrong codes; try later".to_owned()),
+            );
+            PAM_MAXTRIES
+        }
+        MfaVerdict::Denied(reason) => {
+            let reason = reason.unwrap_or_else(|| "denied by ward policy".to_owned());
+            log(pamh, LOG_NOTICE, &format!("ward denied {who}: {reason}"));
+            tell(pamh, &format!("ward: access denied: {reason}"));
+            PAM_AUTH_ERR
+        }
+        MfaVerdict::Unknown => not_ward(pamh, args, &who),
+        MfaVerdict::Unavailable(why) => {
+            log(pamh, LOG_ERR, &format!("denying {who}: {why}"));
+            tell(pamh, "ward: cannot check the MFA code right now");
+            PAM_AUTHINFO_UNAVAIL
+        }
+        MfaVerdict::Refused(why) => {
             log(pamh, LOG_NOTICE, &format!("refusing {who}: {why}"));
             PAM_AUTH_ERR
         }

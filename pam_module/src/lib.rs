@@ -46,6 +46,18 @@
 //!   `MAX_PASSWORD_BYTES`, or a failed/NULL conversation is refused
 //!   without asking the agent. Passwords are wiped after use and never
 //!   logged.
+//! - **auth** with the `mfa` argument (issue #14): no password; the
+//!   account decision is asked first, and only when the agent answers
+//!   `MfaRequired` the user is prompted `ward MFA code: ` (echo off; in
+//!   sshd this is keyboard-interactive — account-stage conversations do not
+//!   reach SSH clients) and the agent checks the code (`verify_mfa`, through
+//!   ward-ca) and decides again. Allowed → `PAM_SUCCESS` and a ticket in the
+//!   PAM environment (`WARD_MFA_TICKET`) that the account stage sends, so
+//!   that it decides with the check's time (`open_session` removes it);
+//!   no code needed → `PAM_SUCCESS` without a prompt; wrong, used or
+//!   malformed code, or denied anyway → `PAM_AUTH_ERR`; throttled →
+//!   `PAM_MAXTRIES`; ward-ca unreachable → `PAM_AUTHINFO_UNAVAIL`. The
+//!   account stage answers `MfaRequired` without a ticket as a denial.
 //! - **password**: `PAM_PRELIM_CHECK` asks whether the agent is there and
 //!   the user is ward's; `PAM_UPDATE_AUTHTOK` takes the current password
 //!   (`PAM_OLDAUTHTOK`, the one just verified when a reset was required,

@@ -12,8 +12,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use ward_protocol::agent::{
-    AuthorizeRequest, ChangePasswordRequest, Outcome, PasswordAnswer, PasswordOutcome, Request,
-    Response, Secret, SessionRequest, VerifyPasswordRequest,
+    AuthorizeRequest, ChangePasswordRequest, MfaAnswer, MfaOutcome, Outcome, PasswordAnswer,
+    PasswordOutcome, Request, Response, Secret, SessionRequest, VerifyMfaRequest,
+    VerifyPasswordRequest,
 };
 use ward_protocol::host::MAX_PASSWORD_BYTES;
 
@@ -36,6 +37,9 @@ pub struct Items {
     pub rhost: Option<String>,
     /// How the user authenticated, if this handle knows.
     pub auth_method: Option<String>,
+    /// The ticket of an MFA check made in this login's `authenticate`
+    /// (`WARD_MFA_TICKET` in the PAM environment), if any.
+    pub mfa_ticket: Option<String>,
 }
 
 /// What the module answers.
@@ -151,6 +155,7 @@ fn request(
             .auth_method
             .clone()
             .unwrap_or_else(|| "unknown".to_owned()),
+        mfa_ticket: items.mfa_ticket.clone(),
     })
 }
 
@@ -170,6 +175,16 @@ pub fn verdict(answer: Response) -> Verdict {
             reason,
             ..
         } => Verdict::Deny(reason.unwrap_or_else(|| "denied by ward policy".to_owned())),
+        // Only `authenticate` can ask for a code (with the `mfa`
+        // argument); anywhere else it is a denial.
+        Response::Decision {
+            outcome: Outcome::MfaRequired,
+            reason,
+            ..
+        } => Verdict::Deny(format!(
+            "{} (pam_ward asks for it in the auth stack with the mfa argument)",
+            reason.unwrap_or_else(|| "ward policy requires an MFA code".to_owned())
+        )),
         Response::Error { code, message } => Verdict::Unavailable(format!(
             "the ward agent refused the request ({code}): {message}"
         )),
@@ -274,6 +289,143 @@ fn decide(args: &Args, req: Result<AuthorizeRequest, String>, passwd_file: &Path
     }
 }
 
+/// What the MFA step of `authenticate` (the `mfa` argument) does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MfaStep {
+    /// The decision needs no code (allowed without one): `PAM_SUCCESS`.
+    NotNeeded,
+    /// Ask for a code.
+    Ask,
+    /// Denied whatever the code: `PAM_AUTH_ERR`, the reason shown.
+    Deny(String),
+    /// Not a ward user: `PAM_USER_UNKNOWN` (or `PAM_IGNORE`).
+    Unknown,
+    /// The agent could not answer: `PAM_AUTHINFO_UNAVAIL`.
+    Unavailable(String),
+    /// A hostile item: `PAM_AUTH_ERR`, nothing asked.
+    Refused(String),
+}
+
+/// Whether this login needs an MFA code: the account decision
+/// ([`account_request`]) asked without one.
+pub fn mfa_step(args: &Args, items: &Items, passwd_file: &Path) -> MfaStep {
+    let mut items = items.clone();
+    items.mfa_ticket = None;
+    let req = match account_request(&items, is_sudo(args, &items)) {
+        Ok(r) => r,
+        Err(why) => return MfaStep::Refused(why),
+    };
+    let user = req.user.clone();
+    match ask(args, Request::Authorize(req)) {
+        Ok(Response::Decision {
+            outcome: Outcome::MfaRequired,
+            ..
+        }) => MfaStep::Ask,
+        Ok(answer) => match verdict(answer) {
+            Verdict::Allow => MfaStep::NotNeeded,
+            Verdict::Unknown => MfaStep::Unknown,
+            Verdict::Deny(why) => MfaStep::Deny(why),
+            Verdict::Unavailable(why) => MfaStep::Unavailable(why),
+            Verdict::Refused(why) => MfaStep::Refused(why),
+        },
+        Err(_) if is_local_user(passwd_file, &user) => MfaStep::Unknown,
+        Err(why) => MfaStep::Unavailable(why),
+    }
+}
+
+/// What an MFA code comes to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MfaVerdict {
+    /// Right code, and the decision with it allows: keep the ticket for
+    /// `acct_mgmt`. `PAM_SUCCESS`.
+    Ok(String),
+    /// Allowed without a code after all: `PAM_SUCCESS`.
+    NotNeeded,
+    /// Wrong, expired or used code: `PAM_AUTH_ERR`.
+    Wrong(Option<String>),
+    /// Too many wrong codes: `PAM_MAXTRIES`.
+    Throttled(Option<String>),
+    /// Denied even with the code: `PAM_AUTH_ERR`.
+    Denied(Option<String>),
+    /// Not a ward user.
+    Unknown,
+    /// Cannot be checked now: `PAM_AUTHINFO_UNAVAIL`.
+    Unavailable(String),
+    /// Not sent (hostile item, malformed code): `PAM_AUTH_ERR`.
+    Refused(String),
+}
+
+impl std::fmt::Debug for MfaVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MfaVerdict::Ok(_) => f.write_str("Ok(<ticket>)"),
+            MfaVerdict::NotNeeded => f.write_str("NotNeeded"),
+            MfaVerdict::Wrong(r) => write!(f, "Wrong({r:?})"),
+            MfaVerdict::Throttled(r) => write!(f, "Throttled({r:?})"),
+            MfaVerdict::Denied(r) => write!(f, "Denied({r:?})"),
+            MfaVerdict::Unknown => f.write_str("Unknown"),
+            MfaVerdict::Unavailable(r) => write!(f, "Unavailable({r:?})"),
+            MfaVerdict::Refused(r) => write!(f, "Refused({r:?})"),
+        }
+    }
+}
+
+/// Sends `code` for the account decision of `items` to the agent. A code
+/// that is not six digits is refused here (never sent).
+pub fn verify_mfa(args: &Args, items: &Items, code: &str) -> MfaVerdict {
+    let code = code.trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return MfaVerdict::Refused("the MFA code is not six digits".to_owned());
+    }
+    let mut items = items.clone();
+    items.mfa_ticket = None;
+    let req = match account_request(&items, is_sudo(args, &items)) {
+        Ok(r) => r,
+        Err(why) => return MfaVerdict::Refused(why),
+    };
+    let rhost = match items.rhost.as_deref() {
+        None | Some("") => None,
+        Some(r) => match clean("PAM_RHOST", r) {
+            Ok(r) if r.len() <= 253 && r.bytes().all(|b| b.is_ascii_graphic()) => Some(r),
+            Ok(_) => return MfaVerdict::Refused("PAM_RHOST is not printable".to_owned()),
+            Err(why) => return MfaVerdict::Refused(why),
+        },
+    };
+    let req = Request::VerifyMfa(VerifyMfaRequest {
+        request: req,
+        code: Secret(code.to_owned()),
+        rhost,
+    });
+    match ask(args, req) {
+        Ok(Response::Mfa(MfaAnswer {
+            outcome,
+            ticket,
+            reason,
+        })) => match (outcome, ticket) {
+            (MfaOutcome::Ok, Some(t)) => MfaVerdict::Ok(t),
+            (MfaOutcome::Ok, None) => {
+                MfaVerdict::Unavailable("the ward agent gave no MFA ticket".to_owned())
+            }
+            (MfaOutcome::NotNeeded, _) => MfaVerdict::NotNeeded,
+            (MfaOutcome::Wrong, _) => MfaVerdict::Wrong(reason),
+            (MfaOutcome::Throttled, _) => MfaVerdict::Throttled(reason),
+            (MfaOutcome::Denied, _) => MfaVerdict::Denied(reason),
+            (MfaOutcome::UnknownUser, _) => MfaVerdict::Unknown,
+            (MfaOutcome::Unavailable, _) => MfaVerdict::Unavailable(
+                reason.unwrap_or_else(|| "ward cannot check MFA codes right now".to_owned()),
+            ),
+        },
+        Ok(Response::Error { code, message }) => MfaVerdict::Unavailable(format!(
+            "the ward agent refused the request ({code}): {message}"
+        )),
+        Ok(other) => MfaVerdict::Unavailable(format!(
+            "unexpected answer from the ward agent: {}",
+            kind(&other)
+        )),
+        Err(why) => MfaVerdict::Unavailable(why),
+    }
+}
+
 /// What a password request comes to, for PAM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PasswordVerdict {
@@ -369,6 +521,7 @@ fn kind(r: &Response) -> &'static str {
         Response::Decision { .. } => "decision",
         Response::Lines { .. } => "lines",
         Response::Password(_) => "password",
+        Response::Mfa(_) => "mfa",
         Response::Recorded { .. } => "recorded",
         Response::Status(_) => "status",
         Response::Error { .. } => "error",

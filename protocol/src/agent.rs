@@ -11,8 +11,9 @@
 //!
 //! Who may ask what (the agent checks the peer with `SO_PEERCRED`):
 //! lookups (`passwd_*`, `group_*`, `initgroups`) for anyone; decisions
-//! (`authorize`, `ssh_principals`, `ssh_keys`), password checks
-//! (`verify_password`, `change_password`) and session events (`session`)
+//! (`authorize`, `ssh_principals`, `ssh_keys`), password and MFA checks
+//! (`verify_password`, `change_password`, `verify_mfa`) and session events
+//! (`session`)
 //! only for uid 0 or a uid the
 //! agent's configuration names; `status` for anyone.
 //!
@@ -102,6 +103,10 @@ pub enum Request {
     },
     /// Decide `host:Login` / `host:Sudo` for a ward user (PAM account).
     Authorize(AuthorizeRequest),
+    /// PAM `authenticate` after an `authorize` answered
+    /// [`Outcome::MfaRequired`]: check the user's MFA code with ward-ca
+    /// and decide again with the time it was checked.
+    VerifyMfa(VerifyMfaRequest),
     /// sshd's `AuthorizedPrincipalsCommand %u %i %s %k`.
     SshPrincipals(SshPrincipalsRequest),
     /// sshd's `AuthorizedKeysCommand %u %f`.
@@ -217,6 +222,73 @@ pub struct AuthorizeRequest {
     pub source_ip: Option<String>,
     /// `ward:AuthMethod`.
     pub auth_method: String,
+    /// A ticket from an earlier [`Request::VerifyMfa`] of this login (PAM
+    /// `authenticate` keeps it for `acct_mgmt`): the decision then has
+    /// `ward:MultiFactorAuthPresent` and the age since that check. An
+    /// unknown or expired ticket is no MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_ticket: Option<String>,
+}
+
+/// An MFA code for the decision `request` (which answered
+/// [`Outcome::MfaRequired`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyMfaRequest {
+    /// The decision asked for (as for `authorize`).
+    pub request: AuthorizeRequest,
+    /// The six-digit code the user typed (never shown by `Debug`).
+    pub code: Secret,
+    /// PAM_RHOST, when set (ward-ca's throttle scope; may be a name).
+    #[serde(default)]
+    pub rhost: Option<String>,
+}
+
+/// The outcome of an MFA check.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaOutcome {
+    /// The code was right and the decision with it is an allow: the
+    /// answer carries a ticket. PAM_SUCCESS.
+    Ok,
+    /// Allowed without MFA: nothing was checked. PAM_SUCCESS.
+    NotNeeded,
+    /// Wrong, expired or already used code, or no MFA device.
+    /// PAM_AUTH_ERR.
+    Wrong,
+    /// Too many wrong codes. PAM_MAXTRIES.
+    Throttled,
+    /// Denied, with MFA or without (the reason says why). PAM_AUTH_ERR.
+    Denied,
+    /// Not a ward user. PAM_USER_UNKNOWN.
+    UnknownUser,
+    /// ward-ca cannot check codes now (MFA needs it online).
+    /// PAM_AUTHINFO_UNAVAIL.
+    Unavailable,
+}
+
+/// The agent's answer to `verify_mfa`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaAnswer {
+    /// Outcome.
+    pub outcome: MfaOutcome,
+    /// For [`MfaOutcome::Ok`]: the ticket to send as
+    /// [`AuthorizeRequest::mfa_ticket`] later in this login (valid a few
+    /// minutes, for this user only).
+    pub ticket: Option<String>,
+    /// Text for the user, if any.
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Debug for MfaAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaAnswer")
+            .field("outcome", &self.outcome)
+            .field("ticket", &self.ticket.as_ref().map(|_| "<redacted>"))
+            .field("reason", &self.reason)
+            .finish()
+    }
 }
 
 /// The tokens sshd substitutes for `AuthorizedPrincipalsCommand`.
@@ -287,6 +359,11 @@ pub enum Outcome {
     Denied,
     /// Not a ward user (PAM: `PAM_USER_UNKNOWN`, so local accounts work).
     UnknownUser,
+    /// Denied now, but allowed with a fresh MFA code: the policy needs
+    /// `ward:MultiFactorAuthPresent` (and a recent
+    /// `ward:MultiFactorAuthAge`). Anything that cannot ask for a code
+    /// treats it as a denial.
+    MfaRequired,
 }
 
 /// The agent's answer.
@@ -341,6 +418,8 @@ pub enum Response {
     },
     /// The answer to `verify_password` / `change_password`.
     Password(PasswordAnswer),
+    /// The answer to `verify_mfa`.
+    Mfa(MfaAnswer),
     /// The answer to `session`: whether an audit event was spooled (not
     /// for users ward does not know).
     Recorded {

@@ -81,6 +81,7 @@
 //! | `POST /v1/host/audit` (host certificate) | the reported `host:*` actions | [`crate::host::AuditBatch`] → [`crate::host::AuditAccepted`] |
 //! | `POST /v1/host/password/verify` (host certificate) | host:VerifyPassword | [`crate::host::VerifyPassword`] → [`crate::host::PasswordVerdict`] |
 //! | `POST /v1/host/password/change` (host certificate) | host:ChangePassword | [`crate::host::ChangeHostPassword`] → [`crate::host::PasswordVerdict`] |
+//! | `POST /v1/host/mfa/verify` (host certificate) | host:VerifyMfa | [`crate::host::VerifyMfa`] → [`crate::host::MfaVerified`] |
 //! | `POST /v1/host/gateway/session-certificate` (host certificate, gateways only) | host:GatewaySessionCertificate | [`crate::host::GatewaySessionCertificateRequest`] → [`crate::host::GatewaySessionCertificate`] |
 //! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |

@@ -14,6 +14,7 @@
 //! | `POST /v1/host/audit` | host | [`AuditBatch`] → [`AuditAccepted`] |
 //! | `POST /v1/host/password/verify` | host | [`VerifyPassword`] → [`PasswordVerdict`] |
 //! | `POST /v1/host/password/change` | host | [`ChangeHostPassword`] → [`PasswordVerdict`] |
+//! | `POST /v1/host/mfa/verify` | host | [`VerifyMfa`] → [`MfaVerified`] |
 //!
 //! The agent sends `X-Ward-Agent-Version` on its calls; ward-ca shows it,
 //! with the last time the host was seen and the generation it holds, in
@@ -538,6 +539,38 @@ pub struct PasswordVerdict {
     /// Human-readable detail (the policy message for `policy_violation`).
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// Audit action of a second-factor check a host asked for
+/// (`POST /v1/host/mfa/verify`).
+pub const EVENT_VERIFY_MFA: &str = "host:VerifyMfa";
+
+/// `POST /v1/host/mfa/verify` (issue #14 item 3): is `code` the current
+/// code of the MFA device enabled for `userName`? A host (pam_ward through
+/// ward-agent, or ward-gateway) asks when a `host:Login` decision needs
+/// `ward:MultiFactorAuthPresent`. A code is accepted once; wrong codes are
+/// throttled per device and per user + `rhost`; every check is audited.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyMfa {
+    /// IAM user name.
+    pub user_name: String,
+    /// The six-digit code (never shown by `Debug`).
+    pub code: Secret,
+    /// The remote host (PAM_RHOST, or the gateway's client address) when
+    /// known: the throttle's second scope and the audit's source.
+    #[serde(default)]
+    pub rhost: Option<String>,
+}
+
+/// The answer to a right code: when it was verified (Unix seconds), the
+/// host's `mfa_authenticated_at` for the decision it asked about. Wrong,
+/// used or throttled codes are 403 / 429.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaVerified {
+    /// Unix seconds.
+    pub mfa_authenticated_at: i64,
 }
 
 // ---- snapshot deltas (issue #11 item 4) -------------------------------------

@@ -72,6 +72,7 @@ impl Plan {
                 service: "sshd".into(),
                 source_ip: Some("127.0.0.1".into()),
                 auth_method: "ssh-certificate".into(),
+                mfa_ticket: None,
             }),
             Kind::Principals => Request::SshPrincipals(SshPrincipalsRequest {
                 account: self.principal.clone(),

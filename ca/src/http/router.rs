@@ -314,6 +314,10 @@ pub fn api() -> Router<Shared> {
             post(crate::service::host_passwords::change),
         )
         .route(
+            "/v1/host/mfa/verify",
+            post(crate::service::mfa::host_verify),
+        )
+        .route(
             "/v1/host/gateway/session-certificate",
             post(crate::service::gateway_certs::issue),
         )

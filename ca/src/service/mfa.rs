@@ -15,10 +15,13 @@
 //! (`passwords.max_failures` per `passwords.lockout_seconds`), reserved
 //! before the code is checked, as password attempts are.
 //!
-//! PAM / gateway hook (not implemented here): a host that wants to ask
-//! for a code when a `Bool ward:MultiFactorAuthPresent` condition would
-//! otherwise deny is meant to send the user name and the code to a host
-//! route that calls [`verify_for_host`]'s contract; see the note on it.
+//! Hosts (pam_ward through ward-agent, and ward-gateway) ask for a code
+//! when a `host:Login` decision would be allowed only with
+//! `ward:MultiFactorAuthPresent`, and check it on `POST
+//! /v1/host/mfa/verify` ([`host_verify`], host certificate only), which
+//! answers with the time of the check; the host decides again with it.
+//! Besides the device's throttle, wrong codes count in a second scope per
+//! user + rhost (`hostmfa:USER@RHOST`, or `hostmfa:USER@local:HOST`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,12 +30,14 @@ use axum::{Extension, Json};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rand::RngCore;
 use ward_protocol::api;
+use ward_protocol::host::{MfaVerified, VerifyMfa};
 
 use crate::crypto;
 use crate::crypto::totp;
 use crate::error::ApiError;
 use crate::service::authz::{authorize, system_grant};
-use crate::service::caller::{user_arn, Caller};
+use crate::service::caller::{require_host, user_arn, Caller};
+use crate::service::host_passwords::check_rhost;
 use crate::service::iam::target_user;
 use crate::service::request::{body, commit, rfc3339, P};
 use crate::state::{now, AppState, Shared};
@@ -143,8 +148,10 @@ async fn reserve(st: &AppState, d: &Device, t: i64) -> Result<(), ApiError> {
 }
 
 /// Records a wrong code for `d` (counted, audited as `Failed`).
+#[allow(clippy::too_many_arguments)]
 async fn failed(
     st: &AppState,
+    action: &str,
     principal: &str,
     d: &Device,
     t: i64,
@@ -153,13 +160,13 @@ async fn failed(
 ) -> Result<(), ApiError> {
     let pw = &st.config.passwords;
     let resource = serial(st, &d.name);
-    let g = system_grant("ward:MfaVerify", &resource);
+    let g = system_grant(action, &resource);
     let mut m = st.store.mutation(&g).await?.without_iam_change();
     iam::record_failure(&mut m.tx, &scope(d), t, pw.max_failures, pw.lockout_seconds).await?;
     m.commit(&AuditEvent {
         at: t,
         principal: principal.to_owned(),
-        action: "ward:MfaVerify".into(),
+        action: action.into(),
         resource,
         decision: "Failed".into(),
         source_ip: source_ip.to_owned(),
@@ -332,6 +339,7 @@ pub(crate) async fn enable(
     let Some(s) = found else {
         failed(
             &st,
+            VERIFY,
             caller.arn(),
             &d,
             t,
@@ -449,6 +457,7 @@ pub(crate) async fn resync(
         drop(m);
         failed(
             &st,
+            VERIFY,
             caller.arn(),
             &d,
             t,
@@ -510,13 +519,15 @@ pub async fn verify(st: &AppState, user: &User, serial: &str, code: &str) -> Res
         _ => return Err(wrong_code()),
     };
     let arn = user_arn(st.store.account_id(), user);
-    check_device(st, &arn, &d, code, "").await
+    check_device(st, VERIFY, &arn, &d, code, "").await
 }
 
 /// [`verify`] for a device already looked up (`d` is `user`'s), with the
-/// request's source address for the audit record.
+/// request's source address for the audit record and the audit action of
+/// a wrong code.
 pub(crate) async fn check_device(
     st: &AppState,
+    action: &str,
     principal: &str,
     d: &Device,
     code: &str,
@@ -539,35 +550,159 @@ pub(crate) async fn check_device(
         } else {
             "wrong code"
         };
-        failed(st, principal, d, t, source_ip, why).await?;
+        failed(st, action, principal, d, t, source_ip, why).await?;
         return Err(wrong_code());
     }
     iam::clear_failures(&mut c, &scope(d), t, st.config.passwords.lockout_seconds).await?;
     Ok(t)
 }
 
-/// Hook for PAM and the gateway (issue #14 item 3; not wired yet): when a
-/// host's decision for `host:Login` / `host:Sudo` / `host:Connect` is a
-/// deny that a `Bool ward:MultiFactorAuthPresent true` condition caused,
-/// the host asks the user for a code through the PAM conversation (or
-/// keyboard-interactive on the gateway) and sends `{userName, code}` on
-/// its mTLS host route. ward-ca answers with this function's result: the
-/// time the code was verified, which the host then uses as
-/// `mfa_authenticated_at` in its `RequestFacts` for that one decision.
-/// The same throttle and single-use rule apply as for logins. The host
-/// route, the host-side retry of the decision and the prompt are left to
-/// the PAM/gateway work; see ARCHITECTURE.md ("MFA").
+/// The second-factor check of a host (`POST /v1/host/mfa/verify`): `code`
+/// must be the current, unused code of the device enabled for `user`.
+/// Returns the time of the check (Unix seconds), which the host uses as
+/// `mfa_authenticated_at` for the decision it asked about (and nothing
+/// else: no session is created). A user without a device gets the same
+/// 403 as a wrong code. The device's throttle and single-use rule are
+/// those of logins; wrong codes are audited as `host:VerifyMfa` by
+/// `host_arn`.
 pub async fn verify_for_host(
     st: &AppState,
     user: &User,
     code: &str,
     host_arn: &str,
+    source_ip: &str,
 ) -> Result<i64, ApiError> {
     check_code("code", code)?;
     let Some(d) = enabled_device(st, user).await? else {
         return Err(wrong_code());
     };
-    check_device(st, host_arn, &d, code, "").await
+    check_device(st, HOST_VERIFY, host_arn, &d, code, source_ip).await
+}
+
+/// The audit action of API-side code checks.
+const VERIFY: &str = "ward:MfaVerify";
+/// The audit action of host-side code checks.
+const HOST_VERIFY: &str = ward_protocol::host::EVENT_VERIFY_MFA;
+
+/// `POST /v1/host/mfa/verify` (host certificate only): [`verify_for_host`]
+/// for `userName`, throttled also per user + rhost (reserved before
+/// anything is looked up; an unknown or disabled user and a user without
+/// a device count as wrong codes there, with the same 403). Every outcome
+/// but a throttled one is audited as `host:VerifyMfa`.
+pub(crate) async fn host_verify(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    b: Bytes,
+) -> Result<Json<MfaVerified>, ApiError> {
+    let host = require_host(&caller)?;
+    let req: VerifyMfa = body(&b)?;
+    crate::service::names::user_name("userName", &req.user_name)?;
+    check_code("code", &req.code.0)?;
+    let rhost = check_rhost(req.rhost.as_deref())?;
+    let host_arn = ward_authz::arn::host(st.store.account_id(), &host.name);
+    let source_ip = rhost
+        .as_deref()
+        .and_then(|r| r.parse::<std::net::IpAddr>().ok())
+        .unwrap_or(caller.source_ip)
+        .to_string();
+    let lower = req.user_name.to_lowercase();
+    let source_scope = match &rhost {
+        Some(r) => format!("hostmfa:{lower}@{r}"),
+        None => format!("hostmfa:{lower}@local:{}", host.name),
+    };
+    let pw = &st.config.passwords;
+    let t = now();
+    let user = {
+        let mut c = st.store.pool().acquire().await?;
+        if let Some(wait) = iam::reserve_attempt(
+            &mut c,
+            &source_scope,
+            t,
+            pw.max_failures,
+            pw.lockout_seconds,
+        )
+        .await?
+        {
+            return Err(throttled_source(wait));
+        }
+        iam::find_user(&mut c, &req.user_name).await?
+    };
+    let user = user.filter(|u| u.disabled_at.is_none());
+    let resource = match &user {
+        Some(u) => user_arn(st.store.account_id(), u),
+        None => ward_authz::arn::user(st.store.account_id(), "/", &req.user_name),
+    };
+    let event = |decision: &str, reason: &str| AuditEvent {
+        at: t,
+        principal: host_arn.clone(),
+        action: HOST_VERIFY.into(),
+        resource: resource.clone(),
+        decision: decision.into(),
+        source_ip: source_ip.clone(),
+        detail: serde_json::json!({
+            "host": host.name,
+            "user": req.user_name,
+            "rhost": rhost,
+            "reason": reason,
+            "deliveredFrom": caller.source_ip.to_string(),
+        }),
+    };
+    let result = match &user {
+        Some(u) => match enabled_device(&st, u).await? {
+            Some(_) => verify_for_host(&st, u, &req.code.0, &host_arn, &source_ip).await,
+            None => Err(no_device(&st, &event("Failed", "no MFA device")).await?),
+        },
+        None => Err(no_device(&st, &event("Failed", "no such enabled user")).await?),
+    };
+    let g = system_grant(HOST_VERIFY, &resource);
+    match result {
+        Ok(at) => {
+            let mut m = st.store.mutation(&g).await?.without_iam_change();
+            iam::clear_failures(&mut m.tx, &source_scope, t, pw.lockout_seconds).await?;
+            m.commit(&event("Allowed", "")).await?;
+            Ok(Json(MfaVerified {
+                mfa_authenticated_at: at,
+            }))
+        }
+        Err(e @ ApiError::RetryLater { .. }) => {
+            let mut c = st.store.pool().acquire().await?;
+            iam::release_attempt(&mut c, &source_scope).await?;
+            Err(e)
+        }
+        Err(e) => {
+            let mut c = st.store.pool().acquire().await?;
+            iam::record_failure(
+                &mut c,
+                &source_scope,
+                t,
+                pw.max_failures,
+                pw.lockout_seconds,
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// Audits a check that had no device to check against; the answer is a
+/// wrong code's.
+async fn no_device(st: &AppState, ev: &AuditEvent) -> Result<ApiError, ApiError> {
+    let g = system_grant(HOST_VERIFY, &ev.resource);
+    let m = st.store.mutation(&g).await?.without_iam_change();
+    m.commit(ev).await?;
+    st.metrics
+        .auth_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(wrong_code())
+}
+
+fn throttled_source(wait: i64) -> ApiError {
+    ApiError::RetryLater {
+        message: format!(
+            "too many wrong MFA codes for this user from this source; try again in {wait} seconds"
+        ),
+        retry_after: u64::try_from(wait).unwrap_or(1),
+    }
 }
 
 /// The check password login makes: `code` for `user`, who has device
@@ -591,6 +726,7 @@ pub(crate) async fn login_check(
     };
     check_device(
         st,
+        VERIFY,
         &user_arn(st.store.account_id(), user),
         d,
         code,

@@ -1,0 +1,398 @@
+//! Issue #14 item 3, MFA required by policy at PAM, every component real:
+//! `ward-ca serve --dev`, the `ward` CLI (`ward mfa create|enable`),
+//! `ward-agent join`/`run`, pam_ward loaded by the real libpam
+//! (`pamtester`) and codes computed by the real `oathtool` from the seed
+//! `ward mfa create` printed.
+//!
+//! The stack (a dedicated `ward-test-mfa` service in a private /etc):
+//! `auth requisite pam_ward.so` (the ward password), `auth required
+//! pam_ward.so mfa` (the code, only when the decision needs one),
+//! `account required pam_ward.so` (host:Login with the MFA ticket the auth
+//! stage left in the PAM environment).
+//!
+//! alice's only `host:Login` grant needs `ward:MultiFactorAuthPresent`;
+//! bob's does not. alice without a code, with a wrong code and with a
+//! replayed code is refused; with the right code she gets in; her account
+//! stage alone (no code) is denied; bob is never asked for a code.
+//!
+//! Each test re-runs itself inside a private mount namespace (as
+//! `pam_finish.rs`): a tmpfs over /run, a private copy of /etc.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/agent.rs"]
+mod agent;
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "../../ca/tests/sshd/mod.rs"]
+mod sshd;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use agent::{agent_join, s};
+use harness::{check, json, ward, Daemon, Scratch, WARD};
+
+const INNER: &str = "WARD_PAM_MFA_INNER";
+const PW: &str = "Correct-Horse-Battery-42";
+const PROMPT: &str = "ward MFA code";
+
+/// Builds ward-agent and pam_ward next to `ward` (ward-cli depends on
+/// neither).
+fn build_host_side() -> (PathBuf, PathBuf) {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let dir = Path::new(WARD).parent().unwrap().to_owned();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "ward-agent", "-p", "pam_ward"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if dir.file_name() == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().unwrap().success(),
+            "cargo build ward-agent pam_ward"
+        );
+        *built = true;
+    }
+    (dir.join("ward-agent"), dir.join("libpam_ward.so"))
+}
+
+fn have(tools: &[&str]) -> bool {
+    let ok = tools.iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if !ok {
+        assert!(
+            std::env::var("WARD_REQUIRE_PAM").is_err(),
+            "one of {tools:?} is missing (WARD_REQUIRE_PAM is set)"
+        );
+        eprintln!("skipping: one of {tools:?} is missing (scripts/test installs them)");
+    }
+    ok
+}
+
+/// True in the namespaced re-run; in the outer run, builds what the inner
+/// run needs and re-runs `test` there.
+fn in_namespace(test: &str, tools: &[&str]) -> bool {
+    if std::env::var_os(INNER).is_none() {
+        if !have(tools) {
+            return false;
+        }
+        build_host_side();
+        harness::ward_ca();
+    }
+    sshd::in_mount_namespace(test, INNER).is_none()
+}
+
+/// Polls `f` every 50 ms until it is true (a hang guard, not a timing
+/// assertion).
+fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// `pamtester -v SERVICE USER OPS…` with `input` (one line per prompt)
+/// on stdin, under `timeout 60` (exit 124 would be a hang).
+fn pamtester(service: &str, user: &str, ops: &[&str], input: &[&str]) -> Output {
+    let mut child = Command::new("timeout")
+        .args(["60", "pamtester", "-v", service, user])
+        .args(ops)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut si = child.stdin.take().unwrap();
+        for line in input {
+            let _ = si.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "pamtester {service} {user} {ops:?} hung: {}",
+        sshd::text(&out)
+    );
+    out
+}
+
+/// The TOTP code of `seed` (base32) at time step `step`, from oathtool.
+fn oathtool(seed: &str, step: i64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", "-N", &format!("@{}", step * 30)])
+        .arg(seed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "oathtool: {}", sshd::text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn step_now() -> i64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(t).unwrap() / 30
+}
+
+/// host:Login as oneself, only with MFA checked in the last 10 minutes.
+const LOGIN_MFA: &str = r#"{"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/*",
+     "Condition":{"StringLike":{"host:Principal":"${ward:username}"},
+                  "Bool":{"ward:MultiFactorAuthPresent":"true"},
+                  "NumericLessThan":{"ward:MultiFactorAuthAge":"600"}}}]}"#;
+/// host:Login as oneself.
+const LOGIN: &str = r#"{"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/*",
+     "Condition":{"StringLike":{"host:Principal":"${ward:username}"}}}]}"#;
+
+/// A namespace with ward-ca (alice in `mfa-ops`, bob in `ops`, both with
+/// password [`PW`]; alice has an enabled MFA device) and an enrolled,
+/// running agent; the `ward-test-mfa` PAM service.
+struct Host {
+    dir: Scratch,
+    ca: Daemon,
+    agent_bin: PathBuf,
+    cfg: PathBuf,
+    agent: Option<Child>,
+    /// alice's seed (base32) and the last step her device has used.
+    seed: String,
+    used: i64,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Host {
+    fn setup(name: &str, stack: &str) -> Host {
+        let (agent_bin, _) = build_host_side();
+        let dir = Scratch::new(name);
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount /run: {}", sshd::text(&out));
+        std::fs::create_dir_all("/run/ward").unwrap();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let group = std::fs::read_to_string("/etc/group").unwrap();
+        let agent_passwd = dir.write("agent-passwd", &passwd);
+        let agent_group = dir.write("agent-group", &group);
+        sshd::private_etc(&dir.0, &[("pam.d/ward-test-mfa", stack)]);
+
+        let ca = Daemon::start(name);
+        let home = dir.path("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let root = ca.root_env();
+        let w = |args: &[&str]| check(&home, &root, args, None, 0, &[], &[]);
+        for (group, doc, user) in [("mfa-ops", LOGIN_MFA, "alice"), ("ops", LOGIN, "bob")] {
+            w(&["group", "create", group]);
+            let path = dir.write(&format!("{group}.json"), doc);
+            w(&["policy", "create", group, "--document", s(&path)]);
+            w(&["policy", "attach", group, "--group", group]);
+            w(&["user", "create", user]);
+            w(&["group", "add-user", group, user]);
+            check(
+                &home,
+                &root,
+                &["user", "set-password", user, "--password-stdin"],
+                Some(&format!("{PW}\n")),
+                0,
+                &[],
+                &[],
+            );
+        }
+        let created = json(&w(&["--output", "json", "mfa", "create", "alice-phone"]));
+        let seed = created["base32StringSeed"].as_str().unwrap().to_owned();
+        let used = step_now();
+        w(&[
+            "mfa",
+            "enable",
+            "--serial",
+            "alice-phone",
+            "--code1",
+            &oathtool(&seed, used - 1),
+            "--code2",
+            &oathtool(&seed, used),
+            "--user",
+            "alice",
+        ]);
+        let token = json(&w(&["--output", "json", "host", "join-token", "web-01"]))["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ssh = dir.path("ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let state = dir.path("state");
+        let cfg = dir.write(
+            "agent.toml",
+            &format!(
+                "state_dir = {st:?}\nsocket = \"/run/ward/agent.sock\"\npoll_wait_seconds = 30\n\
+                 trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
+                 ssh_host_key = {hk:?}\npasswd_file = {pw:?}\ngroup_file = {gr:?}\n",
+                st = s(&state),
+                tk = s(&ssh.join("ward_user_ca.pub")),
+                krl = s(&ssh.join("ward_revoked.krl")),
+                hk = s(&ssh.join("ssh_host_ed25519_key")),
+                pw = s(&agent_passwd),
+                gr = s(&agent_group),
+            ),
+        );
+        agent_join(&agent_bin, &cfg, &ca, &token);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path("agent.log"))
+            .unwrap();
+        let child = Command::new(&agent_bin)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let h = Host {
+            dir,
+            ca,
+            agent_bin,
+            cfg,
+            agent: Some(child),
+            seed,
+            used,
+        };
+        assert!(
+            until(Duration::from_secs(60), || h
+                .status()
+                .contains("sync:          online")),
+            "the agent never came online: {}\n{}",
+            h.status(),
+            h.agent_log()
+        );
+        h
+    }
+
+    fn status(&self) -> String {
+        let out = Command::new(&self.agent_bin)
+            .arg("--config")
+            .arg(&self.cfg)
+            .arg("status")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("agent.log")).unwrap_or_default()
+    }
+
+    /// ward-ca's audit events with `action`.
+    fn audit(&self, action: &str) -> Vec<serde_json::Value> {
+        let out = ward(
+            &self.dir.path("home"),
+            &self.ca.root_env(),
+            &[
+                "--output", "json", "audit", "list", "--action", action, "--all",
+            ],
+            None,
+        );
+        json(&String::from_utf8_lossy(&out.stdout))["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn login(user: &str, input: &[&str]) -> (bool, String) {
+    let out = pamtester("ward-test-mfa", user, &["authenticate", "acct_mgmt"], input);
+    (out.status.success(), sshd::text(&out))
+}
+
+#[test]
+fn pam_asks_for_an_mfa_code_when_the_policy_needs_one() {
+    if !in_namespace(
+        "pam_asks_for_an_mfa_code_when_the_policy_needs_one",
+        &["pamtester", "oathtool"],
+    ) {
+        return;
+    }
+    let (_, so) = build_host_side();
+    let so = s(&so);
+    let stack = format!(
+        "auth     requisite {so} timeout=30\n\
+         auth     required  {so} mfa timeout=30\n\
+         account  required  {so} timeout=30\n"
+    );
+    let h = Host::setup("pam-mfa", &stack);
+    let wrong = "000000";
+
+    // bob's grant needs no MFA: never asked, let in.
+    let (ok, out) = login("bob", &[PW]);
+    assert!(ok, "bob: {out}");
+    assert!(!out.contains(PROMPT), "bob was asked for a code: {out}");
+
+    // alice: the password, then the code prompt. No code (end of input),
+    // a wrong code, a code that is not six digits: refused.
+    let (ok, out) = login("alice", &[PW]);
+    assert!(!ok, "alice without a code: {out}");
+    assert!(out.contains(PROMPT), "alice was not asked: {out}");
+    let (ok, out) = login("alice", &[PW, wrong]);
+    assert!(!ok, "alice with a wrong code: {out}");
+    let (ok, out) = login("alice", &[PW, "12ab56"]);
+    assert!(!ok, "alice with a malformed code: {out}");
+    // The account stage alone (no auth stage, so no ticket): denied.
+    let out = pamtester("ward-test-mfa", "alice", &["acct_mgmt"], &[]);
+    assert!(
+        !out.status.success(),
+        "alice's account alone: {}",
+        sshd::text(&out)
+    );
+    assert!(
+        sshd::text(&out).contains("MFA"),
+        "the denial does not say why: {}",
+        sshd::text(&out)
+    );
+
+    // The right code (of the current step, or the next one while the
+    // enabling codes' step lasts): in.
+    let good = oathtool(&h.seed, step_now().max(h.used + 1));
+    assert_ne!(good, wrong);
+    let (ok, out) = login("alice", &[PW, &good]);
+    assert!(ok, "alice with the right code: {out}\n{}", h.agent_log());
+    assert!(out.contains(PROMPT), "{out}");
+    // The same code again: refused (single use).
+    let (ok, out) = login("alice", &[PW, &good]);
+    assert!(!ok, "alice replaying the code: {out}");
+
+    // ward-ca checked the codes: one accepted, the wrong and the replayed
+    // one refused (the malformed one never left the host), all by web-01.
+    let ev = h.audit("host:VerifyMfa");
+    let by = |d: &str| ev.iter().filter(|e| e["decision"] == d).count();
+    assert_eq!((by("Allowed"), by("Failed")), (1, 2), "{ev:?}");
+    assert!(
+        ev.iter()
+            .all(|e| e["principal"].as_str().unwrap().ends_with(":host/web-01")),
+        "{ev:?}"
+    );
+}
