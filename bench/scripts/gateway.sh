@@ -9,20 +9,31 @@
 #   3. terminating mode (`ssh -o User=root%web-01 GATEWAY`) vs a direct
 #      `ssh root@TARGET`: login time (RUNS each) and SIZE_MIB MiB piped
 #      through (REPEATS each), interleaved. The target presents a host
-#      certificate from ward's SSH host CA (the gateway requires one).
+#      certificate from ward's SSH host CA (the gateway requires one);
+#   4. memory per idle open session: IDLE (500) `ssh -W sink-01:PORT JUMP`
+#      sessions held open at once to a TCP sink (what `ssh -J` runs
+#      underneath, without a target sshd's cost), ward-gateway's RSS
+#      before and after (one process) vs the stock jump sshd's per-session
+#      processes (sum of their PSS: shared pages counted once);
+#   5. new sessions/s: NEW (300) `ssh -W sinkc-01:PORT JUMP` to a sink that
+#      closes at once, 8 at a time, ward-gateway vs the stock jump sshd.
 # The same stock sshd on loopback is the target in both cases (and the
 # stock jump host); the client authenticates with the same ward
 # certificate everywhere; the client picks the same cipher for both
 # (OpenSSH's default order: chacha20-poly1305 first, which ward-gateway
 # also prefers). Needs root (sshd).
 #
-#   bench/scripts/gateway.sh [RUNS] [SIZE_MIB] [REPEATS]
-#   defaults:                30     1024       3
+#   bench/scripts/gateway.sh [RUNS] [SIZE_MIB] [REPEATS] [IDLE] [NEW]
+#   defaults:                30     1024       3         500    300
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-30}
 SIZE_MIB=${2:-1024}
 REPEATS=${3:-3}
+IDLE=${4:-500}
+NEW=${5:-300}
+# Each idle session holds a few descriptors in each process involved.
+ulimit -n "$(( $(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536 ))"
 [ "$(id -u)" = 0 ] || { echo "gateway.sh: needs root (sshd)" >&2; exit 1; }
 cargo build --release -q -p ward-ca -p ward-cli -p ward-gateway
 REL=$(realpath "${CARGO_TARGET_DIR:-target}/release")
@@ -86,11 +97,46 @@ AllowTcpForwarding yes
 PrintMotd no
 PrintLastLog no
 UseDNS no
-MaxStartups 100:30:200
+MaxStartups 200:30:400
 MaxSessions 100
 CFG
 /usr/sbin/sshd -D -f "$DIR/sshd/sshd_config" -p "$T_PORT" -E "$DIR/sshd/log" &
+SSHD_PID=$!
+PIDS+=($SSHD_PID)
+
+# --- a TCP sink: HOLD_PORT keeps connections open (idle sessions),
+# CLOSE_PORT closes them at once (new sessions/s); it writes how many it
+# holds to $DIR/sink.count.
+HOLD_PORT=$(free_port); CLOSE_PORT=$(free_port)
+cat >"$DIR/sink.py" <<'PY'
+import asyncio, sys
+hold, close, count_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+held = 0
+def write():
+    with open(count_file + ".tmp", "w") as f:
+        f.write(str(held))
+    import os; os.replace(count_file + ".tmp", count_file)
+async def keep(r, w):
+    global held
+    held += 1; write()
+    while await r.read(65536):
+        pass
+    held -= 1; write(); w.close()
+async def shut(r, w):
+    w.close()
+async def main():
+    a = await asyncio.start_server(keep, "127.0.0.1", hold, backlog=1024)
+    b = await asyncio.start_server(shut, "127.0.0.1", close, backlog=1024)
+    write()
+    await asyncio.gather(a.serve_forever(), b.serve_forever())
+asyncio.run(main())
+PY
+python3 "$DIR/sink.py" "$HOLD_PORT" "$CLOSE_PORT" "$DIR/sink.count" &
 PIDS+=($!)
+"$W" host register sink-01 --tag env=bench >/dev/null
+"$W" host update sink-01 --address "127.0.0.1:$HOLD_PORT" >/dev/null
+"$W" host register sinkc-01 --tag env=bench >/dev/null
+"$W" host update sinkc-01 --address "127.0.0.1:$CLOSE_PORT" >/dev/null
 
 # --- ward-gateway, enrolled with a --gateway token; web-01 registered.
 "$W" host update web-01 --address "127.0.0.1:$T_PORT" >/dev/null
@@ -99,11 +145,15 @@ cat >"$DIR/gateway.toml" <<TOML
 listen = "127.0.0.1:$GW_PORT"
 state_dir = "$DIR/state"
 dangerous_allow_loopback_targets = true
+max_sessions_per_user = 10000
+max_connections = 10000
+idle_timeout_seconds = 3600
 TOML
 TOKEN=$("$W" --output json host join-token gw-01 --gateway | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 echo "$TOKEN" | "$REL/ward-gateway" --config "$DIR/gateway.toml" join "$WARD_ENDPOINT" - --ca-bundle "$WARD_CA_BUNDLE" >/dev/null
 "$REL/ward-gateway" --config "$DIR/gateway.toml" run 2>"$DIR/gateway.log" &
-PIDS+=($!)
+GW_PID=$!
+PIDS+=($GW_PID)
 for _ in $(seq 1 300); do [ -e "$DIR/state/snapshot.json" ] && grep -q listening "$DIR/gateway.log" && break; sleep 0.1; done
 
 cat >"$DIR/ssh_config" <<CFG
@@ -196,4 +246,76 @@ read -r DI_BEST DI_MED <<<"$(bstats "$DIR/b_direct")"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "terminating via gateway" "$TE_BEST" "$TE_MED"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "direct ssh" "$DI_BEST" "$DI_MED"
 python3 -c "import sys; print('throughput ratio terminating/direct (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_MED" "$DI_MED"
+
+echo "== 4. memory per idle open session ($IDLE sessions held open at once)"
+kb() { awk -v k="$2:" '$1==k {print $2}' "$1"; }
+# Every sshd process under the listener (per-connection monitor + child).
+sshd_pss() {
+  local total=0 p
+  for p in $(pgrep -P "$SSHD_PID") $(for c in $(pgrep -P "$SSHD_PID"); do pgrep -P "$c"; done); do
+    total=$(( total + $(kb "/proc/$p/smaps_rollup" Pss 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
+mkfifo "$DIR/idle.fifo"
+exec 3<>"$DIR/idle.fifo"   # held open for writing, never written: the sessions stay idle
+hold_idle() { # $1: jump host (gw|stockjump), $2: -W destination; prints client pids
+  local i pids=()
+  for i in $(seq 1 "$IDLE"); do
+    ssh -F "$DIR/ssh_config" -W "$2" "$1" <&3 >/dev/null 2>>"$DIR/idle.err" &
+    pids+=($!)
+    if (( i % 50 == 0 )); then
+      for _ in $(seq 1 600); do [ "$(cat "$DIR/sink.count")" -ge "$i" ] && break; sleep 0.1; done
+    fi
+  done
+  for _ in $(seq 1 600); do [ "$(cat "$DIR/sink.count")" -ge "$IDLE" ] && break; sleep 0.1; done
+  echo "${pids[@]}"
+}
+release_idle() {
+  local p
+  for p in $1; do kill "$p" 2>/dev/null || true; done
+  for p in $1; do wait "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 600); do [ "$(cat "$DIR/sink.count")" -eq 0 ] && break; sleep 0.1; done
+}
+GW_BEFORE=$(kb /proc/$GW_PID/status VmRSS)
+CLIENTS=$(hold_idle gw "sink-01:$HOLD_PORT")
+HELD=$(cat "$DIR/sink.count")
+sleep 2
+GW_AFTER=$(kb /proc/$GW_PID/status VmRSS)
+release_idle "$CLIENTS"
+ST_BEFORE=$(sshd_pss)
+CLIENTS=$(hold_idle stockjump "127.0.0.1:$HOLD_PORT")
+ST_HELD=$(cat "$DIR/sink.count")
+sleep 2
+ST_AFTER=$(sshd_pss)
+release_idle "$CLIENTS"
+python3 - "$GW_BEFORE" "$GW_AFTER" "$HELD" "$ST_BEFORE" "$ST_AFTER" "$ST_HELD" <<'PY'
+import sys
+gb, ga, gn, sb, sa, sn = map(float, sys.argv[1:])
+g = (ga - gb) / gn / 1024; s = (sa - sb) / sn / 1024
+print("%-28s RSS %7.1f -> %7.1f MiB with %d open: %.3f MiB per session" % ("ward-gateway", gb/1024, ga/1024, gn, g))
+print("%-28s PSS %7.1f -> %7.1f MiB with %d open: %.3f MiB per session" % ("stock sshd jump", sb/1024, sa/1024, sn, s))
+print("memory per idle session ratio gateway/stock: %.3f" % (g / s))
+PY
+
+echo "== 5. new sessions/s ($NEW sessions each, 8 at a time)"
+new_sessions() { # $1 jump host, $2 -W destination; sessions/s of those that succeeded
+  local a b ok
+  : >"$DIR/new.ok"
+  a=$(now_ns)
+  seq 1 "$NEW" | xargs -P 8 -I{} sh -c 'ssh -F "$0" -W "$1" "$2" </dev/null >/dev/null 2>>"$3" && echo ok >>"$4" || true' \
+    "$DIR/ssh_config" "$2" "$1" "$DIR/new.err" "$DIR/new.ok"
+  b=$(now_ns)
+  ok=$(wc -l <"$DIR/new.ok")
+  [ "$ok" -eq "$NEW" ] || echo "$1: only $ok of $NEW sessions succeeded" >&2
+  python3 -c "import sys; print('%.1f' % (float(sys.argv[1])*1e9/float(sys.argv[2])))" "$ok" "$((b-a))"
+}
+GW_RATE=$(new_sessions gw "sinkc-01:$CLOSE_PORT")
+ST_RATE=$(new_sessions stockjump "127.0.0.1:$CLOSE_PORT")
+GW_RATE2=$(new_sessions gw "sinkc-01:$CLOSE_PORT")
+ST_RATE2=$(new_sessions stockjump "127.0.0.1:$CLOSE_PORT")
+printf "%-28s %8s and %8s sessions/s\n" "via ward-gateway" "$GW_RATE" "$GW_RATE2"
+printf "%-28s %8s and %8s sessions/s\n" "via stock sshd jump" "$ST_RATE" "$ST_RATE2"
+python3 -c "import sys; a,b,c,d=map(float,sys.argv[1:]); print('new sessions/s ratio gateway/stock: %.2f' % ((a+c)/(b+d)))" "$GW_RATE" "$ST_RATE" "$GW_RATE2" "$ST_RATE2"
+echo "client errors during 4-5: $(wc -l <"$DIR/idle.err") idle, $(wc -l <"$DIR/new.err" 2>/dev/null || echo 0) new (first: $(head -1 "$DIR/new.err" 2>/dev/null))"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

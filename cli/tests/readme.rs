@@ -20,7 +20,19 @@
 //! - `scripts/test` — this test is part of that run;
 //! - the "On a host" block — it writes `/etc/ssh`; the "Try it on a
 //!   throwaway sshd" block runs the same `ward` commands into a scratch
-//!   directory.
+//!   directory;
+//! - `cargo build --release -p ward-gateway` — this test builds
+//!   ward-gateway (as it is built, debug or release) next to `ward`, which
+//!   is on PATH.
+//!
+//! The ward-gateway walkthrough (issue #13's "Done when") runs as written
+//! too: it enrols a gateway, reaches a target sshd through it by ProxyJump
+//! and in terminating mode with the stock `ssh`, shows two denied paths
+//! with their reasons, replays the recording with `asciinema play`, and
+//! watches an open session end when alice leaves the group. Its gateway
+//! and target ports are `WARD_GATEWAY_PORT`/`WARD_TARGET_PORT`, free ones;
+//! the gateway and sshd it starts are stopped by the README (and, if the
+//! script failed before that, here, by their pid files).
 //!
 //! The environment is the reader's fresh shell: only PATH, USER, LANG and
 //! the exported `WARD_*` lines, HOME a scratch directory under cargo's
@@ -56,6 +68,7 @@ const SKIPPED: &[&str] = &[
     "ward host join-token web-01 --tag env=prod",
     "cargo build --release -p ward-agent -p nss_ward",
     "cargo build --release -p pam_ward",
+    "cargo build --release -p ward-gateway",
 ];
 
 /// Longest the whole README may take before the script is killed (a hang
@@ -127,11 +140,17 @@ impl Drop for Home {
         // The README's sshd daemonizes; if the script died before its
         // `kill`, stop it: our own process, by the pid it wrote, and only
         // if it really is the sshd with our config.
-        let ssh_dir = self.0.join("ward-sshd");
-        if let Ok(pid) = fs::read_to_string(ssh_dir.join("sshd.pid")) {
+        for (pid_file, config) in [
+            ("ward-sshd/sshd.pid", "ward-sshd/sshd_config"),
+            ("ward-gateway/sshd.pid", "ward-gateway/sshd_config"),
+            ("ward-gateway/gateway.pid", "ward-gateway/gateway.toml"),
+        ] {
+            let Ok(pid) = fs::read_to_string(self.0.join(pid_file)) else {
+                continue;
+            };
             let pid = pid.trim();
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let config = ssh_dir.join("sshd_config");
+            let config = self.0.join(config);
             if !pid.is_empty()
                 && String::from_utf8_lossy(&cmdline).contains(config.to_str().unwrap())
             {
@@ -148,8 +167,35 @@ fn user_name() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// Builds `ward-gateway` next to `ward` (debug or release, as `ward`
+/// is), once per test binary: the README's gateway walkthrough runs it
+/// from PATH.
+fn build_gateway() {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let dir = Path::new(WARD).parent().unwrap().to_owned();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ward-gateway",
+            "--bin",
+            "ward-gateway",
+        ])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        if dir.file_name() == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "cargo build ward-gateway");
+        *built = true;
+    }
+}
+
 /// Runs `script` as the README reader would; returns (success, output).
 fn run_script(d: &Daemon, home: &Home, script: &str) -> (bool, String) {
+    build_gateway();
     let script_path = home.0.join(".readme.sh");
     fs::write(&script_path, script).unwrap();
     let log_path = home.0.join(".readme.log");
@@ -170,6 +216,8 @@ fn run_script(d: &Daemon, home: &Home, script: &str) -> (bool, String) {
         .env("USER", user_name())
         .env("LANG", "C.UTF-8")
         .env("WARD_SSHD_PORT", harness::free_port().to_string())
+        .env("WARD_GATEWAY_PORT", harness::free_port().to_string())
+        .env("WARD_TARGET_PORT", harness::free_port().to_string())
         .envs(d.root_env())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -261,6 +309,31 @@ fn readme_runs_as_written() {
     assert!(
         out.contains("AccessDenied") && out.contains("iam:GetUser"),
         "the denial is not a policy denial:\n{out}"
+    );
+    // The gateway walkthrough: both modes, two denials explained, the
+    // replay, the live cut.
+    for (what, needle) in [
+        (
+            "ProxyJump through the gateway",
+            format!("{user} on lab-01 by ProxyJump"),
+        ),
+        ("the ProxyJump denial", "host:Connect".to_owned()),
+        ("the terminating denial", "as nobody".to_owned()),
+        (
+            "the live cut",
+            "ward: session ended: host:Connect on lab-01 is no longer allowed".to_owned(),
+        ),
+    ] {
+        assert!(
+            out.contains(&needle),
+            "{what}: output lacks {needle:?}:\n{out}"
+        );
+    }
+    // Terminating mode printed its line, and asciinema replayed it.
+    let terminating = format!("{user} on lab-01 in terminating mode");
+    assert!(
+        out.matches(&terminating).count() >= 2,
+        "the terminating session or its replay is missing:\n{out}"
     );
     // The second login was refused because of the KRL, not by accident.
     let sshd_log = fs::read_to_string(home.0.join("ward-sshd/sshd.log")).unwrap_or_default();

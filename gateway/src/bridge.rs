@@ -9,7 +9,10 @@
 //!
 //! Environment requests are bounded ([`MAX_ENV`] of them, names and values
 //! of bounded size); beyond that they are refused without reaching the
-//! target.
+//! target. They go to the target without want-reply and the gateway's
+//! connection handler answers the client ([`env_forwarded`]): russh hands
+//! every channel request over as wanting a reply, so an answer from here
+//! could land on the client's next request instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +28,12 @@ pub const MAX_ENV: usize = 64;
 pub const MAX_ENV_NAME: usize = 256;
 /// Longest environment variable value forwarded.
 pub const MAX_ENV_VALUE: usize = 8192;
+
+/// Whether the `n`th environment request of a channel (from 1), naming
+/// `name` = `value`, is forwarded to the target.
+pub fn env_forwarded(n: usize, name: &str, value: &str) -> bool {
+    n <= MAX_ENV && !name.is_empty() && name.len() <= MAX_ENV_NAME && value.len() <= MAX_ENV_VALUE
+}
 
 /// Bytes carried each way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,24 +114,16 @@ pub async fn run(
                         .await
                 }
                 ChannelMsg::SetEnv {
-                    want_reply,
                     variable_name,
                     variable_value,
+                    ..
                 } => {
                     envs += 1;
-                    if envs > MAX_ENV
-                        || variable_name.is_empty()
-                        || variable_name.len() > MAX_ENV_NAME
-                        || variable_value.len() > MAX_ENV_VALUE
-                    {
-                        if want_reply {
-                            let _ = up_handle.channel_failure(cid).await;
-                        }
-                        Ok(())
-                    } else {
+                    if env_forwarded(envs, &variable_name, &variable_value) {
                         lock(&up_rec).env(&variable_name, &variable_value);
-                        up_t.set_env(want_reply, variable_name, variable_value)
-                            .await
+                        up_t.set_env(false, variable_name, variable_value).await
+                    } else {
+                        Ok(())
                     }
                 }
                 ChannelMsg::RequestShell { want_reply } => up_t.request_shell(want_reply).await,

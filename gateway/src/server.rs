@@ -162,6 +162,7 @@ pub async fn serve(
                 open: Arc::new(AtomicUsize::new(0)),
                 live: None,
                 must_change: false,
+                envs: std::collections::HashMap::new(),
             };
             if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
                 let _ = running.await;
@@ -244,6 +245,9 @@ pub struct Conn {
     open: Arc<AtomicUsize>,
     /// The session, once a channel was allowed ([`crate::sessions`]).
     live: Option<Arc<crate::sessions::Session>>,
+    /// Environment requests seen per session channel (terminating mode;
+    /// [`crate::bridge::env_forwarded`] decides which are forwarded).
+    envs: std::collections::HashMap<russh::ChannelId, usize>,
     /// A keyboard-interactive round told the client its password must be
     /// changed; the next answer is refused.
     must_change: bool,
@@ -683,24 +687,33 @@ impl russh::server::Handler for Conn {
                     .ok()
                     .map(|h| h.name.clone())
             });
-            if let Some(host) = &host {
+            let mut registered = None;
+            if let Some(host) = host {
                 let reached = Reached {
                     host: host.clone(),
                     account: Some(dest.account.clone()),
                 };
-                if let Err(reason) = self.session(reached, session.handle()) {
-                    self.open.fetch_sub(1, Ordering::AcqRel);
-                    reply
-                        .reject(ChannelOpenFailure::Other { code: 1, reason })
-                        .await;
-                    return Ok(());
+                match self.session(reached, session.handle()) {
+                    Ok(s) => {
+                        registered = Some(crate::terminate::Registered {
+                            host,
+                            connection: s.id.clone(),
+                        })
+                    }
+                    Err(reason) => {
+                        self.open.fetch_sub(1, Ordering::AcqRel);
+                        reply
+                            .reject(ChannelOpenFailure::Other { code: 1, reason })
+                            .await;
+                        return Ok(());
+                    }
                 }
             }
             tokio::spawn(crate::terminate::serve(
                 self.gw.clone(),
                 who,
                 dest,
-                host,
+                registered,
                 channel,
                 reply,
                 session.handle(),
@@ -715,6 +728,30 @@ impl russh::server::Handler for Conn {
                     .into(),
             })
             .await;
+        Ok(())
+    }
+
+    /// Answers an environment request — only if the client asked for an
+    /// answer (russh checks) — with what the bridge does with it: success
+    /// if forwarded, failure if over the limits. The answer is given here,
+    /// while russh handles this very request, and not by the bridge: russh
+    /// hands the bridge every request as wanting a reply, and a reply sent
+    /// later would answer whatever request came next (OpenSSH sends `env`
+    /// without want-reply, then `exec` with it).
+    async fn env_request(
+        &mut self,
+        channel: russh::ChannelId,
+        variable_name: &str,
+        variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let n = self.envs.entry(channel).or_insert(0);
+        *n += 1;
+        if crate::bridge::env_forwarded(*n, variable_name, variable_value) {
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 

@@ -360,10 +360,23 @@ async fn certificate(
     .map_err(|e| format!("certificate task: {e}"))?
 }
 
+/// Where the open-session registry ([`crate::sessions`]) tracks a
+/// terminating channel.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    /// The target's registered name.
+    pub host: String,
+    /// The connection's session id (`gs-…`, what `ward session terminate`
+    /// takes and `ward-gateway:SessionStart`/`SessionEnd` name).
+    pub connection: String,
+}
+
 /// A session's bookkeeping for its audit events.
 pub struct SessionInfo {
     /// Session (and recording) id.
     pub id: String,
+    /// The connection's session id (`gs-…`).
+    pub connection: String,
     /// Who.
     pub who: Who,
     /// The target's registered name.
@@ -470,15 +483,17 @@ async fn prepare(gw: &Arc<Gateway>, who: &Who, dest: &Dest) -> Result<Ready, Str
 /// Serves one session channel in terminating mode: decides, connects,
 /// bridges; `reply` is accepted only once the target's channel is open
 /// and the recording file exists. `guard` is held for the session's life
-/// (the connection's channel count). `registered` is the target's name
-/// the open-session registry tracks this session under; a target that
-/// now resolves to another name is refused.
+/// (the connection's channel count). `registered` is where the
+/// open-session registry tracks this session: the target's name (a target
+/// that now resolves to another name is refused) and the connection's
+/// `gs-` id, which the recording's audit events carry so recordings and
+/// `ward session terminate` ids link up.
 #[allow(clippy::too_many_arguments)] // russh's channel, reply, handle and the guard are separate values.
 pub async fn serve<G: Send + 'static>(
     gw: Arc<Gateway>,
     who: Who,
     dest: Dest,
-    registered: Option<String>,
+    registered: Option<Registered>,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
     handle: russh::server::Handle,
@@ -486,19 +501,21 @@ pub async fn serve<G: Send + 'static>(
 ) {
     let _guard = guard;
     let ready = match prepare(&gw, &who, &dest).await {
-        Ok(r) if registered.as_deref() == Some(r.name.as_str()) => r,
-        Ok(_) => {
-            // The registry changed between channel open and here: the
-            // session the registry tracks is not this target's (fail
-            // closed rather than run a session nothing re-checks).
-            let reason =
-                "ward-gateway: the host registry changed while the channel opened; try again"
-                    .to_owned();
-            reply
-                .reject(ChannelOpenFailure::Other { code: 1, reason })
-                .await;
-            return;
-        }
+        Ok(r) => match registered {
+            Some(reg) if reg.host == r.name => (r, reg.connection),
+            _ => {
+                // The registry changed between channel open and here: the
+                // session the registry tracks is not this target's (fail
+                // closed rather than run a session nothing re-checks).
+                let reason =
+                    "ward-gateway: the host registry changed while the channel opened; try again"
+                        .to_owned();
+                reply
+                    .reject(ChannelOpenFailure::Other { code: 1, reason })
+                    .await;
+                return;
+            }
+        },
         Err(reason) => {
             reply
                 .reject(ChannelOpenFailure::Other { code: 1, reason })
@@ -506,8 +523,10 @@ pub async fn serve<G: Send + 'static>(
             return;
         }
     };
+    let (ready, connection) = ready;
     let info = SessionInfo {
         id: session_id(),
+        connection,
         who: who.clone(),
         target: ready.name.clone(),
         account: dest.account.clone(),
@@ -544,8 +563,8 @@ pub async fn serve<G: Send + 'static>(
         EVENT_GATEWAY_RECORDING_START,
         "start",
         format!(
-            "session {} target {} as {} serial {} recording {}",
-            info.id, info.target, info.account, ready.serial, info.id
+            "session {} connection {} target {} as {} serial {} recording {}",
+            info.id, info.connection, info.target, info.account, ready.serial, info.id
         ),
     );
     let counts = crate::bridge::run(channel, ready.channel, handle, recording).await;
@@ -559,8 +578,9 @@ pub async fn serve<G: Send + 'static>(
         EVENT_GATEWAY_RECORDING_END,
         "end",
         format!(
-            "session {} target {} as {} start {} end {} bytesIn {} bytesOut {} recording {}",
+            "session {} connection {} target {} as {} start {} end {} bytesIn {} bytesOut {} recording {}",
             info.id,
+            info.connection,
             info.target,
             info.account,
             info.started,

@@ -48,18 +48,7 @@ struct World {
 
 impl World {
     fn cert(&self, name: &str) -> (PathBuf, PathBuf) {
-        let key = self.ca.root_json(&["access-key", "create", name]);
-        let env = self.ca.key_env(
-            key["accessKeyId"].as_str().unwrap(),
-            key["secretAccessKey"].as_str().unwrap(),
-        );
-        let out_dir = self.dir.path(&format!("keys/{name}"));
-        std::fs::create_dir_all(&out_dir).unwrap();
-        let out = self
-            .ca
-            .ward(&env, &["ssh", "login", "--no-agent", "--out", s(&out_dir)]);
-        assert!(out.status.success(), "ssh login {name}: {}", text(&out));
-        (out_dir.join("ward"), out_dir.join("ward-cert.pub"))
+        self.ca.user_certificate(&self.dir, name)
     }
 
     fn client(&self, user: &str) -> Client {

@@ -23,7 +23,7 @@ mod support;
 mod sshd;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,26 +46,6 @@ struct World {
     recordings: PathBuf,
 }
 
-/// A target sshd: its host key certified by ward for `name` (or bare).
-fn target(ca: &Ca, dir: &Scratch, name: &str, certify: bool) -> sshd::Sshd {
-    let mut setup = sshd::Sshd::setup();
-    if certify {
-        let public = dir.write(&format!("{name}-host.pub"), &setup.host_public_key());
-        let out_file = dir.path(&format!("{name}-host-cert.pub"));
-        ca.root(&[
-            "host",
-            "certificate",
-            name,
-            "--public-key",
-            s(&public),
-            "--out",
-            s(&out_file),
-        ]);
-        setup.set_host_certificate(&std::fs::read_to_string(&out_file).unwrap());
-    }
-    setup.start("Subsystem sftp internal-sftp\n")
-}
-
 fn world() -> World {
     sshd::ensure_sshd();
     let ca = Ca::start("terminating");
@@ -80,21 +60,16 @@ fn world() -> World {
     ca.root(&["host", "register", "web-01", "--tag", "env=test"]);
     ca.root(&["host", "register", "prod-01", "--tag", "env=prod"]);
     ca.root(&["host", "register", "bare-01", "--tag", "env=test"]);
-    let t = target(&ca, &dir, "web-01", true);
-    let bare = target(&ca, &dir, "bare-01", false);
-    for (name, port) in [
-        ("web-01", t.port()),
-        ("prod-01", t.port()),
-        ("bare-01", bare.port()),
-    ] {
-        ca.root(&[
-            "host",
-            "update",
-            name,
-            "--address",
-            &format!("127.0.0.1:{port}"),
-        ]);
-    }
+    let sftp = "Subsystem sftp internal-sftp\n";
+    let t = support::target(&ca, &dir, "web-01", true, sftp);
+    let bare = support::target(&ca, &dir, "bare-01", false, sftp);
+    ca.root(&[
+        "host",
+        "update",
+        "prod-01",
+        "--address",
+        &format!("127.0.0.1:{}", t.port()),
+    ]);
     let gw = Gateway::start(
         &ca,
         "gw-01",
@@ -106,22 +81,14 @@ fn world() -> World {
     }
     let gw_ca = ca.root(&["ssh", "known-hosts", "--pattern", "gw-01"]);
     // alice's ward certificate.
-    let key = ca.root_json(&["access-key", "create", "alice"]);
-    let env = ca.key_env(
-        key["accessKeyId"].as_str().unwrap(),
-        key["secretAccessKey"].as_str().unwrap(),
-    );
-    let out_dir = dir.path("keys");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = ca.ward(&env, &["ssh", "login", "--no-agent", "--out", s(&out_dir)]);
-    assert!(out.status.success(), "ssh login: {}", text(&out));
+    let (key, cert) = ca.user_certificate(&dir, "alice");
     let client = Client::new(
         &dir,
         "alice",
         "gw-01",
         gw.port,
-        &out_dir.join("ward"),
-        Some(out_dir.join("ward-cert.pub").as_path()),
+        &key,
+        Some(cert.as_path()),
         gw_ca.trim(),
     );
     let recordings = gw.dir.path("state/recordings");
@@ -142,40 +109,6 @@ fn stderr(out: &std::process::Output) -> String {
 
 fn as_user(user: &str) -> String {
     format!("User={user}")
-}
-
-fn recordings(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-/// Every line of a recording parses as asciicast v2; the header and the
-/// events.
-fn parse_cast(path: &Path) -> (serde_json::Value, Vec<(f64, String, String)>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    assert_eq!(header["version"], 2, "{header}");
-    assert!(header["width"].as_u64().unwrap() > 0);
-    assert!(header["height"].as_u64().unwrap() > 0);
-    assert!(header["timestamp"].as_i64().unwrap() > 1_600_000_000);
-    let mut events = Vec::new();
-    let mut last = 0.0f64;
-    for l in lines {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        let a = v.as_array().unwrap();
-        assert_eq!(a.len(), 3, "{l}");
-        let t = a[0].as_f64().unwrap();
-        assert!(t >= last, "times go backwards: {text}");
-        last = t;
-        let kind = a[1].as_str().unwrap().to_owned();
-        assert!(["o", "i", "r"].contains(&kind.as_str()), "{l}");
-        events.push((t, kind, a[2].as_str().unwrap().to_owned()));
-    }
-    (header, events)
 }
 
 #[test]
@@ -278,7 +211,7 @@ fn terminating_mode_bridges_records_and_explains() {
         .permissions()
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
-    let files = recordings(&w.recordings);
+    let files = support::recordings(&w.recordings);
     assert!(files.len() >= 5, "{files:?}");
     let mut found_hi = None;
     for f in &files {
@@ -286,7 +219,7 @@ fn terminating_mode_bridges_records_and_explains() {
             std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let (header, events) = parse_cast(f);
+        let (header, events) = support::parse_cast(f);
         let output: String = events
             .iter()
             .filter(|e| e.1 == "o")

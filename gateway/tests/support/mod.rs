@@ -244,6 +244,22 @@ impl Ca {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A certificate for ward user `name` from `ward ssh login` with a new
+    /// access key of theirs, written under `dir/keys/NAME`: (key, cert).
+    #[track_caller]
+    pub fn user_certificate(&self, dir: &Scratch, name: &str) -> (PathBuf, PathBuf) {
+        let key = self.root_json(&["access-key", "create", name]);
+        let env = self.key_env(
+            key["accessKeyId"].as_str().unwrap(),
+            key["secretAccessKey"].as_str().unwrap(),
+        );
+        let out_dir = dir.path(&format!("keys/{name}"));
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let out = self.ward(&env, &["ssh", "login", "--no-agent", "--out", s(&out_dir)]);
+        assert!(out.status.success(), "ssh login {name}: {}", text(&out));
+        (out_dir.join("ward"), out_dir.join("ward-cert.pub"))
+    }
+
     /// `ward --output json ARGS` as root.
     #[track_caller]
     pub fn root_json(&self, args: &[&str]) -> serde_json::Value {
@@ -251,6 +267,37 @@ impl Ca {
         a.extend_from_slice(args);
         serde_json::from_str(&self.root(&a)).unwrap()
     }
+}
+
+/// A stock sshd target for ward host `name` (already registered), started
+/// with `extra` sshd_config lines: its host key certified by ward's SSH
+/// host CA when `certify` (a bare key otherwise), its address registered
+/// with ward.
+pub fn target(ca: &Ca, dir: &Scratch, name: &str, certify: bool, extra: &str) -> crate::sshd::Sshd {
+    let mut setup = crate::sshd::Sshd::setup();
+    if certify {
+        let public = dir.write(&format!("{name}-host.pub"), &setup.host_public_key());
+        let out_file = dir.path(&format!("{name}-host-cert.pub"));
+        ca.root(&[
+            "host",
+            "certificate",
+            name,
+            "--public-key",
+            s(&public),
+            "--out",
+            s(&out_file),
+        ]);
+        setup.set_host_certificate(&std::fs::read_to_string(&out_file).unwrap());
+    }
+    let sshd = setup.start(extra);
+    ca.root(&[
+        "host",
+        "update",
+        name,
+        "--address",
+        &format!("127.0.0.1:{}", sshd.port()),
+    ]);
+    sshd
 }
 
 /// A joined, running ward-gateway.
@@ -373,4 +420,39 @@ impl Client {
     pub fn ssh(&self, args: &[&str]) -> Output {
         run(Command::new("ssh").arg("-F").arg(&self.config).args(args))
     }
+}
+
+/// The files in a recordings directory, sorted.
+pub fn recordings(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every line of a recording parses as asciicast v2; the header and the
+/// events.
+pub fn parse_cast(path: &Path) -> (serde_json::Value, Vec<(f64, String, String)>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "{header}");
+    assert!(header["width"].as_u64().unwrap() > 0);
+    assert!(header["height"].as_u64().unwrap() > 0);
+    assert!(header["timestamp"].as_i64().unwrap() > 1_600_000_000);
+    let mut events = Vec::new();
+    let mut last = 0.0f64;
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let a = v.as_array().unwrap();
+        assert_eq!(a.len(), 3, "{l}");
+        let t = a[0].as_f64().unwrap();
+        assert!(t >= last, "times go backwards: {text}");
+        last = t;
+        let kind = a[1].as_str().unwrap().to_owned();
+        assert!(["o", "i", "r"].contains(&kind.as_str()), "{l}");
+        events.push((t, kind, a[2].as_str().unwrap().to_owned()));
+    }
+    (header, events)
 }
