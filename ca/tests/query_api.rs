@@ -38,7 +38,10 @@ fn ensure_python(module: &str, package: &str) {
             break;
         }
     }
-    assert!(has(), "{package} is needed (python3 -m pip install {package})");
+    assert!(
+        has(),
+        "{package} is needed (python3 -m pip install {package})"
+    );
 }
 
 /// The `aws` CLI's command line (`python3 -m awscli`: the pip install).
@@ -103,7 +106,10 @@ fn boto_suite(db: Db) {
     assert_eq!(facts["alice"]["CreateDate"], created.as_str());
     assert!(facts["list_users_pages"].as_u64().unwrap() >= 4);
     let keys = s.call(&root, "GET", "/v1/users/alice/access-keys", None);
-    assert_eq!(keys.ok()["accessKeys"][0]["accessKeyId"], facts["alice_key"]);
+    assert_eq!(
+        keys.ok()["accessKeys"][0]["accessKeyId"],
+        facts["alice_key"]
+    );
     // One audit log: the Query API's mutations are the handlers' events.
     let ev = s.call(&root, "GET", "/v1/audit/events?limit=1000", None);
     let events = ev.ok()["events"].as_array().unwrap().clone();
@@ -134,7 +140,15 @@ fn boto3_manages_ward_postgres() {
 /// A Query API call signed by curl for `region`/`service`, with a form
 /// body; the status and the XML body.
 fn query(s: &Server, creds: &Creds, scope: &str, body: &[u8]) -> (u16, String) {
-    query_with(s, creds, scope, "POST", "/", body, "application/x-www-form-urlencoded")
+    query_with(
+        s,
+        creds,
+        scope,
+        "POST",
+        "/",
+        body,
+        "application/x-www-form-urlencoded",
+    )
 }
 
 fn query_with(
@@ -248,7 +262,12 @@ fn protocol_and_bad_input() {
 
     // Unknown action, wrong or missing Version.
     aws_error(
-        &query(&s, &root, IAM, format!("Action=CreateBucket&{V}").as_bytes()),
+        &query(
+            &s,
+            &root,
+            IAM,
+            format!("Action=CreateBucket&{V}").as_bytes(),
+        ),
         400,
         "InvalidAction",
     );
@@ -263,7 +282,7 @@ fn protocol_and_bad_input() {
         "MissingParameter",
     );
     aws_error(
-        &query(&s, &root, IAM, format!("{V}").as_bytes()),
+        &query(&s, &root, IAM, V.as_bytes()),
         400,
         "MissingAction",
     );
@@ -275,7 +294,11 @@ fn protocol_and_bad_input() {
         format!("Action=GetUser&{V}&UserName=bob&UserName=eve").as_bytes(),
     );
     aws_error(&dup, 400, "ValidationError");
-    assert!(xml_text(&dup.1, "Message").contains("UserName"), "{}", dup.1);
+    assert!(
+        xml_text(&dup.1, "Message").contains("UserName"),
+        "{}",
+        dup.1
+    );
     let unknown = query(
         &s,
         &root,
@@ -285,7 +308,11 @@ fn protocol_and_bad_input() {
     aws_error(&unknown, 400, "ValidationError");
     assert!(xml_text(&unknown.1, "Message").contains("Bogus"));
     let big = format!("Action=CreateUser&{V}&UserName={}", "x".repeat(140_000));
-    aws_error(&query(&s, &root, IAM, big.as_bytes()), 400, "ValidationError");
+    aws_error(
+        &query(&s, &root, IAM, big.as_bytes()),
+        400,
+        "ValidationError",
+    );
     let huge = format!("Action=CreateUser&{V}&UserName={}", "x".repeat(300_000));
     let r = query(&s, &root, IAM, huge.as_bytes());
     assert_eq!(r.0, 413, "{}", r.1);
@@ -295,7 +322,12 @@ fn protocol_and_bad_input() {
     let r = query(&s, &root, IAM, long.as_bytes());
     aws_error(&r, 400, "ValidationError");
     aws_error(
-        &query(&s, &root, IAM, format!("Action=GetUser&{V}&UserName=%FF").as_bytes()),
+        &query(
+            &s,
+            &root,
+            IAM,
+            format!("Action=GetUser&{V}&UserName=%FF").as_bytes(),
+        ),
         400,
         "ValidationError",
     );
@@ -314,27 +346,52 @@ fn protocol_and_bad_input() {
     );
     // A user name that would be a path segment of its own.
     aws_error(
-        &query(&s, &root, IAM, format!("Action=GetUser&{V}&UserName=..").as_bytes()),
+        &query(
+            &s,
+            &root,
+            IAM,
+            format!("Action=GetUser&{V}&UserName=..").as_bytes(),
+        ),
         400,
         "ValidationError",
     );
     aws_error(
-        &query(&s, &root, IAM, format!("Action=GetUser&{V}&UserName=nobody").as_bytes()),
+        &query(
+            &s,
+            &root,
+            IAM,
+            format!("Action=GetUser&{V}&UserName=nobody").as_bytes(),
+        ),
         404,
         "NoSuchEntity",
     );
     aws_error(
-        &query(&s, &root, IAM, format!("Action=CreateUser&{V}&UserName=bob").as_bytes()),
+        &query(
+            &s,
+            &root,
+            IAM,
+            format!("Action=CreateUser&{V}&UserName=bob").as_bytes(),
+        ),
         409,
         "EntityAlreadyExists",
     );
     // Scopes: `ward` is not accepted here, `iam` and `sts` not on /v1/,
     // and a signature names the action's service.
-    let r = query(&s, &root, "local:ward", format!("Action=ListUsers&{V}").as_bytes());
+    let r = query(
+        &s,
+        &root,
+        "local:ward",
+        format!("Action=ListUsers&{V}").as_bytes(),
+    );
     assert!(r.0 == 400 || r.0 == 403, "{}", r.1);
     assert!(r.1.contains("<ErrorResponse>"), "{}", r.1);
     assert!(xml_text(&r.1, "Message").contains("'iam'"), "{}", r.1);
-    let r = query(&s, &root, "local:sts", format!("Action=ListUsers&{V}").as_bytes());
+    let r = query(
+        &s,
+        &root,
+        "local:sts",
+        format!("Action=ListUsers&{V}").as_bytes(),
+    );
     aws_error(&r, 400, "InvalidClientTokenId");
     let r = query(
         &s,
@@ -359,7 +416,11 @@ fn protocol_and_bad_input() {
         b"",
         "application/json",
     );
-    assert!(r.0 == 400 || r.0 == 403, "/v1/ must refuse the iam scope: {}", r.1);
+    assert!(
+        r.0 == 400 || r.0 == 403,
+        "/v1/ must refuse the iam scope: {}",
+        r.1
+    );
     // No credentials at all: AWS-shaped too.
     let r = s.raw(
         "POST",
@@ -420,11 +481,18 @@ print(json.dumps(out))
         .env("ROOT_SECRET", &root.secret)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["whoami"]["status"], 200, "{}", r["whoami"]);
     assert_eq!(r["create"]["status"], 403, "{}", r["create"]);
-    assert!(r["create"]["body"].as_str().unwrap().contains("AccessDenied"));
+    assert!(r["create"]["body"]
+        .as_str()
+        .unwrap()
+        .contains("AccessDenied"));
     let gone = s.call(&root, "GET", "/v1/users/sneaky", None);
     assert_eq!(gone.status, 404);
 }
@@ -441,7 +509,10 @@ fn aws(s: &Server, creds: &Creds, region: &str, args: &[&str]) -> Value {
         .env("AWS_DEFAULT_REGION", region)
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_CONFIG_FILE", s.dir.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", s.dir.join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            s.dir.join("no-aws-credentials"),
+        )
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .output()
@@ -474,11 +545,23 @@ fn aws_cli_matches_the_json_api() {
         &s,
         &root,
         "us-east-1",
-        &["iam", "create-user", "--user-name", "carol", "--path", "/ops/"],
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "carol",
+            "--path",
+            "/ops/",
+        ],
     );
     let json_user = s.call(&root, "GET", "/v1/users/carol", None);
     let j = json_user.ok();
-    let got = aws(&s, &root, "us-east-1", &["iam", "get-user", "--user-name", "carol"]);
+    let got = aws(
+        &s,
+        &root,
+        "us-east-1",
+        &["iam", "get-user", "--user-name", "carol"],
+    );
     for u in [&created["User"], &got["User"]] {
         assert_eq!(u["UserName"], j["name"]);
         assert_eq!(u["UserId"], j["userId"]);
@@ -486,12 +569,24 @@ fn aws_cli_matches_the_json_api() {
         assert_eq!(u["Path"], j["path"]);
         assert!(same_time(&u["CreateDate"], &j["created"]), "{u} {j}");
     }
-    aws(&s, &root, "us-east-1", &["iam", "create-group", "--group-name", "ops"]);
     aws(
         &s,
         &root,
         "us-east-1",
-        &["iam", "add-user-to-group", "--group-name", "ops", "--user-name", "carol"],
+        &["iam", "create-group", "--group-name", "ops"],
+    );
+    aws(
+        &s,
+        &root,
+        "us-east-1",
+        &[
+            "iam",
+            "add-user-to-group",
+            "--group-name",
+            "ops",
+            "--user-name",
+            "carol",
+        ],
     );
     let groups = aws(&s, &root, "us-east-1", &["iam", "list-groups"]);
     let jg = s.call(&root, "GET", "/v1/groups", None);
@@ -506,7 +601,14 @@ fn aws_cli_matches_the_json_api() {
         &s,
         &root,
         "us-east-1",
-        &["iam", "create-policy", "--policy-name", "sts-all", "--policy-document", doc],
+        &[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "sts-all",
+            "--policy-document",
+            doc,
+        ],
     );
     let jp = s.call(&root, "GET", "/v1/policies/sts-all", None);
     let jp = jp.ok();
@@ -518,12 +620,27 @@ fn aws_cli_matches_the_json_api() {
         &s,
         &root,
         "us-east-1",
-        &["iam", "attach-user-policy", "--user-name", "carol", "--policy-arn", arn],
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "carol",
+            "--policy-arn",
+            arn,
+        ],
     );
-    let key = aws(&s, &root, "us-east-1", &["iam", "create-access-key", "--user-name", "carol"]);
+    let key = aws(
+        &s,
+        &root,
+        "us-east-1",
+        &["iam", "create-access-key", "--user-name", "carol"],
+    );
     let carol = Creds {
         id: key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-        secret: key["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned(),
+        secret: key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         token: None,
     };
     let jk = s.call(&root, "GET", "/v1/users/carol/access-keys", None);
@@ -540,7 +657,14 @@ fn aws_cli_matches_the_json_api() {
         &s,
         &root,
         "us-east-1",
-        &["iam", "create-role", "--role-name", "deploy", "--assume-role-policy-document", &trust],
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "deploy",
+            "--assume-role-policy-document",
+            &trust,
+        ],
     );
     let jr = s.call(&root, "GET", "/v1/roles/deploy", None);
     let jr = jr.ok();
@@ -555,7 +679,14 @@ fn aws_cli_matches_the_json_api() {
         &s,
         &carol,
         "local",
-        &["sts", "assume-role", "--role-arn", jr["arn"].as_str().unwrap(), "--role-session-name", "cli"],
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            jr["arn"].as_str().unwrap(),
+            "--role-session-name",
+            "cli",
+        ],
     );
     let c = &ar["Credentials"];
     let session = Creds {
@@ -569,5 +700,60 @@ fn aws_cli_matches_the_json_api() {
         .as_str()
         .unwrap()
         .ends_with(":assumed-role/deploy/cli"));
+
+    // The README's ~/.aws/config profile: endpoint_url, ca_bundle, region
+    // and credential_process (here a script printing carol's key in the
+    // format `ward credential-process` prints), no environment.
+    let script = s.dir.join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s' '{{\"Version\":1,\"AccessKeyId\":\"{}\",\"SecretAccessKey\":\"{}\"}}'\n",
+            carol.id, carol.secret
+        ),
+    )
+    .unwrap();
+    let config = s.dir.join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile ward]\nendpoint_url = {}\nca_bundle = {}\nregion = local\n\
+             credential_process = sh {}\n",
+            s.endpoint,
+            s.bundle.display(),
+            script.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "awscli",
+            "--profile",
+            "ward",
+            "sts",
+            "get-caller-identity",
+        ])
+        .args(["--output", "json"])
+        .env("AWS_CONFIG_FILE", &config)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            s.dir.join("no-aws-credentials"),
+        )
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws --profile ward: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["Arn"], j["arn"]);
     assert_eq!(s.count_5xx(), 0);
 }

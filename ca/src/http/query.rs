@@ -327,8 +327,7 @@ async fn handle(q: &QueryState, req: Request, id: &str) -> Outcome {
             return Err(unauthed(QueryError {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 code: "Throttling".into(),
-                message: "too many failed authentications from this address; retry later"
-                    .into(),
+                message: "too many failed authentications from this address; retry later".into(),
             }));
         }
     };
@@ -342,7 +341,10 @@ async fn handle(q: &QueryState, req: Request, id: &str) -> Outcome {
     let svc = actions::service_of(&action).ok_or_else(|| {
         authed(QueryError::bad(
             "InvalidAction",
-            format!("Could not find operation {} for version {IAM_VERSION}", trim(&action)),
+            format!(
+                "Could not find operation {} for version {IAM_VERSION}",
+                trim(&action)
+            ),
         ))
     })?;
     match params.opt("Version") {

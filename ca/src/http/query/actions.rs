@@ -162,7 +162,9 @@ impl Ctx<'_> {
     fn policy_name(&self, field: &str, arn: &str) -> Result<String, QueryError> {
         let arn = self.ward_arn(arn);
         if !arn.starts_with("arn:") {
-            return Err(QueryError::validation(format!("{field} must be a policy ARN")));
+            return Err(QueryError::validation(format!(
+                "{field} must be a policy ARN"
+            )));
         }
         let prefix = format!("arn:ward:iam::{}:policy/", self.account);
         match arn.strip_prefix(&prefix) {
@@ -575,7 +577,11 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
         "ListGroupsForUser" => {
             let name = p.req("UserName")?;
             let v = ctx
-                .call(M::GET, &format!("/v1/users/{}/groups", segment(&name)), None)
+                .call(
+                    M::GET,
+                    &format!("/v1/users/{}/groups", segment(&name)),
+                    None,
+                )
                 .await?;
             let pg = page(p, &v["groups"])?;
             x.members("Groups", &Value::Array(pg.items.clone()), group_xml);
@@ -610,12 +616,16 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 )
                 .await?;
             let pg = page(p, &v["accessKeys"])?;
-            x.members("AccessKeyMetadata", &Value::Array(pg.items.clone()), |x, k| {
-                x.field("UserName", &k["userName"])
-                    .field("AccessKeyId", &k["accessKeyId"])
-                    .field("Status", &k["status"])
-                    .field("CreateDate", &k["created"]);
-            });
+            x.members(
+                "AccessKeyMetadata",
+                &Value::Array(pg.items.clone()),
+                |x, k| {
+                    x.field("UserName", &k["userName"])
+                        .field("AccessKeyId", &k["accessKeyId"])
+                        .field("Status", &k["status"])
+                        .field("CreateDate", &k["created"]);
+                },
+            );
             page_xml(&mut x, &pg);
         }
         "UpdateAccessKey" | "UpdateSSHPublicKey" => {
@@ -730,11 +740,7 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
             let vid = p.req("VersionId")?;
             done(p)?;
-            let path = format!(
-                "/v1/policies/{}/versions/{}",
-                segment(&name),
-                segment(&vid)
-            );
+            let path = format!("/v1/policies/{}/versions/{}", segment(&name), segment(&vid));
             if action == "DeletePolicyVersion" {
                 ctx.call(M::DELETE, &path, None).await?;
                 return Ok(None);
@@ -817,7 +823,8 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 "AttachedPolicies",
                 &Value::Array(pg.items.clone()),
                 |x, p| {
-                    x.field("PolicyName", &p["name"]).field("PolicyArn", &p["arn"]);
+                    x.field("PolicyName", &p["name"])
+                        .field("PolicyArn", &p["arn"]);
                 },
             );
             page_xml(&mut x, &pg);
@@ -831,11 +838,7 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             done(p)?;
             ctx.call(
                 M::PUT,
-                &format!(
-                    "/v1/{kind}/{}/policies/{}",
-                    segment(&name),
-                    segment(&pname)
-                ),
+                &format!("/v1/{kind}/{}/policies/{}", segment(&name), segment(&pname)),
                 Some(json!({ "document": doc })),
             )
             .await?;
@@ -847,11 +850,7 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             let name = p.req(field)?;
             let pname = p.req("PolicyName")?;
             done(p)?;
-            let path = format!(
-                "/v1/{kind}/{}/policies/{}",
-                segment(&name),
-                segment(&pname)
-            );
+            let path = format!("/v1/{kind}/{}/policies/{}", segment(&name), segment(&pname));
             if action.starts_with("Delete") {
                 ctx.call(M::DELETE, &path, None).await?;
                 return Ok(None);
@@ -920,10 +919,12 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 .text("UserName", &name)
                 .text(
                     "CreateDate",
-                    &ward_policy::Instant::from_epoch_seconds(crate::state::now())
-                        .to_rfc3339(),
+                    &ward_policy::Instant::from_epoch_seconds(crate::state::now()).to_rfc3339(),
                 )
-                .text("PasswordResetRequired", if reset { "true" } else { "false" })
+                .text(
+                    "PasswordResetRequired",
+                    if reset { "true" } else { "false" },
+                )
                 .close("LoginProfile");
         }
         "DeleteLoginProfile" => {

@@ -63,12 +63,18 @@ mod tests {
     #[test]
     fn codes_and_statuses() {
         let e = map(failure("ValidationError", 400, Some("name")));
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "ValidationError"));
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (400, "ValidationError")
+        );
         assert_eq!(e.message, "m (field name)");
         let e = map(failure("UserDisabled", 403, None));
         assert_eq!((e.status.as_u16(), e.code.as_str()), (403, "AccessDenied"));
         let e = map(failure("InternalFailure", 500, None));
-        assert_eq!((e.status.as_u16(), e.code.as_str()), (500, "ServiceFailure"));
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (500, "ServiceFailure")
+        );
         let e = map(failure("SignatureDoesNotMatch", 403, None));
         assert_eq!(e.code, "SignatureDoesNotMatch");
         let e = map(failure("NotFound", 404, None));

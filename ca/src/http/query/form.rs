@@ -34,9 +34,7 @@ fn decode(raw: &str, what: &str) -> Result<String, QueryError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| {
-            QueryError::validation(format!(
-                "a parameter {what} is not percent-encoded UTF-8"
-            ))
+            QueryError::validation(format!("a parameter {what} is not percent-encoded UTF-8"))
         })
 }
 

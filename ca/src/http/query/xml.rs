@@ -108,10 +108,7 @@ mod tests {
     fn escapes_and_shapes() {
         let mut x = Xml::new();
         x.open("A").text("B", "<&>'\u{1}").close("A");
-        assert_eq!(
-            x.finish(),
-            "<A><B>&lt;&amp;&gt;'\u{FFFD}</B></A>"
-        );
+        assert_eq!(x.finish(), "<A><B>&lt;&amp;&gt;'\u{FFFD}</B></A>");
         let mut x = Xml::new();
         x.strings("L", &serde_json::json!(["a", "b"]));
         assert_eq!(x.finish(), "<L><member>a</member><member>b</member></L>");
