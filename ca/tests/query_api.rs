@@ -281,11 +281,7 @@ fn protocol_and_bad_input() {
         400,
         "MissingParameter",
     );
-    aws_error(
-        &query(&s, &root, IAM, V.as_bytes()),
-        400,
-        "MissingAction",
-    );
+    aws_error(&query(&s, &root, IAM, V.as_bytes()), 400, "MissingAction");
     // Duplicate, unknown, oversized parameters; bodies that are not forms.
     let dup = query(
         &s,

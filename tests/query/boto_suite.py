@@ -192,6 +192,27 @@ facts["alice_key"] = k["AccessKeyId"]
 lp = iam.create_login_profile(UserName="page4", Password="Kestrel-Orbit-77-x",
                               PasswordResetRequired=True)["LoginProfile"]
 assert lp["UserName"] == "page4" and lp["PasswordResetRequired"] is True, lp
+# A password login whose reset is required may only change the password:
+# the aws CLI's change-password, as in AWS's first-login flow.
+import ssl
+import urllib.request
+def login(name, password):
+    req = urllib.request.Request(EP + "/v1/login", method="POST",
+                                 data=json.dumps({"userName": name, "password": password}).encode(),
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=CA)) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return {"status": e.code}
+iam.put_user_policy(UserName="page4", PolicyName="pw", PolicyDocument=doc(allow("iam:ChangePassword")))
+sess = login("page4", "Kestrel-Orbit-77-x")
+assert sess.get("passwordResetRequired") is True, sess
+p_iam = client("iam", sess["accessKeyId"], sess["secretAccessKey"], sess["sessionToken"])
+p_iam.change_password(OldPassword="Kestrel-Orbit-77-x", NewPassword="Kestrel-Orbit-99-z")
+assert login("page4", "Kestrel-Orbit-77-x").get("status") in (400, 401, 403)
+fresh = login("page4", "Kestrel-Orbit-99-z")
+assert "accessKeyId" in fresh and not fresh.get("passwordResetRequired"), fresh
 iam.update_login_profile(UserName="page4", Password="Kestrel-Orbit-78-y")
 iam.delete_login_profile(UserName="page4")
 raises(iam.exceptions.NoSuchEntityException, iam.delete_login_profile, UserName="page4")

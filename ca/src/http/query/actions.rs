@@ -78,6 +78,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "CreateLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
+    "ChangePassword",
     "UploadSSHPublicKey",
     "GetSSHPublicKey",
     "ListSSHPublicKeys",
@@ -936,6 +937,15 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 None,
             )
             .await?;
+            return Ok(None);
+        }
+        "ChangePassword" => {
+            let body = json!({
+                "oldPassword": p.req("OldPassword")?,
+                "newPassword": p.req("NewPassword")?,
+            });
+            done(p)?;
+            ctx.call(M::POST, "/v1/change-password", Some(body)).await?;
             return Ok(None);
         }
         // ---- SSH public keys --------------------------------------------
