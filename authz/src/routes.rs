@@ -816,6 +816,18 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/ca/audit-key", Public, "", ""),
 ];
 
+/// The AWS IAM/STS Query API (issue #16): `POST /` (form body) and
+/// `GET /?Action=…`, SigV4-scoped to `iam` or `sts`. Each `Action` runs the
+/// `/v1/` route doing its job (ward-ca's `http::query::actions`), so the
+/// action authorized and its resource are that route's.
+pub const QUERY_API: &[Route] = &[
+    r("POST", "/", Signed, PER_ACTION, PER_ACTION),
+    r("GET", "/", Signed, PER_ACTION, PER_ACTION),
+];
+
+/// What [`QUERY_API`] rows authorize: the mapped route's action.
+pub const PER_ACTION: &str = "per Action parameter";
+
 /// `docs/routes.md`: the table in Markdown.
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -826,7 +838,7 @@ pub fn markdown() -> String {
          | method | path | authentication | action | resource |\n\
          |---|---|---|---|---|\n",
     );
-    for r in ROUTES {
+    for r in ROUTES.iter().chain(QUERY_API) {
         let cell = |s: &str| {
             if s.is_empty() {
                 "—".to_owned()
@@ -882,6 +894,14 @@ mod tests {
                 "{}",
                 r.path
             );
+        }
+    }
+
+    #[test]
+    fn query_api_rows_are_signed_and_at_the_root() {
+        for r in QUERY_API {
+            assert_eq!((r.path, r.auth, r.action), ("/", Auth::Signed, PER_ACTION));
+            assert!(!ROUTES.iter().any(|x| x.path == r.path));
         }
     }
 

@@ -2,7 +2,8 @@
 //! the router, body limits and health/metrics endpoints (`router`),
 //! authentication into a [`crate::service::caller::Caller`] (`auth`),
 //! in-process calls of the JSON API's handlers for other wire formats
-//! (`dispatch`: the AWS Query API, the dashboard), and the one mapping of [`ApiError`] to an HTTP response (below). It calls
+//! (`dispatch`: the AWS Query API, the dashboard), the AWS IAM/STS
+//! Query API at `/` (`query`), and the one mapping of [`ApiError`] to an HTTP response (below). It calls
 //! the services; nothing below it (service, state, store) names it.
 
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use crate::error::ApiError;
 
 pub mod auth;
 pub mod dispatch;
+pub mod query;
 pub mod router;
 pub mod tls;
 

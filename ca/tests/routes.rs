@@ -1,4 +1,4 @@
-//! The live daemon serves every row of `ward_authz::routes::ROUTES` (the
+//! The live daemon serves every row of `ward_authz::routes::ROUTES` and `QUERY_API` (the
 //! route table the docs are generated from): each (method, path), with
 //! its parameters filled in and no credentials, reaches a route — it is
 //! answered by authentication or by the handler, never by the router's
@@ -48,7 +48,10 @@ fn every_route_in_the_table_is_served() {
     assert!(unrouted(&s.raw("GET", "/v1/no-such-route", &[], None)));
     assert!(unrouted(&s.raw("PATCH", "/v1/groups", &[], None)));
     let mut bad = Vec::new();
-    for r in ward_authz::routes::ROUTES {
+    for r in ward_authz::routes::ROUTES
+        .iter()
+        .chain(ward_authz::routes::QUERY_API)
+    {
         let path = filled(r.path);
         let body: Option<&[u8]> = match r.method {
             "POST" | "PUT" | "PATCH" => Some(b"{}"),

@@ -68,7 +68,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Authenticates a request whose body hashed to `body_sha256_hex`.
+/// Authenticates a request whose body hashed to `body_sha256_hex`
+/// (SigV4 scoped to service `ward` in the configured region).
 pub async fn authenticate(
     st: &AppState,
     parts: &Parts,
@@ -76,12 +77,42 @@ pub async fn authenticate(
     source_ip: IpAddr,
     secure: bool,
 ) -> Result<Caller, Refusal> {
+    let region = st.config.region.clone();
+    let scope = Scope {
+        region: &region,
+        service: SERVICE,
+    };
+    authenticate_scoped(st, parts, body_sha256_hex, source_ip, secure, scope).await
+}
+
+/// The one SigV4 credential scope (region, service) a front end accepts
+/// for a request: `ward` in the configured region for `/v1/`; the AWS
+/// Query API picks `iam` or `sts` (see `crate::http::query`).
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    /// The credential-scope region.
+    pub region: &'a str,
+    /// The credential-scope service.
+    pub service: &'a str,
+}
+
+/// [`authenticate`] with SigV4 expecting `scope` instead of `ward`'s.
+pub async fn authenticate_scoped(
+    st: &AppState,
+    parts: &Parts,
+    body_sha256_hex: &str,
+    source_ip: IpAddr,
+    secure: bool,
+    scope: Scope<'_>,
+) -> Result<Caller, Refusal> {
     let t = now();
     if let Some(retry) = st.failures.limited(source_ip, t) {
         // Only a request signed with an access key whose secret is in
         // memory is verified (no store access); anything else, and any
         // failure, is refused without an audit write.
-        return match authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, true).await {
+        return match authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, true, scope)
+            .await
+        {
             Ok(c) => Ok(c),
             Err(_) => {
                 st.metrics
@@ -91,7 +122,8 @@ pub async fn authenticate(
             }
         };
     }
-    let result = authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, false).await;
+    let result =
+        authenticate_inner(st, parts, body_sha256_hex, source_ip, secure, false, scope).await;
     if let Err(e) = &result {
         let claimed = claimed_key(parts).unwrap_or_else(|| "anonymous".into());
         let resource = format!("{} {}", parts.method, parts.uri.path());
@@ -183,6 +215,7 @@ async fn authenticate_inner(
     source_ip: IpAddr,
     secure: bool,
     cached_only: bool,
+    scope: Scope<'_>,
 ) -> Result<Caller, ApiError> {
     // In `cached_only` mode (a rate-limited source) every path that would
     // read the store is refused.
@@ -246,10 +279,10 @@ async fn authenticate_inner(
         headers: &headers,
         body_sha256_hex,
     };
-    let region = st.config.region.clone();
+    let region = scope.region.to_owned();
     let expect = sigv4::Expect {
         region: &region,
-        service: SERVICE,
+        service: scope.service,
         now_epoch_secs: now(),
         max_skew_secs: 900,
         max_presign_expires_secs: 604_800,
@@ -334,7 +367,7 @@ async fn authenticate_inner(
             })
         }
         Some(user) => {
-            touch_last_used(st, &mut c, &key_id, &region).await;
+            touch_last_used(st, &mut c, &key_id, &region, scope.service).await;
             caller_for_user(
                 &account,
                 user.clone(),
@@ -382,7 +415,13 @@ async fn load_key(
 }
 
 /// Writes the key's last use at most once a minute per key.
-async fn touch_last_used(st: &AppState, c: &mut crate::store::Conn, key_id: &str, region: &str) {
+async fn touch_last_used(
+    st: &AppState,
+    c: &mut crate::store::Conn,
+    key_id: &str,
+    region: &str,
+    service: &str,
+) {
     let t = now();
     let due = match st.last_used.lock() {
         Ok(mut m) => {
@@ -395,7 +434,7 @@ async fn touch_last_used(st: &AppState, c: &mut crate::store::Conn, key_id: &str
         Err(_) => false,
     };
     if due {
-        if let Err(e) = iam::touch_access_key(c, key_id, t, region, SERVICE).await {
+        if let Err(e) = iam::touch_access_key(c, key_id, t, region, service).await {
             tracing::warn!(error = %e, "could not record access key use");
         }
     }

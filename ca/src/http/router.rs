@@ -74,6 +74,9 @@ pub fn router(st: Shared) -> Router {
             get(crate::service::certificates::x509_crl_der),
         )
         .route("/v1/ca/audit-key", get(audit_key))
+        // The AWS IAM/STS Query API (`POST /`, `GET /?Action=…`): its own
+        // authentication scopes, then the same handlers as `/v1/`.
+        .route_service("/", crate::http::query::service(st.clone()))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
