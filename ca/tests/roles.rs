@@ -656,6 +656,11 @@ fn assume_role(s: &mut Server) {
             sc.id
         ),
     );
+    // The daemon caches an authenticated role session until the store
+    // generation moves or its expiry passes; an SQL edit behind its back
+    // is neither, so an IAM write makes it read the row again.
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"generation"}"#))
+        .ok();
     s.call(&sc, "GET", "/v1/whoami", None)
         .err(403, "ExpiredToken");
     let b = s.raw(
@@ -1048,4 +1053,119 @@ fn session_policy_resource_tag_deny(s: &mut Server) {
 #[test]
 fn session_policy_resource_tag_deny_sqlite() {
     with_db(Db::Sqlite, session_policy_resource_tag_deny);
+}
+
+/// `SELECT` of the database's clock in Unix seconds plus `secs`.
+fn db_now_plus(s: &Server, secs: i64) -> String {
+    match s.db {
+        Db::Sqlite => format!("CAST(strftime('%s','now') AS INTEGER) + {secs}"),
+        Db::Postgres => format!("CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + {secs}"),
+    }
+}
+
+/// Role sessions are authenticated from an in-memory cache (issue #14
+/// item 1 perf): no row read per request, counted by
+/// `ward_auth_role_session_cache_hits_total`; a cached session is still
+/// checked for its token, its signature and its expiry on every use, and
+/// revoke-sessions and role deletion end it at once.
+fn role_session_cache(s: &mut Server) {
+    const HITS: &str = "ward_auth_role_session_cache_hits_total";
+    let root = s.root();
+    let alice = user_with_policy(
+        s,
+        &root,
+        "alice",
+        r#"{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}"#,
+    );
+    for name in ["reader", "doomed"] {
+        create_role(
+            s,
+            &root,
+            name,
+            &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
+            r#"{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser"],"Resource":"*"}"#,
+        );
+    }
+    let sc = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "c1"}),
+    ));
+    let h0 = s.metric(HITS);
+    // The first request reads the row; the next two come from the cache.
+    for _ in 0..3 {
+        s.call(&sc, "GET", "/v1/users", None).ok();
+    }
+    assert_eq!(s.metric(HITS), h0 + 2, "two requests served from the cache");
+    // A cached session still checks the token and the signature.
+    let mut bad = sc.clone();
+    bad.token = Some(format!("{}x", sc.token.clone().unwrap()));
+    s.call(&bad, "GET", "/v1/users", None)
+        .err(403, "InvalidClientTokenId");
+    let mut bad = sc.clone();
+    bad.secret = format!("{}x", &sc.secret[1..]);
+    s.call(&bad, "GET", "/v1/users", None)
+        .err(403, "SignatureDoesNotMatch");
+    assert_eq!(s.metric(HITS), h0 + 4, "both refusals were cache hits");
+
+    // Expiry is checked on every use of a cached session: a session that
+    // expires in a few seconds works (and is cached), then is refused
+    // from the cache, with no store change in between.
+    let short = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "short"}),
+    ));
+    sql(
+        s,
+        &format!(
+            "UPDATE sessions SET expires_at = {} WHERE access_key_id = '{}'",
+            db_now_plus(s, 3),
+            short.id
+        ),
+    );
+    s.call(&short, "GET", "/v1/users", None).ok();
+    let mut refused = false;
+    for _ in 0..100 {
+        let before = s.metric(HITS);
+        let r = s.call(&short, "GET", "/v1/users", None);
+        if r.status != 200 {
+            r.err(403, "ExpiredToken");
+            assert_eq!(s.metric(HITS), before + 1, "refused from the cache");
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(refused, "the cached session expired");
+
+    // revoke-sessions ends a cached session on its next request.
+    s.call(&sc, "GET", "/v1/users", None).ok();
+    s.call(&root, "POST", "/v1/roles/reader/revoke-sessions", None)
+        .ok();
+    s.call(&sc, "GET", "/v1/users", None)
+        .err(403, "AccessDenied");
+    // Deleting the role ends its cached sessions.
+    let d = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "doomed"), "roleSessionName": "dd"}),
+    ));
+    s.call(&d, "GET", "/v1/users", None).ok();
+    s.call(&d, "GET", "/v1/users", None).ok();
+    s.call(&root, "DELETE", "/v1/roles/doomed/policies/p", None)
+        .ok();
+    s.call(&root, "DELETE", "/v1/roles/doomed", None).ok();
+    s.call(&d, "GET", "/v1/whoami", None)
+        .err(403, "InvalidClientTokenId");
+}
+
+#[test]
+fn role_session_cache_sqlite() {
+    with_db(Db::Sqlite, role_session_cache);
+}
+
+#[test]
+fn role_session_cache_postgres() {
+    with_db(Db::Postgres, role_session_cache);
 }
