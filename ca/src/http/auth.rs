@@ -121,6 +121,11 @@ async fn certificate_caller(
     if id.trust_domain != crate::service::certificates::trust_domain(st) {
         return Err(refused("it belongs to another trust domain"));
     }
+    if id.kind == ward_pki::x509::SpiffeKind::Role {
+        return Err(refused(
+            "a role session's certificate does not sign in to ward-ca; use the session's temporary credentials",
+        ));
+    }
     let mut c = st.store.pool().acquire().await?;
     let rec = crate::store::certs::get(&mut c, &id.serial_hex)
         .await?
