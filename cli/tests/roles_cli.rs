@@ -509,7 +509,13 @@ fn role_profile_with_mfa_serial() {
     check(
         h,
         &root,
-        &["role", "create", "guarded", "--trust", trust.to_str().unwrap()],
+        &[
+            "role",
+            "create",
+            "guarded",
+            "--trust",
+            trust.to_str().unwrap(),
+        ],
         None,
         0,
         &[],
