@@ -44,7 +44,7 @@ use ward_protocol::agent::{
 };
 use ward_protocol::api::Tag;
 use ward_protocol::host::{
-    HostEvent, Snapshot, SnapshotUser, EVENT_CLOSE_SESSION, EVENT_OPEN_SESSION,
+    HostEvent, Snapshot, SnapshotRole, SnapshotUser, EVENT_CLOSE_SESSION, EVENT_OPEN_SESSION,
 };
 
 use crate::shared::{Current, Shared};
@@ -153,8 +153,12 @@ pub struct Compiled {
     pub policies: PrincipalPolicies<Policy>,
     /// `ward:PrincipalTag/*`.
     pub tags: Vec<(String, String)>,
-    /// `arn:ward:iam::ACCT:user{path}{name}` with the user id.
+    /// `arn:ward:iam::ACCT:user{path}{name}` with the user id (or a role
+    /// session's `arn:ward:sts::ACCT:assumed-role/ROLE/SESSION`).
     pub principal: Principal,
+    /// The keys of a temporary credential (`ward:TokenIssueTime`,
+    /// `ward:PrincipalArn`) for a role session; empty for a user.
+    pub credential: context::Entries,
 }
 
 /// Assembles and compiles `user`'s policies.
@@ -174,6 +178,101 @@ pub fn compile(snap: &Snapshot, user: &SnapshotUser) -> Result<Compiled, Assembl
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect(),
         principal,
+        credential: Vec::new(),
+    })
+}
+
+/// A role session's SSH certificate key id, `AROA…:SESSION:ISSUED` (as
+/// ward-ca writes it): the role id, the session name and the session's
+/// issue time (Unix seconds), or `None` if `s` is not one.
+pub fn role_key_id(s: &str) -> Option<(&str, &str, i64)> {
+    let mut parts = s.split(':');
+    let (role, session, issued) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || role.len() <= 4
+        || role.len() > 128
+        || !role.starts_with("AROA")
+        || !role
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        || !(2..=64).contains(&session.len())
+        || !session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+        || issued.is_empty()
+        || issued.len() > 12
+        || !issued.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((role, session, issued.parse().ok()?))
+}
+
+/// The documents that bear on a role session: the role's own inline and
+/// managed ones and its boundary, held by [`Holder::Role`] (nothing is
+/// inherited). A managed policy the snapshot does not hold is an error.
+pub fn role_documents<'s>(
+    snap: &'s Snapshot,
+    role: &'s SnapshotRole,
+) -> Result<PrincipalPolicies<&'s str>, AssemblyError> {
+    let policy = |arn: &str| -> Result<&'s str, AssemblyError> {
+        snap.policies
+            .iter()
+            .find(|p| p.arn == arn)
+            .map(|p| p.document.as_str())
+            .ok_or_else(|| AssemblyError(format!("managed policy {arn} is not in the snapshot")))
+    };
+    let mut docs = PrincipalPolicies::<&str>::new(Holder::Role);
+    docs.own.inline = role.inline_policies.iter().map(String::as_str).collect();
+    docs.own.managed = role
+        .managed_policies
+        .iter()
+        .map(|a| policy(a))
+        .collect::<Result<_, _>>()?;
+    docs.boundary = role
+        .permissions_boundary
+        .as_deref()
+        .map(policy)
+        .transpose()?;
+    Ok(docs)
+}
+
+/// Assembles and compiles a role session's policies: the role's, with the
+/// session as principal (`arn:ward:sts::ACCT:assumed-role/ROLE/SESSION`,
+/// `ward:userid` `AROA…:SESSION`) and `ward:TokenIssueTime` = `issued_at`,
+/// so that revoke-sessions' Deny reaches hosts, as ward-ca decides a
+/// request of the session.
+pub fn compile_role_session(
+    snap: &Snapshot,
+    role: &SnapshotRole,
+    session: &str,
+    issued_at: i64,
+) -> Result<Compiled, AssemblyError> {
+    let policies = role_documents(snap, role)?.compile().map_err(|e| {
+        AssemblyError(format!(
+            "a policy of role {} does not compile: {e}",
+            role.name
+        ))
+    })?;
+    let arn = ward_authz::arn::assumed_role(&snap.account, &role.name, session);
+    let principal = Principal::from_arn(&arn)
+        .map_err(|e| AssemblyError(format!("bad principal {arn}: {e:?}")))?
+        .with_unique_id(format!("{}:{session}", role.id))
+        .with_role_id(role.id.clone());
+    let mut credential = context::temporary_credential(issued_at, None);
+    credential.push((
+        "ward:PrincipalArn".to_owned(),
+        ContextValue::from(ward_authz::arn::role(&snap.account, &role.path, &role.name)),
+    ));
+    Ok(Compiled {
+        policies,
+        tags: role
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        principal,
+        credential,
     })
 }
 
@@ -232,7 +331,7 @@ pub fn request_mfa(
         mfa_authenticated_at,
         principal_tags: &compiled.tags,
     };
-    let mut extra: context::Entries = Vec::new();
+    let mut extra: context::Entries = compiled.credential.clone();
     if !facts.principal.is_empty() {
         extra.push(("host:Principal".into(), ContextValue::from(facts.principal)));
     }
@@ -820,8 +919,8 @@ impl Decider {
         if !account_ok(&req.account) {
             return bad("account (%u) is not an account name");
         }
-        if !user_id_ok(&req.key_id) {
-            return bad("keyId (%i) is not a ward user id");
+        if !user_id_ok(&req.key_id) && role_key_id(&req.key_id).is_none() {
+            return bad("keyId (%i) is not a ward user id or role session");
         }
         let source_ip = match parse_source(req.source_ip.as_deref()) {
             Ok(s) => s,
@@ -838,6 +937,14 @@ impl Decider {
         };
         let v = self.ssh_principals_verdict(req, &facts);
         self.record(&facts, &v);
+        // A role session's certificate names accounts, not a ward user:
+        // sshd compares the printed line with its principals.
+        if v.outcome == Outcome::Allowed && role_key_id(&req.key_id).is_some() {
+            return Response::Lines {
+                lines: vec![req.account.clone()],
+                reason: None,
+            };
+        }
         lines(v)
     }
 
@@ -846,6 +953,9 @@ impl Decider {
             Ok(c) => c,
             Err(reason) => return Verdict::deny(None, reason),
         };
+        if let Some((role_id, session, issued_at)) = role_key_id(&req.key_id) {
+            return self.role_session_verdict(&cur, req, facts, role_id, session, issued_at);
+        }
         let snap = &cur.snapshot;
         let Some(user) = snap.users.iter().find(|u| u.id == req.key_id) else {
             return Verdict::deny(None, format!("key id {} is not a ward user", req.key_id));
@@ -875,6 +985,82 @@ impl Decider {
             return Verdict::deny(Some(user), "the certificate does not match %i/%s");
         }
         self.decide_user(&cur, user, facts)
+    }
+
+    /// A role session's certificate (key id `AROA…:SESSION:ISSUED`): the
+    /// role must be in the snapshot; the certificate is checked as a
+    /// user's (CA, validity — capped by ward-ca at the session's expiry —,
+    /// revocation, `source-address`) with the account (`%u`) among its
+    /// principals; then `host:Login` is decided with the role's policies
+    /// and the session's issue time ([`compile_role_session`]). The
+    /// event's user is `ROLE/SESSION`; the account is printed when
+    /// allowed.
+    fn role_session_verdict(
+        &self,
+        cur: &Arc<Current>,
+        req: &SshPrincipalsRequest,
+        facts: &Facts<'_>,
+        role_id: &str,
+        session: &str,
+        issued_at: i64,
+    ) -> Verdict {
+        let snap = &cur.snapshot;
+        let deny = |who: Option<String>, why: String| Verdict {
+            outcome: Outcome::Denied,
+            user: who,
+            reason: Some(why),
+        };
+        let Some(role) = snap.roles.iter().find(|r| r.id == role_id) else {
+            return deny(None, format!("key id {} names no ward role", req.key_id));
+        };
+        let who = Some(format!("{}/{session}", role.name));
+        let Some(cert) = base64::engine::general_purpose::STANDARD
+            .decode(req.certificate.as_bytes())
+            .ok()
+            .and_then(|b| ssh_key::Certificate::from_bytes(&b).ok())
+        else {
+            return deny(who, "the certificate (%k) does not parse".into());
+        };
+        if cert.key_id() != req.key_id || cert.serial() != req.serial {
+            return deny(who, "the certificate does not match %i/%s".into());
+        }
+        let cas = match ca_keys(snap) {
+            Ok(c) => c,
+            Err(e) => return deny(who, e),
+        };
+        let krl = match self.krl(cur) {
+            Ok(k) => k,
+            Err(e) => return deny(who, e),
+        };
+        if let Err(e) = sshverify::verify(&VerifyRequest {
+            cert: &cert,
+            trusted_cas: &cas,
+            now: u64::try_from(facts.now).unwrap_or(0),
+            kind: Kind::User,
+            principal: &req.account,
+            client_addr: facts.source_ip,
+            revoked: &krl,
+        }) {
+            return deny(who, e.to_string());
+        }
+        let compiled = match compile_role_session(snap, role, session, issued_at) {
+            Ok(c) => c,
+            Err(e) => return deny(who, e.0),
+        };
+        let d = evaluate(snap, &compiled, facts);
+        if d.allowed {
+            Verdict {
+                outcome: Outcome::Allowed,
+                user: who,
+                reason: None,
+            }
+        } else {
+            let why = d
+                .explanation
+                .map(|e| e.message)
+                .unwrap_or_else(|| format!("{} denied", facts.action));
+            deny(who, why)
+        }
     }
 
     /// The live ward user a user certificate certifies, checked as sshd

@@ -19,7 +19,7 @@ use ward_policy::{ContextValue, Policy, Principal, Request};
 use ward_protocol::agent::{
     AuthorizeRequest, Outcome, Response, SessionRequest, SshKeysRequest, SshPrincipalsRequest,
 };
-use ward_protocol::host::{Snapshot, SnapshotSshKey, SnapshotUser};
+use ward_protocol::host::{Snapshot, SnapshotRole, SnapshotSshKey, SnapshotUser};
 
 fn facts<'a>(principal: &'a str, source_ip: Option<IpAddr>, now: i64) -> Facts<'a> {
     Facts {
@@ -474,6 +474,171 @@ fn ssh_principals_table() {
         assert_eq!(ev[0].allowed, !want.is_empty());
         assert_eq!(ev[0].auth_method.as_deref(), Some("ssh-certificate"));
     }
+}
+
+/// Role-session certificates (issue #14 item 5): key id
+/// `AROA…:SESSION:ISSUED`; the role's policies decide `host:Login` for the
+/// account (`%u`) the certificate names, with `ward:TokenIssueTime` = the
+/// session's issue time, so revoke-sessions' Deny reaches the host.
+#[test]
+fn role_session_certificates_use_the_roles_policies() {
+    let p = pki();
+    let t = now();
+    let valid = (t - 60, t + 900);
+    let role_id = "AROAOPS0000000000001";
+    // 2023-11-14T22:13:20Z, and a session issued 100 s later.
+    let (old, new) = (1_700_000_000_i64, 1_700_000_100_i64);
+    let kid = |issued: i64| format!("{role_id}:oncall:{issued}");
+    let prod_only = statement(
+        "Allow",
+        "host:Login",
+        "arn:ward:host::*:host/*",
+        Some(
+            r#"{"StringEquals":{"host:Principal":"deploy","ward:ResourceTag/env":"prod","ward:userid":"AROAOPS0000000000001:oncall"}}"#,
+        ),
+    );
+    let mut s = base_snapshot();
+    s.ssh_user_ca_keys = vec![p.ca.public_line("ward")];
+    s.roles = vec![SnapshotRole {
+        id: role_id.into(),
+        name: "ops".into(),
+        path: "/".into(),
+        inline_policies: vec![prod_only],
+        ..SnapshotRole::default()
+    }];
+    // Elsewhere: a host tagged env=dev.
+    let mut dev = s.clone();
+    dev.host.tags = vec![tag("env", "dev")];
+    // After `ward role revoke-sessions ops` at 22:13:21Z.
+    let mut revoked = s.clone();
+    revoked.roles[0].inline_policies.push(statement(
+        "Deny",
+        "*",
+        "*",
+        Some(r#"{"DateLessThan":{"ward:TokenIssueTime":"2023-11-14T22:13:21Z"}}"#),
+    ));
+    let mut gone = s.clone();
+    gone.roles.clear();
+    let (ko, kn) = (kid(old), kid(new));
+    let rows: Vec<Row<'_>> = vec![
+        (
+            &s,
+            "deploy",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, valid),
+            &["deploy"],
+            "",
+        ),
+        // Not an account the role may use, though the certificate names it.
+        (
+            &s,
+            "root",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy", "root"], 3, valid),
+            &[],
+            "host:Login",
+        ),
+        // An account the certificate does not name.
+        (
+            &s,
+            "admin",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, valid),
+            &[],
+            "principal",
+        ),
+        // Not on a host the role may not log in to.
+        (
+            &dev,
+            "deploy",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, valid),
+            &[],
+            "host:Login",
+        ),
+        // The session expired: so did its certificate.
+        (
+            &s,
+            "deploy",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, (t - 1800, t - 60)),
+            &[],
+            "expired",
+        ),
+        // revoke-sessions: the old session's certificate is refused, a
+        // session issued after it still logs in.
+        (
+            &revoked,
+            "deploy",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, valid),
+            &[],
+            "explicitly denies",
+        ),
+        (
+            &revoked,
+            "deploy",
+            &kn,
+            4,
+            cert(&p, &kn, &["deploy"], 4, valid),
+            &["deploy"],
+            "",
+        ),
+        // The role was deleted.
+        (
+            &gone,
+            "deploy",
+            &ko,
+            3,
+            cert(&p, &ko, &["deploy"], 3, valid),
+            &[],
+            "no ward role",
+        ),
+    ];
+    for (i, (snap, account, key_id, serial, certificate, want, words)) in
+        rows.into_iter().enumerate()
+    {
+        let (sh, rec) = shared(Some(snap.clone()), t, 3600);
+        let d = Decider::new(sh);
+        let (got, reason) = lines(d.ssh_principals(
+            &SshPrincipalsRequest {
+                account: account.into(),
+                key_id: key_id.into(),
+                serial,
+                certificate,
+                source_ip: None,
+            },
+            t,
+        ));
+        assert_eq!(got, want, "row {i}: {reason:?}");
+        let r = reason.unwrap_or_default();
+        assert!(r.contains(words), "row {i}: {r:?} lacks {words:?}");
+        let ev = rec.events();
+        assert_eq!(ev.len(), 1, "row {i}");
+        assert_eq!(ev[0].allowed, !want.is_empty(), "row {i}");
+        if !words.contains("no ward role") {
+            assert_eq!(ev[0].user.as_deref(), Some("ops/oncall"), "row {i}");
+        }
+    }
+    // Malformed role key ids are refused before deciding.
+    for bad in [
+        "AROAOPS:oncall",
+        "AROAOPS:o:1",
+        "AROAOPS:oncall:12x",
+        "AROA:oncall:1:2",
+    ] {
+        assert!(decide::role_key_id(bad).is_none(), "{bad}");
+    }
+    assert_eq!(
+        decide::role_key_id(&kid(old)),
+        Some((role_id, "oncall", old))
+    );
 }
 
 #[test]

@@ -984,6 +984,7 @@ async fn serve(c: Config) -> anyhow::Result<()> {
         last_used: Default::default(),
         keys: Default::default(),
         effective: Default::default(),
+        role_sessions: Default::default(),
         authorities: Default::default(),
         recorder: ward_ca::store::certs::Recorder::start(store_for_recorder),
         ca_checked: Default::default(),

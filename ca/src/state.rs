@@ -36,6 +36,10 @@ pub struct AppState {
     pub keys: GenCache<KeyEntry>,
     /// Each user's compiled policies and tags, by user id.
     pub effective: GenCache<Effective>,
+    /// Authenticated role sessions (row, role, opened secret) by their
+    /// `ASIA…` key id: valid for the generation they were read at, and
+    /// their expiry is checked on every use (`http::auth`).
+    pub role_sessions: GenCache<RoleSessionEntry>,
     /// The opened CA keys, keyed by a summary of the ca_keys table.
     pub authorities: GenCache<crate::store::authority::Authorities>,
     /// Group commit of issued certificates.
@@ -169,6 +173,9 @@ pub struct Metrics {
     pub connections: Arc<crate::conn::ConnStats>,
     /// Requests refused (429) by the per-source failure limit.
     pub auth_rate_limited: AtomicU64,
+    /// Role-session requests authenticated from [`AppState::role_sessions`]
+    /// (no store read, no secret opened).
+    pub role_session_cache_hits: AtomicU64,
 }
 
 impl Metrics {
@@ -193,7 +200,8 @@ impl Metrics {
              # HELP ward_password_verifications_total Argon2 password verifications run.\n# TYPE ward_password_verifications_total counter\nward_password_verifications_total {}\n\
              # HELP ward_password_busy_total Password checks refused while every Argon2 slot was busy.\n# TYPE ward_password_busy_total counter\nward_password_busy_total {}\n\
              # HELP ward_readiness_probes_total Write probes run by /readyz.\n# TYPE ward_readiness_probes_total counter\nward_readiness_probes_total {}\n\
-             # HELP ward_auth_rate_limited_total Requests refused by the per-source authentication-failure limit.\n# TYPE ward_auth_rate_limited_total counter\nward_auth_rate_limited_total {}\n",
+             # HELP ward_auth_rate_limited_total Requests refused by the per-source authentication-failure limit.\n# TYPE ward_auth_rate_limited_total counter\nward_auth_rate_limited_total {}\n\
+             # HELP ward_auth_role_session_cache_hits_total Role-session requests authenticated from the in-memory session cache.\n# TYPE ward_auth_role_session_cache_hits_total counter\nward_auth_role_session_cache_hits_total {}\n",
             g(&self.responses_2xx),
             g(&self.responses_4xx),
             g(&self.responses_5xx),
@@ -203,6 +211,7 @@ impl Metrics {
             g(&self.password_busy),
             g(&self.readiness_probes),
             g(&self.auth_rate_limited),
+            g(&self.role_session_cache_hits),
         ) + &self.connections.render()
     }
 }
@@ -220,6 +229,27 @@ impl std::fmt::Debug for KeyEntry {
         f.debug_struct("KeyEntry")
             .field("user", &self.user.as_ref().map(|u| &u.name))
             .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A role session as authentication needs it: its `sessions` row, its
+/// role and its opened secret. Cached in [`AppState::role_sessions`] at
+/// the generation it was read at, so revoking or deleting anything (role
+/// deletion, revoke-sessions, a policy change) drops it at once; expiry
+/// is checked on every use.
+pub struct RoleSessionEntry {
+    pub(crate) session: crate::store::iam::Session,
+    pub(crate) role: crate::store::roles::Role,
+    pub(crate) secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RoleSessionEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleSessionEntry")
+            .field("session", &self.session.access_key_id)
+            .field("role", &self.role.name)
+            .field("expires_at", &self.session.expires_at)
             .finish_non_exhaustive()
     }
 }

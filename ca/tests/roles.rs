@@ -656,6 +656,11 @@ fn assume_role(s: &mut Server) {
             sc.id
         ),
     );
+    // The daemon caches an authenticated role session until the store
+    // generation moves or its expiry passes; an SQL edit behind its back
+    // is neither, so an IAM write makes it read the row again.
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"generation"}"#))
+        .ok();
     s.call(&sc, "GET", "/v1/whoami", None)
         .err(403, "ExpiredToken");
     let b = s.raw(
@@ -1048,4 +1053,332 @@ fn session_policy_resource_tag_deny(s: &mut Server) {
 #[test]
 fn session_policy_resource_tag_deny_sqlite() {
     with_db(Db::Sqlite, session_policy_resource_tag_deny);
+}
+
+/// `SELECT` of the database's clock in Unix seconds plus `secs`.
+fn db_now_plus(s: &Server, secs: i64) -> String {
+    match s.db {
+        Db::Sqlite => format!("CAST(strftime('%s','now') AS INTEGER) + {secs}"),
+        Db::Postgres => format!("CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + {secs}"),
+    }
+}
+
+/// Role sessions are authenticated from an in-memory cache (issue #14
+/// item 1 perf): no row read per request, counted by
+/// `ward_auth_role_session_cache_hits_total`; a cached session is still
+/// checked for its token, its signature and its expiry on every use, and
+/// revoke-sessions and role deletion end it at once.
+fn role_session_cache(s: &mut Server) {
+    const HITS: &str = "ward_auth_role_session_cache_hits_total";
+    let root = s.root();
+    let alice = user_with_policy(
+        s,
+        &root,
+        "alice",
+        r#"{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}"#,
+    );
+    for name in ["reader", "doomed"] {
+        create_role(
+            s,
+            &root,
+            name,
+            &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
+            r#"{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser"],"Resource":"*"}"#,
+        );
+    }
+    let sc = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "c1"}),
+    ));
+    let h0 = s.metric(HITS);
+    // The first request reads the row; the next two come from the cache.
+    for _ in 0..3 {
+        s.call(&sc, "GET", "/v1/users", None).ok();
+    }
+    assert_eq!(s.metric(HITS), h0 + 2, "two requests served from the cache");
+    // A cached session still checks the token and the signature.
+    let mut bad = sc.clone();
+    bad.token = Some(format!("{}x", sc.token.clone().unwrap()));
+    s.call(&bad, "GET", "/v1/users", None)
+        .err(403, "InvalidClientTokenId");
+    let mut bad = sc.clone();
+    bad.secret = format!("{}x", &sc.secret[1..]);
+    s.call(&bad, "GET", "/v1/users", None)
+        .err(403, "SignatureDoesNotMatch");
+    assert_eq!(s.metric(HITS), h0 + 4, "both refusals were cache hits");
+
+    // Expiry is checked on every use of a cached session: a session that
+    // expires in a few seconds works (and is cached), then is refused
+    // from the cache, with no store change in between.
+    let short = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "short"}),
+    ));
+    sql(
+        s,
+        &format!(
+            "UPDATE sessions SET expires_at = {} WHERE access_key_id = '{}'",
+            db_now_plus(s, 3),
+            short.id
+        ),
+    );
+    s.call(&short, "GET", "/v1/users", None).ok();
+    let mut refused = false;
+    for _ in 0..100 {
+        let before = s.metric(HITS);
+        let r = s.call(&short, "GET", "/v1/users", None);
+        if r.status != 200 {
+            r.err(403, "ExpiredToken");
+            assert_eq!(s.metric(HITS), before + 1, "refused from the cache");
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(refused, "the cached session expired");
+
+    // revoke-sessions ends a cached session on its next request.
+    s.call(&sc, "GET", "/v1/users", None).ok();
+    s.call(&root, "POST", "/v1/roles/reader/revoke-sessions", None)
+        .ok();
+    s.call(&sc, "GET", "/v1/users", None)
+        .err(403, "AccessDenied");
+    // Deleting the role ends its cached sessions.
+    let d = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "doomed"), "roleSessionName": "dd"}),
+    ));
+    s.call(&d, "GET", "/v1/users", None).ok();
+    s.call(&d, "GET", "/v1/users", None).ok();
+    s.call(&root, "DELETE", "/v1/roles/doomed/policies/p", None)
+        .ok();
+    s.call(&root, "DELETE", "/v1/roles/doomed", None).ok();
+    s.call(&d, "GET", "/v1/whoami", None)
+        .err(403, "InvalidClientTokenId");
+}
+
+#[test]
+fn role_session_cache_sqlite() {
+    with_db(Db::Sqlite, role_session_cache);
+}
+
+#[test]
+fn role_session_cache_postgres() {
+    with_db(Db::Postgres, role_session_cache);
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let p = std::env::temp_dir().join(format!("ward-rolecert-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue #14 item 5: a role session gets SSH and X.509 certificates that
+/// name the session (key id `AROA…:SESSION:ISSUED`, URI SAN
+/// `spiffe://TD/role/ROLE/SESSION`), decided by the role's policies,
+/// capped by the session's expiry and recorded in the inventory; a
+/// session with a session policy gets none (hosts could not apply it).
+fn role_session_certificates(s: &mut Server) {
+    let root = s.root();
+    let alice = user_with_policy(
+        s,
+        &root,
+        "alice",
+        r#"{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}"#,
+    );
+    create_role(
+        s,
+        &root,
+        "ops",
+        &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
+        r#"{"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*",
+            "Condition":{"ForAllValues:StringEquals":{"ca:Principals":["deploy"]}}},
+           {"Effect":"Allow","Action":"ca:IssueX509Certificate","Resource":"*"}"#,
+    );
+    let role_id = s.call(&root, "GET", "/v1/roles/ops", None).ok()["roleId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "ops"), "roleSessionName": "oncall", "durationSeconds": 900}),
+    );
+    let sc = session_creds(&r);
+    let expires = r.ok()["credentials"]["expiration"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issued = sql(
+        s,
+        &format!(
+            "SELECT created_at FROM sessions WHERE access_key_id = '{}'",
+            sc.id
+        ),
+    );
+    let dir = Scratch::new();
+    let key = dir.0.join("id");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    // SSH: no principal is a 400 naming the field; one the role may not
+    // have is denied by the role's policy; an allowed one is issued.
+    let ask = |principals: Value, validity: i64| {
+        json!({"publicKey": public.trim(), "principals": principals, "validitySeconds": validity})
+            .to_string()
+    };
+    s.call(
+        &sc,
+        "POST",
+        "/v1/ssh/user-certificates",
+        Some(&ask(json!([]), 3600)),
+    )
+    .err(400, "ValidationError");
+    s.call(
+        &sc,
+        "POST",
+        "/v1/ssh/user-certificates",
+        Some(&ask(json!(["root"]), 3600)),
+    )
+    .err(403, "AccessDenied");
+    let c = s
+        .call(
+            &sc,
+            "POST",
+            "/v1/ssh/user-certificates",
+            Some(&ask(json!(["deploy"]), 24 * 3600)),
+        )
+        .ok()
+        .clone();
+    let key_id = format!("{role_id}:oncall:{issued}");
+    assert_eq!(c["keyId"], key_id, "{c}");
+    assert_eq!(c["principals"], json!(["deploy"]), "{c}");
+    // Asked for a day; capped by the session's expiry.
+    assert_eq!(c["validBefore"], expires.as_str(), "{c}");
+    let cert = dir.0.join("id-cert.pub");
+    std::fs::write(&cert, c["certificate"].as_str().unwrap()).unwrap();
+    let listed = run_ok(Command::new("ssh-keygen").arg("-L").arg("-f").arg(&cert));
+    assert!(
+        listed.contains(&format!("Key ID: \"{key_id}\"")),
+        "{listed}"
+    );
+    // The inventory records the session.
+    assert_eq!(
+        sql(
+            s,
+            &format!(
+                "SELECT subject FROM certificates WHERE serial = '{}'",
+                c["serial"].as_str().unwrap()
+            ),
+        ),
+        key_id
+    );
+
+    // X.509: the URI SAN names the role session.
+    let pem = dir.0.join("x.key");
+    run_ok(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&pem),
+    );
+    let csr = run_ok(
+        Command::new("openssl")
+            .args(["req", "-new", "-subj", "/CN=x", "-key"])
+            .arg(&pem),
+    );
+    let x = s
+        .call(
+            &sc,
+            "POST",
+            "/v1/x509/client-certificates",
+            Some(&json!({"csr": csr, "validitySeconds": 7 * 86_400}).to_string()),
+        )
+        .ok()
+        .clone();
+    assert_eq!(x["notAfter"], expires.as_str(), "{x}");
+    let crt = dir.0.join("x.crt");
+    std::fs::write(&crt, x["certificate"].as_str().unwrap()).unwrap();
+    let text = run_ok(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&crt),
+    );
+    assert!(
+        text.contains(&format!("URI:spiffe://{}.ward/role/ops/oncall", s.account)),
+        "{text}"
+    );
+
+    // A session with a session policy gets no certificate.
+    let narrowed = session_creds(&assume(
+        s,
+        &alice,
+        json!({"roleArn": role_arn(s, "ops"), "roleSessionName": "narrow",
+               "policy": {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}}),
+    ));
+    let e = s.call(
+        &narrowed,
+        "POST",
+        "/v1/ssh/user-certificates",
+        Some(&ask(json!(["deploy"]), 3600)),
+    );
+    assert!(
+        e.err(403, "AccessDenied").contains("session policy"),
+        "{}",
+        e.body
+    );
+    // An expired session gets none.
+    sql(
+        s,
+        &format!(
+            "UPDATE sessions SET expires_at = 1 WHERE access_key_id = '{}'",
+            sc.id
+        ),
+    );
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"generation"}"#))
+        .ok();
+    s.call(
+        &sc,
+        "POST",
+        "/v1/ssh/user-certificates",
+        Some(&ask(json!(["deploy"]), 3600)),
+    )
+    .err(403, "ExpiredToken");
+}
+
+#[test]
+fn role_session_certificates_sqlite() {
+    with_db(Db::Sqlite, role_session_certificates);
+}
+
+#[test]
+fn role_session_certificates_postgres() {
+    with_db(Db::Postgres, role_session_certificates);
 }

@@ -20,7 +20,7 @@
 //! access key found anywhere wins (issue #4 item 5).
 //!
 //! A profile with `role_arn` (and `source_profile`, optionally
-//! `role_session_name`, `duration_seconds`, `external_id`) in
+//! `role_session_name`, `duration_seconds`, `external_id`, `mfa_serial`) in
 //! `~/.ward/config` stands for a role, as in the AWS CLI: its credentials
 //! are a session of that role, assumed with the source profile's
 //! credentials when a command needs them ([`Settings::assume`], resolved
@@ -202,6 +202,9 @@ pub(crate) struct Flags {
     pub(crate) client_cert: Option<PathBuf>,
     /// `--key`: its private key (PEM).
     pub(crate) client_key: Option<PathBuf>,
+    /// `--mfa-code`: the MFA code for a login, an assume-role or a role
+    /// profile with `mfa_serial`.
+    pub(crate) mfa_code: Option<String>,
 }
 
 /// A client certificate and its key, for mTLS.
@@ -247,6 +250,10 @@ pub(crate) struct AssumeProfile {
     pub(crate) duration_seconds: Option<i64>,
     /// `external_id`, if set.
     pub(crate) external_id: Option<String>,
+    /// `mfa_serial`, if set: the source profile's MFA device, whose code
+    /// (`--mfa-code`, `WARD_MFA_CODE`, or asked for on a terminal) goes
+    /// with the AssumeRole.
+    pub(crate) mfa_serial: Option<String>,
 }
 
 /// What the command needs to exist.
@@ -639,6 +646,9 @@ pub(crate) fn resolve(flags: &Flags, env: &Env, need: Need) -> Result<Settings, 
                     .unwrap_or_else(|| "ward-cli".to_owned()),
                 duration_seconds,
                 external_id: file_value(&["external_id"]).map(|e| e.value.clone()),
+                mfa_serial: file_value(&["mfa_serial"])
+                    .filter(|e| !e.value.is_empty())
+                    .map(|e| e.value.clone()),
             })
         }
     };

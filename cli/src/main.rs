@@ -99,6 +99,16 @@ struct Cli {
         value_name = "FILE"
     )]
     client_key: Option<PathBuf>,
+    /// The current code of your MFA device (6 digits), for `login`,
+    /// `assume-role --mfa-serial` and role profiles with `mfa_serial`;
+    /// asked for on a terminal when needed [env: WARD_MFA_CODE].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "CODE"
+    )]
+    mfa_code: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,6 +188,7 @@ fn main() -> ExitCode {
             ca_bundle: cli.ca_bundle,
             client_cert: cli.client_cert,
             client_key: cli.client_key,
+            mfa_code: cli.mfa_code,
         },
         env: Env::from_process(),
     };

@@ -12,6 +12,7 @@
 //! - `ward credential-process` prints the AWS `credential_process` JSON so
 //!   that botocore and the AWS SDKs can use ward credentials.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -205,13 +206,10 @@ pub(crate) struct AssumeRoleArgs {
     /// Store the session as this profile instead of printing exports.
     #[arg(long, value_name = "PROFILE")]
     profile_out: Option<String>,
-    /// Your MFA device's serial (`arn:ward:iam::ACCT:mfa/NAME`); the code
-    /// is asked for when --mfa-code is not given.
+    /// Your MFA device's serial (`arn:ward:iam::ACCT:mfa/NAME`); its code
+    /// is the global --mfa-code, or asked for when not given.
     #[arg(long, value_name = "ARN")]
     mfa_serial: Option<String>,
-    /// The device's current code (with --mfa-serial).
-    #[arg(long, value_name = "CODE", requires = "mfa_serial")]
-    mfa_code: Option<String>,
 }
 
 fn role_fields(r: &api::Role) -> String {
@@ -515,6 +513,14 @@ pub(crate) fn assume_profile(
         serial_number: None,
         token_code: None,
     };
+    let req = match &a.mfa_serial {
+        Some(serial) => api::AssumeRoleRequest {
+            serial_number: Some(serial.clone()),
+            token_code: Some(profile_mfa_code(flags, env, &s.profile)?),
+            ..req
+        },
+        None => req,
+    };
     let r = call_assume(&client, &req)?;
     s.credentials = Some(session_credentials(&r));
     s.expiration = Some(r.credentials.expiration);
@@ -525,6 +531,38 @@ pub(crate) fn assume_profile(
         s.ca_bundle = source.ca_bundle;
     }
     Ok(s)
+}
+
+/// The MFA code for `ward assume-role --mfa-serial`: `--mfa-code`,
+/// `WARD_MFA_CODE`, or asked for.
+fn mfa_code(ctx: &Ctx) -> Result<String, Failure> {
+    if let Some(c) = &ctx.flags.mfa_code {
+        return Ok(c.clone());
+    }
+    if let Some(c) = ctx.env.get("WARD_MFA_CODE") {
+        return Ok(c.to_owned());
+    }
+    crate::mfa::prompt_code()
+}
+
+/// The MFA code for a role profile with `mfa_serial`, as the AWS CLI asks
+/// for it: `--mfa-code`, `WARD_MFA_CODE`, or typed at a terminal prompt.
+/// Without a terminal and without either, a usage error (standard input
+/// may be the command's own data).
+fn profile_mfa_code(flags: &Flags, env: &Env, profile: &str) -> Result<String, Failure> {
+    if let Some(c) = &flags.mfa_code {
+        return Ok(c.clone());
+    }
+    if let Some(c) = env.get("WARD_MFA_CODE") {
+        return Ok(c.to_owned());
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("profile {profile} assumes its role with MFA");
+        return crate::mfa::prompt_code();
+    }
+    Err(Failure::usage(format!(
+        "profile {profile} has mfa_serial: give the code with --mfa-code or WARD_MFA_CODE"
+    )))
 }
 
 /// Single-quotes a value for POSIX shells.
@@ -538,6 +576,15 @@ pub(crate) fn assume_role(a: AssumeRoleArgs, ctx: &Ctx) -> Done {
         config::check_profile_name(p)?;
     }
     let settings = ctx.signed_settings()?;
+    let profile_mfa = settings
+        .assume
+        .as_ref()
+        .is_some_and(|p| p.mfa_serial.is_some());
+    if a.mfa_serial.is_none() && ctx.flags.mfa_code.is_some() && !profile_mfa {
+        return Err(Failure::usage(
+            "--mfa-code goes with --mfa-serial (or a role profile with mfa_serial)",
+        ));
+    }
     let client = Client::authenticated(&settings)?;
     let policy = match &a.policy {
         Some(p) => Some(remote::document(p)?),
@@ -553,10 +600,9 @@ pub(crate) fn assume_role(a: AssumeRoleArgs, ctx: &Ctx) -> Done {
         transitive_tag_keys: a.transitive_tag_keys.clone(),
         external_id: a.external_id.clone(),
         source_identity: a.source_identity.clone(),
-        token_code: match (&a.mfa_serial, &a.mfa_code) {
-            (Some(_), Some(c)) => Some(c.clone()),
-            (Some(_), None) => Some(crate::mfa::prompt_code()?),
-            _ => None,
+        token_code: match &a.mfa_serial {
+            Some(_) => Some(mfa_code(ctx)?),
+            None => None,
         },
         serial_number: a.mfa_serial.clone(),
     };

@@ -19,14 +19,11 @@ const MAX_PASSWORD: u64 = 4096;
 
 #[derive(Args, Debug)]
 pub(crate) struct LoginArgs {
-    /// The ward user name (default: $USER).
+    /// The ward user name (default: $USER). The MFA code, when your user
+    /// has a device enabled, is the global --mfa-code (on a terminal you
+    /// are asked for it if the server says so).
     #[arg(long)]
     user: Option<String>,
-    /// The current code of your MFA device (6 digits). Required when your
-    /// user has one enabled; on a terminal you are asked for it if the
-    /// server says so.
-    #[arg(long, value_name = "CODE")]
-    mfa_code: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -75,7 +72,7 @@ pub(crate) fn login(args: LoginArgs, ctx: &Ctx) -> Done {
     let mut req = api::LoginRequest {
         user_name: user.clone(),
         password,
-        mfa_code: args.mfa_code,
+        mfa_code: ctx.flags.mfa_code.clone(),
     };
     let answer = match client.call(Method::Post, &["login"], &[], body(&req)?) {
         // The user has an MFA device: ask for its code on a terminal.

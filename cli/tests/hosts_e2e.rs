@@ -401,6 +401,98 @@ fn a_host_enrolled_with_one_token_decides_logins_by_current_policy() {
         sshd::text(&out)
     );
 
+    // --- A role session's certificate (issue #14 item 5): key id
+    // AROA…:SESSION:ISSUED, principals = the accounts asked for; the
+    // role's policies decide host:Login, and revoke-sessions reaches the
+    // host (ward:TokenIssueTime).
+    let role_doc = dir.write(
+        "role-login.json",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"host:Login","Resource":"*","Condition":{"StringEquals":{"host:Principal":"deploy"}}},
+            {"Effect":"Allow","Action":"ca:IssueSshUserCertificate","Resource":"*"}]}"#,
+    );
+    let trust = dir.write(
+        "role-trust.json",
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"sts:AssumeRole"}}]}}"#,
+            alice["arn"].as_str().unwrap()
+        ),
+    );
+    w(&["role", "create", "oncall", "--trust", s(&trust)]);
+    w(&[
+        "role",
+        "put-policy",
+        "oncall",
+        "login",
+        "--document",
+        s(&role_doc),
+    ]);
+    let exports = check(
+        h,
+        &creds["alice"],
+        &["assume-role", "oncall", "--session", "pager"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let mut role_env = creds["alice"].clone();
+    role_env.extend(
+        exports
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned())),
+    );
+    let role_out = keys.join("role");
+    std::fs::create_dir_all(&role_out).unwrap();
+    check(
+        h,
+        &role_env,
+        &[
+            "ssh",
+            "login",
+            "--no-agent",
+            "--out",
+            s(&role_out),
+            "--principal",
+            "deploy",
+            "--principal",
+            "root",
+        ],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    let role_cert = (role_out.join("ward"), role_out.join("ward-cert.pub"));
+    assert!(
+        until(Duration::from_secs(30), || ok(&role_cert, "deploy")).is_some(),
+        "the role session as deploy\n{}",
+        server.log()
+    );
+    let since = server.log().len();
+    assert!(!ok(&role_cert, "root"), "the role may not log in as root");
+    assert!(
+        server.log_has(since, "no statement allows host:Login"),
+        "{}",
+        &server.log()[since..]
+    );
+    assert!(!ok(&role_cert, "carol"), "carol is not in the certificate");
+    w(&["role", "revoke-sessions", "oncall"]);
+    assert!(
+        until(Duration::from_secs(30), || !ok(&role_cert, "deploy")).is_some(),
+        "revoke-sessions did not reach the host\n{}",
+        server.log()
+    );
+    let since = server.log().len();
+    assert!(!ok(&role_cert, "deploy"));
+    assert!(
+        server.log_has(since, "explicitly denies host:Login"),
+        "{}",
+        &server.log()[since..]
+    );
+
     // --- Leaving the group: the same certificate is refused; measured.
     let mut enforced = Vec::new();
     for _ in 0..5 {

@@ -300,6 +300,18 @@ fn readme_runs_as_written() {
             "the revoked certificate",
             "refused: the certificate is revoked",
         ),
+        // Roles and MFA: refused without MFA by the trust policy, the
+        // session's identity (its curl with the session token runs with
+        // -f under `set -e`), and the refusal after revoke-sessions (by
+        // the TokenIssueTime deny).
+        ("AssumeRole without MFA", "refused: MFA required"),
+        (
+            "… by the trust policy",
+            "trust policy does not allow sts:AssumeRole",
+        ),
+        ("the role session", "assumed-role/auditor/readme"),
+        ("revoke-sessions", "refused: the session was revoked"),
+        ("… by the revocation", "explicitly denies iam:ListUsers"),
     ] {
         assert!(
             out.contains(needle),

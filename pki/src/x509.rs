@@ -476,6 +476,24 @@ impl CaSigner {
         self.issue_parsed(&csr.0, req, crl_url, SpiffeKind::Host)
     }
 
+    /// Like [`CaSigner::issue_checked_client_cert`] for a role session:
+    /// the URI SAN is `spiffe://TRUST_DOMAIN/role/ROLE/SESSION` with
+    /// `req.user_name` holding `ROLE/SESSION` (each a name of
+    /// `[A-Za-z0-9_+=,.@-]`).
+    pub fn issue_checked_role_cert(
+        &self,
+        csr: &CheckedCsr,
+        req: &ClientCertRequest<'_>,
+        crl_url: Option<&str>,
+    ) -> Result<IssuedCert, X509Error> {
+        if self.path_len != Some(0) {
+            return Err(X509Error::BadCaKey(
+                "client certificates are issued by the issuing CA (pathlen 0), not the root".into(),
+            ));
+        }
+        self.issue_parsed(&csr.0, req, crl_url, SpiffeKind::Role)
+    }
+
     fn issue_parsed(
         &self,
         csr: &ParsedCsr,
@@ -487,6 +505,7 @@ impl CaSigner {
         match kind {
             SpiffeKind::User => check_user_name(req.user_name)?,
             SpiffeKind::Host => check_host_name(req.user_name)?,
+            SpiffeKind::Role => check_role_session(req.user_name)?,
         }
         let validity = Validity::new(req.not_before, req.not_after)?;
         self.check_within(&validity)?;
@@ -497,6 +516,7 @@ impl CaSigner {
         let uri = match kind {
             SpiffeKind::User => spiffe_id(req.trust_domain, req.user_name),
             SpiffeKind::Host => host_spiffe_id(req.trust_domain, req.user_name),
+            SpiffeKind::Role => format!("spiffe://{}/role/{}", req.trust_domain, req.user_name),
         };
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -766,6 +786,9 @@ pub enum SpiffeKind {
     User,
     /// `spiffe://TD/host/NAME`.
     Host,
+    /// `spiffe://TD/role/ROLE/SESSION`: a role session (`user_name` is
+    /// `ROLE/SESSION`).
+    Role,
 }
 
 /// Who a ward client certificate says its holder is.
@@ -826,19 +849,23 @@ pub fn parse_client_cert(der: &[u8]) -> Result<ClientIdentity, X509Error> {
     let rest = uri
         .strip_prefix("spiffe://")
         .ok_or_else(|| bad("URI SAN is not spiffe://TRUST_DOMAIN/user/NAME"))?;
-    let (kind, (trust_domain, user_name)) = match rest.split_once("/user/") {
-        Some(pair) => (SpiffeKind::User, pair),
-        None => (
+    let (kind, (trust_domain, user_name)) = if let Some(pair) = rest.split_once("/user/") {
+        (SpiffeKind::User, pair)
+    } else if let Some(pair) = rest.split_once("/role/") {
+        (SpiffeKind::Role, pair)
+    } else {
+        (
             SpiffeKind::Host,
             rest.split_once("/host/").ok_or_else(|| {
-                bad("URI SAN is not spiffe://TRUST_DOMAIN/user/NAME or spiffe://TRUST_DOMAIN/host/NAME")
+                bad("URI SAN is not spiffe://TRUST_DOMAIN/user/NAME, spiffe://TRUST_DOMAIN/host/NAME or spiffe://TRUST_DOMAIN/role/ROLE/SESSION")
             })?,
-        ),
+        )
     };
     check_trust_domain(trust_domain).map_err(|e| X509Error::BadCert(e.to_string()))?;
     match kind {
         SpiffeKind::User => check_user_name(user_name),
         SpiffeKind::Host => check_host_name(user_name),
+        SpiffeKind::Role => check_role_session(user_name),
     }
     .map_err(|e| X509Error::BadCert(e.to_string()))?;
     Ok(ClientIdentity {
@@ -898,6 +925,15 @@ fn check_user_name(name: &str) -> Result<(), X509Error> {
         )));
     }
     Ok(())
+}
+
+/// `ROLE/SESSION`: two names of the user-name alphabet.
+fn check_role_session(s: &str) -> Result<(), X509Error> {
+    let (role, session) = s
+        .split_once('/')
+        .ok_or_else(|| X509Error::BadUserName(format!("{:?} is not ROLE/SESSION", truncate(s))))?;
+    check_user_name(role)?;
+    check_user_name(session)
 }
 
 /// A host name as a SPIFFE path segment: 1–253 of `[A-Za-z0-9.-]`, not a

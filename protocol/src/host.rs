@@ -163,6 +163,10 @@ pub struct Snapshot {
     pub ssh_user_ca_keys: Vec<String>,
     /// Serials of revoked SSH user certificates that have not expired.
     pub revoked_ssh_serials: Vec<u64>,
+    /// Every role, for role-session certificates (issue #14 item 5; absent
+    /// when there are none, so older snapshots read the same).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<SnapshotRole>,
     /// The host registry, for a gateway only (absent for ordinary hosts,
     /// whose snapshot JSON does not change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +187,28 @@ pub struct SnapshotHost {
     pub arn: String,
     /// Tags (`ward:ResourceTag/K` of `host:Login`).
     pub tags: Vec<Tag>,
+}
+
+/// A role as a host sees it: what decides a login with a role session's
+/// SSH certificate (key id `AROA…:SESSION:ISSUED`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRole {
+    /// `AROA…`
+    pub id: String,
+    /// IAM name.
+    pub name: String,
+    /// IAM path.
+    pub path: String,
+    /// Principal tags.
+    pub tags: Vec<Tag>,
+    /// Inline policy documents (exact text), including revoke-sessions'
+    /// `AWSRevokeOlderSessions`.
+    pub inline_policies: Vec<String>,
+    /// ARNs of attached managed policies.
+    pub managed_policies: Vec<String>,
+    /// ARN of the permissions boundary.
+    pub permissions_boundary: Option<String>,
 }
 
 /// A user as a host sees it.
@@ -916,6 +942,10 @@ impl SnapshotDelta {
             policies: self.policies.apply(&held.policies)?,
             ssh_user_ca_keys: self.ssh_user_ca_keys.apply(&held.ssh_user_ca_keys)?,
             revoked_ssh_serials: self.revoked_ssh_serials.apply(&held.revoked_ssh_serials)?,
+            // Roles are not diffed: a delta keeps the held ones, and when
+            // they changed the digest differs and the agent fetches the
+            // whole snapshot.
+            roles: held.roles.clone(),
             registry: None,
             gateway_terminations: None,
         })
@@ -942,6 +972,8 @@ pub fn digest_input(s: &Snapshot) -> Result<Vec<u8>, serde_json::Error> {
         policies: &'a [SnapshotPolicy],
         ssh_user_ca_keys: &'a [String],
         revoked_ssh_serials: &'a [u64],
+        #[serde(skip_serializing_if = "<[SnapshotRole]>::is_empty")]
+        roles: &'a [SnapshotRole],
     }
     serde_json::to_vec(&View {
         version: s.version,
@@ -955,6 +987,7 @@ pub fn digest_input(s: &Snapshot) -> Result<Vec<u8>, serde_json::Error> {
         policies: &s.policies,
         ssh_user_ca_keys: &s.ssh_user_ca_keys,
         revoked_ssh_serials: &s.revoked_ssh_serials,
+        roles: &s.roles,
     })
 }
 

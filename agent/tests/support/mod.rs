@@ -152,6 +152,7 @@ pub fn base_snapshot() -> Snapshot {
         policies: vec![managed("login", login_self_or_deploy())],
         ssh_user_ca_keys: Vec::new(),
         revoked_ssh_serials: Vec::new(),
+        roles: Vec::new(),
         registry: None,
         gateway_terminations: None,
     }

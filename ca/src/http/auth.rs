@@ -26,8 +26,8 @@ use crate::error::ApiError;
 use crate::service::authn_failures;
 use crate::service::caller::{root_arn, user_arn, Caller, Identity, RoleSession};
 use crate::sigv4;
-use crate::state::KeyEntry;
 use crate::state::{now, AppState};
+use crate::state::{KeyEntry, RoleSessionEntry};
 use crate::store::iam::{self, User};
 
 fn deny(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -152,6 +152,11 @@ async fn certificate_caller(
     let id = ward_pki::x509::parse_client_cert(leaf).map_err(|e| refused(&e.to_string()))?;
     if id.trust_domain != crate::service::certificates::trust_domain(st) {
         return Err(refused("it belongs to another trust domain"));
+    }
+    if id.kind == ward_pki::x509::SpiffeKind::Role {
+        return Err(refused(
+            "a role session's certificate does not sign in to ward-ca; use the session's temporary credentials",
+        ));
     }
     let mut c = st.store.pool().acquire().await?;
     let rec = crate::store::certs::get(&mut c, &id.serial_hex)
@@ -297,37 +302,51 @@ async fn authenticate_inner(
         ));
     }
     let key_id = claim.access_key_id.clone();
-    if cached_only && key_id.starts_with("ASIA") {
-        return Err(needs_store());
-    }
     let mut c = st.store.pool().acquire().await?;
 
     if key_id.starts_with("ASIA") {
+        let token = claim.session_token.as_deref().unwrap_or("");
+        // An authenticated role session is cached at the generation it
+        // was read at (any revocation, role deletion or policy change
+        // moves it); its token and expiry are checked on every use.
+        let gen = st.store.generation_on(&mut c).await?;
+        if let Some(e) = st.role_sessions.get(&key_id, gen) {
+            st.metrics
+                .role_session_cache_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            check_session(&e.session, token)?;
+            sigv4::verify(&req, &claim, &e.secret)
+                .map_err(|err| mismatch_error(err, &req, &claim))?;
+            return role_session_caller(&account, &e.session, e.role.clone(), source_ip, secure);
+        }
+        if cached_only {
+            return Err(needs_store());
+        }
         let s = iam::session_by_key(&mut c, &key_id)
             .await?
             .ok_or_else(invalid_key)?;
-        let token = claim.session_token.as_deref().unwrap_or("");
-        let ok: bool = sha256_hex(token.as_bytes())
-            .as_bytes()
-            .ct_eq(s.token_hash.as_bytes())
-            .into();
-        if !ok {
-            return Err(deny(
-                "InvalidClientTokenId",
-                "the security token included in the request is invalid",
-            ));
-        }
-        if s.expires_at <= now() {
-            return Err(deny(
-                "ExpiredToken",
-                "the security token included in the request is expired",
-            ));
-        }
+        check_session(&s, token)?;
         let secret = st
             .master
             .open(&s.secret_sealed, key_id.as_bytes())
             .map_err(ApiError::internal)?;
         sigv4::verify(&req, &claim, &secret).map_err(|e| mismatch_error(e, &req, &claim))?;
+        if let Some(role_id) = &s.role_id {
+            let role = crate::store::roles::role_by_id(&mut c, role_id)
+                .await?
+                .ok_or_else(invalid_key)?;
+            let caller = role_session_caller(&account, &s, role.clone(), source_ip, secure)?;
+            st.role_sessions.put(
+                &key_id,
+                gen,
+                Arc::new(RoleSessionEntry {
+                    session: s,
+                    role,
+                    secret,
+                }),
+            );
+            return Ok(caller);
+        }
         return session_caller(&mut c, &account, s, source_ip, secure, invalid_key).await;
     }
 
@@ -455,35 +474,7 @@ async fn session_caller(
         let role = crate::store::roles::role_by_id(c, role_id)
             .await?
             .ok_or_else(gone)?;
-        let rs = RoleSession {
-            role,
-            name: s.session_name,
-            access_key_id: s.access_key_id,
-            issued_at: s.created_at,
-            expires_at: s.expires_at,
-            policy: s.session_policy,
-            tags: s.session_tags,
-            transitive_tag_keys: s.transitive_tag_keys,
-            source_identity: s.source_identity,
-        };
-        let principal = Principal::from_arn(&ward_authz::arn::assumed_role(
-            account,
-            &rs.role.name,
-            &rs.name,
-        ))
-        .map_err(ApiError::internal)?
-        .with_unique_id(rs.assumed_role_id())
-        .with_role_id(rs.role.id.clone());
-        return Ok(Caller {
-            access_key_id: Some(rs.access_key_id.clone()),
-            identity: Identity::RoleSession(rs),
-            principal,
-            auth_method: "session",
-            source_ip,
-            secure,
-            password_change_only: false,
-            mfa_authenticated_at: s.mfa_authenticated_at,
-        });
+        return role_session_caller(account, &s, role, source_ip, secure);
     }
     let user_id = s.user_id.as_deref().ok_or_else(gone)?;
     let user = iam::user_by_id(c, user_id).await?.ok_or_else(gone)?;
@@ -498,6 +489,67 @@ async fn session_caller(
     .map(|c| {
         c.with_password_change_only(s.password_change_only)
             .with_mfa(s.mfa_authenticated_at)
+    })
+}
+
+/// A SigV4 request's session token must hash to the session's (compared
+/// in constant time), and the session must not have expired.
+fn check_session(s: &iam::Session, token: &str) -> Result<(), ApiError> {
+    let ok: bool = sha256_hex(token.as_bytes())
+        .as_bytes()
+        .ct_eq(s.token_hash.as_bytes())
+        .into();
+    if !ok {
+        return Err(deny(
+            "InvalidClientTokenId",
+            "the security token included in the request is invalid",
+        ));
+    }
+    if s.expires_at <= now() {
+        return Err(deny(
+            "ExpiredToken",
+            "the security token included in the request is expired",
+        ));
+    }
+    Ok(())
+}
+
+/// The caller a role session stands for.
+fn role_session_caller(
+    account: &str,
+    s: &iam::Session,
+    role: crate::store::roles::Role,
+    source_ip: IpAddr,
+    secure: bool,
+) -> Result<Caller, ApiError> {
+    let rs = RoleSession {
+        role,
+        name: s.session_name.clone(),
+        access_key_id: s.access_key_id.clone(),
+        issued_at: s.created_at,
+        expires_at: s.expires_at,
+        policy: s.session_policy.clone(),
+        tags: s.session_tags.clone(),
+        transitive_tag_keys: s.transitive_tag_keys.clone(),
+        source_identity: s.source_identity.clone(),
+    };
+    let principal = Principal::from_arn(&ward_authz::arn::assumed_role(
+        account,
+        &rs.role.name,
+        &rs.name,
+    ))
+    .map_err(ApiError::internal)?
+    .with_unique_id(rs.assumed_role_id())
+    .with_role_id(rs.role.id.clone());
+    Ok(Caller {
+        access_key_id: Some(rs.access_key_id.clone()),
+        identity: Identity::RoleSession(rs),
+        principal,
+        auth_method: "session",
+        source_ip,
+        secure,
+        password_change_only: false,
+        mfa_authenticated_at: s.mfa_authenticated_at,
     })
 }
 

@@ -9,6 +9,15 @@
 //! request and visible to policy as `ca:Extensions`; optional
 //! `source-address`; a unique random serial; the inventory record and the
 //! audit event commit together.
+//!
+//! A role session may ask for both kinds too (issue #14 item 5): the SSH
+//! key id is `AROA…:SESSION:ISSUED` (see [`role_session_key_id`]) and the
+//! principals are the accounts it asks for; the X.509 URI SAN is
+//! `spiffe://TD/role/ROLE/SESSION`; either is decided with the role's
+//! policies as any request of the session, capped by the session's expiry,
+//! and recorded in the inventory with that subject. A session with a
+//! session policy, session tags or a source identity gets none (hosts
+//! decide with the role's policies and could not apply them).
 
 use std::sync::Arc;
 
@@ -22,7 +31,7 @@ use ward_protocol::api;
 
 use crate::error::ApiError;
 use crate::service::authz::authorize;
-use crate::service::caller::{Caller, Identity};
+use crate::service::caller::{Caller, Identity, RoleSession};
 use crate::service::iam::target_user;
 use crate::service::request::{body, commit, limit, rfc3339, P, Q};
 use crate::state::{now, AppState, Shared};
@@ -99,19 +108,64 @@ fn ca_arn(st: &AppState, authority: &str) -> String {
     ward_authz::arn::authority(st.store.account_id(), authority)
 }
 
-fn caller_user(caller: &Caller) -> Result<&iam::User, ApiError> {
+/// Whom a certificate is for: a user, or a role session (issue #14
+/// item 5).
+enum Holder<'a> {
+    User(&'a iam::User),
+    Role(&'a RoleSession),
+}
+
+fn caller_holder(caller: &Caller) -> Result<Holder<'_>, ApiError> {
     match &caller.identity {
-        Identity::User(u) => Ok(u),
+        Identity::User(u) => Ok(Holder::User(u)),
         Identity::Root => Err(ApiError::invalid(
             "caller",
             "the account root gets no certificates: sign in as a user",
         )),
-        // Certificates for role sessions are issue #14 item 5 (not yet).
-        Identity::RoleSession(_) => Err(ApiError::invalid(
-            "caller",
-            "role sessions get no certificates yet: sign in as a user",
-        )),
+        Identity::RoleSession(rs) => {
+            // Hosts decide a role session's certificate with the role's
+            // policies and tags alone: a session narrowed by a session
+            // policy, re-tagged by session tags or carrying a source
+            // identity would be decided there without them, so it gets
+            // no certificate (fail closed).
+            let why = if rs.policy.is_some() {
+                Some("a session policy")
+            } else if !rs.tags.is_empty() {
+                Some("session tags")
+            } else if rs.source_identity.is_some() {
+                Some("a source identity")
+            } else {
+                None
+            };
+            match why {
+                Some(what) => Err(ApiError::Denied {
+                    message: format!(
+                        "role session {} has {what}, which hosts cannot apply to a \
+                         certificate: assume the role without it to get certificates",
+                        rs.assumed_role_id()
+                    ),
+                }),
+                None => Ok(Holder::Role(rs)),
+            }
+        }
         Identity::Host(_) => Err(crate::service::caller::host_route_only()),
+    }
+}
+
+/// The SSH certificate key id of a role session: `AROA…:SESSION:ISSUED`,
+/// its `ward:userid` and the session's issue time (Unix seconds), which
+/// hosts use as `ward:TokenIssueTime` so that revoke-sessions reaches
+/// them.
+pub fn role_session_key_id(rs: &RoleSession) -> String {
+    format!("{}:{}", rs.assumed_role_id(), rs.issued_at)
+}
+
+/// A requested lifetime capped by a role session's expiry: a role
+/// session's certificate never outlives the session.
+fn capped(holder: &Holder<'_>, validity: i64, t: i64) -> i64 {
+    match holder {
+        Holder::User(_) => validity,
+        Holder::Role(rs) => validity.min(rs.expires_at - t).max(1),
     }
 }
 
@@ -141,21 +195,48 @@ pub(crate) async fn ssh_user_certificate(
     b: Bytes,
 ) -> Result<(StatusCode, Json<api::SshCertificate>), ApiError> {
     let req: api::SshCertificateRequest = body(&b)?;
-    let user = caller_user(&caller)?.clone();
+    let holder = caller_holder(&caller)?;
     let key = sshca::parse_public_key(&req.public_key).map_err(ssh_error)?;
-    let validity = ttl(
-        "validitySeconds",
-        req.validity_seconds,
-        SSH_DEFAULT_TTL,
-        SSH_MAX_TTL,
-    )?;
+    let validity = capped(
+        &holder,
+        ttl(
+            "validitySeconds",
+            req.validity_seconds,
+            SSH_DEFAULT_TTL,
+            SSH_MAX_TTL,
+        )?,
+        now(),
+    );
     if req.principals.len() > 32 {
         return Err(ApiError::invalid(
             "principals",
             "at most 32 extra principals",
         ));
     }
-    let mut principals = vec![user.name.clone()];
+    // A user's certificate names the user; a role session has no account
+    // of its own and names the accounts it asks for (at least one).
+    let (mut principals, key_id, comment, user_id) = match &holder {
+        Holder::User(u) => (
+            vec![u.name.clone()],
+            u.id.clone(),
+            u.name.clone(),
+            Some(u.id.clone()),
+        ),
+        Holder::Role(rs) => {
+            if req.principals.is_empty() {
+                return Err(ApiError::invalid(
+                    "principals",
+                    "a role session's certificate names the accounts it logs in as: give at least one principal",
+                ));
+            }
+            (
+                Vec::new(),
+                role_session_key_id(rs),
+                format!("{}/{}", rs.role.name, rs.name),
+                None,
+            )
+        }
+    };
     for (i, p) in req.principals.iter().enumerate() {
         crate::service::names::user_name(&format!("principals[{i}]"), p)?;
         if !principals.iter().any(|x| x == p) {
@@ -204,7 +285,7 @@ pub(crate) async fn ssh_user_certificate(
         &sshca::UserCertRequest {
             public_key: &key,
             serial,
-            key_id: &user.id,
+            key_id: &key_id,
             principals: &principals,
             valid_after: u64::try_from(valid_after).unwrap_or(0),
             valid_before: u64::try_from(valid_before).unwrap_or(0),
@@ -220,8 +301,8 @@ pub(crate) async fn ssh_user_certificate(
     let rec = CertRecord {
         serial: serial.to_string(),
         kind: kind::SSH_USER.into(),
-        user_id: Some(user.id.clone()),
-        subject: user.id.clone(),
+        user_id,
+        subject: key_id.clone(),
         key_fingerprint: fingerprint.clone(),
         ca_key_id: signing.id.clone(),
         principals: serde_json::to_string(&principals).unwrap_or_default(),
@@ -236,16 +317,16 @@ pub(crate) async fn ssh_user_certificate(
     let ev = crate::service::request::event(
         &caller,
         &g,
-        serde_json::json!({"serial": serial.to_string(), "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint}),
+        serde_json::json!({"serial": serial.to_string(), "keyId": key_id, "principals": principals, "validitySeconds": validity, "keyFingerprint": fingerprint}),
     );
     // Durable before the certificate is handed out.
     st.recorder.record(g, rec, ev).await?;
     Ok((
         StatusCode::CREATED,
         Json(api::SshCertificate {
-            certificate: format!("{text} {}", user.name),
+            certificate: format!("{text} {comment}"),
             serial: serial.to_string(),
-            key_id: user.id.clone(),
+            key_id,
             principals,
             valid_after: rfc3339(valid_after),
             valid_before: rfc3339(valid_before),
@@ -265,13 +346,17 @@ pub(crate) async fn x509_client_certificate(
     b: Bytes,
 ) -> Result<(StatusCode, Json<api::X509Certificate>), ApiError> {
     let req: api::X509CertificateRequest = body(&b)?;
-    let user = caller_user(&caller)?.clone();
-    let validity = ttl(
-        "validitySeconds",
-        req.validity_seconds,
-        X509_DEFAULT_TTL,
-        X509_MAX_TTL,
-    )?;
+    let holder = caller_holder(&caller)?;
+    let validity = capped(
+        &holder,
+        ttl(
+            "validitySeconds",
+            req.validity_seconds,
+            X509_DEFAULT_TTL,
+            X509_MAX_TTL,
+        )?,
+        now(),
+    );
     if req.csr.len() > x509::MAX_CSR_PEM_LEN {
         return Err(ApiError::invalid("csr", "the CSR is larger than 16 KiB"));
     }
@@ -295,23 +380,29 @@ pub(crate) async fn x509_client_certificate(
     let auth = authorities(&st).await?;
     let t = now();
     let td = trust_domain(&st);
-    let (issued, issuing_id, chain) = sign_x509(
-        &st,
-        &auth,
-        &csr,
-        &user.name,
-        validity,
-        x509::SpiffeKind::User,
-        "csr",
-    )?;
+    let (name, spiffe_kind, user_id, subject) = match &holder {
+        Holder::User(u) => (
+            u.name.clone(),
+            x509::SpiffeKind::User,
+            Some(u.id.clone()),
+            x509::spiffe_id(&td, &u.name),
+        ),
+        Holder::Role(rs) => {
+            let n = format!("{}/{}", rs.role.name, rs.name);
+            let subject = format!("spiffe://{td}/role/{n}");
+            (n, x509::SpiffeKind::Role, None, subject)
+        }
+    };
+    let (issued, issuing_id, chain) =
+        sign_x509(&st, &auth, &csr, &name, validity, spiffe_kind, "csr")?;
     let rec = CertRecord {
         serial: issued.serial_hex.clone(),
         kind: kind::X509_CLIENT.into(),
-        user_id: Some(user.id.clone()),
-        subject: x509::spiffe_id(&td, &user.name),
+        user_id,
+        subject: subject.clone(),
         key_fingerprint: issued.public_key_sha256_hex.clone(),
         ca_key_id: issuing_id,
-        principals: serde_json::to_string(&[&user.name]).unwrap_or_default(),
+        principals: serde_json::to_string(&[&name]).unwrap_or_default(),
         valid_after: issued.not_before,
         valid_before: issued.not_after,
         issued_at: t,
@@ -322,7 +413,7 @@ pub(crate) async fn x509_client_certificate(
     let ev = crate::service::request::event(
         &caller,
         &g,
-        serde_json::json!({"serial": issued.serial_hex, "validitySeconds": validity}),
+        serde_json::json!({"serial": issued.serial_hex, "subject": subject, "validitySeconds": validity}),
     );
     st.recorder.record(g, rec, ev).await?;
     Ok((
@@ -378,6 +469,7 @@ pub(crate) fn sign_x509(
     let issued = match kind {
         x509::SpiffeKind::User => signer.issue_checked_client_cert(csr, &req, crl_url.as_deref()),
         x509::SpiffeKind::Host => signer.issue_checked_host_cert(csr, &req, crl_url.as_deref()),
+        x509::SpiffeKind::Role => signer.issue_checked_role_cert(csr, &req, crl_url.as_deref()),
     }
     .map_err(|e| {
         if e.is_bad_input() {

@@ -41,8 +41,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use ward_protocol::host::{
-    Snapshot, SnapshotDelta, SnapshotGroup, SnapshotHost, SnapshotPolicy, SnapshotUser,
-    AGENT_VERSION_HEADER, MAX_WAIT_SECONDS, SNAPSHOT_DELTA_MEDIA_TYPE, SNAPSHOT_VERSION,
+    Snapshot, SnapshotDelta, SnapshotGroup, SnapshotHost, SnapshotPolicy, SnapshotRole,
+    SnapshotUser, AGENT_VERSION_HEADER, MAX_WAIT_SECONDS, SNAPSHOT_DELTA_MEDIA_TYPE,
+    SNAPSHOT_VERSION,
 };
 
 use crate::error::ApiError;
@@ -649,6 +650,30 @@ fn assemble(
         });
     }
 
+    let mut roles = Vec::new();
+    for (id, name, path, boundary) in std::mem::take(&mut rows.roles) {
+        let permissions_boundary = match &boundary {
+            None => None,
+            Some(pid) => {
+                let (arn, _) = rows.policies.get(pid).ok_or_else(|| {
+                    ApiError::internal(format!("role {name}: its boundary policy is missing"))
+                })?;
+                rows.referenced.insert(pid.clone());
+                Some(arn.clone())
+            }
+        };
+        let key = ("role".to_owned(), id.clone());
+        roles.push(SnapshotRole {
+            tags: rows.role_tags.remove(&id).unwrap_or_default(),
+            inline_policies: rows.inline.remove(&key).unwrap_or_default(),
+            managed_policies: rows.managed.remove(&key).unwrap_or_default(),
+            permissions_boundary,
+            id,
+            name,
+            path,
+        });
+    }
+
     let policies = rows
         .referenced
         .iter()
@@ -670,6 +695,7 @@ fn assemble(
         policies,
         ssh_user_ca_keys,
         revoked_ssh_serials: rows.revoked_ssh_serials,
+        roles,
         registry: None,
         gateway_terminations: None,
     })

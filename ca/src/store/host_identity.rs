@@ -360,6 +360,10 @@ pub struct SnapshotRows {
     pub groups: Vec<(String, String, String, i64)>,
     /// Serials of revoked SSH user certificates still within validity.
     pub revoked_ssh_serials: Vec<u64>,
+    /// Roles (id, name, path, boundary policy id) by lower-cased name.
+    pub roles: Vec<(String, String, String, Option<String>)>,
+    /// Tags by role id.
+    pub role_tags: HashMap<String, Vec<Tag>>,
 }
 
 /// Host `host_id`'s name and tags (the host section of its snapshot), on
@@ -523,7 +527,27 @@ pub async fn snapshot_rows(
         );
     }
     revoked_ssh_serials.sort_unstable();
+    let mut roles = Vec::new();
+    for r in sqlx::query("SELECT id, name, path, boundary_policy_id FROM roles ORDER BY name_lc")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        roles.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+    }
+    let mut role_tags: HashMap<String, Vec<Tag>> = HashMap::new();
+    for r in
+        sqlx::query("SELECT role_id, tag_key, tag_value FROM role_tags ORDER BY role_id, key_lc")
+            .fetch_all(&mut *c)
+            .await?
+    {
+        role_tags.entry(r.try_get(0)?).or_default().push(Tag {
+            key: r.try_get(1)?,
+            value: r.try_get(2)?,
+        });
+    }
     Ok(Some(SnapshotRows {
+        roles,
+        role_tags,
         generation,
         host_tags,
         policies,
