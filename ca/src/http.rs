@@ -13,6 +13,7 @@ pub mod auth;
 pub mod dispatch;
 pub mod router;
 pub mod tls;
+pub mod web;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

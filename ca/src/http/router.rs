@@ -69,6 +69,9 @@ pub fn router(st: Shared) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // The dashboard (issue #15): `/ui/…`, and `GET /` without `Action`.
+        .route("/", get(crate::http::web::root))
+        .merge(crate::http::web::routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "NotFound",
