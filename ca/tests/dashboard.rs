@@ -615,3 +615,155 @@ fn the_live_validator_names_each_problem_by_its_json_path() {
         assert_eq!(p.status, 403);
     }
 }
+
+/// admin (everything), user dev with managed policy `devlogin` (host:Login
+/// as `deploy` only), host web-01; admin's session cookie.
+fn login_world(s: &Server) -> String {
+    user_with_password(s, "admin", ADMIN);
+    let root = s.root();
+    s.call(&root, "POST", "/v1/users", Some(r#"{"name":"dev"}"#))
+        .ok();
+    let doc = serde_json::json!({"Version":"2012-10-17","Statement":[
+        {"Sid":"ReadSelf","Effect":"Allow","Action":"iam:GetUser","Resource":"*"},
+        {"Sid":"DeployOnly","Effect":"Allow","Action":"host:Login","Resource":"*",
+         "Condition":{"StringEquals":{"host:Principal":"deploy"}}}]})
+    .to_string();
+    s.call(
+        &root,
+        "POST",
+        "/v1/policies",
+        Some(&serde_json::json!({"name": "devlogin", "document": doc}).to_string()),
+    )
+    .ok();
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/dev/attached-policies/devlogin",
+        None,
+    )
+    .ok();
+    s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"web-01"}"#))
+        .ok();
+    sign_in(s, "admin")
+}
+
+#[test]
+fn the_simulator_explains_a_denial_and_highlights_the_statement_that_allows() {
+    for s in servers() {
+        let cookie = login_world(&s);
+        let csrf = web(&s, "GET", "/ui/simulate", Some(&cookie), None, &[]).csrf();
+        let host = format!("arn:ward:host::{}:host/web-01", s.account);
+        let run = |account: &str| {
+            web(
+                &s,
+                "POST",
+                "/ui/simulate",
+                Some(&cookie),
+                Some(&enc(&[
+                    ("csrf", &csrf),
+                    ("user", "dev"),
+                    ("actions", "host:Login"),
+                    ("resources", &host),
+                    ("context", &format!("host:Principal={account}")),
+                ])),
+                &[],
+            )
+        };
+        let denied = run("root");
+        assert_eq!(denied.status, 200, "{}", denied.body);
+        assert!(denied.body.contains("ImplicitlyDenied"), "{}", denied.body);
+        assert!(denied.body.contains("class=\"decision denied\""));
+        assert!(!denied.body.contains("statement matched"));
+        let allowed = run("deploy");
+        assert!(
+            allowed.body.contains("class=\"decision allowed\""),
+            "{}",
+            allowed.body
+        );
+        // Statement 1 of devlogin (DeployOnly) is highlighted, statement 0 not.
+        let hit = allowed
+            .body
+            .find("matched: statement 1")
+            .expect("no highlight");
+        assert!(
+            allowed.body[..hit].contains("DeployOnly")
+                || allowed.body[hit..].contains("DeployOnly")
+        );
+        assert!(
+            !allowed.body.contains("matched: statement 0"),
+            "{}",
+            allowed.body
+        );
+        assert_eq!(allowed.body.matches("statement matched").count(), 1);
+    }
+}
+
+#[test]
+fn the_access_map_shows_who_may_log_in_where_as_whom() {
+    for s in servers() {
+        let cookie = login_world(&s);
+        let p = web(
+            &s,
+            "GET",
+            "/ui/access?host=web-01&accounts=deploy%2Croot",
+            Some(&cookie),
+            None,
+            &[],
+        );
+        assert_eq!(p.status, 200, "{}", p.body);
+        // dev's row: own name denied, deploy allowed, root denied.
+        let row = &p.body[p.body.find("?user=dev\"").unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let cells: Vec<&str> = row
+            .match_indices("<td class=\"")
+            .map(|(i, _)| &row[i + 11..i + 14])
+            .collect();
+        assert_eq!(cells, ["no\"", "yes", "no\""], "{row}");
+        assert!(
+            row.contains("host:Principal") || row.contains("Allow"),
+            "{row}"
+        );
+        // The user view agrees.
+        let p = web(
+            &s,
+            "GET",
+            "/ui/access?user=dev&accounts=deploy%2Croot",
+            Some(&cookie),
+            None,
+            &[],
+        );
+        let row = &p.body[p.body.find("?host=web-01\"").unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert_eq!(row.matches("<td class=\"yes\"").count(), 1, "{row}");
+        assert_eq!(row.matches("<td class=\"no\"").count(), 2, "{row}");
+        // A change of policy is seen at once (the cache is per generation).
+        s.call(
+            &s.root(),
+            "DELETE",
+            "/v1/users/dev/attached-policies/devlogin",
+            None,
+        )
+        .ok();
+        let p = web(
+            &s,
+            "GET",
+            "/ui/access?host=web-01&accounts=deploy%2Croot",
+            Some(&cookie),
+            None,
+            &[],
+        );
+        let row = &p.body[p.body.find("?user=dev\"").unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(!row.contains("class=\"yes\""), "{row}");
+        // A caller who may not simulate sees the denial explained.
+        user_with_password(
+            &s,
+            "viewer",
+            r#"{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser","host:GetHost","host:ListHosts"],"Resource":"*"}"#,
+        );
+        let v = sign_in(&s, "viewer");
+        let p = web(&s, "GET", "/ui/access?host=web-01", Some(&v), None, &[]);
+        assert!(p.body.contains("iam:SimulatePrincipalPolicy"), "{}", p.body);
+        assert!(!p.body.contains("class=\"yes\""));
+    }
+}

@@ -14,7 +14,8 @@
 //!   time and a MAC; `HttpOnly; Secure; SameSite=Strict; Path=/`), idle and
 //!   absolute timeouts, CSRF tokens and origin checks, sign-out.
 //! - [`page`]: the layout, security headers, forms and error pages.
-//! - [`users`], [`groups`], [`policies`], [`simulate`]: the pages.
+//! - [`users`], [`groups`], [`policies`], [`simulate`], [`access`] (hosts
+//!   and the access map): the pages.
 //! - assets (`ca/assets/`) are embedded in the binary; no inline script or
 //!   style, so the Content-Security-Policy forbids both.
 
@@ -27,6 +28,7 @@ use axum::Router;
 
 use crate::state::Shared;
 
+pub mod access;
 pub mod groups;
 pub mod page;
 pub mod policies;
@@ -59,6 +61,8 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/policies/{name}/{op}", post(policies::act))
         .route("/ui/api/validate-policy", post(policies::validate))
         .route("/ui/simulate", get(simulate::form).post(simulate::run))
+        .route("/ui/hosts", get(access::hosts))
+        .route("/ui/access", get(access::map))
         .layer(middleware::map_response(security_headers))
 }
 

@@ -94,6 +94,8 @@ pub fn layout(ctx: &Ctx, title: &str, main: Markup) -> Html<String> {
                     li { a href="/ui/groups" { "Groups" } }
                     li { a href="/ui/policies" { "Policies" } }
                     li { a href="/ui/simulate" { "Simulator" } }
+                    li { a href="/ui/hosts" { "Hosts" } }
+                    li { a href="/ui/access" { "Access map" } }
                 }
             }
             div class="me" {
@@ -182,6 +184,8 @@ pub(crate) async fn home(State(st): State<Shared>, req: Request) -> Response {
             li { a href="/ui/groups" { "Groups" } " — members and their policies" }
             li { a href="/ui/policies" { "Policies" } " — documents, versions, live validation" }
             li { a href="/ui/simulate" { "Policy simulator" } " — why a request is allowed or denied" }
+            li { a href="/ui/hosts" { "Hosts" } " — agents online, last seen, versions" }
+            li { a href="/ui/access" { "Access map" } " — who may log in where, as whom" }
         }
     };
     ok(&ctx, "Home", body)

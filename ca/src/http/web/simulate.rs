@@ -238,13 +238,14 @@ async fn documents(
     Ok(out)
 }
 
-/// Statement indexes named by `identity[0]#N …` in any result.
+/// Statement indexes named by `identityPolicies[0]#N …` in any result.
 fn matched_indexes(r: &serde_json::Value) -> Vec<usize> {
     let mut out = Vec::new();
     for res in r["results"].as_array().into_iter().flatten() {
         for m in res["matchedStatements"].as_array().into_iter().flatten() {
             let s = m.as_str().unwrap_or_default();
-            if let Some(rest) = s.strip_prefix("identity[0]#") {
+            // `identityPolicies[0]#N (Sid) Effect`: the one document sent.
+            if let Some(rest) = s.strip_prefix("identityPolicies[0]#") {
                 let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 if let Ok(n) = n.parse::<usize>() {
                     if !out.contains(&n) {
