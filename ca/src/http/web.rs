@@ -43,6 +43,7 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/", get(page::home))
         .route("/ui/assets/ward.css", get(css))
         .route("/ui/assets/ward.js", get(js))
+        .route("/ui/assets/favicon.svg", get(favicon))
         .route("/ui/login", get(session::login_form).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(
@@ -128,6 +129,14 @@ async fn js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../../assets/ward.js"),
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../assets/favicon.svg"),
     )
         .into_response()
 }

@@ -70,6 +70,7 @@ pub fn document(title: &str, nav: Option<Markup>, main: Markup) -> Html<String> 
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · ward" }
                     link rel="stylesheet" href="/ui/assets/ward.css";
+                link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml";
                     script src="/ui/assets/ward.js" defer {}
                 }
                 body {

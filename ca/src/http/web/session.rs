@@ -144,26 +144,58 @@ fn peer(parts: &Parts) -> (Option<ConnInfo>, IpAddr, bool) {
     }
 }
 
-/// True unless the request says it comes from another origin: `Origin`
-/// (when sent) must be this server, `Sec-Fetch-Site` (when sent) must be
-/// `same-origin`.
+/// True unless the request says it comes from another origin.
+/// `Sec-Fetch-Site` (set by the browser, never by page script) must be
+/// `same-origin` when sent; `Origin` must then be this server or `null`
+/// (what a browser sends for a same-origin form post under
+/// `Referrer-Policy: no-referrer`). Without `Sec-Fetch-Site` (an older
+/// browser, or not a browser), an `Origin` that is sent must be this
+/// server exactly.
 pub fn same_origin(parts: &Parts) -> bool {
     let h = |k: &str| parts.headers.get(k).and_then(|v| v.to_str().ok());
-    if let Some(site) = h("sec-fetch-site") {
-        if site != "same-origin" {
-            return false;
-        }
+    let ours = |origin: &str| match server_host(parts) {
+        Some(host) => origin.eq_ignore_ascii_case(&format!("https://{host}")),
+        None => false,
+    };
+    match (h("sec-fetch-site"), h("origin")) {
+        (Some(site), _) if site != "same-origin" => false,
+        (Some(_), Some(origin)) => origin == "null" || ours(origin),
+        (Some(_), None) => true,
+        (None, Some(origin)) => ours(origin),
+        (None, None) => true,
     }
-    if let Some(origin) = h("origin") {
-        let host = h("host")
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
-        return match host {
-            Some(host) => origin.eq_ignore_ascii_case(&format!("https://{host}")),
-            None => false,
-        };
-    }
-    true
+}
+
+/// The refusal of a cross-origin POST, naming what was seen.
+fn cross_origin(parts: &Parts) -> Response {
+    let h = |k: &str| {
+        parts
+            .headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("(none)")
+            .to_owned()
+    };
+    page::refused(
+        StatusCode::FORBIDDEN,
+        "CrossOriginRequest",
+        &format!(
+            "this form was not sent from the dashboard's own pages (Origin {}, Sec-Fetch-Site {}, host {})",
+            h("origin"),
+            h("sec-fetch-site"),
+            server_host(parts).unwrap_or_else(|| "(none)".into())
+        ),
+    )
+}
+
+/// The host (and port) the request was sent to.
+fn server_host(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
 }
 
 /// A signed-in page request.
@@ -251,11 +283,7 @@ impl Ctx {
     pub async fn post(st: &Shared, req: Request) -> Result<(Ctx, Form), Response> {
         let (parts, body) = req.into_parts();
         if !same_origin(&parts) {
-            return Err(page::refused(
-                StatusCode::FORBIDDEN,
-                "CrossOriginRequest",
-                "this form was not sent from the dashboard's own pages",
-            ));
+            return Err(cross_origin(&parts));
         }
         let ctx = Ctx::from_parts(st, &parts).await?;
         let bytes = match crate::service::request::read_body(body, MAX_FORM).await {
@@ -361,11 +389,7 @@ fn login_page(status: StatusCode, note: Option<&str>, error: Option<&str>) -> Re
 pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     if !same_origin(&parts) {
-        return page::refused(
-            StatusCode::FORBIDDEN,
-            "CrossOriginRequest",
-            "this form was not sent from the dashboard's own pages",
-        );
+        return cross_origin(&parts);
     }
     let bytes = match crate::service::request::read_body(body, 16 * 1024).await {
         Ok(b) => b,
