@@ -330,6 +330,26 @@ fn mutations_without_the_csrf_token_or_from_another_origin_are_refused_and_write
             &[("sec-fetch-site", "cross-site")],
         );
         assert_eq!(p.status, 403);
+        // `Origin: null` (a sandboxed frame, a data: page) without
+        // Sec-Fetch-Site, or with a cross-site one: refused.
+        let p = web(
+            &s,
+            "POST",
+            "/ui/users",
+            Some(&cookie),
+            Some(&enc(&[("name", "mallory5"), ("csrf", &csrf)])),
+            &[("origin", "null")],
+        );
+        assert_eq!(p.status, 403);
+        let p = web(
+            &s,
+            "POST",
+            "/ui/users",
+            Some(&cookie),
+            Some(&enc(&[("name", "mallory6"), ("csrf", &csrf)])),
+            &[("origin", "null"), ("sec-fetch-site", "same-site")],
+        );
+        assert_eq!(p.status, 403);
         // Sign-in from another origin is refused too (login CSRF).
         let p = web(
             &s,
@@ -341,7 +361,9 @@ fn mutations_without_the_csrf_token_or_from_another_origin_are_refused_and_write
         );
         assert_eq!(p.status, 403);
         assert!(p.cookie().is_none());
-        for n in ["mallory1", "mallory2", "mallory3", "mallory4"] {
+        for n in [
+            "mallory1", "mallory2", "mallory3", "mallory4", "mallory5", "mallory6",
+        ] {
             assert!(!exists(n), "{n} was created");
         }
         // The control: the same request, right token and origin, works.
@@ -356,6 +378,18 @@ fn mutations_without_the_csrf_token_or_from_another_origin_are_refused_and_write
         assert_eq!(p.status, 303, "{}", p.body);
         assert_eq!(p.header("location"), Some("/ui/users/carol"));
         assert!(exists("carol"));
+        // What Chrome sends for a same-origin form post under
+        // Referrer-Policy: no-referrer: accepted.
+        let p = web(
+            &s,
+            "POST",
+            "/ui/users",
+            Some(&cookie),
+            Some(&enc(&[("name", "dave"), ("csrf", &csrf)])),
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert!(exists("dave"));
     }
 }
 

@@ -43,7 +43,10 @@ const CACHE_MAX: usize = 64;
 const OWN: &str = "(own name)";
 
 /// Rendered matrices by caller, view and inputs, with their generation.
-static CACHE: Mutex<Option<HashMap<String, (u64, Arc<String>)>>> = Mutex::new(None);
+type Matrices = HashMap<String, (u64, Arc<String>)>;
+
+/// The cache of rendered matrices (one ward-ca per process).
+static CACHE: Mutex<Option<Matrices>> = Mutex::new(None);
 
 fn cached(key: &str, gen: u64) -> Option<Arc<String>> {
     let g = CACHE.lock().ok()?;

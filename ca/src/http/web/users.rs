@@ -77,7 +77,7 @@ pub(crate) async fn list(State(st): State<Shared>, req: Request) -> Response {
                 users.push(u);
             }
         }
-        if let Some(_) = stopped_at {
+        if stopped_at.is_some() {
             // Resume after the last user shown.
             next = users
                 .last()
