@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod query;
 pub mod router;
 pub mod tls;
+pub mod web;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

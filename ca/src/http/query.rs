@@ -249,6 +249,14 @@ fn scope_for(claim: Option<&(String, String)>, configured: &str) -> (String, &'s
 }
 
 async fn serve(State(q): State<QueryState>, req: Request) -> Response {
+    // A browser's bare `GET /` (no parameters, no signature) is the
+    // dashboard's front door, not a Query API request.
+    if req.method() == Method::GET
+        && req.uri().query().is_none_or(str::is_empty)
+        && !req.headers().contains_key("authorization")
+    {
+        return crate::http::web::root(req).await;
+    }
     let id = request_id();
     match handle(&q, req, &id).await {
         Ok((body, authed)) => {

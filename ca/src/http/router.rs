@@ -80,6 +80,9 @@ pub fn router(st: Shared) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // The dashboard (issue #15): `/ui/…` (and a browser's bare `GET /`,
+        // which the Query API's `serve` hands to `web::root`).
+        .merge(crate::http::web::routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "NotFound",

@@ -1,0 +1,142 @@
+//! The dashboard: server-rendered HTML pages under `/ui/` (and `GET /`
+//! redirecting there when it carries no `Action` query parameter, which
+//! belongs to the AWS Query API).
+//!
+//! A third front end over the JSON API's handlers (see
+//! [`crate::http::dispatch`]): a page request is authenticated from its
+//! session cookie exactly as a bearer token is ([`crate::http::auth`]),
+//! and everything the page shows or does is a call of a `/v1/` route as
+//! that caller, so the handlers validate, authorize and audit, and a
+//! denial is rendered with its explanation. Nothing here decides access.
+//!
+//! - [`session`]: sign-in (the `POST /v1/login` handler itself), the
+//!   cookie (`__Host-ward-session`: the login's session token, a last-seen
+//!   time and a MAC; `HttpOnly; Secure; SameSite=Strict; Path=/`), idle and
+//!   absolute timeouts, CSRF tokens and origin checks, sign-out.
+//! - [`page`]: the layout, security headers, forms and error pages.
+//! - [`users`], [`groups`], [`policies`], [`simulate`], [`access`] (hosts
+//!   and the access map): the pages.
+//! - assets (`ca/assets/`) are embedded in the binary; no inline script or
+//!   style, so the Content-Security-Policy forbids both.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::Shared;
+
+pub mod access;
+pub mod groups;
+pub mod page;
+pub mod policies;
+pub mod session;
+pub mod simulate;
+pub mod users;
+
+/// The dashboard's routes (state supplied by the caller's router).
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/ui", get(|| async { redirect("/ui/") }))
+        .route("/ui/", get(page::home))
+        .route("/ui/assets/ward.css", get(css))
+        .route("/ui/assets/ward.js", get(js))
+        .route("/ui/assets/favicon.svg", get(favicon))
+        .route("/ui/login", get(session::login_form).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route(
+            "/ui/password",
+            get(session::password_form).post(session::change_password),
+        )
+        .route("/ui/users", get(users::list).post(users::create))
+        .route("/ui/users/{name}", get(users::show))
+        .route("/ui/users/{name}/{op}", post(users::act))
+        .route("/ui/users/{name}/access-keys/{id}", post(users::key_status))
+        .route("/ui/groups", get(groups::list).post(groups::create))
+        .route("/ui/groups/{name}", get(groups::show))
+        .route("/ui/groups/{name}/{op}", post(groups::act))
+        .route("/ui/policies", get(policies::list).post(policies::create))
+        .route("/ui/policies/{name}", get(policies::show))
+        .route("/ui/policies/{name}/{op}", post(policies::act))
+        .route("/ui/api/validate-policy", post(policies::validate))
+        .route("/ui/simulate", get(simulate::form).post(simulate::run))
+        .route("/ui/hosts", get(access::hosts))
+        .route("/ui/access", get(access::map))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// `GET /`: the dashboard for a browser; a request with an `Action` query
+/// parameter is the AWS Query API's (not served by this module).
+pub async fn root(req: Request) -> Response {
+    let has_action = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p.split('=').next() == Some("Action"));
+    if has_action {
+        return crate::error::ApiError::NotFound {
+            code: "NotFound",
+            message: "no such API route".into(),
+        }
+        .into_response();
+    }
+    redirect("/ui/")
+}
+
+/// A 303 to `to` (a path of ours).
+pub(crate) fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// The Content-Security-Policy of every dashboard response: only our own
+/// script and style files, no inline code, no framing, forms post to us.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+base-uri 'none'";
+
+/// Adds the security headers to every dashboard response.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    for (k, v) in [
+        ("content-security-policy", CSP),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    resp
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/ward.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/ward.js"),
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../assets/favicon.svg"),
+    )
+        .into_response()
+}

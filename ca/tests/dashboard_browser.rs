@@ -1,0 +1,130 @@
+//! The dashboard in a real browser: runs `tests/dashboard/flow.mjs`
+//! (playwright-core driving Debian's headless `chromium`) against a real
+//! ward-ca — the README's first five minutes: sign in, create user, group
+//! and policy, attach, an access key's secret shown once, a denial
+//! explained by the simulator, the access map. Screenshots are kept in
+//! `target/dashboard-artifacts/`.
+//!
+//! playwright-core is installed with npm into `WARD_PLAYWRIGHT_DIR`
+//! (default `~/.cache/ward-test/node`; `scripts/test` installs it) when
+//! missing. The test skips, loudly, only when chromium cannot start.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Db, Server};
+use std::path::PathBuf;
+use std::process::Command;
+
+const PASSWORD: &str = "correct horse battery staple 42";
+
+fn playwright_dir() -> PathBuf {
+    match std::env::var("WARD_PLAYWRIGHT_DIR") {
+        Ok(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+            .join(".cache/ward-test/node"),
+    }
+}
+
+fn skip(why: &str) {
+    eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! SKIPPING the dashboard browser test: {why}");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+}
+
+#[test]
+fn the_first_five_minutes_in_a_real_browser() {
+    let root_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        skip(&format!(
+            "{chromium} is not installed (scripts/test installs it)"
+        ));
+        return;
+    }
+    let pw = playwright_dir();
+    if !pw
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        std::fs::create_dir_all(&pw).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&pw)
+            .arg("playwright-core@1")
+            .output()
+            .expect("npm (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "npm install playwright-core: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let artifacts = root_dir.join("target/dashboard-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).unwrap();
+
+    let s = Server::start(Db::Sqlite).unwrap();
+    let root = s.root();
+    // An administrator with a password (root has none in ward: its access
+    // key is its only credential), and a host to map.
+    common::user_with_policy(
+        &s,
+        &root,
+        "admin",
+        r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#,
+    );
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/admin/login-profile",
+        Some(&serde_json::json!({"password": PASSWORD}).to_string()),
+    )
+    .ok();
+    s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"web-01"}"#))
+        .ok();
+
+    let out = Command::new("node")
+        .arg(root_dir.join("tests/dashboard/flow.mjs"))
+        .env("WARD_ENDPOINT", &s.endpoint)
+        .env("WARD_ADMIN", "admin")
+        .env("WARD_PASSWORD", PASSWORD)
+        .env("WARD_ACCOUNT", &s.account)
+        .env("WARD_ARTIFACTS", &artifacts)
+        .env("WARD_PLAYWRIGHT_DIR", pw.join("node_modules"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node (scripts/test installs nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) && stdout.contains("CHROMIUM-CANNOT-START") {
+        skip(&format!("chromium cannot start: {stdout}{stderr}"));
+        return;
+    }
+    assert!(
+        out.status.success() && stdout.contains("FLOW-OK"),
+        "browser flow failed (screenshots in {}):\n{stdout}\n{stderr}",
+        artifacts.display()
+    );
+    // Every step left its screenshot.
+    for shot in [
+        "01-sign-in",
+        "02-home",
+        "03-policy-invalid",
+        "04-group",
+        "05-secret-once",
+        "06-simulate-denied",
+        "07-simulate-allowed",
+        "08-access-map",
+        "09-users-390",
+    ] {
+        let p = artifacts.join(format!("{shot}.png"));
+        assert!(
+            std::fs::metadata(&p)
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "{} missing",
+            p.display()
+        );
+    }
+}
