@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
+pub mod api;
 pub mod auth;
 pub mod dispatch;
 pub mod query;

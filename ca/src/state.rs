@@ -61,8 +61,8 @@ pub struct AppState {
     /// Audit batches per host (`crate::service::host_audit`).
     pub host_audit_limits: RateBuckets,
     /// Unauthenticated identity-pool requests per source address
-    /// (`crate::service::identity_pools`).
-    pub guest_limits: crate::service::identity_pools::GuestLimiter,
+    /// (used by `service::identity_pools`).
+    pub guest_limits: GuestLimiter,
 }
 
 /// A cache whose entries are valid only for the store generation they
@@ -426,5 +426,52 @@ mod rate_tests {
             assert_eq!(b.take("h1", 2, 3, t), Ok(()));
         }
         assert_eq!(b.take("h1", 2, 3, t), Err(1));
+    }
+}
+
+/// Most guest sources tracked at once by [`GuestLimiter`].
+const GUEST_BUCKETS_MAX: usize = 100_000;
+
+/// Token buckets of unauthenticated requests by source (an IPv4 address,
+/// an IPv6 /64): up to `burst` at once, refilled at `per_minute`. Memory
+/// is bounded: when full, buckets that have refilled are dropped; if none
+/// has, a new source is refused (fail closed).
+#[derive(Debug, Default)]
+pub struct GuestLimiter {
+    map: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl GuestLimiter {
+    /// Takes a token for `key`; `Err(seconds to wait)` if there is none.
+    pub fn take(
+        &self,
+        key: &str,
+        per_minute: u32,
+        burst: u32,
+        at: std::time::Instant,
+    ) -> Result<(), u64> {
+        let rate = f64::from(per_minute.max(1)) / 60.0;
+        let burst = f64::from(burst.max(1));
+        let level = |(tokens, t): &(f64, std::time::Instant)| {
+            (tokens + at.saturating_duration_since(*t).as_secs_f64() * rate).min(burst)
+        };
+        let Ok(mut map) = self.map.lock() else {
+            return Err(60);
+        };
+        if !map.contains_key(key) && map.len() >= GUEST_BUCKETS_MAX {
+            map.retain(|_, b| level(b) < burst);
+            if map.len() >= GUEST_BUCKETS_MAX {
+                return Err(60);
+            }
+        }
+        let b = map.entry(key.to_owned()).or_insert((burst, at));
+        let tokens = level(b);
+        if tokens >= 1.0 {
+            *b = (tokens - 1.0, at);
+            Ok(())
+        } else {
+            *b = (tokens, at);
+            Err(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! implementations of it. Once a request of theirs is authenticated into a
 //! [`Caller`], they call the JSON route that does the job through
 //! [`Dispatch::call`]: the request runs through the very handlers of
-//! [`router::api`](crate::http::router::api) — their validation, their
+//! [`api::api`](crate::http::api::api) — their validation, their
 //! authorization against the caller's policies, their audit events — and
 //! the front end renders the JSON reply (or the typed error) in its own
 //! format. Nothing here decides anything: the same host-route confinement
@@ -90,9 +90,9 @@ impl Reply {
 }
 
 impl Dispatch {
-    /// The `/v1/` routes of [`crate::http::router::api`] over `st`.
+    /// The `/v1/` routes of [`crate::http::api::api`] over `st`.
     pub fn new(st: Shared) -> Dispatch {
-        let api = crate::http::router::api()
+        let api = crate::http::api::api()
             .fallback(|| async {
                 ApiError::NotFound {
                     code: "NotFound",
@@ -119,7 +119,7 @@ impl Dispatch {
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, ApiError> {
         let path = path_and_query.split('?').next().unwrap_or_default();
-        if !path.starts_with("/v1/") || crate::http::router::ambiguous_path(path) {
+        if !path.starts_with("/v1/") || crate::http::api::ambiguous_path(path) {
             return Err(ApiError::invalid(
                 "path",
                 "paths with '.', '..' or empty segments are refused",

@@ -23,9 +23,9 @@ use rand::RngCore;
 use crate::conn::ConnInfo;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
+use crate::http::api::MAX_BODY;
 use crate::http::auth::{authenticate_scoped, Refusal, Scope};
 use crate::http::dispatch::{Dispatch, Failure};
-use crate::http::router::MAX_BODY;
 use crate::service::request::read_body;
 use crate::state::Shared;
 

@@ -12,24 +12,18 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::conn::ConnInfo;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
 use crate::http::auth::authenticate;
-use crate::service::audit::{audit_checkpoint, audit_events, audit_key, audit_verify};
-use crate::service::credentials::{
-    create_access_key, delete_access_key, delete_login_profile, list_access_keys,
-    put_login_profile, update_access_key,
-};
-use crate::service::iam::*;
+use crate::service::audit::audit_key;
 use crate::service::request::read_body;
 use crate::state::Shared;
 
-/// Largest request body accepted.
-pub const MAX_BODY: usize = 256 * 1024;
+pub use crate::http::api::{ambiguous_path, api, MAX_BODY};
 
 /// The whole HTTP surface.
 pub fn router(st: Shared) -> Router {
@@ -94,239 +88,6 @@ pub fn router(st: Shared) -> Router {
         .layer(middleware::from_fn(refuse_ambiguous_paths))
         .layer(middleware::from_fn_with_state(st.clone(), count_responses))
         .with_state(st)
-}
-
-/// The authenticated `/v1/` routes without authentication in front:
-/// [`router`] puts `authn` before them, and [`crate::http::dispatch`] calls
-/// them for an already authenticated caller — one set of handlers (and so
-/// one authorization path) behind every wire format.
-pub fn api() -> Router<Shared> {
-    Router::new()
-        .route("/v1/whoami", get(whoami))
-        .route("/v1/users", post(create_user).get(list_users))
-        .route(
-            "/v1/users/{name}",
-            get(get_user).patch(update_user).delete(delete_user),
-        )
-        .route("/v1/users/{name}/tags", post(tag_user).delete(untag_user))
-        .route(
-            "/v1/users/{name}/disable",
-            post(crate::service::disable::disable),
-        )
-        .route(
-            "/v1/users/{name}/enable",
-            post(crate::service::disable::enable),
-        )
-        .route("/v1/users/{name}/groups", get(groups_for_user))
-        .route(
-            "/v1/users/{name}/permissions-boundary",
-            put(put_boundary).delete(delete_boundary),
-        )
-        .route(
-            "/v1/users/{name}/login-profile",
-            put(put_login_profile).delete(delete_login_profile),
-        )
-        .route(
-            "/v1/users/{name}/sessions",
-            get(crate::service::sessions::list).delete(crate::service::sessions::revoke_all),
-        )
-        .route(
-            "/v1/users/{name}/sessions/{id}",
-            axum::routing::delete(crate::service::sessions::revoke),
-        )
-        .route(
-            "/v1/users/{name}/access-keys",
-            post(create_access_key).get(list_access_keys),
-        )
-        .route(
-            "/v1/users/{name}/access-keys/{id}",
-            axum::routing::patch(update_access_key).delete(delete_access_key),
-        )
-        .route(
-            "/v1/users/{name}/ssh-keys",
-            post(crate::service::ssh_keys::upload).get(crate::service::ssh_keys::list),
-        )
-        .route(
-            "/v1/users/{name}/ssh-keys/{id}",
-            get(crate::service::ssh_keys::get)
-                .patch(crate::service::ssh_keys::update)
-                .delete(crate::service::ssh_keys::delete),
-        )
-        .route("/v1/mfa-devices", post(crate::service::mfa::create))
-        .route(
-            "/v1/mfa-devices/{name}",
-            axum::routing::delete(crate::service::mfa::delete),
-        )
-        .route(
-            "/v1/users/{name}/mfa-devices",
-            post(crate::service::mfa::enable).get(crate::service::mfa::list),
-        )
-        .route(
-            "/v1/users/{name}/mfa-devices/{device}",
-            axum::routing::delete(crate::service::mfa::deactivate),
-        )
-        .route(
-            "/v1/users/{name}/mfa-devices/{device}/resync",
-            post(crate::service::mfa::resync),
-        )
-        .route(
-            "/v1/simulate/principal",
-            post(crate::service::simulate::principal),
-        )
-        .route(
-            "/v1/simulate/custom",
-            post(crate::service::simulate::custom),
-        )
-        .route(
-            "/v1/ssh/user-certificates",
-            post(crate::service::certificates::ssh_user_certificate),
-        )
-        .route(
-            "/v1/x509/client-certificates",
-            post(crate::service::certificates::x509_client_certificate),
-        )
-        .route(
-            "/v1/hosts",
-            post(crate::service::hosts::register).get(crate::service::hosts::list),
-        )
-        .route(
-            "/v1/hosts/{name}",
-            get(crate::service::hosts::get)
-                .delete(crate::service::hosts::deregister)
-                .patch(crate::service::host_registry::update),
-        )
-        .route(
-            "/v1/gateway-sessions/{id}/terminate",
-            post(crate::service::gateway_sessions::terminate),
-        )
-        .route(
-            "/v1/hosts/{name}/ssh-certificate",
-            post(crate::service::hosts::host_certificate),
-        )
-        .route("/v1/certificates", get(crate::service::certificates::list))
-        .route(
-            "/v1/certificates/{serial}/revoke",
-            post(crate::service::certificates::revoke),
-        )
-        .route(
-            "/v1/users/{name}/certificates/revoke",
-            post(crate::service::certificates::revoke_user),
-        )
-        .route(
-            "/v1/change-password",
-            post(crate::service::passwords::change_password),
-        )
-        .route("/v1/groups", post(create_group).get(list_groups))
-        .route("/v1/groups/{name}", get(get_group).delete(delete_group))
-        .route(
-            "/v1/groups/{name}/users/{user}",
-            put(add_user_to_group).delete(remove_user_from_group),
-        )
-        .route("/v1/policies", post(create_policy).get(list_policies))
-        .route("/v1/policies/{name}", get(get_policy).delete(delete_policy))
-        .route(
-            "/v1/policies/{name}/versions",
-            post(create_policy_version).get(list_policy_versions),
-        )
-        .route(
-            "/v1/policies/{name}/versions/{v}",
-            get(get_policy_version).delete(delete_policy_version),
-        )
-        .route(
-            "/v1/policies/{name}/default-version",
-            put(set_default_version),
-        )
-        .route(
-            "/v1/roles",
-            post(crate::service::roles::create_role).get(crate::service::roles::list_roles),
-        )
-        .route(
-            "/v1/roles/{name}",
-            get(crate::service::roles::get_role)
-                .patch(crate::service::roles::update_role)
-                .delete(crate::service::roles::delete_role),
-        )
-        .route(
-            "/v1/roles/{name}/trust-policy",
-            put(crate::service::roles::update_trust),
-        )
-        .route(
-            "/v1/roles/{name}/tags",
-            post(crate::service::roles::tag_role).delete(crate::service::roles::untag_role),
-        )
-        .route(
-            "/v1/roles/{name}/permissions-boundary",
-            put(crate::service::roles::put_boundary).delete(crate::service::roles::delete_boundary),
-        )
-        .route(
-            "/v1/roles/{name}/revoke-sessions",
-            post(crate::service::roles::revoke_sessions),
-        )
-        .route(
-            "/v1/sts/assume-role",
-            post(crate::service::sts::assume_role),
-        )
-        .route(
-            "/v1/sts/session-token",
-            post(crate::service::sts::session_token),
-        )
-        .route(
-            "/v1/identity-pools",
-            post(crate::service::identity_pools::create).get(crate::service::identity_pools::list),
-        )
-        .route(
-            "/v1/identity-pools/{id}",
-            get(crate::service::identity_pools::get)
-                .patch(crate::service::identity_pools::update)
-                .delete(crate::service::identity_pools::delete),
-        )
-        .route(
-            "/v1/identity/id",
-            post(crate::service::identity_pools::get_id),
-        )
-        .route(
-            "/v1/identity/credentials",
-            post(crate::service::identity_pools::credentials),
-        )
-        .route("/v1/{kind}/{name}/attached-policies", get(list_attached))
-        .route(
-            "/v1/{kind}/{name}/attached-policies/{policy}",
-            put(attach_policy).delete(detach_policy),
-        )
-        .route("/v1/{kind}/{name}/policies", get(list_inline))
-        .route(
-            "/v1/{kind}/{name}/policies/{pname}",
-            put(put_inline).get(get_inline).delete(delete_inline),
-        )
-        .route("/v1/audit/events", get(audit_events))
-        .route("/v1/audit/verify", get(audit_verify))
-        .route("/v1/audit/checkpoint", get(audit_checkpoint))
-        .route(
-            "/v1/hosts/{name}/join-tokens",
-            post(crate::service::host_join::create_token),
-        )
-        .route("/v1/host/renew", post(crate::service::host_join::renew))
-        .route(
-            "/v1/host/snapshot",
-            get(crate::service::host_sync::snapshot),
-        )
-        .route("/v1/host/audit", post(crate::service::host_audit::deliver))
-        .route(
-            "/v1/host/password/verify",
-            post(crate::service::host_passwords::verify),
-        )
-        .route(
-            "/v1/host/password/change",
-            post(crate::service::host_passwords::change),
-        )
-        .route(
-            "/v1/host/mfa/verify",
-            post(crate::service::mfa::host_verify),
-        )
-        .route(
-            "/v1/host/gateway/session-certificate",
-            post(crate::service::gateway_certs::issue),
-        )
 }
 
 async fn count_responses(State(st): State<Shared>, req: Request, next: Next) -> Response {
@@ -399,17 +160,6 @@ fn peer(parts: &Parts) -> (IpAddr, bool) {
     }
 }
 
-/// True if a raw path has `.`/`..` segments (also percent-encoded) or an
-/// empty segment. SigV4 signs the normalised path while the router sees
-/// the raw one, so such paths are refused before either looks at them.
-pub(crate) fn ambiguous_path(path: &str) -> bool {
-    path.split('/').skip(1).enumerate().any(|(i, seg)| {
-        let lower = seg.to_ascii_lowercase();
-        let dots = lower.replace("%2e", ".");
-        dots == "." || dots == ".." || (seg.is_empty() && i + 1 < path.split('/').count() - 1)
-    }) || path.to_ascii_lowercase().contains("%2f")
-}
-
 /// Refuses [`ambiguous_path`]s on every route (and on no route: a path
 /// that names no route is still refused as ambiguous, not as unknown).
 async fn refuse_ambiguous_paths(req: Request, next: Next) -> Response {
@@ -457,8 +207,13 @@ mod tests {
     /// its source: each `.route("PATH", get(…).post(…))` call, with
     /// `{kind}` expanded to `users`, `groups` and `roles` as `kind_of` does.
     fn served() -> std::collections::BTreeSet<(String, String)> {
-        let src = include_str!("router.rs");
-        let src = &src[..src.find("#[cfg(test)]").unwrap()];
+        let router = include_str!("router.rs");
+        let src = format!(
+            "{}{}",
+            &router[..router.find("#[cfg(test)]").unwrap()],
+            include_str!("api.rs")
+        );
+        let src = src.as_str();
         let b = src.as_bytes();
         let mut out = std::collections::BTreeSet::new();
         let mut at = 0;

@@ -30,7 +30,9 @@ use crate::state::Shared;
 
 pub mod access;
 pub mod groups;
+pub mod markup;
 pub mod page;
+pub mod password;
 pub mod policies;
 pub mod session;
 pub mod simulate;
@@ -48,7 +50,7 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/logout", post(session::logout))
         .route(
             "/ui/password",
-            get(session::password_form).post(session::change_password),
+            get(password::password_form).post(password::change_password),
         )
         .route("/ui/users", get(users::list).post(users::create))
         .route("/ui/users/{name}", get(users::show))

@@ -38,6 +38,7 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::service::authz::system_grant;
 use crate::service::caller::{require_host, user_arn, Caller};
+use crate::service::names::check_rhost;
 use crate::service::passwords::{argon2, check_and_hash, store_changed};
 use crate::service::request::body;
 use crate::state::{now, AppState, Shared};
@@ -47,8 +48,6 @@ use crate::store::AuditEvent;
 
 /// Longest PAM service name accepted.
 const MAX_SERVICE: usize = 64;
-/// Longest rhost accepted (a DNS name is at most 253).
-const MAX_RHOST: usize = 253;
 /// The per-user budget, in multiples of `passwords.max_failures` (the
 /// per user + rhost budget).
 const USER_BUDGET: i64 = 4;
@@ -102,26 +101,6 @@ fn attempt<'a>(
         service,
         rhost,
     })
-}
-
-/// An rhost as sent by a host: at most 253 printable ASCII characters
-/// (an address or a name); empty counts as absent; an address comes back
-/// in canonical form (`::ffff:192.0.2.1` is `192.0.2.1`), a name in lower
-/// case, so that each names one throttle scope.
-pub(crate) fn check_rhost(rhost: Option<&str>) -> Result<Option<String>, ApiError> {
-    match rhost {
-        None | Some("") => Ok(None),
-        Some(r) if r.len() > MAX_RHOST || !r.bytes().all(|b| b.is_ascii_graphic()) => {
-            Err(ApiError::invalid(
-                "rhost",
-                format!("rhost must be at most {MAX_RHOST} printable ASCII characters"),
-            ))
-        }
-        Some(r) => Ok(Some(match r.parse::<std::net::IpAddr>() {
-            Ok(ip) => ip.to_canonical().to_string(),
-            Err(_) => r.to_ascii_lowercase(),
-        })),
-    }
 }
 
 impl Attempt<'_> {

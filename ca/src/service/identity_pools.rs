@@ -28,9 +28,7 @@
 //!   ends its sessions and refuses its identities. Every issuance is
 //!   audited.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -69,8 +67,6 @@ pub const SESSION_SECONDS: i64 = 3_600;
 pub const MAX_GUEST_BODY: usize = 4 * 1024;
 /// Longest pool name (Cognito).
 const MAX_NAME: usize = 128;
-/// Most source addresses the guest limiter tracks.
-const GUEST_BUCKETS_MAX: usize = 100_000;
 
 /// `identity:amr` of a guest and of a signed-in user.
 const AMR_GUEST: &str = "unauthenticated";
@@ -501,43 +497,7 @@ pub(crate) async fn delete(
 
 // ---- guests: rate limit ----------------------------------------------------
 
-/// Token buckets of unauthenticated requests by source (an IPv4 address,
-/// an IPv6 /64): up to `burst` at once, refilled at `per_minute`. Memory
-/// is bounded: when full, buckets that have refilled are dropped; if none
-/// has, a new source is refused (fail closed).
-#[derive(Debug, Default)]
-pub struct GuestLimiter {
-    map: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl GuestLimiter {
-    /// Takes a token for `key`; `Err(seconds to wait)` if there is none.
-    pub fn take(&self, key: &str, per_minute: u32, burst: u32, at: Instant) -> Result<(), u64> {
-        let rate = f64::from(per_minute.max(1)) / 60.0;
-        let burst = f64::from(burst.max(1));
-        let level = |(tokens, t): &(f64, Instant)| {
-            (tokens + at.saturating_duration_since(*t).as_secs_f64() * rate).min(burst)
-        };
-        let Ok(mut map) = self.map.lock() else {
-            return Err(60);
-        };
-        if !map.contains_key(key) && map.len() >= GUEST_BUCKETS_MAX {
-            map.retain(|_, b| level(b) < burst);
-            if map.len() >= GUEST_BUCKETS_MAX {
-                return Err(60);
-            }
-        }
-        let b = map.entry(key.to_owned()).or_insert((burst, at));
-        let tokens = level(b);
-        if tokens >= 1.0 {
-            *b = (tokens - 1.0, at);
-            Ok(())
-        } else {
-            *b = (tokens, at);
-            Err(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
-        }
-    }
-}
+pub use crate::state::GuestLimiter;
 
 /// The rate-limit key of a source: an IPv4 address, or an IPv6 /64.
 fn source_key(ip: IpAddr) -> String {

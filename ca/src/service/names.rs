@@ -98,6 +98,29 @@ pub fn password(field: &str, user: &str, pw: &str, min_length: usize) -> Result<
     Ok(())
 }
 
+/// Longest rhost accepted (a DNS name is at most 253).
+const MAX_RHOST: usize = 253;
+
+/// An rhost as sent by a host: at most 253 printable ASCII characters
+/// (an address or a name); empty counts as absent; an address comes back
+/// in canonical form (`::ffff:192.0.2.1` is `192.0.2.1`), a name in lower
+/// case, so that each names one throttle scope.
+pub(crate) fn check_rhost(rhost: Option<&str>) -> Result<Option<String>, ApiError> {
+    match rhost {
+        None | Some("") => Ok(None),
+        Some(r) if r.len() > MAX_RHOST || !r.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(ApiError::invalid(
+                "rhost",
+                format!("rhost must be at most {MAX_RHOST} printable ASCII characters"),
+            ))
+        }
+        Some(r) => Ok(Some(match r.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_canonical().to_string(),
+            Err(_) => r.to_ascii_lowercase(),
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
