@@ -56,13 +56,17 @@ const MAX_FORM: usize = 128 * 1024;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// The idle timeout in force.
+/// The idle timeout in force, read from the environment once per process
+/// (not on every page request).
 pub fn idle_seconds() -> i64 {
-    std::env::var("WARD_DASHBOARD_IDLE_SECONDS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|s| (1..=86_400).contains(s))
-        .unwrap_or(DEFAULT_IDLE_SECONDS)
+    static IDLE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *IDLE.get_or_init(|| {
+        std::env::var("WARD_DASHBOARD_IDLE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|s| (1..=86_400).contains(s))
+            .unwrap_or(DEFAULT_IDLE_SECONDS)
+    })
 }
 
 /// HMAC-SHA256 (hex) of `label ‖ 0 ‖ data` under the dashboard key, which
