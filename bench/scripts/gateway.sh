@@ -8,7 +8,8 @@
 #      'cat >/dev/null'` (REPEATS each, interleaved; best and median);
 #   3. terminating mode (`ssh -o User=root%web-01 GATEWAY`) vs a direct
 #      `ssh root@TARGET`: login time (RUNS each) and SIZE_MIB MiB piped
-#      through (REPEATS each), interleaved. The target presents a host
+#      through (REPEATS each), interleaved; the throughput also vs a stock
+#      terminating bastion (ssh into the stock sshd, ssh on from there). The target presents a host
 #      certificate from ward's SSH host CA (the gateway requires one);
 #   4. memory per idle open session: IDLE (500) `ssh -W sink-01:PORT JUMP`
 #      sessions held open at once to a TCP sink (what `ssh -J` runs
@@ -186,6 +187,9 @@ via_gw()    { ssh -F "$DIR/ssh_config" -J gw root@web-01 "$@"; }
 via_stock() { ssh -F "$DIR/ssh_config" -J stockjump target "$@"; }
 via_term()  { ssh -F "$DIR/ssh_config" -o User=root%web-01 gw "$@"; }
 via_direct() { ssh -F "$DIR/ssh_config" target "$@"; }
+# A stock terminating bastion: ssh into the stock sshd, and from there ssh
+# on to the target (the same two decrypt/encrypt legs terminating mode has).
+via_twohop() { ssh -F "$DIR/ssh_config" target "ssh -F $DIR/ssh_config target '$*'"; }
 via_term true || { echo "terminating path fails:"; tail -20 "$DIR/gateway.log"; exit 1; }
 via_gw true || { echo "gateway path fails:"; tail -20 "$DIR/gateway.log"; exit 1; }
 via_stock true || { echo "stock jump path fails:"; tail -20 "$DIR/sshd/log"; exit 1; }
@@ -232,9 +236,9 @@ read -r DI_P50 DI_P90 <<<"$(stats "$DIR/t_direct")"
 printf "%-28s p50 %8s ms   p90 %8s ms\n" "terminating via gateway" "$TE_P50" "$TE_P90"
 printf "%-28s p50 %8s ms   p90 %8s ms\n" "direct ssh" "$DI_P50" "$DI_P90"
 python3 -c "import sys; print('login time ratio terminating/direct (p50): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_P50" "$DI_P50"
-: >"$DIR/b_term"; : >"$DIR/b_direct"
+: >"$DIR/b_term"; : >"$DIR/b_direct"; : >"$DIR/b_twohop"
 for _ in $(seq 1 "$REPEATS"); do
-  for kind in term direct; do
+  for kind in term direct twohop; do
     a=$(now_ns)
     head -c $((SIZE_MIB*1024*1024)) /dev/zero | "via_$kind" 'cat >/dev/null'
     b=$(now_ns)
@@ -246,6 +250,9 @@ read -r DI_BEST DI_MED <<<"$(bstats "$DIR/b_direct")"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "terminating via gateway" "$TE_BEST" "$TE_MED"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "direct ssh" "$DI_BEST" "$DI_MED"
 python3 -c "import sys; print('throughput ratio terminating/direct (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_MED" "$DI_MED"
+read -r TH_BEST TH_MED <<<"$(bstats "$DIR/b_twohop")"
+printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "stock bastion, ssh in ssh" "$TH_BEST" "$TH_MED"
+python3 -c "import sys; print('throughput ratio terminating/stock two-hop (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_MED" "$TH_MED"
 
 echo "== 4. memory per idle open session ($IDLE sessions held open at once)"
 kb() { awk -v k="$2:" '$1==k {print $2}' "$1"; }
