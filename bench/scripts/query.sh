@@ -54,17 +54,26 @@ rps() {
   while IFS= read -r line; do h+=(-H "$line"); done <<< "$(headers "$1" "$2" "$3")"
   code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$WARD_CA_BUNDLE" "${h[@]}" "$1")
   [ "$code" = 200 ] || { echo "$1 returned $code" >&2; exit 1; }
+  local c0 c1
+  c0=$(cpu_ticks)
   wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "${h[@]}" "$1" > "$DIR/wrk.txt"
+  c1=$(cpu_ticks)
   cat "$DIR/wrk.txt" >&2
   if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' "$DIR/wrk.txt"; then
     echo "non-2xx answers or socket errors in the run" >&2; exit 1
   fi
-  awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt"
+  # requests/s, and ward-ca's CPU time (user + system) per request in µs:
+  # the second is what the front end costs, whatever else the machine runs.
+  awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
+    '/requests in/ {n=$1} /Requests\/sec/ {r=$2} END {printf "%s %.1f\n", r, d*1e6/hz/n}' "$DIR/wrk.txt"
 }
+# ward-ca's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 
-JSON=$(rps "$WARD_ENDPOINT/v1/users/alice" ward local)
-QUERY=$(rps "$WARD_ENDPOINT/?Action=GetUser&UserName=alice&Version=2010-05-08" iam us-east-1)
-JSON2=$(rps "$WARD_ENDPOINT/v1/users/alice" ward local)
-echo "JSON GetUser:  $JSON req/s, again after the Query run: $JSON2 req/s"
-echo "Query GetUser: $QUERY req/s"
-python3 -c 'import sys; j=(float(sys.argv[1])+float(sys.argv[3]))/2; print(f"Query/JSON: {float(sys.argv[2])/j:.2f}x")' "$JSON" "$QUERY" "$JSON2"
+read -r JSON JCPU <<<"$(rps "$WARD_ENDPOINT/v1/users/alice" ward local)"
+read -r QUERY QCPU <<<"$(rps "$WARD_ENDPOINT/?Action=GetUser&UserName=alice&Version=2010-05-08" iam us-east-1)"
+read -r JSON2 JCPU2 <<<"$(rps "$WARD_ENDPOINT/v1/users/alice" ward local)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "JSON GetUser:  $JSON req/s ($JCPU µs CPU/request), again after the Query run: $JSON2 req/s ($JCPU2 µs)"
+echo "Query GetUser: $QUERY req/s ($QCPU µs CPU/request)"
+python3 -c 'import sys; a=list(map(float,sys.argv[1:])); j=(a[0]+a[2])/2; jc=(a[3]+a[5])/2; print(f"Query/JSON: {a[1]/j:.2f}x requests/s, {jc/a[4]:.2f}x (JSON CPU/request over Query CPU/request)")' "$JSON" "$QUERY" "$JSON2" "$JCPU" "$QCPU" "$JCPU2"
