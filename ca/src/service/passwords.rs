@@ -274,7 +274,7 @@ pub(crate) async fn change_password(
         Identity::Root => {
             return Err(ApiError::invalid(
                 "caller",
-                "the account root has no password to change",
+                "the account root's password is set on the server machine with `ward-ca root-password`",
             ))
         }
         Identity::RoleSession(_) => {
