@@ -38,8 +38,7 @@ struct Params {
 
 /// `GET /ui/audit?action=&principal=&since=&until=&outcome=&afterSeq=&verify=`.
 pub(crate) async fn list(State(st): State<Shared>, req: Request) -> Response {
-    let p: Params =
-        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    let p: Params = serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
     let ctx = match Ctx::get(&st, req).await {
         Ok(c) => c,
         Err(r) => return r,

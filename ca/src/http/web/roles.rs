@@ -277,7 +277,8 @@ pub(crate) async fn act(
                 .await
         }
         "trust" => {
-            let body = serde_json::json!({"document": document(form.get("document").unwrap_or(""))});
+            let body =
+                serde_json::json!({"document": document(form.get("document").unwrap_or(""))});
             ctx.call(
                 Method::PUT,
                 &format!("/v1/roles/{seg}/trust-policy"),

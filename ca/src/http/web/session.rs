@@ -458,8 +458,7 @@ pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
 async fn root_login(st: &Shared, parts: &Parts, form: &Form) -> Response {
     let (_, ip, _) = peer(parts);
     let code = form.get("mfaCode").filter(|c| !c.is_empty());
-    match crate::service::root_login::login(st, ip, form.get("password").unwrap_or(""), code)
-        .await
+    match crate::service::root_login::login(st, ip, form.get("password").unwrap_or(""), code).await
     {
         Ok(opened) => {
             let mut resp = redirect("/ui/");
