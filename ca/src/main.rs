@@ -7,7 +7,8 @@
 //! - `ward-ca init --config FILE` does the same setup for a production
 //!   configuration; `ward-ca serve --config FILE` runs it;
 //!   `--check-config` validates the file and exits.
-//! - `ward-ca root-key create` mints a new root access key (shown once).
+//! - `ward-ca root-key create` mints a new root access key (shown once);
+//!   `ward-ca root-password` sets root's dashboard password.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -95,6 +96,17 @@ enum Command {
     /// Root access keys.
     #[command(subcommand)]
     RootKey(RootKeyCommand),
+    /// Set the account root's dashboard password (sign in at /ui/ as
+    /// `root`). Prompts twice on a terminal; otherwise reads one line of
+    /// standard input. Ends every root dashboard session.
+    RootPassword {
+        /// Configuration file; or --data-dir for a dev installation.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory of a dev installation.
+        #[arg(long, default_value = "ward-data")]
+        data_dir: PathBuf,
+    },
     /// Add a new key to a certificate authority (ssh-user, ssh-host,
     /// x509-issuing); the old keys stay trusted until retired.
     Rotate {
@@ -269,6 +281,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             say(&format!("{key_id}: retired"));
             Ok(())
         }
+        Command::RootPassword { config, data_dir } => {
+            let c = local_config(config, data_dir)?;
+            require_initialised(&c, "ward-ca init")?;
+            let password = read_new_password()?;
+            let master = MasterKey::load(&c.data_dir.join("master.key"))?;
+            let store = Store::open_with(&c.database, &c.store_timeouts)
+                .await?
+                .require_account()
+                .await?
+                .keyed(&master)
+                .await?;
+            let ended = ward_ca::service::root_login::set_password(
+                &store,
+                c.passwords.min_length,
+                c.passwords.lockout_seconds,
+                &password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.message()))?;
+            say(&format!(
+                "root's dashboard password is set ({ended} root session(s) ended): sign in at /ui/ as root"
+            ));
+            Ok(())
+        }
         Command::RootKey(RootKeyCommand::Create { config, data_dir }) => {
             let c = match config {
                 Some(p) => Config::load(&p).map_err(anyhow::Error::msg)?,
@@ -287,6 +323,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A new password: prompted twice without echo on a terminal, else one
+/// line of standard input (at most 1 KiB, without its line ending).
+fn read_new_password() -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password for root: ")
+            .context("reading the password")?;
+        let again = rpassword::prompt_password("Retype it: ").context("reading the password")?;
+        if first != again {
+            bail!("the passwords do not match");
+        }
+        return Ok(first);
+    }
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(1025)
+        .read_to_end(&mut buf)
+        .context("reading the password from standard input")?;
+    if buf.len() > 1024 {
+        bail!("the password on standard input is longer than 1024 bytes");
+    }
+    let text = String::from_utf8(buf).context("the password is not UTF-8")?;
+    let line = text.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(line)
 }
 
 /// Creates every certificate authority that has no key yet (audited).

@@ -29,6 +29,7 @@ pub mod passwords;
 pub mod posix;
 pub mod request;
 pub mod roles;
+pub mod root_login;
 pub mod sessions;
 pub mod simulate;
 pub mod ssh_keys;

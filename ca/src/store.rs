@@ -46,6 +46,7 @@ pub mod identity_pools;
 pub mod install;
 pub mod mfa;
 pub mod roles;
+pub mod root_login;
 pub mod ssh_keys;
 
 /// A database connection (sqlx's `Any` driver), for the store functions in

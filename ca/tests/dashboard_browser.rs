@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: runs `tests/dashboard/flow.mjs`
 //! (playwright-core driving Debian's headless `chromium`) against a real
-//! ward-ca — the README's first five minutes: sign in, create user, group
-//! and policy, attach, an access key's secret shown once, a denial
-//! explained by the simulator, the access map. Screenshots are kept in
+//! ward-ca — the README's first five minutes: sign in as root (its password
+//! set with `ward-ca root-password`), create user, group and policy,
+//! attach, an access key's secret shown once, a denial explained by the
+//! simulator, the access map; a role, certificates, the audit log. Screenshots are kept in
 //! `target/dashboard-artifacts/`.
 //!
 //! playwright-core is installed with npm into `WARD_PLAYWRIGHT_DIR`
@@ -66,28 +67,27 @@ fn the_first_five_minutes_in_a_real_browser() {
 
     let s = Server::start(Db::Sqlite).unwrap();
     let root = s.root();
-    // An administrator with a password (root has none in ward: its access
-    // key is its only credential), and a host to map.
-    common::user_with_policy(
-        &s,
-        &root,
-        "admin",
-        r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#,
-    );
-    s.call(
-        &root,
-        "PUT",
-        "/v1/users/admin/login-profile",
-        Some(&serde_json::json!({"password": PASSWORD}).to_string()),
-    )
-    .ok();
+    // Root signs in with the password set on the server machine, as the
+    // README says; and a host to map.
+    let mut set = Command::new(common::WARD_CA)
+        .args(["root-password", "--data-dir"])
+        .arg(s.data_dir())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = set.stdin.take().unwrap();
+        writeln!(stdin, "{PASSWORD}").unwrap();
+    }
+    assert!(set.wait().unwrap().success(), "ward-ca root-password");
     s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"web-01"}"#))
         .ok();
 
     let out = Command::new("node")
         .arg(root_dir.join("tests/dashboard/flow.mjs"))
         .env("WARD_ENDPOINT", &s.endpoint)
-        .env("WARD_ADMIN", "admin")
+        .env("WARD_ADMIN", "root")
         .env("WARD_PASSWORD", PASSWORD)
         .env("WARD_ACCOUNT", &s.account)
         .env("WARD_ARTIFACTS", &artifacts)
@@ -117,6 +117,9 @@ fn the_first_five_minutes_in_a_real_browser() {
         "07-simulate-allowed",
         "08-access-map",
         "09-users-390",
+        "10-role",
+        "11-certificates",
+        "12-audit",
     ] {
         let p = artifacts.join(format!("{shot}.png"));
         assert!(

@@ -18,6 +18,9 @@
 //!   `WARD_ACCESS_KEY_ID`, `WARD_SECRET_ACCESS_KEY`), as the README tells
 //!   the reader to paste;
 //! - `scripts/test` — this test is part of that run;
+//! - `cargo run … root-password` — it writes the reader's `ward-data`;
+//!   `ca/tests/dashboard_browser.rs` sets root's password the same way
+//!   and signs in with it;
 //! - the "On a host" block — it writes `/etc/ssh`; the "Try it on a
 //!   throwaway sshd" block runs the same `ward` commands into a scratch
 //!   directory;
@@ -64,6 +67,7 @@ use harness::{Daemon, WARD};
 const SKIPPED: &[&str] = &[
     "cargo run --release -p ward-ca -- serve --dev",
     "scripts/test",
+    "cargo run --release -p ward-ca -- root-password --data-dir ward-data",
     "ward ssh trusted-user-ca-keys --out /etc/ssh/ward_user_ca.pub",
     "ward host join-token web-01 --tag env=prod",
     "cargo build --release -p ward-agent -p nss_ward",

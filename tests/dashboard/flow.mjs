@@ -1,8 +1,10 @@
 // The README's first five minutes in a real browser (Debian's chromium,
-// headless, driven by playwright-core) against a real ward-ca: sign in,
-// create a user, a group and a policy (live validation), attach, create
-// an access key and see its secret once, simulate a denial explained, open
-// the access map. Screenshots go to WARD_ARTIFACTS.
+// headless, driven by playwright-core) against a real ward-ca: sign in (as
+// root, with the password `ward-ca root-password` set), create a user, a
+// group and a policy (live validation), attach, create an access key and
+// see its secret once, simulate a denial explained, open the access map,
+// create a role, the certificates and audit pages. Screenshots go to
+// WARD_ARTIFACTS.
 //
 // Run by ca/tests/dashboard_browser.rs, which starts ward-ca and sets:
 //   WARD_ENDPOINT, WARD_ADMIN, WARD_PASSWORD, WARD_ACCOUNT, WARD_ARTIFACTS,
@@ -147,6 +149,25 @@ try {
   await row.locator("td.yes summary").click();
   await row.locator("td.yes .hint").waitFor();
   await shot(page, "08-access-map");
+
+  step("roles: create one with its trust policy validated live");
+  await page.goto(base + "/ui/roles");
+  await page.locator("#role-trust-problems").getByText("Valid policy.").waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("ci-deploy");
+  await page.getByRole("button", { name: "Create role" }).click();
+  await page.waitForURL(/\/ui\/roles\/ci-deploy$/);
+  await page.getByRole("heading", { name: "Trust policy" }).waitFor();
+  await shot(page, "10-role");
+
+  step("certificates and the audit log (chain verified on demand)");
+  await page.goto(base + "/ui/certificates");
+  await page.getByRole("heading", { name: "Certificates" }).waitFor();
+  await shot(page, "11-certificates");
+  await page.goto(base + "/ui/audit?action=iam%3ACreateRole");
+  await page.getByRole("button", { name: "Verify the chain" }).click();
+  await page.locator("#chain-status").getByText("Chain intact").waitFor();
+  await page.getByRole("cell", { name: "iam:CreateRole", exact: true }).waitFor();
+  await shot(page, "12-audit");
 
   step("narrow screen (390 px)");
   await page.setViewportSize({ width: 390, height: 844 });

@@ -251,9 +251,14 @@ async fn authenticate_inner(
         }
         let token = std::str::from_utf8(token).map_err(|_| bad_token())?.trim();
         let mut c = st.store.pool().acquire().await?;
-        let s = iam::session_by_token_hash(&mut c, &sha256_hex(token.as_bytes()))
-            .await?
-            .ok_or_else(bad_token)?;
+        let hash = sha256_hex(token.as_bytes());
+        let Some(s) = iam::session_by_token_hash(&mut c, &hash).await? else {
+            // A root session (root's dashboard sign-in): the root caller.
+            let r = crate::store::root_login::session_by_token_hash(&mut c, &hash)
+                .await?
+                .ok_or_else(bad_token)?;
+            return root_session_caller(&account, r, source_ip, secure);
+        };
         if s.expires_at <= now() {
             return Err(ApiError::Unauthenticated {
                 code: "ExpiredToken",
@@ -489,6 +494,34 @@ async fn session_caller(
     .map(|c| {
         c.with_password_change_only(s.password_change_only)
             .with_mfa(s.mfa_authenticated_at)
+    })
+}
+
+/// The root caller of a root session (see
+/// [`crate::service::root_login`]), unless it has expired.
+fn root_session_caller(
+    account: &str,
+    s: crate::store::root_login::RootSession,
+    source_ip: IpAddr,
+    secure: bool,
+) -> Result<Caller, ApiError> {
+    if s.expires_at <= now() {
+        return Err(ApiError::Unauthenticated {
+            code: "ExpiredToken",
+            message: "the session has expired; log in again".into(),
+            status: StatusCode::UNAUTHORIZED,
+        });
+    }
+    let principal = Principal::from_arn(&root_arn(account)).map_err(ApiError::internal)?;
+    Ok(Caller {
+        identity: Identity::Root,
+        principal,
+        auth_method: "session",
+        source_ip,
+        secure,
+        access_key_id: Some(s.id),
+        password_change_only: false,
+        mfa_authenticated_at: None,
     })
 }
 

@@ -14,8 +14,9 @@
 //!   time and a MAC; `HttpOnly; Secure; SameSite=Strict; Path=/`), idle and
 //!   absolute timeouts, CSRF tokens and origin checks, sign-out.
 //! - [`page`]: the layout, security headers, forms and error pages.
-//! - [`users`], [`groups`], [`policies`], [`simulate`], [`access`] (hosts
-//!   and the access map): the pages.
+//! - [`users`], [`groups`], [`roles`], [`policies`], [`simulate`],
+//!   [`access`] (hosts and the access map), [`certificates`], [`audit`]:
+//!   the pages.
 //! - assets (`ca/assets/`) are embedded in the binary; no inline script or
 //!   style, so the Content-Security-Policy forbids both.
 
@@ -29,11 +30,14 @@ use axum::Router;
 use crate::state::Shared;
 
 pub mod access;
+pub mod audit;
+pub mod certificates;
 pub mod groups;
 pub mod markup;
 pub mod page;
 pub mod password;
 pub mod policies;
+pub mod roles;
 pub mod session;
 pub mod simulate;
 pub mod users;
@@ -66,6 +70,15 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/simulate", get(simulate::form).post(simulate::run))
         .route("/ui/hosts", get(access::hosts))
         .route("/ui/access", get(access::map))
+        .route("/ui/roles", get(roles::list).post(roles::create))
+        .route("/ui/roles/{name}", get(roles::show))
+        .route("/ui/roles/{name}/{op}", post(roles::act))
+        .route("/ui/certificates", get(certificates::list))
+        .route(
+            "/ui/certificates/{serial}/revoke",
+            post(certificates::revoke),
+        )
+        .route("/ui/audit", get(audit::list))
         .layer(middleware::map_response(security_headers))
 }
 

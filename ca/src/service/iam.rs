@@ -273,7 +273,7 @@ pub(crate) async fn create_user(
     b: Bytes,
 ) -> Result<(StatusCode, Json<api::User>), ApiError> {
     let req: api::CreateUser = body(&b)?;
-    names::user_name("name", &req.name)?;
+    names::new_user_name("name", &req.name)?;
     let path = path_or_root("path", &req.path)?;
     let tags = check_tags("tags", &req.tags)?;
     // AWS supplies the tags and the boundary a CreateUser asks for, so a
@@ -382,7 +382,7 @@ pub(crate) async fn update_user(
 ) -> Result<Json<api::User>, ApiError> {
     let req: api::UpdateUser = body(&b)?;
     if let Some(n) = &req.new_name {
-        names::user_name("newName", n)?;
+        names::new_user_name("newName", n)?;
     }
     if let Some(p) = &req.new_path {
         names::path("newPath", p)?;

@@ -55,6 +55,20 @@ const DENY_LIST: &[&str] = &[
     "correcthorsebatterystaple",
 ];
 
+/// The name of a new or renamed user: a valid user name other than
+/// `root` (in any case), which the dashboard's sign-in reserves for the
+/// account root (see [`crate::service::root_login`]).
+pub fn new_user_name(field: &str, name: &str) -> Result<(), ApiError> {
+    user_name(field, name)?;
+    if name.eq_ignore_ascii_case("root") {
+        return Err(ApiError::invalid(
+            field,
+            "the user name root is reserved for the account root",
+        ));
+    }
+    Ok(())
+}
+
 /// The password policy: minimum length, at most 128 characters, not a
 /// deny-listed password, not containing the user name.
 pub fn password(field: &str, user: &str, pw: &str, min_length: usize) -> Result<(), ApiError> {

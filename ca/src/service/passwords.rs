@@ -271,12 +271,10 @@ pub(crate) async fn change_password(
     let user = match &caller.identity {
         Identity::User(u) => u.clone(),
         Identity::Host(_) => return Err(crate::service::caller::host_route_only()),
-        Identity::Root => {
-            return Err(ApiError::invalid(
-                "caller",
-                "the account root has no password to change",
-            ))
-        }
+        Identity::Root => return Err(ApiError::invalid(
+            "caller",
+            "the account root's password is set on the server machine with `ward-ca root-password`",
+        )),
         Identity::RoleSession(_) => {
             return Err(ApiError::invalid(
                 "caller",

@@ -26,10 +26,13 @@ pub fn layout(ctx: &Ctx, title: &str, main: Markup) -> Html<String> {
                 ul {
                     li { a href="/ui/users" { "Users" } }
                     li { a href="/ui/groups" { "Groups" } }
+                    li { a href="/ui/roles" { "Roles" } }
                     li { a href="/ui/policies" { "Policies" } }
                     li { a href="/ui/simulate" { "Simulator" } }
                     li { a href="/ui/hosts" { "Hosts" } }
                     li { a href="/ui/access" { "Access map" } }
+                    li { a href="/ui/certificates" { "Certificates" } }
+                    li { a href="/ui/audit" { "Audit log" } }
                 }
             }
             div class="me" {
@@ -92,10 +95,13 @@ pub(crate) async fn home(State(st): State<Shared>, req: Request) -> Response {
         ul class="cards" {
             li { a href="/ui/users" { "Users" } " — identities, tags, groups, access keys" }
             li { a href="/ui/groups" { "Groups" } " — members and their policies" }
+            li { a href="/ui/roles" { "Roles" } " — trust policies, policies, sessions" }
             li { a href="/ui/policies" { "Policies" } " — documents, versions, live validation" }
             li { a href="/ui/simulate" { "Policy simulator" } " — why a request is allowed or denied" }
             li { a href="/ui/hosts" { "Hosts" } " — agents online, last seen, versions" }
             li { a href="/ui/access" { "Access map" } " — who may log in where, as whom" }
+            li { a href="/ui/certificates" { "Certificates" } " — issued, expired, revoked; revoke" }
+            li { a href="/ui/audit" { "Audit log" } " — events, chain verification, checkpoint" }
         }
     };
     ok(&ctx, "Home", body)

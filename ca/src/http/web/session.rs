@@ -1,7 +1,9 @@
 //! Dashboard sessions: sign-in, the session cookie, CSRF, sign-out.
 //!
 //! Sign-in posts user name, password (and the TOTP code of a user with an
-//! MFA device) to the very handler of `POST /v1/login`, so throttling,
+//! MFA device) to the very handler of `POST /v1/login` (the name `root`:
+//! the account root's password check, [`crate::service::root_login`],
+//! with the same throttling; its session is the root caller), so throttling,
 //! lockout, MFA and auditing are the API's. The session it opens is an
 //! ordinary login session (listable and revocable with
 //! `iam:ListSessions`/`iam:RevokeSession`, revoked by a password change)
@@ -400,6 +402,10 @@ pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
         Err(e) => return page::refused(e.status(), e.code(), &e.message()),
     };
     let form = Form::parse(&bytes);
+    // `root` is the account root, never an IAM user (none may be named so).
+    if crate::service::root_login::is_root_name(form.get("userName").unwrap_or("")) {
+        return root_login(&st, &parts, &form).await;
+    }
     let mut creds = serde_json::json!({
         "userName": form.get("userName").unwrap_or(""),
         "password": form.get("password").unwrap_or(""),
@@ -447,6 +453,32 @@ pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
     }
 }
 
+/// The account root's sign-in ([`crate::service::root_login`]): the same
+/// answers, throttling and cookie as a user's.
+async fn root_login(st: &Shared, parts: &Parts, form: &Form) -> Response {
+    let (_, ip, _) = peer(parts);
+    let code = form.get("mfaCode").filter(|c| !c.is_empty());
+    match crate::service::root_login::login(st, ip, form.get("password").unwrap_or(""), code).await
+    {
+        Ok(opened) => {
+            let mut resp = redirect("/ui/");
+            let v = set_cookie(&cookie_value(st, opened.token.expose(), now()));
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => {
+            let mut resp = login_page(e.status(), None, Some(&e.message()));
+            if let ApiError::RetryLater { retry_after, .. } = &e {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            resp
+        }
+    }
+}
+
 /// `POST /ui/logout`: revokes the session (whatever the caller's policy
 /// says about `iam:RevokeSession`: one's own sign-out is never refused)
 /// and clears the cookie.
@@ -455,10 +487,20 @@ pub(crate) async fn logout(State(st): State<Shared>, req: Request) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let (Identity::User(u), Some(id)) = (&ctx.caller.identity, &ctx.caller.access_key_id) {
-        if let Err(e) = revoke(&st, &ctx.caller, u, id).await {
-            return page::refused(e.status(), e.code(), &e.message());
+    match (&ctx.caller.identity, &ctx.caller.access_key_id) {
+        (Identity::User(u), Some(id)) => {
+            if let Err(e) = revoke(&st, &ctx.caller, u, id).await {
+                return page::refused(e.status(), e.code(), &e.message());
+            }
         }
+        (Identity::Root, Some(id)) => {
+            if let Err(e) =
+                crate::service::root_login::sign_out(&st, id, ctx.caller.source_ip).await
+            {
+                return page::refused(e.status(), e.code(), &e.message());
+            }
+        }
+        _ => {}
     }
     to_login()
 }

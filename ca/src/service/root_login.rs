@@ -1,0 +1,252 @@
+//! The account root's password sign-in (issue #15's "signs in as root").
+//!
+//! Root has no password until one is set on the server machine with
+//! `ward-ca root-password` ([`set_password`]: the same length and
+//! deny-list rules and Argon2id parameters as users' passwords, audited;
+//! it ends every root session). The dashboard's sign-in form sends the
+//! name `root` (any case) here, never to the IAM user login: the user
+//! namespace cannot hold a user called root ([`crate::service::names::
+//! new_user_name`]), and even a user of that name left from before the
+//! rule signs in nowhere as root, because this check reads only root's
+//! own profile.
+//!
+//! [`login`] throttles exactly as `POST /v1/login` does (an attempt is
+//! reserved for root's scope and for the source address before Argon2
+//! runs, under the same limits; failures lock both), verifies against the
+//! dummy hash when no password is set (so "no password" and "wrong
+//! password" take the same work and give the same answer), and opens a
+//! root session: its bearer token authenticates as the root caller
+//! (`crate::http::auth`) until it expires, is signed out, or a new root
+//! password is set.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+
+use axum::http::StatusCode;
+
+use crate::crypto::{self, sha256_hex};
+use crate::error::ApiError;
+use crate::service::authz::system_grant;
+use crate::service::caller::root_arn;
+use crate::service::passwords::argon2;
+use crate::state::{now, AppState};
+use crate::store::iam;
+use crate::store::root_login::{self, RootSession};
+use crate::store::{AuditEvent, Store};
+
+/// The throttle scope of root's password (not `user:root`, which would
+/// be shared with an IAM user of that name).
+pub const ROOT_SCOPE: &str = "account-root";
+
+/// The user name that means the account root on the sign-in form
+/// (compared ignoring case, as user names are unique ignoring case).
+pub fn is_root_name(name: &str) -> bool {
+    name.trim().eq_ignore_ascii_case("root")
+}
+
+/// A session `login` opened: the bearer token (shown to the caller only,
+/// stored as its hash) and when it ends.
+pub struct Opened {
+    /// `ASIA…`, the session's id.
+    pub id: String,
+    /// The bearer token.
+    pub token: crypto::Secret,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked(wait: i64) -> ApiError {
+    ApiError::RetryLater {
+        message: format!("too many failed logins; try again in {wait} seconds"),
+        retry_after: u64::try_from(wait).unwrap_or(1),
+    }
+}
+
+/// The answer to a wrong password, a missing one, or both: the same as a
+/// user's (`InvalidLogin`, 401).
+fn invalid() -> ApiError {
+    ApiError::Unauthenticated {
+        code: "InvalidLogin",
+        message: "wrong user name or password".into(),
+        status: StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// Checks root's password (throttled, audited) and opens a root session.
+pub async fn login(
+    st: &AppState,
+    ip: IpAddr,
+    password: &str,
+    mfa_code: Option<&str>,
+) -> Result<Opened, ApiError> {
+    if password.len() > 1024 {
+        return Err(ApiError::invalid("password", "password is too long"));
+    }
+    if let Some(code) = mfa_code {
+        crate::service::mfa::check_code("mfaCode", code)?;
+    }
+    let permit = st.password_checks.try_permit(&st.metrics)?;
+    let t = now();
+    let pw = &st.config.passwords;
+    let ip_scope = format!("ip:{ip}");
+    let mut c = st.store.pool().acquire().await?;
+    if let Some(wait) =
+        iam::reserve_attempt(&mut c, ROOT_SCOPE, t, pw.max_failures, pw.lockout_seconds).await?
+    {
+        return Err(locked(wait));
+    }
+    if let Some(wait) = iam::reserve_attempt(
+        &mut c,
+        &ip_scope,
+        t,
+        pw.max_failures * 4,
+        pw.lockout_seconds,
+    )
+    .await?
+    {
+        iam::release_attempt(&mut c, ROOT_SCOPE).await?;
+        return Err(locked(wait));
+    }
+    let stored = root_login::password_hash(&mut c).await?;
+    drop(c);
+    let has_password = stored.is_some();
+    let target = stored.unwrap_or_else(|| crypto::dummy_password_hash().to_owned());
+    let candidate = password.to_owned();
+    let ok = argon2(st, permit, move || {
+        crypto::verify_password(&candidate, &target)
+    })
+    .await?
+        && has_password;
+    let resource = root_arn(st.store.account_id());
+    let g = system_grant("sts:GetSessionToken", &resource);
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    let ev = |decision: &str, detail: serde_json::Value| AuditEvent {
+        at: t,
+        principal: resource.clone(),
+        action: "ward:PasswordLogin".into(),
+        resource: resource.clone(),
+        decision: decision.into(),
+        source_ip: ip.to_string(),
+        detail,
+    };
+    if !ok {
+        iam::record_failure(
+            &mut m.tx,
+            ROOT_SCOPE,
+            t,
+            pw.max_failures,
+            pw.lockout_seconds,
+        )
+        .await?;
+        iam::record_failure(
+            &mut m.tx,
+            &ip_scope,
+            t,
+            pw.max_failures * 4,
+            pw.lockout_seconds,
+        )
+        .await?;
+        m.commit(&ev("Failed", serde_json::json!({"root": true})))
+            .await?;
+        st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return Err(invalid());
+    }
+    iam::clear_failures(&mut m.tx, ROOT_SCOPE, t, pw.lockout_seconds).await?;
+    iam::release_attempt(&mut m.tx, &ip_scope).await?;
+    // Root has no MFA device (devices belong to users): a code is a
+    // mistake, said only once the password checked out.
+    if mfa_code.is_some() {
+        m.commit(&ev(
+            "Failed",
+            serde_json::json!({"root": true, "code": "InvalidInput"}),
+        ))
+        .await?;
+        return Err(ApiError::invalid(
+            "mfaCode",
+            "the account root has no MFA device: sign in without an MFA code",
+        ));
+    }
+    let token = crypto::session_token();
+    let session = RootSession {
+        id: crypto::access_key_id("ASIA"),
+        token_hash: sha256_hex(token.expose().as_bytes()),
+        created_at: t,
+        expires_at: t + pw.session_seconds,
+        source_ip: ip.to_string(),
+    };
+    root_login::create_session(&mut m.tx, &session).await?;
+    m.commit(&ev(
+        "Allowed",
+        serde_json::json!({"root": true, "session": session.id}),
+    ))
+    .await?;
+    Ok(Opened {
+        id: session.id,
+        token,
+        expires_at: session.expires_at,
+    })
+}
+
+/// Ends root session `id` (sign-out), audited as root's.
+pub async fn sign_out(st: &AppState, id: &str, ip: IpAddr) -> Result<(), ApiError> {
+    let resource = root_arn(st.store.account_id());
+    let g = system_grant("ward:SignOut", &resource);
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    root_login::revoke_session(&mut m.tx, id).await?;
+    m.commit(&AuditEvent {
+        at: now(),
+        principal: resource.clone(),
+        action: "ward:SignOut".into(),
+        resource,
+        decision: "Allowed".into(),
+        source_ip: ip.to_string(),
+        detail: serde_json::json!({"session": id}),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sets root's password (`ward-ca root-password`, run on the server
+/// machine): checked by the users' rules with `min_length`, hashed with
+/// the same Argon2id parameters, audited as the local administrator's;
+/// every root session ends and root's failure count is cleared. Returns
+/// how many sessions ended.
+pub async fn set_password(
+    store: &Store,
+    min_length: usize,
+    lockout_seconds: i64,
+    password: &str,
+) -> Result<u64, ApiError> {
+    crate::service::names::password("password", "root", password, min_length)?;
+    let pw = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&pw))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let t = now();
+    let resource = root_arn(store.account_id());
+    let g = system_grant("ward:SetRootPassword", &resource);
+    let mut m = store.mutation(&g).await?;
+    let ended = root_login::set_password(&mut m.tx, &hash, t).await?;
+    iam::clear_failures(&mut m.tx, ROOT_SCOPE, t, lockout_seconds).await?;
+    m.commit(&AuditEvent {
+        at: t,
+        principal: "ward-ca (local administrator)".into(),
+        action: "ward:SetRootPassword".into(),
+        resource,
+        decision: "Allowed".into(),
+        source_ip: "local".into(),
+        detail: serde_json::json!({"sessionsEnded": ended}),
+    })
+    .await?;
+    Ok(ended)
+}
