@@ -161,6 +161,20 @@ pub const ROUTES: &[Route] = &[
         USER,
     ),
     r(
+        "POST",
+        "/v1/users/{name}/login-profile",
+        Signed,
+        "iam:CreateLoginProfile",
+        USER,
+    ),
+    r(
+        "GET",
+        "/v1/users/{name}/login-profile",
+        Signed,
+        "iam:GetLoginProfile",
+        USER,
+    ),
+    r(
         "DELETE",
         "/v1/users/{name}/login-profile",
         Signed,
@@ -217,6 +231,13 @@ pub const ROUTES: &[Route] = &[
         USER,
     ),
     r(
+        "GET",
+        "/v1/access-keys/{id}/last-used",
+        Signed,
+        "iam:GetAccessKeyLastUsed",
+        "arn:ward:iam::{account}:user{path}{name} of the key's owner",
+    ),
+    r(
         "POST",
         "/v1/users/{name}/ssh-keys",
         Signed,
@@ -267,6 +288,13 @@ pub const ROUTES: &[Route] = &[
         MFA,
     ),
     r(
+        "GET",
+        "/v1/mfa-devices",
+        Signed,
+        "iam:ListVirtualMFADevices",
+        "arn:ward:iam::{account}:mfa/*",
+    ),
+    r(
         "POST",
         "/v1/users/{name}/mfa-devices",
         Signed,
@@ -313,6 +341,13 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/groups", Signed, "iam:ListGroups", GROUPS),
     r("GET", "/v1/groups/{name}", Signed, "iam:GetGroup", GROUP),
     r(
+        "PATCH",
+        "/v1/groups/{name}",
+        Signed,
+        "iam:UpdateGroup",
+        GROUP,
+    ),
+    r(
         "DELETE",
         "/v1/groups/{name}",
         Signed,
@@ -348,6 +383,34 @@ pub const ROUTES: &[Route] = &[
         "/v1/policies/{name}",
         Signed,
         "iam:DeletePolicy",
+        POLICY,
+    ),
+    r(
+        "GET",
+        "/v1/policies/{name}/entities",
+        Signed,
+        "iam:ListEntitiesForPolicy",
+        POLICY,
+    ),
+    r(
+        "POST",
+        "/v1/policies/{name}/tags",
+        Signed,
+        "iam:TagPolicy",
+        POLICY,
+    ),
+    r(
+        "DELETE",
+        "/v1/policies/{name}/tags",
+        Signed,
+        "iam:UntagPolicy",
+        POLICY,
+    ),
+    r(
+        "GET",
+        "/v1/policies/{name}/tags",
+        Signed,
+        "iam:ListPolicyTags",
         POLICY,
     ),
     r(
@@ -669,6 +732,13 @@ pub const ROUTES: &[Route] = &[
         "/v1/simulate/custom",
         Signed,
         "iam:SimulateCustomPolicy",
+        "*",
+    ),
+    r(
+        "GET",
+        "/v1/account/summary",
+        Signed,
+        "iam:GetAccountSummary",
         "*",
     ),
     // Certificates.
