@@ -741,6 +741,13 @@ pub const ROUTES: &[Route] = &[
         "iam:GetAccountSummary",
         "*",
     ),
+    r(
+        "GET",
+        "/v1/account/authorization-details",
+        Signed,
+        "iam:GetAccountAuthorizationDetails",
+        "*",
+    ),
     // Certificates.
     r(
         "POST",

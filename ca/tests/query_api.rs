@@ -658,6 +658,38 @@ fn new_actions_bad_input(db: Db) {
         400,
         "ValidationError",
     );
+    let gaad = q(
+        &root,
+        "Action=GetAccountAuthorizationDetails&Filter.member.1=Bucket",
+    );
+    aws_error(&gaad, 400, "ValidationError");
+    assert!(
+        xml_text(&gaad.1, "Message").contains("Filter"),
+        "{}",
+        gaad.1
+    );
+    aws_error(
+        &q(
+            &root,
+            "Action=GetAccountAuthorizationDetails&Filter.member.1=User%2CRole",
+        ),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(&root, "Action=GetAccountAuthorizationDetails&MaxItems=5000"),
+        400,
+        "ValidationError",
+    );
+    let details = ok(q(
+        &root,
+        "Action=GetAccountAuthorizationDetails&Filter.member.1=Group",
+    ));
+    assert!(details.contains("<GroupName>devs</GroupName>"), "{details}");
+    assert!(
+        details.contains("<UserDetailList></UserDetailList>"),
+        "{details}"
+    );
     let sum = ok(q(&root, "Action=GetAccountSummary"));
     assert!(
         sum.contains("<entry><key>Groups</key><value>2</value></entry>"),
@@ -718,6 +750,12 @@ fn new_actions_bad_input(db: Db) {
         403,
         "AccessDenied",
     );
+    aws_error(
+        &q(&eve, "Action=GetAccountAuthorizationDetails"),
+        403,
+        "AccessDenied",
+    );
+    aws_error(&q(&eve, "Action=GetAccountSummary"), 403, "AccessDenied");
     assert_eq!(s.call(&root, "GET", "/v1/groups/devs", None).status, 200);
     assert_eq!(s.call(&root, "GET", "/v1/groups/admins", None).status, 404);
     assert_eq!(s.count_5xx(), 0);

@@ -106,6 +106,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "SimulatePrincipalPolicy",
             "SimulateCustomPolicy",
             "GetAccountSummary",
+            "GetAccountAuthorizationDetails",
         ],
     ),
     (

@@ -125,6 +125,7 @@
 //! | `POST /v1/identity/guest/id` | none (the pool must allow guests) | [`crate::pools::GetIdRequest`] → [`crate::pools::GetIdResponse`] |
 //! | `POST /v1/identity/guest/credentials` | none (the trust policy decides) | [`crate::pools::GetCredentialsRequest`] → [`crate::pools::GetCredentialsResponse`] |
 //! | `GET /v1/account/summary` | `iam:GetAccountSummary` | → [`AccountSummary`] |
+//! | `GET /v1/account/authorization-details?filter` | `iam:GetAccountAuthorizationDetails` | → [`AuthorizationDetails`] |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
 //! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |
@@ -1197,6 +1198,79 @@ pub struct PolicyEntities {
 pub struct AccountSummary {
     /// Key → count.
     pub summary_map: std::collections::BTreeMap<String, i64>,
+}
+
+/// A managed policy attached to a principal.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachedPolicyRef {
+    /// Name.
+    pub policy_name: String,
+    /// ARN.
+    pub policy_arn: String,
+}
+
+/// A user with what applies to them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAuthorization {
+    /// The user (tags, boundary).
+    pub user: User,
+    /// Names of the groups they are in.
+    pub groups: Vec<String>,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A group with its policies.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupAuthorization {
+    /// The group.
+    pub group: Group,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A role with its policies (its trust policy is in `role`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAuthorization {
+    /// The role.
+    pub role: Role,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A managed policy with every version's document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAuthorization {
+    /// The policy.
+    pub policy: ManagedPolicy,
+    /// Its versions, oldest first, with documents.
+    pub versions: Vec<PolicyVersion>,
+}
+
+/// `GET /v1/account/authorization-details`: the account's IAM state in
+/// one snapshot (AWS's GetAccountAuthorizationDetails).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationDetails {
+    /// Users, by name.
+    pub users: Vec<UserAuthorization>,
+    /// Groups, by name.
+    pub groups: Vec<GroupAuthorization>,
+    /// Roles, by name.
+    pub roles: Vec<RoleAuthorization>,
+    /// Managed policies, by name.
+    pub policies: Vec<PolicyAuthorization>,
 }
 
 /// An MFA device enabled for a user.

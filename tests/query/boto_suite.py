@@ -383,6 +383,32 @@ assert dec == {"iam:GetUser": "allowed", "iam:DeleteUser": "explicitDeny",
                "iam:ListUsers": "implicitDeny"}, sim
 assert all(e["EvalResourceName"] == f"arn:ward:iam::{ACCT}:user/x" for e in sim["EvaluationResults"]), sim
 
+# ---- GetAccountAuthorizationDetails ------------------------------------------
+ad = iam.get_account_authorization_details()
+assert ad["IsTruncated"] is False, ad
+ud = {x["UserName"]: x for x in ad["UserDetailList"]}
+assert ud["alice"]["Arn"] == u["Arn"], ud["alice"]
+assert ud["alice"]["AttachedManagedPolicies"] == [{"PolicyName": "self", "PolicyArn": parn}], ud["alice"]
+rd = {x["RoleName"]: x for x in ad["RoleDetailList"]}
+assert [p["PolicyName"] for p in rd["ops"]["RolePolicyList"]] == ["ri"], rd["ops"]
+assert rd["ops"]["RolePolicyList"][0]["PolicyDocument"] == json.loads(doc(allow("iam:ListUsers"))), rd["ops"]
+assert rd["ops"]["AssumeRolePolicyDocument"] == json.loads(trust), rd["ops"]
+assert rd["ops"]["AttachedManagedPolicies"] == [{"PolicyName": "self", "PolicyArn": parn}], rd["ops"]
+pd = {x["PolicyName"]: x for x in ad["Policies"]}
+assert [v["VersionId"] for v in pd["self"]["PolicyVersionList"]] == ["v1", "v2", "v3", "v4"], pd["self"]
+assert pd["self"]["PolicyVersionList"][0]["Document"] == json.loads(whoami), pd["self"]
+assert [g["GroupName"] for g in ad["GroupDetailList"]] == ["devs"], ad["GroupDetailList"]
+only_roles = iam.get_account_authorization_details(Filter=["Role"])
+assert only_roles["UserDetailList"] == [] and only_roles["Policies"] == [], only_roles
+assert [x["RoleName"] for x in only_roles["RoleDetailList"]] == ["ops"], only_roles
+total = sum(len(ad[k]) for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"))
+pages = list(iam.get_paginator("get_account_authorization_details").paginate(
+    PaginationConfig={"PageSize": 3}))
+seen = sum(len(p[k]) for p in pages for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"))
+assert len(pages) == (total + 2) // 3 and seen == total, (len(pages), seen, total)
+r = raises(iam.exceptions.ClientError, iam.get_account_authorization_details, Filter=["Bucket"])
+assert r["Error"]["Code"] == "ValidationError" and "Filter" in r["Error"]["Message"], r
+
 # ---- clean-up: deletes in the order AWS wants --------------------------------
 r = raises(iam.exceptions.DeleteConflictException, iam.delete_role, RoleName="ops")
 iam.detach_role_policy(RoleName="ops", PolicyArn=parn)

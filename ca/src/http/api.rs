@@ -103,7 +103,11 @@ pub fn api() -> Router<Shared> {
             "/v1/simulate/principal",
             post(crate::service::simulate::principal),
         )
-        .route("/v1/account/summary", get(account_summary))
+        .route("/v1/account/summary", get(crate::service::account::summary))
+        .route(
+            "/v1/account/authorization-details",
+            get(crate::service::account::authorization_details),
+        )
         .route(
             "/v1/simulate/custom",
             post(crate::service::simulate::custom),

@@ -562,7 +562,7 @@ pub(crate) async fn untag_user(
 
 // ---- groups -----------------------------------------------------------
 
-fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
+pub(crate) fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
     api::Group {
         name: g.name.clone(),
         group_id: g.id.clone(),
@@ -1088,33 +1088,6 @@ pub(crate) async fn policy_entities(
         }
     }
     Ok(Json(out))
-}
-
-/// `GET /v1/account/summary`: AWS's GetAccountSummary — the entity counts
-/// ward keeps and the quotas it enforces, under AWS's `SummaryMap` keys.
-pub(crate) async fn account_summary(
-    State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<api::AccountSummary>, ApiError> {
-    authorize_read(&st, &caller, "iam:GetAccountSummary", "*", &[]).await?;
-    let mut c = st.store.pool().acquire().await?;
-    let mut map: std::collections::BTreeMap<String, i64> = iam::account_counts(&mut c)
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    use iam::limits as l;
-    for (k, v) in [
-        ("AccessKeysPerUserQuota", l::ACCESS_KEYS_PER_USER),
-        ("GroupsPerUserQuota", l::GROUPS_PER_USER),
-        ("AttachedPoliciesPerUserQuota", l::MANAGED_PER_PRINCIPAL),
-        ("AttachedPoliciesPerGroupQuota", l::MANAGED_PER_PRINCIPAL),
-        ("AttachedPoliciesPerRoleQuota", l::MANAGED_PER_PRINCIPAL),
-        ("VersionsPerPolicyQuota", l::VERSIONS_PER_POLICY),
-    ] {
-        map.insert(k.to_owned(), v);
-    }
-    Ok(Json(api::AccountSummary { summary_map: map }))
 }
 
 pub(crate) async fn delete_policy(

@@ -110,6 +110,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
     "GetAccountSummary",
+    "GetAccountAuthorizationDetails",
 ];
 
 /// The STS actions served.
@@ -297,6 +298,22 @@ fn role_xml(x: &mut Xml, v: &Value) {
     if v["tags"].as_array().is_some_and(|t| !t.is_empty()) {
         tags_xml(x, "Tags", &v["tags"]);
     }
+}
+
+/// `<name>` of inline policies (`PolicyName`, URL-encoded `PolicyDocument`).
+fn inline_xml(x: &mut Xml, name: &str, list: &Value) {
+    x.members(name, list, |x, p| {
+        x.field("PolicyName", &p["name"])
+            .text("PolicyDocument", &url_doc(&p["document"]));
+    });
+}
+
+/// `<AttachedManagedPolicies>` from the JSON API's `{policyName, policyArn}`.
+fn attached_xml(x: &mut Xml, list: &Value) {
+    x.members("AttachedManagedPolicies", list, |x, p| {
+        x.field("PolicyName", &p["policyName"])
+            .field("PolicyArn", &p["policyArn"]);
+    });
 }
 
 fn login_profile_xml(x: &mut Xml, v: &Value) {
@@ -1386,6 +1403,67 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 }
             }
             x.close("SummaryMap");
+        }
+        "GetAccountAuthorizationDetails" => {
+            let filter = p.list("Filter")?;
+            if filter.iter().any(|f| f.contains(',')) {
+                return Err(QueryError::validation("Filter members cannot contain ','"));
+            }
+            let q = if filter.is_empty() {
+                String::new()
+            } else {
+                query(&[("filter", &filter.join(","))])
+            };
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/account/authorization-details{q}"),
+                    None,
+                )
+                .await?;
+            // One list over the four kinds, paged here.
+            let mut all = Vec::new();
+            for (kind, key) in [
+                ("user", "users"),
+                ("group", "groups"),
+                ("role", "roles"),
+                ("policy", "policies"),
+            ] {
+                for e in v[key].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    all.push(json!({"kind": kind, "v": e}));
+                }
+            }
+            let pg = page(p, &Value::Array(all))?;
+            let of = |kind: &str| -> Value {
+                Value::Array(
+                    pg.items
+                        .iter()
+                        .filter(|e| e["kind"] == kind)
+                        .map(|e| e["v"].clone())
+                        .collect(),
+                )
+            };
+            x.members("UserDetailList", &of("user"), |x, d| {
+                user_xml(x, &d["user"]);
+                inline_xml(x, "UserPolicyList", &d["inlinePolicies"]);
+                x.strings("GroupList", &d["groups"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("GroupDetailList", &of("group"), |x, d| {
+                group_xml(x, &d["group"]);
+                inline_xml(x, "GroupPolicyList", &d["inlinePolicies"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("RoleDetailList", &of("role"), |x, d| {
+                role_xml(x, &d["role"]);
+                inline_xml(x, "RolePolicyList", &d["inlinePolicies"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("Policies", &of("policy"), |x, d| {
+                policy_xml(x, &d["policy"]);
+                x.members("PolicyVersionList", &d["versions"], version_xml);
+            });
+            page_xml(&mut x, &pg);
         }
         // ---- simulation -------------------------------------------------
         "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {

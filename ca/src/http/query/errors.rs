@@ -30,6 +30,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("authenticationCode2", "AuthenticationCode2"),
     ("virtualMfaDeviceName", "VirtualMFADeviceName"),
     ("assignmentStatus", "AssignmentStatus"),
+    ("filter", "Filter"),
     ("publicKey", "SSHPublicKeyBody"),
     ("status", "Status"),
     ("tags", "Tags"),
