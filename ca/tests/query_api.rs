@@ -704,6 +704,41 @@ fn new_actions_bad_input(db: Db) {
         "{sum}"
     );
 
+    // The JSON API routes behind them answer on their own too.
+    let lp = s.call(&root, "GET", "/v1/users/alice/login-profile", None);
+    assert_eq!(lp.ok()["userName"], "alice");
+    assert_eq!(lp.ok()["passwordResetRequired"], false);
+    let r = s.call(&root, "GET", "/v1/mfa-devices?assignmentStatus=Bogus", None);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "assignmentStatus");
+    let r = s.call(&root, "GET", "/v1/access-keys/nope/last-used", None);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "accessKeyId");
+    let r = s.call(&root, "GET", "/v1/account/summary", None);
+    assert_eq!(r.ok()["summaryMap"]["Users"], 1);
+    let r = s.call(
+        &root,
+        "GET",
+        "/v1/account/authorization-details?filter=Nope",
+        None,
+    );
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "filter");
+    let r = s.call(
+        &root,
+        "PATCH",
+        "/v1/groups/devs",
+        Some(r#"{"newName":"devs","bogus":1}"#),
+    );
+    r.err(400, "ValidationError");
+    let r = s.call(
+        &root,
+        "POST",
+        "/v1/policies/p/tags",
+        Some(r#"{"tags":[{"key":"","value":"v"}]}"#),
+    );
+    r.err(400, "ValidationError");
+
     // Authorization comes before existence: a user allowed to read key use
     // and rename groups only on their own user and on `group/devs` learns
     // nothing of other keys, and cannot rename devs into a name outside

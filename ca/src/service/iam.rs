@@ -685,9 +685,10 @@ pub(crate) async fn get_group(
 /// `PATCH /v1/groups/{name}`: AWS's UpdateGroup (rename and/or move).
 /// As for users, the caller needs `iam:UpdateGroup` on the new ARN too.
 /// Members, policies and the gid are keyed by the group's id and stay; the
-/// one mutation is audited and moves the IAM generation, so decisions
-/// (which read a group's policies by id in one snapshot) see the old name
-/// or the new one, never a group without its members or policies.
+/// one UPDATE is audited and moves the IAM generation. ward-ca's decisions
+/// read groups by id; host snapshots carry memberships and groups by name
+/// from one read transaction, so either sees the old name or the new one,
+/// never a member cut off from the group's policies.
 pub(crate) async fn update_group(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
