@@ -175,6 +175,13 @@ pub const ROUTES: &[Route] = &[
         USER,
     ),
     r(
+        "PATCH",
+        "/v1/users/{name}/login-profile",
+        Signed,
+        "iam:UpdateLoginProfile",
+        USER,
+    ),
+    r(
         "DELETE",
         "/v1/users/{name}/login-profile",
         Signed,

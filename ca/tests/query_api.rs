@@ -739,6 +739,24 @@ fn new_actions_bad_input(db: Db) {
     );
     r.err(400, "ValidationError");
 
+    // UpdateLoginProfile changes an existing profile only.
+    let r = s.call(&root, "PATCH", "/v1/users/alice/login-profile", Some("{}"));
+    r.err(400, "ValidationError");
+    ok(q(&root, "Action=CreateUser&UserName=carol"));
+    aws_error(
+        &q(
+            &root,
+            "Action=UpdateLoginProfile&UserName=carol&Password=Kestrel-Orbit-77-x",
+        ),
+        404,
+        "NoSuchEntity",
+    );
+    aws_error(
+        &q(&root, "Action=GetLoginProfile&UserName=carol"),
+        404,
+        "NoSuchEntity",
+    );
+
     // Authorization comes before existence: a user allowed to read key use
     // and rename groups only on their own user and on `group/devs` learns
     // nothing of other keys, and cannot rename devs into a name outside

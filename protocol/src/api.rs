@@ -50,6 +50,7 @@
 //! | `PUT /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` / `UpdateLoginProfile` | [`LoginProfile`] → 204 |
 //! | `POST /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` | [`LoginProfile`] → 201 [`LoginProfileInfo`] (409 `EntityAlreadyExists` if one exists) |
 //! | `GET /v1/users/{name}/login-profile` | `iam:GetLoginProfile` | → [`LoginProfileInfo`] |
+//! | `PATCH /v1/users/{name}/login-profile` | `iam:UpdateLoginProfile` | [`UpdateLoginProfile`] → 204 (404 if the user has none) |
 //! | `DELETE /v1/users/{name}/login-profile` | `iam:DeleteLoginProfile` | → 204 |
 //! | `GET /v1/users/{name}/sessions` | `iam:ListSessions` | → [`SessionList`] |
 //! | `DELETE /v1/users/{name}/sessions` | `iam:RevokeSession` (all) | → [`RevokedSessions`] |
@@ -474,6 +475,19 @@ pub struct LoginProfile {
     /// The user must change it at next login.
     #[serde(default)]
     pub password_reset_required: bool,
+}
+
+/// `PATCH /v1/users/{name}/login-profile`: AWS's UpdateLoginProfile — only
+/// an existing profile, either field or both.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateLoginProfile {
+    /// A new password (checked against the password policy).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Whether the user must change it at next login.
+    #[serde(default)]
+    pub password_reset_required: Option<bool>,
 }
 
 /// `GET` (and `POST`) `/v1/users/{name}/login-profile`: a login profile,

@@ -274,7 +274,14 @@ assert login("page4", "Kestrel-Orbit-77-x").get("status") in (400, 401, 403)
 fresh = login("page4", "Kestrel-Orbit-99-z")
 assert "accessKeyId" in fresh and not fresh.get("passwordResetRequired"), fresh
 iam.update_login_profile(UserName="page4", Password="Kestrel-Orbit-78-y")
+assert iam.get_login_profile(UserName="page4")["LoginProfile"]["PasswordResetRequired"] is False
+iam.update_login_profile(UserName="page4", PasswordResetRequired=True)
+assert iam.get_login_profile(UserName="page4")["LoginProfile"]["PasswordResetRequired"] is True
+assert login("page4", "Kestrel-Orbit-78-y").get("passwordResetRequired") is True
 iam.delete_login_profile(UserName="page4")
+r = raises(iam.exceptions.NoSuchEntityException, iam.update_login_profile,
+           UserName="page4", Password="Kestrel-Orbit-79-z")
+assert r["ResponseMetadata"]["HTTPStatusCode"] == 404, r
 raises(iam.exceptions.NoSuchEntityException, iam.delete_login_profile, UserName="page4")
 raises(iam.exceptions.NoSuchEntityException, iam.get_login_profile, UserName="page4")
 sk = iam.upload_ssh_public_key(UserName="alice", SSHPublicKeyBody=os.environ["SSH_PUBLIC_KEY"])["SSHPublicKey"]

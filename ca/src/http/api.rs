@@ -11,7 +11,7 @@ use crate::service::audit::{audit_checkpoint, audit_events, audit_verify};
 use crate::service::credentials::{
     access_key_last_used, create_access_key, create_login_profile, delete_access_key,
     delete_login_profile, get_login_profile, list_access_keys, put_login_profile,
-    update_access_key,
+    update_access_key, update_login_profile,
 };
 use crate::service::iam::*;
 use crate::state::Shared;
@@ -50,6 +50,7 @@ pub fn api() -> Router<Shared> {
             put(put_login_profile)
                 .post(create_login_profile)
                 .get(get_login_profile)
+                .patch(update_login_profile)
                 .delete(delete_login_profile),
         )
         .route(

@@ -110,6 +110,47 @@ pub(crate) async fn create_login_profile(
     ))
 }
 
+/// `PATCH /v1/users/{name}/login-profile`: AWS's UpdateLoginProfile, on an
+/// existing profile only (404 `NoSuchEntity` otherwise, decided by the
+/// store's conditional UPDATE). A new password ends the user's sessions.
+pub(crate) async fn update_login_profile(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::UpdateLoginProfile = body(&b)?;
+    if req.password.is_none() && req.password_reset_required.is_none() {
+        return Err(ApiError::invalid(
+            "password",
+            "give a password, passwordResetRequired, or both",
+        ));
+    }
+    let (u, g) = target_user(&st, &caller, "iam:UpdateLoginProfile", &name, false).await?;
+    let hash = match &req.password {
+        Some(p) => Some(hash_new_password(&st, &u.name, p).await?),
+        None => None,
+    };
+    let mut m = st.store.mutation(&g).await?;
+    let revoked = iam::update_password(
+        &mut m.tx,
+        &u.id,
+        &u.name,
+        hash.as_deref(),
+        req.password_reset_required,
+        now(),
+    )
+    .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"passwordChanged": hash.is_some(), "passwordResetRequired": req.password_reset_required, "sessionsRevoked": revoked}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /v1/users/{name}/login-profile`: the profile without its
 /// password; 404 `NoSuchEntity` when the user has none.
 pub(crate) async fn get_login_profile(

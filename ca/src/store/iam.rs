@@ -1519,6 +1519,43 @@ pub async fn create_password(
     revoke_sessions(c, user_id).await
 }
 
+/// Changes an existing login profile's password and/or reset flag (404 if
+/// the user has none: one conditional UPDATE). A new password revokes the
+/// user's sessions, as [`set_password`] does; returns how many.
+pub async fn update_password(
+    c: &mut AnyConnection,
+    user_id: &str,
+    who: &str,
+    hash: Option<&str>,
+    reset_required: Option<bool>,
+    now: i64,
+) -> Result<u64, ApiError> {
+    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    let res = sqlx::query(
+        "UPDATE login_profiles SET password_hash = COALESCE($1, password_hash), \
+         reset_required = COALESCE($2, reset_required), updated_at = $3, version = $4 \
+         WHERE user_id = $5",
+    )
+    .bind(hash.map(str::to_owned))
+    .bind(reset_required.map(i64::from))
+    .bind(now)
+    .bind(version)
+    .bind(user_id)
+    .execute(&mut *c)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such("login profile for user", who));
+    }
+    if hash.is_some() {
+        revoke_sessions(c, user_id).await
+    } else {
+        Ok(0)
+    }
+}
+
 /// A login profile's creation time and reset flag, if the user has one.
 pub async fn login_profile_info(
     c: &mut AnyConnection,

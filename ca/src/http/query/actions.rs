@@ -1090,17 +1090,32 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             return Ok(None);
         }
         // ---- login profiles ---------------------------------------------
-        "CreateLoginProfile" | "UpdateLoginProfile" => {
+        "UpdateLoginProfile" => {
+            // An existing profile only (404 otherwise), either field.
+            let name = ctx.user_or_self(p)?;
+            let mut body = json!({});
+            if let Some(v) = p.opt("Password") {
+                body["password"] = json!(v);
+            }
+            if let Some(v) = p.bool("PasswordResetRequired")? {
+                body["passwordResetRequired"] = json!(v);
+            }
+            done(p)?;
+            ctx.call(
+                M::PATCH,
+                &format!("/v1/users/{}/login-profile", segment(&name)),
+                Some(body),
+            )
+            .await?;
+            return Ok(None);
+        }
+        "CreateLoginProfile" => {
             let name = p.req("UserName")?;
             let password = p.req("Password")?;
             let reset = p.bool("PasswordResetRequired")?.unwrap_or(false);
             done(p)?;
             let body = json!({"password": password, "passwordResetRequired": reset});
             let path = format!("/v1/users/{}/login-profile", segment(&name));
-            if action == "UpdateLoginProfile" {
-                ctx.call(M::PUT, &path, Some(body)).await?;
-                return Ok(None);
-            }
             // POST creates only: 409 EntityAlreadyExists when the user
             // has a profile, as AWS answers.
             let v = ctx.call(M::POST, &path, Some(body)).await?;
