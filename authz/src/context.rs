@@ -443,6 +443,7 @@ mod tests {
             "iam:ListAccessKeys",
             "iam:UpdateAccessKey",
             "iam:DeleteAccessKey",
+            "iam:GetAccessKeyLastUsed",
             "iam:UploadSSHPublicKey",
             "iam:GetSSHPublicKey",
             "iam:ListSSHPublicKeys",
@@ -469,6 +470,8 @@ mod tests {
         let mut e = rtags.clone();
         e.extend(owned(std::slice::from_ref(&keys)));
         table.push(("iam:UntagUser", e));
+        table.push(("iam:TagPolicy", tags.clone()));
+        table.push(("iam:UntagPolicy", owned(std::slice::from_ref(&keys))));
         table.push(("iam:AttachGroupPolicy", owned(std::slice::from_ref(&pol))));
         table.push(("iam:DetachGroupPolicy", owned(std::slice::from_ref(&pol))));
         // Hosts.

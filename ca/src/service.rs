@@ -5,6 +5,7 @@
 //! and the [`caller::Caller`] that http's authentication put in the
 //! request; nothing here names the http layer.
 
+pub mod account;
 pub mod audit;
 pub mod authn_failures;
 pub mod authz;

@@ -1527,13 +1527,15 @@ fn route_cases() -> Vec<Case> {
         ("PUT", "/v1/users/alice"),
         ("DELETE", "/v1/whoami"),
         ("POST", "/v1/whoami"),
-        ("PATCH", "/v1/groups/ops"),
+        // (PATCH /v1/groups/{name} is UpdateGroup, issue #16.)
+        ("PUT", "/v1/groups/ops"),
         ("POST", "/v1/groups/ops/users/alice"),
         ("PATCH", "/v1/policies/read-own"),
         ("GET", "/v1/policies/read-own/default-version"),
         ("GET", "/v1/users/alice/tags"),
         ("GET", "/v1/users/alice/permissions-boundary"),
-        ("GET", "/v1/users/alice/login-profile"),
+        // (GET/POST/PATCH …/login-profile are Get/Create/UpdateLoginProfile.)
+        ("GET", "/v1/users/alice/sessions/x"),
         ("PUT", "/v1/users/alice/access-keys"),
         ("GET", "/v1/users/full/access-keys/AKIAAAAAAAAAAAAAAAAA"),
         ("POST", "/v1/users/alice/attached-policies"),

@@ -11,7 +11,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Creds, Db, Server};
+use common::{user_with_policy, Creds, Db, Server};
 use serde_json::Value;
 
 const BOTO_SUITE: &str = include_str!("../../tests/query/boto_suite.py");
@@ -436,6 +436,392 @@ fn protocol_and_bad_input() {
         .collect();
     assert_eq!(names, vec!["bob"]);
     assert_eq!(s.count_5xx(), 0);
+}
+
+/// The actions added for the rest of IAM's surface (GetLoginProfile,
+/// CreateLoginProfile's 409, GetAccessKeyLastUsed, UpdateGroup,
+/// ListEntitiesForPolicy, ListVirtualMFADevices, GetAccountSummary): bad
+/// and unknown input is a typed 4xx naming the parameter, never a 5xx,
+/// and a refused request changes nothing.
+fn new_actions_bad_input(db: Db) {
+    let Some(s) = Server::start(db) else {
+        return;
+    };
+    let root = s.root();
+    let q = |creds: &Creds, params: &str| query(&s, creds, IAM, format!("{V}&{params}").as_bytes());
+    let ok = |r: (u16, String)| {
+        assert_eq!(r.0, 200, "{}", r.1);
+        r.1
+    };
+    ok(q(&root, "Action=CreateUser&UserName=alice"));
+    ok(q(&root, "Action=CreateGroup&GroupName=devs"));
+
+    // Login profiles: none yet is 404; a second create is 409 and keeps
+    // the first password (the JSON API's PUT still replaces it).
+    aws_error(
+        &q(&root, "Action=GetLoginProfile&UserName=alice"),
+        404,
+        "NoSuchEntity",
+    );
+    aws_error(
+        &q(&root, "Action=GetLoginProfile&UserName=nobody"),
+        404,
+        "NoSuchEntity",
+    );
+    let created = ok(q(
+        &root,
+        "Action=CreateLoginProfile&UserName=alice&Password=Kestrel-Orbit-77-x&PasswordResetRequired=true",
+    ));
+    let got = ok(q(&root, "Action=GetLoginProfile&UserName=alice"));
+    assert_eq!(
+        xml_text(&got, "CreateDate"),
+        xml_text(&created, "CreateDate")
+    );
+    assert_eq!(xml_text(&got, "PasswordResetRequired"), "true");
+    let again = q(
+        &root,
+        "Action=CreateLoginProfile&UserName=alice&Password=Another-Pass-88-y",
+    );
+    aws_error(&again, 409, "EntityAlreadyExists");
+    let login = |pw: &str| {
+        s.raw(
+            "POST",
+            "/v1/login",
+            &[("content-type", "application/json")],
+            Some(
+                serde_json::json!({"userName": "alice", "password": pw})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+        .status
+    };
+    assert_eq!(
+        login("Kestrel-Orbit-77-x"),
+        200,
+        "the 409 must not replace the password"
+    );
+    assert_ne!(login("Another-Pass-88-y"), 200);
+    let json_create = s.call(
+        &root,
+        "POST",
+        "/v1/users/alice/login-profile",
+        Some(r#"{"password":"Another-Pass-88-y"}"#),
+    );
+    json_create.err(409, "EntityAlreadyExists");
+    let put = s.call(
+        &root,
+        "PUT",
+        "/v1/users/alice/login-profile",
+        Some(r#"{"password":"Another-Pass-88-y"}"#),
+    );
+    assert_eq!(put.status, 204, "PUT keeps create-or-replace for the CLI");
+    assert_eq!(login("Another-Pass-88-y"), 200);
+    aws_error(
+        &q(
+            &root,
+            "Action=CreateLoginProfile&UserName=nobody&Password=Kestrel-Orbit-77-x",
+        ),
+        404,
+        "NoSuchEntity",
+    );
+
+    // GetAccessKeyLastUsed.
+    let key = ok(q(&root, "Action=CreateAccessKey&UserName=alice"));
+    let key_id = xml_text(&key, "AccessKeyId").to_owned();
+    let lu = ok(q(
+        &root,
+        &format!("Action=GetAccessKeyLastUsed&AccessKeyId={key_id}"),
+    ));
+    assert_eq!(xml_text(&lu, "UserName"), "alice");
+    assert_eq!(xml_text(&lu, "ServiceName"), "N/A", "{lu}");
+    assert_eq!(xml_text(&lu, "Region"), "N/A", "{lu}");
+    assert!(!lu.contains("<LastUsedDate>"), "{lu}");
+    let bad = q(&root, "Action=GetAccessKeyLastUsed&AccessKeyId=not-a-key");
+    aws_error(&bad, 400, "ValidationError");
+    assert!(
+        xml_text(&bad.1, "Message").contains("AccessKeyId"),
+        "{}",
+        bad.1
+    );
+    aws_error(
+        &q(
+            &root,
+            &format!(
+                "Action=GetAccessKeyLastUsed&AccessKeyId={}",
+                "A".repeat(3000)
+            ),
+        ),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(
+            &root,
+            "Action=GetAccessKeyLastUsed&AccessKeyId=AKIAZZZZZZZZZZZZZZZZ",
+        ),
+        404,
+        "NoSuchEntity",
+    );
+    aws_error(
+        &q(&root, "Action=GetAccessKeyLastUsed"),
+        400,
+        "ValidationError",
+    );
+
+    // UpdateGroup.
+    aws_error(
+        &q(&root, "Action=UpdateGroup&GroupName=nobody&NewGroupName=x"),
+        404,
+        "NoSuchEntity",
+    );
+    let long = q(
+        &root,
+        &format!(
+            "Action=UpdateGroup&GroupName=devs&NewGroupName={}",
+            "g".repeat(200)
+        ),
+    );
+    aws_error(&long, 400, "ValidationError");
+    assert!(
+        xml_text(&long.1, "Message").contains("NewGroupName"),
+        "{}",
+        long.1
+    );
+    aws_error(
+        &q(&root, "Action=UpdateGroup&GroupName=devs&NewPath=noslash"),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(
+            &root,
+            "Action=UpdateGroup&GroupName=devs&NewGroupName=a%2Fb",
+        ),
+        400,
+        "ValidationError",
+    );
+    ok(q(&root, "Action=CreateGroup&GroupName=ops"));
+    aws_error(
+        &q(&root, "Action=UpdateGroup&GroupName=ops&NewGroupName=DEVS"),
+        409,
+        "EntityAlreadyExists",
+    );
+    assert_eq!(s.call(&root, "GET", "/v1/groups/devs", None).status, 200);
+    assert_eq!(s.call(&root, "GET", "/v1/groups/ops", None).status, 200);
+
+    // ListEntitiesForPolicy, ListVirtualMFADevices, GetAccountSummary.
+    aws_error(
+        &q(
+            &root,
+            &format!(
+                "Action=ListEntitiesForPolicy&PolicyArn=arn:ward:iam::{}:policy/nosuch",
+                s.account
+            ),
+        ),
+        404,
+        "NoSuchEntity",
+    );
+    aws_error(
+        &q(&root, "Action=ListEntitiesForPolicy&PolicyArn=notarn"),
+        400,
+        "ValidationError",
+    );
+    ok(q(
+        &root,
+        "Action=CreatePolicy&PolicyName=p&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3AGetUser%22%2C%22Resource%22%3A%22*%22%7D%5D%7D",
+    ));
+    let parn = format!("arn:ward:iam::{}:policy/p", s.account);
+    aws_error(
+        &q(
+            &root,
+            &format!("Action=ListEntitiesForPolicy&PolicyArn={parn}&EntityFilter=Bucket"),
+        ),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(
+            &root,
+            &format!("Action=ListEntitiesForPolicy&PolicyArn={parn}&MaxItems=0"),
+        ),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(&root, "Action=ListVirtualMFADevices&AssignmentStatus=Maybe"),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(&root, "Action=GetAccountSummary&Users=5"),
+        400,
+        "ValidationError",
+    );
+    let gaad = q(
+        &root,
+        "Action=GetAccountAuthorizationDetails&Filter.member.1=Bucket",
+    );
+    aws_error(&gaad, 400, "ValidationError");
+    assert!(
+        xml_text(&gaad.1, "Message").contains("Filter"),
+        "{}",
+        gaad.1
+    );
+    aws_error(
+        &q(
+            &root,
+            "Action=GetAccountAuthorizationDetails&Filter.member.1=User%2CRole",
+        ),
+        400,
+        "ValidationError",
+    );
+    aws_error(
+        &q(&root, "Action=GetAccountAuthorizationDetails&MaxItems=5000"),
+        400,
+        "ValidationError",
+    );
+    let details = ok(q(
+        &root,
+        "Action=GetAccountAuthorizationDetails&Filter.member.1=Group",
+    ));
+    assert!(details.contains("<GroupName>devs</GroupName>"), "{details}");
+    assert!(
+        details.contains("<UserDetailList></UserDetailList>"),
+        "{details}"
+    );
+    let sum = ok(q(&root, "Action=GetAccountSummary"));
+    assert!(
+        sum.contains("<entry><key>Groups</key><value>2</value></entry>"),
+        "{sum}"
+    );
+    assert!(
+        sum.contains("<entry><key>Policies</key><value>1</value></entry>"),
+        "{sum}"
+    );
+    assert!(
+        sum.contains("<entry><key>AccessKeysPerUserQuota</key><value>2</value></entry>"),
+        "{sum}"
+    );
+
+    // The JSON API routes behind them answer on their own too.
+    let lp = s.call(&root, "GET", "/v1/users/alice/login-profile", None);
+    assert_eq!(lp.ok()["userName"], "alice");
+    assert_eq!(lp.ok()["passwordResetRequired"], false);
+    let r = s.call(&root, "GET", "/v1/mfa-devices?assignmentStatus=Bogus", None);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "assignmentStatus");
+    let r = s.call(&root, "GET", "/v1/access-keys/nope/last-used", None);
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "accessKeyId");
+    let r = s.call(&root, "GET", "/v1/account/summary", None);
+    assert_eq!(r.ok()["summaryMap"]["Users"], 1);
+    let r = s.call(
+        &root,
+        "GET",
+        "/v1/account/authorization-details?filter=Nope",
+        None,
+    );
+    r.err(400, "ValidationError");
+    assert_eq!(r.field(), "filter");
+    let r = s.call(
+        &root,
+        "PATCH",
+        "/v1/groups/devs",
+        Some(r#"{"newName":"devs","bogus":1}"#),
+    );
+    r.err(400, "ValidationError");
+    let r = s.call(
+        &root,
+        "POST",
+        "/v1/policies/p/tags",
+        Some(r#"{"tags":[{"key":"","value":"v"}]}"#),
+    );
+    r.err(400, "ValidationError");
+
+    // UpdateLoginProfile changes an existing profile only.
+    let r = s.call(&root, "PATCH", "/v1/users/alice/login-profile", Some("{}"));
+    r.err(400, "ValidationError");
+    ok(q(&root, "Action=CreateUser&UserName=carol"));
+    aws_error(
+        &q(
+            &root,
+            "Action=UpdateLoginProfile&UserName=carol&Password=Kestrel-Orbit-77-x",
+        ),
+        404,
+        "NoSuchEntity",
+    );
+    aws_error(
+        &q(&root, "Action=GetLoginProfile&UserName=carol"),
+        404,
+        "NoSuchEntity",
+    );
+
+    // Authorization comes before existence: a user allowed to read key use
+    // and rename groups only on their own user and on `group/devs` learns
+    // nothing of other keys, and cannot rename devs into a name outside
+    // what they may update.
+    let eve = user_with_policy(
+        &s,
+        &root,
+        "eve",
+        &format!(
+            r#"{{"Effect":"Allow","Action":"iam:GetAccessKeyLastUsed","Resource":"arn:ward:iam::{a}:user/eve"}},
+               {{"Effect":"Allow","Action":"iam:UpdateGroup","Resource":"arn:ward:iam::{a}:group/devs"}}"#,
+            a = s.account
+        ),
+    );
+    let own = ok(q(
+        &eve,
+        &format!("Action=GetAccessKeyLastUsed&AccessKeyId={}", eve.id),
+    ));
+    assert_eq!(xml_text(&own, "UserName"), "eve");
+    // Eve's own request just now was her key's first use, for IAM.
+    assert_eq!(xml_text(&own, "ServiceName"), "iam", "{own}");
+    assert_eq!(xml_text(&own, "Region"), "us-east-1", "{own}");
+    aws_error(
+        &q(
+            &eve,
+            &format!("Action=GetAccessKeyLastUsed&AccessKeyId={key_id}"),
+        ),
+        403,
+        "AccessDenied",
+    );
+    aws_error(
+        &q(
+            &eve,
+            "Action=GetAccessKeyLastUsed&AccessKeyId=AKIAZZZZZZZZZZZZZZZZ",
+        ),
+        403,
+        "AccessDenied",
+    );
+    aws_error(
+        &q(
+            &eve,
+            "Action=UpdateGroup&GroupName=devs&NewGroupName=admins",
+        ),
+        403,
+        "AccessDenied",
+    );
+    aws_error(
+        &q(&eve, "Action=GetAccountAuthorizationDetails"),
+        403,
+        "AccessDenied",
+    );
+    aws_error(&q(&eve, "Action=GetAccountSummary"), 403, "AccessDenied");
+    assert_eq!(s.call(&root, "GET", "/v1/groups/devs", None).status, 200);
+    assert_eq!(s.call(&root, "GET", "/v1/groups/admins", None).status, 404);
+    assert_eq!(s.count_5xx(), 0);
+}
+
+#[test]
+fn new_actions_bad_input_sqlite() {
+    new_actions_bad_input(Db::Sqlite);
+}
+
+#[test]
+fn new_actions_bad_input_postgres() {
+    new_actions_bad_input(Db::Postgres);
 }
 
 /// Presigned Query URLs carry mutations in logs: refused but for

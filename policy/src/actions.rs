@@ -35,6 +35,10 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "GetPolicy",
             "ListPolicies",
             "DeletePolicy",
+            "ListEntitiesForPolicy",
+            "TagPolicy",
+            "UntagPolicy",
+            "ListPolicyTags",
             "CreatePolicyVersion",
             "GetPolicyVersion",
             "ListPolicyVersions",
@@ -82,6 +86,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "RevokeSession",
             "CreateVirtualMFADevice",
             "DeleteVirtualMFADevice",
+            "ListVirtualMFADevices",
             "EnableMFADevice",
             "DeactivateMFADevice",
             "ListMFADevices",
@@ -100,6 +105,8 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "DeleteSSHPublicKey",
             "SimulatePrincipalPolicy",
             "SimulateCustomPolicy",
+            "GetAccountSummary",
+            "GetAccountAuthorizationDetails",
         ],
     ),
     (
@@ -245,6 +252,10 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:UpdateSSHPublicKey", TAGGED),
     ("iam:DeleteSSHPublicKey", TAGGED),
     ("iam:SimulatePrincipalPolicy", TAGGED),
+    // iam: managed policies: tagging sees the request's tags and keys
+    // (a policy's own tags are not supplied as ward:ResourceTag).
+    ("iam:TagPolicy", &[REQUEST_TAG, TAG_KEYS]),
+    ("iam:UntagPolicy", &[TAG_KEYS]),
     // iam: groups (untagged): only attaching names a policy.
     ("iam:AttachGroupPolicy", &[POLICY_ARN]),
     ("iam:DetachGroupPolicy", &[POLICY_ARN]),

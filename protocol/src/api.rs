@@ -21,6 +21,7 @@
 //! | `POST /v1/groups` | `iam:CreateGroup` | [`CreateGroup`] → [`Group`] |
 //! | `GET /v1/groups` | `iam:ListGroups` | → [`GroupList`] |
 //! | `GET /v1/groups/{name}` | `iam:GetGroup` | → [`GroupDetail`] |
+//! | `PATCH /v1/groups/{name}` | `iam:UpdateGroup` | [`UpdateGroup`] → [`Group`] (members and policies kept) |
 //! | `DELETE /v1/groups/{name}` | `iam:DeleteGroup` | → 204 |
 //! | `PUT /v1/groups/{g}/users/{u}` | `iam:AddUserToGroup` | → 204 |
 //! | `DELETE /v1/groups/{g}/users/{u}` | `iam:RemoveUserFromGroup` | → 204 |
@@ -28,6 +29,10 @@
 //! | `GET /v1/policies` | `iam:ListPolicies` | → [`PolicyList`] |
 //! | `GET /v1/policies/{name}` | `iam:GetPolicy` | → [`ManagedPolicy`] (with default document) |
 //! | `DELETE /v1/policies/{name}` | `iam:DeletePolicy` | → 204 |
+//! | `GET /v1/policies/{name}/entities` | `iam:ListEntitiesForPolicy` | → [`PolicyEntities`] |
+//! | `POST /v1/policies/{name}/tags` | `iam:TagPolicy` | [`TagRequest`] → 204 |
+//! | `DELETE /v1/policies/{name}/tags?keys=a,b` | `iam:UntagPolicy` | → 204 |
+//! | `GET /v1/policies/{name}/tags` | `iam:ListPolicyTags` | → [`TagList`] |
 //! | `POST /v1/policies/{name}/versions` | `iam:CreatePolicyVersion` | [`CreatePolicyVersion`] → [`PolicyVersion`] |
 //! | `GET /v1/policies/{name}/versions` | `iam:ListPolicyVersions` | → [`PolicyVersionList`] |
 //! | `GET /v1/policies/{name}/versions/{v}` | `iam:GetPolicyVersion` | → [`PolicyVersion`] |
@@ -43,6 +48,9 @@
 //! | `PUT /v1/users/{name}/permissions-boundary` | `iam:PutUserPermissionsBoundary` | [`SetBoundary`] → 204 |
 //! | `DELETE /v1/users/{name}/permissions-boundary` | `iam:DeleteUserPermissionsBoundary` | → 204 |
 //! | `PUT /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` / `UpdateLoginProfile` | [`LoginProfile`] → 204 |
+//! | `POST /v1/users/{name}/login-profile` | `iam:CreateLoginProfile` | [`LoginProfile`] → 201 [`LoginProfileInfo`] (409 `EntityAlreadyExists` if one exists) |
+//! | `GET /v1/users/{name}/login-profile` | `iam:GetLoginProfile` | → [`LoginProfileInfo`] |
+//! | `PATCH /v1/users/{name}/login-profile` | `iam:UpdateLoginProfile` | [`UpdateLoginProfile`] → 204 (404 if the user has none) |
 //! | `DELETE /v1/users/{name}/login-profile` | `iam:DeleteLoginProfile` | → 204 |
 //! | `GET /v1/users/{name}/sessions` | `iam:ListSessions` | → [`SessionList`] |
 //! | `DELETE /v1/users/{name}/sessions` | `iam:RevokeSession` (all) | → [`RevokedSessions`] |
@@ -51,6 +59,7 @@
 //! | `GET /v1/users/{name}/access-keys` | `iam:ListAccessKeys` | → [`AccessKeyList`] |
 //! | `PATCH /v1/users/{name}/access-keys/{id}` | `iam:UpdateAccessKey` | [`UpdateAccessKey`] → 204 |
 //! | `DELETE /v1/users/{name}/access-keys/{id}` | `iam:DeleteAccessKey` | → 204 |
+//! | `GET /v1/access-keys/{id}/last-used` | `iam:GetAccessKeyLastUsed` (on the key's user) | → [`AccessKeyLastUsed`] |
 //! | `POST /v1/change-password` | `iam:ChangePassword` (own user) | [`ChangePassword`] → 204 |
 //! | `POST /v1/users/{name}/ssh-keys` | `iam:UploadSSHPublicKey` | [`UploadSshPublicKey`] → [`SshPublicKey`] |
 //! | `GET /v1/users/{name}/ssh-keys` | `iam:ListSSHPublicKeys` | → [`SshPublicKeyList`] |
@@ -59,6 +68,7 @@
 //! | `DELETE /v1/users/{name}/ssh-keys/{id}` | `iam:DeleteSSHPublicKey` | → 204 |
 //! | `POST /v1/mfa-devices` | `iam:CreateVirtualMFADevice` | [`CreateVirtualMfaDevice`] → [`VirtualMfaDevice`] (seed shown once) |
 //! | `DELETE /v1/mfa-devices/{name}` | `iam:DeleteVirtualMFADevice` | → 204 |
+//! | `GET /v1/mfa-devices?assignmentStatus` | `iam:ListVirtualMFADevices` | → [`VirtualMfaDeviceList`] |
 //! | `POST /v1/users/{name}/mfa-devices` | `iam:EnableMFADevice` | [`EnableMfaDevice`] → [`MfaDevice`] |
 //! | `GET /v1/users/{name}/mfa-devices` | `iam:ListMFADevices` | → [`MfaDeviceList`] |
 //! | `DELETE /v1/users/{name}/mfa-devices/{device}` | `iam:DeactivateMFADevice` | → 204 |
@@ -115,6 +125,8 @@
 //! | `POST /v1/identity/credentials` | `identity:GetCredentialsForIdentity` (then the trust policy) | [`crate::pools::GetCredentialsRequest`] → [`crate::pools::GetCredentialsResponse`] |
 //! | `POST /v1/identity/guest/id` | none (the pool must allow guests) | [`crate::pools::GetIdRequest`] → [`crate::pools::GetIdResponse`] |
 //! | `POST /v1/identity/guest/credentials` | none (the trust policy decides) | [`crate::pools::GetCredentialsRequest`] → [`crate::pools::GetCredentialsResponse`] |
+//! | `GET /v1/account/summary` | `iam:GetAccountSummary` | → [`AccountSummary`] |
+//! | `GET /v1/account/authorization-details?filter` | `iam:GetAccountAuthorizationDetails` | → [`AuthorizationDetails`] |
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
 //! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |
@@ -152,6 +164,14 @@ pub struct Tag {
     pub key: String,
     /// Value.
     pub value: String,
+}
+
+/// A resource's tags (`GET /v1/policies/{name}/tags`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TagList {
+    /// In key order.
+    pub tags: Vec<Tag>,
 }
 
 /// `POST /v1/users`.
@@ -260,6 +280,19 @@ pub struct CreateGroup {
     /// Defaults to `/`.
     #[serde(default)]
     pub path: Option<String>,
+}
+
+/// `PATCH /v1/groups/{name}`: rename or move a group (its members,
+/// policies and gid stay).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateGroup {
+    /// Rename.
+    #[serde(default)]
+    pub new_name: Option<String>,
+    /// Move.
+    #[serde(default)]
+    pub new_path: Option<String>,
 }
 
 /// A group.
@@ -444,6 +477,32 @@ pub struct LoginProfile {
     pub password_reset_required: bool,
 }
 
+/// `PATCH /v1/users/{name}/login-profile`: AWS's UpdateLoginProfile — only
+/// an existing profile, either field or both.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateLoginProfile {
+    /// A new password (checked against the password policy).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Whether the user must change it at next login.
+    #[serde(default)]
+    pub password_reset_required: Option<bool>,
+}
+
+/// `GET` (and `POST`) `/v1/users/{name}/login-profile`: a login profile,
+/// without its password.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginProfileInfo {
+    /// The user.
+    pub user_name: String,
+    /// RFC 3339: when the profile was created.
+    pub created: String,
+    /// The user must change the password at next login.
+    pub password_reset_required: bool,
+}
+
 /// `POST /v1/login`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -558,6 +617,26 @@ pub struct AccessKey {
     /// RFC 3339, if ever used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
+}
+
+/// `GET /v1/access-keys/{id}/last-used`: when and where a key was last
+/// used (all three absent for a key never used).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyLastUsed {
+    /// The key's owner.
+    pub user_name: String,
+    /// `AKIA…`
+    pub access_key_id: String,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_date: Option<String>,
+    /// The SigV4 service it last signed for (`ward`, `iam`, `sts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The SigV4 region it last signed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// A user's access keys.
@@ -1075,6 +1154,137 @@ pub struct ResyncMfaDevice {
     pub authentication_code1: String,
     /// the code of the next 30-second step.
     pub authentication_code2: String,
+}
+
+/// A virtual MFA device (`GET /v1/mfa-devices`); never its seed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMfaDeviceInfo {
+    /// `arn:ward:iam::ACCT:mfa/NAME`.
+    pub serial_number: String,
+    /// The user it is enabled for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// That user's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_arn: Option<String>,
+    /// RFC 3339, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_date: Option<String>,
+}
+
+/// Virtual MFA devices, by serial number.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMfaDeviceList {
+    /// Devices.
+    pub virtual_mfa_devices: Vec<VirtualMfaDeviceInfo>,
+}
+
+/// A user, group or role a managed policy is attached to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyEntity {
+    /// Name.
+    pub name: String,
+    /// Path.
+    pub path: String,
+    /// Unique id (`AIDA…`, `AGPA…`, `AROA…`).
+    pub id: String,
+}
+
+/// `GET /v1/policies/{name}/entities`: where a managed policy is attached.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyEntities {
+    /// Users.
+    pub policy_users: Vec<PolicyEntity>,
+    /// Groups.
+    pub policy_groups: Vec<PolicyEntity>,
+    /// Roles.
+    pub policy_roles: Vec<PolicyEntity>,
+}
+
+/// `GET /v1/account/summary`: entity counts and quotas, with AWS's
+/// `SummaryMap` keys (`Users`, `UsersQuota`, `Groups`, …).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSummary {
+    /// Key → count.
+    pub summary_map: std::collections::BTreeMap<String, i64>,
+}
+
+/// A managed policy attached to a principal.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachedPolicyRef {
+    /// Name.
+    pub policy_name: String,
+    /// ARN.
+    pub policy_arn: String,
+}
+
+/// A user with what applies to them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAuthorization {
+    /// The user (tags, boundary).
+    pub user: User,
+    /// Names of the groups they are in.
+    pub groups: Vec<String>,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A group with its policies.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupAuthorization {
+    /// The group.
+    pub group: Group,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A role with its policies (its trust policy is in `role`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAuthorization {
+    /// The role.
+    pub role: Role,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Attached managed policies.
+    pub attached_policies: Vec<AttachedPolicyRef>,
+}
+
+/// A managed policy with every version's document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAuthorization {
+    /// The policy.
+    pub policy: ManagedPolicy,
+    /// Its versions, oldest first, with documents.
+    pub versions: Vec<PolicyVersion>,
+}
+
+/// `GET /v1/account/authorization-details`: the account's IAM state in
+/// one snapshot (AWS's GetAccountAuthorizationDetails).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationDetails {
+    /// Users, by name.
+    pub users: Vec<UserAuthorization>,
+    /// Groups, by name.
+    pub groups: Vec<GroupAuthorization>,
+    /// Roles, by name.
+    pub roles: Vec<RoleAuthorization>,
+    /// Managed policies, by name.
+    pub policies: Vec<PolicyAuthorization>,
 }
 
 /// An MFA device enabled for a user.

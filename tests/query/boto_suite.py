@@ -143,6 +143,51 @@ assert [x["PolicyName"] for x in iam.list_policies(Scope="Local", OnlyAttached=T
 assert iam.list_policies(Scope="AWS")["Policies"] == []
 iam.attach_group_policy(GroupName="devs", PolicyArn=parn)
 assert iam.list_attached_group_policies(GroupName="devs")["AttachedPolicies"][0]["PolicyArn"] == parn
+# UpdateGroup: a rename and move keeps the group's id, members and policies.
+iam.add_user_to_group(GroupName="devs", UserName="page1")
+iam.update_group(GroupName="devs", NewGroupName="developers", NewPath="/eng/")
+raises(iam.exceptions.NoSuchEntityException, iam.get_group, GroupName="devs")
+gg = iam.get_group(GroupName="developers")
+assert gg["Group"]["GroupId"] == g["GroupId"] and gg["Group"]["Path"] == "/eng/", gg
+assert gg["Group"]["Arn"] == f"arn:ward:iam::{ACCT}:group/eng/developers", gg
+assert [x["UserName"] for x in gg["Users"]] == ["page1"], gg
+assert iam.list_attached_group_policies(GroupName="developers")["AttachedPolicies"][0]["PolicyArn"] == parn
+iam.create_group(GroupName="ops2")
+r = raises(iam.exceptions.EntityAlreadyExistsException, iam.update_group,
+           GroupName="ops2", NewGroupName="Developers")
+assert r["ResponseMetadata"]["HTTPStatusCode"] == 409, r
+raises(iam.exceptions.NoSuchEntityException, iam.update_group, GroupName="nosuch", NewGroupName="x")
+r = raises(iam.exceptions.ClientError, iam.update_group, GroupName="ops2", NewGroupName="x" * 200)
+assert r["Error"]["Code"] == "ValidationError" and "NewGroupName" in r["Error"]["Message"], r
+iam.delete_group(GroupName="ops2")
+# ListEntitiesForPolicy: alice (attached above) and the renamed group.
+ents = iam.list_entities_for_policy(PolicyArn=parn)
+assert [x["UserName"] for x in ents["PolicyUsers"]] == ["alice"], ents
+assert ents["PolicyGroups"] == [{"GroupName": "developers", "GroupId": g["GroupId"]}], ents
+assert ents["PolicyRoles"] == [], ents
+assert iam.list_entities_for_policy(PolicyArn=parn, EntityFilter="Group")["PolicyUsers"] == []
+assert iam.list_entities_for_policy(PolicyArn=parn, PathPrefix="/eng/")["PolicyGroups"][0]["GroupName"] == "developers"
+ep = list(iam.get_paginator("list_entities_for_policy").paginate(
+    PolicyArn=parn, PaginationConfig={"PageSize": 1}))
+assert len(ep) == 2, ep
+assert sum(len(p["PolicyUsers"]) + len(p["PolicyGroups"]) for p in ep) == 2, ep
+raises(iam.exceptions.NoSuchEntityException, iam.list_entities_for_policy,
+       PolicyArn=f"arn:ward:iam::{ACCT}:policy/nosuch")
+iam.update_group(GroupName="developers", NewGroupName="devs", NewPath="/")
+# Policy tags.
+iam.tag_policy(PolicyArn=parn, Tags=[{"Key": "owner", "Value": "sec"}, {"Key": "tier", "Value": "1"}])
+assert iam.list_policy_tags(PolicyArn=parn)["Tags"] == [{"Key": "owner", "Value": "sec"},
+                                                        {"Key": "tier", "Value": "1"}]
+iam.untag_policy(PolicyArn=parn, TagKeys=["tier"])
+assert iam.list_policy_tags(PolicyArn=parn)["Tags"] == [{"Key": "owner", "Value": "sec"}]
+raises(iam.exceptions.NoSuchEntityException, iam.list_policy_tags,
+       PolicyArn=f"arn:ward:iam::{ACCT}:policy/nosuch")
+raises(iam.exceptions.NoSuchEntityException, iam.tag_policy,
+       PolicyArn=f"arn:ward:iam::{ACCT}:policy/nosuch", Tags=[{"Key": "a", "Value": "b"}])
+r = raises(iam.exceptions.LimitExceededException, iam.tag_policy, PolicyArn=parn,
+           Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+assert iam.list_policy_tags(PolicyArn=parn)["Tags"] == [{"Key": "owner", "Value": "sec"}]
+iam.remove_user_from_group(GroupName="devs", UserName="page1")
 iam.detach_group_policy(GroupName="devs", PolicyArn=parn)
 
 # ---- inline policies and boundaries ------------------------------------
@@ -167,10 +212,18 @@ k = iam.create_access_key(UserName="alice")["AccessKey"]
 assert k["AccessKeyId"].startswith("AKIA") and len(k["SecretAccessKey"]) >= 40, k
 keys = iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]
 assert [x["AccessKeyId"] for x in keys] == [k["AccessKeyId"]], keys
+lu = iam.get_access_key_last_used(AccessKeyId=k["AccessKeyId"])
+assert lu["UserName"] == "alice", lu
+assert lu["AccessKeyLastUsed"]["ServiceName"] == "N/A" and lu["AccessKeyLastUsed"]["Region"] == "N/A", lu
+assert "LastUsedDate" not in lu["AccessKeyLastUsed"], lu
+raises(iam.exceptions.NoSuchEntityException, iam.get_access_key_last_used,
+       AccessKeyId="AKIA" + "Z" * 16)
 a_sts = client("sts", k["AccessKeyId"], k["SecretAccessKey"])
 a_iam = client("iam", k["AccessKeyId"], k["SecretAccessKey"])
 me = a_sts.get_caller_identity()
 assert me["Arn"] == u["Arn"] and me["Account"] == ACCT and me["UserId"] == u["UserId"], me
+lu = iam.get_access_key_last_used(AccessKeyId=k["AccessKeyId"])["AccessKeyLastUsed"]
+assert lu["ServiceName"] == "sts" and lu["Region"] == REGION and lu["LastUsedDate"].year >= 2024, lu
 # GetUser and ListAccessKeys without UserName: the caller's own.
 assert a_iam.get_user()["User"]["UserName"] == "alice"
 assert len(a_iam.list_access_keys()["AccessKeyMetadata"]) == 1
@@ -192,6 +245,13 @@ facts["alice_key"] = k["AccessKeyId"]
 lp = iam.create_login_profile(UserName="page4", Password="Kestrel-Orbit-77-x",
                               PasswordResetRequired=True)["LoginProfile"]
 assert lp["UserName"] == "page4" and lp["PasswordResetRequired"] is True, lp
+r = raises(iam.exceptions.EntityAlreadyExistsException, iam.create_login_profile,
+           UserName="page4", Password="Another-Pass-55-q")
+assert r["ResponseMetadata"]["HTTPStatusCode"] == 409, r
+glp = iam.get_login_profile(UserName="page4")["LoginProfile"]
+assert glp["UserName"] == "page4" and glp["PasswordResetRequired"] is True, glp
+assert glp["CreateDate"] == lp["CreateDate"], (glp, lp)
+raises(iam.exceptions.NoSuchEntityException, iam.get_login_profile, UserName="page3")
 # A password login whose reset is required may only change the password:
 # the aws CLI's change-password, as in AWS's first-login flow.
 import ssl
@@ -214,8 +274,16 @@ assert login("page4", "Kestrel-Orbit-77-x").get("status") in (400, 401, 403)
 fresh = login("page4", "Kestrel-Orbit-99-z")
 assert "accessKeyId" in fresh and not fresh.get("passwordResetRequired"), fresh
 iam.update_login_profile(UserName="page4", Password="Kestrel-Orbit-78-y")
+assert iam.get_login_profile(UserName="page4")["LoginProfile"]["PasswordResetRequired"] is False
+iam.update_login_profile(UserName="page4", PasswordResetRequired=True)
+assert iam.get_login_profile(UserName="page4")["LoginProfile"]["PasswordResetRequired"] is True
+assert login("page4", "Kestrel-Orbit-78-y").get("passwordResetRequired") is True
 iam.delete_login_profile(UserName="page4")
+r = raises(iam.exceptions.NoSuchEntityException, iam.update_login_profile,
+           UserName="page4", Password="Kestrel-Orbit-79-z")
+assert r["ResponseMetadata"]["HTTPStatusCode"] == 404, r
 raises(iam.exceptions.NoSuchEntityException, iam.delete_login_profile, UserName="page4")
+raises(iam.exceptions.NoSuchEntityException, iam.get_login_profile, UserName="page4")
 sk = iam.upload_ssh_public_key(UserName="alice", SSHPublicKeyBody=os.environ["SSH_PUBLIC_KEY"])["SSHPublicKey"]
 assert sk["Status"] == "Active" and sk["Fingerprint"], sk
 sks = iam.list_ssh_public_keys(UserName="alice")["SSHPublicKeys"]
@@ -278,11 +346,31 @@ dev = iam.create_virtual_mfa_device(VirtualMFADeviceName="alice-phone")["Virtual
 seed = dev["Base32StringSeed"].decode()
 serial = dev["SerialNumber"]
 assert serial == f"arn:ward:iam::{ACCT}:mfa/alice-phone", dev
+vm = iam.list_virtual_mfa_devices(AssignmentStatus="Unassigned")["VirtualMFADevices"]
+assert [d["SerialNumber"] for d in vm] == [serial] and "User" not in vm[0], vm
+assert iam.list_virtual_mfa_devices(AssignmentStatus="Assigned")["VirtualMFADevices"] == []
+sm = iam.get_account_summary()["SummaryMap"]
+assert sm["MFADevices"] == 1 and sm["MFADevicesInUse"] == 0, sm
 step = int(time.time()) // 30
 iam.enable_mfa_device(UserName="alice", SerialNumber=serial,
                       AuthenticationCode1=totp(seed, step - 1), AuthenticationCode2=totp(seed, step))
 ds = iam.list_mfa_devices(UserName="alice")["MFADevices"]
 assert [d["SerialNumber"] for d in ds] == [serial], ds
+vm = iam.list_virtual_mfa_devices(AssignmentStatus="Assigned")["VirtualMFADevices"]
+assert [d["SerialNumber"] for d in vm] == [serial], vm
+assert vm[0]["User"]["UserName"] == "alice" and vm[0]["User"]["Arn"] == u["Arn"], vm
+assert vm[0]["EnableDate"].year >= 2024, vm
+assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == vm
+assert iam.list_virtual_mfa_devices(AssignmentStatus="Unassigned")["VirtualMFADevices"] == []
+r = raises(iam.exceptions.ClientError, iam.list_virtual_mfa_devices, AssignmentStatus="Maybe")
+assert r["Error"]["Code"] == "ValidationError" and r["ResponseMetadata"]["HTTPStatusCode"] == 400, r
+sm = iam.get_account_summary()["SummaryMap"]
+assert sm["MFADevices"] == 1 and sm["MFADevicesInUse"] == 1, sm
+assert sm["Users"] == len(iam.list_users()["Users"]), sm
+assert sm["Groups"] == len(iam.list_groups()["Groups"]), sm
+assert sm["Roles"] == len(iam.list_roles()["Roles"]), sm
+assert sm["Policies"] == len(iam.list_policies(Scope="Local")["Policies"]), sm
+assert sm["AccessKeysPerUserQuota"] == 2 and sm["GroupsPerUserQuota"] == 10, sm
 raises(iam.exceptions.DeleteConflictException, iam.delete_virtual_mfa_device, SerialNumber=serial)
 iam.deactivate_mfa_device(UserName="alice", SerialNumber=serial)
 assert iam.list_mfa_devices(UserName="alice")["MFADevices"] == []
@@ -301,6 +389,32 @@ dec = {e["EvalActionName"]: e["EvalDecision"] for e in sim["EvaluationResults"]}
 assert dec == {"iam:GetUser": "allowed", "iam:DeleteUser": "explicitDeny",
                "iam:ListUsers": "implicitDeny"}, sim
 assert all(e["EvalResourceName"] == f"arn:ward:iam::{ACCT}:user/x" for e in sim["EvaluationResults"]), sim
+
+# ---- GetAccountAuthorizationDetails ------------------------------------------
+ad = iam.get_account_authorization_details()
+assert ad["IsTruncated"] is False, ad
+ud = {x["UserName"]: x for x in ad["UserDetailList"]}
+assert ud["alice"]["Arn"] == u["Arn"], ud["alice"]
+assert ud["alice"]["AttachedManagedPolicies"] == [{"PolicyName": "self", "PolicyArn": parn}], ud["alice"]
+rd = {x["RoleName"]: x for x in ad["RoleDetailList"]}
+assert [p["PolicyName"] for p in rd["ops"]["RolePolicyList"]] == ["ri"], rd["ops"]
+assert rd["ops"]["RolePolicyList"][0]["PolicyDocument"] == json.loads(doc(allow("iam:ListUsers"))), rd["ops"]
+assert rd["ops"]["AssumeRolePolicyDocument"] == json.loads(trust), rd["ops"]
+assert rd["ops"]["AttachedManagedPolicies"] == [{"PolicyName": "self", "PolicyArn": parn}], rd["ops"]
+pd = {x["PolicyName"]: x for x in ad["Policies"]}
+assert [v["VersionId"] for v in pd["self"]["PolicyVersionList"]] == ["v1", "v2", "v3", "v4"], pd["self"]
+assert pd["self"]["PolicyVersionList"][0]["Document"] == json.loads(whoami), pd["self"]
+assert [g["GroupName"] for g in ad["GroupDetailList"]] == ["devs"], ad["GroupDetailList"]
+only_roles = iam.get_account_authorization_details(Filter=["Role"])
+assert only_roles["UserDetailList"] == [] and only_roles["Policies"] == [], only_roles
+assert [x["RoleName"] for x in only_roles["RoleDetailList"]] == ["ops"], only_roles
+total = sum(len(ad[k]) for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"))
+pages = list(iam.get_paginator("get_account_authorization_details").paginate(
+    PaginationConfig={"PageSize": 3}))
+seen = sum(len(p[k]) for p in pages for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"))
+assert len(pages) == (total + 2) // 3 and seen == total, (len(pages), seen, total)
+r = raises(iam.exceptions.ClientError, iam.get_account_authorization_details, Filter=["Bucket"])
+assert r["Error"]["Code"] == "ValidationError" and "Filter" in r["Error"]["Message"], r
 
 # ---- clean-up: deletes in the order AWS wants --------------------------------
 r = raises(iam.exceptions.DeleteConflictException, iam.delete_role, RoleName="ops")

@@ -9,8 +9,9 @@ use axum::Router;
 
 use crate::service::audit::{audit_checkpoint, audit_events, audit_verify};
 use crate::service::credentials::{
-    create_access_key, delete_access_key, delete_login_profile, list_access_keys,
-    put_login_profile, update_access_key,
+    access_key_last_used, create_access_key, create_login_profile, delete_access_key,
+    delete_login_profile, get_login_profile, list_access_keys, put_login_profile,
+    update_access_key, update_login_profile,
 };
 use crate::service::iam::*;
 use crate::state::Shared;
@@ -46,7 +47,11 @@ pub fn api() -> Router<Shared> {
         )
         .route(
             "/v1/users/{name}/login-profile",
-            put(put_login_profile).delete(delete_login_profile),
+            put(put_login_profile)
+                .post(create_login_profile)
+                .get(get_login_profile)
+                .patch(update_login_profile)
+                .delete(delete_login_profile),
         )
         .route(
             "/v1/users/{name}/sessions",
@@ -64,6 +69,7 @@ pub fn api() -> Router<Shared> {
             "/v1/users/{name}/access-keys/{id}",
             axum::routing::patch(update_access_key).delete(delete_access_key),
         )
+        .route("/v1/access-keys/{id}/last-used", get(access_key_last_used))
         .route(
             "/v1/users/{name}/ssh-keys",
             post(crate::service::ssh_keys::upload).get(crate::service::ssh_keys::list),
@@ -74,7 +80,10 @@ pub fn api() -> Router<Shared> {
                 .patch(crate::service::ssh_keys::update)
                 .delete(crate::service::ssh_keys::delete),
         )
-        .route("/v1/mfa-devices", post(crate::service::mfa::create))
+        .route(
+            "/v1/mfa-devices",
+            post(crate::service::mfa::create).get(crate::service::mfa::list_virtual),
+        )
         .route(
             "/v1/mfa-devices/{name}",
             axum::routing::delete(crate::service::mfa::delete),
@@ -94,6 +103,11 @@ pub fn api() -> Router<Shared> {
         .route(
             "/v1/simulate/principal",
             post(crate::service::simulate::principal),
+        )
+        .route("/v1/account/summary", get(crate::service::account::summary))
+        .route(
+            "/v1/account/authorization-details",
+            get(crate::service::account::authorization_details),
         )
         .route(
             "/v1/simulate/custom",
@@ -139,13 +153,21 @@ pub fn api() -> Router<Shared> {
             post(crate::service::passwords::change_password),
         )
         .route("/v1/groups", post(create_group).get(list_groups))
-        .route("/v1/groups/{name}", get(get_group).delete(delete_group))
+        .route(
+            "/v1/groups/{name}",
+            get(get_group).patch(update_group).delete(delete_group),
+        )
         .route(
             "/v1/groups/{name}/users/{user}",
             put(add_user_to_group).delete(remove_user_from_group),
         )
         .route("/v1/policies", post(create_policy).get(list_policies))
         .route("/v1/policies/{name}", get(get_policy).delete(delete_policy))
+        .route("/v1/policies/{name}/entities", get(policy_entities))
+        .route(
+            "/v1/policies/{name}/tags",
+            post(tag_policy).delete(untag_policy).get(list_policy_tags),
+        )
         .route(
             "/v1/policies/{name}/versions",
             post(create_policy_version).get(list_policy_versions),

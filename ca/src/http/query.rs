@@ -399,6 +399,7 @@ async fn handle(q: &QueryState, req: Request, id: &str) -> Outcome {
         caller: &caller,
         conn: parts.extensions.get::<ConnInfo>(),
         account: q.st.store.account_id().to_owned(),
+        action: &action,
     };
     let inner = actions::run(&ctx, &action, &mut params)
         .await

@@ -562,7 +562,7 @@ pub(crate) async fn untag_user(
 
 // ---- groups -----------------------------------------------------------
 
-fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
+pub(crate) fn group_out(st: &Shared, g: &iam::Group) -> api::Group {
     api::Group {
         name: g.name.clone(),
         group_id: g.id.clone(),
@@ -680,6 +680,51 @@ pub(crate) async fn get_group(
         group: group_out(&st, &g),
         users,
     }))
+}
+
+/// `PATCH /v1/groups/{name}`: AWS's UpdateGroup (rename and/or move).
+/// As for users, the caller needs `iam:UpdateGroup` on the new ARN too.
+/// Members, policies and the gid are keyed by the group's id and stay; the
+/// one UPDATE is audited and moves the IAM generation. ward-ca's decisions
+/// read groups by id; host snapshots carry memberships and groups by name
+/// from one read transaction, so either sees the old name or the new one,
+/// never a member cut off from the group's policies.
+pub(crate) async fn update_group(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<Json<api::Group>, ApiError> {
+    let req: api::UpdateGroup = body(&b)?;
+    if let Some(n) = &req.new_name {
+        names::group_name("newName", n)?;
+    }
+    if let Some(p) = &req.new_path {
+        names::path("newPath", p)?;
+    }
+    let (grp, g) = target_group(&st, &caller, "iam:UpdateGroup", &name, false).await?;
+    let new_path = req.new_path.as_deref().unwrap_or(&grp.path);
+    let new_name = req.new_name.as_deref().unwrap_or(&grp.name);
+    let new_arn = ward_authz::arn::group(&acct(&st), new_path, new_name);
+    if new_arn != group_out(&st, &grp).arn {
+        authorize(&st, &caller, "iam:UpdateGroup", &new_arn, &[]).await?;
+    }
+    let mut m = st.store.mutation(&g).await?;
+    let g2 = iam::update_group(
+        &mut m.tx,
+        &grp,
+        req.new_name.as_deref(),
+        req.new_path.as_deref(),
+    )
+    .await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"groupId": grp.id, "oldName": grp.name, "newName": req.new_name, "newPath": req.new_path}),
+    )
+    .await?;
+    Ok(Json(group_out(&st, &g2)))
 }
 
 pub(crate) async fn delete_group(
@@ -849,6 +894,18 @@ pub(crate) async fn target_policy(
     name: &str,
     read: bool,
 ) -> Result<(iam::ManagedPolicy, Grant), ApiError> {
+    target_policy_with(st, caller, action, name, read, &[]).await
+}
+
+/// [`target_policy`] with request-specific context keys (`ward:TagKeys`, …).
+pub(crate) async fn target_policy_with(
+    st: &Shared,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    read: bool,
+    extra: &[(&str, ContextValue)],
+) -> Result<(iam::ManagedPolicy, Grant), ApiError> {
     let name = policy_name_of(name);
     names::policy_name("name", name)?;
     let mut c = st.store.pool().acquire().await?;
@@ -860,9 +917,9 @@ pub(crate) async fn target_policy(
         None => ward_authz::arn::policy(&acct(st), "/", name),
     };
     let g = if read {
-        authorize_read(st, caller, action, &arn, &[]).await?
+        authorize_read(st, caller, action, &arn, extra).await?
     } else {
-        authorize(st, caller, action, &arn, &[]).await?
+        authorize(st, caller, action, &arn, extra).await?
     };
     Ok((found.ok_or_else(|| ApiError::no_such("policy", name))?, g))
 }
@@ -930,6 +987,108 @@ pub(crate) async fn get_policy(
     let (p, _) = target_policy(&st, &caller, "iam:GetPolicy", &name, true).await?;
     let mut c = st.store.pool().acquire().await?;
     Ok(Json(policy_out(&st, &mut c, &p, true).await?))
+}
+
+/// `POST /v1/policies/{name}/tags`: AWS's TagPolicy.
+pub(crate) async fn tag_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    b: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::TagRequest = body(&b)?;
+    let tags = check_tags("tags", &req.tags)?;
+    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
+    let ctx = context::request_tags(&tags);
+    let (p, g) = target_policy_with(
+        &st,
+        &caller,
+        "iam:TagPolicy",
+        &name,
+        false,
+        &context::refs(&ctx),
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::tag_policy(&mut m.tx, &p.id, &tags).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyId": p.id, "tagKeys": keys}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/policies/{name}/tags?keys=a,b`: AWS's UntagPolicy.
+pub(crate) async fn untag_policy(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+    Q(q): Q<KeysQuery>,
+) -> Result<StatusCode, ApiError> {
+    let keys = q.keys()?;
+    let (p, g) = target_policy_with(
+        &st,
+        &caller,
+        "iam:UntagPolicy",
+        &name,
+        false,
+        &[context::tag_keys(keys.clone())],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?;
+    iam::untag_policy(&mut m.tx, &p.id, &keys).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"policyId": p.id, "tagKeys": keys}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/policies/{name}/tags`: AWS's ListPolicyTags.
+pub(crate) async fn list_policy_tags(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::TagList>, ApiError> {
+    let (p, _) = target_policy(&st, &caller, "iam:ListPolicyTags", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let tags = iam::policy_tags(&mut c, &p.id)
+        .await?
+        .into_iter()
+        .map(|(key, value)| api::Tag { key, value })
+        .collect();
+    Ok(Json(api::TagList { tags }))
+}
+
+/// `GET /v1/policies/{name}/entities`: AWS's ListEntitiesForPolicy, the
+/// users, groups and roles a managed policy is attached to.
+pub(crate) async fn policy_entities(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> Result<Json<api::PolicyEntities>, ApiError> {
+    let (p, _) = target_policy(&st, &caller, "iam:ListEntitiesForPolicy", &name, true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let mut out = api::PolicyEntities {
+        policy_users: Vec::new(),
+        policy_groups: Vec::new(),
+        policy_roles: Vec::new(),
+    };
+    for (kind, name, id, path) in iam::policy_entities(&mut c, &p.id).await? {
+        let e = api::PolicyEntity { name, path, id };
+        match kind.as_str() {
+            "user" => out.policy_users.push(e),
+            "group" => out.policy_groups.push(e),
+            _ => out.policy_roles.push(e),
+        }
+    }
+    Ok(Json(out))
 }
 
 pub(crate) async fn delete_policy(

@@ -39,7 +39,7 @@ use crate::service::authz::{authorize, system_grant};
 use crate::service::caller::{require_host, user_arn, Caller};
 use crate::service::iam::target_user;
 use crate::service::names::check_rhost;
-use crate::service::request::{body, commit, rfc3339, P};
+use crate::service::request::{body, commit, rfc3339, P, Q};
 use crate::state::{now, AppState, Shared};
 use crate::store::iam::{self, User};
 use crate::store::mfa::{self as store, Device};
@@ -374,6 +374,61 @@ pub(crate) async fn enable(
         user_name: u.name,
         serial_number: req.serial_number,
         enable_date: rfc3339(t),
+    }))
+}
+
+/// `GET /v1/mfa-devices` query: `assignmentStatus` as AWS's
+/// ListVirtualMFADevices takes it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct VirtualListQuery {
+    #[serde(default)]
+    assignment_status: Option<String>,
+}
+
+/// `GET /v1/mfa-devices?assignmentStatus=Assigned|Unassigned|Any`: every
+/// virtual device (never a seed), with its user when assigned.
+pub(crate) async fn list_virtual(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Q(q): Q<VirtualListQuery>,
+) -> Result<Json<api::VirtualMfaDeviceList>, ApiError> {
+    let want: Option<bool> = match q.assignment_status.as_deref() {
+        None | Some("Any") => None,
+        Some("Assigned") => Some(true),
+        Some("Unassigned") => Some(false),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "assignmentStatus",
+                "assignmentStatus must be Assigned, Unassigned or Any",
+            ))
+        }
+    };
+    crate::service::authz::authorize_read(
+        &st,
+        &caller,
+        "iam:ListVirtualMFADevices",
+        &serial(&st, "*"),
+        &[],
+    )
+    .await?;
+    let mut c = st.store.pool().acquire().await?;
+    let account = st.store.account_id().to_owned();
+    let devices = store::list_all(&mut c)
+        .await?
+        .into_iter()
+        .filter(|(_, _, user, _)| want.is_none_or(|w| w == user.is_some()))
+        .map(|(name, enabled, user, path)| api::VirtualMfaDeviceInfo {
+            serial_number: serial(&st, &name),
+            user_arn: user
+                .as_deref()
+                .map(|u| ward_authz::arn::user(&account, path.as_deref().unwrap_or("/"), u)),
+            user_name: user,
+            enable_date: enabled.map(rfc3339),
+        })
+        .collect();
+    Ok(Json(api::VirtualMfaDeviceList {
+        virtual_mfa_devices: devices,
     }))
 }
 

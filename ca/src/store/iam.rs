@@ -541,6 +541,12 @@ const USER_TAGS: TagTable = TagTable {
     what: "user",
 };
 
+const POLICY_TAGS: TagTable = TagTable {
+    table: "policy_tags",
+    owner: "policy_id",
+    what: "policy",
+};
+
 impl TagTable {
     /// The owner's tags, in key order.
     pub(super) async fn get(
@@ -653,6 +659,32 @@ pub async fn untag_user(
     USER_TAGS.remove(c, user_id, keys).await
 }
 
+/// A managed policy's tags, in key order.
+pub async fn policy_tags(
+    c: &mut AnyConnection,
+    policy_id: &str,
+) -> Result<Vec<(String, String)>, ApiError> {
+    POLICY_TAGS.get(c, policy_id).await
+}
+
+/// Sets tags on a managed policy, enforcing the 50-tag limit.
+pub async fn tag_policy(
+    c: &mut AnyConnection,
+    policy_id: &str,
+    tags: &[(String, String)],
+) -> Result<(), ApiError> {
+    POLICY_TAGS.set(c, policy_id, tags).await
+}
+
+/// Removes tags from a managed policy by key.
+pub async fn untag_policy(
+    c: &mut AnyConnection,
+    policy_id: &str,
+    keys: &[String],
+) -> Result<(), ApiError> {
+    POLICY_TAGS.remove(c, policy_id, keys).await
+}
+
 // ---- groups ----------------------------------------------------------
 
 /// A group by name (case-insensitive).
@@ -665,6 +697,38 @@ pub async fn group(c: &mut AnyConnection, name: &str) -> Result<Group, ApiError>
     find_group(c, name)
         .await?
         .ok_or_else(|| ApiError::no_such("group", name))
+}
+
+/// Renames or moves a group in place: its id, gid, members and policies
+/// (all keyed by id) stay; 409 if another group has the new name.
+pub async fn update_group(
+    c: &mut AnyConnection,
+    g: &Group,
+    new_name: Option<&str>,
+    new_path: Option<&str>,
+) -> Result<Group, ApiError> {
+    let name = new_name.unwrap_or(&g.name);
+    let path = new_path.unwrap_or(&g.path);
+    if name.to_lowercase() != g.name.to_lowercase() && find_group(c, name).await?.is_some() {
+        return Err(ApiError::exists("group", name));
+    }
+    let res = sqlx::query("UPDATE iam_groups SET name = $1, name_lc = $2, path = $3 WHERE id = $4")
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(path)
+        .bind(&g.id)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("group", name)),
+        Err(e) => Err(e.into()),
+        Ok(r) if r.rows_affected() == 0 => Err(ApiError::no_such("group", &g.name)),
+        Ok(_) => Ok(Group {
+            name: name.into(),
+            path: path.into(),
+            ..g.clone()
+        }),
+    }
 }
 
 /// Creates a group.
@@ -1065,11 +1129,71 @@ pub async fn delete_policy(c: &mut AnyConnection, p: &ManagedPolicy) -> Result<(
         .bind(&p.id)
         .execute(&mut *c)
         .await?;
+    sqlx::query("DELETE FROM policy_tags WHERE policy_id = $1")
+        .bind(&p.id)
+        .execute(&mut *c)
+        .await?;
     sqlx::query("DELETE FROM policies WHERE id = $1")
         .bind(&p.id)
         .execute(&mut *c)
         .await?;
     Ok(())
+}
+
+/// Where a managed policy is attached: (`user`/`group`/`role`, name,
+/// id, path), by type then name.
+pub async fn policy_entities(
+    c: &mut AnyConnection,
+    policy_id: &str,
+) -> Result<Vec<(String, String, String, String)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT a.principal_type, COALESCE(u.name, g.name, r.name) AS name, a.principal_id, \
+         COALESCE(u.path, g.path, r.path) AS path \
+         FROM attachments a \
+         LEFT JOIN users u ON a.principal_type = 'user' AND u.id = a.principal_id \
+         LEFT JOIN iam_groups g ON a.principal_type = 'group' AND g.id = a.principal_id \
+         LEFT JOIN roles r ON a.principal_type = 'role' AND r.id = a.principal_id \
+         WHERE a.policy_id = $1 ORDER BY a.principal_type, 2",
+    )
+    .bind(policy_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let name: Option<String> = r.try_get(1)?;
+        let path: Option<String> = r.try_get(3)?;
+        if let Some(name) = name {
+            out.push((
+                r.try_get(0)?,
+                name,
+                r.try_get(2)?,
+                path.unwrap_or_else(|| "/".into()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Entity counts for GetAccountSummary, with AWS's `SummaryMap` keys.
+pub async fn account_counts(c: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>, ApiError> {
+    let queries: [(&'static str, &str); 7] = [
+        ("Users", "SELECT COUNT(*) FROM users"),
+        ("Groups", "SELECT COUNT(*) FROM iam_groups"),
+        ("Roles", "SELECT COUNT(*) FROM roles"),
+        ("Policies", "SELECT COUNT(*) FROM policies"),
+        ("PolicyVersionsInUse", "SELECT COUNT(*) FROM attachments"),
+        ("MFADevices", "SELECT COUNT(*) FROM mfa_devices"),
+        (
+            "MFADevicesInUse",
+            "SELECT COUNT(*) FROM mfa_devices WHERE user_id IS NOT NULL",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (key, sql) in queries {
+        let n: i64 = sqlx::query(sql).fetch_one(&mut *c).await?.try_get(0)?;
+        out.push((key, n));
+    }
+    Ok(out)
 }
 
 // ---- attachments and inline policies --------------------------------
@@ -1362,6 +1486,93 @@ pub async fn set_password(
     revoke_sessions(c, user_id).await
 }
 
+/// Creates a login profile only if the user has none: one conditional
+/// INSERT, so two racing creates cannot both succeed and neither
+/// overwrites a profile made meanwhile (409 `EntityAlreadyExists`).
+/// Revokes the user's sessions as [`set_password`] does; returns how many.
+pub async fn create_password(
+    c: &mut AnyConnection,
+    user_id: &str,
+    who: &str,
+    hash: &str,
+    reset_required: bool,
+    now: i64,
+) -> Result<u64, ApiError> {
+    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    let res = sqlx::query(
+        "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .bind(i64::from(reset_required))
+    .bind(now)
+    .bind(version)
+    .execute(&mut *c)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::exists("login profile for user", who));
+    }
+    revoke_sessions(c, user_id).await
+}
+
+/// Changes an existing login profile's password and/or reset flag (404 if
+/// the user has none: one conditional UPDATE). A new password revokes the
+/// user's sessions, as [`set_password`] does; returns how many.
+pub async fn update_password(
+    c: &mut AnyConnection,
+    user_id: &str,
+    who: &str,
+    hash: Option<&str>,
+    reset_required: Option<bool>,
+    now: i64,
+) -> Result<u64, ApiError> {
+    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    let res = sqlx::query(
+        "UPDATE login_profiles SET password_hash = COALESCE($1, password_hash), \
+         reset_required = COALESCE($2, reset_required), updated_at = $3, version = $4 \
+         WHERE user_id = $5",
+    )
+    .bind(hash.map(str::to_owned))
+    .bind(reset_required.map(i64::from))
+    .bind(now)
+    .bind(version)
+    .bind(user_id)
+    .execute(&mut *c)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::no_such("login profile for user", who));
+    }
+    if hash.is_some() {
+        revoke_sessions(c, user_id).await
+    } else {
+        Ok(0)
+    }
+}
+
+/// A login profile's creation time and reset flag, if the user has one.
+pub async fn login_profile_info(
+    c: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Option<(i64, bool)>, ApiError> {
+    let row =
+        sqlx::query("SELECT created_at, reset_required FROM login_profiles WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row
+        .map(|r| -> Result<_, sqlx::Error> {
+            Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)? != 0))
+        })
+        .transpose()?)
+}
+
 /// Deletes a login profile (and every session of the user); 404 if none.
 pub async fn delete_password(
     c: &mut AnyConnection,
@@ -1484,6 +1695,31 @@ pub async fn delete_access_key(
         ));
     }
     Ok(())
+}
+
+/// A key's last use: owner id, then (time, region, service) if it was
+/// ever used; `None` if there is no such key.
+pub async fn access_key_last_used(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(String, Option<(i64, String, String)>)>, ApiError> {
+    let row = sqlx::query(
+        "SELECT user_id, last_used_at, last_used_region, last_used_service FROM access_keys WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let user_id: String = r.try_get(0)?;
+    let at: Option<i64> = r.try_get(1)?;
+    let region: Option<String> = r.try_get(2)?;
+    let service: Option<String> = r.try_get(3)?;
+    Ok(Some((
+        user_id,
+        at.map(|t| (t, region.unwrap_or_default(), service.unwrap_or_default())),
+    )))
 }
 
 /// Records a key's last use.

@@ -83,6 +83,24 @@ pub async fn by_name(c: &mut AnyConnection, name: &str) -> Result<Option<Device>
     Ok(r.as_ref().map(row).transpose()?)
 }
 
+/// Every device, by name: (name, enabled at, user name, user path) — the
+/// user's only when it is assigned.
+pub async fn list_all(
+    c: &mut AnyConnection,
+) -> Result<Vec<(String, Option<i64>, Option<String>, Option<String>)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT d.name, d.enabled_at, u.name, u.path FROM mfa_devices d \
+         LEFT JOIN users u ON u.id = d.user_id ORDER BY d.name",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+    }
+    Ok(out)
+}
+
 /// The device enabled for a user, if any.
 pub async fn of_user(c: &mut AnyConnection, user_id: &str) -> Result<Option<Device>, ApiError> {
     let r = sqlx::query(&format!(

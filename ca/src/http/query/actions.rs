@@ -32,6 +32,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ListUserTags",
     "CreateGroup",
     "GetGroup",
+    "UpdateGroup",
     "DeleteGroup",
     "ListGroups",
     "AddUserToGroup",
@@ -41,10 +42,15 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ListAccessKeys",
     "UpdateAccessKey",
     "DeleteAccessKey",
+    "GetAccessKeyLastUsed",
     "CreatePolicy",
     "GetPolicy",
     "DeletePolicy",
     "ListPolicies",
+    "ListEntitiesForPolicy",
+    "TagPolicy",
+    "UntagPolicy",
+    "ListPolicyTags",
     "CreatePolicyVersion",
     "GetPolicyVersion",
     "ListPolicyVersions",
@@ -76,6 +82,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "PutRolePermissionsBoundary",
     "DeleteRolePermissionsBoundary",
     "CreateLoginProfile",
+    "GetLoginProfile",
     "UpdateLoginProfile",
     "DeleteLoginProfile",
     "ChangePassword",
@@ -99,8 +106,11 @@ pub const IAM_ACTIONS: &[&str] = &[
     "DeactivateMFADevice",
     "ResyncMFADevice",
     "ListMFADevices",
+    "ListVirtualMFADevices",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
+    "GetAccountSummary",
+    "GetAccountAuthorizationDetails",
 ];
 
 /// The STS actions served.
@@ -127,6 +137,8 @@ pub struct Ctx<'a> {
     pub conn: Option<&'a ConnInfo>,
     /// ward's account id.
     pub account: String,
+    /// The action, for AWS's parameter names in validation messages.
+    pub action: &'a str,
 }
 
 type R = Result<Option<String>, QueryError>;
@@ -143,7 +155,7 @@ impl Ctx<'_> {
             .call(self.caller, self.conn, method, path, body.as_ref())
             .await?;
         if let Some(f) = r.failure() {
-            return Err(QueryError::from_failure(f));
+            return Err(super::errors::map_for(self.action, f));
         }
         Ok(r.json()?)
     }
@@ -286,6 +298,30 @@ fn role_xml(x: &mut Xml, v: &Value) {
     if v["tags"].as_array().is_some_and(|t| !t.is_empty()) {
         tags_xml(x, "Tags", &v["tags"]);
     }
+}
+
+/// `<name>` of inline policies (`PolicyName`, URL-encoded `PolicyDocument`).
+fn inline_xml(x: &mut Xml, name: &str, list: &Value) {
+    x.members(name, list, |x, p| {
+        x.field("PolicyName", &p["name"])
+            .text("PolicyDocument", &url_doc(&p["document"]));
+    });
+}
+
+/// `<AttachedManagedPolicies>` from the JSON API's `{policyName, policyArn}`.
+fn attached_xml(x: &mut Xml, list: &Value) {
+    x.members("AttachedManagedPolicies", list, |x, p| {
+        x.field("PolicyName", &p["policyName"])
+            .field("PolicyArn", &p["policyArn"]);
+    });
+}
+
+fn login_profile_xml(x: &mut Xml, v: &Value) {
+    x.open("LoginProfile")
+        .field("UserName", &v["userName"])
+        .field("CreateDate", &v["created"])
+        .field("PasswordResetRequired", &v["passwordResetRequired"])
+        .close("LoginProfile");
 }
 
 fn credentials_xml(x: &mut Xml, c: &Value) {
@@ -551,6 +587,24 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 .await?;
             return Ok(None);
         }
+        "UpdateGroup" => {
+            let name = p.req("GroupName")?;
+            let mut body = json!({});
+            if let Some(v) = p.opt("NewGroupName") {
+                body["newName"] = json!(v);
+            }
+            if let Some(v) = p.opt("NewPath") {
+                body["newPath"] = json!(v);
+            }
+            done(p)?;
+            ctx.call(
+                M::PATCH,
+                &format!("/v1/groups/{}", segment(&name)),
+                Some(body),
+            )
+            .await?;
+            return Ok(None);
+        }
         "ListGroups" => {
             let q = list_query(p, true);
             done(p)?;
@@ -628,6 +682,28 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 },
             );
             page_xml(&mut x, &pg);
+        }
+        "GetAccessKeyLastUsed" => {
+            let id = p.req("AccessKeyId")?;
+            done(p)?;
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/access-keys/{}/last-used", segment(&id)),
+                    None,
+                )
+                .await?;
+            x.field("UserName", &v["userName"]);
+            // AWS's shape for a key never used: no date, N/A service and region.
+            x.open("AccessKeyLastUsed");
+            x.field("LastUsedDate", &v["lastUsedDate"]);
+            for (tag, key) in [("ServiceName", "serviceName"), ("Region", "region")] {
+                match v[key].as_str() {
+                    Some(s) if !s.is_empty() => x.text(tag, s),
+                    _ => x.text(tag, "N/A"),
+                };
+            }
+            x.close("AccessKeyLastUsed");
         }
         "UpdateAccessKey" | "UpdateSSHPublicKey" => {
             let name = ctx.user_or_self(p)?;
@@ -718,6 +794,118 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 .collect();
             x.members("Policies", &Value::Array(items), policy_xml);
             truncation_xml(&mut x, &v);
+        }
+        "TagPolicy" => {
+            let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
+            let tags = p.tags("Tags")?;
+            done(p)?;
+            ctx.call(
+                M::POST,
+                &format!("/v1/policies/{}/tags", segment(&name)),
+                Some(json!({ "tags": tags })),
+            )
+            .await?;
+            return Ok(None);
+        }
+        "UntagPolicy" => {
+            let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
+            let keys = tag_keys(p)?;
+            done(p)?;
+            ctx.call(
+                M::DELETE,
+                &format!(
+                    "/v1/policies/{}/tags{}",
+                    segment(&name),
+                    query(&[("keys", &keys)])
+                ),
+                None,
+            )
+            .await?;
+            return Ok(None);
+        }
+        "ListPolicyTags" => {
+            let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/policies/{}/tags", segment(&name)),
+                    None,
+                )
+                .await?;
+            let pg = page(p, &v["tags"])?;
+            tags_xml(&mut x, "Tags", &Value::Array(pg.items.clone()));
+            page_xml(&mut x, &pg);
+        }
+        "ListEntitiesForPolicy" => {
+            let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
+            let filter = p.opt("EntityFilter");
+            let kinds: &[&str] = match filter.as_deref() {
+                None => &["user", "group", "role"],
+                Some("User") => &["user"],
+                Some("Group") => &["group"],
+                Some("Role") => &["role"],
+                // ward's managed policies are attached to principals only.
+                Some("LocalManagedPolicy" | "AWSManagedPolicy") => &[],
+                Some(_) => {
+                    return Err(QueryError::validation(
+                        "EntityFilter must be User, Role, Group, LocalManagedPolicy or AWSManagedPolicy",
+                    ))
+                }
+            };
+            match p.opt("PolicyUsageFilter").as_deref() {
+                None | Some("PermissionsPolicy") => {}
+                Some("PermissionsBoundary") => {
+                    return Err(QueryError::validation(
+                        "ward lists where a policy is attached (PermissionsPolicy), not where it is a boundary",
+                    ))
+                }
+                Some(_) => {
+                    return Err(QueryError::validation(
+                        "PolicyUsageFilter must be PermissionsPolicy or PermissionsBoundary",
+                    ))
+                }
+            }
+            let prefix = p.opt("PathPrefix").unwrap_or_else(|| "/".into());
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/policies/{}/entities", segment(&name)),
+                    None,
+                )
+                .await?;
+            // One list over the three kinds, paged here.
+            let mut all = Vec::new();
+            for (kind, key) in [
+                ("user", "policyUsers"),
+                ("group", "policyGroups"),
+                ("role", "policyRoles"),
+            ] {
+                if !kinds.contains(&kind) {
+                    continue;
+                }
+                for e in v[key].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    if e["path"].as_str().unwrap_or("/").starts_with(&prefix) {
+                        all.push(json!({"kind": kind, "name": e["name"], "id": e["id"]}));
+                    }
+                }
+            }
+            let pg = page(p, &Value::Array(all))?;
+            for (kind, list, name_tag, id_tag) in [
+                ("group", "PolicyGroups", "GroupName", "GroupId"),
+                ("user", "PolicyUsers", "UserName", "UserId"),
+                ("role", "PolicyRoles", "RoleName", "RoleId"),
+            ] {
+                let items: Vec<Value> = pg
+                    .items
+                    .iter()
+                    .filter(|e| e["kind"] == kind)
+                    .cloned()
+                    .collect();
+                x.members(list, &Value::Array(items), |x, e| {
+                    x.field(name_tag, &e["name"]).field(id_tag, &e["id"]);
+                });
+            }
+            page_xml(&mut x, &pg);
         }
         "CreatePolicyVersion" => {
             let name = ctx.policy_name("PolicyArn", &p.req("PolicyArn")?)?;
@@ -902,31 +1090,48 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             return Ok(None);
         }
         // ---- login profiles ---------------------------------------------
-        "CreateLoginProfile" | "UpdateLoginProfile" => {
+        "UpdateLoginProfile" => {
+            // An existing profile only (404 otherwise), either field.
+            let name = ctx.user_or_self(p)?;
+            let mut body = json!({});
+            if let Some(v) = p.opt("Password") {
+                body["password"] = json!(v);
+            }
+            if let Some(v) = p.bool("PasswordResetRequired")? {
+                body["passwordResetRequired"] = json!(v);
+            }
+            done(p)?;
+            ctx.call(
+                M::PATCH,
+                &format!("/v1/users/{}/login-profile", segment(&name)),
+                Some(body),
+            )
+            .await?;
+            return Ok(None);
+        }
+        "CreateLoginProfile" => {
             let name = p.req("UserName")?;
             let password = p.req("Password")?;
             let reset = p.bool("PasswordResetRequired")?.unwrap_or(false);
             done(p)?;
-            ctx.call(
-                M::PUT,
-                &format!("/v1/users/{}/login-profile", segment(&name)),
-                Some(json!({"password": password, "passwordResetRequired": reset})),
-            )
-            .await?;
-            if action == "UpdateLoginProfile" {
-                return Ok(None);
-            }
-            x.open("LoginProfile")
-                .text("UserName", &name)
-                .text(
-                    "CreateDate",
-                    &ward_policy::Instant::from_epoch_seconds(crate::state::now()).to_rfc3339(),
+            let body = json!({"password": password, "passwordResetRequired": reset});
+            let path = format!("/v1/users/{}/login-profile", segment(&name));
+            // POST creates only: 409 EntityAlreadyExists when the user
+            // has a profile, as AWS answers.
+            let v = ctx.call(M::POST, &path, Some(body)).await?;
+            login_profile_xml(&mut x, &v);
+        }
+        "GetLoginProfile" => {
+            let name = ctx.user_or_self(p)?;
+            done(p)?;
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/users/{}/login-profile", segment(&name)),
+                    None,
                 )
-                .text(
-                    "PasswordResetRequired",
-                    if reset { "true" } else { "false" },
-                )
-                .close("LoginProfile");
+                .await?;
+            login_profile_xml(&mut x, &v);
         }
         "DeleteLoginProfile" => {
             let name = p.req("UserName")?;
@@ -1165,6 +1370,113 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                 x.field("UserName", &d["userName"])
                     .field("SerialNumber", &d["serialNumber"])
                     .field("EnableDate", &d["enableDate"]);
+            });
+            page_xml(&mut x, &pg);
+        }
+        "ListVirtualMFADevices" => {
+            let status = p.opt("AssignmentStatus").unwrap_or_else(|| "Any".into());
+            if !matches!(status.as_str(), "Assigned" | "Unassigned" | "Any") {
+                return Err(QueryError::validation(
+                    "AssignmentStatus must be Assigned, Unassigned or Any",
+                ));
+            }
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/mfa-devices{}", query(&[("assignmentStatus", &status)])),
+                    None,
+                )
+                .await?;
+            let pg = page(p, &v["virtualMfaDevices"])?;
+            x.members(
+                "VirtualMFADevices",
+                &Value::Array(pg.items.clone()),
+                |x, d| {
+                    x.field("SerialNumber", &d["serialNumber"]);
+                    if d["userName"].is_string() {
+                        x.open("User")
+                            .field("UserName", &d["userName"])
+                            .field("Arn", &d["userArn"])
+                            .close("User");
+                    }
+                    x.field("EnableDate", &d["enableDate"]);
+                },
+            );
+            page_xml(&mut x, &pg);
+        }
+        // ---- account ------------------------------------------------------
+        "GetAccountSummary" => {
+            done(p)?;
+            let v = ctx.call(M::GET, "/v1/account/summary", None).await?;
+            x.open("SummaryMap");
+            if let Some(m) = v["summaryMap"].as_object() {
+                for (k, n) in m {
+                    x.open("entry")
+                        .text("key", k)
+                        .field("value", n)
+                        .close("entry");
+                }
+            }
+            x.close("SummaryMap");
+        }
+        "GetAccountAuthorizationDetails" => {
+            let filter = p.list("Filter")?;
+            if filter.iter().any(|f| f.contains(',')) {
+                return Err(QueryError::validation("Filter members cannot contain ','"));
+            }
+            let q = if filter.is_empty() {
+                String::new()
+            } else {
+                query(&[("filter", &filter.join(","))])
+            };
+            let v = ctx
+                .call(
+                    M::GET,
+                    &format!("/v1/account/authorization-details{q}"),
+                    None,
+                )
+                .await?;
+            // One list over the four kinds, paged here.
+            let mut all = Vec::new();
+            for (kind, key) in [
+                ("user", "users"),
+                ("group", "groups"),
+                ("role", "roles"),
+                ("policy", "policies"),
+            ] {
+                for e in v[key].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    all.push(json!({"kind": kind, "v": e}));
+                }
+            }
+            let pg = page(p, &Value::Array(all))?;
+            let of = |kind: &str| -> Value {
+                Value::Array(
+                    pg.items
+                        .iter()
+                        .filter(|e| e["kind"] == kind)
+                        .map(|e| e["v"].clone())
+                        .collect(),
+                )
+            };
+            x.members("UserDetailList", &of("user"), |x, d| {
+                user_xml(x, &d["user"]);
+                inline_xml(x, "UserPolicyList", &d["inlinePolicies"]);
+                x.strings("GroupList", &d["groups"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("GroupDetailList", &of("group"), |x, d| {
+                group_xml(x, &d["group"]);
+                inline_xml(x, "GroupPolicyList", &d["inlinePolicies"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("RoleDetailList", &of("role"), |x, d| {
+                role_xml(x, &d["role"]);
+                inline_xml(x, "RolePolicyList", &d["inlinePolicies"]);
+                attached_xml(x, &d["attachedPolicies"]);
+            });
+            x.members("Policies", &of("policy"), |x, d| {
+                policy_xml(x, &d["policy"]);
+                x.members("PolicyVersionList", &d["versions"], version_xml);
             });
             page_xml(&mut x, &pg);
         }
