@@ -30,11 +30,14 @@ pub fn layout(ctx: &Ctx, title: &str, main: Markup) -> Html<String> {
                     li { a href="/ui/simulate" { "Simulator" } }
                     li { a href="/ui/hosts" { "Hosts" } }
                     li { a href="/ui/access" { "Access map" } }
+                    li { a href="/ui/recordings" { "Recordings" } }
                 }
             }
             div class="me" {
                 span class="who" { "Signed in as " strong { (ctx.who()) } }
                 a href="/ui/password" { "Password" }
+                a href="/ui/mfa" { "MFA" }
+                a href="/ui/ssh-keys" { "SSH keys" }
                 form method="post" action="/ui/logout" class="inline" {
                     (csrf_field(ctx))
                     button type="submit" class="link" { "Sign out" }
@@ -96,6 +99,8 @@ pub(crate) async fn home(State(st): State<Shared>, req: Request) -> Response {
             li { a href="/ui/simulate" { "Policy simulator" } " — why a request is allowed or denied" }
             li { a href="/ui/hosts" { "Hosts" } " — agents online, last seen, versions" }
             li { a href="/ui/access" { "Access map" } " — who may log in where, as whom" }
+            li { a href="/ui/recordings" { "Session recordings" } " — the gateway's recorded sessions" }
+            li { a href="/ui/mfa" { "Your MFA device" } " and " a href="/ui/ssh-keys" { "SSH keys" } }
         }
     };
     ok(&ctx, "Home", body)
