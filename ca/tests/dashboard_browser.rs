@@ -116,6 +116,7 @@ fn the_first_five_minutes_in_a_real_browser() {
         "06-simulate-denied",
         "07-simulate-allowed",
         "08-access-map",
+        "08b-mfa-seed-once",
         "09-users-390",
     ] {
         let p = artifacts.join(format!("{shot}.png"));

@@ -156,7 +156,7 @@ try {
   const seed = (await page.locator("#mfa-secret").textContent()).trim();
   assert.match(seed, /^[A-Z2-7]{32}$/);
   assert.match(await page.locator("#mfa-uri").textContent(), /^otpauth:\/\/totp\//);
-  await shot(page, "09-mfa-seed-once");
+  await shot(page, "08b-mfa-seed-once");
   await page.goto(base + "/ui/mfa");
   assert.equal((await page.content()).includes(seed), false, "the seed is shown again");
   await page.getByRole("link", { name: "SSH keys", exact: true }).click();
@@ -167,7 +167,7 @@ try {
   await page.goto(base + "/ui/users");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the users page is ${overflow}px wider than a 390px screen`);
-  await shot(page, "10-users-390");
+  await shot(page, "09-users-390");
 
   step("keyboard: the skip link is the first stop");
   await page.keyboard.press("Tab");
