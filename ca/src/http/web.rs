@@ -74,7 +74,10 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/access", get(access::map))
         .route("/ui/mfa", get(mfa::show).post(mfa::act))
         .route("/ui/ssh-keys", get(sshkeys::mine))
-        .route("/ui/ssh-keys/{user}", get(sshkeys::show).post(sshkeys::upload))
+        .route(
+            "/ui/ssh-keys/{user}",
+            get(sshkeys::show).post(sshkeys::upload),
+        )
         .route("/ui/ssh-keys/{user}/{id}", post(sshkeys::act))
         .route("/ui/recordings", get(recordings::list))
         .route("/ui/policy-diff/{name}", get(diff::show))

@@ -43,10 +43,10 @@ pub fn lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
         .take_while(|(x, y)| x == y)
         .count();
     let (ma, mb) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
-    let mut out: Vec<Line<'_>> = a[..head].iter().map(|l| Line::Same(*l)).collect();
+    let mut out: Vec<Line<'_>> = a[..head].iter().copied().map(Line::Same).collect();
     if ma.len() > MAX_MIDDLE || mb.len() > MAX_MIDDLE {
-        out.extend(ma.iter().map(|l| Line::Removed(*l)));
-        out.extend(mb.iter().map(|l| Line::Added(*l)));
+        out.extend(ma.iter().copied().map(Line::Removed));
+        out.extend(mb.iter().copied().map(Line::Added));
     } else {
         // lcs[i][j]: the LCS length of ma[i..] and mb[j..].
         let (n, m) = (ma.len(), mb.len());
@@ -77,7 +77,7 @@ pub fn lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
             }
         }
     }
-    out.extend(a[a.len() - tail..].iter().map(|l| Line::Same(*l)));
+    out.extend(a[a.len() - tail..].iter().copied().map(Line::Same));
     out
 }
 
