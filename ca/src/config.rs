@@ -36,6 +36,57 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    dashboard: RawDashboard,
+}
+
+/// `[dashboard]`: the browser sessions' timeouts (see [`Dashboard`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    idle_timeout_seconds: Option<i64>,
+    absolute_timeout_seconds: Option<i64>,
+}
+
+/// The dashboard's session timeouts (`[dashboard]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dashboard {
+    /// A cookie not re-issued (no page loaded) for this long is refused
+    /// (1 to 86400; default 1800).
+    pub idle_timeout_seconds: i64,
+    /// A cookie older than this since sign-in is refused however active
+    /// it is (1 to 604800; default 43200). The login session's own expiry
+    /// (`passwords.session_seconds`) still applies as well.
+    pub absolute_timeout_seconds: i64,
+}
+
+impl Default for Dashboard {
+    fn default() -> Dashboard {
+        Dashboard {
+            idle_timeout_seconds: 1800,
+            absolute_timeout_seconds: 12 * 3600,
+        }
+    }
+}
+
+impl Dashboard {
+    fn new(raw: &RawDashboard) -> Result<Dashboard, String> {
+        let d = Dashboard::default();
+        let idle = raw.idle_timeout_seconds.unwrap_or(d.idle_timeout_seconds);
+        let absolute = raw
+            .absolute_timeout_seconds
+            .unwrap_or(d.absolute_timeout_seconds);
+        if !(1..=86_400).contains(&idle) {
+            return Err("dashboard.idle_timeout_seconds must be between 1 and 86400".into());
+        }
+        if !(1..=7 * 86_400).contains(&absolute) {
+            return Err("dashboard.absolute_timeout_seconds must be between 1 and 604800".into());
+        }
+        Ok(Dashboard {
+            idle_timeout_seconds: idle,
+            absolute_timeout_seconds: absolute,
+        })
+    }
 }
 
 /// `[store]`: PostgreSQL session timeouts (see `store::StoreTimeouts`).
@@ -356,6 +407,8 @@ pub struct Config {
     pub metrics_allow: Vec<Cidr>,
     /// PostgreSQL session timeouts (`[store]`).
     pub store_timeouts: StoreTimeouts,
+    /// The dashboard's session timeouts (`[dashboard]`).
+    pub dashboard: Dashboard,
 }
 
 /// SigV4 service name of the ward API.
@@ -390,6 +443,7 @@ impl Config {
             limits: Limits::default(),
             metrics_allow: loopback_only(),
             store_timeouts: StoreTimeouts::default(),
+            dashboard: Dashboard::default(),
         }
     }
 
@@ -440,6 +494,7 @@ impl Config {
             return Err("passwords.session_seconds must be between 60 and 604800".into());
         }
         let external_url = raw.external_url.as_deref().map(external_url).transpose()?;
+        let dashboard = Dashboard::new(&raw.dashboard)?;
         let limits = validate_limits(&raw.limits)?;
         let metrics_allow = match &raw.metrics.allow {
             None => loopback_only(),
@@ -483,6 +538,7 @@ impl Config {
             },
         };
         Ok(Config {
+            dashboard,
             store_timeouts,
             external_url,
             limits,
@@ -738,6 +794,39 @@ mod tests {
             (Err(e), Err(frag)) => assert!(e.contains(frag), "{toml}: {e:?} lacks {frag:?}"),
             (got, want) => panic!("{toml}: got {got:?}, want {want:?}"),
         }
+    }
+
+    #[test]
+    fn dashboard_timeouts_are_bounded() {
+        let c = Config::from_toml("data_dir = \"/d\"").unwrap();
+        assert_eq!(c.dashboard, Dashboard::default());
+        let c = Config::from_toml(
+            "data_dir = \"/d\"\n[dashboard]\nidle_timeout_seconds = 15\nabsolute_timeout_seconds = 20",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.dashboard.idle_timeout_seconds,
+                c.dashboard.absolute_timeout_seconds
+            ),
+            (15, 20)
+        );
+        for (key, v) in [
+            ("idle_timeout_seconds", 0),
+            ("idle_timeout_seconds", 86_401),
+            ("absolute_timeout_seconds", 0),
+            ("absolute_timeout_seconds", -5),
+            ("absolute_timeout_seconds", 604_801),
+        ] {
+            check(
+                &format!("data_dir = \"/d\"\n[dashboard]\n{key} = {v}"),
+                Err(&format!("dashboard.{key}")),
+            );
+        }
+        check(
+            "data_dir = \"/d\"\n[dashboard]\nidle_seconds = 5",
+            Err("unknown field `idle_seconds`"),
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const PASSWORD: &str = "correct horse battery staple 42";
+/// The password of the user who manages their own MFA device.
+const USER_PASSWORD: &str = "a user's own long passphrase 7";
 
 fn playwright_dir() -> PathBuf {
     match std::env::var("WARD_PLAYWRIGHT_DIR") {
@@ -83,12 +85,29 @@ fn the_first_five_minutes_in_a_real_browser() {
     assert!(set.wait().unwrap().success(), "ward-ca root-password");
     s.call(&root, "POST", "/v1/hosts", Some(r#"{"name":"web-01"}"#))
         .ok();
+    // A user with a password, for the MFA self-service step (root has no
+    // MFA device of its own).
+    common::user_with_policy(
+        &s,
+        &root,
+        "admin",
+        r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#,
+    );
+    s.call(
+        &root,
+        "PUT",
+        "/v1/users/admin/login-profile",
+        Some(&serde_json::json!({"password": USER_PASSWORD}).to_string()),
+    )
+    .ok();
 
     let out = Command::new("node")
         .arg(root_dir.join("tests/dashboard/flow.mjs"))
         .env("WARD_ENDPOINT", &s.endpoint)
         .env("WARD_ADMIN", "root")
         .env("WARD_PASSWORD", PASSWORD)
+        .env("WARD_USER", "admin")
+        .env("WARD_USER_PASSWORD", USER_PASSWORD)
         .env("WARD_ACCOUNT", &s.account)
         .env("WARD_ARTIFACTS", &artifacts)
         .env("WARD_PLAYWRIGHT_DIR", pw.join("node_modules"))
@@ -116,6 +135,7 @@ fn the_first_five_minutes_in_a_real_browser() {
         "06-simulate-denied",
         "07-simulate-allowed",
         "08-access-map",
+        "08b-mfa-seed-once",
         "09-users-390",
         "10-role",
         "11-certificates",

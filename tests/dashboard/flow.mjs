@@ -169,6 +169,28 @@ try {
   await page.getByRole("cell", { name: "iam:CreateRole", exact: true }).waitFor();
   await shot(page, "12-audit");
 
+  step("sign out root; sign in as a user (MFA devices belong to users)");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/ui\/login$/);
+  await page.getByLabel("User name").fill(env("WARD_USER"));
+  await page.getByLabel("Password").fill(env("WARD_USER_PASSWORD"));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Signed in as").waitFor();
+
+  step("MFA self-service: a new device's seed once; SSH keys page");
+  await page.getByRole("link", { name: "MFA", exact: true }).click();
+  await page.waitForURL(/\/ui\/mfa$/);
+  await page.locator("#device-name").fill("admin-phone");
+  await page.getByRole("button", { name: "Create device" }).click();
+  const seed = (await page.locator("#mfa-secret").textContent()).trim();
+  assert.match(seed, /^[A-Z2-7]{32}$/);
+  assert.match(await page.locator("#mfa-uri").textContent(), /^otpauth:\/\/totp\//);
+  await shot(page, "08b-mfa-seed-once");
+  await page.goto(base + "/ui/mfa");
+  assert.equal((await page.content()).includes(seed), false, "the seed is shown again");
+  await page.getByRole("link", { name: "SSH keys", exact: true }).click();
+  await page.getByText("No SSH keys.").waitFor();
+
   step("narrow screen (390 px)");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + "/ui/users");

@@ -14,8 +14,10 @@
 //!   time and a MAC; `HttpOnly; Secure; SameSite=Strict; Path=/`), idle and
 //!   absolute timeouts, CSRF tokens and origin checks, sign-out.
 //! - [`page`]: the layout, security headers, forms and error pages.
-//! - [`users`], [`groups`], [`roles`], [`policies`], [`simulate`],
-//!   [`access`] (hosts and the access map), [`certificates`], [`audit`]:
+//! - [`users`], [`groups`], [`roles`], [`policies`] (with [`diff`] of two
+//!   versions), [`simulate`], [`access`] (hosts and the access map),
+//!   [`certificates`], [`audit`], [`mfa`] (one's own MFA device),
+//!   [`sshkeys`], [`recordings`] (the gateway's, from the audit log):
 //!   the pages.
 //! - assets (`ca/assets/`) are embedded in the binary; no inline script or
 //!   style, so the Content-Security-Policy forbids both.
@@ -32,14 +34,18 @@ use crate::state::Shared;
 pub mod access;
 pub mod audit;
 pub mod certificates;
+pub mod diff;
 pub mod groups;
 pub mod markup;
+pub mod mfa;
 pub mod page;
 pub mod password;
 pub mod policies;
 pub mod roles;
+pub mod recordings;
 pub mod session;
 pub mod simulate;
+pub mod sshkeys;
 pub mod users;
 
 /// The dashboard's routes (state supplied by the caller's router).
@@ -79,6 +85,15 @@ pub fn routes() -> Router<Shared> {
             post(certificates::revoke),
         )
         .route("/ui/audit", get(audit::list))
+        .route("/ui/mfa", get(mfa::show).post(mfa::act))
+        .route("/ui/ssh-keys", get(sshkeys::mine))
+        .route(
+            "/ui/ssh-keys/{user}",
+            get(sshkeys::show).post(sshkeys::upload),
+        )
+        .route("/ui/ssh-keys/{user}/{id}", post(sshkeys::act))
+        .route("/ui/recordings", get(recordings::list))
+        .route("/ui/policy-diff/{name}", get(diff::show))
         .layer(middleware::map_response(security_headers))
 }
 

@@ -33,11 +33,14 @@ pub fn layout(ctx: &Ctx, title: &str, main: Markup) -> Html<String> {
                     li { a href="/ui/access" { "Access map" } }
                     li { a href="/ui/certificates" { "Certificates" } }
                     li { a href="/ui/audit" { "Audit log" } }
+                    li { a href="/ui/recordings" { "Recordings" } }
                 }
             }
             div class="me" {
                 span class="who" { "Signed in as " strong { (ctx.who()) } }
                 a href="/ui/password" { "Password" }
+                a href="/ui/mfa" { "MFA" }
+                a href="/ui/ssh-keys" { "SSH keys" }
                 form method="post" action="/ui/logout" class="inline" {
                     (csrf_field(ctx))
                     button type="submit" class="link" { "Sign out" }
@@ -102,6 +105,8 @@ pub(crate) async fn home(State(st): State<Shared>, req: Request) -> Response {
             li { a href="/ui/access" { "Access map" } " — who may log in where, as whom" }
             li { a href="/ui/certificates" { "Certificates" } " — issued, expired, revoked; revoke" }
             li { a href="/ui/audit" { "Audit log" } " — events, chain verification, checkpoint" }
+            li { a href="/ui/recordings" { "Session recordings" } " — the gateway's recorded sessions" }
+            li { a href="/ui/mfa" { "Your MFA device" } " and " a href="/ui/ssh-keys" { "SSH keys" } }
         }
     };
     ok(&ctx, "Home", body)

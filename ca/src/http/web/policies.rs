@@ -185,6 +185,23 @@ pub(crate) async fn show(State(st): State<Shared>, P(name): P<String>, req: Requ
                 }
                 Err(f) => (failure_box(f)),
             }
+            @if let Ok(v) = &versions {
+                @let ids: Vec<&str> = v["versions"].as_array().into_iter().flatten().filter_map(|x| x["versionId"].as_str()).collect();
+                @if ids.len() > 1 {
+                    h3 { "Compare versions" }
+                    form method="get" action={"/ui/policy-diff/" (segment(&name))} class="row" {
+                        label for="diff-from" { "From" }
+                        select id="diff-from" name="from" {
+                            @for (i, id) in ids.iter().enumerate() { option value=(id) selected[i + 2 == ids.len()] { (id) } }
+                        }
+                        label for="diff-to" { "To" }
+                        select id="diff-to" name="to" {
+                            @for (i, id) in ids.iter().enumerate() { option value=(id) selected[i + 1 == ids.len()] { (id) } }
+                        }
+                        button type="submit" { "Show diff" }
+                    }
+                }
+            }
             h3 { "New version" }
             form method="post" action={(base) "/version"} class="stack" {
                 (csrf_field(&ctx))

@@ -9,16 +9,18 @@
 //! `iam:ListSessions`/`iam:RevokeSession`, revoked by a password change)
 //! and the cookie carries its token:
 //!
-//! `__Host-ward-session=TOKEN.LAST_SEEN.MAC; HttpOnly; Secure; SameSite=Strict; Path=/`
+//! `__Host-ward-session=TOKEN.SIGNED_IN.LAST_SEEN.MAC; HttpOnly; Secure; SameSite=Strict; Path=/`
 //!
 //! Every page request authenticates TOKEN exactly as `Authorization:
 //! Bearer TOKEN` ([`crate::http::auth::authenticate`]: the session row is
 //! read on every request, so a revoked or expired session — the absolute
-//! timeout — stops at once). LAST_SEEN is when the cookie was last
-//! re-issued; MAC (HMAC-SHA256 under a key derived from the master key)
-//! binds it to the token, so the idle timeout needs no storage and holds
-//! across replicas: a cookie not refreshed within the idle timeout is
-//! refused. Every response to a signed-in page re-issues it.
+//! timeout — stops at once). SIGNED_IN is when the sign-in issued the
+//! cookie, LAST_SEEN when it was last re-issued; MAC (HMAC-SHA256 under a
+//! key derived from the master key) binds both to the token, so the
+//! timeouts need no storage and hold across replicas: a cookie not
+//! refreshed within `[dashboard] idle_timeout_seconds`, or signed in
+//! `absolute_timeout_seconds` ago or more however active, is refused.
+//! Every response to a signed-in page re-issues it (same SIGNED_IN).
 //!
 //! CSRF: each form carries `csrf`, HMAC of the session token under the
 //! same derived key (no storage; a token is useless without its session),
@@ -50,26 +52,10 @@ use crate::state::{now, AppState, Shared};
 /// The session cookie's name (`__Host-`: Secure, Path=/, no Domain).
 pub const COOKIE: &str = "__Host-ward-session";
 
-/// Default idle timeout (seconds); `WARD_DASHBOARD_IDLE_SECONDS` sets it.
-pub const DEFAULT_IDLE_SECONDS: i64 = 1800;
-
 /// Largest form body accepted.
 const MAX_FORM: usize = 128 * 1024;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
-
-/// The idle timeout in force, read from the environment once per process
-/// (not on every page request).
-pub fn idle_seconds() -> i64 {
-    static IDLE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *IDLE.get_or_init(|| {
-        std::env::var("WARD_DASHBOARD_IDLE_SECONDS")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|s| (1..=86_400).contains(s))
-            .unwrap_or(DEFAULT_IDLE_SECONDS)
-    })
-}
 
 /// HMAC-SHA256 (hex) of `label ‖ 0 ‖ data` under the dashboard key, which
 /// is derived from the master key (through its audit-chain derivation,
@@ -100,9 +86,9 @@ pub fn csrf_token(st: &AppState, token: &str) -> String {
     mac(st, "csrf", token)
 }
 
-/// The cookie value for `token`, last seen at `t`.
-fn cookie_value(st: &AppState, token: &str, t: i64) -> String {
-    let body = format!("{token}.{t}");
+/// The cookie value for `token`, signed in at `issued`, last seen at `t`.
+fn cookie_value(st: &AppState, token: &str, issued: i64, t: i64) -> String {
+    let body = format!("{token}.{issued}.{t}");
     let m = mac(st, "cookie", &body);
     format!("{body}.{m}")
 }
@@ -117,8 +103,11 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0")
 }
 
-/// The session token of a well-formed, authentic, not idle cookie.
-fn token_of(st: &AppState, parts: &Parts) -> Option<String> {
+/// The session token and sign-in time of a well-formed, authentic cookie
+/// within both timeouts (`[dashboard]` in the configuration): last issued
+/// less than `idle_timeout_seconds` ago and first issued (at sign-in) less
+/// than `absolute_timeout_seconds` ago.
+fn token_of(st: &AppState, parts: &Parts) -> Option<(String, i64)> {
     let value = parts
         .headers
         .get_all(header::COOKIE)
@@ -126,21 +115,28 @@ fn token_of(st: &AppState, parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))?;
-    let mut it = value.rsplitn(3, '.');
-    let (m, seen, token) = (it.next()?, it.next()?, it.next()?);
+    let mut it = value.rsplitn(4, '.');
+    let (m, seen, issued, token) = (it.next()?, it.next()?, it.next()?, it.next()?);
     if token.is_empty() || token.len() > 256 {
         return None;
     }
-    if !ct_eq(m, &mac(st, "cookie", &format!("{token}.{seen}"))) {
+    if !ct_eq(m, &mac(st, "cookie", &format!("{token}.{issued}.{seen}"))) {
         return None;
     }
     let seen: i64 = seen.parse().ok()?;
+    let issued: i64 = issued.parse().ok()?;
     let t = now();
-    // Idle (and a cookie from the future, which no server of ours wrote).
-    if t - seen >= idle_seconds() || seen > t + 60 {
+    let limits = &st.config.dashboard;
+    // Idle, past the absolute timeout, or times from the future (which no
+    // server of ours wrote).
+    if t - seen >= limits.idle_timeout_seconds
+        || t - issued >= limits.absolute_timeout_seconds
+        || seen > t + 60
+        || issued > seen
+    {
         return None;
     }
-    Some(token.to_owned())
+    Some((token.to_owned(), issued))
 }
 
 fn peer(parts: &Parts) -> (Option<ConnInfo>, IpAddr, bool) {
@@ -215,6 +211,7 @@ pub struct Ctx {
     /// The CSRF token for this session's forms.
     pub csrf: String,
     token: String,
+    issued: i64,
     api: Dispatch,
 }
 
@@ -238,7 +235,7 @@ fn to_login() -> Response {
 impl Ctx {
     /// Authenticates a GET (or the head of a POST) from its cookie.
     pub async fn from_parts(st: &Shared, parts: &Parts) -> Result<Ctx, Response> {
-        let Some(token) = token_of(st, parts) else {
+        let Some((token, issued)) = token_of(st, parts) else {
             return Err(to_login());
         };
         let (conn, ip, tls) = peer(parts);
@@ -270,6 +267,7 @@ impl Ctx {
             caller,
             conn,
             token,
+            issued,
             api: Dispatch::new(st.clone()),
         })
     }
@@ -353,7 +351,7 @@ impl Ctx {
 
     /// `resp` with the session cookie re-issued (idle timer restarted).
     pub fn finish(&self, mut resp: Response) -> Response {
-        let v = set_cookie(&cookie_value(&self.st, &self.token, now()));
+        let v = set_cookie(&cookie_value(&self.st, &self.token, self.issued, now()));
         if let Ok(v) = HeaderValue::from_str(&v) {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -436,7 +434,8 @@ pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
             } else {
                 "/ui/"
             });
-            let v = set_cookie(&cookie_value(&st, &c.session_token, now()));
+            let t = now();
+            let v = set_cookie(&cookie_value(&st, &c.session_token, t, t));
             if let Ok(v) = HeaderValue::from_str(&v) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }

@@ -219,6 +219,7 @@ async fn user_page(ctx: &Ctx, name: &str, new_key: Option<&serde_json::Value>) -
             @if let Some(b) = user["permissionsBoundary"].as_str() { dt { "Boundary" } dd { code { (b) } } }
         }
         @for w in user["warnings"].as_array().into_iter().flatten() { p class="note" { (w.as_str().unwrap_or_default()) } }
+        p { a href=(href("ssh-keys", name)) { "SSH keys of " (name) } }
 
         section aria-labelledby="tags-h" {
             h2 id="tags-h" { "Tags" }
