@@ -1024,8 +1024,7 @@ impl Decider {
         if cert.key_id() != req.key_id || cert.serial() != req.serial {
             return deny(who, "the certificate does not match %i/%s".into());
         }
-        if let Err(v) =
-            self.role_certificate(cur, &cert, &req.account, facts.source_ip, facts.now)
+        if let Err(v) = self.role_certificate(cur, &cert, &req.account, facts.source_ip, facts.now)
         {
             return v;
         }

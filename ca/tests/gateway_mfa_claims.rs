@@ -104,14 +104,7 @@ fn claims(db: Db) {
         if let Some(at) = at {
             b["mfaAuthenticatedAt"] = at.into();
         }
-        mtls(
-            &s,
-            &gw,
-            "POST",
-            PATH,
-            Some(b.to_string().as_bytes()),
-            &[],
-        )
+        mtls(&s, &gw, "POST", PATH, Some(b.to_string().as_bytes()), &[])
     };
 
     // No claim: the policy denies.

@@ -617,8 +617,7 @@ impl Conn {
         };
         let t = now();
         let code = String::from_utf8_lossy(&answer).trim().to_owned();
-        let checked =
-            crate::mfa::check(self.gw.mfa.clone(), &p.name, &code, self.source()).await;
+        let checked = crate::mfa::check(self.gw.mfa.clone(), &p.name, &code, self.source()).await;
         let outcome = checked.and_then(|at| {
             let cur = self.gw.decider.usable(t)?;
             let u = cur
@@ -646,7 +645,10 @@ impl Conn {
                 let facts = self.facts(AUTHENTICATE, p.method, t);
                 self.gw.decider.record(
                     &facts,
-                    &denied(Some(p.name.clone()), format!("MFA code not accepted: {why}")),
+                    &denied(
+                        Some(p.name.clone()),
+                        format!("MFA code not accepted: {why}"),
+                    ),
                 );
                 self.gw.throttle.failed(self.source(), Instant::now());
                 self.must_change = true;

@@ -363,8 +363,16 @@ fn mfa_codes_are_asked_for_when_policy_needs_them() {
         let mut args = mode.to_vec();
         args.push("true");
         let out = alice.ssh(wrong, &args);
-        assert!(!out.status.success(), "in with a wrong code: {}", text(&out));
-        assert!(alice.asked().contains("ward MFA code: "), "{}", alice.asked());
+        assert!(
+            !out.status.success(),
+            "in with a wrong code: {}",
+            text(&out)
+        );
+        assert!(
+            alice.asked().contains("ward MFA code: "),
+            "{}",
+            alice.asked()
+        );
         assert!(
             stderr(&out).contains("ward: MFA code not accepted"),
             "{}",
@@ -386,7 +394,11 @@ fn mfa_codes_are_asked_for_when_policy_needs_them() {
     // The right code, ProxyJump: in (a session kept open).
     let a_err = w.dir.path("alice-jump.stderr");
     let mut alice_session = alice.open(&alice_phone.next(), &jump, &a_err);
-    assert!(alice.asked().contains("ward MFA code: "), "{}", alice.asked());
+    assert!(
+        alice.asked().contains("ward MFA code: "),
+        "{}",
+        alice.asked()
+    );
 
     // The right code, terminating mode: in; ward-ca's one-session
     // certificate decision had the MFA time.
@@ -413,7 +425,11 @@ fn mfa_codes_are_asked_for_when_policy_needs_them() {
 
     // The same code again: refused (single use), with the reason.
     let out = alice.ssh(&second, &[&term[..], &["true"][..]].concat());
-    assert!(!out.status.success(), "a replayed code got in: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a replayed code got in: {}",
+        text(&out)
+    );
     assert!(
         stderr(&out).contains("ward: MFA code not accepted"),
         "{}",

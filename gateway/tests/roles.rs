@@ -149,7 +149,11 @@ fn role_session_certificates_are_decided_by_the_roles_policies() {
     );
     // A name the certificate does not carry.
     let out = client.ssh(&["-J", "deploy@gw", "root@web-01", "true"]);
-    assert!(!out.status.success(), "deploy authenticated: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "deploy authenticated: {}",
+        text(&out)
+    );
     assert!(stderr(&out).contains("Permission denied"), "{}", text(&out));
     // Terminating mode: refused with the reason.
     let out = client.ssh(&["-o", "User=root%web-01", "gw", "true"]);
@@ -197,7 +201,11 @@ fn role_session_certificates_are_decided_by_the_roles_policies() {
         "{e}"
     );
     let out = client.ssh(&["-J", "gw", "root@web-01", "true"]);
-    assert!(!out.status.success(), "in after revoke-sessions: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "in after revoke-sessions: {}",
+        text(&out)
+    );
     assert!(
         stderr(&out).contains("explicitly denies host:Connect"),
         "{}",
