@@ -1024,30 +1024,94 @@ impl Decider {
         if cert.key_id() != req.key_id || cert.serial() != req.serial {
             return deny(who, "the certificate does not match %i/%s".into());
         }
-        let cas = match ca_keys(snap) {
-            Ok(c) => c,
-            Err(e) => return deny(who, e),
-        };
-        let krl = match self.krl(cur) {
-            Ok(k) => k,
-            Err(e) => return deny(who, e),
-        };
-        if let Err(e) = sshverify::verify(&VerifyRequest {
-            cert: &cert,
-            trusted_cas: &cas,
-            now: u64::try_from(facts.now).unwrap_or(0),
-            kind: Kind::User,
-            principal: &req.account,
-            client_addr: facts.source_ip,
-            revoked: &krl,
-        }) {
-            return deny(who, e.to_string());
+        if let Err(v) = self.role_certificate(cur, &cert, &req.account, facts.source_ip, facts.now)
+        {
+            return v;
         }
-        let compiled = match compile_role_session(snap, role, session, issued_at) {
-            Ok(c) => c,
-            Err(e) => return deny(who, e.0),
+        self.decide_role_session(
+            cur,
+            role,
+            session,
+            issued_at,
+            facts,
+            &Target::this_host(snap),
+        )
+    }
+
+    /// A role session's SSH certificate (key id `AROA…:SESSION:ISSUED`)
+    /// checked as sshd would with ward's rules for `principal` (an
+    /// account among its principals) from `client` at `now`: its role is
+    /// in `cur`, it is signed by a CA key of the snapshot, valid at
+    /// `now` (ward-ca caps its validity at the session's expiry), not
+    /// revoked, `source-address` allows `client`. The role, the session
+    /// name and the session's issue time (`ward:TokenIssueTime`).
+    pub fn role_certificate<'c>(
+        &self,
+        cur: &'c Arc<Current>,
+        cert: &ssh_key::Certificate,
+        principal: &str,
+        client: Option<IpAddr>,
+        now: i64,
+    ) -> Result<(&'c SnapshotRole, String, i64), Verdict> {
+        let snap = &cur.snapshot;
+        let deny = |who: Option<String>, why: String| Verdict {
+            outcome: Outcome::Denied,
+            user: who,
+            reason: Some(why),
         };
-        let d = evaluate(snap, &compiled, facts);
+        let Some((role_id, session, issued_at)) = role_key_id(cert.key_id()) else {
+            return Err(deny(
+                None,
+                format!("key id {:?} is not a role session", cert.key_id()),
+            ));
+        };
+        let Some(role) = snap.roles.iter().find(|r| r.id == role_id) else {
+            return Err(deny(
+                None,
+                format!("key id {} names no ward role", cert.key_id()),
+            ));
+        };
+        let who = Some(format!("{}/{session}", role.name));
+        let cas = ca_keys(snap).map_err(|e| deny(who.clone(), e))?;
+        let krl = self.krl(cur).map_err(|e| deny(who.clone(), e))?;
+        sshverify::verify(&VerifyRequest {
+            cert,
+            trusted_cas: &cas,
+            now: u64::try_from(now).unwrap_or(0),
+            kind: Kind::User,
+            principal,
+            client_addr: client,
+            revoked: &krl,
+        })
+        .map_err(|e| deny(who, e.to_string()))?;
+        Ok((role, session.to_owned(), issued_at))
+    }
+
+    /// Decides `facts` on `target` for session `session` of `role`
+    /// issued at `issued_at`, with the role's policies
+    /// ([`compile_role_session`]: `ward:TokenIssueTime`, so
+    /// revoke-sessions' Deny applies). The verdict's user is
+    /// `ROLE/SESSION`. No audit.
+    pub fn decide_role_session(
+        &self,
+        cur: &Arc<Current>,
+        role: &SnapshotRole,
+        session: &str,
+        issued_at: i64,
+        facts: &Facts<'_>,
+        target: &Target<'_>,
+    ) -> Verdict {
+        let who = Some(format!("{}/{session}", role.name));
+        let deny = |why: String| Verdict {
+            outcome: Outcome::Denied,
+            user: who.clone(),
+            reason: Some(why),
+        };
+        let compiled = match compile_role_session(&cur.snapshot, role, session, issued_at) {
+            Ok(c) => c,
+            Err(e) => return deny(e.0),
+        };
+        let d = evaluate_on(&cur.snapshot, &compiled, facts, target);
         if d.allowed {
             Verdict {
                 outcome: Outcome::Allowed,
@@ -1055,11 +1119,11 @@ impl Decider {
                 reason: None,
             }
         } else {
-            let why = d
-                .explanation
-                .map(|e| e.message)
-                .unwrap_or_else(|| format!("{} denied", facts.action));
-            deny(who, why)
+            deny(
+                d.explanation
+                    .map(|e| e.message)
+                    .unwrap_or_else(|| format!("{} denied", facts.action)),
+            )
         }
     }
 

@@ -5,7 +5,9 @@
 //! target's replies come back in order (SSH answers a channel's requests in
 //! order); data both ways, stderr, EOF, exit-status, exit-signal and close.
 //! Output is recorded; input only when configured. X11 and agent
-//! forwarding are refused.
+//! forwarding are refused — answered by the connection handler
+//! ([`crate::server`]), not here, for the reason below; window-change and
+//! signal go to the target without want-reply and are answered there too.
 //!
 //! Environment requests are bounded ([`MAX_ENV`] of them, names and values
 //! of bounded size); beyond that they are refused without reaching the
@@ -68,7 +70,6 @@ pub async fn run(
     // Client → target.
     let up_rec = rec.clone();
     let up_t = t_write.clone();
-    let up_handle = handle.clone();
     let input = Arc::new(AtomicU64::new(0));
     let up_bytes = input.clone();
     let mut up = tokio::spawn(async move {
@@ -135,13 +136,11 @@ pub async fn run(
                     up_t.request_subsystem(want_reply, name).await
                 }
                 ChannelMsg::Signal { signal } => up_t.signal(signal).await,
-                ChannelMsg::RequestX11 { want_reply, .. }
-                | ChannelMsg::AgentForward { want_reply } => {
-                    if want_reply {
-                        let _ = up_handle.channel_failure(cid).await;
-                    }
-                    Ok(())
-                }
+                // Refused, and answered, by the connection handler while
+                // russh handled the request (`x11_request`,
+                // `agent_request`): an answer from here would land on
+                // whatever request the client sent next.
+                ChannelMsg::RequestX11 { .. } | ChannelMsg::AgentForward { .. } => Ok(()),
                 _ => Ok(()),
             };
             if sent.is_err() {

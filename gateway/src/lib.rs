@@ -6,7 +6,8 @@
 //! `ward_agent::decide`. What it adds: the SSH server ([`server`]), which
 //! targets a ProxyJump may reach ([`target`]), the per-source failed-auth
 //! throttle ([`throttle`]), its configuration ([`config`]), passwords
-//! through keyboard-interactive ([`password`]), the open-session
+//! through keyboard-interactive ([`password`]), MFA codes asked for
+//! when policy needs one ([`mfa`]), the open-session
 //! registry that ends sessions live when access is withdrawn
 //! ([`sessions`]), and terminating mode ([`terminate`]: `ssh
 //! ACCOUNT%TARGET@GATEWAY`, bridged by [`bridge`] to the target's sshd
@@ -16,6 +17,7 @@
 
 pub mod bridge;
 pub mod config;
+pub mod mfa;
 pub mod password;
 pub mod recording;
 pub mod server;

@@ -265,9 +265,10 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     ward_gateway::recording::prepare_dir(&cfg.recordings_dir)
         .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
-    let passwords = cfg
-        .passwords
-        .then(|| password_checks(&agent, cfg.password_timeout, &sync, &shared));
+    // One client to ward-ca's host routes for passwords (when enabled) and
+    // MFA codes (always: policy decides whether a code is needed).
+    let checks = password_checks(&agent, cfg.password_timeout, &sync, &shared);
+    let passwords = cfg.passwords.then(|| checks.clone());
     let gw = Arc::new(Gateway {
         decider: Decider::new(shared),
         throttle: Throttle::new(cfg.max_failed_auth_per_source, cfg.failed_auth_window),
@@ -283,6 +284,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             per_user: cfg.max_sessions_per_user,
         }),
         passwords,
+        mfa: Some(checks),
         cfg: cfg.clone(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -54,6 +54,10 @@ pub struct Gateway {
     pub sessions: Registry,
     /// Password checks through ward-ca; `None` when `passwords = false`.
     pub passwords: Option<Arc<ward_agent::passwords::Passwords>>,
+    /// MFA code checks through ward-ca (`POST /v1/host/mfa/verify`,
+    /// [`crate::mfa`]); `None`: codes cannot be checked, and a connection
+    /// whose decision needs one is refused.
+    pub mfa: Option<Arc<ward_agent::passwords::Passwords>>,
 }
 
 /// How much longer than `idle_timeout` a connection may receive nothing.
@@ -162,6 +166,7 @@ pub async fn serve(
                 open: Arc::new(AtomicUsize::new(0)),
                 live: None,
                 must_change: false,
+                pending: None,
                 envs: std::collections::HashMap::new(),
             };
             if let Ok(running) = russh::server::run_stream(cfg, stream, conn).await {
@@ -230,6 +235,10 @@ struct Authed {
     method: &'static str,
     credential: Credential,
     at: i64,
+    /// When an MFA code was checked for this connection (Unix seconds,
+    /// ward-ca's time): every decision of the connection and its live
+    /// re-checks carry it ([`crate::mfa`]).
+    mfa_at: Option<i64>,
 }
 
 /// One connection's handler.
@@ -249,8 +258,13 @@ pub struct Conn {
     /// [`crate::bridge::env_forwarded`] decides which are forwarded).
     envs: std::collections::HashMap<russh::ChannelId, usize>,
     /// A keyboard-interactive round told the client its password must be
-    /// changed; the next answer is refused.
+    /// changed, or why its MFA code was not accepted; the next answer is
+    /// refused.
     must_change: bool,
+    /// A first factor accepted whose decision needs an MFA code: the
+    /// connection is authenticated only once the code is checked
+    /// ([`crate::mfa`]).
+    pending: Option<crate::mfa::Pending>,
 }
 
 impl Drop for Conn {
@@ -299,6 +313,8 @@ impl Conn {
     }
 
     /// Records the outcome of an authentication and turns it into russh's.
+    /// A first factor whose decision needs an MFA code is held
+    /// ([`Conn::pending`]) and the code asked for ([`crate::mfa`]).
     fn finish_auth(
         &mut self,
         ssh_user: &str,
@@ -306,34 +322,91 @@ impl Conn {
         outcome: Result<(String, String, Credential), Verdict>,
         now: i64,
     ) -> Auth {
-        let facts = self.facts(AUTHENTICATE, method, now);
         match outcome {
-            Ok((id, name, credential)) => {
-                self.gw.decider.record(
-                    &facts,
-                    &Verdict {
-                        outcome: Outcome::Allowed,
-                        user: Some(name.clone()),
-                        reason: None,
-                    },
-                );
-                self.user = Some(Authed {
+            Ok((id, name, credential)) if self.mfa_needed(ssh_user, &id, method, now) => {
+                log(format_args!(
+                    "{name} from {}: the decision needs an MFA code; asking for one",
+                    self.source()
+                ));
+                self.pending = Some(crate::mfa::Pending {
+                    ssh_user: ssh_user.to_owned(),
                     id,
                     name,
                     method,
                     credential,
-                    at: now,
                 });
-                self.dest = crate::terminate::parse_user(ssh_user);
-                self.authed.store(true, Ordering::Release);
-                Auth::Accept
+                if method == PASSWORD {
+                    // Still inside keyboard-interactive: the next prompt.
+                    crate::mfa::prompt()
+                } else {
+                    crate::mfa::ask()
+                }
+            }
+            Ok((id, name, credential)) => {
+                self.accept(ssh_user, id, name, method, credential, now, None)
             }
             Err(v) => {
+                let facts = self.facts(AUTHENTICATE, method, now);
                 self.gw.decider.record(&facts, &v);
                 self.gw.throttle.failed(self.source(), Instant::now());
                 Auth::reject()
             }
         }
+    }
+
+    /// Accepts `name` (id `id`) as this connection's user, with the time
+    /// of its MFA check if there was one: recorded, and the handshake
+    /// deadline lifted.
+    #[allow(clippy::too_many_arguments)] // the parts of one authentication
+    fn accept(
+        &mut self,
+        ssh_user: &str,
+        id: String,
+        name: String,
+        method: &'static str,
+        credential: Credential,
+        now: i64,
+        mfa_at: Option<i64>,
+    ) -> Auth {
+        let facts = self.facts(AUTHENTICATE, method, now);
+        self.gw.decider.record(
+            &facts,
+            &Verdict {
+                outcome: Outcome::Allowed,
+                user: Some(name.clone()),
+                reason: mfa_at.map(|_| crate::mfa::VERIFIED.to_owned()),
+            },
+        );
+        self.pending = None;
+        self.user = Some(Authed {
+            id,
+            name,
+            method,
+            credential,
+            at: now,
+            mfa_at,
+        });
+        self.dest = crate::terminate::parse_user(ssh_user);
+        self.authed.store(true, Ordering::Release);
+        Auth::Accept
+    }
+
+    /// Whether the first factor of ward user `id` needs an MFA code
+    /// before the connection is accepted ([`crate::mfa::needed`]).
+    fn mfa_needed(&self, ssh_user: &str, id: &str, method: &'static str, now: i64) -> bool {
+        let Ok(cur) = self.gw.decider.usable(now) else {
+            return false;
+        };
+        let Some(user) = cur.snapshot.users.iter().find(|u| u.id == id) else {
+            return false;
+        };
+        let dest = match crate::terminate::parse_user(ssh_user) {
+            Some(Ok(d)) => Some(d),
+            Some(Err(_)) => return false,
+            None => None,
+        };
+        let facts = self.facts(CONNECT, method, now);
+        crate::mfa::needed(&self.gw.decider, &cur, user, &facts, dest.as_ref())
     }
 
     fn key_auth(
@@ -363,12 +436,48 @@ impl Conn {
             .map_err(|e| denied(None, format!("the certificate does not encode: {e}")))?;
         let cert = ::ssh_key::Certificate::from_openssh(&text)
             .map_err(|e| denied(None, format!("the certificate does not parse: {e}")))?;
+        if ward_agent::decide::role_key_id(cert.key_id()).is_some() {
+            return self.role_auth(user, cert, &cur, now);
+        }
         let (u, _) = self
             .gw
             .decider
             .certificate_user(&cur, &cert, Some(self.source()), now)?;
         let (id, name) = live(u, user)?;
         Ok((id, name, Credential::Certificate(Box::new(cert))))
+    }
+
+    /// A role session's certificate (key id `AROA…:SESSION:ISSUED`),
+    /// checked for the account the SSH user name names (`ACCOUNT`, or
+    /// `ACCOUNT%TARGET`) with ward-agent's code: the connection's id is
+    /// `AROA…:SESSION`, its name `ROLE/SESSION`; its decisions use the
+    /// role's policies ([`crate::sessions::decide`]).
+    fn role_auth(
+        &self,
+        user: &str,
+        cert: ::ssh_key::Certificate,
+        cur: &Arc<ward_agent::shared::Current>,
+        now: i64,
+    ) -> Result<(String, String, Credential), Verdict> {
+        let principal = match crate::terminate::parse_user(user) {
+            Some(Ok(d)) => d.account,
+            Some(Err(why)) => return Err(denied(None, why)),
+            None => user.to_owned(),
+        };
+        let (role, session, issued_at) =
+            self.gw
+                .decider
+                .role_certificate(cur, &cert, &principal, Some(self.source()), now)?;
+        let id = format!("{}:{session}", role.id);
+        let name = format!("{}/{session}", role.name);
+        let credential = Credential::Role(Box::new(crate::sessions::RoleCertificate {
+            cert,
+            principal,
+            role_id: role.id.clone(),
+            session,
+            issued_at,
+        }));
+        Ok((id, name, credential))
     }
 
     /// A password user `user` ward-ca accepted: the live ward user.
@@ -405,6 +514,7 @@ impl Conn {
             method: a.method,
             credential: a.credential.clone(),
             authed_at: a.at,
+            mfa_at: a.mfa_at,
         };
         let s = self
             .gw
@@ -447,14 +557,20 @@ impl Conn {
             Ok(h) => h,
             Err(r) => return refuse(r),
         };
-        let Some(user) = cur.snapshot.users.iter().find(|u| u.id == a.id) else {
-            return refuse(format!("ward user {} no longer exists", a.name));
-        };
         let t = Target {
             name: &host.name,
             tags: &host.tags,
         };
-        let v = self.gw.decider.decide_user_on(&cur, user, &facts, &t);
+        let v = crate::sessions::decide(
+            &self.gw.decider,
+            &cur,
+            &a.id,
+            &a.name,
+            &a.credential,
+            &facts,
+            &t,
+            a.mfa_at,
+        );
         self.gw.decider.record_on(&facts, &v, Some(&host.name));
         match (v.outcome, &host.address) {
             (Outcome::Allowed, Some(addr)) => Ok((addr.clone(), host.port, host.name.clone())),
@@ -464,6 +580,80 @@ impl Conn {
                 host.name,
                 v.reason.unwrap_or_default()
             )),
+        }
+    }
+}
+
+impl Conn {
+    /// A keyboard-interactive round while a first factor waits for its
+    /// MFA code ([`crate::mfa`]): the prompt, then the code checked by
+    /// ward-ca, then (terminating mode) the decision again with the time
+    /// of the check. A refusal is shown as instructions and the answer
+    /// to them refused; the first factor stays held, so the client may
+    /// try another code (ward-ca throttles them).
+    async fn mfa_round(
+        &mut self,
+        user: &str,
+        response: Option<russh::server::Response<'_>>,
+    ) -> Auth {
+        let Some(p) = self.pending.clone() else {
+            return Auth::reject();
+        };
+        if p.ssh_user != user {
+            // Another name: the held first factor was for someone else.
+            self.pending = None;
+            return Auth::reject();
+        }
+        if self.gw.throttle.limited(self.source(), Instant::now())
+            || std::mem::take(&mut self.must_change)
+        {
+            return Auth::reject();
+        }
+        let Some(mut response) = response else {
+            return crate::mfa::prompt();
+        };
+        let (Some(answer), None) = (response.next(), response.next()) else {
+            return Auth::reject();
+        };
+        let t = now();
+        let code = String::from_utf8_lossy(&answer).trim().to_owned();
+        let checked = crate::mfa::check(self.gw.mfa.clone(), &p.name, &code, self.source()).await;
+        let outcome = checked.and_then(|at| {
+            let cur = self.gw.decider.usable(t)?;
+            let u = cur
+                .snapshot
+                .users
+                .iter()
+                .find(|u| u.id == p.id)
+                .ok_or_else(|| format!("ward user {} no longer exists", p.name))?;
+            let dest = match crate::terminate::parse_user(user) {
+                Some(Ok(d)) => Some(d),
+                _ => None,
+            };
+            let facts = self.facts(CONNECT, p.method, t);
+            crate::mfa::after_code(&self.gw.decider, &cur, u, &facts, dest.as_ref(), at)?;
+            Ok(at)
+        });
+        match outcome {
+            Ok(at) => self.accept(user, p.id, p.name, p.method, p.credential, t, Some(at)),
+            Err(why) => {
+                log(format_args!(
+                    "MFA code of {} from {} not accepted: {why}",
+                    p.name,
+                    self.source()
+                ));
+                let facts = self.facts(AUTHENTICATE, p.method, t);
+                self.gw.decider.record(
+                    &facts,
+                    &denied(
+                        Some(p.name.clone()),
+                        format!("MFA code not accepted: {why}"),
+                    ),
+                );
+                self.gw.throttle.failed(self.source(), Instant::now());
+                self.must_change = true;
+                crate::mfa::refused(&why)
+            }
         }
     }
 }
@@ -547,6 +737,9 @@ impl russh::server::Handler for Conn {
         _submethods: &str,
         response: Option<russh::server::Response<'a>>,
     ) -> Result<Auth, Self::Error> {
+        if self.pending.is_some() {
+            return Ok(self.mfa_round(user, response).await);
+        }
         let Some(passwords) = self.gw.passwords.clone() else {
             return Ok(Auth::reject());
         };
@@ -650,6 +843,18 @@ impl russh::server::Handler for Conn {
     ) -> Result<(), Self::Error> {
         if let (Some(a), Some(dest)) = (&self.user, &self.dest) {
             let dest = match dest {
+                Ok(_) if matches!(a.credential, Credential::Role(_)) => {
+                    // ward-ca issues one-session certificates for ward
+                    // users only (fail closed).
+                    let reason = format!(
+                        "ward-gateway: {}: terminating mode is for ward users; a role session's certificate reaches targets by ProxyJump (ssh -J ACCOUNT@GATEWAY ACCOUNT@TARGET)",
+                        a.name
+                    );
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 1, reason })
+                        .await;
+                    return Ok(());
+                }
                 Ok(d) => d.clone(),
                 Err(reason) => {
                     let reason = reason.clone();
@@ -674,6 +879,7 @@ impl russh::server::Handler for Conn {
                 name: a.name.clone(),
                 method: a.method,
                 source: self.source(),
+                mfa_at: a.mfa_at,
             };
             // The open-session registry knows terminating sessions too
             // (live cuts, limits, `ward session terminate`): by the
@@ -752,6 +958,63 @@ impl russh::server::Handler for Conn {
         } else {
             session.channel_failure(channel)?;
         }
+        Ok(())
+    }
+
+    /// X11 forwarding (`ssh -X`, `x11-req`): refused, answered here while
+    /// russh handles this very request (see `env_request`; the bridge
+    /// ignores it).
+    async fn x11_request(
+        &mut self,
+        channel: russh::ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    /// Agent forwarding (`ssh -A`, `auth-agent-req@openssh.com`):
+    /// refused on the channel, here (only if the client asked for an
+    /// answer: OpenSSH does not). `true` keeps russh from sending a
+    /// *global* request-failure of its own, which answers no request the
+    /// client made (russh then replies only to a global request still
+    /// waiting for one).
+    async fn agent_request(
+        &mut self,
+        channel: russh::ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(true)
+    }
+
+    /// A window change goes to the target without want-reply (the
+    /// bridge); a client that asked for an answer gets it here.
+    async fn window_change_request(
+        &mut self,
+        channel: russh::ChannelId,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    /// As `window_change_request`, for signals.
+    async fn signal(
+        &mut self,
+        channel: russh::ChannelId,
+        _signal: russh::Sig,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
         Ok(())
     }
 

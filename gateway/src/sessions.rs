@@ -15,7 +15,9 @@
 //! principals and source address as of now, validity as of the
 //! authentication), a registered key still belongs to the user, a password
 //! user still has a password, `host:Connect` (and `host:Login` for a
-//! terminating session's account) is still allowed on every target, and no
+//! terminating session's account) is still allowed on every target — with
+//! the time of the connection's MFA check, if it had one, so an MFA age
+//! condition ends the session when it expires —, and no
 //! administrator asked to terminate it (`ward session terminate ID`,
 //! carried in the gateway's snapshot). Between those, the limits are
 //! checked: `idle_timeout_seconds` (no channel data either way) and
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
-use ward_agent::decide::{Decider, Facts, Target, LOGIN};
+use ward_agent::decide::{Decider, Facts, Target, Verdict, LOGIN};
 use ward_agent::shared::{now, Current};
 use ward_protocol::agent::Outcome;
 use ward_protocol::host::HostEvent;
@@ -61,6 +63,24 @@ pub enum Credential {
     Key(String),
     /// A password checked by ward-ca.
     Password,
+    /// A role session's certificate (key id `AROA…:SESSION:ISSUED`):
+    /// decided with the role's policies.
+    Role(Box<RoleCertificate>),
+}
+
+/// A role session's certificate and what it was accepted as.
+#[derive(Clone)]
+pub struct RoleCertificate {
+    /// The certificate (the workspace `ssh-key`).
+    pub cert: ::ssh_key::Certificate,
+    /// The account (principal) it was checked for.
+    pub principal: String,
+    /// The role's id (`AROA…`).
+    pub role_id: String,
+    /// The session name.
+    pub session: String,
+    /// When the session was issued (`ward:TokenIssueTime`).
+    pub issued_at: i64,
 }
 
 impl std::fmt::Debug for Credential {
@@ -69,6 +89,13 @@ impl std::fmt::Debug for Credential {
             Credential::Certificate(c) => write!(f, "Certificate(serial {})", c.serial()),
             Credential::Key(fp) => write!(f, "Key({fp})"),
             Credential::Password => f.write_str("Password"),
+            Credential::Role(r) => write!(
+                f,
+                "Role({}:{}, serial {})",
+                r.role_id,
+                r.session,
+                r.cert.serial()
+            ),
         }
     }
 }
@@ -86,6 +113,10 @@ pub struct Who {
     pub credential: Credential,
     /// When it authenticated (Unix seconds).
     pub authed_at: i64,
+    /// When ward-ca checked its MFA code, if it was asked for one
+    /// ([`crate::mfa`]): re-checks decide with it, so
+    /// `ward:MultiFactorAuthAge` grows as the session goes on.
+    pub mfa_at: Option<i64>,
 }
 
 /// A target a session reached.
@@ -385,20 +416,45 @@ fn record(decider: &Decider, s: &Session, action: &str, reason: String) {
     });
 }
 
-/// Whether `s` may stay open under `cur` at `t` (see the module docs);
-/// the reason it may not.
-pub fn recheck(decider: &Decider, cur: &Arc<Current>, s: &Session, t: i64) -> Result<(), String> {
-    let snap = &cur.snapshot;
-    let who = &s.who;
-    if let Some(t) = snap
-        .gateway_terminations
-        .iter()
-        .flatten()
-        .find(|t| t.id == s.id)
-    {
-        return Err(format!("terminated by {}", t.requested_by));
+/// Decides `facts` on `target` for a connection's principal: ward user
+/// `id` with its policies and the connection's MFA time, or (a role
+/// session's certificate) the role's policies with the session's issue
+/// time — the same ward-authz code ward-agent decides with. No audit.
+#[allow(clippy::too_many_arguments)] // who, what, where and the MFA time
+pub fn decide(
+    decider: &Decider,
+    cur: &Arc<Current>,
+    id: &str,
+    name: &str,
+    credential: &Credential,
+    facts: &Facts<'_>,
+    target: &Target<'_>,
+    mfa_at: Option<i64>,
+) -> Verdict {
+    let deny = |why: String| Verdict {
+        outcome: Outcome::Denied,
+        user: Some(name.to_owned()),
+        reason: Some(why),
+    };
+    match credential {
+        Credential::Role(r) => match cur.snapshot.roles.iter().find(|x| x.id == r.role_id) {
+            None => deny(format!("the ward role of {name} no longer exists")),
+            Some(role) => {
+                decider.decide_role_session(cur, role, &r.session, r.issued_at, facts, target)
+            }
+        },
+        _ => match cur.snapshot.users.iter().find(|u| u.id == id) {
+            None => deny(format!("ward user {name} no longer exists")),
+            Some(u) => decider.decide_user_mfa(cur, u, facts, target, mfa_at),
+        },
     }
-    let Some(user) = snap.users.iter().find(|u| u.id == who.user_id) else {
+}
+
+/// The ward user of a session still exists under the same name, is
+/// enabled, and still holds its credential.
+fn user_holds(decider: &Decider, cur: &Arc<Current>, s: &Session) -> Result<(), String> {
+    let who = &s.who;
+    let Some(user) = cur.snapshot.users.iter().find(|u| u.id == who.user_id) else {
         return Err(format!("ward user {} was deleted", who.user_name));
     };
     if !user.enabled {
@@ -436,6 +492,40 @@ pub fn recheck(decider: &Decider, cur: &Arc<Current>, s: &Session, t: i64) -> Re
                 return Err(format!("ward user {} no longer has a password", user.name));
             }
         }
+        Credential::Role(_) => return Err("not a ward user's credential".into()),
+    }
+    Ok(())
+}
+
+/// Whether `s` may stay open under `cur` at `t` (see the module docs);
+/// the reason it may not. A role session's certificate must still verify
+/// at `t` (its role exists, not revoked, not expired: the session ends
+/// with the certificate) and the role's policies decide the targets
+/// (`ward role revoke-sessions` denies by `ward:TokenIssueTime`).
+pub fn recheck(decider: &Decider, cur: &Arc<Current>, s: &Session, t: i64) -> Result<(), String> {
+    let snap = &cur.snapshot;
+    let who = &s.who;
+    if let Some(t) = snap
+        .gateway_terminations
+        .iter()
+        .flatten()
+        .find(|t| t.id == s.id)
+    {
+        return Err(format!("terminated by {}", t.requested_by));
+    }
+    match &who.credential {
+        Credential::Role(r) => {
+            decider
+                .role_certificate(cur, &r.cert, &r.principal, Some(s.source), t)
+                .map_err(|v| {
+                    format!(
+                        "the role session's certificate (serial {}) is no longer valid: {}",
+                        r.cert.serial(),
+                        v.reason.unwrap_or_default()
+                    )
+                })?;
+        }
+        _ => user_holds(decider, cur, s)?,
     }
     let Some(registry) = snap.registry.as_deref() else {
         return Err("this gateway's snapshot has no host registry".into());
@@ -464,7 +554,18 @@ pub fn recheck(decider: &Decider, cur: &Arc<Current>, s: &Session, t: i64) -> Re
                 secure_transport: true,
                 now: t,
             };
-            let v = decider.decide_user_on(cur, user, &facts, &target);
+            // With the connection's MFA time: an age condition that
+            // expires ends the session (MfaRequired is not Allowed).
+            let v = decide(
+                decider,
+                cur,
+                &who.user_id,
+                &who.user_name,
+                &who.credential,
+                &facts,
+                &target,
+                who.mfa_at,
+            );
             if v.outcome != Outcome::Allowed {
                 return Err(format!(
                     "{action} on {} is no longer allowed: {}",

@@ -4,7 +4,8 @@
 //!
 //! For each session channel: `host:Login` is decided on the synced
 //! snapshot (`host:Principal` = ACCOUNT, `host:Service` = `gateway`, the
-//! target's tags, the client's address); an ephemeral Ed25519 key is made
+//! target's tags, the client's address, the time of the connection's MFA
+//! check if it had one); an ephemeral Ed25519 key is made
 //! and ward-ca issues a one-session certificate for it (ward-ca decides
 //! `host:Login` again itself, pins the certificate to the gateway's address
 //! and lives at most 5 minutes); the gateway connects to the target's
@@ -116,6 +117,9 @@ pub struct Who {
     pub method: &'static str,
     /// The client's address.
     pub source: IpAddr,
+    /// When ward-ca checked the connection's MFA code, if it was asked
+    /// for one ([`crate::mfa`]).
+    pub mfa_at: Option<i64>,
 }
 
 /// A decided session: where to connect.
@@ -168,7 +172,9 @@ fn decide(gw: &Gateway, who: &Who, dest: &Dest, t: i64) -> Result<Decided, Strin
         name: &host.name,
         tags: &host.tags,
     };
-    let mut v = gw.decider.decide_user_on(&cur, user, &facts, &tgt);
+    let mut v = gw
+        .decider
+        .decide_user_mfa(&cur, user, &facts, &tgt, who.mfa_at);
     v.reason = Some(match v.reason.take() {
         None => format!("target {} as {}", host.name, dest.account),
         Some(r) => format!("target {} as {}: {r}", host.name, dest.account),
@@ -375,6 +381,7 @@ async fn certificate(
         public_key: public,
         source_ip: who.source.to_string(),
         auth_method: who.method.to_owned(),
+        mfa_authenticated_at: who.mfa_at,
     };
     let gw = gw.clone();
     tokio::task::spawn_blocking(move || {

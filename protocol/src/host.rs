@@ -337,6 +337,13 @@ pub struct GatewaySessionCertificateRequest {
     pub source_ip: String,
     /// How the user authenticated at the gateway (`ward:AuthMethod`).
     pub auth_method: String,
+    /// When ward-ca checked the user's MFA code for this connection
+    /// (`POST /v1/host/mfa/verify`'s answer), if the gateway asked for
+    /// one: ward-ca decides with it (`ward:MultiFactorAuthPresent`,
+    /// `ward:MultiFactorAuthAge`) once it has checked that the user's
+    /// device accepted a code at that time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_authenticated_at: Option<i64>,
 }
 
 /// The answer to [`GatewaySessionCertificateRequest`].

@@ -197,15 +197,34 @@ pub(crate) async fn issue(
         .await;
     }
 
+    // An MFA check the gateway reports: the user's device must have
+    // accepted a code then (a gateway cannot make one up for a user
+    // without a device, or after the last code accepted).
+    let t = now();
+    if let Some(at) = req.mfa_authenticated_at {
+        if !crate::service::mfa::checked_at(&st, &user, at, t).await? {
+            let mut d = base;
+            d["reason"] = "no MFA check at mfaAuthenticatedAt".into();
+            return refuse(
+                &st,
+                event(&caller, &resource, "Denied", d),
+                format!(
+                    "mfaAuthenticatedAt {at}: ward user {}'s MFA device accepted no code then",
+                    user.name
+                ),
+            )
+            .await;
+        }
+    }
+
     // host:Login, decided here from current policy.
     let eff = load_effective(&st, &user).await?;
-    let t = now();
     let facts = RequestFacts {
         source_ip: Some(client),
         now: t,
         secure_transport: true,
         auth_method: method,
-        mfa_authenticated_at: None,
+        mfa_authenticated_at: req.mfa_authenticated_at,
         principal_tags: &eff.tags,
     };
     let mut extra: ward_authz::context::Entries = vec![
@@ -317,6 +336,9 @@ pub(crate) async fn issue(
     det["sourceAddress"] = source.clone().into();
     det["keyFingerprint"] = fingerprint.into();
     det["user"] = user.name.clone().into();
+    if let Some(at) = req.mfa_authenticated_at {
+        det["mfaAuthenticatedAt"] = at.into();
+    }
     let g = system_grant(EVENT_GATEWAY_SESSION_CERTIFICATE, &resource);
     // Durable before the certificate is handed out.
     st.recorder

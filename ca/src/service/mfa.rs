@@ -545,6 +545,26 @@ pub async fn enabled_device(st: &AppState, user: &User) -> Result<Option<Device>
     store::of_user(&mut c, &user.id).await
 }
 
+/// Whether `user`'s enabled device accepted a code at `at` (Unix
+/// seconds, as `POST /v1/host/mfa/verify` answered; a gateway reports it
+/// for its one-session certificate): `at` is not after `t`, not before
+/// the device was enabled, and the device has accepted a step at least
+/// as late as the earliest one a check at `at` could accept. A user
+/// without a device: `false`.
+pub(crate) async fn checked_at(
+    st: &AppState,
+    user: &User,
+    at: i64,
+    t: i64,
+) -> Result<bool, ApiError> {
+    let Some(d) = enabled_device(st, user).await? else {
+        return Ok(false);
+    };
+    Ok(at <= t
+        && d.enabled_at.is_some_and(|e| at >= e)
+        && d.last_step >= totp::step_of(at) + d.drift - WINDOW)
+}
+
 fn wrong_code() -> ApiError {
     ApiError::Unauthenticated {
         code: "AccessDenied",
