@@ -461,7 +461,8 @@ async fn root_login(st: &Shared, parts: &Parts, form: &Form) -> Response {
     {
         Ok(opened) => {
             let mut resp = redirect("/ui/");
-            let v = set_cookie(&cookie_value(st, opened.token.expose(), now()));
+            let t = now();
+            let v = set_cookie(&cookie_value(st, opened.token.expose(), t, t));
             if let Ok(v) = HeaderValue::from_str(&v) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
