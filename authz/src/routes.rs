@@ -671,6 +671,13 @@ pub const ROUTES: &[Route] = &[
         "iam:SimulateCustomPolicy",
         "*",
     ),
+    r(
+        "POST",
+        "/v1/simulate/matrix",
+        Signed,
+        "iam:SimulatePrincipalPolicy (each user; iam:ListUsers, host:ListHosts or host:GetHost for the lists)",
+        "arn:ward:iam::{account}:user{path}{userName}",
+    ),
     // Certificates.
     r(
         "POST",

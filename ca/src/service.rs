@@ -31,5 +31,6 @@ pub mod request;
 pub mod roles;
 pub mod sessions;
 pub mod simulate;
+pub mod simulate_matrix;
 pub mod ssh_keys;
 pub mod sts;

@@ -66,6 +66,7 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/simulate", get(simulate::form).post(simulate::run))
         .route("/ui/hosts", get(access::hosts))
         .route("/ui/access", get(access::map))
+        .route("/ui/access/cell", get(access::explain))
         .layer(middleware::map_response(security_headers))
 }
 
