@@ -85,7 +85,7 @@ struct Row {
 
 /// A row: decided, or hidden with why.
 enum Slot {
-    Shown(Row),
+    Shown(Box<Row>),
     Hidden(String, String),
 }
 
@@ -304,7 +304,7 @@ pub(crate) async fn matrix(
         let principal = Principal::from_arn(&arn)
             .map_err(ApiError::internal)?
             .with_unique_id(u.id.clone());
-        rows.push(Slot::Shown(Row {
+        rows.push(Slot::Shown(Box::new(Row {
             name: u.name.clone(),
             principal,
             policies,
@@ -313,7 +313,7 @@ pub(crate) async fn matrix(
                 .iter()
                 .map(|t| (t.key.clone(), t.value.clone()))
                 .collect(),
-        }));
+        })));
     }
     let generation = built.generation;
     drop(built);
