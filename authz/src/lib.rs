@@ -35,6 +35,8 @@ pub mod set;
 pub mod snapshot;
 
 pub use context::{context, supplies, RequestFacts};
-pub use decide::{decide, decision, password_change_allows, Decision, PASSWORD_CHANGE_ONLY_ACTIONS};
+pub use decide::{
+    decide, decision, password_change_allows, Decision, PASSWORD_CHANGE_ONLY_ACTIONS,
+};
 pub use names::InvalidName;
 pub use set::{Assembled, Attached, Holder, PrincipalPolicies, Wanted};
