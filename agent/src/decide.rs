@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use ward_authz::{context, Attached, Holder, PrincipalPolicies, RequestFacts};
+use ward_authz::{context, Holder, PrincipalPolicies, RequestFacts};
 use ward_pki::krl::Krl;
 use ward_pki::sshverify::{self, Kind, VerifyRequest};
 use ward_policy::{ContextValue, Policy, Principal, Request};
@@ -89,62 +89,7 @@ pub struct Facts<'a> {
     pub now: i64,
 }
 
-/// Why a user's policies could not be assembled or compiled.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AssemblyError(pub String);
-
-impl std::fmt::Display for AssemblyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for AssemblyError {}
-
-/// The documents that bear on `user`, as texts: its own inline and managed
-/// ones, each of its groups' (in the order the user lists them), and its
-/// boundary. A group or managed policy the snapshot does not hold is an
-/// error (a partial set could allow what a full one denies).
-pub fn user_documents<'s>(
-    snap: &'s Snapshot,
-    user: &'s SnapshotUser,
-) -> Result<PrincipalPolicies<&'s str>, AssemblyError> {
-    let policy = |arn: &str| -> Result<&'s str, AssemblyError> {
-        snap.policies
-            .iter()
-            .find(|p| p.arn == arn)
-            .map(|p| p.document.as_str())
-            .ok_or_else(|| AssemblyError(format!("managed policy {arn} is not in the snapshot")))
-    };
-    let mut docs = PrincipalPolicies::<&str>::new(Holder::User);
-    docs.own.inline = user.inline_policies.iter().map(String::as_str).collect();
-    docs.own.managed = user
-        .managed_policies
-        .iter()
-        .map(|a| policy(a))
-        .collect::<Result<_, _>>()?;
-    for name in &user.groups {
-        let g = snap
-            .groups
-            .iter()
-            .find(|g| &g.name == name)
-            .ok_or_else(|| AssemblyError(format!("group {name} is not in the snapshot")))?;
-        let mut a = Attached::new(Holder::Group);
-        a.inline = g.inline_policies.iter().map(String::as_str).collect();
-        a.managed = g
-            .managed_policies
-            .iter()
-            .map(|p| policy(p))
-            .collect::<Result<_, _>>()?;
-        docs.inherited.push(a);
-    }
-    docs.boundary = user
-        .permissions_boundary
-        .as_deref()
-        .map(policy)
-        .transpose()?;
-    Ok(docs)
-}
+pub use ward_authz::snapshot::{user_documents, AssemblyError};
 
 /// A user's compiled policies, tags and principal.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The decision: ward-policy's [`evaluate`] on the hot path, and its
 //! [`explain`] only when the answer is a denial (the explanation is what a
-//! 403 says and what the audit log records).
+//! 403 says and what the audit log records); [`decision`] never explains.
 
 use ward_policy::{evaluate, explain, Explanation, PolicySet, Request};
 
@@ -31,6 +31,13 @@ pub fn decide(set: &PolicySet<'_>, request: &Request) -> Decision {
         decision: e.decision,
         explanation: Some(e),
     }
+}
+
+/// The decision alone, never explained: for a caller that decides many
+/// requests and explains only the few a person asks about (ward-ca's
+/// access map). Always the same as [`decide`]'s `decision`.
+pub fn decision(set: &PolicySet<'_>, request: &Request) -> ward_policy::Decision {
+    evaluate(set, request)
 }
 
 /// What a session opened with a password that must be changed may do,
@@ -79,6 +86,9 @@ mod tests {
         assert_eq!(d.explanation.unwrap().decision, d.decision);
         let d = decide(&set, &req("iam:ListUsers"));
         assert_eq!(d.decision, ward_policy::Decision::ImplicitlyDenied);
+        for a in ["iam:GetLoginProfile", "iam:GetUser", "iam:ListUsers"] {
+            assert_eq!(decision(&set, &req(a)), decide(&set, &req(a)).decision);
+        }
         assert!(d.explanation.unwrap().message.contains("iam:ListUsers"));
     }
 

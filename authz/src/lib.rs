@@ -16,6 +16,8 @@
 //!   against it);
 //! - [`names`]: IAM, host and Unix name rules, with typed errors naming
 //!   the field;
+//! - [`snapshot`]: a user's documents from a host snapshot (the agent's
+//!   login decisions and ward-ca's access map);
 //! - [`decide`]: ward-policy's evaluation, with the explanation computed
 //!   only on denial, and the password-change-only rule.
 //!
@@ -30,8 +32,11 @@ mod decide;
 pub mod names;
 pub mod routes;
 pub mod set;
+pub mod snapshot;
 
 pub use context::{context, supplies, RequestFacts};
-pub use decide::{decide, password_change_allows, Decision, PASSWORD_CHANGE_ONLY_ACTIONS};
+pub use decide::{
+    decide, decision, password_change_allows, Decision, PASSWORD_CHANGE_ONLY_ACTIONS,
+};
 pub use names::InvalidName;
 pub use set::{Assembled, Attached, Holder, PrincipalPolicies, Wanted};

@@ -742,6 +742,13 @@ pub const ROUTES: &[Route] = &[
         "*",
     ),
     r(
+        "POST",
+        "/v1/simulate/matrix",
+        Signed,
+        "iam:SimulatePrincipalPolicy (each user; iam:ListUsers, host:ListHosts or host:GetHost for the lists)",
+        "arn:ward:iam::{account}:user{path}{userName}",
+    ),
+    r(
         "GET",
         "/v1/account/summary",
         Signed,

@@ -33,5 +33,6 @@ pub mod roles;
 pub mod root_login;
 pub mod sessions;
 pub mod simulate;
+pub mod simulate_matrix;
 pub mod ssh_keys;
 pub mod sts;

@@ -753,11 +753,37 @@ fn the_access_map_shows_who_may_log_in_where_as_whom() {
             .map(|(i, _)| &row[i + 11..i + 14])
             .collect();
         assert_eq!(cells, ["no\"", "yes", "no\""], "{row}");
+        // The matrix carries decisions only; a cell links to its
+        // explanation, asked of the simulator when followed.
+        assert!(!row.contains("DeployOnly"), "{row}");
+        let at = row.find("<td class=\"yes\"><a href=\"").unwrap() + 25;
+        let link = row[at..at + row[at..].find('"').unwrap()].replace("&amp;", "&");
+        assert!(link.starts_with("/ui/access/cell?"), "{link}");
+        let why = web(&s, "GET", &link, Some(&cookie), None, &[]);
+        assert_eq!(why.status, 200, "{}", why.body);
         assert!(
-            row.contains("host:Principal") || row.contains("Allow"),
-            "{row}"
+            why.body.contains("class=\"decision allowed\""),
+            "{}",
+            why.body
         );
-        // The user view agrees.
+        assert!(why.body.contains("(DeployOnly) Allow"), "{}", why.body);
+        // The old cell-by-cell path (the benchmark's baseline) decides the same.
+        let classes = |body: &str| -> Vec<String> {
+            body.match_indices("<td class=\"")
+                .map(|(i, _)| body[i + 11..].split('"').next().unwrap().to_owned())
+                .collect()
+        };
+        let old = web(
+            &s,
+            "GET",
+            "/ui/access?host=web-01&accounts=deploy%2Croot&path=cells",
+            Some(&cookie),
+            None,
+            &[],
+        );
+        assert_eq!(classes(&old.body), classes(&p.body));
+        assert_eq!(classes(&p.body).len(), 6, "{}", p.body); // admin and dev × 3
+                                                             // The user view agrees.
         let p = web(
             &s,
             "GET",
@@ -798,6 +824,9 @@ fn the_access_map_shows_who_may_log_in_where_as_whom() {
         let v = sign_in(&s, "viewer");
         let p = web(&s, "GET", "/ui/access?host=web-01", Some(&v), None, &[]);
         assert!(p.body.contains("iam:SimulatePrincipalPolicy"), "{}", p.body);
+        assert!(p.body.contains("not allowed to see"), "{}", p.body);
         assert!(!p.body.contains("class=\"yes\""));
+        // Every user is still a row.
+        assert!(p.body.contains("?user=dev\""), "{}", p.body);
     }
 }

@@ -1,9 +1,14 @@
-//! Dashboard timings (BENCHMARKS.md), ignored by default:
-//! `cargo nextest run -p ward-ca --test dashboard_bench --run-ignored only --no-capture`.
+//! Dashboard timings (BENCHMARKS.md), ignored by default; run in release:
+//! `cargo nextest run --release -p ward-ca --test dashboard_bench --run-ignored only --no-capture`.
 //! Time to the full first render (curl's time_total, the whole HTML
-//! received) of the access map at 1,000 users × 200 hosts (cold: every
-//! cell asked of the simulator; warm: the same generation, from the
-//! cache), and of the users page at 10,000 users.
+//! received) of the access map at 1,000 users × 200 hosts — host view
+//! (1,000 users × 3 accounts) and user view (200 hosts × 3 accounts),
+//! cold (a new store generation: snapshot, policies and page built
+//! again) and warm (the same generation, from the page cache) — on the
+//! batch path (`POST /v1/simulate/matrix`) and, as the baseline, the old
+//! cell-by-cell path (`path=cells`: one `simulate/principal` dispatch
+//! per cell); the whole 1,000 × 200 × 3 matrix in one API call; and the
+//! users page at 10,000 users.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -141,14 +146,65 @@ fn dashboard_timings() {
         .next()
         .unwrap()
         .to_owned();
-    let map = "/ui/access?host=h000.example&accounts=deploy%2Croot";
-    let (st, cold, size) = timed(&s, &cookie, map);
-    assert_eq!(st, 200);
-    let (_, warm, _) = timed(&s, &cookie, map);
-    eprintln!("access map, host view, 1,000 users x 3 accounts: cold {cold:.2} s, warm {warm:.3} s, {size} bytes");
-    let (st, user_map, size) = timed(&s, &cookie, "/ui/access?user=u00010&accounts=deploy%2Croot");
-    assert_eq!(st, 200);
-    eprintln!("access map, user view, 200 hosts x 3 accounts: {user_map:.2} s, {size} bytes");
+    let mut bumps = 0;
+    // A new generation: every cache keyed by it (snapshot, effective
+    // policies, rendered pages) is cold again.
+    let mut bump = |s: &Server| {
+        bumps += 1;
+        s.call(
+            &root,
+            "POST",
+            "/v1/groups",
+            Some(&format!(r#"{{"name":"bump{bumps}"}}"#)),
+        )
+        .ok();
+    };
+    let views = [
+        (
+            "host view, 1,000 users x 3 accounts",
+            "/ui/access?host=h000.example&accounts=deploy%2Croot",
+        ),
+        (
+            "user view, 200 hosts x 3 accounts",
+            "/ui/access?user=u00010&accounts=deploy%2Croot",
+        ),
+    ];
+    for (name, path) in views {
+        bump(&s);
+        let (st, cold, size) = timed(&s, &cookie, path);
+        assert_eq!(st, 200);
+        let (_, warm, _) = timed(&s, &cookie, path);
+        bump(&s);
+        let old_path = format!("{path}&path=cells");
+        let (st, old_cold, old_size) = timed(&s, &cookie, &old_path);
+        assert_eq!(st, 200);
+        let (_, old_warm, _) = timed(&s, &cookie, &old_path);
+        eprintln!(
+            "access map, {name}: batch cold {cold:.3} s, warm {warm:.3} s, {size} bytes; \
+             old cell-by-cell cold {old_cold:.3} s, warm {old_warm:.3} s, {old_size} bytes; \
+             cold ratio old/batch {:.1}x",
+            old_cold / cold
+        );
+    }
+    // The whole matrix, every user x every host x 3 accounts, in one call.
+    let whole = serde_json::json!({"accounts": ["deploy", "root"], "ownName": true}).to_string();
+    for run in ["cold", "warm"] {
+        if run == "cold" {
+            bump(&s);
+        }
+        let t0 = std::time::Instant::now();
+        let m = s.call(&root, "POST", "/v1/simulate/matrix", Some(&whole));
+        let took = t0.elapsed();
+        let m = m.ok();
+        let rows = m["rows"].as_array().unwrap().len();
+        let hosts = m["hosts"].as_array().unwrap().len();
+        assert_eq!(hosts, 200);
+        eprintln!(
+            "POST /v1/simulate/matrix, {rows} users x {hosts} hosts x 3 accounts ({} cells), {run}: {:.3} s (signed curl call, JSON parsed)",
+            rows * hosts * 3,
+            took.as_secs_f64()
+        );
+    }
     let (_, users1k, _) = timed(&s, &cookie, "/ui/users");
     eprintln!("users page at 1,000 users: {users1k:.3} s");
     let t0 = std::time::Instant::now();

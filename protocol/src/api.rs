@@ -75,6 +75,7 @@
 //! | `POST /v1/users/{name}/mfa-devices/{device}/resync` | `iam:ResyncMFADevice` | [`ResyncMfaDevice`] → 204 |
 //! | `POST /v1/simulate/principal` | `iam:SimulatePrincipalPolicy` | [`SimulatePrincipalPolicy`] → [`SimulationResults`] |
 //! | `POST /v1/simulate/custom` | `iam:SimulateCustomPolicy` | [`SimulateCustomPolicy`] → [`SimulationResults`] |
+//! | `POST /v1/simulate/matrix` | `iam:SimulatePrincipalPolicy` per user (+ `iam:ListUsers`, `host:ListHosts` / `host:GetHost`) | [`SimulateMatrix`] → [`SimulationMatrix`] |
 //! | `POST /v1/ssh/user-certificates` | `ca:IssueSshUserCertificate` | [`SshCertificateRequest`] → [`SshCertificate`] |
 //! | `POST /v1/x509/client-certificates` | `ca:IssueX509Certificate` | [`X509CertificateRequest`] → [`X509Certificate`] |
 //! | `POST /v1/hosts` | `host:RegisterHost` | [`RegisterHost`] → [`Host`] |
@@ -868,6 +869,85 @@ pub struct SimulationResult {
 pub struct SimulationResults {
     /// Results.
     pub results: Vec<SimulationResult>,
+}
+
+/// `POST /v1/simulate/matrix`: the access map. One host action decided
+/// for users × hosts × local accounts at once, from current policy, each
+/// cell as `POST /v1/simulate/principal` would decide it with
+/// `host:Principal` (the account), `host:Name` and the host's
+/// `ward:ResourceTag/*` added to `contextEntries`. Cells carry decisions
+/// only; a cell's explanation is one `simulate/principal` call.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SimulateMatrix {
+    /// `host:Login` (the default) or `host:Sudo`.
+    #[serde(default)]
+    pub action_name: Option<String>,
+    /// The rows, by user name; empty: every user, by name, a page at a
+    /// time (`maxUsers`, `marker`).
+    #[serde(default)]
+    pub user_names: Vec<String>,
+    /// The hosts, by name; empty: every registered host.
+    #[serde(default)]
+    pub host_names: Vec<String>,
+    /// Local accounts (`host:Principal`), one column each.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Also a column, first, for each user's own name as the account.
+    #[serde(default)]
+    pub own_name: bool,
+    /// Context for every cell (e.g. `ward:SourceIp`): strings or lists of
+    /// strings; not the keys each cell sets.
+    #[serde(default)]
+    pub context_entries: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Most users in a page when `userNames` is empty (default and most:
+    /// 1,000).
+    #[serde(default)]
+    pub max_users: Option<u32>,
+    /// Users after this name: the previous page's `marker`.
+    #[serde(default)]
+    pub marker: Option<String>,
+}
+
+/// The answer to [`SimulateMatrix`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationMatrix {
+    /// The action decided.
+    pub action_name: String,
+    /// Host names, in the order of each cell string's characters.
+    pub hosts: Vec<String>,
+    /// The accounts, in column order after the own-name column.
+    pub accounts: Vec<String>,
+    /// True if the first column is each user's own name.
+    pub own_name: bool,
+    /// One row per user, in name order (or the order asked).
+    pub rows: Vec<MatrixRow>,
+    /// Pass as `marker` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// The store generation the users and policies were read at.
+    pub generation: u64,
+}
+
+/// One user's row of a [`SimulationMatrix`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MatrixRow {
+    /// The user.
+    pub user_name: String,
+    /// False if the caller may not simulate this user
+    /// (`iam:SimulatePrincipalPolicy`): then no cells, and `message` says
+    /// why.
+    pub visible: bool,
+    /// One string per column (own name first if asked, then `accounts`),
+    /// one character per host: `A` Allowed, `D` ExplicitlyDenied, `I`
+    /// ImplicitlyDenied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<String>,
+    /// Why the row is hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `POST /v1/change-password`: a user changes their own password.

@@ -114,6 +114,10 @@ pub fn api() -> Router<Shared> {
             post(crate::service::simulate::custom),
         )
         .route(
+            "/v1/simulate/matrix",
+            post(crate::service::simulate_matrix::matrix),
+        )
+        .route(
             "/v1/ssh/user-certificates",
             post(crate::service::certificates::ssh_user_certificate),
         )

@@ -94,6 +94,7 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/ssh-keys/{user}/{id}", post(sshkeys::act))
         .route("/ui/recordings", get(recordings::list))
         .route("/ui/policy-diff/{name}", get(diff::show))
+        .route("/ui/access/cell", get(access::explain))
         .layer(middleware::map_response(security_headers))
 }
 

@@ -497,6 +497,18 @@ async fn current_for_host(
     Ok((built, section, false))
 }
 
+/// The current generation's host-independent snapshot (users, groups,
+/// policies), the one the agents fetch: built once per generation and
+/// shared. The access map (`service::simulate_matrix`) decides from it.
+pub(crate) async fn shared_snapshot(st: &AppState) -> Result<Arc<Built>, ApiError> {
+    // `audit_head.iam_seq`, as the snapshots are numbered (not
+    // `Store::generation`, a per-process counter on SQLite).
+    let mut c = st.store.pool().acquire().await?;
+    let g = generation(&mut c).await?;
+    drop(c);
+    generation_for(st, g).await
+}
+
 /// Generation `want`'s shared part, built once: concurrent callers wait
 /// for one build (which may find a newer generation; the caller retries).
 async fn generation_for(st: &AppState, want: u64) -> Result<Arc<Built>, ApiError> {

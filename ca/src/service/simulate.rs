@@ -43,17 +43,17 @@ const MAX_ITEMS: usize = 100;
 pub const MAX_WORK: u64 = 50_000_000;
 
 /// How long one simulation may evaluate before it is abandoned.
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long a simulation waits for an evaluation slot.
-const QUEUE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 /// Seconds a refused caller is told to wait.
-const RETRY_AFTER_SECS: &str = "2";
+pub(crate) const RETRY_AFTER_SECS: &str = "2";
 
 /// Evaluation slots: half the cores (at least one), so simulations can
 /// never take every core from the rest of the server.
-fn slots() -> &'static Semaphore {
+pub(crate) fn slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -223,7 +223,7 @@ async fn run_bounded(
     }
 }
 
-fn context(
+pub(crate) fn context(
     entries: &std::collections::BTreeMap<String, serde_json::Value>,
 ) -> Result<Context, ApiError> {
     if entries.len() > 50 {
