@@ -73,6 +73,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "TagRole",
             "UntagRole",
             "UpdateAssumeRolePolicy",
+            "PassRole",
             "CreateLoginProfile",
             "GetLoginProfile",
             "UpdateLoginProfile",
@@ -147,6 +148,9 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "GetCredentialsForIdentity",
             "GetId",
             "ListIdentityPools",
+            "ListTagsForResource",
+            "TagResource",
+            "UntagResource",
             "UpdateIdentityPool",
         ],
     ),
@@ -256,6 +260,11 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:TagRole", TAG),
     ("iam:UntagRole", UNTAG),
     ("iam:UpdateAssumeRolePolicy", TAGGED),
+    // Handing a role to a service (an identity pool), as AWS.
+    (
+        "iam:PassRole",
+        &["iam:PassedToService", "iam:AssociatedResourceArn"],
+    ),
     ("iam:AttachRolePolicy", ATTACH),
     ("iam:DetachRolePolicy", ATTACH),
     ("iam:ListAttachedRolePolicies", TAGGED),
@@ -289,6 +298,10 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
             "sts:RoleSessionName",
         ],
     ),
+    // identity pools: tagging, as Cognito's TagResource/UntagResource.
+    ("identity:CreateIdentityPool", &[REQUEST_TAG, TAG_KEYS]),
+    ("identity:TagResource", &[REQUEST_TAG, TAG_KEYS]),
+    ("identity:UntagResource", &[TAG_KEYS]),
     // host: every action on a registered host sees its tags.
     ("host:RegisterHost", TAG),
     ("host:DeregisterHost", TAGGED),
