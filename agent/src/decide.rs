@@ -21,7 +21,11 @@
 //! [`Decider::verify_mfa`] checks a code through ward-ca, decides again
 //! with the time of the check and issues a short-lived ticket that
 //! `authorize` honours later in the same login (pam_ward asks for the
-//! code in `authenticate` and decides in `acct_mgmt`).
+//! code in `authenticate` and decides in `acct_mgmt`). A ticket is single
+//! use and bound to the login it was issued for: the same user, local
+//! account, PAM service and source address; `authorize` consumes it when
+//! it honours it. Tickets are held by their SHA-256, so a map lookup
+//! never compares the secret itself.
 //!
 //! Fail closed: no snapshot, a snapshot older than the staleness bound, a
 //! disabled user, a group or managed policy the snapshot does not hold, a
@@ -357,19 +361,47 @@ impl Verdict {
 
 type CacheEntry = Result<Arc<Compiled>, AssemblyError>;
 
-/// What a ticket of [`Decider::verify_mfa`] stands for.
-#[derive(Clone, Copy, Debug)]
+/// What a ticket of [`Decider::verify_mfa`] stands for, and the login it
+/// is good for.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Ticket {
+    /// The login the ticket was issued for.
+    login: TicketLogin,
     /// The time of the MFA check (Unix seconds).
     at: i64,
     /// When the ticket stops being honoured.
     expires: i64,
 }
 
-/// A ticket's map key: the user id and the ticket (a ticket is good for
-/// the user it was issued to only).
-fn ticket_key(user_id: &str, ticket: &str) -> String {
-    format!("{user_id} {ticket}")
+/// The login a ticket is bound to: the ward user's id, the action, the
+/// local account (`host:Principal`), the PAM service and the source
+/// address (`None` when PAM_RHOST was not an address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TicketLogin {
+    user_id: String,
+    action: String,
+    principal: String,
+    service: String,
+    source_ip: Option<IpAddr>,
+}
+
+impl TicketLogin {
+    fn of(user_id: &str, facts: &Facts<'_>) -> TicketLogin {
+        TicketLogin {
+            user_id: user_id.to_owned(),
+            action: facts.action.to_owned(),
+            principal: facts.principal.to_owned(),
+            service: facts.service.to_owned(),
+            source_ip: facts.source_ip,
+        }
+    }
+}
+
+/// A ticket's map key: its SHA-256 (hex). The map never holds or compares
+/// the ticket itself, so lookup timing says nothing about it.
+fn ticket_key(ticket: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(ticket.as_bytes()))
 }
 
 /// Checks a ticket's shape: 32 lower-case hex digits.
@@ -694,10 +726,11 @@ impl Decider {
                 },
                 Some(u) if precheck => self.sudo_precheck(&cur, u, &facts),
                 Some(u) => {
+                    let login = TicketLogin::of(&u.id, &facts);
                     let mfa = req
                         .mfa_ticket
                         .as_deref()
-                        .and_then(|t| self.ticket(&u.id, t, now));
+                        .and_then(|t| self.take_ticket(&login, t, now));
                     self.decide_user_mfa(&cur, u, &facts, &Target::this_host(&cur.snapshot), mfa)
                 }
             },
@@ -710,12 +743,25 @@ impl Decider {
         }
     }
 
-    /// The MFA time a live ticket for `user_id` stands for.
-    fn ticket(&self, user_id: &str, ticket: &str, now: i64) -> Option<i64> {
-        let t = self.lock_tickets();
-        t.get(&ticket_key(user_id, ticket))
-            .filter(|t| now < t.expires)
-            .map(|t| t.at)
+    /// The MFA time a live ticket issued for `login` stands for; the
+    /// ticket is consumed (single use). A ticket presented for another
+    /// login (user, account, service or source) gives no MFA and stays
+    /// for the login it was issued for; an expired one is dropped.
+    fn take_ticket(&self, login: &TicketLogin, ticket: &str, now: i64) -> Option<i64> {
+        let key = ticket_key(ticket);
+        let mut t = self.lock_tickets();
+        let (expired, mine) = match t.get(&key) {
+            None => return None,
+            Some(found) => (now >= found.expires, found.login == *login),
+        };
+        if expired {
+            t.remove(&key);
+            return None;
+        }
+        if !mine {
+            return None;
+        }
+        t.remove(&key).map(|t| t.at)
     }
 
     fn lock_tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Ticket>> {
@@ -725,8 +771,8 @@ impl Decider {
         }
     }
 
-    /// A new ticket for `user_id`'s MFA check at `at`.
-    fn issue_ticket(&self, user_id: &str, at: i64, now: i64) -> String {
+    /// A new ticket for `login`'s MFA check at `at`.
+    fn issue_ticket(&self, login: TicketLogin, at: i64, now: i64) -> String {
         let mut r = [0u8; 16];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut r);
         let ticket = hex::encode(r);
@@ -743,8 +789,9 @@ impl Decider {
             };
         }
         t.insert(
-            ticket_key(user_id, &ticket),
+            ticket_key(&ticket),
             Ticket {
+                login,
                 at,
                 expires: now + MFA_TICKET_SECONDS,
             },
@@ -757,8 +804,9 @@ impl Decider {
     /// code checked, by `check` (ward-ca's `POST /v1/host/mfa/verify`:
     /// user, code, rhost → the time of the check), and the request decided
     /// again with that time. An allow then comes with a ticket that
-    /// `authorize` honours for [`MFA_TICKET_SECONDS`] for this user. The
-    /// final decision is recorded.
+    /// `authorize` honours once, within [`MFA_TICKET_SECONDS`], for the
+    /// same user, account, service and source. The final decision is
+    /// recorded.
     pub fn verify_mfa(
         &self,
         req: &VerifyMfaRequest,
@@ -827,7 +875,7 @@ impl Decider {
         self.record(&facts, &v);
         match v.outcome {
             Outcome::Allowed => {
-                let ticket = self.issue_ticket(&user.id, at, now);
+                let ticket = self.issue_ticket(TicketLogin::of(&user.id, &facts), at, now);
                 mfa(MfaOutcome::Ok, Some(ticket), None)
             }
             _ => mfa(MfaOutcome::Denied, None, v.reason),

@@ -2,8 +2,9 @@
 //! check made now would turn into an allow is `MfaRequired` (and nothing
 //! else is); `verify_mfa` checks the code only then, decides again with
 //! the time of the check, and issues a ticket that `authorize` honours
-//! for that user only, for a bounded time; a stale check, an unknown or
-//! another user's ticket give no MFA; malformed tickets and codes are
+//! once, for that login only (user, account, service, source), for a
+//! bounded time; a stale check, an unknown, used or another login's
+//! ticket give no MFA; malformed tickets and codes are
 //! refused. The code check (ward-ca's route) is a closure here; the real
 //! route is covered by `ca/tests/host_mfa.rs` and `cli/tests/pam_mfa.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -185,18 +186,21 @@ fn a_right_code_gives_a_ticket_for_that_user_for_a_while() {
     );
     assert!(!shown.contains(&ticket), "{shown}");
 
-    // The account stage with the ticket: allowed for the ticket's life
-    // (bob's policy takes an hour-old check), not after.
+    // The account stage with the ticket: allowed once within the
+    // ticket's life (bob's policy takes an hour-old check), not after.
     let with = req("bob", None, Some(&ticket));
-    assert_eq!(outcome(&d.authorize(&with, t)), Outcome::Allowed);
     assert_eq!(
         outcome(&d.authorize(&with, t + MFA_TICKET_SECONDS - 1)),
         Outcome::Allowed
     );
+    let a = verify(&d, "bob", None, t, &calls, Ok(t));
+    let late = req("bob", None, Some(a.ticket.as_deref().unwrap()));
     assert_eq!(
-        outcome(&d.authorize(&with, t + MFA_TICKET_SECONDS)),
+        outcome(&d.authorize(&late, t + MFA_TICKET_SECONDS)),
         Outcome::MfaRequired
     );
+    // Expired is gone: not honoured later either (time going back).
+    assert_eq!(outcome(&d.authorize(&late, t)), Outcome::MfaRequired);
 
     // Another user's ticket, an unknown one: no MFA.
     let a = verify(&d, "carol", Some("192.0.2.1"), t, &calls, Ok(t));
@@ -209,11 +213,64 @@ fn a_right_code_gives_a_ticket_for_that_user_for_a_while() {
         outcome(&d.authorize(&req("bob", None, Some(&"0".repeat(32))), t)),
         Outcome::MfaRequired
     );
-    // carol's own: allowed while her policy takes the check's age (120 s),
-    // then MFA again though the ticket lives.
+    // carol's own: allowed while her policy takes the check's age (120 s);
+    // a ticket used when the check is too old gives MFA again.
     let with = req("carol", Some("192.0.2.1"), Some(&carols));
     assert_eq!(outcome(&d.authorize(&with, t + 100)), Outcome::Allowed);
+    let a = verify(&d, "carol", Some("192.0.2.1"), t, &calls, Ok(t));
+    let with = req(
+        "carol",
+        Some("192.0.2.1"),
+        Some(a.ticket.as_deref().unwrap()),
+    );
     assert_eq!(outcome(&d.authorize(&with, t + 200)), Outcome::MfaRequired);
+}
+
+/// A ticket is honoured once, and only for the login it was issued for:
+/// the same user, local account, service and source address. Copied into
+/// another login it gives no MFA (and stays good for its own login);
+/// replayed after use it gives no MFA.
+#[test]
+fn a_ticket_is_single_use_and_bound_to_its_login() {
+    let (sh, _) = shared(Some(snapshot()), now(), 3600);
+    let d = Decider::new(sh);
+    let t = now();
+    let calls = Cell::new(0);
+    let src = Some("192.0.2.1");
+    let a = verify(&d, "bob", src, t, &calls, Ok(t));
+    assert_eq!(a.outcome, MfaOutcome::Ok);
+    let ticket = a.ticket.unwrap();
+    let tk = Some(ticket.as_str());
+
+    // Copied into other logins: from another address, with no address,
+    // for another PAM service, for another local account.
+    assert_eq!(
+        outcome(&d.authorize(&req("bob", Some("192.0.2.99"), tk), t)),
+        Outcome::MfaRequired
+    );
+    assert_eq!(
+        outcome(&d.authorize(&req("bob", None, tk), t)),
+        Outcome::MfaRequired
+    );
+    let mut other_service = req("bob", src, tk);
+    other_service.service = "login".into();
+    assert_eq!(
+        outcome(&d.authorize(&other_service, t)),
+        Outcome::MfaRequired
+    );
+    let mut other_account = req("bob", src, tk);
+    other_account.principal = "root".into();
+    assert_eq!(outcome(&d.authorize(&other_account, t)), Outcome::Denied);
+
+    // Its own login: honoured, once.
+    assert_eq!(
+        outcome(&d.authorize(&req("bob", src, tk), t)),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        outcome(&d.authorize(&req("bob", src, tk), t)),
+        Outcome::MfaRequired
+    );
 }
 
 #[test]

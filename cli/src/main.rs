@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod cache;
 mod cert;
 mod client;
 mod config;

@@ -1,6 +1,7 @@
 //! Identity pools on the command line (issue #14 item 4):
 //!
-//! - `ward pool create|get|list|update|delete` manage pools (signed);
+//! - `ward pool create|get|list|update|delete|tag|untag|tags` manage
+//!   pools and their tags (signed);
 //! - `ward pool get-id POOL [--guest]` gets an identity: with `--guest`
 //!   the request carries no signature at all (a guest's), otherwise it is
 //!   the signed-in user's identity in the pool;
@@ -14,12 +15,14 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::json;
+use ward_protocol::api::{Tag, TagRequest};
 use ward_protocol::pools as api;
 
 use crate::client::{Client, Method};
 use crate::config::{self, Credentials, Need, OutputFormat, Secret};
 use crate::ctx::{body, typed, Ctx, Done};
 use crate::error::Failure;
+use crate::iam::{parse_tag, tags_text};
 use crate::output::{self, fields, table};
 use crate::policy::remote;
 
@@ -42,6 +45,30 @@ pub(crate) enum PoolCommand {
         /// (JSON file, or - for standard input).
         #[arg(long, value_name = "FILE")]
         guest_policy: Option<PathBuf>,
+        /// A tag (repeatable).
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<Tag>,
+    },
+    /// Tag a pool.
+    Tag {
+        /// Pool id.
+        id: String,
+        /// Tags.
+        #[arg(required = true, value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<Tag>,
+    },
+    /// Remove tags from a pool.
+    Untag {
+        /// Pool id.
+        id: String,
+        /// Tag keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// List a pool's tags.
+    Tags {
+        /// Pool id.
+        id: String,
     },
     /// Show a pool.
     Get {
@@ -60,10 +87,10 @@ pub(crate) enum PoolCommand {
         /// Let guests in (true) or not (false).
         #[arg(long, value_name = "true|false")]
         allow_guests: Option<bool>,
-        /// New guest role (ARN).
+        /// New guest role (ARN; "" removes it).
         #[arg(long, value_name = "ARN")]
         guest_role: Option<String>,
-        /// New role for signed-in users (ARN).
+        /// New role for signed-in users (ARN; "" removes it).
         #[arg(long, value_name = "ARN")]
         user_role: Option<String>,
         /// New guest session policy (JSON file, or -).
@@ -126,6 +153,7 @@ fn pool_fields(p: &api::IdentityPool) -> String {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
         ),
+        ("Tags", tags_text(&p.tags)),
         ("Created", p.created.clone()),
     ])
 }
@@ -192,6 +220,7 @@ pub(crate) fn run(cmd: PoolCommand, ctx: &Ctx) -> Done {
             guest_role,
             user_role,
             guest_policy,
+            tags,
         } => {
             let req = api::CreateIdentityPool {
                 identity_pool_name: name,
@@ -199,6 +228,7 @@ pub(crate) fn run(cmd: PoolCommand, ctx: &Ctx) -> Done {
                 unauthenticated_role_arn: guest_role,
                 authenticated_role_arn: user_role,
                 guest_session_policy: policy(&guest_policy)?,
+                tags,
             };
             let v = api.send_for_json(Method::Post, &["identity-pools"], body(&req)?)?;
             api.show(&v, pool_fields)
@@ -252,6 +282,28 @@ pub(crate) fn run(cmd: PoolCommand, ctx: &Ctx) -> Done {
         PoolCommand::Delete { id } => {
             let v = api.send(Method::Delete, &["identity-pools", &id], &[], None)?;
             api.done(v, format!("deleted identity pool {id}"))
+        }
+        PoolCommand::Tag { id, tags } => {
+            let req = TagRequest { tags };
+            let v =
+                api.send_for_json(Method::Post, &["identity-pools", &id, "tags"], body(&req)?)?;
+            api.show(&v, |t: &api::PoolTags| format!("{}\n", tags_text(&t.tags)))
+        }
+        PoolCommand::Untag { id, keys } => {
+            let keys = keys.join(",");
+            let v = api
+                .send(
+                    Method::Delete,
+                    &["identity-pools", &id, "tags"],
+                    &[("keys", &keys)],
+                    None,
+                )?
+                .ok_or_else(|| Failure::Unexpected("UntagResource answered with no tags".into()))?;
+            api.show(&v, |t: &api::PoolTags| format!("{}\n", tags_text(&t.tags)))
+        }
+        PoolCommand::Tags { id } => {
+            let v = api.get(&["identity-pools", &id, "tags"], &[])?;
+            api.show(&v, |t: &api::PoolTags| format!("{}\n", tags_text(&t.tags)))
         }
         PoolCommand::GetId { .. } | PoolCommand::Credentials { .. } => Ok(ExitCode::SUCCESS),
     }

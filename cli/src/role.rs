@@ -8,7 +8,10 @@
 //! - `ward assume-role ROLE --session NAME` prints shell exports, or with
 //!   `--profile-out P` stores the session as profile `P`;
 //! - a profile with `role_arn` and `source_profile` is assumed
-//!   automatically ([`assume_profile`]), as the AWS CLI does;
+//!   automatically ([`assume_profile`]), as the AWS CLI does; with
+//!   `mfa_serial` its credentials are cached in `~/.ward/cli/cache/`
+//!   ([`crate::cache`]) so one code serves commands until shortly before
+//!   they expire;
 //! - `ward credential-process` prints the AWS `credential_process` JSON so
 //!   that botocore and the AWS SDKs can use ward credentials.
 
@@ -20,6 +23,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use ward_protocol::api;
 
+use crate::cache;
 use crate::client::{Client, Method};
 use crate::config::{self, Credentials, Env, Flags, OutputFormat, Secret, Settings};
 use crate::ctx::{body, typed, Ctx, Done};
@@ -498,6 +502,25 @@ pub(crate) fn assume_profile(
         ..flags.clone()
     };
     let source = config::resolve(&source_flags, env, config::Need::Signed)?;
+    // An MFA profile's session from the cache (one code, many commands),
+    // while it is good for more than the refresh margin.
+    let cache_file = a
+        .mfa_serial
+        .as_ref()
+        .and_then(|_| cache::entry(env, &s.profile, &a));
+    if let Some(hit) = cache_file.as_deref().and_then(cache::load) {
+        if s.endpoint.is_none() {
+            s.endpoint = source.endpoint.clone();
+        }
+        if s.ca_bundle.is_none() {
+            s.ca_bundle = source.ca_bundle.clone();
+        }
+        if s.endpoint.is_some() {
+            s.credentials = Some(hit.credentials);
+            s.expiration = Some(hit.expiration);
+            return Ok(s);
+        }
+    }
     let source = assume_profile(&source_flags, env, source, hops + 1)?;
     let client = Client::authenticated(&source)?;
     let req = api::AssumeRoleRequest {
@@ -522,7 +545,15 @@ pub(crate) fn assume_profile(
         None => req,
     };
     let r = call_assume(&client, &req)?;
-    s.credentials = Some(session_credentials(&r));
+    let creds = session_credentials(&r);
+    if let Some(path) = &cache_file {
+        // A cache that cannot be written costs a code next time, nothing
+        // else: say so and go on.
+        if let Err(e) = cache::store(path, &creds, &r.credentials.expiration) {
+            eprintln!("ward: the credential cache was not written: {e}");
+        }
+    }
+    s.credentials = Some(creds);
     s.expiration = Some(r.credentials.expiration);
     if s.endpoint.is_none() {
         s.endpoint = source.endpoint;

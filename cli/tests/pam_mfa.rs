@@ -15,6 +15,11 @@
 //! replayed code is refused; with the right code she gets in; her account
 //! stage alone (no code) is denied; bob is never asked for a code.
 //!
+//! With the real sshd (UsePAM, keyboard-interactive only, the same stack
+//! as its `sshd` service in the private /etc) and stock ssh: the ticket
+//! reaches the account stage, never the session's environment, is single
+//! use and bound to its login (see the test's own doc).
+//!
 //! Each test re-runs itself inside a private mount namespace (as
 //! `pam_finish.rs`): a tmpfs over /run, a private copy of /etc.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -108,8 +113,22 @@ fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// `pamtester -v SERVICE USER OPS…` with `input` (one line per prompt)
 /// on stdin, under `timeout 60` (exit 124 would be a hang).
 fn pamtester(service: &str, user: &str, ops: &[&str], input: &[&str]) -> Output {
+    pamtester_with(&[], service, user, ops, input)
+}
+
+/// [`pamtester`] with pamtester options first (`-E VAR=VALUE` sets the
+/// PAM environment, `-I rhost=…` an item).
+fn pamtester_with(
+    opts: &[&str],
+    service: &str,
+    user: &str,
+    ops: &[&str],
+    input: &[&str],
+) -> Output {
     let mut child = Command::new("timeout")
-        .args(["60", "pamtester", "-v", service, user])
+        .args(["60", "pamtester", "-v"])
+        .args(opts)
+        .args([service, user])
         .args(ops)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -187,6 +206,12 @@ impl Drop for Host {
 
 impl Host {
     fn setup(name: &str, stack: &str) -> Host {
+        Host::setup_with(name, &[("pam.d/ward-test-mfa", stack.to_owned())])
+    }
+
+    /// [`Host::setup`] with these files (name under /etc, contents) in
+    /// the private /etc.
+    fn setup_with(name: &str, files: &[(&str, String)]) -> Host {
         let (agent_bin, _) = build_host_side();
         let dir = Scratch::new(name);
         let out = Command::new("mount")
@@ -199,7 +224,8 @@ impl Host {
         let group = std::fs::read_to_string("/etc/group").unwrap();
         let agent_passwd = dir.write("agent-passwd", &passwd);
         let agent_group = dir.write("agent-group", &group);
-        sshd::private_etc(&dir.0, &[("pam.d/ward-test-mfa", stack)]);
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, c)| (*n, c.as_str())).collect();
+        sshd::private_etc(&dir.0, &files);
 
         let ca = Daemon::start(name);
         let home = dir.path("home");
@@ -395,4 +421,211 @@ fn pam_asks_for_an_mfa_code_when_the_policy_needs_one() {
             .all(|e| e["principal"].as_str().unwrap().ends_with(":host/web-01")),
         "{ev:?}"
     );
+}
+
+impl Host {
+    /// A code of alice's device for a step it has not used yet (the step
+    /// after the last used one, or the current one), waiting for the
+    /// clock when that step is further ahead than ward-ca's window; marks
+    /// the step used (the caller spends the code).
+    fn fresh_code(&mut self) -> String {
+        let step = (self.used + 1).max(step_now());
+        // ward-ca takes a step within one of the current one.
+        assert!(
+            until(Duration::from_secs(40), || step_now() + 1 >= step),
+            "the clock did not reach step {step}"
+        );
+        self.used = step;
+        oathtool(&self.seed, step)
+    }
+}
+
+/// `ssh alice@127.0.0.1 -p PORT env` by keyboard-interactive only, with
+/// the askpass helper `askpass` (which answers `Password:` with [`PW`] and
+/// the MFA prompt with the code the test wrote for it).
+fn ssh_env(port: u16, askpass: &Path) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["60", "ssh", "-F", "/dev/null"]);
+    for opt in [
+        "PreferredAuthentications=keyboard-interactive",
+        "PubkeyAuthentication=no",
+        "PasswordAuthentication=no",
+        "KbdInteractiveAuthentication=yes",
+        "NumberOfPasswordPrompts=1",
+        "IdentityAgent=none",
+        "UserKnownHostsFile=/dev/null",
+        "GlobalKnownHostsFile=/dev/null",
+        "StrictHostKeyChecking=no",
+        "UpdateHostKeys=no",
+        "BatchMode=no",
+        "ConnectTimeout=10",
+        "ControlMaster=no",
+        "ControlPath=none",
+        "LogLevel=ERROR",
+    ] {
+        cmd.args(["-o", opt]);
+    }
+    cmd.args(["-p", &port.to_string(), "alice@127.0.0.1", "env"])
+        .env("SSH_ASKPASS", askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "ssh hung: {}",
+        sshd::text(&out)
+    );
+    out
+}
+
+/// The ticket through the real sshd (UsePAM, keyboard-interactive only,
+/// stock ssh with an askpass helper typing the password and an oathtool
+/// code): sshd runs `authenticate` and `acct_mgmt` in its
+/// keyboard-interactive child and copies that handle's PAM environment
+/// back before the session, so the account stage must take the ticket
+/// out (the stack has no pam_ward session line, so nothing later would).
+/// alice gets in with the right code and her session's `env` has no
+/// WARD_MFA_TICKET; a wrong code and the replayed right code are refused.
+/// A real ticket captured after `authenticate` (pam_exec dumps the PAM
+/// environment) and copied by hand (`pamtester -E`) into other logins —
+/// another source address, another PAM service — is refused; in its own
+/// login it is honoured once, then refused.
+#[test]
+fn mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session() {
+    if !in_namespace(
+        "mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session",
+        &["pamtester", "oathtool", "ssh"],
+    ) {
+        return;
+    }
+    let (_, so) = build_host_side();
+    let so = s(&so);
+    let scratch = Scratch::new("pam-mfa-sshd-files");
+    // alice's local account for sshd (the agent's passwd copy is the
+    // machine's, without her).
+    let home = scratch.path("alice-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let _ = Command::new("chown")
+        .args(["61001:61001", s(&home)])
+        .status();
+    let passwd = format!(
+        "{}alice:x:61001:61001:alice:{}:/bin/sh\n",
+        std::fs::read_to_string("/etc/passwd").unwrap(),
+        s(&home)
+    );
+    let ticket_file = scratch.path("ticket");
+    let dump = scratch.write(
+        "dump-ticket.sh",
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$WARD_MFA_TICKET\" > {}\n",
+            s(&ticket_file)
+        ),
+    );
+    std::fs::set_permissions(&dump, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let auth = format!(
+        "auth     requisite {so} timeout=30\n\
+         auth     required  {so} mfa timeout=30\n"
+    );
+    let account = format!("account  required  {so} timeout=30\n");
+    let sshd_stack = format!(
+        "{auth}{account}\
+         password required  pam_deny.so\n\
+         session  required  pam_permit.so\n"
+    );
+    let steal_stack = format!(
+        "{auth}auth     optional  pam_exec.so quiet {dump}\n{account}",
+        dump = s(&dump)
+    );
+    let mut h = Host::setup_with(
+        "pam-mfa-sshd",
+        &[
+            ("passwd", passwd),
+            ("pam.d/sshd", sshd_stack),
+            ("pam.d/ward-test-mfa", format!("{auth}{account}")),
+            ("pam.d/ward-test-steal", steal_stack),
+        ],
+    );
+    let server = sshd::Sshd::start(
+        "UsePAM yes\n\
+         KbdInteractiveAuthentication yes\n\
+         AuthenticationMethods keyboard-interactive\n\
+         PermitUserEnvironment no\n",
+    );
+    let code_file = scratch.path("code");
+    let askpass = scratch.write(
+        "askpass.sh",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in\n  *MFA*) cat {code} ;;\n  *assword*) printf '%s\\n' '{PW}' ;;\n  *) exit 1 ;;\nesac\n",
+            code = s(&code_file)
+        ),
+    );
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let login = |code: &str| {
+        std::fs::write(&code_file, format!("{code}\n")).unwrap();
+        let out = ssh_env(server.port(), &askpass);
+        (out.status.success(), sshd::text(&out))
+    };
+
+    // A wrong code: refused, no session.
+    let (ok, out) = login("000000");
+    assert!(!ok, "alice over ssh with a wrong code: {out}");
+    assert!(!out.contains("HOME="), "{out}");
+
+    // The right code: in. Her only grant needs MFA, so the ticket reached
+    // the account stage; the session's environment does not have it.
+    let good = h.fresh_code();
+    let (ok, out) = login(&good);
+    assert!(
+        ok,
+        "alice over ssh with the right code: {out}\n{}\n{}",
+        server.log(),
+        h.agent_log()
+    );
+    assert!(out.contains("USER=alice"), "no env output: {out}");
+    assert!(
+        !out.contains("WARD_MFA_TICKET"),
+        "the MFA ticket leaked into the session: {out}"
+    );
+    // The same code again: refused (single-use codes).
+    let (ok, out) = login(&good);
+    assert!(!ok, "alice replaying the code over ssh: {out}");
+
+    // A real ticket, captured right after `authenticate`.
+    let code = h.fresh_code();
+    let out = pamtester("ward-test-steal", "alice", &["authenticate"], &[PW, &code]);
+    assert!(out.status.success(), "authenticate: {}", sshd::text(&out));
+    let ticket = std::fs::read_to_string(&ticket_file).unwrap();
+    assert_eq!(ticket.len(), 32, "no ticket captured: {ticket:?}");
+    let env = format!("WARD_MFA_TICKET={ticket}");
+    let account = |opts: &[&str], service: &str| {
+        let mut all = vec!["-E", env.as_str()];
+        all.extend_from_slice(opts);
+        pamtester_with(&all, service, "alice", &["acct_mgmt"], &[])
+    };
+    // Copied into a login from another address, and into another service.
+    let out = account(&["-I", "rhost=192.0.2.7"], "ward-test-steal");
+    assert!(
+        !out.status.success(),
+        "from elsewhere: {}",
+        sshd::text(&out)
+    );
+    assert!(sshd::text(&out).contains("MFA"), "{}", sshd::text(&out));
+    let out = account(&[], "ward-test-mfa");
+    assert!(!out.status.success(), "other service: {}", sshd::text(&out));
+    // Its own login: once.
+    let out = account(&[], "ward-test-steal");
+    assert!(out.status.success(), "own login: {}", sshd::text(&out));
+    let out = account(&[], "ward-test-steal");
+    assert!(
+        !out.status.success(),
+        "ticket replayed: {}",
+        sshd::text(&out)
+    );
+    assert!(sshd::text(&out).contains("MFA"), "{}", sshd::text(&out));
 }

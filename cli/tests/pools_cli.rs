@@ -89,6 +89,8 @@ fn guest_credentials_with_the_cli() {
             &role_arn,
             "--guest-policy",
             guest_pol.to_str().unwrap(),
+            "--tag",
+            "team=web",
             "--output",
             "json",
         ],
@@ -98,6 +100,7 @@ fn guest_credentials_with_the_cli() {
         &[],
     ));
     let id = pool["identityPoolId"].as_str().unwrap().to_owned();
+    assert_eq!(pool["tags"][0]["key"], "team", "{pool}");
     check(h, &root, &["pool", "list"], None, 0, &[&id, "web"], &[]);
     check(
         h,
@@ -105,9 +108,38 @@ fn guest_credentials_with_the_cli() {
         &["pool", "get", &id],
         None,
         0,
-        &[&role_arn, "iam:GetUser"],
+        &[&role_arn, "iam:GetUser", "team=web"],
         &[],
     );
+    // Pool tags: added, listed, removed.
+    check(
+        h,
+        &root,
+        &["pool", "tag", &id, "env=prod"],
+        None,
+        0,
+        &["env=prod, team=web"],
+        &[],
+    );
+    check(
+        h,
+        &root,
+        &["pool", "untag", &id, "env"],
+        None,
+        0,
+        &["team=web"],
+        &[],
+    );
+    let out = check(
+        h,
+        &root,
+        &["pool", "tags", &id],
+        None,
+        0,
+        &["team=web"],
+        &[],
+    );
+    assert!(!out.contains("env"), "{out}");
     let pinned = home.write(
         "pinned.json",
         &format!(

@@ -11,7 +11,7 @@ mod harness;
 
 use std::process::Command;
 
-use harness::{check, json, Daemon, Scratch};
+use harness::{check, json, ward, Daemon, Scratch};
 
 const WARD: &str = env!("CARGO_BIN_EXE_ward");
 
@@ -535,6 +535,8 @@ fn role_profile_with_mfa_serial() {
             "[profile bob]\nendpoint = {}\nca_bundle = {}\n\n\
              [profile guarded]\nrole_arn = arn:ward:iam::{account}:role/guarded\nsource_profile = bob\n\
              mfa_serial = {serial}\nrole_session_name = with-mfa\n\n\
+             [profile guarded-again]\nrole_arn = arn:ward:iam::{account}:role/guarded\nsource_profile = bob\n\
+             mfa_serial = {serial}\nrole_session_name = again\n\n\
              [profile unguarded]\nrole_arn = arn:ward:iam::{account}:role/guarded\nsource_profile = bob\n",
             d.endpoint(),
             d.bundle()
@@ -573,15 +575,112 @@ fn role_profile_with_mfa_serial() {
         &["assumed-role/guarded/with-mfa"],
         &[],
     );
-    // The same code again: a replay, refused.
+    // The session is cached as the AWS CLI caches it: one 0600 file in a
+    // 0700 ~/.ward/cli/cache.
+    let cache_dir = h.join(".ward/cli/cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let cache_file = cached[0].clone();
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(
+        (mode(cache_dir.as_path()), mode(cache_file.as_path())),
+        (0o700, 0o600)
+    );
+    let original = std::fs::read_to_string(&cache_file).unwrap();
+    let entry = json(&original);
+    let secret = entry["Credentials"]["SecretAccessKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key_id = entry["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(key_id.starts_with("ASIA"), "{entry}");
+    // Two commands, one code: the next ones need no code (without one,
+    // an uncached MFA profile is a usage error) and use the cached
+    // session; the secret is in no output.
+    let out = ward(h, &nothing, &["--profile", "guarded", "whoami"], None);
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{so}\n{se}");
+    assert!(so.contains("assumed-role/guarded/with-mfa"), "{so}");
+    assert!(!so.contains(&secret) && !se.contains(&secret), "{so}\n{se}");
+    let cp = json(&check(
+        h,
+        &nothing,
+        &["--profile", "guarded", "credential-process"],
+        None,
+        0,
+        &[],
+        &[],
+    ));
+    assert_eq!(cp["AccessKeyId"], key_id.as_str());
+    // The same code for another session of the role (another session
+    // name, so another cache file): a replay, refused.
     check(
         h,
         &with_env,
-        &["--profile", "guarded", "whoami"],
+        &["--profile", "guarded-again", "whoami"],
         None,
         1,
         &[],
         &["AccessDenied"],
+    );
+    // A cache file readable by others is not used.
+    std::fs::set_permissions(
+        &cache_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    check(
+        h,
+        &nothing,
+        &["--profile", "guarded", "whoami"],
+        None,
+        2,
+        &[],
+        &["mfa_serial"],
+    );
+    std::fs::set_permissions(
+        &cache_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    check(
+        h,
+        &nothing,
+        &["--profile", "guarded", "whoami"],
+        None,
+        0,
+        &[],
+        &[],
+    );
+    // Within 5 minutes of its expiry the cached session is not used: the
+    // code is asked for again.
+    let soon = Command::new("date")
+        .args(["-u", "-d", "+240 seconds", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let soon = String::from_utf8_lossy(&soon.stdout).trim().to_owned();
+    let exp = entry["Credentials"]["Expiration"].as_str().unwrap();
+    std::fs::write(&cache_file, original.replace(exp, &soon)).unwrap();
+    check(
+        h,
+        &nothing,
+        &["--profile", "guarded", "whoami"],
+        None,
+        2,
+        &[],
+        &["mfa_serial"],
     );
     // --mfa-code reaches the AssumeRole too (each code is accepted once,
     // and the window holds no unused one now: a malformed code shows it

@@ -122,9 +122,13 @@ extern "C" {
 /// The PAM environment variable that carries an MFA ticket from
 /// `authenticate` to `acct_mgmt`. The PAM environment, not module data:
 /// sshd runs keyboard-interactive authentication in a child process and
-/// copies the PAM environment (not module data) back to the handle that
-/// runs the account stage. `open_session` removes it, so it never reaches
-/// the user's session.
+/// copies the PAM environment (not module data) back to its own handle.
+/// `acct_mgmt` removes it as soon as it has read it (the agent consumes
+/// the ticket there: single use), so it is gone before sshd (which runs
+/// the account stage in the same child, right after `authenticate`)
+/// exports the PAM environment, and never reaches the user's session
+/// even when pam_ward is not in the session stack; `open_session`
+/// removes it too (sudo decides there).
 const MFA_TICKET_ENV: &CStr = c"WARD_MFA_TICKET";
 
 /// The MFA ticket in the PAM environment, if any.
@@ -467,6 +471,12 @@ pub extern "C" fn pam_sm_acct_mgmt(
     entry(pamh, argc, argv, |pamh, args| {
         let it = items(pamh);
         let who = it.user.clone().unwrap_or_default();
+        // The ticket serves this stage only (the agent consumes it): out
+        // of the PAM environment before anything can copy it onwards.
+        // sudo's account stage is a pre-check; its session stage decides.
+        if it.mfa_ticket.is_some() && !logic::is_sudo(args, &it) {
+            set_mfa_ticket(pamh, None);
+        }
         match logic::account(args, &it, Path::new("/etc/passwd")) {
             Verdict::Allow => {
                 if args.debug {

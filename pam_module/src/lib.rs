@@ -53,7 +53,11 @@
 //!   reach SSH clients) and the agent checks the code (`verify_mfa`, through
 //!   ward-ca) and decides again. Allowed → `PAM_SUCCESS` and a ticket in the
 //!   PAM environment (`WARD_MFA_TICKET`) that the account stage sends, so
-//!   that it decides with the check's time (`open_session` removes it);
+//!   that it decides with the check's time. The agent honours a ticket
+//!   once, for the same user, account, service and source address; the
+//!   account stage removes it from the PAM environment before deciding
+//!   (sshd exports that environment after the account stage), and
+//!   `open_session` removes it too;
 //!   no code needed → `PAM_SUCCESS` without a prompt; wrong, used or
 //!   malformed code, or denied anyway → `PAM_AUTH_ERR`; throttled →
 //!   `PAM_MAXTRIES`; ward-ca unreachable → `PAM_AUTHINFO_UNAVAIL`. The

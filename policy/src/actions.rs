@@ -77,6 +77,7 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "TagRole",
             "UntagRole",
             "UpdateAssumeRolePolicy",
+            "PassRole",
             "CreateLoginProfile",
             "GetLoginProfile",
             "UpdateLoginProfile",
@@ -154,6 +155,9 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "GetCredentialsForIdentity",
             "GetId",
             "ListIdentityPools",
+            "ListTagsForResource",
+            "TagResource",
+            "UntagResource",
             "UpdateIdentityPool",
         ],
     ),
@@ -267,6 +271,11 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:TagRole", TAG),
     ("iam:UntagRole", UNTAG),
     ("iam:UpdateAssumeRolePolicy", TAGGED),
+    // Handing a role to a service (an identity pool), as AWS.
+    (
+        "iam:PassRole",
+        &["iam:PassedToService", "iam:AssociatedResourceArn"],
+    ),
     ("iam:AttachRolePolicy", ATTACH),
     ("iam:DetachRolePolicy", ATTACH),
     ("iam:ListAttachedRolePolicies", TAGGED),
@@ -300,6 +309,10 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
             "sts:RoleSessionName",
         ],
     ),
+    // identity pools: tagging, as Cognito's TagResource/UntagResource.
+    ("identity:CreateIdentityPool", &[REQUEST_TAG, TAG_KEYS]),
+    ("identity:TagResource", &[REQUEST_TAG, TAG_KEYS]),
+    ("identity:UntagResource", &[TAG_KEYS]),
     // host: every action on a registered host sees its tags.
     ("host:RegisterHost", TAG),
     ("host:DeregisterHost", TAGGED),

@@ -117,11 +117,14 @@
 //! | `POST /v1/roles/{name}/revoke-sessions` | `iam:PutRolePolicy` (AWSRevokeOlderSessions) | → [`RevokedRoleSessions`] |
 //! | `POST /v1/sts/assume-role` | `sts:AssumeRole` (trust policy; `sts:TagSession` with tags) | [`AssumeRoleRequest`] → [`AssumeRoleResponse`] |
 //! | `POST /v1/sts/session-token` | `sts:GetSessionToken` | [`GetSessionTokenRequest`] → [`Credentials`] |
-//! | `POST /v1/identity-pools` | `identity:CreateIdentityPool` | [`crate::pools::CreateIdentityPool`] → 201 [`crate::pools::IdentityPool`] |
+//! | `POST /v1/identity-pools` | `identity:CreateIdentityPool` (+ `iam:PassRole` on each role named) | [`crate::pools::CreateIdentityPool`] → 201 [`crate::pools::IdentityPool`] |
 //! | `GET /v1/identity-pools?maxResults&nextToken` | `identity:ListIdentityPools` | → [`crate::pools::IdentityPoolList`] |
 //! | `GET /v1/identity-pools/{id}` | `identity:DescribeIdentityPool` | → [`crate::pools::IdentityPool`] |
-//! | `PATCH /v1/identity-pools/{id}` | `identity:UpdateIdentityPool` | [`crate::pools::UpdateIdentityPool`] → [`crate::pools::IdentityPool`] |
+//! | `PATCH /v1/identity-pools/{id}` | `identity:UpdateIdentityPool` (+ `iam:PassRole` on each role named) | [`crate::pools::UpdateIdentityPool`] → [`crate::pools::IdentityPool`] |
 //! | `DELETE /v1/identity-pools/{id}` | `identity:DeleteIdentityPool` | → 204 |
+//! | `GET /v1/identity-pools/{id}/tags` | `identity:ListTagsForResource` | → [`crate::pools::PoolTags`] |
+//! | `POST /v1/identity-pools/{id}/tags` | `identity:TagResource` | [`TagRequest`] → [`crate::pools::PoolTags`] |
+//! | `DELETE /v1/identity-pools/{id}/tags?keys=a,b` | `identity:UntagResource` | → [`crate::pools::PoolTags`] |
 //! | `POST /v1/identity/id` | `identity:GetId` | [`crate::pools::GetIdRequest`] → [`crate::pools::GetIdResponse`] |
 //! | `POST /v1/identity/credentials` | `identity:GetCredentialsForIdentity` (then the trust policy) | [`crate::pools::GetCredentialsRequest`] → [`crate::pools::GetCredentialsResponse`] |
 //! | `POST /v1/identity/guest/id` | none (the pool must allow guests) | [`crate::pools::GetIdRequest`] → [`crate::pools::GetIdResponse`] |

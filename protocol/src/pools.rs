@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// `POST /v1/identity-pools`.
+/// `POST /v1/identity-pools`. Each role named needs `iam:PassRole` on it
+/// as well as `identity:CreateIdentityPool`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateIdentityPool {
@@ -27,9 +28,13 @@ pub struct CreateIdentityPool {
     /// without whitespace). Required when guests are allowed.
     #[serde(default)]
     pub guest_session_policy: Option<Box<RawValue>>,
+    /// Tags (≤ 50; `identity:TagResource` too when given).
+    #[serde(default)]
+    pub tags: Vec<crate::api::Tag>,
 }
 
-/// `PATCH /v1/identity-pools/{id}`: the fields given are changed.
+/// `PATCH /v1/identity-pools/{id}`: the fields given are changed. Naming
+/// a role needs `iam:PassRole` on it as well.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateIdentityPool {
@@ -39,10 +44,12 @@ pub struct UpdateIdentityPool {
     /// New guest setting.
     #[serde(default)]
     pub allow_unauthenticated_identities: Option<bool>,
-    /// New guest role.
+    /// New guest role; `""` removes it (refused while guests are
+    /// allowed).
     #[serde(default)]
     pub unauthenticated_role_arn: Option<String>,
-    /// New role for signed-in users.
+    /// New role for signed-in users; `""` removes it (signed-in users
+    /// then get no credentials from the pool).
     #[serde(default)]
     pub authenticated_role_arn: Option<String>,
     /// New guest session policy (applies to guest sessions issued after).
@@ -73,8 +80,19 @@ pub struct IdentityPool {
     pub authenticated_role_id: Option<String>,
     /// The guest session policy.
     pub guest_session_policy: Option<serde_json::Value>,
+    /// The pool's tags, in key order.
+    #[serde(default)]
+    pub tags: Vec<crate::api::Tag>,
     /// RFC 3339.
     pub created: String,
+}
+
+/// `GET /v1/identity-pools/{id}/tags` (ListTagsForResource).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolTags {
+    /// The pool's tags, in key order.
+    pub tags: Vec<crate::api::Tag>,
 }
 
 /// `GET /v1/identity-pools`.

@@ -229,6 +229,12 @@ pub fn api() -> Router<Shared> {
                 .delete(crate::service::identity_pools::delete),
         )
         .route(
+            "/v1/identity-pools/{id}/tags",
+            get(crate::service::identity_pools::list_tags)
+                .post(crate::service::identity_pools::tag)
+                .delete(crate::service::identity_pools::untag),
+        )
+        .route(
             "/v1/identity/id",
             post(crate::service::identity_pools::get_id),
         )

@@ -6,7 +6,11 @@
 //! - Pool CRUD: `identity:CreateIdentityPool`, `DescribeIdentityPool`,
 //!   `ListIdentityPools`, `UpdateIdentityPool`, `DeleteIdentityPool` on
 //!   `arn:ward:identity::ACCT:identity-pool/ID`; ids are `REGION:UUID`
-//!   (ward's SigV4 region), as Cognito's. Mutations are audited.
+//!   (ward's SigV4 region), as Cognito's. Mutations are audited. Naming a
+//!   role needs `iam:PassRole` on it ([`pass_role`]); an update's `""`
+//!   clears a role. Tags: `identity:TagResource`, `UntagResource`,
+//!   `ListTagsForResource` (`/v1/identity-pools/{id}/tags`), and at
+//!   creation (`tags`, which needs TagResource too).
 //! - `GetId` and `GetCredentialsForIdentity`: unauthenticated for guests
 //!   (`/v1/identity/guest/…`: a body cap, a token bucket per source
 //!   address and a cap on the guest identities a source may create), and
@@ -38,7 +42,7 @@ use axum::{Extension, Json};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use ward_authz::context::keys;
+use ward_authz::context::{self, keys};
 use ward_authz::RequestFacts;
 use ward_policy::{ContextValue, Policy, PolicyKind, Principal};
 use ward_protocol::pools as api;
@@ -174,6 +178,26 @@ async fn role_ref(st: &Shared, field: &str, arn: &str) -> Result<Role, ApiError>
     }
 }
 
+/// `iam:PassRole` on a role a pool is to hand out, as AWS checks it when
+/// a service is given a role: a caller who may create or update pools but
+/// may not pass the role cannot bind it (the trust policy's audience pin
+/// alone would let anyone who may create pools hand out a role trusting
+/// one of them). Resource: the role's ARN; context `iam:PassedToService`
+/// = `identity.ward` and `iam:AssociatedResourceArn` = the pool's ARN.
+async fn pass_role(
+    st: &Shared,
+    caller: &Caller,
+    role: &Role,
+    pool_arn: &str,
+) -> Result<(), ApiError> {
+    let ctx = [
+        ("iam:PassedToService", ContextValue::from(PROVIDER)),
+        ("iam:AssociatedResourceArn", ContextValue::from(pool_arn)),
+    ];
+    authorize(st, caller, "iam:PassRole", &role_arn(&acct(st), role), &ctx).await?;
+    Ok(())
+}
+
 /// Validates a guest session policy like an AssumeRole session policy
 /// (at most 2,048 characters without whitespace) and returns its text.
 fn guest_policy(field: &str, raw: &RawValue) -> Result<String, ApiError> {
@@ -221,6 +245,7 @@ fn check_guest_setup(p: &Pool) -> Result<(), ApiError> {
 
 async fn pool_out(st: &Shared, p: &Pool) -> Result<api::IdentityPool, ApiError> {
     let mut c = st.store.pool().acquire().await?;
+    let tags = store::pool_tags(&mut c, &p.id).await?;
     let mut arns = Vec::with_capacity(2);
     for id in [&p.unauthenticated_role_id, &p.authenticated_role_id] {
         arns.push(match id {
@@ -246,8 +271,15 @@ async fn pool_out(st: &Shared, p: &Pool) -> Result<api::IdentityPool, ApiError> 
         } else {
             Some(serde_json::from_str(&p.session_policy).map_err(ApiError::internal)?)
         },
+        tags: tags_out(tags),
         created: rfc3339(p.created_at),
     })
+}
+
+fn tags_out(tags: Vec<(String, String)>) -> Vec<ward_protocol::api::Tag> {
+    tags.into_iter()
+        .map(|(key, value)| ward_protocol::api::Tag { key, value })
+        .collect()
 }
 
 async fn load_pool(st: &Shared, field: &str, id: &str) -> Result<Pool, ApiError> {
@@ -270,32 +302,57 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<api::IdentityPool>), ApiError> {
     let req: api::CreateIdentityPool = body(&b)?;
     check_name("identityPoolName", &req.identity_pool_name)?;
+    let tags = crate::service::iam::check_tags("tags", &req.tags)?;
+    // As CreateRole: the tags asked for are in the context, and tagging
+    // at creation needs identity:TagResource too.
+    let tag_ctx = context::request_tags(&tags);
     let session_policy = match &req.guest_session_policy {
         Some(raw) => guest_policy("guestSessionPolicy", raw)?,
         None => String::new(),
     };
     let unauth = match &req.unauthenticated_role_arn {
-        Some(a) => Some(role_ref(&st, "unauthenticatedRoleArn", a).await?.id),
+        Some(a) => Some(role_ref(&st, "unauthenticatedRoleArn", a).await?),
         None => None,
     };
     let auth = match &req.authenticated_role_arn {
-        Some(a) => Some(role_ref(&st, "authenticatedRoleArn", a).await?.id),
+        Some(a) => Some(role_ref(&st, "authenticatedRoleArn", a).await?),
         None => None,
     };
     let pool = Pool {
         id: new_id(&st),
         name: req.identity_pool_name.clone(),
         allow_unauthenticated: req.allow_unauthenticated_identities,
-        unauthenticated_role_id: unauth,
-        authenticated_role_id: auth,
+        unauthenticated_role_id: unauth.as_ref().map(|r| r.id.clone()),
+        authenticated_role_id: auth.as_ref().map(|r| r.id.clone()),
         session_policy,
         created_at: now(),
     };
     check_guest_setup(&pool)?;
     let arn = pool_arn(&st, &pool.id);
-    let g = authorize(&st, &caller, "identity:CreateIdentityPool", &arn, &[]).await?;
+    let g = authorize(
+        &st,
+        &caller,
+        "identity:CreateIdentityPool",
+        &arn,
+        &context::refs(&tag_ctx),
+    )
+    .await?;
+    if !tags.is_empty() {
+        authorize(
+            &st,
+            &caller,
+            "identity:TagResource",
+            &arn,
+            &context::refs(&tag_ctx),
+        )
+        .await?;
+    }
+    for role in unauth.iter().chain(auth.iter()) {
+        pass_role(&st, &caller, role, &arn).await?;
+    }
     let mut m = st.store.mutation(&g).await?.without_iam_change();
     store::create_pool(&mut m.tx, &pool).await?;
+    store::tag_pool(&mut m.tx, &pool.id, &tags).await?;
     commit(
         m,
         &caller,
@@ -307,6 +364,7 @@ pub(crate) async fn create(
             "unauthenticatedRoleId": pool.unauthenticated_role_id,
             "authenticatedRoleId": pool.authenticated_role_id,
             "guestSessionPolicy": !pool.session_policy.is_empty(),
+            "tagKeys": tags.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
         }),
     )
     .await?;
@@ -405,22 +463,22 @@ pub(crate) async fn update(
         Some(raw) => Some(guest_policy("guestSessionPolicy", raw)?),
         None => None,
     };
-    let unauth = match &req.unauthenticated_role_arn {
-        Some(a) => Some(role_ref(&st, "unauthenticatedRoleArn", a).await?.id),
+    // A role ARN sets the role; an empty string clears it (Some(None)).
+    let unauth = match req.unauthenticated_role_arn.as_deref() {
+        Some("") => Some(None),
+        Some(a) => Some(Some(role_ref(&st, "unauthenticatedRoleArn", a).await?)),
         None => None,
     };
-    let auth = match &req.authenticated_role_arn {
-        Some(a) => Some(role_ref(&st, "authenticatedRoleArn", a).await?.id),
+    let auth = match req.authenticated_role_arn.as_deref() {
+        Some("") => Some(None),
+        Some(a) => Some(Some(role_ref(&st, "authenticatedRoleArn", a).await?)),
         None => None,
     };
-    let g = authorize(
-        &st,
-        &caller,
-        "identity:UpdateIdentityPool",
-        &pool_arn(&st, &id),
-        &[],
-    )
-    .await?;
+    let arn = pool_arn(&st, &id);
+    let g = authorize(&st, &caller, "identity:UpdateIdentityPool", &arn, &[]).await?;
+    for role in [&unauth, &auth].into_iter().flatten().flatten() {
+        pass_role(&st, &caller, role, &arn).await?;
+    }
     let mut m = st.store.mutation(&g).await?.without_iam_change();
     let Some(mut p) = store::pool(&mut m.tx, &id).await? else {
         return Err(ApiError::NotFound {
@@ -434,11 +492,11 @@ pub(crate) async fn update(
     if let Some(a) = req.allow_unauthenticated_identities {
         p.allow_unauthenticated = a;
     }
-    if unauth.is_some() {
-        p.unauthenticated_role_id = unauth;
+    if let Some(r) = unauth {
+        p.unauthenticated_role_id = r.map(|r| r.id);
     }
-    if auth.is_some() {
-        p.authenticated_role_id = auth;
+    if let Some(r) = auth {
+        p.authenticated_role_id = r.map(|r| r.id);
     }
     if let Some(pol) = policy {
         p.session_policy = pol;
@@ -493,6 +551,116 @@ pub(crate) async fn delete(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- tags (TagResource / UntagResource / ListTagsForResource) -------------
+
+/// `POST /v1/identity-pools/{id}/tags`: sets tags (`identity:TagResource`,
+/// with `ward:RequestTag/*` and `ward:TagKeys`).
+pub(crate) async fn tag(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(id): P<String>,
+    b: Bytes,
+) -> Result<Json<api::PoolTags>, ApiError> {
+    check_id(&st, "id", &id)?;
+    let req: ward_protocol::api::TagRequest = body(&b)?;
+    let tags = crate::service::iam::check_tags("tags", &req.tags)?;
+    if tags.is_empty() {
+        return Err(ApiError::invalid("tags", "tags must list 1 to 50 tags"));
+    }
+    let ctx = context::request_tags(&tags);
+    let g = authorize(
+        &st,
+        &caller,
+        "identity:TagResource",
+        &pool_arn(&st, &id),
+        &context::refs(&ctx),
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    if store::pool(&mut m.tx, &id).await?.is_none() {
+        return Err(no_pool(&id));
+    }
+    store::tag_pool(&mut m.tx, &id, &tags).await?;
+    let out = store::pool_tags(&mut m.tx, &id).await?;
+    let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"identityPoolId": id, "tagKeys": keys}),
+    )
+    .await?;
+    Ok(Json(api::PoolTags {
+        tags: tags_out(out),
+    }))
+}
+
+/// `DELETE /v1/identity-pools/{id}/tags?keys=a,b`: removes tags
+/// (`identity:UntagResource`, with `ward:TagKeys`).
+pub(crate) async fn untag(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(id): P<String>,
+    Q(q): Q<crate::service::iam::KeysQuery>,
+) -> Result<Json<api::PoolTags>, ApiError> {
+    check_id(&st, "id", &id)?;
+    let keys = q.keys()?;
+    let g = authorize(
+        &st,
+        &caller,
+        "identity:UntagResource",
+        &pool_arn(&st, &id),
+        &[context::tag_keys(keys.clone())],
+    )
+    .await?;
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    if store::pool(&mut m.tx, &id).await?.is_none() {
+        return Err(no_pool(&id));
+    }
+    store::untag_pool(&mut m.tx, &id, &keys).await?;
+    let out = store::pool_tags(&mut m.tx, &id).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"identityPoolId": id, "tagKeys": keys}),
+    )
+    .await?;
+    Ok(Json(api::PoolTags {
+        tags: tags_out(out),
+    }))
+}
+
+/// `GET /v1/identity-pools/{id}/tags` (`identity:ListTagsForResource`).
+pub(crate) async fn list_tags(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    P(id): P<String>,
+) -> Result<Json<api::PoolTags>, ApiError> {
+    check_id(&st, "id", &id)?;
+    authorize_read(
+        &st,
+        &caller,
+        "identity:ListTagsForResource",
+        &pool_arn(&st, &id),
+        &[],
+    )
+    .await?;
+    load_pool(&st, "id", &id).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let tags = store::pool_tags(&mut c, &id).await?;
+    Ok(Json(api::PoolTags {
+        tags: tags_out(tags),
+    }))
+}
+
+fn no_pool(id: &str) -> ApiError {
+    ApiError::NotFound {
+        code: "ResourceNotFound",
+        message: format!("id: identity pool {id} does not exist"),
+    }
 }
 
 // ---- guests: rate limit ----------------------------------------------------

@@ -3,12 +3,40 @@
 //! pool), and which role sessions were issued through a pool — so that
 //! deleting a pool ends them and a guest session can be recognised (it
 //! may not chain into another role). The sessions themselves are rows of
-//! `sessions` ([`super::iam::create_session`]).
+//! `sessions` ([`super::iam::create_session`]). Pool tags live in
+//! `identity_pool_tags` (migration 0018), kept like role tags.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::iam::TagTable;
 use crate::error::ApiError;
+
+const POOL_TAGS: TagTable = TagTable {
+    table: "identity_pool_tags",
+    owner: "pool_id",
+    what: "identity pool",
+};
+
+/// A pool's tags, in key order.
+pub async fn pool_tags(c: &mut AnyConnection, id: &str) -> Result<Vec<(String, String)>, ApiError> {
+    POOL_TAGS.get(c, id).await
+}
+
+/// Sets tags on a pool (replacing values of existing keys), enforcing the
+/// 50-tag limit.
+pub async fn tag_pool(
+    c: &mut AnyConnection,
+    id: &str,
+    tags: &[(String, String)],
+) -> Result<(), ApiError> {
+    POOL_TAGS.set(c, id, tags).await
+}
+
+/// Removes tags from a pool by key.
+pub async fn untag_pool(c: &mut AnyConnection, id: &str, keys: &[String]) -> Result<(), ApiError> {
+    POOL_TAGS.remove(c, id, keys).await
+}
 
 /// A pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +157,7 @@ pub async fn delete_pool(c: &mut AnyConnection, id: &str) -> Result<u64, ApiErro
     for sql in [
         "DELETE FROM identity_pool_sessions WHERE pool_id = $1",
         "DELETE FROM identity_pool_identities WHERE pool_id = $1",
+        "DELETE FROM identity_pool_tags WHERE pool_id = $1",
         "DELETE FROM identity_pools WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id).execute(&mut *c).await?;
