@@ -119,10 +119,19 @@ fn rename_and_move_need_the_new_arn() {
         &ivan,
         "PATCH",
         "/v1/users/ivan",
-        Some(r#"{"newName":"root"}"#),
+        Some(r#"{"newName":"mallory"}"#),
     );
     let msg = r.err(403, "AccessDenied");
-    assert!(msg.contains("user/root"), "{msg}");
+    assert!(msg.contains("user/mallory"), "{msg}");
+    // The account root's name is refused outright, whoever asks.
+    let r = s.call(
+        &ivan,
+        "PATCH",
+        "/v1/users/ivan",
+        Some(r#"{"newName":"root"}"#),
+    );
+    let msg = r.err(400, "ValidationError");
+    assert!(msg.contains("reserved for the account root"), "{msg}");
     let r = s.call(
         &ivan,
         "PATCH",
