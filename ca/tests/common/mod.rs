@@ -48,7 +48,21 @@ pub struct Server {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A port for a daemon to listen on, free when asked. Taken below the
+/// kernel's ephemeral range (32768–60999 here): a port the kernel hands out
+/// with `bind(0)` is also handed to other tests' outgoing connections, and
+/// one of them could take it between this check and the daemon's bind.
 fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_usize(COUNTER.load(Ordering::Relaxed));
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
