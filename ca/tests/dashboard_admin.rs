@@ -7,149 +7,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod ui;
 
-use common::{Db, Server};
+use common::Server;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use ui::{enc, servers, unescape, Page};
 
-/// One HTTP exchange as a browser sees it.
-#[derive(Debug)]
-struct Page {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Page {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The session cookie this response set (`NAME=VALUE`), if any.
-    fn cookie(&self) -> Option<String> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
-            .find(|c| c.starts_with("__Host-ward-session=") && c.len() > 21)
-    }
-
-    /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
-        let i = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("no csrf field");
-        let rest = &self.body[i + 19..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-}
-
-/// A request to the dashboard: `form` is urlencoded, `cookie` sent as is.
+/// A dashboard request; POSTs carry this origin's Origin header.
 fn web(s: &Server, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Page {
-    let mut args: Vec<String> = vec![
-        "-sS".into(),
-        "-i".into(),
-        "--cacert".into(),
-        s.bundle.display().to_string(),
-        "-X".into(),
-        method.into(),
-    ];
-    if let Some(c) = cookie {
-        args.extend(["-H".into(), format!("cookie: {c}")]);
-    }
-    if method == "POST" {
-        args.extend(["-H".into(), format!("origin: {}", s.endpoint)]);
-    }
-    if form.is_some() {
-        args.extend([
-            "-H".into(),
-            "content-type: application/x-www-form-urlencoded".into(),
-            "--data-binary".into(),
-            "@-".into(),
-        ]);
-    }
-    args.push(format!("{}{path}", s.endpoint));
-    let mut child = Command::new("curl")
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut si = child.stdin.take().unwrap();
-        if let Some(f) = form {
-            si.write_all(f.as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    assert!(status < 500, "{path}: {status}: {body}");
-    Page {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// `k=v&…`, urlencoded.
-fn enc(pairs: &[(&str, &str)]) -> String {
-    let e = |x: &str| {
-        x.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", e(k), e(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `s` with HTML's five escapes undone (to read values back from a page).
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+    let origin = [("origin", s.endpoint.as_str())];
+    let extra: &[(&str, &str)] = if method == "POST" { &origin } else { &[] };
+    ui::web(s, method, path, cookie, form, extra)
 }
 
 const ROOT_PASSWORD: &str = "violet staple orbit 7 lantern";
 const USER_PASSWORD: &str = "correct horse battery staple 42";
-
-fn servers() -> Vec<Server> {
-    [Db::Sqlite, Db::Postgres]
-        .into_iter()
-        .filter_map(Server::start)
-        .collect()
-}
 
 /// `ward-ca root-password` on the server's data directory (or its
 /// configuration), the password on standard input.
