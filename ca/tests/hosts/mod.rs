@@ -157,6 +157,22 @@ pub fn mtls(
     body: Option<&[u8]>,
     headers: &[(&str, &str)],
 ) -> Mtls {
+    mtls_try(s, keys, method, path, body, headers)
+        .unwrap_or_else(|stderr| panic!("curl failed: {stderr}"))
+}
+
+/// [`mtls`], with `Err(curl's stderr)` when curl got no answer at all —
+/// e.g. for an oversized body the server answered and closed while curl
+/// was still sending (`Send failure: Broken pipe`). Still asserts that an
+/// answer is not a 5xx.
+pub fn mtls_try(
+    s: &Server,
+    keys: &HostKeys,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Result<Mtls, String> {
     // curl leaves -o files alone when there is no body (a 304).
     let _ = std::fs::remove_file(keys.dir.join("body.txt"));
     let _ = std::fs::remove_file(keys.dir.join("headers.txt"));
@@ -198,11 +214,9 @@ pub fn mtls(
         .trim()
         .parse()
         .unwrap_or(0);
-    assert!(
-        status != 0,
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if status == 0 {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
     assert!(status < 500, "{path}: a 5xx");
     let headers = std::fs::read_to_string(keys.dir.join("headers.txt"))
         .unwrap_or_default()
@@ -211,11 +225,11 @@ pub fn mtls(
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
         .collect();
     let body = std::fs::read_to_string(keys.dir.join("body.txt")).unwrap_or_default();
-    Mtls {
+    Ok(Mtls {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// `GET /v1/host/snapshot{query}` as an agent asks for it, optionally
