@@ -329,6 +329,10 @@ fn host_principal_is_confined_to_host_routes(db: Db) {
         ("GET", "/v1/users"),
         ("GET", "/v1/whoami"),
         ("GET", "/v1/hosts"),
+        // The Query API: GetUser calls its handler directly, ListUsers
+        // goes through the in-process dispatch; both are confined.
+        ("GET", "/?Action=GetUser&UserName=db-01&Version=2010-05-08"),
+        ("GET", "/?Action=ListUsers&Version=2010-05-08"),
     ] {
         let r = mtls(&s, &keys, method, path, None, &[]);
         assert_eq!(r.status, 403, "{path}: {}", r.body);

@@ -57,6 +57,22 @@ pub struct Failure {
     pub field: Option<String>,
 }
 
+impl Failure {
+    /// A handler's typed error as the reply it would have written
+    /// (internal errors are logged here, as the wire's reply logs them).
+    pub fn from_api(e: &ApiError) -> Failure {
+        if let ApiError::Internal { detail } = e {
+            tracing::error!(%detail, "internal error");
+        }
+        Failure {
+            status: e.status(),
+            code: e.code().to_owned(),
+            message: e.message(),
+            field: e.field().map(str::to_owned),
+        }
+    }
+}
+
 impl Reply {
     /// True for a 2xx reply.
     pub fn ok(&self) -> bool {
@@ -150,6 +166,36 @@ impl Dispatch {
         let body = read_body(resp.into_body(), MAX_REPLY).await?;
         Ok(Reply { status, body })
     }
+}
+
+/// Runs one JSON API handler directly — the same function the route
+/// table maps `path` to, with the caller's [`Caller`] as its extension —
+/// without the in-process HTTP framing of [`Dispatch::call`] (request,
+/// routing, a JSON body written and parsed back). For the hot reads of a
+/// front end. `segments` are the path's caller-supplied segments: the
+/// same ambiguous-path rule as the wire applies to them, and the same
+/// host-route confinement to `path`. The reply comes back as JSON.
+pub async fn handler<T, F>(
+    caller: &Caller,
+    path: &str,
+    segments: &[&str],
+    call: F,
+) -> Result<serde_json::Value, Failure>
+where
+    T: serde::Serialize,
+    F: std::future::Future<Output = Result<axum::Json<T>, ApiError>>,
+{
+    let refuse = |e: ApiError| Failure::from_api(&e);
+    if segments.iter().any(|s| matches!(*s, "" | "." | "..")) {
+        return Err(refuse(ApiError::invalid(
+            "path",
+            "paths with '.', '..' or empty segments are refused",
+        )));
+    }
+    crate::http::auth::confine(caller, path).map_err(refuse)?;
+    // `call` is a future not yet polled: nothing ran before the checks.
+    let axum::Json(v) = call.await.map_err(refuse)?;
+    serde_json::to_value(v).map_err(|e| refuse(ApiError::internal(e.to_string())))
 }
 
 /// `s` percent-encoded as one path segment (everything but RFC 3986's

@@ -115,22 +115,14 @@ impl QueryError {
 
     /// ward's own error (authentication, body limits) in AWS's terms.
     pub fn from_api(e: ApiError) -> QueryError {
-        if let ApiError::Internal { detail } = &e {
-            tracing::error!(%detail, "internal error");
-        }
-        errors::map(Failure {
-            status: e.status(),
-            code: e.code().to_owned(),
-            message: e.message(),
-            field: e.field().map(str::to_owned),
-        })
+        errors::map(Failure::from_api(&e))
     }
 }
 
 /// A fresh request id (a random UUID, as AWS's look).
 fn request_id() -> String {
     let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+    rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
@@ -144,13 +136,9 @@ fn request_id() -> String {
     )
 }
 
+/// A reply: `body` is a whole document (see [`xml::Xml::document`]).
 fn xml_response(status: StatusCode, body: String, id: &str) -> Response {
-    let mut resp = (
-        status,
-        [("content-type", "text/xml")],
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
-    )
-        .into_response();
+    let mut resp = (status, [("content-type", "text/xml")], body).into_response();
     if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
@@ -164,7 +152,7 @@ impl QueryError {
         } else {
             "Sender"
         };
-        let mut x = xml::Xml::new();
+        let mut x = xml::Xml::document();
         x.open("ErrorResponse")
             .open("Error")
             .text("Type", kind)
@@ -395,6 +383,7 @@ async fn handle(q: &QueryState, req: Request, id: &str) -> Outcome {
         }));
     }
     let ctx = actions::Ctx {
+        st: &q.st,
         dispatch: &q.dispatch,
         caller: &caller,
         conn: parts.extensions.get::<ConnInfo>(),
@@ -404,7 +393,7 @@ async fn handle(q: &QueryState, req: Request, id: &str) -> Outcome {
     let inner = actions::run(&ctx, &action, &mut params)
         .await
         .map_err(authed)?;
-    let mut x = xml::Xml::new();
+    let mut x = xml::Xml::document();
     let resp = format!("{action}Response");
     x.out_raw(&format!("<{resp} xmlns=\"{}\">", svc.namespace()));
     if let Some(inner) = inner {

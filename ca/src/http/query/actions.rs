@@ -19,6 +19,7 @@ use super::{QueryError, Service};
 use crate::conn::ConnInfo;
 use crate::http::dispatch::{query, segment, Dispatch};
 use crate::service::caller::Caller;
+use crate::state::Shared;
 
 /// The IAM actions served.
 pub const IAM_ACTIONS: &[&str] = &[
@@ -129,6 +130,8 @@ pub fn service_of(action: &str) -> Option<Service> {
 
 /// One request's context: who calls, over which connection.
 pub struct Ctx<'a> {
+    /// The daemon's state, for handlers called directly.
+    pub st: &'a Shared,
     /// The JSON API's handlers.
     pub dispatch: &'a Dispatch,
     /// The authenticated caller.
@@ -158,6 +161,18 @@ impl Ctx<'_> {
             return Err(super::errors::map_for(self.action, f));
         }
         Ok(r.json()?)
+    }
+
+    /// Runs a JSON API handler directly (see [`crate::http::dispatch::handler`]).
+    async fn handler<T: serde::Serialize>(
+        &self,
+        path: &str,
+        segments: &[&str],
+        call: impl std::future::Future<Output = Result<axum::Json<T>, crate::error::ApiError>>,
+    ) -> Result<Value, QueryError> {
+        crate::http::dispatch::handler(self.caller, path, segments, call)
+            .await
+            .map_err(|f| super::errors::map_for(self.action, f))
     }
 
     /// `arn:aws:…` naming ward's own account, spelled `arn:ward:…`.
@@ -444,9 +459,37 @@ fn principal_of(action: &str) -> (&'static str, &'static str) {
 /// Runs `action` (already known to [`service_of`]) with `p`, and returns
 /// the inside of its `<XResult>` (none for actions without a result).
 pub async fn run(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
-    let out = run_inner(ctx, action, p).await?;
+    // The hottest read runs in a small future of its own; the rest of the
+    // table is one large future, allocated once rather than moved about.
+    let out = if action == "GetUser" {
+        get_user(ctx, p).await?
+    } else {
+        Box::pin(run_inner(ctx, action, p)).await?
+    };
     done(p)?;
     Ok(out)
+}
+
+/// GetUser, with its handler called directly.
+async fn get_user(ctx: &Ctx<'_>, p: &mut Params) -> R {
+    let name = ctx.user_or_self(p)?;
+    done(p)?;
+    let v = ctx
+        .handler(
+            "/v1/users/",
+            &[&name],
+            crate::service::iam::get_user(
+                axum::extract::State(ctx.st.clone()),
+                axum::Extension(ctx.caller.clone()),
+                crate::service::request::P(name.clone()),
+            ),
+        )
+        .await?;
+    let mut x = Xml::new();
+    x.open("User");
+    user_xml(&mut x, &v);
+    x.close("User");
+    Ok(Some(x.finish()))
 }
 
 async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
@@ -468,16 +511,6 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
             }
             done(p)?;
             let v = ctx.call(M::POST, "/v1/users", Some(body)).await?;
-            x.open("User");
-            user_xml(&mut x, &v);
-            x.close("User");
-        }
-        "GetUser" => {
-            let name = ctx.user_or_self(p)?;
-            done(p)?;
-            let v = ctx
-                .call(M::GET, &format!("/v1/users/{}", segment(&name)), None)
-                .await?;
             x.open("User");
             user_xml(&mut x, &v);
             x.close("User");

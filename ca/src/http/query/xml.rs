@@ -4,6 +4,9 @@
 
 use serde_json::Value;
 
+/// The XML declaration every reply starts with.
+pub const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
 /// An XML document under construction.
 #[derive(Debug, Default)]
 pub struct Xml {
@@ -14,6 +17,17 @@ pub struct Xml {
 /// cannot carry (controls other than tab, LF, CR) become U+FFFD.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s);
+    out
+}
+
+/// [`escape`], appended to `out` (text needing no escape is copied as is).
+pub fn escape_into(out: &mut String, s: &str) {
+    let plain = |b: u8| b >= 0x20 && !matches!(b, b'<' | b'>' | b'&') && b < 0x80;
+    if s.bytes().all(plain) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -25,13 +39,19 @@ pub fn escape(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 impl Xml {
     /// An empty document.
     pub fn new() -> Xml {
         Xml::default()
+    }
+
+    /// A document starting with the XML declaration (a whole reply).
+    pub fn document() -> Xml {
+        let mut out = String::with_capacity(1024);
+        out.push_str(PROLOG);
+        Xml { out }
     }
 
     /// Opens `<name>`.
@@ -53,7 +73,7 @@ impl Xml {
     /// `<name>text</name>`.
     pub fn text(&mut self, name: &str, text: &str) -> &mut Xml {
         self.open(name);
-        self.out.push_str(&escape(text));
+        escape_into(&mut self.out, text);
         self.close(name)
     }
 
@@ -83,7 +103,7 @@ impl Xml {
     pub fn strings(&mut self, name: &str, items: &Value) {
         self.members(name, items, |x, v| {
             if let Some(s) = v.as_str() {
-                x.out.push_str(&escape(s));
+                escape_into(&mut x.out, s);
             }
         });
     }
@@ -109,6 +129,11 @@ mod tests {
         let mut x = Xml::new();
         x.open("A").text("B", "<&>'\u{1}").close("A");
         assert_eq!(x.finish(), "<A><B>&lt;&amp;&gt;'\u{FFFD}</B></A>");
+        assert_eq!(escape("plain text/x=1"), "plain text/x=1");
+        assert_eq!(escape("é<\r\t\u{FFFE}"), "é&lt;&#xD;\t\u{FFFD}");
+        let mut x = Xml::document();
+        x.text("A", "b");
+        assert_eq!(x.finish(), format!("{PROLOG}<A>b</A>"));
         let mut x = Xml::new();
         x.strings("L", &serde_json::json!(["a", "b"]));
         assert_eq!(x.finish(), "<L><member>a</member><member>b</member></L>");
