@@ -290,6 +290,60 @@ fn role_crud(s: &mut Server) {
         None,
     )
     .err(404, "NoSuchEntity");
+    // A policy that is only a role's boundary: listed by ?usage=boundary,
+    // counted, and not deletable while it is one (the role would name a
+    // policy that no longer exists, and every decision for it would fail).
+    s.call(&root, "POST", "/v1/policies", Some(&json!({"name": "Fence", "document": {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}}).to_string())).ok();
+    s.call(
+        &root,
+        "PUT",
+        "/v1/roles/deploy/permissions-boundary",
+        Some(r#"{"policy":"Fence"}"#),
+    )
+    .ok();
+    let r = s.call(
+        &root,
+        "GET",
+        "/v1/policies/Fence/entities?usage=boundary",
+        None,
+    );
+    let b = r.ok();
+    assert_eq!(b["policyRoles"][0]["name"], "deploy", "{b}");
+    assert_eq!(b["policyUsers"], json!([]), "{b}");
+    assert_eq!(
+        s.call(&root, "GET", "/v1/policies/Fence/entities", None)
+            .ok()["policyRoles"],
+        json!([])
+    );
+    s.call(
+        &root,
+        "GET",
+        "/v1/policies/Fence/entities?usage=other",
+        None,
+    )
+    .err(400, "ValidationError");
+    assert_eq!(
+        s.call(&root, "GET", "/v1/policies/Fence", None).ok()["boundaryUsageCount"],
+        1
+    );
+    assert!(s
+        .call(&root, "DELETE", "/v1/policies/Fence", None)
+        .err(409, "DeleteConflict")
+        .contains("boundary of 1"));
+    // The role still decides (its boundary is still there).
+    s.call(&root, "GET", "/v1/roles/deploy", None).ok();
+    s.call(
+        &root,
+        "DELETE",
+        "/v1/roles/deploy/permissions-boundary",
+        None,
+    )
+    .ok();
+    assert_eq!(
+        s.call(&root, "GET", "/v1/policies/Fence", None).ok()["boundaryUsageCount"],
+        0
+    );
+    s.call(&root, "DELETE", "/v1/policies/Fence", None).ok();
     // DeleteConflict while policies are attached, as AWS.
     assert!(s
         .call(&root, "DELETE", "/v1/roles/deploy", None)

@@ -393,6 +393,9 @@ pub struct ManagedPolicy {
     pub default_version_id: String,
     /// Principals it is attached to.
     pub attachment_count: i64,
+    /// Users and roles it is the permissions boundary of.
+    #[serde(default)]
+    pub boundary_usage_count: i64,
     /// RFC 3339.
     pub created: String,
     /// RFC 3339.
@@ -1276,7 +1279,9 @@ pub struct PolicyEntity {
     pub id: String,
 }
 
-/// `GET /v1/policies/{name}/entities`: where a managed policy is attached.
+/// `GET /v1/policies/{name}/entities`: where a managed policy is attached
+/// (or, with `?usage=boundary`, whose permissions boundary it is: users
+/// and roles only).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyEntities {

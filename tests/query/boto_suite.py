@@ -332,7 +332,13 @@ assert r["ResponseMetadata"]["HTTPStatusCode"] in (403, 404), r
 facts["assumed_arn"] = ar["AssumedRoleUser"]["Arn"]
 iam.put_role_permissions_boundary(RoleName="ops", PermissionsBoundary=parn)
 assert iam.get_role(RoleName="ops")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == parn
+be = iam.list_entities_for_policy(PolicyArn=parn, PolicyUsageFilter="PermissionsBoundary")
+assert [x["RoleName"] for x in be["PolicyRoles"]] == ["ops"], be
+assert be["PolicyUsers"] == [] and be["PolicyGroups"] == [], be
+assert iam.get_policy(PolicyArn=parn)["Policy"]["PermissionsBoundaryUsageCount"] == 1
 iam.delete_role_permissions_boundary(RoleName="ops")
+assert iam.get_policy(PolicyArn=parn)["Policy"]["PermissionsBoundaryUsageCount"] == 0
+assert iam.list_entities_for_policy(PolicyArn=parn, PolicyUsageFilter="PermissionsBoundary")["PolicyRoles"] == []
 
 # ---- MFA devices ---------------------------------------------------------
 def totp(seed, step):

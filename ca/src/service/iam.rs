@@ -826,6 +826,7 @@ pub(crate) async fn policy_out(
     with_doc: bool,
 ) -> Result<api::ManagedPolicy, ApiError> {
     let count = iam::attachment_count(c, &p.id).await?;
+    let boundary_usage_count = iam::boundary_usage_count(c, &p.id).await?;
     let document = if with_doc {
         iam::policy_document(c, &p.id, p.default_version)
             .await?
@@ -841,6 +842,7 @@ pub(crate) async fn policy_out(
         description: p.description.clone(),
         default_version_id: format!("v{}", p.default_version),
         attachment_count: count,
+        boundary_usage_count,
         created: rfc3339(p.created_at),
         updated: rfc3339(p.updated_at),
         document,
@@ -1066,13 +1068,34 @@ pub(crate) async fn list_policy_tags(
     Ok(Json(api::TagList { tags }))
 }
 
+/// `?usage=` of `GET /v1/policies/{name}/entities`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EntitiesQuery {
+    /// `policy` (where it is attached; the default) or `boundary` (whose
+    /// permissions boundary it is).
+    usage: Option<String>,
+}
+
 /// `GET /v1/policies/{name}/entities`: AWS's ListEntitiesForPolicy, the
-/// users, groups and roles a managed policy is attached to.
+/// users, groups and roles a managed policy is attached to — or, with
+/// `?usage=boundary`, the users and roles whose boundary it is.
 pub(crate) async fn policy_entities(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
+    Q(q): Q<EntitiesQuery>,
 ) -> Result<Json<api::PolicyEntities>, ApiError> {
+    let boundary = match q.usage.as_deref() {
+        None | Some("policy") => false,
+        Some("boundary") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "usage",
+                "usage must be policy or boundary",
+            ))
+        }
+    };
     let (p, _) = target_policy(&st, &caller, "iam:ListEntitiesForPolicy", &name, true).await?;
     let mut c = st.store.pool().acquire().await?;
     let mut out = api::PolicyEntities {
@@ -1080,7 +1103,12 @@ pub(crate) async fn policy_entities(
         policy_groups: Vec::new(),
         policy_roles: Vec::new(),
     };
-    for (kind, name, id, path) in iam::policy_entities(&mut c, &p.id).await? {
+    let entities = if boundary {
+        iam::boundary_entities(&mut c, &p.id).await?
+    } else {
+        iam::policy_entities(&mut c, &p.id).await?
+    };
+    for (kind, name, id, path) in entities {
         let e = api::PolicyEntity { name, path, id };
         match kind.as_str() {
             "user" => out.policy_users.push(e),

@@ -1113,12 +1113,9 @@ pub async fn delete_policy(c: &mut AnyConnection, p: &ManagedPolicy) -> Result<(
         &p.id,
     )
     .await?;
-    let boundary = count(
-        c,
-        "SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1",
-        &p.id,
-    )
-    .await?;
+    // A role's boundary counts as a user's does: deleting it would leave
+    // the role naming a policy that no longer exists.
+    let boundary = boundary_usage_count(c, &p.id).await?;
     if attached + boundary > 0 {
         return Err(ApiError::Conflict {
             code: "DeleteConflict",
@@ -1170,6 +1167,39 @@ pub async fn policy_entities(
                 path.unwrap_or_else(|| "/".into()),
             ));
         }
+    }
+    Ok(out)
+}
+
+/// Users and roles whose permissions boundary the policy is.
+pub async fn boundary_usage_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
+    Ok(count(
+        c,
+        "SELECT (SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1) + \
+         (SELECT COUNT(*) FROM roles WHERE boundary_policy_id = $1)",
+        policy_id,
+    )
+    .await?)
+}
+
+/// The users and roles whose permissions boundary a policy is, as
+/// (`user` | `role`, name, id, path), users first, each by name.
+pub async fn boundary_entities(
+    c: &mut AnyConnection,
+    policy_id: &str,
+) -> Result<Vec<(String, String, String, String)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT 'user' AS kind, name, id, path, name_lc FROM users WHERE boundary_policy_id = $1 \
+         UNION ALL \
+         SELECT 'role' AS kind, name, id, path, name_lc FROM roles WHERE boundary_policy_id = $1 \
+         ORDER BY 1, 5",
+    )
+    .bind(policy_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
     }
     Ok(out)
 }

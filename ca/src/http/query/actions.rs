@@ -275,7 +275,10 @@ fn policy_xml(x: &mut Xml, v: &Value) {
         .field("Path", &v["path"])
         .field("DefaultVersionId", &v["defaultVersionId"])
         .field("AttachmentCount", &v["attachmentCount"])
-        .text("PermissionsBoundaryUsageCount", "0")
+        .field(
+            "PermissionsBoundaryUsageCount",
+            v.get("boundaryUsageCount").unwrap_or(&json!(0)),
+        )
         .text("IsAttachable", "true");
     if v["description"].as_str().is_some_and(|d| !d.is_empty()) {
         x.field("Description", &v["description"]);
@@ -885,24 +888,24 @@ async fn run_inner(ctx: &Ctx<'_>, action: &str, p: &mut Params) -> R {
                     ))
                 }
             };
-            match p.opt("PolicyUsageFilter").as_deref() {
-                None | Some("PermissionsPolicy") => {}
-                Some("PermissionsBoundary") => {
-                    return Err(QueryError::validation(
-                        "ward lists where a policy is attached (PermissionsPolicy), not where it is a boundary",
-                    ))
-                }
+            let usage = match p.opt("PolicyUsageFilter").as_deref() {
+                None | Some("PermissionsPolicy") => "policy",
+                Some("PermissionsBoundary") => "boundary",
                 Some(_) => {
                     return Err(QueryError::validation(
                         "PolicyUsageFilter must be PermissionsPolicy or PermissionsBoundary",
                     ))
                 }
-            }
+            };
             let prefix = p.opt("PathPrefix").unwrap_or_else(|| "/".into());
             let v = ctx
                 .call(
                     M::GET,
-                    &format!("/v1/policies/{}/entities", segment(&name)),
+                    &format!(
+                        "/v1/policies/{}/entities{}",
+                        segment(&name),
+                        query(&[("usage", usage)])
+                    ),
                     None,
                 )
                 .await?;
