@@ -824,6 +824,83 @@ fn new_actions_bad_input_postgres() {
     new_actions_bad_input(Db::Postgres);
 }
 
+/// A managed policy's tags are its `ward:ResourceTag/*` keys (as a
+/// user's are), through the JSON API and the Query API alike.
+fn policy_tags_are_resource_tags(db: Db) {
+    let Some(s) = Server::start(db) else {
+        return;
+    };
+    let root = s.root();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+    for (name, team) in [
+        ("blue-p", Some("blue")),
+        ("red-p", Some("red")),
+        ("bare-p", None),
+    ] {
+        s.call(
+            &root,
+            "POST",
+            "/v1/policies",
+            Some(&serde_json::json!({"name": name, "document": doc}).to_string()),
+        )
+        .ok();
+        if let Some(t) = team {
+            s.call(
+                &root,
+                "POST",
+                &format!("/v1/policies/{name}/tags"),
+                Some(&serde_json::json!({"tags": [{"key": "team", "value": t}]}).to_string()),
+            )
+            .ok();
+        }
+    }
+    let blue = user_with_policy(
+        &s,
+        &root,
+        "bob",
+        r#"{"Effect":"Allow","Action":"iam:GetPolicy","Resource":"*","Condition":{"StringEquals":{"ward:ResourceTag/team":"blue"}}}"#,
+    );
+    s.call(&blue, "GET", "/v1/policies/blue-p", None).ok();
+    for other in ["red-p", "bare-p"] {
+        s.call(&blue, "GET", &format!("/v1/policies/{other}"), None)
+            .err(403, "AccessDenied");
+    }
+    let arn = |n: &str| {
+        s.call(&root, "GET", &format!("/v1/policies/{n}"), None)
+            .ok()["arn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let r = query(
+        &s,
+        &blue,
+        IAM,
+        format!("{V}&Action=GetPolicy&PolicyArn={}", arn("blue-p")).as_bytes(),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    aws_error(
+        &query(
+            &s,
+            &blue,
+            IAM,
+            format!("{V}&Action=GetPolicy&PolicyArn={}", arn("red-p")).as_bytes(),
+        ),
+        403,
+        "AccessDenied",
+    );
+}
+
+#[test]
+fn policy_tags_are_resource_tags_sqlite() {
+    policy_tags_are_resource_tags(Db::Sqlite);
+}
+
+#[test]
+fn policy_tags_are_resource_tags_postgres() {
+    policy_tags_are_resource_tags(Db::Postgres);
+}
+
 /// Presigned Query URLs carry mutations in logs: refused but for
 /// `GetCallerIdentity` (which other systems use to prove an identity).
 #[test]

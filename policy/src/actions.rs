@@ -190,7 +190,8 @@ const TAG_KEYS: &str = "ward:TagKeys";
 const BOUNDARY: &str = "iam:PermissionsBoundary";
 const POLICY_ARN: &str = "iam:PolicyARN";
 
-/// Only the tags of the resource (an existing user, role or host).
+/// Only the tags of the resource (an existing user, role, managed policy
+/// or host).
 const TAGGED: &[&str] = &[RESOURCE_TAG];
 /// Policy changes on a user or role: the boundary and the resource's tags.
 const BOUNDED: &[&str] = &[BOUNDARY, RESOURCE_TAG];
@@ -212,7 +213,7 @@ const UNTAG: &[&str] = &[TAG_KEYS, RESOURCE_TAG];
 const LOGIN: &[&str] = &["host:Principal", "host:Service", "host:Name", RESOURCE_TAG];
 
 /// Action-specific condition keys, by action. Known actions not listed
-/// here supply none (ward groups and managed policies have no tags; list
+/// here supply none (ward groups have no tags; list
 /// actions name no single resource).
 const CONDITION_KEYS: &[(&str, &[&str])] = &[
     // iam: users. Every action on an existing user sees its tags.
@@ -256,10 +257,19 @@ const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("iam:UpdateSSHPublicKey", TAGGED),
     ("iam:DeleteSSHPublicKey", TAGGED),
     ("iam:SimulatePrincipalPolicy", TAGGED),
-    // iam: managed policies: tagging sees the request's tags and keys
-    // (a policy's own tags are not supplied as ward:ResourceTag).
-    ("iam:TagPolicy", &[REQUEST_TAG, TAG_KEYS]),
-    ("iam:UntagPolicy", &[TAG_KEYS]),
+    // iam: managed policies: every action on an existing policy sees its
+    // tags; tagging also the request's tags and keys.
+    ("iam:GetPolicy", TAGGED),
+    ("iam:DeletePolicy", TAGGED),
+    ("iam:CreatePolicyVersion", TAGGED),
+    ("iam:GetPolicyVersion", TAGGED),
+    ("iam:ListPolicyVersions", TAGGED),
+    ("iam:DeletePolicyVersion", TAGGED),
+    ("iam:SetDefaultPolicyVersion", TAGGED),
+    ("iam:ListEntitiesForPolicy", TAGGED),
+    ("iam:ListPolicyTags", TAGGED),
+    ("iam:TagPolicy", TAG),
+    ("iam:UntagPolicy", UNTAG),
     // iam: groups (untagged): only attaching names a policy.
     ("iam:AttachGroupPolicy", &[POLICY_ARN]),
     ("iam:DetachGroupPolicy", &[POLICY_ARN]),

@@ -169,6 +169,44 @@ fn capped(holder: &Holder<'_>, validity: i64, t: i64) -> i64 {
     }
 }
 
+/// A certificate's lifetime: `seconds` from signing, and never past
+/// `until` (a role session's expiry). The lifetime is capped when the
+/// request arrives; signing happens later (a second may have passed), so
+/// the end is capped again when the certificate is signed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lifetime {
+    /// Seconds from signing.
+    pub seconds: i64,
+    /// The latest end (epoch seconds), if any.
+    pub until: Option<i64>,
+}
+
+impl Lifetime {
+    /// `seconds` from signing, uncapped.
+    pub(crate) fn of(seconds: i64) -> Lifetime {
+        Lifetime {
+            seconds,
+            until: None,
+        }
+    }
+
+    fn for_holder(holder: &Holder<'_>, seconds: i64) -> Lifetime {
+        Lifetime {
+            seconds,
+            until: match holder {
+                Holder::User(_) => None,
+                Holder::Role(rs) => Some(rs.expires_at),
+            },
+        }
+    }
+
+    /// The end of a certificate signed at `t`.
+    pub(crate) fn not_after(self, t: i64) -> i64 {
+        let end = t + self.seconds;
+        self.until.map_or(end, |u| end.min(u))
+    }
+}
+
 fn ttl(field: &str, requested: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match requested {
         None => Ok(default),
@@ -274,7 +312,10 @@ pub(crate) async fn ssh_user_certificate(
         return Err(ApiError::internal("ssh-user authority holds a non-SSH key"));
     };
     let t = now();
-    let (valid_after, valid_before) = (t - BACKDATE, t + validity);
+    let (valid_after, valid_before) = (
+        t - BACKDATE,
+        Lifetime::for_holder(&holder, validity).not_after(t),
+    );
     let has = |e: &str| req.extensions.iter().any(|x| x == e);
     let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
     // A random 64-bit serial; the inventory's primary key refuses the
@@ -393,8 +434,15 @@ pub(crate) async fn x509_client_certificate(
             (n, x509::SpiffeKind::Role, None, subject)
         }
     };
-    let (issued, issuing_id, chain) =
-        sign_x509(&st, &auth, &csr, &name, validity, spiffe_kind, "csr")?;
+    let (issued, issuing_id, chain) = sign_x509(
+        &st,
+        &auth,
+        &csr,
+        &name,
+        Lifetime::for_holder(&holder, validity),
+        spiffe_kind,
+        "csr",
+    )?;
     let rec = CertRecord {
         serial: issued.serial_hex.clone(),
         kind: kind::X509_CLIENT.into(),
@@ -436,7 +484,7 @@ pub(crate) fn sign_x509(
     auth: &Authorities,
     csr: &x509::CheckedCsr,
     name: &str,
-    validity: i64,
+    lifetime: Lifetime,
     kind: x509::SpiffeKind,
     field: &str,
 ) -> Result<(x509::IssuedCert, String, String), ApiError> {
@@ -462,7 +510,7 @@ pub(crate) fn sign_x509(
         trust_domain: &td,
         user_name: name,
         not_before: t - BACKDATE,
-        not_after: t + validity,
+        not_after: lifetime.not_after(t),
         serial,
     };
     let signer = x509::CaSigner::new(ca).map_err(ApiError::internal)?;

@@ -278,7 +278,7 @@ async fn issue(
         &auth,
         csr,
         name,
-        HOST_CERT_TTL,
+        crate::service::certificates::Lifetime::of(HOST_CERT_TTL),
         x509::SpiffeKind::Host,
         "csrPem",
     )?;

@@ -910,18 +910,32 @@ pub(crate) async fn target_policy_with(
 ) -> Result<(iam::ManagedPolicy, Grant), ApiError> {
     let name = policy_name_of(name);
     names::policy_name("name", name)?;
+    let want = crate::service::authz::wanted(st, caller).await?;
     let mut c = st.store.pool().acquire().await?;
     let found = iam::find_policy(&mut c, name).await?;
+    // The policy's own tags are its ward:ResourceTag/* keys, as a user's.
+    let own = match &found {
+        Some(p) if want.resource_tags => {
+            let tags = iam::policy_tags(&mut c, &p.id).await?;
+            context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        }
+        _ => Vec::new(),
+    };
     // Never hold a pooled connection while authorization takes another.
     drop(c);
     let arn = match &found {
         Some(p) => policy_arn(st, p),
         None => ward_authz::arn::policy(&acct(st), "/", name),
     };
+    let ctx: Vec<(&str, ContextValue)> = own
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .chain(extra.iter().cloned())
+        .collect();
     let g = if read {
-        authorize_read(st, caller, action, &arn, extra).await?
+        authorize_read(st, caller, action, &arn, &ctx).await?
     } else {
-        authorize(st, caller, action, &arn, extra).await?
+        authorize(st, caller, action, &arn, &ctx).await?
     };
     Ok((found.ok_or_else(|| ApiError::no_such("policy", name))?, g))
 }
