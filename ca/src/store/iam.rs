@@ -1173,13 +1173,13 @@ pub async fn policy_entities(
 
 /// Users and roles whose permissions boundary the policy is.
 pub async fn boundary_usage_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
-    Ok(count(
+    count(
         c,
         "SELECT (SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1) + \
          (SELECT COUNT(*) FROM roles WHERE boundary_policy_id = $1)",
         policy_id,
     )
-    .await?)
+    .await
 }
 
 /// The users and roles whose permissions boundary a policy is, as
