@@ -109,6 +109,7 @@ fn print_config(c: &Config) {
     println!("idle_timeout_seconds = {}", c.idle_timeout.as_secs());
     println!("max_session_seconds = {}", c.max_session.as_secs());
     println!("max_sessions_per_user = {}", c.max_sessions_per_user);
+    println!("ciphers = {:?}", c.ciphers);
     println!("passwords = {}", c.passwords);
     println!(
         "password_timeout_seconds = {}",

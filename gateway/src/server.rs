@@ -86,11 +86,17 @@ pub fn russh_config(
                 curve: ssh_key::EcdsaCurve::NistP256,
             },
         ]),
-        cipher: std::borrow::Cow::Borrowed(&[
-            cipher::CHACHA20_POLY1305,
-            cipher::AES_256_GCM,
-            cipher::AES_128_GCM,
-        ]),
+        cipher: std::borrow::Cow::Owned(
+            cfg.ciphers
+                .iter()
+                .filter_map(|c| match c.as_str() {
+                    "chacha20-poly1305@openssh.com" => Some(cipher::CHACHA20_POLY1305),
+                    "aes256-gcm@openssh.com" => Some(cipher::AES_256_GCM),
+                    "aes128-gcm@openssh.com" => Some(cipher::AES_128_GCM),
+                    _ => None,
+                })
+                .collect(),
+        ),
         // Unused with AEAD ciphers; listed because the negotiation needs one.
         mac: std::borrow::Cow::Borrowed(&[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM]),
         ..Preferred::default()
