@@ -963,6 +963,10 @@ pub fn markdown() -> String {
          Generated from `authz/src/routes.rs` (`ward_authz::routes::ROUTES`) by\n\
          `WARD_BLESS=1 cargo test -p ward-tests --test routes`; do not edit by hand.\n\
          Request and response bodies: `protocol/src/api.rs`.\n\n\
+         Resource ARNs follow SPEC's grammar (`arn:ward:SERVICE::ACCOUNT:TYPE/ID`). A\n\
+         gateway's session recording belongs to the audit service, beside the log:\n\
+         `arn:ward:audit::ACCOUNT:recording/ID`, ID being the recording id (`gws-` and 32\n\
+         hex digits; `recording/*` for all of them).\n\n\
          | method | path | authentication | action | resource |\n\
          |---|---|---|---|---|\n",
     );
