@@ -116,11 +116,19 @@ fn the_first_five_minutes_in_a_real_browser() {
     );
     let recording = "gws-5eed5eed5eed5eed5eed5eed5eed5eed";
     for (suffix, action, reason) in [
-        ("start", "ward-gateway:RecordingStart", format!("session {recording} recording {recording}")),
-        ("end", "ward-gateway:RecordingEnd", format!(
-            "session {recording} connection gs-0123456789abcdef target web-01 as deploy \
+        (
+            "start",
+            "ward-gateway:RecordingStart",
+            format!("session {recording} recording {recording}"),
+        ),
+        (
+            "end",
+            "ward-gateway:RecordingEnd",
+            format!(
+                "session {recording} connection gs-0123456789abcdef target web-01 as deploy \
              start 1700000000 end 1700000002 bytesIn 0 bytesOut 64 recording {recording}"
-        )),
+            ),
+        ),
     ] {
         let batch = serde_json::json!({"events": [{
             "id": format!("{recording}-{suffix}"), "time": 1_700_000_000,

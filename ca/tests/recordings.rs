@@ -159,7 +159,10 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
         assert_eq!(r.status, 400, "{}", r.body);
         assert_eq!(r.json()["error"]["field"], "body", "{}", r.body);
         let m = r.json()["error"]["message"].as_str().unwrap().to_owned();
-        assert!(m.contains("line 3") && m.contains("before the previous"), "{m}");
+        assert!(
+            m.contains("line 3") && m.contains("before the previous"),
+            "{m}"
+        );
         let r = upload(&s, &gw, &a, b"{\"version\":1,\"width\":80,\"height\":24}\n");
         assert!(
             r.json()["error"]["message"]
@@ -170,7 +173,10 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
             r.body
         );
         let r = upload(&s, &gw, "gws-NOTHEX", body.as_bytes());
-        assert_eq!((r.status, r.json()["error"]["field"].clone()), (400, json!("id")));
+        assert_eq!(
+            (r.status, r.json()["error"]["field"].clone()),
+            (400, json!("id"))
+        );
 
         // Over the cap. A declared length is refused before the body is
         // read: 413.
@@ -244,7 +250,10 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
         let evs = upload_events(&s);
         let allowed: Vec<&Value> = evs.iter().filter(|e| e["decision"] == "Allowed").collect();
         assert_eq!(allowed.len(), 1, "{evs:?}");
-        assert!(allowed[0]["principal"].as_str().unwrap().ends_with(":host/gw-01"));
+        assert!(allowed[0]["principal"]
+            .as_str()
+            .unwrap()
+            .ends_with(":host/gw-01"));
         assert_eq!(allowed[0]["detail"]["sha256"], sha256_hex(body.as_bytes()));
         assert!(allowed[0]["resource"]
             .as_str()
@@ -255,7 +264,11 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
             .filter(|e| e["decision"] == "Refused")
             .map(|e| e["detail"]["reason"].as_str().unwrap_or_default())
             .collect();
-        assert_eq!(refused, ["DifferentContent", "OwnedByAnotherGateway"], "{evs:?}");
+        assert_eq!(
+            refused,
+            ["DifferentContent", "OwnedByAnotherGateway"],
+            "{evs:?}"
+        );
 
         // Reading: policy decides; a denial is explained; unknown is 404.
         let root = s.root();
@@ -278,10 +291,8 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
             &s,
             &root,
             "ann",
-            &format!(
-                r#"{{"Effect":"Allow","Action":["audit:GetRecording","audit:ListRecordings"],
-                    "Resource":"arn:ward:audit::*:recording/*"}}"#
-            ),
+            r#"{"Effect":"Allow","Action":["audit:GetRecording","audit:ListRecordings"],
+                "Resource":"arn:ward:audit::*:recording/*"}"#,
         );
         let r = s.call(&ann, "GET", &format!("/v1/recordings/{a}"), None);
         assert_eq!((r.status, r.body), (200, Value::String(body.clone())));
@@ -289,12 +300,7 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
             .err(404, "NoSuchEntity");
         let r = s.call(&ann, "GET", "/v1/recordings/gws-zz", None);
         assert_eq!((r.status, r.field()), (400, "id"));
-        let r = s.call(
-            &ann,
-            "GET",
-            &format!("/v1/recordings?ids={a}%2C{b}"),
-            None,
-        );
+        let r = s.call(&ann, "GET", &format!("/v1/recordings?ids={a}%2C{b}"), None);
         let list = r.ok()["recordings"].as_array().unwrap().clone();
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!(list[0]["id"], a.as_str());
@@ -348,13 +354,26 @@ fn the_replay_page_hands_the_cast_to_the_player_as_data() {
         // for the other.
         let p = web(&s, "GET", "/ui/recordings", Some(&cookie), None, &[]);
         assert_eq!(p.status, 200, "{}", p.body);
-        assert!(p.body.contains(&format!("href=\"/ui/recordings/{a}\"")), "{}", p.body);
-        assert!(!p.body.contains(&format!("href=\"/ui/recordings/{pending}\"")));
+        assert!(
+            p.body.contains(&format!("href=\"/ui/recordings/{a}\"")),
+            "{}",
+            p.body
+        );
+        assert!(!p
+            .body
+            .contains(&format!("href=\"/ui/recordings/{pending}\"")));
         assert!(p.body.contains("not uploaded yet"), "{}", p.body);
 
         // The page: the player element names the cast; the cast's content
         // is not in the page; the page's policy adds only wasm compilation.
-        let p = web(&s, "GET", &format!("/ui/recordings/{a}"), Some(&cookie), None, &[]);
+        let p = web(
+            &s,
+            "GET",
+            &format!("/ui/recordings/{a}"),
+            Some(&cookie),
+            None,
+            &[],
+        );
         assert_eq!(p.status, 200, "{}", p.body);
         assert!(
             p.body
@@ -363,17 +382,34 @@ fn the_replay_page_hands_the_cast_to_the_player_as_data() {
             p.body
         );
         assert!(p.body.contains("/ui/assets/replay.js"), "{}", p.body);
-        assert!(!p.body.contains("__wardXss"), "cast content in the page: {}", p.body);
+        assert!(
+            !p.body.contains("__wardXss"),
+            "cast content in the page: {}",
+            p.body
+        );
         assert!(!p.body.contains("replayed"), "cast content in the page");
         assert!(!p.body.contains("<script>"), "inline script: {}", p.body);
         let csp = p.header("content-security-policy").unwrap();
-        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+            "{csp}"
+        );
         assert!(p.body.contains(&sha256_hex(body.as_bytes())), "{}", p.body);
 
         // The cast, through the same authorized call: the bytes as
         // uploaded, as a non-HTML type under the strict policy.
-        let c = web(&s, "GET", &format!("/ui/recordings/{a}/cast"), Some(&cookie), None, &[]);
+        let c = web(
+            &s,
+            "GET",
+            &format!("/ui/recordings/{a}/cast"),
+            Some(&cookie),
+            None,
+            &[],
+        );
         assert_eq!(c.status, 200, "{}", c.body);
         assert_eq!(c.body, body);
         assert_eq!(c.header("content-type"), Some("application/x-asciicast"));
@@ -384,12 +420,26 @@ fn the_replay_page_hands_the_cast_to_the_player_as_data() {
             .starts_with("default-src 'none'; script-src 'self';"));
 
         // Not uploaded yet: the page says so.
-        let p = web(&s, "GET", &format!("/ui/recordings/{pending}"), Some(&cookie), None, &[]);
+        let p = web(
+            &s,
+            "GET",
+            &format!("/ui/recordings/{pending}"),
+            Some(&cookie),
+            None,
+            &[],
+        );
         assert_eq!(p.status, 200);
         assert!(p.body.contains("not uploaded yet"), "{}", p.body);
         assert!(!p.body.contains("data-cast"), "{}", p.body);
         // A bad id: 400 naming it.
-        let p = web(&s, "GET", "/ui/recordings/gws-%3Cb%3E", Some(&cookie), None, &[]);
+        let p = web(
+            &s,
+            "GET",
+            "/ui/recordings/gws-%3Cb%3E",
+            Some(&cookie),
+            None,
+            &[],
+        );
         assert_eq!(p.status, 400, "{}", p.body);
         assert!(!p.body.contains("<b>"));
 
@@ -417,7 +467,14 @@ fn the_replay_page_hands_the_cast_to_the_player_as_data() {
             r#"{"Effect":"Allow","Action":["audit:ListEvents","audit:ListRecordings"],"Resource":"*"}"#,
         );
         let other = sign_in(&s, "lister");
-        let c = web(&s, "GET", &format!("/ui/recordings/{a}/cast"), Some(&other), None, &[]);
+        let c = web(
+            &s,
+            "GET",
+            &format!("/ui/recordings/{a}/cast"),
+            Some(&other),
+            None,
+            &[],
+        );
         assert_eq!(c.status, 403, "{}", c.body);
         let v: Value = serde_json::from_str(&c.body).unwrap();
         assert_eq!(v["error"]["code"], "AccessDenied");

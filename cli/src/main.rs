@@ -19,7 +19,6 @@
 #![forbid(unsafe_code)]
 
 mod audit;
-mod recording;
 mod cache;
 mod cert;
 mod client;
@@ -33,6 +32,7 @@ mod mfa;
 mod output;
 mod policy;
 mod pool;
+mod recording;
 mod role;
 mod session;
 mod sessions;

@@ -41,9 +41,11 @@ pub(crate) fn run(c: RecordingCommand, ctx: &Ctx) -> Done {
     let api = ctx.api()?;
     match c {
         RecordingCommand::Get { id, out } => {
-            let bytes =
-                api.client
-                    .get_bytes(&["recordings", &id], RECORDING_MEDIA_TYPE, MAX_RECORDING_BYTES)?;
+            let bytes = api.client.get_bytes(
+                &["recordings", &id],
+                RECORDING_MEDIA_TYPE,
+                MAX_RECORDING_BYTES,
+            )?;
             match out {
                 Some(path) => {
                     files::write_atomic(&path, &bytes, 0o600)?;

@@ -235,7 +235,8 @@ fn upload_client(agent: &ward_agent::config::Config, sync: &Arc<Sync>) -> upload
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        join::host_client(&ucfg, &sync.paths, ucfg.ca_url_or(&host.ca_url)).map_err(|e| e.to_string())
+        join::host_client(&ucfg, &sync.paths, ucfg.ca_url_or(&host.ca_url))
+            .map_err(|e| e.to_string())
     })
 }
 

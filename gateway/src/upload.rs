@@ -190,7 +190,9 @@ impl Uploads {
             match upload(&c, &self.dir, &id) {
                 Outcome::Stored => {
                     if let Err(e) = mark(&uploaded_marker(&self.dir, &id), "uploaded\n") {
-                        log(format_args!("recording {id}: uploaded, but the marker: {e}"));
+                        log(format_args!(
+                            "recording {id}: uploaded, but the marker: {e}"
+                        ));
                     }
                     log(format_args!("recording {id} uploaded to ward-ca"));
                     backoff.reset();
@@ -207,7 +209,9 @@ impl Uploads {
                     client = Some(c);
                 }
                 Outcome::Gone => {
-                    log(format_args!("recording {id}: the file is gone; nothing to upload"));
+                    log(format_args!(
+                        "recording {id}: the file is gone; nothing to upload"
+                    ));
                     client = Some(c);
                 }
                 Outcome::Retry(why, after) => {
@@ -294,14 +298,23 @@ mod tests {
     #[test]
     fn final_and_passing_failures() {
         for code in [400, 409, 413] {
-            assert!(matches!(classify(&status(code, None)), Outcome::Refused(_)), "{code}");
+            assert!(
+                matches!(classify(&status(code, None)), Outcome::Refused(_)),
+                "{code}"
+            );
         }
         for code in [403, 404, 500, 502] {
-            assert!(matches!(classify(&status(code, None)), Outcome::Retry(_, None)), "{code}");
+            assert!(
+                matches!(classify(&status(code, None)), Outcome::Retry(_, None)),
+                "{code}"
+            );
         }
         assert_eq!(
             classify(&status(503, Some(5))),
-            Outcome::Retry(status(503, Some(5)).to_string(), Some(Duration::from_secs(5)))
+            Outcome::Retry(
+                status(503, Some(5)).to_string(),
+                Some(Duration::from_secs(5))
+            )
         );
         assert!(matches!(
             classify(&CallError::Unreachable("down".into())),

@@ -97,14 +97,16 @@ fn recordings_reach_ward_ca_byte_equal_even_after_an_outage() {
     let first = id_of(&casts[0]);
     let mut last = String::new();
     assert!(
-        until(Duration::from_secs(90), || match from_ca(&ca, &dir, &first) {
-            Ok(b) => {
-                last.clear();
-                b == std::fs::read(&casts[0]).unwrap()
-            }
-            Err(e) => {
-                last = e;
-                false
+        until(Duration::from_secs(90), || {
+            match from_ca(&ca, &dir, &first) {
+                Ok(b) => {
+                    last.clear();
+                    b == std::fs::read(&casts[0]).unwrap()
+                }
+                Err(e) => {
+                    last = e;
+                    false
+                }
             }
         }),
         "the recording never reached ward-ca: {last}\n{}",
@@ -117,7 +119,10 @@ fn recordings_reach_ward_ca_byte_equal_even_after_an_outage() {
     );
     assert!(String::from_utf8_lossy(&std::fs::read(&casts[0]).unwrap()).contains("first-session"));
     let listed = ca.root(&["--output", "json", "recording", "list"]);
-    assert!(listed.contains(&first) && listed.contains("gw-01"), "{listed}");
+    assert!(
+        listed.contains(&first) && listed.contains("gw-01"),
+        "{listed}"
+    );
 
     // 2. ward-ca goes away while a session runs: the session is not
     // disturbed, and its recording waits on the gateway.
@@ -163,7 +168,10 @@ fn recordings_reach_ward_ca_byte_equal_even_after_an_outage() {
         "no upload attempt logged: {}",
         gw.log()
     );
-    assert!(!uploaded(&recordings, &second), "uploaded to a stopped ward-ca");
+    assert!(
+        !uploaded(&recordings, &second),
+        "uploaded to a stopped ward-ca"
+    );
     assert!(new[0].exists());
 
     // 3. ward-ca is back: the recording arrives, byte for byte.
@@ -175,7 +183,10 @@ fn recordings_reach_ward_ca_byte_equal_even_after_an_outage() {
     );
     let stored = from_ca(&ca, &dir, &second).unwrap();
     let local = std::fs::read(&new[0]).unwrap();
-    assert_eq!(stored, local, "ward-ca's copy differs from the gateway's file");
+    assert_eq!(
+        stored, local,
+        "ward-ca's copy differs from the gateway's file"
+    );
     let text_cast = String::from_utf8_lossy(&local);
     assert!(text_cast.contains("during-the-outage"), "{text_cast}");
     drop(target);

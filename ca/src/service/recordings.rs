@@ -37,8 +37,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ward_protocol::api::{RecordingInfo, RecordingList};
 use ward_protocol::host::{
-    recording_id_ok, RecordingUploaded, EVENT_RECORDING_UPLOAD, KIND_GATEWAY,
-    MAX_RECORDING_BYTES, RECORDING_MEDIA_TYPE,
+    recording_id_ok, RecordingUploaded, EVENT_RECORDING_UPLOAD, KIND_GATEWAY, MAX_RECORDING_BYTES,
+    RECORDING_MEDIA_TYPE,
 };
 
 use crate::crypto::sha256_hex;
@@ -176,7 +176,13 @@ fn id_param(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn event(caller: &Caller, action: &str, resource: &str, decision: &str, detail: serde_json::Value) -> AuditEvent {
+fn event(
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    decision: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
     AuditEvent {
         at: now(),
         principal: caller.arn().to_owned(),
@@ -351,7 +357,9 @@ pub(crate) async fn get(
     let Some(bytes) = bytes else {
         return Err(ApiError::NotFound {
             code: "NoSuchEntity",
-            message: format!("recording {id} is not stored on ward-ca (not uploaded yet, or no such recording)"),
+            message: format!(
+                "recording {id} is not stored on ward-ca (not uploaded yet, or no such recording)"
+            ),
         });
     };
     // Who replayed which recording is part of the record.
@@ -446,19 +454,29 @@ mod tests {
     #[test]
     fn asciicast_v2_is_checked_line_by_line() {
         let h = r#"{"version":2,"width":80,"height":24}"#;
-        let ok = format!("{h}\n[0.1,\"o\",\"hi\"]\n[0.1,\"r\",\"100x30\"]\n[0.5,\"i\",\"x\"]\n[1,\"m\",\"\"]\n");
+        let ok = format!(
+            "{h}\n[0.1,\"o\",\"hi\"]\n[0.1,\"r\",\"100x30\"]\n[0.5,\"i\",\"x\"]\n[1,\"m\",\"\"]\n"
+        );
         assert_eq!(validate(ok.as_bytes()), Ok(()));
         // Header only, no final newline.
         assert_eq!(validate(h.as_bytes()), Ok(()));
         for (text, line, why) in [
             ("", 1, "header is missing"),
             ("[1]\n", 1, "JSON object"),
-            (r#"{"version":1,"width":80,"height":24}"#, 1, "version must be 2"),
+            (
+                r#"{"version":1,"width":80,"height":24}"#,
+                1,
+                "version must be 2",
+            ),
             (r#"{"version":2,"width":0,"height":24}"#, 1, "width"),
             (r#"{"version":2,"width":80}"#, 1, "height"),
             ("not json", 1, "not JSON"),
         ] {
-            assert_eq!(validate(text.as_bytes()).map_err(|b| (b.line, b.why.contains(why))), Err((line, true)), "{text}");
+            assert_eq!(
+                validate(text.as_bytes()).map_err(|b| (b.line, b.why.contains(why))),
+                Err((line, true)),
+                "{text}"
+            );
         }
         for (ev, why) in [
             ("[0.2,\"o\"]", "[time, code, data]"),

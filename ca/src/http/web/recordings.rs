@@ -235,7 +235,11 @@ async fn held(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, u64>, Failur
                 None,
             )
             .await?;
-        for rec in r["recordings"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for rec in r["recordings"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let (Some(id), Some(size)) = (rec["id"].as_str(), rec["size"].as_u64()) {
                 out.insert(id.to_owned(), size);
             }

@@ -354,7 +354,14 @@ impl Ctx {
     /// for routes whose answer is not JSON (a session recording).
     pub async fn fetch(&self, path: &str, max: usize) -> Result<Reply, ApiError> {
         self.api
-            .call_capped(&self.caller, self.conn.as_ref(), Method::GET, path, None, max)
+            .call_capped(
+                &self.caller,
+                self.conn.as_ref(),
+                Method::GET,
+                path,
+                None,
+                max,
+            )
             .await
     }
 
