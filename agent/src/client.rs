@@ -182,6 +182,30 @@ impl CaClient {
         read_capped(resp, max)
     }
 
+    /// `PUT {base}{path}` with `len` bytes read from `body` as
+    /// `content_type` (streamed with a `Content-Length`, never held in
+    /// memory whole); the status and the answer (at most `max` bytes).
+    pub fn put_stream(
+        &self,
+        path: &str,
+        content_type: &str,
+        len: u64,
+        body: impl Read,
+        max: u64,
+    ) -> Result<(u16, Vec<u8>), CallError> {
+        let resp = self
+            .agent
+            .put(&format!("{}{path}", self.base))
+            .timeout(self.timeout)
+            .set(AGENT_VERSION_HEADER, AGENT_VERSION)
+            .set("content-type", content_type)
+            .set("content-length", &len.to_string())
+            .send(body);
+        let resp = answer(resp)?;
+        let status = resp.status();
+        Ok((status, read_capped(resp, max)?))
+    }
+
     /// `GET {base}/v1/host/snapshot?wait=N` with `If-None-Match` (never a
     /// delta).
     pub fn snapshot(

@@ -53,6 +53,13 @@ pub fn audit_log(account: &str) -> String {
     format!("arn:ward:audit::{account}:log")
 }
 
+/// `arn:ward:audit::ACCT:recording/ID`: a gateway's session recording
+/// (part of the audit record: who did what, frame by frame). `ID` may be
+/// `*` for every recording.
+pub fn recording(account: &str, id: &str) -> String {
+    format!("arn:ward:audit::{account}:recording/{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

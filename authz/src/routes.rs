@@ -86,6 +86,7 @@ const ROLES: &str = "arn:ward:iam::{account}:role{pathPrefix}*";
 const HOST: &str = "arn:ward:host::{account}:host/{name}";
 const MFA: &str = "arn:ward:iam::{account}:mfa/{name}";
 const AUDIT: &str = "arn:ward:audit::{account}:log";
+const RECORDING: &str = "arn:ward:audit::{account}:recording/{id}";
 const POOL: &str = "arn:ward:identity::{account}:identity-pool/{id}";
 
 /// Every `/v1/` route ward-ca serves.
@@ -907,6 +908,13 @@ pub const ROUTES: &[Route] = &[
         "host:GatewaySessionCertificate",
         "arn:ward:host::{account}:host/{target}",
     ),
+    r(
+        "PUT",
+        "/v1/host/recordings/{id}",
+        Host,
+        "host:UploadRecording (gateways only; the gateway that reported the session)",
+        RECORDING,
+    ),
     // Audit.
     r("GET", "/v1/audit/events", Signed, "audit:ListEvents", AUDIT),
     r("GET", "/v1/audit/verify", Signed, "audit:VerifyLog", AUDIT),
@@ -917,6 +925,14 @@ pub const ROUTES: &[Route] = &[
         "audit:GetCheckpoint",
         AUDIT,
     ),
+    r(
+        "GET",
+        "/v1/recordings",
+        Signed,
+        "audit:ListRecordings",
+        "arn:ward:audit::{account}:recording/*",
+    ),
+    r("GET", "/v1/recordings/{id}", Signed, "audit:GetRecording", RECORDING),
     // Public trust material.
     r("GET", "/v1/ca/ssh-user-keys", Public, "", ""),
     r("GET", "/v1/ca/ssh-known-hosts", Public, "", ""),
@@ -947,6 +963,10 @@ pub fn markdown() -> String {
          Generated from `authz/src/routes.rs` (`ward_authz::routes::ROUTES`) by\n\
          `WARD_BLESS=1 cargo test -p ward-tests --test routes`; do not edit by hand.\n\
          Request and response bodies: `protocol/src/api.rs`.\n\n\
+         Resource ARNs follow SPEC's grammar (`arn:ward:SERVICE::ACCOUNT:TYPE/ID`). A\n\
+         gateway's session recording belongs to the audit service, beside the log:\n\
+         `arn:ward:audit::ACCOUNT:recording/ID`, ID being the recording id (`gws-` and 32\n\
+         hex digits; `recording/*` for all of them).\n\n\
          | method | path | authentication | action | resource |\n\
          |---|---|---|---|---|\n",
     );
@@ -1030,6 +1050,8 @@ mod tests {
             // Granted to enrolled gateways only; ward-ca decides the
             // user's host:Login itself.
             "host:GatewaySessionCertificate",
+            // Granted to the gateway that reported the recorded session.
+            "host:UploadRecording",
         ];
         for r in ROUTES {
             for a in r.action.split(" / ") {

@@ -28,6 +28,7 @@ pub mod mfa;
 pub mod names;
 pub mod passwords;
 pub mod posix;
+pub mod recordings;
 pub mod request;
 pub mod roles;
 pub mod root_login;

@@ -45,6 +45,7 @@ pub mod iam;
 pub mod identity_pools;
 pub mod install;
 pub mod mfa;
+pub mod recordings;
 pub mod roles;
 pub mod root_login;
 pub mod ssh_keys;

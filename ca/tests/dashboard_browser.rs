@@ -3,7 +3,9 @@
 //! ward-ca — the README's first five minutes: sign in as root (its password
 //! set with `ward-ca root-password`), create user, group and policy,
 //! attach, an access key's secret shown once, a denial explained by the
-//! simulator, the access map; a role, certificates, the audit log. Screenshots are kept in
+//! simulator, the access map; a role, certificates, the audit log; a
+//! gateway's session recording replayed in the vendored asciinema player
+//! (no CSP violation, the cast's markup inert). Screenshots are kept in
 //! `target/dashboard-artifacts/`.
 //!
 //! playwright-core is installed with npm into `WARD_PLAYWRIGHT_DIR`
@@ -12,6 +14,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod hosts;
+mod sshd;
 
 use common::{Db, Server};
 use std::path::PathBuf;
@@ -101,8 +105,65 @@ fn the_first_five_minutes_in_a_real_browser() {
     )
     .ok();
 
+    // A gateway's recorded session, uploaded as ward-gateway uploads it,
+    // with markup in its output that must stay terminal text.
+    let gw_dir = sshd::TempDir::new("ward-browser-gw");
+    let (gw, _) = hosts::enrol(
+        &s,
+        gw_dir.path(),
+        "gw-01",
+        serde_json::json!({"gateway": true}),
+    );
+    let recording = "gws-5eed5eed5eed5eed5eed5eed5eed5eed";
+    for (suffix, action, reason) in [
+        (
+            "start",
+            "ward-gateway:RecordingStart",
+            format!("session {recording} recording {recording}"),
+        ),
+        (
+            "end",
+            "ward-gateway:RecordingEnd",
+            format!(
+                "session {recording} connection gs-0123456789abcdef target web-01 as deploy \
+             start 1700000000 end 1700000002 bytesIn 0 bytesOut 64 recording {recording}"
+            ),
+        ),
+    ] {
+        let batch = serde_json::json!({"events": [{
+            "id": format!("{recording}-{suffix}"), "time": 1_700_000_000,
+            "action": action, "user": "alice", "principal": "deploy",
+            "allowed": true, "reason": reason, "target": "web-01"
+        }]});
+        let r = hosts::mtls(
+            &s,
+            &gw,
+            "POST",
+            "/v1/host/audit",
+            Some(batch.to_string().as_bytes()),
+            &[("content-type", "application/json")],
+        );
+        assert_eq!(r.status, 200, "audit: {}", r.body);
+    }
+    let cast = format!(
+        "{}\n{}\n{}\n",
+        serde_json::json!({"version": 2, "width": 80, "height": 24, "timestamp": 1_700_000_000}),
+        serde_json::json!([0.2, "o", "$ echo replayed-in-the-browser\r\n"]),
+        serde_json::json!([0.4, "o", "replayed-in-the-browser <img src=x onerror=\"window.__wardXss=1\"><script>window.__wardXss=2</script>\r\n"]),
+    );
+    let r = hosts::mtls(
+        &s,
+        &gw,
+        "PUT",
+        &format!("/v1/host/recordings/{recording}"),
+        Some(cast.as_bytes()),
+        &[("content-type", "application/x-asciicast")],
+    );
+    assert_eq!(r.status, 201, "upload: {}", r.body);
+
     let out = Command::new("node")
         .arg(root_dir.join("tests/dashboard/flow.mjs"))
+        .env("WARD_RECORDING", recording)
         .env("WARD_ENDPOINT", &s.endpoint)
         .env("WARD_ADMIN", "root")
         .env("WARD_PASSWORD", PASSWORD)
@@ -140,6 +201,7 @@ fn the_first_five_minutes_in_a_real_browser() {
         "10-role",
         "11-certificates",
         "12-audit",
+        "13-replay",
     ] {
         let p = artifacts.join(format!("{shot}.png"));
         assert!(

@@ -393,7 +393,8 @@ fn recordings_are_listed_from_the_audit_log_and_policy_versions_diffed_inertly()
         assert!(p.body.contains("2023-11-14T22:13:20Z"), "{}", p.body);
         assert!(p.body.contains("12 / 3456"), "{}", p.body);
         assert!(p.body.contains("gw-01"), "{}", p.body);
-        assert!(p.body.contains("recordings_dir/ID.cast"), "{}", p.body);
+        assert!(p.body.contains("ward recording get ID"), "{}", p.body);
+        assert!(p.body.contains("not uploaded yet"), "{}", p.body);
         inert(&p, XSS);
         inert(&p, XSS_WORD);
         let bob = sign_in(&s, "bob");

@@ -152,6 +152,58 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Option<Value>, Failure> {
+        match self.send(method, segments, query, body, "application/json") {
+            Ok(resp) => {
+                let status = resp.status();
+                let text = read_body(resp)?;
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                serde_json::from_str(&text).map(Some).map_err(|_| {
+                    Failure::Unexpected(format!(
+                        "unexpected answer from {} (HTTP {status}): not JSON; is this ward-ca?",
+                        self.endpoint.base
+                    ))
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A signed `GET /v1/SEGMENTS…` whose answer is not JSON (a session
+    /// recording): its bytes, at most `max` (more is an error, never a
+    /// truncated answer). Errors as in [`Client::call`].
+    pub(crate) fn get_bytes(
+        &self,
+        segments: &[&str],
+        accept: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, Failure> {
+        let resp = self.send(Method::Get, segments, &[], None, accept)?;
+        let mut buf = Vec::new();
+        resp.into_reader()
+            .take(max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::Unreachable(format!("reading the response: {e}")))?;
+        if buf.len() as u64 > max {
+            return Err(Failure::Unexpected(format!(
+                "the answer from {} is larger than {max} bytes",
+                self.endpoint.base
+            )));
+        }
+        Ok(buf)
+    }
+
+    /// Signs and sends a request; the answer of a 2xx/3xx, else the
+    /// failure.
+    fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        accept: &str,
+    ) -> Result<ureq::Response, Failure> {
         let path = api_path(segments)?;
         let has_body = body.is_some();
         let body_bytes = body.unwrap_or_default();
@@ -205,7 +257,7 @@ impl Client {
         let mut req = self
             .agent
             .request(method.as_str(), &url)
-            .set("Accept", "application/json");
+            .set("Accept", accept);
         for (k, v) in &headers {
             req = req.set(k, v);
         }
@@ -215,22 +267,7 @@ impl Client {
         } else {
             req.call()
         };
-        match result {
-            Ok(resp) => {
-                let status = resp.status();
-                let text = read_body(resp)?;
-                if text.trim().is_empty() {
-                    return Ok(None);
-                }
-                serde_json::from_str(&text).map(Some).map_err(|_| {
-                    Failure::Unexpected(format!(
-                        "unexpected answer from {} (HTTP {status}): not JSON; is this ward-ca?",
-                        self.endpoint.base
-                    ))
-                })
-            }
-            Err(e) => Err(self.failure(e)),
-        }
+        result.map_err(|e| self.failure(e))
     }
 
     /// `GET /v1/SEGMENTS…` unauthenticated, for the public CA material:

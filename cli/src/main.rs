@@ -32,6 +32,7 @@ mod mfa;
 mod output;
 mod policy;
 mod pool;
+mod recording;
 mod role;
 mod session;
 mod sessions;
@@ -172,6 +173,10 @@ enum Command {
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Session recordings the gateway uploaded: get (to replay with
+    /// asciinema play) and list.
+    #[command(subcommand)]
+    Recording(recording::RecordingCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -213,6 +218,7 @@ fn main() -> ExitCode {
         Command::Cert(c) => cert::run(c, &ctx),
         Command::Host(c) => host::run(c, &ctx),
         Command::Audit(c) => audit::run(c, &ctx),
+        Command::Recording(c) => recording::run(c, &ctx),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "ward", &mut buf);

@@ -12,7 +12,8 @@
 //! ([`sessions`]), and terminating mode ([`terminate`]: `ssh
 //! ACCOUNT%TARGET@GATEWAY`, bridged by [`bridge`] to the target's sshd
 //! with a one-session certificate, recorded by [`recording`] as
-//! asciicast v2).
+//! asciicast v2, and each finished recording uploaded to ward-ca by
+//! [`upload`]).
 #![forbid(unsafe_code)]
 
 pub mod bridge;
@@ -25,3 +26,4 @@ pub mod sessions;
 pub mod target;
 pub mod terminate;
 pub mod throttle;
+pub mod upload;

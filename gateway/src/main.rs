@@ -23,6 +23,7 @@ use ward_gateway::server::{self, Gateway};
 use ward_gateway::sessions::{self, Limits, Registry};
 use ward_gateway::terminate::Terminator;
 use ward_gateway::throttle::Throttle;
+use ward_gateway::upload::{self, Uploads};
 use ward_protocol::agent::Status;
 
 /// ward's SSH bastion.
@@ -220,6 +221,26 @@ fn password_checks(
     ))
 }
 
+/// How long one recording upload may take (up to 64 MiB).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The recording uploads' mTLS client to ward-ca: the gateway's host
+/// certificate (again after each renewal), with a timeout fit for a large
+/// body.
+fn upload_client(agent: &ward_agent::config::Config, sync: &Arc<Sync>) -> upload::Connect {
+    let sync = sync.clone();
+    let mut ucfg = agent.clone();
+    ucfg.request_timeout = UPLOAD_TIMEOUT;
+    Box::new(move || {
+        let host = match sync.host.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        join::host_client(&ucfg, &sync.paths, ucfg.ca_url_or(&host.ca_url))
+            .map_err(|e| e.to_string())
+    })
+}
+
 fn run(cfg: Config) -> anyhow::Result<()> {
     let agent = cfg.agent();
     let paths = StatePaths::new(&cfg.state_dir);
@@ -266,6 +287,18 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     ward_gateway::recording::prepare_dir(&cfg.recordings_dir)
         .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
     spool::spawn_delivery(&spool, &sync).context("starting the audit delivery thread")?;
+    // Finished recordings go to ward-ca; those a previous run left behind
+    // first (no session is recorded yet).
+    let uploads = Uploads::new(&cfg.recordings_dir);
+    let left = uploads
+        .resume()
+        .with_context(|| format!("recordings directory {}", cfg.recordings_dir.display()))?;
+    if left > 0 {
+        log(format_args!("{left} recording(s) to upload to ward-ca"));
+    }
+    uploads
+        .spawn(upload_client(&agent, &sync))
+        .context("starting the recording upload thread")?;
     // One client to ward-ca's host routes for passwords (when enabled) and
     // MFA codes (always: policy decides whether a code is needed).
     let checks = password_checks(&agent, cfg.password_timeout, &sync, &shared);
@@ -277,6 +310,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
             let sync = sync.clone();
             Terminator {
                 ca: Box::new(move || sync.ca_client()),
+                uploads: Some(uploads),
             }
         },
         sessions: Registry::new(Limits {

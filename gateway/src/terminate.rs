@@ -15,7 +15,9 @@
 //! first use —, logs in as ACCOUNT with the certificate, and bridges the
 //! channel ([`crate::bridge`]), recording it ([`crate::recording`]). Start
 //! and end are audited through the agent's spool. A refusal at any step
-//! reaches the client as the channel-open failure message.
+//! reaches the client as the channel-open failure message. When the
+//! session ends its recording is queued for upload to ward-ca
+//! ([`crate::upload`]).
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -104,6 +106,9 @@ pub fn parse_user(user: &str) -> Option<Result<Dest, String>> {
 pub struct Terminator {
     /// The gateway's mTLS client to ward-ca (again after each renewal).
     pub ca: Box<dyn Fn() -> Result<CaClient, String> + Send + Sync>,
+    /// Where a finished recording goes to be uploaded to ward-ca
+    /// ([`crate::upload`]); `None`: recordings stay on this gateway only.
+    pub uploads: Option<Arc<crate::upload::Uploads>>,
 }
 
 /// The authenticated user a session is for.
@@ -630,6 +635,11 @@ pub async fn serve<G: Send + 'static>(
             info.id
         ),
     );
+    // The file is complete (the bridge closed it): queue its upload. A
+    // queue push — the session never waits for ward-ca.
+    if let Some(u) = &gw.terminator.uploads {
+        u.finished(&info.id);
+    }
 }
 
 #[cfg(test)]

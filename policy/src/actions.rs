@@ -161,7 +161,16 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
             "UpdateIdentityPool",
         ],
     ),
-    ("audit", &["GetCheckpoint", "ListEvents", "VerifyLog"]),
+    (
+        "audit",
+        &[
+            "GetCheckpoint",
+            "GetRecording",
+            "ListEvents",
+            "ListRecordings",
+            "VerifyLog",
+        ],
+    ),
 ];
 
 /// Keys every request carries (or may carry) whatever the action: never

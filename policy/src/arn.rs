@@ -49,7 +49,7 @@ const WARD_PREFIXES: &[(&str, &[&str])] = &[
     ("host", &["host/"]),
     ("ca", &["authority/", "certificate/"]),
     ("identity", &["identity-pool/"]),
-    ("audit", &["log"]),
+    ("audit", &["log", "recording/"]),
 ];
 
 /// A compiled resource (or `Arn*` condition) pattern.

@@ -94,6 +94,7 @@
 //! | `POST /v1/host/password/change` (host certificate) | host:ChangePassword | [`crate::host::ChangeHostPassword`] → [`crate::host::PasswordVerdict`] |
 //! | `POST /v1/host/mfa/verify` (host certificate) | host:VerifyMfa | [`crate::host::VerifyMfa`] → [`crate::host::MfaVerified`] |
 //! | `POST /v1/host/gateway/session-certificate` (host certificate, gateways only) | host:GatewaySessionCertificate | [`crate::host::GatewaySessionCertificateRequest`] → [`crate::host::GatewaySessionCertificate`] |
+//! | `PUT /v1/host/recordings/{id}` (host certificate, gateways only; body: the cast, at most [`crate::host::MAX_RECORDING_BYTES`]) | host:UploadRecording | asciicast v2 (`application/x-asciicast`) → 201/200 [`crate::host::RecordingUploaded`] |
 //! | `GET /v1/certificates?user&kind&revoked&validNow&order&limit&marker` | `ca:ListCertificates` | → [`CertificateList`] (newest first; `marker` pages) |
 //! | `POST /v1/certificates/{serial}/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
 //! | `POST /v1/users/{name}/certificates/revoke` | `ca:RevokeCertificate` | → [`Revoked`] |
@@ -134,6 +135,8 @@
 //! | `GET /v1/audit/events?user&action&since&until&afterSeq&limit` | `audit:ListEvents` | → [`AuditEventList`] |
 //! | `GET /v1/audit/verify?checkpointSeq&checkpointMac` | `audit:VerifyLog` | → [`AuditVerify`] |
 //! | `GET /v1/audit/checkpoint` | `audit:GetCheckpoint` | → [`AuditCheckpoint`] |
+//! | `GET /v1/recordings?ids&limit` | `audit:ListRecordings` | → [`RecordingList`] |
+//! | `GET /v1/recordings/{id}` | `audit:GetRecording` | → the asciicast v2 bytes (`application/x-asciicast`) |
 //! | `GET /v1/ca/audit-key` | none | → [`AuditKey`] |
 //!
 //! Errors: [`ErrorBody`] with a 4xx status (5xx only for ward's own faults).
@@ -1565,4 +1568,30 @@ pub struct GetSessionTokenRequest {
     /// The device's current 6-digit code; accepted once.
     #[serde(default)]
     pub token_code: Option<String>,
+}
+
+/// A session recording ward-ca holds (uploaded by the gateway that
+/// recorded it; issue #15).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingInfo {
+    /// The recording id (`gws-` and 32 hex digits).
+    pub id: String,
+    /// The uploading gateway's host name.
+    pub gateway: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+    /// When it was uploaded (RFC 3339).
+    pub uploaded_at: String,
+}
+
+/// `GET /v1/recordings`: the recordings held, newest first, or those of
+/// the `ids` asked for that are held.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingList {
+    /// The recordings.
+    pub recordings: Vec<RecordingInfo>,
 }

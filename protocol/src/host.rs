@@ -384,6 +384,44 @@ pub const EVENT_GATEWAY_SESSION_START: &str = "ward-gateway:SessionStart";
 /// Audit action of a gateway session's end, with the reason and bytes.
 pub const EVENT_GATEWAY_SESSION_END: &str = "ward-gateway:SessionEnd";
 
+/// Audit action of a gateway's upload of a finished session recording
+/// (`PUT /v1/host/recordings/{id}`, issue #15).
+pub const EVENT_RECORDING_UPLOAD: &str = "host:UploadRecording";
+/// The media type of a session recording (asciicast v2), uploaded and
+/// served as is.
+pub const RECORDING_MEDIA_TYPE: &str = "application/x-asciicast";
+/// Largest recording ward-ca accepts (bytes): ward-gateway's default
+/// `recording_max_bytes` (64 MiB) plus room for the size-cap marker line.
+/// A larger upload is refused with 413 and stays on the gateway.
+pub const MAX_RECORDING_BYTES: u64 = 64 * 1024 * 1024 + 64 * 1024;
+/// Length of a recording id: `gws-` and 32 lowercase hex digits (the
+/// gateway's terminating-session id, also the cast's file name).
+pub const RECORDING_ID_LEN: usize = 4 + 32;
+
+/// True if `id` is a recording id (`gws-` and 32 lowercase hex digits).
+pub fn recording_id_ok(id: &str) -> bool {
+    id.len() == RECORDING_ID_LEN
+        && id.starts_with("gws-")
+        && id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// ward-ca's answer to a recording upload (200 for bytes it already held
+/// under that id, 201 for new ones).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingUploaded {
+    /// The recording id.
+    pub id: String,
+    /// Bytes stored.
+    pub size: u64,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+    /// False when the same bytes were already stored under this id.
+    pub created: bool,
+}
+
 /// A gateway session an administrator asked to end.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

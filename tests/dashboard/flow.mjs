@@ -8,6 +8,7 @@
 //
 // Run by ca/tests/dashboard_browser.rs, which starts ward-ca and sets:
 //   WARD_ENDPOINT, WARD_ADMIN, WARD_PASSWORD, WARD_ACCOUNT, WARD_ARTIFACTS,
+//   WARD_RECORDING (a session recording a gateway uploaded),
 //   WARD_PLAYWRIGHT_DIR (where playwright-core is installed), CHROMIUM.
 // Exit 3 (and "CHROMIUM-CANNOT-START") when the browser does not start.
 import { createRequire } from "node:module";
@@ -169,6 +170,23 @@ try {
   await page.locator("#chain-status").getByText("Chain intact").waitFor();
   await page.getByRole("cell", { name: "iam:CreateRole", exact: true }).waitFor();
   await shot(page, "12-audit");
+
+  step("replay a gateway's session recording in the vendored player");
+  const recording = env("WARD_RECORDING");
+  await page.goto(base + "/ui/recordings");
+  await page.getByRole("link", { name: /^Replay/ }).first().click();
+  await page.waitForURL(new RegExp(`/ui/recordings/${recording}$`));
+  await page.locator("#replay[data-state=ready]").waitFor();
+  const player = page.locator("#replay .ap-player");
+  await player.waitFor();
+  // Play it: the cast's output is drawn as terminal text, its markup too.
+  await player.click();
+  await page.locator("#replay").getByText("replayed-in-the-browser", { exact: false }).first().waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__wardXss), undefined, "markup in the cast ran");
+  assert.equal(await page.locator("#replay img").count(), 0, "markup in the cast became elements");
+  assert.equal(await page.locator("#replay-status").isHidden(), true);
+  await shot(page, "13-replay");
 
   step("sign out root; sign in as a user (MFA devices belong to users)");
   await page.getByRole("button", { name: "Sign out" }).click();

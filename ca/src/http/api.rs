@@ -255,6 +255,8 @@ pub fn api() -> Router<Shared> {
         .route("/v1/audit/events", get(audit_events))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/recordings", get(crate::service::recordings::list))
+        .route("/v1/recordings/{id}", get(crate::service::recordings::get))
         .route(
             "/v1/hosts/{name}/join-tokens",
             post(crate::service::host_join::create_token),

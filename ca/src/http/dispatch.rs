@@ -39,8 +39,11 @@ pub struct Dispatch {
 pub struct Reply {
     /// Its HTTP status.
     pub status: StatusCode,
-    /// Its body (JSON for every `/v1/` handler, errors included).
+    /// Its body (JSON for every `/v1/` handler, errors included, but a
+    /// recording's bytes).
     pub body: Bytes,
+    /// Its `Content-Type`, if it sent one.
+    pub content_type: Option<String>,
 }
 
 /// A handler's error reply, as the JSON API writes it
@@ -134,6 +137,21 @@ impl Dispatch {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, ApiError> {
+        self.call_capped(caller, conn, method, path_and_query, body, MAX_REPLY)
+            .await
+    }
+
+    /// [`Dispatch::call`] reading back at most `max_reply` bytes (a
+    /// session recording is larger than any JSON page).
+    pub async fn call_capped(
+        &self,
+        caller: &Caller,
+        conn: Option<&ConnInfo>,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+        max_reply: usize,
+    ) -> Result<Reply, ApiError> {
         let path = path_and_query.split('?').next().unwrap_or_default();
         if !path.starts_with("/v1/") || crate::http::api::ambiguous_path(path) {
             return Err(ApiError::invalid(
@@ -163,8 +181,17 @@ impl Dispatch {
             Err(never) => match never {},
         };
         let status = resp.status();
-        let body = read_body(resp.into_body(), MAX_REPLY).await?;
-        Ok(Reply { status, body })
+        let content_type = resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(resp.into_body(), max_reply).await?;
+        Ok(Reply {
+            status,
+            body,
+            content_type,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::conn::ConnInfo;
@@ -39,6 +39,14 @@ pub fn router(st: Shared) -> Router {
             post(crate::service::identity_pools::guest_credentials),
         )
         .merge(api().layer(middleware::from_fn_with_state(st.clone(), authn)))
+        // A gateway's session recording: up to MAX_RECORDING_BYTES, so its
+        // body is not buffered under MAX_BODY by `authn` but streamed to
+        // the handler, which caps it.
+        .route(
+            "/v1/host/recordings/{id}",
+            put(crate::service::recordings::upload)
+                .layer(middleware::from_fn_with_state(st.clone(), authn_streamed)),
+        )
         .route(
             "/v1/ca/ssh-user-keys",
             get(crate::service::certificates::ssh_user_keys),
@@ -194,6 +202,28 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
                 .await;
             // Authenticated callers' connections are shed last when the
             // listener is full.
+            resp.extensions_mut().insert(crate::conn::Authenticated);
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Authenticates a request whose body goes to its handler unread (a
+/// recording upload, capped there). The body is not hashed, so only a
+/// credential that does not sign it — a host certificate — can pass for
+/// it; a SigV4 signature over a body fails, and the handler refuses any
+/// caller but a gateway host anyway.
+async fn authn_streamed(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let (ip, tls) = peer(&parts);
+    match authenticate(&st, &parts, &sha256_hex(b""), ip, tls).await {
+        Ok(caller) => {
+            if let Err(e) = crate::http::auth::confine(&caller, parts.uri.path()) {
+                return e.into_response();
+            }
+            parts.extensions.insert(caller);
+            let mut resp = next.run(Request::from_parts(parts, body)).await;
             resp.extensions_mut().insert(crate::conn::Authenticated);
             resp
         }

@@ -17,10 +17,13 @@
 //! - [`users`], [`groups`], [`roles`], [`policies`] (with [`diff`] of two
 //!   versions), [`simulate`], [`access`] (hosts and the access map),
 //!   [`certificates`], [`audit`], [`mfa`] (one's own MFA device),
-//!   [`sshkeys`], [`recordings`] (the gateway's, from the audit log):
-//!   the pages.
+//!   [`sshkeys`], [`recordings`] (the gateway's, from the audit log, with
+//!   replay in the vendored asciinema player): the pages.
 //! - assets (`ca/assets/`) are embedded in the binary; no inline script or
-//!   style, so the Content-Security-Policy forbids both.
+//!   style, so the Content-Security-Policy forbids both. The asciinema
+//!   player (`ca/assets/vendor/asciinema-player/`, Apache 2.0) is served
+//!   under a versioned path with a long cache lifetime; the replay page's
+//!   policy adds only `'wasm-unsafe-eval'` for it ([`REPLAY_CSP`]).
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -56,6 +59,10 @@ pub fn routes() -> Router<Shared> {
         .route("/ui/assets/ward.css", get(css))
         .route("/ui/assets/ward.js", get(js))
         .route("/ui/assets/favicon.svg", get(favicon))
+        .route("/ui/assets/replay.js", get(replay_js))
+        .route(PLAYER_JS, get(player_js))
+        .route(PLAYER_CSS, get(player_css))
+        .route(PLAYER_LICENSE, get(player_license))
         .route("/ui/login", get(session::login_form).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route(
@@ -93,6 +100,8 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/ui/ssh-keys/{user}/{id}", post(sshkeys::act))
         .route("/ui/recordings", get(recordings::list))
+        .route("/ui/recordings/{id}", get(recordings::show))
+        .route("/ui/recordings/{id}/cast", get(recordings::cast))
         .route("/ui/policy-diff/{name}", get(diff::show))
         .route("/ui/access/cell", get(access::explain))
         .layer(middleware::map_response(security_headers))
@@ -132,7 +141,28 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
 base-uri 'none'";
 
-/// Adds the security headers to every dashboard response.
+/// The replay page's policy: [`CSP`] plus `'wasm-unsafe-eval'`, which the
+/// vendored asciinema player needs to compile its terminal emulator
+/// (WebAssembly inside its own script). It allows WebAssembly compilation
+/// only — no `eval`, no inline script — and only on that page.
+pub const REPLAY_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'";
+
+/// The vendored asciinema player's version (`ca/assets/vendor/`), part of
+/// its asset paths so that they can be cached for good.
+pub const PLAYER_VERSION: &str = "3.18.0";
+/// The player's script.
+pub const PLAYER_JS: &str = "/ui/assets/vendor/asciinema-player-3.18.0/asciinema-player.min.js";
+/// The player's style sheet.
+pub const PLAYER_CSS: &str = "/ui/assets/vendor/asciinema-player-3.18.0/asciinema-player.css";
+/// The player's licence (Apache 2.0).
+pub const PLAYER_LICENSE: &str = "/ui/assets/vendor/asciinema-player-3.18.0/LICENSE";
+
+/// Adds the security headers to every dashboard response. A handler may
+/// set its own `Cache-Control` (the versioned vendored assets) or a
+/// Content-Security-Policy (only the replay page, [`REPLAY_CSP`]); every
+/// other response gets `no-store` and [`CSP`].
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     for (k, v) in [
@@ -143,9 +173,56 @@ async fn security_headers(mut resp: Response) -> Response {
         ("cache-control", "no-store"),
         ("cross-origin-opener-policy", "same-origin"),
     ] {
+        if matches!(k, "content-security-policy" | "cache-control") && h.contains_key(k) {
+            continue;
+        }
         h.insert(k, HeaderValue::from_static(v));
     }
     resp
+}
+
+/// A year, immutable: the vendored player's paths carry its version.
+const FOREVER: &str = "public, max-age=31536000, immutable";
+
+async fn replay_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/replay.js"),
+    )
+        .into_response()
+}
+
+async fn player_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, FOREVER),
+        ],
+        &include_bytes!("../../assets/vendor/asciinema-player/asciinema-player.min.js")[..],
+    )
+        .into_response()
+}
+
+async fn player_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, FOREVER),
+        ],
+        &include_bytes!("../../assets/vendor/asciinema-player/asciinema-player.css")[..],
+    )
+        .into_response()
+}
+
+async fn player_license() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, FOREVER),
+        ],
+        &include_bytes!("../../assets/vendor/asciinema-player/LICENSE")[..],
+    )
+        .into_response()
 }
 
 async fn css() -> Response {

@@ -133,6 +133,7 @@ impl Drop for Proc {
 /// A running `ward-ca serve --dev` and the root credentials it printed.
 pub struct Ca {
     _child: Proc,
+    listen: String,
     pub dir: Scratch,
     pub root: HashMap<String, String>,
     pub ward: PathBuf,
@@ -186,6 +187,7 @@ impl Ca {
         std::fs::create_dir_all(&home).unwrap();
         let ca = Ca {
             _child: child,
+            listen: format!("127.0.0.1:{port}"),
             dir,
             root,
             ward,
@@ -199,6 +201,44 @@ impl Ca {
             "ward-ca never answered"
         );
         ca
+    }
+
+    /// Stops ward-ca (killed: as abruptly as a crash or an outage).
+    pub fn stop(&mut self) {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+    }
+
+    /// Starts ward-ca again on the same data directory and address; returns
+    /// once it answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (_, ward_ca) = bins();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path("ward-ca.log"))
+            .unwrap();
+        self._child = Proc(
+            Command::new(&ward_ca)
+                .args(["serve", "--dev", "--data-dir"])
+                .arg(self.dir.path("data"))
+                .args(["--listen", &self.listen])
+                .env("WARD_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        assert!(
+            until(Duration::from_secs(60), || self
+                .ward(&self.root_env(), &["user", "list"])
+                .status
+                .success()),
+            "ward-ca did not come back: {}",
+            std::fs::read_to_string(self.dir.path("ward-ca.log")).unwrap_or_default()
+        );
     }
 
     pub fn endpoint(&self) -> &str {
@@ -422,10 +462,15 @@ impl Client {
     }
 }
 
-/// The files in a recordings directory, sorted.
+/// The recordings (`*.cast`) in a recordings directory, sorted (not the
+/// upload markers beside them).
 pub fn recordings(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "cast"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

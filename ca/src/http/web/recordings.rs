@@ -1,27 +1,47 @@
 //! Session recordings: the index of the terminating gateway's recorded
-//! sessions, read from the audit log.
+//! sessions, read from the audit log, and their replay.
 //!
 //! ward-gateway writes each recording (asciicast v2) to its own disk,
-//! `recordings_dir/ID.cast`, and reports the session's end as a host
-//! audit event `ward-gateway:RecordingEnd` whose `reason` reads `session
-//! ID connection gs-… target T as ACCOUNT start S end E bytesIn N bytesOut
-//! M recording ID` (the ward user in `detail.user`, the target in
-//! `detail.target`). ward-ca keeps no copy of the cast files and has no
-//! route to fetch one from a gateway, so this page lists recordings — who,
-//! target, account, gateway, when, bytes, id — and says where each file
-//! is; it does not replay them. The list is `GET /v1/audit/events?action=
-//! ward-gateway:RecordingEnd` as the signed-in caller (`audit:ListEvents`):
-//! a caller without it sees the denial explained. Every field came from a
-//! host and is written through maud (escaped).
+//! `recordings_dir/ID.cast`, reports the session's end as a host audit
+//! event `ward-gateway:RecordingEnd` whose `reason` reads `session ID
+//! connection gs-… target T as ACCOUNT start S end E bytesIn N bytesOut M
+//! recording ID` (the ward user in `detail.user`, the target in
+//! `detail.target`), and then uploads the file to ward-ca (`PUT
+//! /v1/host/recordings/{id}`, retried until ward-ca has it).
+//!
+//! - `GET /ui/recordings` ([`list`]): `GET /v1/audit/events?action=
+//!   ward-gateway:RecordingEnd` as the signed-in caller (`audit:ListEvents`;
+//!   a caller without it sees the denial explained), then one `GET
+//!   /v1/recordings?ids=…` (`audit:ListRecordings`) for the ids on the
+//!   page: a recording ward-ca holds links to its replay, one it does not
+//!   hold yet says "not uploaded yet".
+//! - `GET /ui/recordings/{id}` ([`show`]): the replay page. Its facts come
+//!   from `GET /v1/recordings?ids=ID`; the player (vendored
+//!   asciinema-player, `ca/assets/vendor/`) is created by
+//!   `ca/assets/replay.js`, which reads the cast's URL from the
+//!   `data-cast` attribute — no inline script; the page's policy is
+//!   [`crate::http::web::REPLAY_CSP`].
+//! - `GET /ui/recordings/{id}/cast` ([`cast`]): the cast, through the same
+//!   authorized call as the JSON API (`GET /v1/recordings/{id}`,
+//!   `audit:GetRecording`, every read audited); a refusal is that route's
+//!   JSON error, which replay.js shows as text.
+//!
+//! The cast's content never enters a page: the player gets it as a string
+//! and draws it as terminal output. Every field a host chose is written
+//! through maud (escaped).
 
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::response::Response;
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use maud::html;
+use ward_protocol::host::{recording_id_ok, MAX_RECORDING_BYTES, RECORDING_MEDIA_TYPE};
 
-use crate::http::dispatch::query;
+use crate::http::dispatch::{query, segment, Failure};
 use crate::http::web::page::{self, failure_box};
 use crate::http::web::session::Ctx;
+use crate::http::web::{PLAYER_CSS, PLAYER_JS, PLAYER_LICENSE, PLAYER_VERSION, REPLAY_CSP};
 use crate::service::request::rfc3339;
 use crate::state::Shared;
 
@@ -124,14 +144,30 @@ pub(crate) async fn list(State(st): State<Shared>, req: Request) -> Response {
     let reply = ctx
         .call(Method::GET, &format!("/v1/audit/events{}", query(&q)), None)
         .await;
+    // Which of the listed recordings ward-ca holds (one call for the page).
+    let ids: Vec<String> = match &reply {
+        Ok(r) => r["events"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|e| parse_reason(e["detail"]["reason"].as_str().unwrap_or_default()).recording)
+            .filter(|id| recording_id_ok(id))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let held = held(&ctx, &ids).await;
     let body = html! {
         h1 { "Session recordings" }
         p class="note" {
             "Sessions recorded by ward-gateway, from the audit log (oldest first). "
-            "Each recording is an asciicast file on its gateway, "
-            code { "recordings_dir/ID.cast" }
-            "; ward-ca keeps no copy, so replay it where it is (e.g. "
-            code { "asciinema play ID.cast" } ")."
+            "The gateway uploads each recording to ward-ca when its session ends "
+            "(and again until ward-ca has it); an uploaded one replays here, or with "
+            code { "ward recording get ID > ID.cast" } " and " code { "asciinema play ID.cast" } "."
+        }
+        @if let Err(f) = &held {
+            p class="note" { "Whether each recording was uploaded cannot be shown: " }
+            (failure_box(f))
         }
         @match &reply {
             Err(f) => (failure_box(f)),
@@ -152,7 +188,19 @@ pub(crate) async fn list(State(st): State<Shared>, req: Request) -> Response {
                             @let gateway = e["principal"].as_str().unwrap_or_default();
                             @let gateway = gateway.rsplit('/').next().unwrap_or(gateway);
                             tr {
-                                td { code class="wrap" { (s.recording) } @if !s.connection.is_empty() { br; span class="hint" { "connection " (s.connection) } } }
+                                td {
+                                    code class="wrap" { (s.recording) }
+                                    @if !s.connection.is_empty() { br; span class="hint" { "connection " (s.connection) } }
+                                    br;
+                                    @match held.as_ref().ok().and_then(|h| h.get(&s.recording)) {
+                                        Some(size) => {
+                                            a href={"/ui/recordings/" (segment(&s.recording))} class="replay" { "Replay (" (size) " bytes)" }
+                                        }
+                                        None => {
+                                            @if held.is_ok() { span class="hint not-uploaded" { "not uploaded yet" } }
+                                        }
+                                    }
+                                }
                                 td { (d["user"].as_str().unwrap_or_default()) }
                                 td { (target) }
                                 td { (d["principal"].as_str().filter(|a| !a.is_empty()).unwrap_or(s.account.as_str())) }
@@ -172,6 +220,149 @@ pub(crate) async fn list(State(st): State<Shared>, req: Request) -> Response {
         }
     };
     page::ok(&ctx, "Session recordings", body)
+}
+
+/// The sizes of those of `ids` that ward-ca holds (`GET
+/// /v1/recordings?ids=…`, at most 100 at a time), or the refusal.
+async fn held(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, u64>, Failure> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(crate::service::recordings::MAX_IDS) {
+        let joined = chunk.join(",");
+        let r = ctx
+            .call(
+                Method::GET,
+                &format!("/v1/recordings{}", query(&[("ids", joined.as_str())])),
+                None,
+            )
+            .await?;
+        for rec in r["recordings"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let (Some(id), Some(size)) = (rec["id"].as_str(), rec["size"].as_u64()) {
+                out.insert(id.to_owned(), size);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn bad_id(ctx: &Ctx) -> Response {
+    page::fail(
+        ctx,
+        &Failure {
+            status: StatusCode::BAD_REQUEST,
+            code: "ValidationError".into(),
+            message: "id must be a recording id: gws- and 32 lowercase hex digits".into(),
+            field: Some("id".into()),
+        },
+    )
+}
+
+/// `GET /ui/recordings/{id}`: the replay page.
+pub(crate) async fn show(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let ctx = match Ctx::get(&st, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !recording_id_ok(&id) {
+        return bad_id(&ctx);
+    }
+    let facts = ctx
+        .call(
+            Method::GET,
+            &format!("/v1/recordings{}", query(&[("ids", id.as_str())])),
+            None,
+        )
+        .await;
+    let info = facts
+        .as_ref()
+        .ok()
+        .and_then(|r| r["recordings"].as_array().and_then(|a| a.first()).cloned());
+    let missing = facts.is_ok() && info.is_none();
+    let body = html! {
+        h1 { "Recording " code class="wrap" { (id) } }
+        p { a href="/ui/recordings" { "← All recordings" } }
+        @match (&facts, &info) {
+            (Err(f), _) => {
+                p class="note" { "The recording's details cannot be shown:" }
+                (failure_box(f))
+            }
+            (Ok(_), Some(i)) => {
+                dl class="facts" {
+                    dt { "Gateway" } dd { (i["gateway"].as_str().unwrap_or_default()) }
+                    dt { "Uploaded" } dd { (i["uploadedAt"].as_str().unwrap_or_default()) }
+                    dt { "Size" } dd { (i["size"].as_u64().unwrap_or_default()) " bytes" }
+                    dt { "SHA-256" } dd { code class="wrap" { (i["sha256"].as_str().unwrap_or_default()) } }
+                }
+            }
+            (Ok(_), None) => {
+                p class="note not-uploaded" role="status" {
+                    "ward-ca does not hold this recording: not uploaded yet (the gateway uploads it "
+                    "when the session ends, and again until ward-ca has it), or no such recording."
+                }
+            }
+        }
+        @if !missing {
+            link rel="stylesheet" href=(PLAYER_CSS);
+            p id="replay-status" class="error" role="alert" hidden { }
+            div id="replay" class="replay" data-cast={"/ui/recordings/" (segment(&id)) "/cast"}
+                aria-label="Session replay" {}
+            p class="hint" {
+                "Player: asciinema-player " (PLAYER_VERSION) " ("
+                a href=(PLAYER_LICENSE) { "Apache License 2.0" } "). Or: "
+                code { "ward recording get " (id) " > " (id) ".cast" } ", then "
+                code { "asciinema play " (id) ".cast" } "."
+            }
+            script src=(PLAYER_JS) {}
+            script src="/ui/assets/replay.js" {}
+        }
+    };
+    let mut resp = page::ok(&ctx, "Recording", body);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(REPLAY_CSP),
+    );
+    resp
+}
+
+/// `GET /ui/recordings/{id}/cast`: the cast as the signed-in caller may
+/// read it (`GET /v1/recordings/{id}`), or that route's JSON error.
+pub(crate) async fn cast(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let ctx = match Ctx::get(&st, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let max = usize::try_from(MAX_RECORDING_BYTES).unwrap_or(usize::MAX);
+    let reply = match ctx
+        .fetch(&format!("/v1/recordings/{}", segment(&id)), max)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return ctx.finish(e.into_response()),
+    };
+    let content_type = if reply.ok() {
+        RECORDING_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
+    ctx.finish(
+        (
+            reply.status,
+            [(header::CONTENT_TYPE, content_type)],
+            reply.body,
+        )
+            .into_response(),
+    )
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use crate::conn::ConnInfo;
 use crate::crypto::sha256_hex;
 use crate::error::ApiError;
 use crate::http::auth::{authenticate, Refusal};
-use crate::http::dispatch::{Dispatch, Failure};
+use crate::http::dispatch::{Dispatch, Failure, Reply};
 use crate::http::web::markup::{self as page, Form};
 use crate::http::web::redirect;
 use crate::service::caller::{user_arn, Caller, Identity};
@@ -347,6 +347,22 @@ impl Ctx {
             return Err(f);
         }
         reply.json().map_err(fail)
+    }
+
+    /// Calls a `GET` route as the signed-in caller and returns its reply
+    /// as is (status, bytes, content type), reading at most `max` bytes:
+    /// for routes whose answer is not JSON (a session recording).
+    pub async fn fetch(&self, path: &str, max: usize) -> Result<Reply, ApiError> {
+        self.api
+            .call_capped(
+                &self.caller,
+                self.conn.as_ref(),
+                Method::GET,
+                path,
+                None,
+                max,
+            )
+            .await
     }
 
     /// `resp` with the session cookie re-issued (idle timer restarted).
