@@ -162,7 +162,7 @@ mod tests {
                         mfa_authenticated_at: mfa,
                         principal_tags: &[],
                     };
-                    let extra = resource_tags([("env", *env)].into_iter());
+                    let extra = resource_tags([("env", *env)]);
                     let ctx = context(CONNECT, &facts, &crate::context::refs(&extra));
                     let req = Request::new(
                         who.clone(),

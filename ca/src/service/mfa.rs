@@ -577,7 +577,7 @@ pub(crate) async fn checked_at(
     let Some(d) = enabled_device(st, user).await? else {
         return Ok(Claim::NoCheck);
     };
-    if at > t || !d.enabled_at.is_some_and(|e| at >= e) {
+    if at > t || d.enabled_at.is_none_or(|e| at < e) {
         return Ok(Claim::NoCheck);
     }
     let hosts = {
