@@ -638,6 +638,24 @@ impl Decider {
         Verdict::deny(Some(user), why)
     }
 
+    /// Whether an MFA check can change any decision of `action` for `user`
+    /// from `cur`, on any target: [`ward_authz::mfa::may_require`] on the
+    /// user's compiled policies (through the cache), without a request —
+    /// for a caller that must ask for a code before it knows the target
+    /// (ward-gateway's ProxyJump login). Errs towards `true`; `false` for
+    /// a disabled user and for policies that do not assemble or compile,
+    /// whose every decision is a denial with its reason, code or not.
+    pub fn mfa_may_matter(&self, cur: &Arc<Current>, user: &SnapshotUser, action: &str) -> bool {
+        if !user.enabled {
+            return false;
+        }
+        let Ok(c) = self.compiled(cur, user) else {
+            return false;
+        };
+        let assembled = c.policies.assemble();
+        ward_authz::mfa::may_require(&assembled.set(), action)
+    }
+
     /// Records `v` as a `HostEvent` through the audit sink (an empty
     /// `facts.principal` is recorded as absent).
     pub fn record(&self, facts: &Facts<'_>, v: &Verdict) {

@@ -19,7 +19,9 @@
 //! - [`snapshot`]: a user's documents from a host snapshot (the agent's
 //!   login decisions and ward-ca's access map);
 //! - [`decide`]: ward-policy's evaluation, with the explanation computed
-//!   only on denial, and the password-change-only rule.
+//!   only on denial, and the password-change-only rule;
+//! - [`mfa`]: whether an MFA check can bear on a principal's decisions for
+//!   an action at all, from its policies alone (ward-gateway's login).
 //!
 //! This crate is pure: it does no I/O, reads no clock, starts no thread
 //! and has no async code. It does not know where attachments are stored,
@@ -29,6 +31,7 @@
 pub mod arn;
 pub mod context;
 mod decide;
+pub mod mfa;
 pub mod names;
 pub mod routes;
 pub mod set;

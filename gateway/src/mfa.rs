@@ -7,7 +7,9 @@
 //! decision comes back [`Outcome::MfaRequired`] ([`needed`]): in
 //! terminating mode `host:Login` for the account on the target the SSH
 //! user name names; in ProxyJump mode, where the target is named only
-//! later, `host:Connect` on any registered host. If so the first factor
+//! later, whether an MFA check can bear on `host:Connect` at all, read
+//! from the user's policies ([`Decider::mfa_may_matter`], the shared
+//! `ward_authz::mfa::may_require`). If so the first factor
 //! is held ([`Pending`]), the client is told to go on with
 //! keyboard-interactive (after a public key: a failure with partial
 //! success naming only `keyboard-interactive`; after a password: the
@@ -64,12 +66,17 @@ pub struct Pending {
     pub credential: Credential,
 }
 
-/// Whether `user`'s connection needs an MFA code: in terminating mode
-/// (`dest`), `host:Login` as the account on the target comes back
-/// [`Outcome::MfaRequired`]; in ProxyJump mode, `host:Connect` (`facts`)
-/// does on some registered host. Anything that cannot be decided here
-/// (no target, a denial) is left to the channel's decision, which
-/// refuses it with its reason.
+/// Whether `user`'s connection needs an MFA code. Terminating mode
+/// (`dest`): `host:Login` as the account on the target the SSH user name
+/// names comes back [`Outcome::MfaRequired`] (one decision, and none at
+/// all when no statement of the user's policies for `host:Login` looks at
+/// an MFA key). ProxyJump mode, where the target is named only later:
+/// some statement of the user's policies that may apply to `host:Connect`
+/// looks at `ward:MultiFactorAuthPresent` or `ward:MultiFactorAuthAge`
+/// ([`Decider::mfa_may_matter`], from the policies alone, not one
+/// decision per registered host; it errs towards asking). Anything that
+/// cannot be decided here (no target, a denial) is left to the channel's
+/// decision, which refuses it with its reason.
 pub fn needed(
     decider: &Decider,
     cur: &Arc<Current>,
@@ -77,40 +84,27 @@ pub fn needed(
     facts: &Facts<'_>,
     dest: Option<&Dest>,
 ) -> bool {
-    if !mentions_mfa(cur, user) {
-        return false;
-    }
     let Some(registry) = cur.snapshot.registry.as_deref() else {
         return false;
     };
-    let required = |facts: &Facts<'_>, host: &ward_protocol::host::RegisteredHost| {
-        let t = Target {
-            name: &host.name,
-            tags: &host.tags,
-        };
-        decider.decide_user_mfa(cur, user, facts, &t, None).outcome == Outcome::MfaRequired
-    };
     match dest {
-        Some(d) => match target::find(registry, &d.target, 22) {
-            Ok(host) => required(&login_facts(facts, &d.account), host),
-            Err(_) => false,
-        },
-        None => registry.iter().any(|h| required(facts, h)),
-    }
-}
-
-/// Whether any of `user`'s documents names an MFA condition key
-/// (`ward:MultiFactorAuth…`, in any case): only then can a decision come
-/// back [`Outcome::MfaRequired`], so the per-host decisions of a
-/// ProxyJump login are skipped for everyone else. Documents that cannot
-/// be assembled: `true` (the decision then says why not).
-fn mentions_mfa(cur: &Arc<Current>, user: &SnapshotUser) -> bool {
-    match ward_agent::decide::user_documents(&cur.snapshot, user) {
-        Ok(docs) => docs
-            .identity()
-            .chain(docs.boundary.iter())
-            .any(|d| d.to_ascii_lowercase().contains("multifactorauth")),
-        Err(_) => true,
+        Some(d) => {
+            if !decider.mfa_may_matter(cur, user, LOGIN) {
+                return false;
+            }
+            let Ok(host) = target::find(registry, &d.target, 22) else {
+                return false;
+            };
+            let t = Target {
+                name: &host.name,
+                tags: &host.tags,
+            };
+            decider
+                .decide_user_mfa(cur, user, &login_facts(facts, &d.account), &t, None)
+                .outcome
+                == Outcome::MfaRequired
+        }
+        None => decider.mfa_may_matter(cur, user, facts.action),
     }
 }
 

@@ -244,6 +244,59 @@ impl Statement {
     pub fn effect(&self) -> Effect {
         self.effect
     }
+
+    /// Whether the statement's `Action` (or `NotAction`) admits `action`
+    /// (any case): only then can it take part in deciding a request for
+    /// it, whatever the principal, resource and context.
+    pub fn may_apply_to(&self, action: &str) -> bool {
+        let lc = action.to_lowercase();
+        let hash = fnv1a(&lc);
+        // Action patterns take no policy variables: the context is unused.
+        let ctx = crate::Context::new();
+        let hit = self
+            .actions
+            .matchers
+            .iter()
+            .any(|m| m.matches(&lc, hash, &ctx));
+        hit != self.actions.not
+    }
+
+    /// Whether the statement can look at a context key for which `is_key`
+    /// is true: a condition on it, or a policy variable `${KEY}` (default
+    /// or not) in a condition value or a resource. `is_key` gets each key
+    /// normalised: lower case, `aws:` spelt `ward:`. Variables are read
+    /// from the document's text, so a `${…}` that a 2008-10-17 document
+    /// takes literally also counts (the answer errs towards `true`).
+    pub fn may_consult(&self, is_key: impl Fn(&str) -> bool) -> bool {
+        let in_text = |t: &str| variables_in(t).any(|k| is_key(&k));
+        self.conditions.iter().any(|c| {
+            is_key(&crate::context::normalise_key(&c.key_name))
+                || json_strings(&c.raw_values, &in_text)
+        }) || self
+            .resources
+            .as_ref()
+            .is_some_and(|r| r.raw.iter().any(|t| in_text(t)))
+    }
+}
+
+/// The keys named by `${…}` in `text`, normalised (the default after a
+/// comma dropped); an unclosed `${` ends the scan.
+fn variables_in(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split("${").skip(1).map_while(|rest| {
+        let inner = &rest[..rest.find('}')?];
+        let name = inner.split(',').next().unwrap_or(inner);
+        Some(crate::context::normalise_key(name))
+    })
+}
+
+/// Whether `f` holds for some string in `v`, at any depth.
+fn json_strings(v: &Json, f: &impl Fn(&str) -> bool) -> bool {
+    match v {
+        Json::String(s) => f(s),
+        Json::Array(a) => a.iter().any(|x| json_strings(x, f)),
+        Json::Object(o) => o.iter().any(|(k, x)| f(k) || json_strings(x, f)),
+        Json::Null | Json::Bool(_) | Json::Number(_) => false,
+    }
 }
 
 /// A validated, compiled policy document. Two policies are equal when they
@@ -1320,5 +1373,60 @@ mod tests {
             r,
             Policy::parse(&r.to_json().to_string(), PolicyKind::Trust).unwrap()
         );
+    }
+
+    #[test]
+    fn may_apply_to_reads_action_and_not_action() {
+        let st = |action: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow",{action},"Resource":"*"}}}}"#
+            );
+            Policy::parse(&doc, M).unwrap().statements()[0].clone()
+        };
+        for (action, connect) in [
+            (r#""Action":"host:Connect""#, true),
+            (r#""Action":"HOST:connect""#, true),
+            (r#""Action":"host:*""#, true),
+            (r#""Action":"*""#, true),
+            (r#""Action":"host:Con?ect""#, true),
+            (r#""Action":["iam:GetUser","host:C*"]"#, true),
+            (r#""Action":"host:Login""#, false),
+            (r#""NotAction":"host:Connect""#, false),
+            (r#""NotAction":"host:*""#, false),
+            (r#""NotAction":"iam:*""#, true),
+        ] {
+            assert_eq!(st(action).may_apply_to("host:Connect"), connect, "{action}");
+        }
+    }
+
+    #[test]
+    fn may_consult_finds_condition_keys_and_variables() {
+        let consults = |statement: &str| {
+            let doc = format!(r#"{{"Version":"2012-10-17","Statement":{{{statement}}}}}"#);
+            Policy::parse(&doc, M).unwrap().statements()[0]
+                .may_consult(|k| k == "ward:multifactorauthage")
+        };
+        let base = r#""Effect":"Allow","Action":"*""#;
+        assert!(consults(&format!(
+            r#"{base},"Resource":"*","Condition":{{"NumericLessThan":{{"ward:MultiFactorAuthAge":"60"}}}}"#
+        )));
+        // aws: spelling, any case, any operator.
+        assert!(consults(&format!(
+            r#"{base},"Resource":"*","Condition":{{"Null":{{"AWS:multifactorauthage":"true"}}}}"#
+        )));
+        // A variable in a condition value or a resource, with a default.
+        assert!(consults(&format!(
+            r#"{base},"Resource":"*","Condition":{{"StringEquals":{{"host:Principal":["x","${{aws:MultiFactorAuthAge, '1'}}"]}}}}"#
+        )));
+        assert!(consults(&format!(
+            r#"{base},"Resource":"arn:ward:host::*:host/${{ward:MultiFactorAuthAge}}""#
+        )));
+        // Other keys, other variables, an unclosed brace: no.
+        assert!(!consults(&format!(
+            r#"{base},"Resource":"arn:ward:host::*:host/${{ward:username}}","Condition":{{"Bool":{{"ward:MultiFactorAuthPresent":"true"}}}}"#
+        )));
+        assert!(!consults(&format!(r#"{base},"Resource":"*""#)));
+        let v: Vec<String> = variables_in("a${ward:X}b${ AWS:y ,'d'}c${open").collect();
+        assert_eq!(v, ["ward:x", "ward:y"]);
     }
 }

@@ -8,11 +8,14 @@
 //! `host:Login` for (user, target, account) from current policy with the
 //! facts the gateway reports (`host:Service` = `gateway`, the client's
 //! address, the authentication method) and refuses unknown and disabled
-//! users. The certificate lives at most [`GATEWAY_SESSION_TTL`] seconds, is
-//! pinned with `source-address` to the gateway's address as ward-ca sees it
-//! (the mTLS peer), carries no forwarding extensions, and is recorded in
-//! the inventory naming both the user (`user_id`, key id) and the gateway
-//! (`gateway`), with its audit event, before it is handed out.
+//! users. A reported MFA time (`mfaAuthenticatedAt`) must be one at which
+//! this very gateway had a code of the user's device checked
+//! (`mfa::checked_at`). The certificate lives at most
+//! [`GATEWAY_SESSION_TTL`] seconds, is pinned with `source-address` to the
+//! gateway's address as ward-ca sees it (the mTLS peer), carries no
+//! forwarding extensions, and is recorded in the inventory naming both the
+//! user (`user_id`, key id) and the gateway (`gateway`), with its audit
+//! event, before it is handed out.
 //!
 //! Key id and principals follow ward's user certificates (key id = the
 //! user's id; principals = the account and the user's name) so that a
@@ -35,6 +38,7 @@ use crate::error::ApiError;
 use crate::service::authz::{load_effective, system_grant};
 use crate::service::caller::{require_host, user_arn, Caller};
 use crate::service::certificates::authorities;
+use crate::service::mfa::Claim;
 use crate::state::{now, AppState, Shared};
 use crate::store::authority::{self, Signer};
 use crate::store::certs::{self, kind, CertRecord};
@@ -49,6 +53,11 @@ const MAX_TARGET: usize = 253;
 const BACKDATE: i64 = 30;
 /// The authentication methods a gateway may report.
 const METHODS: &[&str] = &["ssh-certificate", "ssh-key", "password"];
+/// The audit reason of an `mfaAuthenticatedAt` no code check matches.
+const NO_MFA_CHECK: &str = "no MFA check at mfaAuthenticatedAt";
+/// The audit reason of an `mfaAuthenticatedAt` whose code another host
+/// checked.
+const MFA_CHECKED_ELSEWHERE: &str = "MFA code at mfaAuthenticatedAt checked by another host";
 
 /// A local account name: 1–64 of `[A-Za-z0-9_.-]` (a trailing `$`
 /// allowed), not starting with `-`.
@@ -197,23 +206,33 @@ pub(crate) async fn issue(
         .await;
     }
 
-    // An MFA check the gateway reports: the user's device must have
-    // accepted a code then (a gateway cannot make one up for a user
-    // without a device, or after the last code accepted).
+    // An MFA check the gateway reports: this gateway must have had a code
+    // of the user's device checked at that very time (a gateway cannot
+    // make one up, nor borrow one another host or the API checked).
     let t = now();
     if let Some(at) = req.mfa_authenticated_at {
-        if !crate::service::mfa::checked_at(&st, &user, at, t).await? {
-            let mut d = base;
-            d["reason"] = "no MFA check at mfaAuthenticatedAt".into();
-            return refuse(
-                &st,
-                event(&caller, &resource, "Denied", d),
-                format!(
-                    "mfaAuthenticatedAt {at}: ward user {}'s MFA device accepted no code then",
-                    user.name
+        let (reason, message) =
+            match crate::service::mfa::checked_at(&st, &user, &host.id, at, t).await? {
+                Claim::Checked => (None, String::new()),
+                Claim::NoCheck => (
+                    Some(NO_MFA_CHECK),
+                    format!(
+                        "mfaAuthenticatedAt {at}: ward user {}'s MFA device accepted no code then",
+                        user.name
+                    ),
                 ),
-            )
-            .await;
+                Claim::OtherHost => (
+                    Some(MFA_CHECKED_ELSEWHERE),
+                    format!(
+                        "mfaAuthenticatedAt {at}: the MFA code ward user {} gave then was checked by another host, not by {}",
+                        user.name, host.name
+                    ),
+                ),
+            };
+        if let Some(reason) = reason {
+            let mut d = base;
+            d["reason"] = reason.into();
+            return refuse(&st, event(&caller, &resource, "Denied", d), message).await;
         }
     }
 

@@ -22,6 +22,9 @@
 //! answers with the time of the check; the host decides again with it.
 //! Besides the device's throttle, wrong codes count in a second scope per
 //! user + rhost (`hostmfa:USER@RHOST`, or `hostmfa:USER@local:HOST`).
+//! Each accepted host check is recorded (device, step, host, time), and a
+//! gateway's later claim of that time ([`checked_at`]) is honoured only
+//! for the host that made the check.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -545,24 +548,49 @@ pub async fn enabled_device(st: &AppState, user: &User) -> Result<Option<Device>
     store::of_user(&mut c, &user.id).await
 }
 
-/// Whether `user`'s enabled device accepted a code at `at` (Unix
-/// seconds, as `POST /v1/host/mfa/verify` answered; a gateway reports it
-/// for its one-session certificate): `at` is not after `t`, not before
-/// the device was enabled, and the device has accepted a step at least
-/// as late as the earliest one a check at `at` could accept. A user
-/// without a device: `false`.
+/// What ward-ca knows of an MFA check a host claims to have made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The claiming host checked a code of the user's device then.
+    Checked,
+    /// No host check of the user's current device at that time (no
+    /// device, a time after now or before the device was enabled, or a
+    /// code checked by the API rather than a host).
+    NoCheck,
+    /// A code of the device was checked then, by another host only.
+    OtherHost,
+}
+
+/// Whether host `host_id` checked a code of `user`'s enabled device at
+/// `at` (Unix seconds, exactly as `POST /v1/host/mfa/verify` answered it;
+/// a gateway reports it for its one-session certificate): `at` is not
+/// after `t`, not before the device was enabled, and a check the route
+/// recorded for the device at `at` was made by this host. A code another
+/// host (a PAM host, another gateway) checked cannot be borrowed.
 pub(crate) async fn checked_at(
     st: &AppState,
     user: &User,
+    host_id: &str,
     at: i64,
     t: i64,
-) -> Result<bool, ApiError> {
+) -> Result<Claim, ApiError> {
     let Some(d) = enabled_device(st, user).await? else {
-        return Ok(false);
+        return Ok(Claim::NoCheck);
     };
-    Ok(at <= t
-        && d.enabled_at.is_some_and(|e| at >= e)
-        && d.last_step >= totp::step_of(at) + d.drift - WINDOW)
+    if at > t || d.enabled_at.is_none_or(|e| at < e) {
+        return Ok(Claim::NoCheck);
+    }
+    let hosts = {
+        let mut c = st.store.pool().acquire().await?;
+        store::hosts_checked_at(&mut c, &d.id, at).await?
+    };
+    Ok(if hosts.iter().any(|h| h == host_id) {
+        Claim::Checked
+    } else if hosts.is_empty() {
+        Claim::NoCheck
+    } else {
+        Claim::OtherHost
+    })
 }
 
 fn wrong_code() -> ApiError {
@@ -608,50 +636,80 @@ pub(crate) async fn check_device(
     code: &str,
     source_ip: &str,
 ) -> Result<i64, ApiError> {
+    Ok(check_step(st, action, principal, d, code, source_ip)
+        .await?
+        .0)
+}
+
+/// [`check_device`], also answering the time step the code was of.
+async fn check_step(
+    st: &AppState,
+    action: &str,
+    principal: &str,
+    d: &Device,
+    code: &str,
+    source_ip: &str,
+) -> Result<(i64, i64), ApiError> {
     let t = now();
     reserve(st, d, t).await?;
     let key = seed(st, d)?;
     let center = totp::step_of(t) + d.drift;
     let found = totp::find_step(&key, code, center - WINDOW, center + WINDOW, d.last_step);
     let mut c = st.store.pool().acquire().await?;
-    let accepted = match found {
-        Some(s) => store::accept_step(&mut c, &d.id, s, None).await?,
-        None => false,
+    let step = match found {
+        Some(s) if store::accept_step(&mut c, &d.id, s, None).await? => s,
+        _ => {
+            drop(c);
+            let why = if found.is_some() {
+                "code already used"
+            } else {
+                "wrong code"
+            };
+            failed(st, action, principal, d, t, source_ip, why).await?;
+            return Err(wrong_code());
+        }
     };
-    if !accepted {
-        drop(c);
-        let why = if found.is_some() {
-            "code already used"
-        } else {
-            "wrong code"
-        };
-        failed(st, action, principal, d, t, source_ip, why).await?;
-        return Err(wrong_code());
-    }
     iam::clear_failures(&mut c, &scope(d), t, st.config.passwords.lockout_seconds).await?;
-    Ok(t)
+    Ok((t, step))
+}
+
+/// A code a host had checked: when (the time the host is answered),
+/// which time step, of which device.
+#[derive(Clone, Debug)]
+pub struct HostCheck {
+    /// Unix seconds.
+    pub at: i64,
+    /// The TOTP step the code was of.
+    pub step: i64,
+    /// The device's id.
+    pub device_id: String,
 }
 
 /// The second-factor check of a host (`POST /v1/host/mfa/verify`): `code`
 /// must be the current, unused code of the device enabled for `user`.
-/// Returns the time of the check (Unix seconds), which the host uses as
+/// Returns the check: its time (Unix seconds) is what the host uses as
 /// `mfa_authenticated_at` for the decision it asked about (and nothing
-/// else: no session is created). A user without a device gets the same
-/// 403 as a wrong code. The device's throttle and single-use rule are
-/// those of logins; wrong codes are audited as `host:VerifyMfa` by
-/// `host_arn`.
+/// else: no session is created); the caller records which host made it.
+/// A user without a device gets the same 403 as a wrong code. The
+/// device's throttle and single-use rule are those of logins; wrong codes
+/// are audited as `host:VerifyMfa` by `host_arn`.
 pub async fn verify_for_host(
     st: &AppState,
     user: &User,
     code: &str,
     host_arn: &str,
     source_ip: &str,
-) -> Result<i64, ApiError> {
+) -> Result<HostCheck, ApiError> {
     check_code("code", code)?;
     let Some(d) = enabled_device(st, user).await? else {
         return Err(wrong_code());
     };
-    check_device(st, HOST_VERIFY, host_arn, &d, code, source_ip).await
+    let (at, step) = check_step(st, HOST_VERIFY, host_arn, &d, code, source_ip).await?;
+    Ok(HostCheck {
+        at,
+        step,
+        device_id: d.id,
+    })
 }
 
 /// The audit action of API-side code checks.
@@ -663,7 +721,9 @@ const HOST_VERIFY: &str = ward_protocol::host::EVENT_VERIFY_MFA;
 /// for `userName`, throttled also per user + rhost (reserved before
 /// anything is looked up; an unknown or disabled user and a user without
 /// a device count as wrong codes there, with the same 403). Every outcome
-/// but a throttled one is audited as `host:VerifyMfa`.
+/// but a throttled one is audited as `host:VerifyMfa`; an accepted code is
+/// recorded with this host's id in the same transaction as its audit
+/// event ([`checked_at`] holds gateways to it).
 pub(crate) async fn host_verify(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -731,12 +791,14 @@ pub(crate) async fn host_verify(
     };
     let g = system_grant(HOST_VERIFY, &resource);
     match result {
-        Ok(at) => {
+        Ok(check) => {
             let mut m = st.store.mutation(&g).await?.without_iam_change();
             iam::clear_failures(&mut m.tx, &source_scope, t, pw.lockout_seconds).await?;
+            store::record_host_check(&mut m.tx, &check.device_id, check.step, &host.id, check.at)
+                .await?;
             m.commit(&event("Allowed", "")).await?;
             Ok(Json(MfaVerified {
-                mfa_authenticated_at: at,
+                mfa_authenticated_at: check.at,
             }))
         }
         Err(e @ ApiError::RetryLater { .. }) => {

@@ -2,6 +2,9 @@
 //! TOTP seed, enabled for one user (at most one device per user), and the
 //! last time step accepted, advanced only forwards by one conditional
 //! UPDATE so that a code is accepted once however many requests race.
+//! `mfa_host_checks` records which host verified each code a host checked
+//! (device, step, host id, time of the check), so that a gateway's claim
+//! of an MFA time can be held to a check that gateway made.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -163,7 +166,8 @@ pub async fn accept_step(
     Ok(res.rows_affected() == 1)
 }
 
-/// Unassigns a user's device (it stays, unassigned, until deleted).
+/// Unassigns a user's device (it stays, unassigned, until deleted) and
+/// forgets which hosts checked its codes.
 pub async fn deactivate(c: &mut AnyConnection, id: &str, user_id: &str) -> Result<bool, ApiError> {
     let res = sqlx::query(
         "UPDATE mfa_devices SET user_id = NULL, enabled_at = NULL WHERE id = $1 AND user_id = $2",
@@ -172,14 +176,72 @@ pub async fn deactivate(c: &mut AnyConnection, id: &str, user_id: &str) -> Resul
     .bind(user_id)
     .execute(&mut *c)
     .await?;
-    Ok(res.rows_affected() == 1)
+    if res.rows_affected() != 1 {
+        return Ok(false);
+    }
+    forget_host_checks(c, id).await?;
+    Ok(true)
 }
 
-/// Deletes an unassigned device; false if it is assigned or gone.
+/// Deletes an unassigned device (and any host checks of it); false if it
+/// is assigned or gone.
 pub async fn delete_unassigned(c: &mut AnyConnection, id: &str) -> Result<bool, ApiError> {
     let res = sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id IS NULL")
         .bind(id)
         .execute(&mut *c)
         .await?;
-    Ok(res.rows_affected() == 1)
+    if res.rows_affected() != 1 {
+        return Ok(false);
+    }
+    forget_host_checks(c, id).await?;
+    Ok(true)
+}
+
+async fn forget_host_checks(c: &mut AnyConnection, device_id: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM mfa_host_checks WHERE device_id = $1")
+        .bind(device_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Records that host `host_id` verified device `device_id`'s code of time
+/// step `step` at `at` (Unix seconds, the time the host was answered).
+pub async fn record_host_check(
+    c: &mut AnyConnection,
+    device_id: &str,
+    step: i64,
+    host_id: &str,
+    at: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO mfa_host_checks (device_id, step, host_id, checked_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(device_id)
+    .bind(step)
+    .bind(host_id)
+    .bind(at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The ids of the hosts that verified a code of device `device_id` at `at`
+/// (several hosts may each have checked one of its codes in one second).
+pub async fn hosts_checked_at(
+    c: &mut AnyConnection,
+    device_id: &str,
+    at: i64,
+) -> Result<Vec<String>, ApiError> {
+    let rows =
+        sqlx::query("SELECT host_id FROM mfa_host_checks WHERE device_id = $1 AND checked_at = $2")
+            .bind(device_id)
+            .bind(at)
+            .fetch_all(&mut *c)
+            .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(r.try_get(0)?);
+    }
+    Ok(out)
 }
