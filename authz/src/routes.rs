@@ -104,6 +104,22 @@ pub const ROUTES: &[Route] = &[
         "sts:GetCallerIdentity",
         "the caller's own ARN",
     ),
+    // The account root's own dashboard sessions (root only; no policy
+    // grants these to anyone else).
+    r(
+        "GET",
+        "/v1/root/sessions",
+        Signed,
+        "ward:ListRootSessions",
+        "arn:ward:iam::{account}:root",
+    ),
+    r(
+        "POST",
+        "/v1/root/sessions/sign-out-others",
+        Signed,
+        "ward:SignOutOtherRootSessions",
+        "arn:ward:iam::{account}:root",
+    ),
     // Users.
     r("POST", "/v1/users", Signed, "iam:CreateUser", USER),
     r("GET", "/v1/users", Signed, "iam:ListUsers", USERS),
@@ -1030,6 +1046,9 @@ mod tests {
             // Granted to enrolled gateways only; ward-ca decides the
             // user's host:Login itself.
             "host:GatewaySessionCertificate",
+            // Granted to the account root only (its own sessions).
+            "ward:ListRootSessions",
+            "ward:SignOutOtherRootSessions",
         ];
         for r in ROUTES {
             for a in r.action.split(" / ") {
