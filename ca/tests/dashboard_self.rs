@@ -596,7 +596,7 @@ fn mfa_qr_code_decodes_to_the_uri_and_devices_not_enabled_are_listed_to_enable_o
                 .map(|d| d["serialNumber"].as_str().unwrap().to_owned())
                 .collect()
         };
-        assert_eq!(listed(&s), [serial.clone()]);
+        assert_eq!(listed(&s), vec![serial]);
 
         // Enabled from the list with two consecutive codes: no longer listed.
         let now = totp::step_of(unix_now());
