@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | `POST /v1/login` (no auth) | `sts:GetSessionToken` | [`LoginRequest`] → [`Credentials`] |
 //! | `GET /v1/whoami` | `sts:GetCallerIdentity` | → [`CallerIdentity`] |
+//! | `GET /v1/root/sessions` | `ward:ListRootSessions` (root only) | → [`RootSessionList`] |
+//! | `POST /v1/root/sessions/sign-out-others` | `ward:SignOutOtherRootSessions` (root only) | → [`RootSessionsEnded`] |
 //! | `POST /v1/users` | `iam:CreateUser` | [`CreateUser`] → [`User`] |
 //! | `GET /v1/users?pathPrefix&marker&maxItems` | `iam:ListUsers` | → [`UserList`] |
 //! | `GET /v1/users/{name}` | `iam:GetUser` | → [`User`] |
