@@ -105,6 +105,22 @@ pub const ROUTES: &[Route] = &[
         "sts:GetCallerIdentity",
         "the caller's own ARN",
     ),
+    // The account root's own dashboard sessions (root only; no policy
+    // grants these to anyone else).
+    r(
+        "GET",
+        "/v1/root/sessions",
+        Signed,
+        "ward:ListRootSessions",
+        "arn:ward:iam::{account}:root",
+    ),
+    r(
+        "POST",
+        "/v1/root/sessions/sign-out-others",
+        Signed,
+        "ward:SignOutOtherRootSessions",
+        "arn:ward:iam::{account}:root",
+    ),
     // Users.
     r("POST", "/v1/users", Signed, "iam:CreateUser", USER),
     r("GET", "/v1/users", Signed, "iam:ListUsers", USERS),
@@ -1052,6 +1068,9 @@ mod tests {
             "host:GatewaySessionCertificate",
             // Granted to the gateway that reported the recorded session.
             "host:UploadRecording",
+            // Granted to the account root only (its own sessions).
+            "ward:ListRootSessions",
+            "ward:SignOutOtherRootSessions",
         ];
         for r in ROUTES {
             for a in r.action.split(" / ") {

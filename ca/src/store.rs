@@ -110,6 +110,10 @@ pub struct Store {
     /// The audit chain key; set by [`Store::keyed`]. Without it nothing
     /// can be written (fail closed).
     chain_key: Option<AuditChainKey>,
+    /// Generation reads that went to the database (PostgreSQL's
+    /// [`Store::generation`]; SQLite's are an atomic load and not
+    /// counted): `ward_store_generation_reads_total`.
+    generation_reads: Arc<AtomicU64>,
 }
 
 pub use crate::config::StoreTimeouts;
@@ -450,6 +454,7 @@ impl Store {
             local_generation: Arc::new(AtomicU64::new(0)),
             changed: Arc::new(tokio::sync::Notify::new()),
             chain_key: None,
+            generation_reads: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -565,6 +570,7 @@ impl Store {
         match self.backend {
             Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
             Backend::Postgres => {
+                self.generation_reads.fetch_add(1, Ordering::Relaxed);
                 let row = sqlx::query("SELECT iam_seq FROM audit_head WHERE id = 1")
                     .fetch_one(&self.pool)
                     .await?;
@@ -581,12 +587,24 @@ impl Store {
         match self.backend {
             Backend::Sqlite => Ok(self.local_generation.load(Ordering::Acquire)),
             Backend::Postgres => {
+                self.generation_reads.fetch_add(1, Ordering::Relaxed);
                 let row = sqlx::query("SELECT iam_seq FROM audit_head WHERE id = 1")
                     .fetch_one(&mut *c)
                     .await?;
                 Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
             }
         }
+    }
+
+    /// `/metrics` lines of the store: how many generation reads went to
+    /// the database.
+    pub fn render_metrics(&self) -> String {
+        format!(
+            "# HELP ward_store_generation_reads_total Generation reads sent to the database (PostgreSQL).\n\
+             # TYPE ward_store_generation_reads_total counter\n\
+             ward_store_generation_reads_total {}\n",
+            self.generation_reads.load(Ordering::Relaxed)
+        )
     }
 
     /// Signalled after each local commit that moves `audit_head.iam_seq`.

@@ -531,3 +531,113 @@ fn bad_matrices_get_a_400_naming_the_field() {
     );
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// A caller with no simulate permission asking for 1,000 rows: every row
+/// is marked not visible with the denial's explanation, and the call
+/// writes one denial audit record (the count and the first names), not
+/// one a row. On PostgreSQL the generation is read a bounded number of
+/// times per call, not once a row (`ward_store_generation_reads_total`).
+#[test]
+fn hidden_rows_of_one_call_are_one_denial_record_and_one_generation_read() {
+    for s in servers() {
+        fixture(&s);
+        let root = s.root();
+        let mapper = common::user_with_policy(
+            &s,
+            &root,
+            "mapper",
+            r#"{"Effect":"Allow","Action":"host:ListHosts","Resource":"*"}"#,
+        );
+        let names: Vec<String> = ["alice", "hank"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((0..998).map(|i| format!("ghost-{i:04}")))
+            .collect();
+        assert_eq!(names.len(), 1000);
+        let denials = |s: &Server| -> Vec<Value> {
+            let r = s.call(
+                &root,
+                "GET",
+                "/v1/audit/events?action=iam%3ASimulatePrincipalPolicy&limit=1000&user=mapper",
+                None,
+            );
+            r.ok()["events"].as_array().cloned().unwrap()
+        };
+        assert!(denials(&s).is_empty());
+        let pg = s.db_url.is_some();
+        let reads_before = pg.then(|| s.metric("ward_store_generation_reads_total"));
+        let m = matrix(
+            &s,
+            &mapper,
+            json!({"accounts": ["ops"], "userNames": names}),
+        )
+        .ok()
+        .clone();
+        let reads = reads_before.map(|b| s.metric("ward_store_generation_reads_total") - b);
+        let rows = m["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1000, "{m}");
+        for (r, n) in rows.iter().zip(&names) {
+            assert_eq!(r["userName"], n.as_str(), "{r}");
+            assert_eq!(r["visible"], false, "{r}");
+            assert!(r.get("cells").is_none(), "{r}");
+            let msg = r["message"].as_str().unwrap();
+            assert!(msg.contains("iam:SimulatePrincipalPolicy"), "{r}");
+        }
+        // Exactly one denial record for the whole call.
+        let ev = denials(&s);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        let e = &ev[0];
+        assert_eq!(e["decision"], "ImplicitlyDenied", "{e}");
+        assert_eq!(e["detail"]["denied"], 1000, "{e}");
+        let first: Vec<&str> = e["detail"]["firstNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(first.len(), 20, "{e}");
+        assert_eq!(
+            first,
+            names[..20].iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        if let Some(reads) = reads {
+            eprintln!("PostgreSQL generation reads for one 1,000-row matrix call: {reads}");
+            // Authentication, host:ListHosts and the rows: a handful, where
+            // reading it per row made it more than 1,000.
+            assert!(reads < 20, "{reads} generation reads for one matrix call");
+        }
+        // A caller allowed some rows: one record for the rest, and the
+        // allowed rows decided as before.
+        let viewer = common::user_with_policy(
+            &s,
+            &root,
+            "viewer",
+            r#"{"Effect":"Allow","Action":"host:ListHosts","Resource":"*"},
+               {"Effect":"Allow","Action":"iam:SimulatePrincipalPolicy","Resource":"arn:ward:iam::*:user/team/*"}"#,
+        );
+        let m = matrix(
+            &s,
+            &viewer,
+            json!({"accounts": ["ops"], "userNames": ["alice", "hank", "bob"]}),
+        )
+        .ok()
+        .clone();
+        let vis: Vec<bool> = m["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["visible"].as_bool().unwrap())
+            .collect();
+        assert_eq!(vis, [false, true, false], "{m}");
+        let r = s.call(
+            &root,
+            "GET",
+            "/v1/audit/events?action=iam%3ASimulatePrincipalPolicy&limit=1000&user=viewer",
+            None,
+        );
+        let ev = r.ok()["events"].as_array().cloned().unwrap();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["detail"]["denied"], 2, "{ev:?}");
+        assert_eq!(ev[0]["detail"]["firstNames"], json!(["alice", "bob"]));
+    }
+}

@@ -818,3 +818,118 @@ fn the_audit_page_filters_pages_verifies_the_chain_and_shows_the_checkpoint() {
         assert!(p.body.contains("audit:ListEvents"), "{}", p.body);
     }
 }
+
+/// Root sees its open sessions (signed in, last seen, source, browser) and
+/// ends every other one: the other's cookie is refused at once, the end is
+/// audited, and no one else — not even a user allowed `*` — may list or
+/// end root's sessions.
+#[test]
+fn root_sees_its_sessions_and_signs_out_everywhere_else() {
+    for s in servers() {
+        let out = set_root_password(&s, ROOT_PASSWORD);
+        assert!(out.status.success(), "{out:?}");
+        let a = sign_in_root(&s);
+        let b = sign_in_root(&s);
+        assert_eq!(web(&s, "GET", "/ui/", Some(&b), None).status, 200);
+        let listed = |s: &Server| -> Vec<serde_json::Value> {
+            s.call(&s.root(), "GET", "/v1/root/sessions", None).ok()["sessions"]
+                .as_array()
+                .cloned()
+                .unwrap()
+        };
+        let sessions = listed(&s);
+        assert_eq!(sessions.len(), 2, "{sessions:?}");
+        for x in &sessions {
+            assert_eq!(x["sourceIp"], "127.0.0.1", "{x}");
+            assert!(x["userAgent"].as_str().unwrap().starts_with("curl/"), "{x}");
+            assert!(x["created"].as_str().is_some() && x["lastSeen"].as_str().is_some());
+            // Signed with root's access key, not a session: none is current.
+            assert_eq!(x["current"], false, "{x}");
+        }
+        let (a_id, b_id) = (
+            sessions[0]["id"].as_str().unwrap().to_owned(),
+            sessions[1]["id"].as_str().unwrap().to_owned(),
+        );
+        // The page: both sessions, this one marked, the browser shown.
+        let p = web(&s, "GET", "/ui/sessions", Some(&a), None);
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            p.body.contains(&a_id) && p.body.contains(&b_id),
+            "{}",
+            p.body
+        );
+        assert_eq!(p.body.matches("(this session)").count(), 1, "{}", p.body);
+        let i = p.body.find(&a_id).unwrap();
+        assert!(
+            p.body[i..].starts_with(&format!("{a_id}</code> <strong")),
+            "{}",
+            p.body
+        );
+        assert!(p.body.contains("curl/"), "{}", p.body);
+        assert!(p.body.contains("Sign out everywhere else"), "{}", p.body);
+        let csrf = p.csrf();
+
+        // Without the CSRF token: refused, nothing ended.
+        let p = web(
+            &s,
+            "POST",
+            "/ui/sessions",
+            Some(&a),
+            Some(&enc(&[("op", "sign-out-others")])),
+        );
+        assert_eq!(p.status, 403, "{}", p.body);
+        assert_eq!(listed(&s).len(), 2);
+
+        // No one else may see or end root's sessions, whatever its policy.
+        let admin = common::user_with_policy(
+            &s,
+            &s.root(),
+            "admin",
+            r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#,
+        );
+        let r = s.call(&admin, "GET", "/v1/root/sessions", None);
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(
+            r.body.to_string().contains("only the account root"),
+            "{}",
+            r.body
+        );
+        let r = s.call(&admin, "POST", "/v1/root/sessions/sign-out-others", None);
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(listed(&s).len(), 2);
+        let denied = audit(&s, "ward:SignOutOtherRootSessions");
+        assert_eq!(denied.len(), 1, "{denied:?}");
+        assert_eq!(denied[0]["decision"], "ExplicitlyDenied", "{denied:?}");
+
+        // Sign out everywhere else: b's cookie is refused, a's still works.
+        let p = web(
+            &s,
+            "POST",
+            "/ui/sessions",
+            Some(&a),
+            Some(&enc(&[("op", "sign-out-others"), ("csrf", &csrf)])),
+        );
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("1 session(s) ended"), "{}", p.body);
+        assert!(p.body.contains("No other session is open"), "{}", p.body);
+        let p = web(&s, "GET", "/ui/", Some(&b), None);
+        assert_eq!(
+            (p.status, p.header("location")),
+            (303, Some("/ui/login")),
+            "{}",
+            p.body
+        );
+        assert_eq!(web(&s, "GET", "/ui/", Some(&a), None).status, 200);
+        let left = listed(&s);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0]["id"], a_id.as_str());
+        let ended = audit(&s, "ward:SignOutOtherRootSessions");
+        assert_eq!(ended.len(), 2, "{ended:?}");
+        assert_eq!(ended[1]["decision"], "Allowed", "{ended:?}");
+        assert_eq!(
+            ended[1]["detail"]["sessionsEnded"],
+            serde_json::json!([b_id])
+        );
+        assert_eq!(ended[1]["detail"]["kept"], a_id.as_str());
+    }
+}

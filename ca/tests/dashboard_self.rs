@@ -498,3 +498,133 @@ fn recordings_are_listed_from_the_audit_log_and_policy_versions_diffed_inertly()
 
 /// A payload without spaces (the gateway's reason is split on them).
 const XSS_WORD: &str = "<svg/onload=alert(1)>";
+
+/// The QR code on a page, rasterised by a real SVG renderer (resvg) and
+/// read back by a real QR decoder (rqrr): the text it encodes.
+fn decode_qr(body: &str) -> String {
+    let start = body.find("<svg").expect("no inline SVG on the page");
+    let end = start + body[start..].find("</svg>").expect("unterminated SVG") + 6;
+    let svg = &body[start..end];
+    let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).unwrap();
+    let size = tree.size().to_int_size();
+    let scale = 2.0;
+    let (w, h) = (size.width() * 2, size.height() * 2);
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).unwrap();
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    let px = pixmap.data();
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+        px[(y * w as usize + x) * 4]
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code expected");
+    grids[0].decode().unwrap().1
+}
+
+const MFA_LISTER: &str = r#"{"Effect":"Allow","Action":["iam:CreateVirtualMFADevice",
+    "iam:EnableMFADevice","iam:ListMFADevices","iam:ListVirtualMFADevices",
+    "iam:DeactivateMFADevice","iam:DeleteVirtualMFADevice"],"Resource":"*"}"#;
+
+#[test]
+fn mfa_qr_code_decodes_to_the_uri_and_devices_not_enabled_are_listed_to_enable_or_delete() {
+    for s in servers() {
+        let root = s.root();
+        user_with_password(&s, "carol", MFA_LISTER);
+        user_with_password(&s, "bob", MFA_SELF);
+        let cookie = sign_in(&s, "carol");
+        let page = web(&s, "GET", "/ui/mfa", Some(&cookie), None, &[]);
+        assert!(page.body.contains("Devices created but not enabled"));
+        assert!(
+            page.body.contains("None: every virtual MFA device"),
+            "{}",
+            page.body
+        );
+        let csrf = page.csrf();
+        let op = |fields: &[(&str, &str)]| {
+            let mut all = vec![("csrf", csrf.as_str())];
+            all.extend_from_slice(fields);
+            web(&s, "POST", "/ui/mfa", Some(&cookie), Some(&enc(&all)), &[])
+        };
+
+        // Created: the otpauth URI as a QR code, which decodes to it.
+        let p = op(&[("op", "create"), ("device", "carol-phone")]);
+        assert_eq!(p.status, 200, "{}", p.body);
+        let uri = unescape(text_after(&p.body, "id=\"mfa-uri\">"));
+        assert!(uri.starts_with("otpauth://totp/ward%3Acarol"), "{uri}");
+        assert!(p.body.contains("id=\"mfa-qr\""), "{}", p.body);
+        assert_eq!(decode_qr(&p.body), uri);
+        let secret = text_after(&p.body, "id=\"mfa-secret\">").to_owned();
+        let seed = totp::base32_decode(&secret).unwrap();
+
+        // Left without enabling it: listed on the next visit (without its
+        // seed or QR code), with enable and delete.
+        let p = web(&s, "GET", "/ui/mfa", Some(&cookie), None, &[]);
+        assert!(!p.body.contains(&secret), "the seed was shown twice");
+        assert!(!p.body.contains("<svg"), "the QR code was shown twice");
+        let serial = format!("arn:ward:iam::{}:mfa/carol-phone", s.account);
+        assert!(p.body.contains(&serial), "{}", p.body);
+        assert!(p.body.contains("Enable carol-phone for me"), "{}", p.body);
+        assert!(p.body.contains("Delete carol-phone"), "{}", p.body);
+        // Another's stray device is listed too (by policy), and deleted here.
+        s.call(
+            &root,
+            "POST",
+            "/v1/mfa-devices",
+            Some(r#"{"virtualMfaDeviceName":"stray-token"}"#),
+        )
+        .ok();
+        let p = web(&s, "GET", "/ui/mfa", Some(&cookie), None, &[]);
+        assert!(p.body.contains("Delete stray-token"), "{}", p.body);
+        let p = op(&[("op", "delete"), ("device", "stray-token")]);
+        assert_eq!(p.status, 303, "{}", p.body);
+        s.call(&root, "DELETE", "/v1/mfa-devices/stray-token", None)
+            .err(404, "NoSuchEntity");
+        let listed = |s: &Server| -> Vec<String> {
+            s.call(
+                &root,
+                "GET",
+                "/v1/mfa-devices?assignmentStatus=Unassigned",
+                None,
+            )
+            .ok()["virtualMfaDevices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["serialNumber"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(listed(&s), vec![serial]);
+
+        // Enabled from the list with two consecutive codes: no longer listed.
+        let now = totp::step_of(unix_now());
+        let good = [totp::code_at(&seed, now - 1), totp::code_at(&seed, now)];
+        let p = op(&[
+            ("op", "enable"),
+            ("device", "carol-phone"),
+            ("code1", &good[0]),
+            ("code2", &good[1]),
+        ]);
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert!(listed(&s).is_empty());
+        let p = web(&s, "GET", "/ui/mfa", Some(&cookie), None, &[]);
+        assert!(!p.body.contains("Enable carol-phone for me"), "{}", p.body);
+
+        // Someone whom policy does not allow the list: the denial, explained.
+        s.call(
+            &root,
+            "POST",
+            "/v1/mfa-devices",
+            Some(r#"{"virtualMfaDeviceName":"other-token"}"#),
+        )
+        .ok();
+        let bob = sign_in(&s, "bob");
+        let p = web(&s, "GET", "/ui/mfa", Some(&bob), None, &[]);
+        assert!(p.body.contains("iam:ListVirtualMFADevices"), "{}", p.body);
+        assert!(p.body.contains("AccessDenied"), "{}", p.body);
+        assert!(!p.body.contains("Delete other-token"), "{}", p.body);
+    }
+}

@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | `POST /v1/login` (no auth) | `sts:GetSessionToken` | [`LoginRequest`] → [`Credentials`] |
 //! | `GET /v1/whoami` | `sts:GetCallerIdentity` | → [`CallerIdentity`] |
+//! | `GET /v1/root/sessions` | `ward:ListRootSessions` (root only) | → [`RootSessionList`] |
+//! | `POST /v1/root/sessions/sign-out-others` | `ward:SignOutOtherRootSessions` (root only) | → [`RootSessionsEnded`] |
 //! | `POST /v1/users` | `iam:CreateUser` | [`CreateUser`] → [`User`] |
 //! | `GET /v1/users?pathPrefix&marker&maxItems` | `iam:ListUsers` | → [`UserList`] |
 //! | `GET /v1/users/{name}` | `iam:GetUser` | → [`User`] |
@@ -1396,6 +1398,43 @@ pub struct MfaDevice {
 pub struct MfaDeviceList {
     /// At most one.
     pub mfa_devices: Vec<MfaDevice>,
+}
+
+/// One of the account root's open dashboard sessions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RootSession {
+    /// `ASIA…`, the session's id (as its audit records name it).
+    pub id: String,
+    /// RFC 3339: signed in.
+    pub created: String,
+    /// RFC 3339: last request seen (kept to the minute).
+    pub last_seen: String,
+    /// RFC 3339: when it ends at the latest.
+    pub expires: String,
+    /// Where it signed in from.
+    pub source_ip: String,
+    /// The browser's `User-Agent` at sign-in (cut to 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// `GET /v1/root/sessions`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RootSessionList {
+    /// Open sessions, oldest first.
+    pub sessions: Vec<RootSession>,
+}
+
+/// `POST /v1/root/sessions/sign-out-others`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RootSessionsEnded {
+    /// The sessions ended (every one but the caller's).
+    pub ended: Vec<String>,
 }
 
 // ---- roles and temporary credentials (issue #14) ----------------------

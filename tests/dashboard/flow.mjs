@@ -204,9 +204,12 @@ try {
   const seed = (await page.locator("#mfa-secret").textContent()).trim();
   assert.match(seed, /^[A-Z2-7]{32}$/);
   assert.match(await page.locator("#mfa-uri").textContent(), /^otpauth:\/\/totp\//);
+  assert.ok(await page.locator("#mfa-qr svg").isVisible(), "the seed's QR code is not shown");
   await shot(page, "08b-mfa-seed-once");
   await page.goto(base + "/ui/mfa");
   assert.equal((await page.content()).includes(seed), false, "the seed is shown again");
+  // Not enabled: listed, to enable or delete.
+  await page.getByRole("button", { name: "Delete admin-phone" }).waitFor();
   await page.getByRole("link", { name: "SSH keys", exact: true }).click();
   await page.getByText("No SSH keys.").waitFor();
 

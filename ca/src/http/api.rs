@@ -26,6 +26,14 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub fn api() -> Router<Shared> {
     Router::new()
         .route("/v1/whoami", get(whoami))
+        .route(
+            "/v1/root/sessions",
+            get(crate::service::root_login::list_sessions),
+        )
+        .route(
+            "/v1/root/sessions/sign-out-others",
+            post(crate::service::root_login::sign_out_others),
+        )
         .route("/v1/users", post(create_user).get(list_users))
         .route(
             "/v1/users/{name}",

@@ -257,7 +257,13 @@ async fn authenticate_inner(
             let r = crate::store::root_login::session_by_token_hash(&mut c, &hash)
                 .await?
                 .ok_or_else(bad_token)?;
-            return root_session_caller(&account, r, source_ip, secure);
+            let caller = root_session_caller(&account, r.clone(), source_ip, secure)?;
+            // Root's session list shows when each was last used.
+            let t = now();
+            if t - r.last_seen >= crate::store::root_login::SEEN_GRANULARITY {
+                crate::store::root_login::seen(&mut c, &r.id, t).await?;
+            }
+            return Ok(caller);
         };
         if s.expires_at <= now() {
             return Err(ApiError::Unauthenticated {

@@ -156,7 +156,9 @@ async fn metrics(State(st): State<Shared>, req: Request) -> Response {
     }
     (
         [("content-type", "text/plain; version=0.0.4")],
-        st.metrics.render() + &crate::service::host_sync::render_metrics(&st.host_sync),
+        st.metrics.render()
+            + &crate::service::host_sync::render_metrics(&st.host_sync)
+            + &st.store.render_metrics(),
     )
         .into_response()
 }

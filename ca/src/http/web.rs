@@ -18,7 +18,8 @@
 //!   versions), [`simulate`], [`access`] (hosts and the access map),
 //!   [`certificates`], [`audit`], [`mfa`] (one's own MFA device),
 //!   [`sshkeys`], [`recordings`] (the gateway's, from the audit log, with
-//!   replay in the vendored asciinema player): the pages.
+//!   replay in the vendored asciinema player), [`root_sessions`] (root's
+//!   open sessions; sign out everywhere else): the pages.
 //! - assets (`ca/assets/`) are embedded in the binary; no inline script or
 //!   style, so the Content-Security-Policy forbids both. The asciinema
 //!   player (`ca/assets/vendor/asciinema-player/`, Apache 2.0) is served
@@ -46,6 +47,7 @@ pub mod password;
 pub mod policies;
 pub mod recordings;
 pub mod roles;
+pub mod root_sessions;
 pub mod session;
 pub mod simulate;
 pub mod sshkeys;
@@ -93,6 +95,10 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/ui/audit", get(audit::list))
         .route("/ui/mfa", get(mfa::show).post(mfa::act))
+        .route(
+            "/ui/sessions",
+            get(root_sessions::show).post(root_sessions::act),
+        )
         .route("/ui/ssh-keys", get(sshkeys::mine))
         .route(
             "/ui/ssh-keys/{user}",

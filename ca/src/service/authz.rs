@@ -306,34 +306,77 @@ async fn decide_request(
     extra: &[(&str, ContextValue)],
     resource_policy: Option<&Policy>,
 ) -> Result<Grant, ApiError> {
-    // A session opened with a password that must be changed may change
-    // it and ask who it is, nothing else, whatever its policies allow.
-    if caller.password_change_only && !ward_authz::password_change_allows(action) {
-        st.metrics.denials.fetch_add(1, Ordering::Relaxed);
-        audit(
-            st,
-            caller,
-            action,
-            resource,
-            "ExplicitlyDenied",
-            serde_json::json!({"reason": "PasswordResetRequired"}),
-        )
-        .await?;
-        return Err(ApiError::Denied {
-            message: format!(
-                "{action} refused: the password must be changed first (ChangePassword), then log in again"
-            ),
-        });
+    let prepared = prepare(st, caller).await?;
+    match prepared.decide(caller, action, resource, extra, resource_policy) {
+        Ok(g) => Ok(g),
+        Err(Refused::Other(e)) => Err(e),
+        Err(Refused::Denied(d)) => {
+            st.metrics.denials.fetch_add(1, Ordering::Relaxed);
+            audit(st, caller, action, resource, d.decision, d.detail).await?;
+            Err(ApiError::Denied { message: d.message })
+        }
     }
-    // A role session: the role's policies, its tags overridden by the
-    // session's, the session policy, and the keys of a temporary
-    // credential (ward:TokenIssueTime, which revoke-sessions denies on).
-    let (eff, session_tags, session_policy, cred_keys) = match &caller.identity {
-        Identity::Root => return Ok(Grant::new(action, resource)),
-        Identity::User(u) => (effective(st, u).await?, None, None, Vec::new()),
+}
+
+/// What deciding needs of a caller, read once ([`prepare`]): a call that
+/// decides many requests for one caller (the access map's rows) reads
+/// the generation and the caller's policies once, not once a request.
+pub struct Prepared {
+    kind: PreparedKind,
+}
+
+enum PreparedKind {
+    Root,
+    Host,
+    Loaded {
+        eff: Arc<Effective>,
+        session_tags: Option<Vec<(String, String)>>,
+        session_policy: Option<Arc<Policy>>,
+        cred_keys: Vec<(String, ContextValue)>,
+    },
+}
+
+/// A denial [`Prepared::decide`] found, not yet audited: the caller of
+/// `decide` audits it (one record per request, or one for a batch).
+#[derive(Debug)]
+pub struct Denial {
+    /// `ExplicitlyDenied` or `ImplicitlyDenied`.
+    pub decision: &'static str,
+    /// The audit record's detail (the reason).
+    pub detail: serde_json::Value,
+    /// ward-policy's explanation, the 403's message.
+    pub message: String,
+}
+
+/// Why [`Prepared::decide`] did not grant.
+#[derive(Debug)]
+pub enum Refused {
+    /// Denied by policy (to be audited by the caller).
+    Denied(Denial),
+    /// Not a policy decision (a host caller outside the host routes).
+    Other(ApiError),
+}
+
+/// Reads what deciding for `caller` needs (one generation read and,
+/// when the cache misses, the caller's policies).
+pub async fn prepare(st: &AppState, caller: &Caller) -> Result<Prepared, ApiError> {
+    let kind = match &caller.identity {
+        Identity::Root => PreparedKind::Root,
+        // Hosts are confined to the host routes (`api::authn`), which
+        // decide nothing by policy; anything else is refused (fail closed).
+        Identity::Host(_) => PreparedKind::Host,
+        Identity::User(u) => PreparedKind::Loaded {
+            eff: effective(st, u).await?,
+            session_tags: None,
+            session_policy: None,
+            cred_keys: Vec::new(),
+        },
+        // A role session: the role's policies, its tags overridden by the
+        // session's, the session policy, and the keys of a temporary
+        // credential (ward:TokenIssueTime, which revoke-sessions denies on).
         Identity::RoleSession(rs) => {
             let eff = role_effective(st, &rs.role).await?;
-            let policy = match &rs.policy {
+            let session_policy = match &rs.policy {
                 Some(doc) => Some(st.policies.get(doc, PolicyKind::InlineRole)?),
                 None => None,
             };
@@ -355,50 +398,126 @@ async fn decide_request(
                     &rs.role,
                 )),
             ));
-            (eff, Some(tags), policy, keys)
+            PreparedKind::Loaded {
+                eff,
+                session_tags: Some(tags),
+                session_policy,
+                cred_keys: keys,
+            }
         }
-        // Hosts are confined to the host routes (`api::authn`), which
-        // decide nothing by policy; anything else is refused (fail closed).
-        Identity::Host(_) => return Err(crate::service::caller::host_route_only()),
     };
-    let facts = RequestFacts {
-        source_ip: Some(caller.source_ip),
-        now: now(),
-        secure_transport: caller.secure,
-        auth_method: caller.auth_method,
-        mfa_authenticated_at: caller.mfa_authenticated_at,
-        principal_tags: session_tags.as_deref().unwrap_or(&eff.tags),
-    };
-    let mut all: Vec<(&str, ContextValue)> = ward_authz::context::refs(&cred_keys);
-    all.extend(extra.iter().cloned());
-    let ctx = ward_authz::context(action, &facts, &all);
-    let req = Request::new(caller.principal.clone(), action, resource, ctx);
-    let assembled = eff
-        .policies
-        .assemble()
-        .with_session(session_policy.as_deref());
-    let d = ward_authz::decide(&assembled.set_with_resource(resource_policy), &req);
-    if d.allowed {
-        return Ok(Grant::new(action, resource));
-    }
-    // decide() explains every denial.
-    let Some(why) = d.explanation else {
-        return Err(ApiError::internal("a denial without its explanation"));
-    };
-    st.metrics.denials.fetch_add(1, Ordering::Relaxed);
-    audit(
-        st,
-        caller,
-        action,
-        resource,
-        why.decision.as_str(),
-        serde_json::json!({"reason": format!("{:?}", why.reason)}),
-    )
-    .await?;
-    Err(ApiError::Denied {
-        message: why.message,
-    })
+    Ok(Prepared { kind })
 }
+
+impl Prepared {
+    /// Decides `action` on `resource` for `caller` (the caller this was
+    /// prepared for) with no store read and no audit record.
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        extra: &[(&str, ContextValue)],
+        resource_policy: Option<&Policy>,
+    ) -> Result<Grant, Refused> {
+        // A session opened with a password that must be changed may change
+        // it and ask who it is, nothing else, whatever its policies allow.
+        if caller.password_change_only && !ward_authz::password_change_allows(action) {
+            return Err(Refused::Denied(Denial {
+                decision: "ExplicitlyDenied",
+                detail: serde_json::json!({"reason": "PasswordResetRequired"}),
+                message: format!(
+                    "{action} refused: the password must be changed first (ChangePassword), then log in again"
+                ),
+            }));
+        }
+        let (eff, session_tags, session_policy, cred_keys) = match &self.kind {
+            PreparedKind::Root => return Ok(Grant::new(action, resource)),
+            PreparedKind::Host => {
+                return Err(Refused::Other(crate::service::caller::host_route_only()))
+            }
+            PreparedKind::Loaded {
+                eff,
+                session_tags,
+                session_policy,
+                cred_keys,
+            } => (eff, session_tags, session_policy, cred_keys),
+        };
+        let facts = RequestFacts {
+            source_ip: Some(caller.source_ip),
+            now: now(),
+            secure_transport: caller.secure,
+            auth_method: caller.auth_method,
+            mfa_authenticated_at: caller.mfa_authenticated_at,
+            principal_tags: session_tags.as_deref().unwrap_or(&eff.tags),
+        };
+        let mut all: Vec<(&str, ContextValue)> = ward_authz::context::refs(cred_keys);
+        all.extend(extra.iter().cloned());
+        let ctx = ward_authz::context(action, &facts, &all);
+        let req = Request::new(caller.principal.clone(), action, resource, ctx);
+        let assembled = eff
+            .policies
+            .assemble()
+            .with_session(session_policy.as_deref());
+        let d = ward_authz::decide(&assembled.set_with_resource(resource_policy), &req);
+        if d.allowed {
+            return Ok(Grant::new(action, resource));
+        }
+        // decide() explains every denial.
+        let Some(why) = d.explanation else {
+            return Err(Refused::Other(ApiError::internal(
+                "a denial without its explanation",
+            )));
+        };
+        Err(Refused::Denied(Denial {
+            decision: why.decision.as_str(),
+            detail: serde_json::json!({"reason": format!("{:?}", why.reason)}),
+            message: why.message,
+        }))
+    }
+}
+
+/// Audits a batch of denials of one call as one record (the access map's
+/// hidden rows): `action` on `resource`, with the count and the first
+/// [`BATCH_NAMES`] names in the detail. Counted once in the denials
+/// metric.
+pub async fn audit_denied_batch(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    decision: &str,
+    names: &[String],
+    mut detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    st.metrics.denials.fetch_add(1, Ordering::Relaxed);
+    let first: Vec<&str> = names.iter().take(BATCH_NAMES).map(String::as_str).collect();
+    detail["denied"] = serde_json::json!(names.len());
+    detail["firstNames"] = serde_json::json!(first);
+    audit(st, caller, action, resource, decision, detail).await
+}
+
+/// A refusal that no policy can lift (e.g. root's own sessions asked by
+/// anyone else): audited as `ExplicitlyDenied` with `reason`, counted, and
+/// returned as the 403 to send.
+pub async fn deny_system(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    reason: &str,
+    message: String,
+) -> ApiError {
+    st.metrics.denials.fetch_add(1, Ordering::Relaxed);
+    let detail = serde_json::json!({"reason": reason});
+    if let Err(e) = audit(st, caller, action, resource, "ExplicitlyDenied", detail).await {
+        return e;
+    }
+    ApiError::Denied { message }
+}
+
+/// Most names a batch denial record lists.
+pub const BATCH_NAMES: usize = 20;
 
 async fn audit(
     st: &AppState,

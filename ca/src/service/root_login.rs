@@ -18,21 +18,31 @@
 //! root session: its bearer token authenticates as the root caller
 //! (`crate::http::auth`) until it expires, is signed out, or a new root
 //! password is set.
+//!
+//! Root sees its open sessions (`GET /v1/root/sessions`: signed in, last
+//! seen, source address, the sign-in's User-Agent) and ends every one
+//! but the one it uses (`POST /v1/root/sessions/sign-out-others`, one
+//! audit event). Both are root's alone: any other caller gets a 403
+//! (audited), whatever its policies allow.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
+use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
+use ward_protocol::api;
 
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
-use crate::service::authz::system_grant;
-use crate::service::caller::root_arn;
+use crate::service::authz::{authorize, authorize_read, system_grant};
+use crate::service::caller::{root_arn, Caller, Identity};
 use crate::service::passwords::argon2;
-use crate::state::{now, AppState};
+use crate::service::request::{commit, rfc3339};
+use crate::state::{now, AppState, Shared};
 use crate::store::iam;
 use crate::store::root_login::{self, RootSession};
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditEvent, Grant, Store};
 
 /// The throttle scope of root's password (not `user:root`, which would
 /// be shared with an IAM user of that name).
@@ -87,6 +97,7 @@ pub async fn login(
     ip: IpAddr,
     password: &str,
     mfa_code: Option<&str>,
+    user_agent: Option<&str>,
 ) -> Result<Opened, ApiError> {
     if password.len() > 1024 {
         return Err(ApiError::invalid("password", "password is too long"));
@@ -182,6 +193,8 @@ pub async fn login(
         created_at: t,
         expires_at: t + pw.session_seconds,
         source_ip: ip.to_string(),
+        last_seen: t,
+        user_agent: user_agent.map(user_agent_text),
     };
     root_login::create_session(&mut m.tx, &session).await?;
     m.commit(&ev(
@@ -194,6 +207,94 @@ pub async fn login(
         token,
         expires_at: session.expires_at,
     })
+}
+
+/// A `User-Agent` as kept: printable characters only, at most
+/// [`USER_AGENT_MAX`] of them (it is shown to root, never trusted).
+fn user_agent_text(ua: &str) -> String {
+    ua.chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_MAX)
+        .collect()
+}
+
+/// Most characters of a sign-in's `User-Agent` kept.
+pub const USER_AGENT_MAX: usize = 256;
+
+/// A grant for root, or 403 (audited) for anyone else: root sessions are
+/// root's alone, whatever a policy says. A `read` is audited here (a
+/// mutation by its own event).
+async fn root_only(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    read: bool,
+) -> Result<Grant, ApiError> {
+    let resource = root_arn(st.store.account_id());
+    if !matches!(caller.identity, Identity::Root) {
+        return Err(crate::service::authz::deny_system(
+            st,
+            caller,
+            action,
+            &resource,
+            "RootOnly",
+            format!("{action} refused: only the account root may see or end its own sessions"),
+        )
+        .await);
+    }
+    if read {
+        authorize_read(st, caller, action, &resource, &[]).await
+    } else {
+        authorize(st, caller, action, &resource, &[]).await
+    }
+}
+
+/// `GET /v1/root/sessions`: root's open dashboard sessions, the caller's
+/// marked current (root only).
+pub(crate) async fn list_sessions(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::RootSessionList>, ApiError> {
+    root_only(&st, &caller, "ward:ListRootSessions", true).await?;
+    let mut c = st.store.pool().acquire().await?;
+    let sessions = root_login::open_sessions(&mut c, now()).await?;
+    Ok(Json(api::RootSessionList {
+        sessions: sessions
+            .into_iter()
+            .map(|s| api::RootSession {
+                current: caller.access_key_id.as_deref() == Some(s.id.as_str()),
+                id: s.id,
+                created: rfc3339(s.created_at),
+                last_seen: rfc3339(s.last_seen),
+                expires: rfc3339(s.expires_at),
+                source_ip: s.source_ip,
+                user_agent: s.user_agent,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/root/sessions/sign-out-others`: ends every root session but
+/// the caller's ("sign out everywhere else"; root only), audited as one
+/// event listing the sessions ended.
+pub(crate) async fn sign_out_others(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::RootSessionsEnded>, ApiError> {
+    let action = "ward:SignOutOtherRootSessions";
+    let g = root_only(&st, &caller, action, false).await?;
+    // Root signed with its access key has no session: every one ends.
+    let keep = caller.access_key_id.clone().unwrap_or_default();
+    let mut m = st.store.mutation(&g).await?.without_iam_change();
+    let ended = root_login::revoke_others(&mut m.tx, &keep).await?;
+    commit(
+        m,
+        &caller,
+        &g,
+        serde_json::json!({"sessionsEnded": ended, "kept": keep}),
+    )
+    .await?;
+    Ok(Json(api::RootSessionsEnded { ended }))
 }
 
 /// Ends root session `id` (sign-out), audited as root's.

@@ -13,7 +13,12 @@
 //! - the caller is authorized once per user it reveals
 //!   (`iam:SimulatePrincipalPolicy` on the user, as the single route); a
 //!   user it may not simulate is a row marked not visible with the
-//!   denial's explanation and no cells — never dropped, never decided;
+//!   denial's explanation and no cells — never dropped, never decided —
+//!   and the hidden rows of one call are audited as one denial record
+//!   (their count and the first [`crate::service::authz::BATCH_NAMES`]
+//!   names), not one record a row; the caller's policies and the
+//!   generation are read once per call ([`crate::service::authz::prepare`]),
+//!   not once a row;
 //!   listing every user needs `iam:ListUsers`, every host
 //!   `host:ListHosts`, a named host `host:GetHost`;
 //! - users, groups and policies come from one store snapshot: the
@@ -40,7 +45,7 @@ use ward_policy::{Context, ContextValue, Decision, Policy, Principal, Request};
 use ward_protocol::api;
 
 use crate::error::ApiError;
-use crate::service::authz::{authorize, authorize_read};
+use crate::service::authz::{audit_denied_batch, authorize_read, prepare, Refused};
 use crate::service::caller::{Caller, Identity};
 use crate::service::host_sync::shared_snapshot;
 use crate::service::names::user_name;
@@ -58,6 +63,9 @@ pub const MAX_NAMES: usize = 1_000;
 
 /// Most accounts (columns besides the own name).
 pub const MAX_ACCOUNTS: usize = 20;
+
+/// The action each row is authorized for, as the single route's.
+const SIMULATE: &str = "iam:SimulatePrincipalPolicy";
 
 /// The actions a matrix may decide.
 const ACTIONS: &[&str] = &["host:Login", "host:Sudo"];
@@ -277,25 +285,60 @@ pub(crate) async fn matrix(
         authorize_read(
             &st,
             &caller,
-            "iam:SimulatePrincipalPolicy",
+            SIMULATE,
             &ward_authz::arn::user(&account, "/", "*"),
             &[],
         )
         .await?;
     }
-    let mut rows = Vec::with_capacity(wanted.len());
+    // The caller's policies are read once (one generation read), every
+    // row decided without a store read, and the hidden rows audited as
+    // one record before anything else can fail.
+    let prepared = prepare(&st, &caller).await?;
+    let mut decided = Vec::with_capacity(wanted.len());
+    let mut hidden: Vec<String> = Vec::new();
+    let mut explicit = 0usize;
     for (name, found) in wanted {
         let arn = match found {
             Some(u) => ward_authz::arn::user(&account, &u.path, &u.name),
             None => ward_authz::arn::user(&account, "/", &name),
         };
-        match authorize(&st, &caller, "iam:SimulatePrincipalPolicy", &arn, &[]).await {
-            Ok(_) => {}
-            Err(ApiError::Denied { message }) => {
-                rows.push(Slot::Hidden(name, message));
-                continue;
+        let denied = match prepared.decide(&caller, SIMULATE, &arn, &[], None) {
+            Ok(_) => None,
+            Err(Refused::Denied(d)) => {
+                explicit += usize::from(d.decision == "ExplicitlyDenied");
+                hidden.push(name.clone());
+                Some(d.message)
             }
-            Err(e) => return Err(e.into()),
+            Err(Refused::Other(e)) => return Err(e.into()),
+        };
+        decided.push((name, found, arn, denied));
+    }
+    if !hidden.is_empty() {
+        let decision = if explicit > 0 {
+            "ExplicitlyDenied"
+        } else {
+            "ImplicitlyDenied"
+        };
+        audit_denied_batch(
+            &st,
+            &caller,
+            SIMULATE,
+            &ward_authz::arn::user(&account, "/", "*"),
+            decision,
+            &hidden,
+            serde_json::json!({
+                "reason": "SimulateMatrixRowsHidden",
+                "explicitlyDenied": explicit,
+            }),
+        )
+        .await?;
+    }
+    let mut rows = Vec::with_capacity(decided.len());
+    for (name, found, arn, denied) in decided {
+        if let Some(message) = denied {
+            rows.push(Slot::Hidden(name, message));
+            continue;
         }
         let u = found.ok_or_else(|| ApiError::no_such("user", &name))?;
         let policies = ward_authz::snapshot::user_documents(snap, u)

@@ -54,6 +54,30 @@ pub struct RootSession {
     pub expires_at: i64,
     /// Where it was opened from.
     pub source_ip: String,
+    /// Unix seconds: the last request authenticated with it (kept to
+    /// [`SEEN_GRANULARITY`]); its creation until then.
+    pub last_seen: i64,
+    /// The sign-in's `User-Agent` (cut), if it sent one.
+    pub user_agent: Option<String>,
+}
+
+/// How stale `last_seen` may get before authentication writes it again
+/// (seconds): at most one write a minute per session.
+pub const SEEN_GRANULARITY: i64 = 60;
+
+const COLUMNS: &str = "id, token_hash, created_at, expires_at, source_ip, last_seen, user_agent";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<RootSession, sqlx::Error> {
+    let created_at: i64 = r.try_get(2)?;
+    Ok(RootSession {
+        id: r.try_get(0)?,
+        token_hash: r.try_get(1)?,
+        created_at,
+        expires_at: r.try_get(3)?,
+        source_ip: r.try_get(4)?,
+        last_seen: r.try_get::<Option<i64>, _>(5)?.unwrap_or(created_at),
+        user_agent: r.try_get(6)?,
+    })
 }
 
 /// Stores a root session (and forgets expired ones).
@@ -63,13 +87,15 @@ pub async fn create_session(c: &mut AnyConnection, s: &RootSession) -> Result<()
         .execute(&mut *c)
         .await?;
     sqlx::query(
-        "INSERT INTO root_sessions (id, token_hash, created_at, expires_at, source_ip) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO root_sessions (id, token_hash, created_at, expires_at, source_ip, last_seen, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&s.id)
     .bind(&s.token_hash)
     .bind(s.created_at)
     .bind(s.expires_at)
     .bind(&s.source_ip)
+    .bind(s.last_seen)
+    .bind(s.user_agent.clone())
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -80,23 +106,56 @@ pub async fn session_by_token_hash(
     c: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<RootSession>, ApiError> {
-    let row = sqlx::query(
-        "SELECT id, token_hash, created_at, expires_at, source_ip FROM root_sessions WHERE token_hash = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM root_sessions WHERE token_hash = $1"
+    ))
     .bind(token_hash)
     .fetch_optional(&mut *c)
     .await?;
-    Ok(row
-        .map(|r| -> Result<_, sqlx::Error> {
-            Ok(RootSession {
-                id: r.try_get(0)?,
-                token_hash: r.try_get(1)?,
-                created_at: r.try_get(2)?,
-                expires_at: r.try_get(3)?,
-                source_ip: r.try_get(4)?,
-            })
-        })
-        .transpose()?)
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The root sessions not expired at `now`, oldest first.
+pub async fn open_sessions(c: &mut AnyConnection, now: i64) -> Result<Vec<RootSession>, ApiError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM root_sessions WHERE expires_at > $1 ORDER BY created_at, id"
+    ))
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// Notes that session `id` was used at `now`, unless that was noted less
+/// than [`SEEN_GRANULARITY`] ago (no write then). Outside the audited
+/// mutation path: it never moves the generation.
+pub async fn seen(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE root_sessions SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen <= $3)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now - SEEN_GRANULARITY)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Ends every root session but `keep`; the ids ended.
+pub async fn revoke_others(c: &mut AnyConnection, keep: &str) -> Result<Vec<String>, ApiError> {
+    let rows = sqlx::query("SELECT id FROM root_sessions WHERE id <> $1 ORDER BY created_at, id")
+        .bind(keep)
+        .fetch_all(&mut *c)
+        .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    sqlx::query("DELETE FROM root_sessions WHERE id <> $1")
+        .bind(keep)
+        .execute(&mut *c)
+        .await?;
+    Ok(ids)
 }
 
 /// Ends one root session; false if there was none with that id.

@@ -1,6 +1,7 @@
 //! MFA self-service: the signed-in user's virtual MFA device — create one
-//! (its seed shown once, as the `otpauth://` URI and the base32 secret to
-//! type or paste into an authenticator app), enable it with two
+//! (its seed shown once, as the `otpauth://` URI, the same URI as a QR
+//! code rendered here as inline SVG, and the base32 secret to type or
+//! paste into an authenticator app), enable it with two
 //! consecutive codes, see it, resync it, deactivate it and delete it.
 //!
 //! Every step is the `/v1/` MFA handler called as the signed-in user
@@ -13,7 +14,7 @@
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 
 use crate::http::dispatch::{segment, Failure};
 use crate::http::web::page::{self, csrf_field, failure_box};
@@ -65,11 +66,76 @@ fn code_fields(prefix: &str) -> Markup {
     }
 }
 
+/// Devices created but never enabled (or deactivated), as
+/// `GET /v1/mfa-devices?assignmentStatus=Unassigned` (AWS's
+/// ListVirtualMFADevices) lists them to this caller: every unassigned
+/// device of the account when policy allows `iam:ListVirtualMFADevices`,
+/// else the denial's explanation. Each has a "delete" form
+/// (`iam:DeleteVirtualMFADevice`) and, when `enable` (a user without an
+/// enabled device), an "enable for me" form with two codes.
+async fn unassigned(ctx: &Ctx, enable: bool) -> Markup {
+    let list = ctx
+        .call(
+            Method::GET,
+            "/v1/mfa-devices?assignmentStatus=Unassigned",
+            None,
+        )
+        .await;
+    html! {
+        section aria-labelledby="unassigned-h" {
+            h2 id="unassigned-h" { "Devices created but not enabled" }
+            @match &list {
+                Err(f) => {
+                    p class="hint" { "Devices not enabled yet are listed to whoever policy allows iam:ListVirtualMFADevices." }
+                    (failure_box(f))
+                }
+                Ok(l) => {
+                    @let devices = l["virtualMfaDevices"].as_array().cloned().unwrap_or_default();
+                    @if devices.is_empty() {
+                        p { "None: every virtual MFA device is enabled for a user." }
+                    } @else {
+                        p class="hint" { "A device left here was created but never enabled (or was deactivated). Enable it with two consecutive codes from the app it was added to, or delete it." }
+                        ul class="unassigned" {
+                            @for d in &devices {
+                                @let serial = d["serialNumber"].as_str().unwrap_or_default();
+                                @let name = serial.rsplit('/').next().unwrap_or_default();
+                                li {
+                                    code { (serial) }
+                                    @if enable {
+                                        form method="post" action="/ui/mfa" class="stack" {
+                                            (csrf_field(ctx))
+                                            input type="hidden" name="op" value="enable";
+                                            input type="hidden" name="device" value=(name);
+                                            @let prefix = format!("enable-{name}");
+                                            (code_fields(&prefix))
+                                            button type="submit" { "Enable " (name) " for me" }
+                                        }
+                                    }
+                                    form method="post" action="/ui/mfa" class="inline" {
+                                        (csrf_field(ctx))
+                                        input type="hidden" name="op" value="delete";
+                                        input type="hidden" name="device" value=(name);
+                                        button type="submit" class="bad" { "Delete " (name) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn mfa_page(ctx: &Ctx, status: StatusCode, x: Extra<'_>) -> Response {
     let Some(user) = me(ctx) else {
+        let pending = unassigned(ctx, false).await;
         let body = html! {
             h1 { "MFA device" }
+            @if let Some(n) = x.note { p class="note" role="status" { (n) } }
+            @if let Some(f) = x.error { (failure_box(f)) }
             p class="note" { "MFA devices belong to users. Sign in as a user to manage yours." }
+            (pending)
         };
         return ctx.finish((status, page::layout(ctx, "MFA device", body)).into_response());
     };
@@ -84,6 +150,7 @@ async fn mfa_page(ctx: &Ctx, status: StatusCode, x: Extra<'_>) -> Response {
         Ok(l) => l["mfaDevices"].as_array().cloned().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let pending = unassigned(ctx, devices.is_empty() && list.is_ok()).await;
     let body = html! {
         h1 { "Your MFA device" }
         @if let Some(n) = x.note { p class="note" role="status" { (n) } }
@@ -143,6 +210,7 @@ async fn mfa_page(ctx: &Ctx, status: StatusCode, x: Extra<'_>) -> Response {
                 span class="hint" { "(it is unassigned now; delete it unless you mean to enable it again)" }
             }
         }
+        (pending)
         @if devices.is_empty() && list.is_ok() {
             @if x.created.is_none() {
                 section aria-labelledby="create-h" {
@@ -206,8 +274,39 @@ fn seed_once(c: &serde_json::Value) -> Markup {
                     button type="button" class="small" data-copy="mfa-uri" { "Copy" }
                 }
             }
+            @if let Some(svg) = qr_svg(c["otpauthUri"].as_str().unwrap_or_default()) {
+                figure class="qr" {
+                    div id="mfa-qr" role="img" aria-label="QR code of the otpauth URI: scan it with your authenticator app" {
+                        (PreEscaped(svg))
+                    }
+                    figcaption { "Scan with your authenticator app (the same secret as above)." }
+                }
+            }
         }
     }
+}
+
+/// The otpauth URI as a QR code, an SVG to inline in the page (rendered
+/// here, never by a script or another server; CSP-clean: no script, no
+/// style attribute). The SVG holds only the modules' geometry, none of
+/// the URI's characters, so inlining it injects nothing. `None` if the
+/// URI cannot be encoded (too long for a QR code) — the page still shows
+/// the URI and the base32 secret.
+pub fn qr_svg(uri: &str) -> Option<String> {
+    if uri.is_empty() {
+        return None;
+    }
+    let code =
+        qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    // The XML declaration does not belong inside an HTML document.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
 }
 
 /// `POST /ui/mfa` (`op` = create, enable, resync, deactivate, delete).
@@ -216,12 +315,21 @@ pub(crate) async fn act(State(st): State<Shared>, req: Request) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let device = form.text("device");
+    let d = segment(device);
+    // Deleting an unassigned device is anyone's whom policy allows
+    // (root's too): it belongs to no user.
+    if form.text("op") == "delete" {
+        let path = format!("/v1/mfa-devices/{d}");
+        return match ctx.call(Method::DELETE, &path, None).await {
+            Ok(_) => page::see(&ctx, "/ui/mfa"),
+            Err(f) => shown(&ctx, &f, device).await,
+        };
+    }
     let Some(user) = me(&ctx) else {
         return mfa_page(&ctx, StatusCode::OK, Extra::default()).await;
     };
     let u = segment(&user);
-    let device = form.text("device");
-    let d = segment(device);
     let codes = serde_json::json!({
         "authenticationCode1": form.text("code1"),
         "authenticationCode2": form.text("code2"),
@@ -294,13 +402,6 @@ pub(crate) async fn act(State(st): State<Shared>, req: Request) -> Response {
                     )
                     .await
                 }
-                Err(f) => shown(&ctx, &f, device).await,
-            }
-        }
-        "delete" => {
-            let path = format!("/v1/mfa-devices/{d}");
-            match ctx.call(Method::DELETE, &path, None).await {
-                Ok(_) => page::see(&ctx, "/ui/mfa"),
                 Err(f) => shown(&ctx, &f, device).await,
             }
         }

@@ -41,6 +41,9 @@ pub fn layout(ctx: &Ctx, title: &str, main: Markup) -> Html<String> {
                 a href="/ui/password" { "Password" }
                 a href="/ui/mfa" { "MFA" }
                 a href="/ui/ssh-keys" { "SSH keys" }
+                @if matches!(ctx.caller.identity, crate::service::caller::Identity::Root) {
+                    a href="/ui/sessions" { "Sessions" }
+                }
                 form method="post" action="/ui/logout" class="inline" {
                     (csrf_field(ctx))
                     button type="submit" class="link" { "Sign out" }

@@ -473,7 +473,12 @@ pub(crate) async fn login(State(st): State<Shared>, req: Request) -> Response {
 async fn root_login(st: &Shared, parts: &Parts, form: &Form) -> Response {
     let (_, ip, _) = peer(parts);
     let code = form.get("mfaCode").filter(|c| !c.is_empty());
-    match crate::service::root_login::login(st, ip, form.get("password").unwrap_or(""), code).await
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    match crate::service::root_login::login(st, ip, form.get("password").unwrap_or(""), code, ua)
+        .await
     {
         Ok(opened) => {
             let mut resp = redirect("/ui/");
