@@ -374,6 +374,56 @@ pub(crate) async fn get_user(
     Ok(Json(user_out(&st, &mut c, &u).await?))
 }
 
+/// A rename and/or move (UpdateUser, UpdateGroup), its fields validated.
+struct Rename<'a> {
+    new_name: Option<&'a str>,
+    new_path: Option<&'a str>,
+}
+
+impl<'a> Rename<'a> {
+    /// Checks `newName` by the kind's name rule and `newPath` as a path.
+    fn check<E: Into<ApiError>>(
+        new_name: &'a Option<String>,
+        new_path: &'a Option<String>,
+        name_rule: fn(&str, &str) -> Result<(), E>,
+    ) -> Result<Rename<'a>, ApiError> {
+        if let Some(n) = new_name {
+            name_rule("newName", n).map_err(Into::into)?;
+        }
+        if let Some(p) = new_path {
+            names::path("newPath", p)?;
+        }
+        Ok(Rename {
+            new_name: new_name.as_deref(),
+            new_path: new_path.as_deref(),
+        })
+    }
+
+    /// As AWS: a rename or move needs `action` on the new ARN too, or a
+    /// user allowed to update only `user/${ward:username}` could become
+    /// `root`, or move under a path that other policies trust. `arn` makes
+    /// the kind's ARNs from (account, path, name); `own`, the entity's own
+    /// context keys, is awaited only when the ARN changes.
+    async fn authorize(
+        &self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        arn: fn(&str, &str, &str) -> String,
+        (path, name): (&str, &str),
+        own: impl std::future::Future<Output = Result<Vec<(String, ContextValue)>, ApiError>>,
+    ) -> Result<(), ApiError> {
+        let new_path = self.new_path.unwrap_or(path);
+        let new_name = self.new_name.unwrap_or(name);
+        let new_arn = arn(&acct(st), new_path, new_name);
+        if new_arn != arn(&acct(st), path, name) {
+            let own = own.await?;
+            authorize(st, caller, action, &new_arn, &context::refs(&own)).await?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) async fn update_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -381,12 +431,7 @@ pub(crate) async fn update_user(
     b: Bytes,
 ) -> Result<Json<api::User>, ApiError> {
     let req: api::UpdateUser = body(&b)?;
-    if let Some(n) = &req.new_name {
-        names::new_user_name("newName", n)?;
-    }
-    if let Some(p) = &req.new_path {
-        names::path("newPath", p)?;
-    }
+    let rename = Rename::check(&req.new_name, &req.new_path, names::new_user_name)?;
     let shell = req
         .shell
         .as_deref()
@@ -403,34 +448,23 @@ pub(crate) async fn update_user(
         .map(|s| crate::service::posix::gecos("gecos", s))
         .transpose()?;
     let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
-    // As AWS: a rename or move needs the permission on the new ARN too, or
-    // a user allowed to update only `user/${ward:username}` could become
-    // `root`, or move under a path that other policies trust.
-    let new_path = req.new_path.as_deref().unwrap_or(&u.path);
-    let new_name = req.new_name.as_deref().unwrap_or(&u.name);
-    let new_arn = user_resource(&st, new_path, new_name);
-    if new_arn != user_arn(&acct(&st), &u) {
+    let own = async {
         let want = crate::service::authz::wanted(&st, &caller).await?;
         let mut c = st.store.pool().acquire().await?;
-        let own = user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await?;
-        drop(c);
-        authorize(
+        user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await
+    };
+    rename
+        .authorize(
             &st,
             &caller,
             "iam:UpdateUser",
-            &new_arn,
-            &context::refs(&own),
+            ward_authz::arn::user,
+            (&u.path, &u.name),
+            own,
         )
         .await?;
-    }
     let mut m = st.store.mutation(&g).await?;
-    let u2 = iam::update_user(
-        &mut m.tx,
-        &u,
-        req.new_name.as_deref(),
-        req.new_path.as_deref(),
-    )
-    .await?;
+    let u2 = iam::update_user(&mut m.tx, &u, rename.new_name, rename.new_path).await?;
     let posix_change = shell.is_some() || home.is_some() || gecos.is_some();
     let u2 = if posix_change {
         let home = home.unwrap_or_else(|| u2.home.clone());
@@ -696,27 +730,21 @@ pub(crate) async fn update_group(
     b: Bytes,
 ) -> Result<Json<api::Group>, ApiError> {
     let req: api::UpdateGroup = body(&b)?;
-    if let Some(n) = &req.new_name {
-        names::group_name("newName", n)?;
-    }
-    if let Some(p) = &req.new_path {
-        names::path("newPath", p)?;
-    }
+    let rename = Rename::check(&req.new_name, &req.new_path, names::group_name)?;
     let (grp, g) = target_group(&st, &caller, "iam:UpdateGroup", &name, false).await?;
-    let new_path = req.new_path.as_deref().unwrap_or(&grp.path);
-    let new_name = req.new_name.as_deref().unwrap_or(&grp.name);
-    let new_arn = ward_authz::arn::group(&acct(&st), new_path, new_name);
-    if new_arn != group_out(&st, &grp).arn {
-        authorize(&st, &caller, "iam:UpdateGroup", &new_arn, &[]).await?;
-    }
+    let own = async { Ok(Vec::new()) };
+    rename
+        .authorize(
+            &st,
+            &caller,
+            "iam:UpdateGroup",
+            ward_authz::arn::group,
+            (&grp.path, &grp.name),
+            own,
+        )
+        .await?;
     let mut m = st.store.mutation(&g).await?;
-    let g2 = iam::update_group(
-        &mut m.tx,
-        &grp,
-        req.new_name.as_deref(),
-        req.new_path.as_deref(),
-    )
-    .await?;
+    let g2 = iam::update_group(&mut m.tx, &grp, rename.new_name, rename.new_path).await?;
     commit(
         m,
         &caller,
