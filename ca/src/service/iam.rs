@@ -171,23 +171,21 @@ pub(crate) async fn boundary_arn(
     })
 }
 
-/// A Tag request's body: the tags (checked), their keys, and the
+/// A Tag request's body, checked: the tags, their keys, and the
 /// `ward:RequestTag/*` and `ward:TagKeys` context keys AWS supplies for it.
-pub(crate) fn tag_request(
-    b: &Bytes,
-) -> Result<
-    (
-        Vec<(String, String)>,
-        Vec<String>,
-        Vec<(String, ContextValue)>,
-    ),
-    ApiError,
-> {
+pub(crate) struct Tagging {
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) ctx: Vec<(String, ContextValue)>,
+}
+
+/// Parses and checks a Tag request's body ([`Tagging`]).
+pub(crate) fn tag_request(b: &Bytes) -> Result<Tagging, ApiError> {
     let req: api::TagRequest = body(b)?;
     let tags = check_tags("tags", &req.tags)?;
     let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
     let ctx = context::request_tags(&tags);
-    Ok((tags, keys, ctx))
+    Ok(Tagging { tags, keys, ctx })
 }
 
 pub(crate) fn check_tags(
@@ -649,7 +647,7 @@ pub(crate) async fn tag_user(
     b: Bytes,
 ) -> Result<Json<api::User>, ApiError> {
     // One decision, with every key AWS supplies for TagUser.
-    let (tags, keys, ctx) = tag_request(&b)?;
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (u, g) = target_user_with(
         &st,
         &caller,
@@ -1140,7 +1138,7 @@ pub(crate) async fn tag_policy(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let (tags, keys, ctx) = tag_request(&b)?;
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (p, g) = target_policy_with(
         &st,
         &caller,

@@ -27,7 +27,7 @@ use crate::service::caller::{role_arn, Caller};
 use crate::service::iam::{
     acct, authorize_create, boundary_arn, check_tags, delete_boundary_of, path_or_root,
     put_boundary_of, tag_request, tags_out, target_role_with, Bounded, CreateActions, KeysQuery,
-    ListQuery,
+    ListQuery, Tagging,
 };
 use crate::service::names;
 use crate::service::request::{body, commit, document_text, rfc3339, P, Q};
@@ -392,7 +392,7 @@ pub(crate) async fn tag_role(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<Json<api::Role>, ApiError> {
-    let (tags, keys, ctx) = tag_request(&b)?;
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (r, g) = target_role_with(
         &st,
         &caller,
