@@ -14,47 +14,17 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{creds_of, psql, user_with_policy, Creds, Db, Server};
+use common::{creds_of, user_with_policy, with_server, Creds, Db, Server};
 use serde_json::{json, Value};
 
-/// One SQL statement or value on the daemon's database.
-fn sql(s: &Server, q: &str) -> String {
-    match s.db {
-        Db::Sqlite => {
-            let out = Command::new("sqlite3")
-                .arg(s.data_dir().join("ward.db"))
-                .arg(q)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        }
-        Db::Postgres => psql(s.db_url.as_ref().unwrap(), q).trim().to_owned(),
-    }
-}
-
 fn count(s: &Server, q: &str) -> i64 {
-    sql(s, q).parse().unwrap()
+    s.sql(q).parse().unwrap()
 }
 
 /// A daemon whose guest limiter does not get in the way (the limit has
 /// its own test).
 fn with_db(db: Db, f: impl FnOnce(&mut Server)) {
-    let Some(mut s) = Server::start_with(db, "[limits]\nguest_burst = 1000\n") else {
-        return;
-    };
-    f(&mut s);
-    s.stop();
-}
-
-fn role_arn(s: &Server, name: &str) -> String {
-    format!("arn:ward:iam::{}:role/{name}", s.account)
+    with_server(db, "[limits]\nguest_burst = 1000\n", f);
 }
 
 fn policy(statements: Value) -> Value {
@@ -164,7 +134,7 @@ fn guest_pool(s: &Server, root: &Creds) -> String {
             Some(
                 &json!({"identityPoolName": "web app",
                     "allowUnauthenticatedIdentities": true,
-                    "unauthenticatedRoleArn": role_arn(s, "guest"),
+                    "unauthenticatedRoleArn": s.role_arn("guest"),
                     "guestSessionPolicy": policy(json!([{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}]))})
                 .to_string(),
             ),
@@ -176,7 +146,7 @@ fn guest_pool(s: &Server, root: &Creds) -> String {
         p.body["arn"],
         format!("arn:ward:identity::{}:identity-pool/{id}", s.account)
     );
-    assert_eq!(p.body["unauthenticatedRoleArn"], role_arn(s, "guest"));
+    assert_eq!(p.body["unauthenticatedRoleArn"], s.role_arn("guest"));
     id
 }
 
@@ -258,13 +228,10 @@ fn guests(s: &mut Server) {
         session_arn.as_str()
     );
     // The session carries the pool's policy, and the issuance is audited.
-    let stored = sql(
-        s,
-        &format!(
-            "SELECT session_policy FROM sessions WHERE access_key_id = '{}'",
-            c.id
-        ),
-    );
+    let stored = s.sql(&format!(
+        "SELECT session_policy FROM sessions WHERE access_key_id = '{}'",
+        c.id
+    ));
     assert!(
         stored.contains("iam:GetUser") && !stored.contains("ListUsers"),
         "{stored}"
@@ -318,7 +285,7 @@ fn guests(s: &mut Server) {
             c,
             "POST",
             "/v1/sts/assume-role",
-            Some(&json!({"roleArn": role_arn(s, "wide"), "roleSessionName": "xx"}).to_string()),
+            Some(&json!({"roleArn": s.role_arn("wide"), "roleSessionName": "xx"}).to_string()),
         )
     };
     let before = sessions(s);
@@ -343,7 +310,7 @@ fn guests(s: &mut Server) {
             &alice,
             "POST",
             "/v1/sts/assume-role",
-            Some(&json!({"roleArn": role_arn(s, "guest"), "roleSessionName": "al"}).to_string()),
+            Some(&json!({"roleArn": s.role_arn("guest"), "roleSessionName": "al"}).to_string()),
         )
         .ok()["credentials"],
     );
@@ -443,8 +410,8 @@ fn authenticated(s: &mut Server) {
         "/v1/identity-pools",
         Some(
             &json!({"identityPoolName": "staff",
-                "authenticatedRoleArn": role_arn(s, "member"),
-                "unauthenticatedRoleArn": role_arn(s, "guest")})
+                "authenticatedRoleArn": s.role_arn("member"),
+                "unauthenticatedRoleArn": s.role_arn("guest")})
             .to_string(),
         ),
     );
@@ -472,10 +439,9 @@ fn authenticated(s: &mut Server) {
         .unwrap()
         .to_owned();
     assert_eq!(
-        sql(
-            s,
-            &format!("SELECT user_id FROM identity_pool_identities WHERE id = '{id}'")
-        ),
+        s.sql(&format!(
+            "SELECT user_id FROM identity_pool_identities WHERE id = '{id}'"
+        )),
         bob_id
     );
     // A user without identity:GetId is refused.
@@ -504,13 +470,10 @@ fn authenticated(s: &mut Server) {
     s.call(&c, "GET", "/v1/users/bob", None)
         .err(403, "AccessDenied");
     assert_eq!(
-        sql(
-            s,
-            &format!(
-                "SELECT COUNT(*) FROM sessions WHERE access_key_id = '{}' AND session_policy IS NULL",
-                c.id
-            )
-        ),
+        s.sql(&format!(
+            "SELECT COUNT(*) FROM sessions WHERE access_key_id = '{}' AND session_policy IS NULL",
+            c.id
+        )),
         "1"
     );
 
@@ -624,7 +587,7 @@ fn bad_input_names_the_field() {
     let big = policy(json!([{"Effect": "Allow", "Action": "iam:GetUser",
         "Resource": (0..200).map(|i| format!("arn:ward:iam::{}:user/u{i}", s.account)).collect::<Vec<_>>()}]));
     let create = |body: Value| s.call(&root, "POST", "/v1/identity-pools", Some(&body.to_string()));
-    let guest_role = role_arn(&s, "guest");
+    let guest_role = s.role_arn("guest");
     for (body, code, field) in [
         (
             json!({"identityPoolName": ""}),
@@ -647,7 +610,7 @@ fn bad_input_names_the_field() {
             "authenticatedRoleArn",
         ),
         (
-            json!({"identityPoolName": "x", "unauthenticatedRoleArn": role_arn(&s, "nope")}),
+            json!({"identityPoolName": "x", "unauthenticatedRoleArn": s.role_arn("nope")}),
             "NoSuchEntity",
             "unauthenticatedRoleArn",
         ),
@@ -788,15 +751,15 @@ fn crud(s: &mut Server) {
             "PATCH",
             &format!("/v1/identity-pools/{pool}"),
             Some(
-                &json!({"identityPoolName": "web app 2", "authenticatedRoleArn": role_arn(s, "member")})
+                &json!({"identityPoolName": "web app 2", "authenticatedRoleArn": s.role_arn("member")})
                     .to_string(),
             ),
         )
         .ok()
         .clone();
     assert_eq!(up["identityPoolName"], "web app 2");
-    assert_eq!(up["authenticatedRoleArn"], role_arn(s, "member"));
-    assert_eq!(up["unauthenticatedRoleArn"], role_arn(s, "guest"));
+    assert_eq!(up["authenticatedRoleArn"], s.role_arn("member"));
+    assert_eq!(up["unauthenticatedRoleArn"], s.role_arn("guest"));
     // Listing pages by id.
     let mut ids = vec![pool.clone()];
     for i in 0..2 {
@@ -909,8 +872,8 @@ fn pass_role_and_clearing(s: &mut Server) {
         &pool_trust(Value::Null),
         &["iam:GetUser"],
     );
-    let member = role_arn(s, "member");
-    let guest_role = role_arn(s, "guest");
+    let member = s.role_arn("member");
+    let guest_role = s.role_arn("guest");
     let pools = || count(s, "SELECT COUNT(*) FROM identity_pools");
     let before = pools();
 

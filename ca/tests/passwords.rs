@@ -12,30 +12,10 @@ mod common;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 
-use common::{creds_of, psql, Creds, Db, Server};
+use common::{creds_of, Creds, Db, Server};
 use serde_json::json;
 
 const PW: &str = "Kestrel-Orbit-77";
-
-/// One SQL value from the daemon's database.
-fn sql(s: &Server, q: &str) -> String {
-    match s.db {
-        Db::Sqlite => {
-            let out = Command::new("sqlite3")
-                .arg(s.data_dir().join("ward.db"))
-                .arg(q)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        }
-        Db::Postgres => psql(s.db_url.as_ref().unwrap(), q).trim().to_owned(),
-    }
-}
 
 /// An unsigned POST with the response headers: (status, headers, body).
 fn post_raw(s: &Server, path: &str, body: &str, auth: Option<&str>) -> (u16, String, String) {
@@ -118,10 +98,9 @@ fn login(s: &Server, user: &str, password: &str) -> common::Response {
 }
 
 fn locked_until(s: &Server, scope: &str) -> i64 {
-    sql(
-        s,
-        &format!("SELECT locked_until FROM throttle WHERE scope = '{scope}'"),
-    )
+    s.sql(&format!(
+        "SELECT locked_until FROM throttle WHERE scope = '{scope}'"
+    ))
     .parse()
     .unwrap()
 }
@@ -519,12 +498,12 @@ fn logins_leave_the_iam_generation_alone(db: Db) {
     };
     new_user(&s, "gus", PW, false);
     let iam_seq = || -> i64 {
-        sql(&s, "SELECT iam_seq FROM audit_head WHERE id = 1")
+        s.sql("SELECT iam_seq FROM audit_head WHERE id = 1")
             .parse()
             .unwrap()
     };
     let audit_seq = || -> i64 {
-        sql(&s, "SELECT seq FROM audit_head WHERE id = 1")
+        s.sql("SELECT seq FROM audit_head WHERE id = 1")
             .parse()
             .unwrap()
     };

@@ -12,28 +12,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{creds_of, psql, user_with_policy, Creds, Db, Server};
+use common::{creds_of, user_with_policy, with_server, Creds, Db, Server};
 use serde_json::{json, Value};
-
-/// One SQL statement or value on the daemon's database.
-fn sql(s: &Server, q: &str) -> String {
-    match s.db {
-        Db::Sqlite => {
-            let out = Command::new("sqlite3")
-                .arg(s.data_dir().join("ward.db"))
-                .arg(q)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        }
-        Db::Postgres => psql(s.db_url.as_ref().unwrap(), q).trim().to_owned(),
-    }
-}
 
 fn trust(s: &Server, principal: Value, extra: Value) -> Value {
     let _ = s;
@@ -48,10 +28,6 @@ fn trust(s: &Server, principal: Value, extra: Value) -> Value {
 
 fn user_arn(s: &Server, name: &str) -> String {
     format!("arn:ward:iam::{}:user/{name}", s.account)
-}
-
-fn role_arn(s: &Server, name: &str) -> String {
-    format!("arn:ward:iam::{}:role/{name}", s.account)
 }
 
 fn create_role(s: &Server, root: &Creds, name: &str, trust: &Value, statements: &str) -> Value {
@@ -86,11 +62,7 @@ fn session_creds(r: &common::Response) -> Creds {
 }
 
 fn with_db(db: Db, f: impl FnOnce(&mut Server)) {
-    let Some(mut s) = Server::start(db) else {
-        return;
-    };
-    f(&mut s);
-    s.stop();
+    with_server(db, "", f);
 }
 
 // ---- item 1: roles ----------------------------------------------------
@@ -129,7 +101,7 @@ fn role_crud(s: &mut Server) {
     );
     assert_eq!(r["maxSessionDuration"], 7200);
     // Stored by unique id, shown by ARN while the user exists.
-    let stored = sql(s, "SELECT trust_policy FROM roles WHERE name = 'deploy'");
+    let stored = s.sql("SELECT trust_policy FROM roles WHERE name = 'deploy'");
     assert!(
         stored.contains(&alice_id) && !stored.contains("user/alice"),
         "{stored}"
@@ -218,7 +190,7 @@ fn role_crud(s: &mut Server) {
     );
     assert_eq!((e.status, e.field()), (400, "maxSessionDuration"));
     assert_eq!(
-        sql(s, "SELECT COUNT(*) FROM roles"),
+        s.sql("SELECT COUNT(*) FROM roles"),
         "1",
         "nothing half-written"
     );
@@ -402,7 +374,7 @@ fn role_crud(s: &mut Server) {
     s.call(&root, "DELETE", "/v1/roles/deploy", None).ok();
     s.call(&root, "GET", "/v1/roles/deploy", None)
         .err(404, "NoSuchEntity");
-    assert_eq!(sql(s, "SELECT COUNT(*) FROM role_tags"), "0");
+    assert_eq!(s.sql("SELECT COUNT(*) FROM role_tags"), "0");
     // Every mutation was audited.
     let ev = s
         .call(
@@ -449,7 +421,7 @@ fn assume_role(s: &mut Server) {
         &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
         r#"{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser","iam:ListRoles"],"Resource":"*"}"#,
     );
-    let arn = role_arn(s, "deploy");
+    let arn = s.role_arn("deploy");
     // The trusted user, named directly by the trust policy, assumes it.
     let r = assume(
         s,
@@ -522,13 +494,13 @@ fn assume_role(s: &mut Server) {
     assume(
         s,
         &bob,
-        json!({"roleArn": role_arn(s, "acct"), "roleSessionName": "ok"}),
+        json!({"roleArn": s.role_arn("acct"), "roleSessionName": "ok"}),
     )
     .ok();
     assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "acct"), "roleSessionName": "no"}),
+        json!({"roleArn": s.role_arn("acct"), "roleSessionName": "no"}),
     )
     .err(403, "AccessDenied");
 
@@ -544,7 +516,7 @@ fn assume_role(s: &mut Server) {
         ),
         "",
     );
-    let ext = role_arn(s, "ext");
+    let ext = s.role_arn("ext");
     assume(s, &alice, json!({"roleArn": ext, "roleSessionName": "ee"})).err(403, "AccessDenied");
     assume(
         s,
@@ -595,7 +567,7 @@ fn assume_role(s: &mut Server) {
         r#"{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*","Condition":{"StringEquals":{"ward:PrincipalTag/team":"blue"}}},
            {"Effect":"Allow","Action":"iam:ListRoles","Resource":"*","Condition":{"StringEquals":{"ward:PrincipalTag/cost":"7"}}}"#,
     );
-    let second = role_arn(s, "second");
+    let second = s.role_arn("second");
     let e = assume(
         s,
         &tagged,
@@ -703,13 +675,10 @@ fn assume_role(s: &mut Server) {
     bad.secret = format!("{}x", &sc.secret[1..]);
     s.call(&bad, "GET", "/v1/whoami", None)
         .err(403, "SignatureDoesNotMatch");
-    sql(
-        s,
-        &format!(
-            "UPDATE sessions SET expires_at = 1 WHERE access_key_id = '{}'",
-            sc.id
-        ),
-    );
+    s.sql(&format!(
+        "UPDATE sessions SET expires_at = 1 WHERE access_key_id = '{}'",
+        sc.id
+    ));
     // The daemon caches an authenticated role session until the store
     // generation moves or its expiry passes; an SQL edit behind its back
     // is neither, so an IAM write makes it read the row again.
@@ -781,7 +750,7 @@ fn revoke_sessions(s: &mut Server) {
         &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
         r#"{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}"#,
     );
-    let arn = role_arn(s, "ops");
+    let arn = s.role_arn("ops");
     let old = session_creds(&assume(
         s,
         &alice,
@@ -940,7 +909,7 @@ fn assume_role_bad_input_names_the_field() {
             &trust(s, json!({"AWS": user_arn(s, "alice")}), json!({})),
             "",
         );
-        let arn = role_arn(s, "r");
+        let arn = s.role_arn("r");
         let big_statement = format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iam:GetUser","Resource":[{}]}}]}}"#,
             (0..120)
@@ -1024,7 +993,7 @@ fn assume_role_bad_input_names_the_field() {
                 "roleArn",
             ),
             (
-                json!({"roleArn": role_arn(s, "nope"), "roleSessionName": "ok"}),
+                json!({"roleArn": s.role_arn("nope"), "roleSessionName": "ok"}),
                 400,
                 "roleArn",
             ),
@@ -1047,17 +1016,17 @@ fn assume_role_bad_input_names_the_field() {
         assume(
             s,
             &alice,
-            json!({"roleArn": role_arn(s, "nope"), "roleSessionName": "ok"}),
+            json!({"roleArn": s.role_arn("nope"), "roleSessionName": "ok"}),
         )
         .err(400, "NoSuchEntity");
         assume(
             s,
             &bob,
-            json!({"roleArn": role_arn(s, "nope"), "roleSessionName": "ok"}),
+            json!({"roleArn": s.role_arn("nope"), "roleSessionName": "ok"}),
         )
         .err(403, "AccessDenied");
         assert_eq!(
-            sql(s, "SELECT COUNT(*) FROM sessions"),
+            s.sql("SELECT COUNT(*) FROM sessions"),
             "0",
             "no session was opened"
         );
@@ -1097,7 +1066,7 @@ fn session_policy_resource_tag_deny(s: &mut Server) {
     let sc = session_creds(&assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "r"), "roleSessionName": "sp", "policy": sp}),
+        json!({"roleArn": s.role_arn("r"), "roleSessionName": "sp", "policy": sp}),
     ));
     s.call(&sc, "GET", "/v1/users/plain", None).ok();
     s.call(&sc, "GET", "/v1/users/vip", None)
@@ -1143,7 +1112,7 @@ fn role_session_cache(s: &mut Server) {
     let sc = session_creds(&assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "c1"}),
+        json!({"roleArn": s.role_arn("reader"), "roleSessionName": "c1"}),
     ));
     let h0 = s.metric(HITS);
     // The first request reads the row; the next two come from the cache.
@@ -1168,16 +1137,13 @@ fn role_session_cache(s: &mut Server) {
     let short = session_creds(&assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "reader"), "roleSessionName": "short"}),
+        json!({"roleArn": s.role_arn("reader"), "roleSessionName": "short"}),
     ));
-    sql(
-        s,
-        &format!(
-            "UPDATE sessions SET expires_at = {} WHERE access_key_id = '{}'",
-            db_now_plus(s, 3),
-            short.id
-        ),
-    );
+    s.sql(&format!(
+        "UPDATE sessions SET expires_at = {} WHERE access_key_id = '{}'",
+        db_now_plus(s, 3),
+        short.id
+    ));
     s.call(&short, "GET", "/v1/users", None).ok();
     let mut refused = false;
     for _ in 0..100 {
@@ -1203,7 +1169,7 @@ fn role_session_cache(s: &mut Server) {
     let d = session_creds(&assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "doomed"), "roleSessionName": "dd"}),
+        json!({"roleArn": s.role_arn("doomed"), "roleSessionName": "dd"}),
     ));
     s.call(&d, "GET", "/v1/users", None).ok();
     s.call(&d, "GET", "/v1/users", None).ok();
@@ -1280,20 +1246,17 @@ fn role_session_certificates(s: &mut Server) {
     let r = assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "ops"), "roleSessionName": "oncall", "durationSeconds": 900}),
+        json!({"roleArn": s.role_arn("ops"), "roleSessionName": "oncall", "durationSeconds": 900}),
     );
     let sc = session_creds(&r);
     let expires = r.ok()["credentials"]["expiration"]
         .as_str()
         .unwrap()
         .to_owned();
-    let issued = sql(
-        s,
-        &format!(
-            "SELECT created_at FROM sessions WHERE access_key_id = '{}'",
-            sc.id
-        ),
-    );
+    let issued = s.sql(&format!(
+        "SELECT created_at FROM sessions WHERE access_key_id = '{}'",
+        sc.id
+    ));
     let dir = Scratch::new();
     let key = dir.0.join("id");
     run_ok(
@@ -1346,13 +1309,10 @@ fn role_session_certificates(s: &mut Server) {
     );
     // The inventory records the session.
     assert_eq!(
-        sql(
-            s,
-            &format!(
-                "SELECT subject FROM certificates WHERE serial = '{}'",
-                c["serial"].as_str().unwrap()
-            ),
-        ),
+        s.sql(&format!(
+            "SELECT subject FROM certificates WHERE serial = '{}'",
+            c["serial"].as_str().unwrap()
+        ),),
         key_id
     );
 
@@ -1394,7 +1354,7 @@ fn role_session_certificates(s: &mut Server) {
     let narrowed = session_creds(&assume(
         s,
         &alice,
-        json!({"roleArn": role_arn(s, "ops"), "roleSessionName": "narrow",
+        json!({"roleArn": s.role_arn("ops"), "roleSessionName": "narrow",
                "policy": {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}}),
     ));
     let e = s.call(
@@ -1409,13 +1369,10 @@ fn role_session_certificates(s: &mut Server) {
         e.body
     );
     // An expired session gets none.
-    sql(
-        s,
-        &format!(
-            "UPDATE sessions SET expires_at = 1 WHERE access_key_id = '{}'",
-            sc.id
-        ),
-    );
+    s.sql(&format!(
+        "UPDATE sessions SET expires_at = 1 WHERE access_key_id = '{}'",
+        sc.id
+    ));
     s.call(&root, "POST", "/v1/users", Some(r#"{"name":"generation"}"#))
         .ok();
     s.call(

@@ -25,115 +25,22 @@
 mod agent;
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/pam.rs"]
+mod pam;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use agent::{agent_join, s};
-use harness::{check, json, ward, Daemon, Scratch, WARD};
+use agent::s;
+use pam::{build_host_side, in_namespace, pamtester, until, AgentHost as Host, Namespace, PW};
 
 const INNER: &str = "WARD_PAM_FINISH_INNER";
-const PW: &str = "Correct-Horse-Battery-42";
-
-/// Builds ward-agent and pam_ward next to `ward` (ward-cli depends on
-/// neither).
-fn build_host_side() -> (PathBuf, PathBuf) {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(WARD).parent().unwrap().to_owned();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "ward-agent", "-p", "pam_ward"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-        if dir.file_name() == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "cargo build ward-agent pam_ward"
-        );
-        *built = true;
-    }
-    (dir.join("ward-agent"), dir.join("libpam_ward.so"))
-}
-
-fn have(tools: &[&str]) -> bool {
-    let ok = tools.iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    });
-    if !ok {
-        assert!(
-            std::env::var("WARD_REQUIRE_PAM").is_err(),
-            "one of {tools:?} is missing (WARD_REQUIRE_PAM is set)"
-        );
-        eprintln!("skipping: one of {tools:?} is missing (scripts/test installs them)");
-    }
-    ok
-}
-
-/// True in the namespaced re-run; in the outer run, builds what the inner
-/// run needs and re-runs `test` there.
-fn in_namespace(test: &str, tools: &[&str]) -> bool {
-    if std::env::var_os(INNER).is_none() {
-        if !have(tools) {
-            return false;
-        }
-        build_host_side();
-        harness::ward_ca();
-    }
-    sshd::in_mount_namespace(test, INNER).is_none()
-}
-
-/// Polls `f` every 50 ms until it is true (a hang guard, not a timing
-/// assertion).
-fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// `pamtester -v SERVICE USER OPS…` with `input` (one line per prompt)
-/// on stdin, under `timeout 60` (exit 124 would be a hang).
-fn pamtester(service: &str, user: &str, ops: &[&str], input: &[&str]) -> Output {
-    let mut child = Command::new("timeout")
-        .args(["60", "pamtester", "-v", service, user])
-        .args(ops)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut si = child.stdin.take().unwrap();
-        for line in input {
-            let _ = si.write_all(format!("{line}\n").as_bytes());
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(124),
-        "pamtester {service} {user} {ops:?} hung: {}",
-        sshd::text(&out)
-    );
-    out
-}
 
 fn kill(pid: u32, signal: &str) {
     let out = Command::new("kill")
@@ -162,228 +69,44 @@ const SUDO: &str = r#"{"Version":"2012-10-17","Statement":[
 
 /// A namespace with ward-ca (users alice, bob, carol with password [`PW`];
 /// all in `ops`, alice in `admins`) and an enrolled, running agent.
-struct Host {
-    dir: Scratch,
-    ca: Daemon,
-    agent_bin: PathBuf,
-    cfg: PathBuf,
-    state: PathBuf,
-    agent: Option<Child>,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.kill_agent();
+/// `etc`: files for the private /etc (beside `passwd`/`group`, which get
+/// `passwd_lines`/`group_lines` appended); `agent_extra`: more agent
+/// configuration.
+fn setup(
+    name: &str,
+    passwd_lines: &str,
+    group_lines: &str,
+    etc: &[(&str, &str)],
+    agent_extra: &str,
+) -> Host {
+    let ns = Namespace::new(name, passwd_lines, group_lines, etc);
+    for (group, doc) in [("ops", LOGIN), ("admins", SUDO)] {
+        ns.w(&["group", "create", group]);
+        let path = ns.dir.write(&format!("{group}.json"), doc);
+        ns.w(&["policy", "create", group, "--document", s(&path)]);
+        ns.w(&["policy", "attach", group, "--group", group]);
     }
-}
-
-impl Host {
-    /// `etc`: files for the private /etc (beside `passwd`/`group`, which
-    /// get `passwd_lines`/`group_lines` appended); `agent_extra`: more
-    /// agent configuration.
-    fn setup(
-        name: &str,
-        passwd_lines: &str,
-        group_lines: &str,
-        etc: &[(&str, &str)],
-        agent_extra: &str,
-    ) -> Host {
-        let (agent_bin, _) = build_host_side();
-        let dir = Scratch::new(name);
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mount /run: {}", sshd::text(&out));
-        std::fs::create_dir_all("/run/ward").unwrap();
-        // The agent's passwd file is the machine's: the test's extra
-        // local lines (sudo's invoking users) are for sudo only.
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-        let group = std::fs::read_to_string("/etc/group").unwrap();
-        let agent_passwd = dir.write("agent-passwd", &passwd);
-        let agent_group = dir.write("agent-group", &group);
-        let mut files = vec![
-            ("passwd", format!("{passwd}{passwd_lines}")),
-            ("group", format!("{group}{group_lines}")),
-        ];
-        files.extend(etc.iter().map(|(n, t)| (*n, (*t).to_owned())));
-        let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-        sshd::private_etc(&dir.0, &refs);
-
-        let ca = Daemon::start(name);
-        let home = dir.path("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let root = ca.root_env();
-        let w = |args: &[&str]| check(&home, &root, args, None, 0, &[], &[]);
-        for (group, doc) in [("ops", LOGIN), ("admins", SUDO)] {
-            w(&["group", "create", group]);
-            let path = dir.write(&format!("{group}.json"), doc);
-            w(&["policy", "create", group, "--document", s(&path)]);
-            w(&["policy", "attach", group, "--group", group]);
-        }
-        for user in ["alice", "bob", "carol"] {
-            w(&["user", "create", user]);
-            w(&["group", "add-user", "ops", user]);
-            check(
-                &home,
-                &root,
-                &["user", "set-password", user, "--password-stdin"],
-                Some(&format!("{PW}\n")),
-                0,
-                &[],
-                &[],
-            );
-        }
-        w(&["group", "add-user", "admins", "alice"]);
-        let token = json(&w(&[
-            "--output",
-            "json",
-            "host",
-            "join-token",
-            "web-01",
-            "--tag",
-            "env=test",
-        ]))["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let ssh = dir.path("ssh");
-        std::fs::create_dir_all(&ssh).unwrap();
-        let state = dir.path("state");
-        let cfg = dir.write(
-            "agent.toml",
-            &format!(
-                "state_dir = {st:?}\nsocket = \"/run/ward/agent.sock\"\npoll_wait_seconds = 30\n\
-                 trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
-                 ssh_host_key = {hk:?}\npasswd_file = {pw:?}\ngroup_file = {gr:?}\n{agent_extra}",
-                st = s(&state),
-                tk = s(&ssh.join("ward_user_ca.pub")),
-                krl = s(&ssh.join("ward_revoked.krl")),
-                hk = s(&ssh.join("ssh_host_ed25519_key")),
-                pw = s(&agent_passwd),
-                gr = s(&agent_group),
-            ),
-        );
-        agent_join(&agent_bin, &cfg, &ca, &token);
-        let mut h = Host {
-            dir,
-            ca,
-            agent_bin,
-            cfg,
-            state,
-            agent: None,
-        };
-        h.start_agent();
-        assert!(
-            until(Duration::from_secs(60), || h
-                .status()
-                .contains("sync:          online")),
-            "the agent never came online: {}\n{}",
-            h.status(),
-            h.agent_log()
-        );
-        h
+    for user in ["alice", "bob", "carol"] {
+        ns.w(&["user", "create", user]);
+        ns.w(&["group", "add-user", "ops", user]);
+        ns.set_password(user);
     }
-
-    fn w(&self, args: &[&str]) -> String {
-        check(
-            &self.dir.path("home"),
-            &self.ca.root_env(),
-            args,
-            None,
-            0,
-            &[],
-            &[],
-        )
-    }
-
-    fn start_agent(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path("agent.log"))
-            .unwrap();
-        self.agent = Some(
-            Command::new(&self.agent_bin)
-                .arg("--config")
-                .arg(&self.cfg)
-                .arg("run")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-        // Serving once `status` answers on the socket.
-        assert!(
-            until(Duration::from_secs(30), || !self.status().is_empty()),
-            "the agent does not serve: {}",
-            self.agent_log()
-        );
-    }
-
-    /// SIGKILL (no shutdown path runs).
-    fn kill_agent(&mut self) {
-        if let Some(mut c) = self.agent.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn agent_pid(&self) -> u32 {
-        self.agent.as_ref().unwrap().id()
-    }
-
-    fn status(&self) -> String {
-        let out = Command::new(&self.agent_bin)
-            .arg("--config")
-            .arg(&self.cfg)
-            .arg("status")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn agent_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("agent.log")).unwrap_or_default()
-    }
-
-    /// The spooled events (one JSON object per line).
-    fn spool(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state.join("audit-spool"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// ward-ca's audit events with `action`.
-    fn audit(&self, action: &str) -> Vec<serde_json::Value> {
-        let out = ward(
-            &self.dir.path("home"),
-            &self.ca.root_env(),
-            &[
-                "--output", "json", "audit", "list", "--action", action, "--all",
-            ],
-            None,
-        );
-        json(&String::from_utf8_lossy(&out.stdout))["events"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
+    ns.w(&["group", "add-user", "admins", "alice"]);
+    ns.enrol(&["--tag", "env=test"], agent_extra)
 }
 
 #[test]
 fn an_answered_decision_survives_an_agent_kill_and_reaches_ward_ca() {
     if !in_namespace(
         "an_answered_decision_survives_an_agent_kill_and_reaches_ward_ca",
+        INNER,
         &["pamtester"],
     ) {
         return;
     }
     let (_, so) = build_host_side();
     let stack = shipped_stack("login", &so, "timeout=30");
-    let mut h = Host::setup(
+    let mut h = setup(
         "pam-fin-kill",
         "",
         "",
@@ -455,6 +178,7 @@ fn ran(out: &Output) -> String {
 fn sudo_decides_host_sudo_for_the_target_user_when_the_session_opens() {
     if !in_namespace(
         "sudo_decides_host_sudo_for_the_target_user_when_the_session_opens",
+        INNER,
         &["pamtester", "sudo", "setpriv"],
     ) {
         return;
@@ -479,7 +203,7 @@ fn sudo_decides_host_sudo_for_the_target_user_when_the_session_opens() {
     // needs a shadow line.
     let mut shadow = std::fs::read_to_string("/etc/shadow").unwrap();
     shadow.push_str("localsudo:*:19000:0:99999:7:::\n");
-    let h = Host::setup(
+    let h = setup(
         "pam-fin-sudo",
         passwd,
         group,
@@ -599,6 +323,7 @@ fn count_dir(p: &str) -> usize {
 fn a_ward_ca_that_never_answers_falls_back_to_the_offline_verifier() {
     if !in_namespace(
         "a_ward_ca_that_never_answers_falls_back_to_the_offline_verifier",
+        INNER,
         &["pamtester"],
     ) {
         return;
@@ -606,7 +331,7 @@ fn a_ward_ca_that_never_answers_falls_back_to_the_offline_verifier() {
     let (_, so) = build_host_side();
     // pam_ward waits longer than the agent's call to ward-ca.
     let stack = shipped_stack("login", &so, "timeout=20");
-    let mut h = Host::setup(
+    let mut h = setup(
         "pam-fin-stall",
         "",
         "",

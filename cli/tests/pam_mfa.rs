@@ -28,128 +28,23 @@
 mod agent;
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/pam.rs"]
+mod pam;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use agent::{agent_join, s};
-use harness::{check, json, ward, Daemon, Scratch, WARD};
+use agent::s;
+use harness::{json, Scratch};
+use pam::{
+    build_host_side, in_namespace, pamtester, pamtester_with, until, AgentHost, Namespace, PW,
+};
 
 const INNER: &str = "WARD_PAM_MFA_INNER";
-const PW: &str = "Correct-Horse-Battery-42";
 const PROMPT: &str = "ward MFA code";
-
-/// Builds ward-agent and pam_ward next to `ward` (ward-cli depends on
-/// neither).
-fn build_host_side() -> (PathBuf, PathBuf) {
-    static BUILT: Mutex<bool> = Mutex::new(false);
-    let dir = Path::new(WARD).parent().unwrap().to_owned();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "ward-agent", "-p", "pam_ward"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-        if dir.file_name() == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "cargo build ward-agent pam_ward"
-        );
-        *built = true;
-    }
-    (dir.join("ward-agent"), dir.join("libpam_ward.so"))
-}
-
-fn have(tools: &[&str]) -> bool {
-    let ok = tools.iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    });
-    if !ok {
-        assert!(
-            std::env::var("WARD_REQUIRE_PAM").is_err(),
-            "one of {tools:?} is missing (WARD_REQUIRE_PAM is set)"
-        );
-        eprintln!("skipping: one of {tools:?} is missing (scripts/test installs them)");
-    }
-    ok
-}
-
-/// True in the namespaced re-run; in the outer run, builds what the inner
-/// run needs and re-runs `test` there.
-fn in_namespace(test: &str, tools: &[&str]) -> bool {
-    if std::env::var_os(INNER).is_none() {
-        if !have(tools) {
-            return false;
-        }
-        build_host_side();
-        harness::ward_ca();
-    }
-    sshd::in_mount_namespace(test, INNER).is_none()
-}
-
-/// Polls `f` every 50 ms until it is true (a hang guard, not a timing
-/// assertion).
-fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// `pamtester -v SERVICE USER OPS…` with `input` (one line per prompt)
-/// on stdin, under `timeout 60` (exit 124 would be a hang).
-fn pamtester(service: &str, user: &str, ops: &[&str], input: &[&str]) -> Output {
-    pamtester_with(&[], service, user, ops, input)
-}
-
-/// [`pamtester`] with pamtester options first (`-E VAR=VALUE` sets the
-/// PAM environment, `-I rhost=…` an item).
-fn pamtester_with(
-    opts: &[&str],
-    service: &str,
-    user: &str,
-    ops: &[&str],
-    input: &[&str],
-) -> Output {
-    let mut child = Command::new("timeout")
-        .args(["60", "pamtester", "-v"])
-        .args(opts)
-        .args([service, user])
-        .args(ops)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut si = child.stdin.take().unwrap();
-        for line in input {
-            let _ = si.write_all(format!("{line}\n").as_bytes());
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(124),
-        "pamtester {service} {user} {ops:?} hung: {}",
-        sshd::text(&out)
-    );
-    out
-}
 
 /// The TOTP code of `seed` (base32) at time step `step`, from oathtool.
 fn oathtool(seed: &str, step: i64) -> String {
@@ -185,74 +80,41 @@ const LOGIN: &str = r#"{"Version":"2012-10-17","Statement":[
 /// password [`PW`]; alice has an enabled MFA device) and an enrolled,
 /// running agent; the `ward-test-mfa` PAM service.
 struct Host {
-    dir: Scratch,
-    ca: Daemon,
-    agent_bin: PathBuf,
-    cfg: PathBuf,
-    agent: Option<Child>,
+    agent: AgentHost,
     /// alice's seed (base32) and the last step her device has used.
     seed: String,
     used: i64,
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.agent.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+impl std::ops::Deref for Host {
+    type Target = AgentHost;
+    fn deref(&self) -> &AgentHost {
+        &self.agent
     }
 }
 
 impl Host {
     fn setup(name: &str, stack: &str) -> Host {
-        Host::setup_with(name, &[("pam.d/ward-test-mfa", stack.to_owned())])
+        Host::setup_with(name, "", &[("pam.d/ward-test-mfa", stack)])
     }
 
-    /// [`Host::setup`] with these files (name under /etc, contents) in
-    /// the private /etc.
-    fn setup_with(name: &str, files: &[(&str, String)]) -> Host {
-        let (agent_bin, _) = build_host_side();
-        let dir = Scratch::new(name);
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mount /run: {}", sshd::text(&out));
-        std::fs::create_dir_all("/run/ward").unwrap();
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-        let group = std::fs::read_to_string("/etc/group").unwrap();
-        let agent_passwd = dir.write("agent-passwd", &passwd);
-        let agent_group = dir.write("agent-group", &group);
-        let files: Vec<(&str, &str)> = files.iter().map(|(n, c)| (*n, c.as_str())).collect();
-        sshd::private_etc(&dir.0, &files);
-
-        let ca = Daemon::start(name);
-        let home = dir.path("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let root = ca.root_env();
-        let w = |args: &[&str]| check(&home, &root, args, None, 0, &[], &[]);
+    /// [`Host::setup`] with `passwd_lines` appended to the private
+    /// /etc/passwd and these files (name under /etc, contents) in it.
+    fn setup_with(name: &str, passwd_lines: &str, files: &[(&str, &str)]) -> Host {
+        let ns = Namespace::new(name, passwd_lines, "", files);
         for (group, doc, user) in [("mfa-ops", LOGIN_MFA, "alice"), ("ops", LOGIN, "bob")] {
-            w(&["group", "create", group]);
-            let path = dir.write(&format!("{group}.json"), doc);
-            w(&["policy", "create", group, "--document", s(&path)]);
-            w(&["policy", "attach", group, "--group", group]);
-            w(&["user", "create", user]);
-            w(&["group", "add-user", group, user]);
-            check(
-                &home,
-                &root,
-                &["user", "set-password", user, "--password-stdin"],
-                Some(&format!("{PW}\n")),
-                0,
-                &[],
-                &[],
-            );
+            ns.w(&["group", "create", group]);
+            let path = ns.dir.write(&format!("{group}.json"), doc);
+            ns.w(&["policy", "create", group, "--document", s(&path)]);
+            ns.w(&["policy", "attach", group, "--group", group]);
+            ns.w(&["user", "create", user]);
+            ns.w(&["group", "add-user", group, user]);
+            ns.set_password(user);
         }
-        let created = json(&w(&["--output", "json", "mfa", "create", "alice-phone"]));
+        let created = json(&ns.w(&["--output", "json", "mfa", "create", "alice-phone"]));
         let seed = created["base32StringSeed"].as_str().unwrap().to_owned();
         let used = step_now();
-        w(&[
+        ns.w(&[
             "mfa",
             "enable",
             "--serial",
@@ -264,89 +126,11 @@ impl Host {
             "--user",
             "alice",
         ]);
-        let token = json(&w(&["--output", "json", "host", "join-token", "web-01"]))["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let ssh = dir.path("ssh");
-        std::fs::create_dir_all(&ssh).unwrap();
-        let state = dir.path("state");
-        let cfg = dir.write(
-            "agent.toml",
-            &format!(
-                "state_dir = {st:?}\nsocket = \"/run/ward/agent.sock\"\npoll_wait_seconds = 30\n\
-                 trusted_user_ca_keys_file = {tk:?}\nrevoked_keys_file = {krl:?}\n\
-                 ssh_host_key = {hk:?}\npasswd_file = {pw:?}\ngroup_file = {gr:?}\n",
-                st = s(&state),
-                tk = s(&ssh.join("ward_user_ca.pub")),
-                krl = s(&ssh.join("ward_revoked.krl")),
-                hk = s(&ssh.join("ssh_host_ed25519_key")),
-                pw = s(&agent_passwd),
-                gr = s(&agent_group),
-            ),
-        );
-        agent_join(&agent_bin, &cfg, &ca, &token);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path("agent.log"))
-            .unwrap();
-        let child = Command::new(&agent_bin)
-            .arg("--config")
-            .arg(&cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let h = Host {
-            dir,
-            ca,
-            agent_bin,
-            cfg,
-            agent: Some(child),
+        Host {
+            agent: ns.enrol(&[], ""),
             seed,
             used,
-        };
-        assert!(
-            until(Duration::from_secs(60), || h
-                .status()
-                .contains("sync:          online")),
-            "the agent never came online: {}\n{}",
-            h.status(),
-            h.agent_log()
-        );
-        h
-    }
-
-    fn status(&self) -> String {
-        let out = Command::new(&self.agent_bin)
-            .arg("--config")
-            .arg(&self.cfg)
-            .arg("status")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn agent_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("agent.log")).unwrap_or_default()
-    }
-
-    /// ward-ca's audit events with `action`.
-    fn audit(&self, action: &str) -> Vec<serde_json::Value> {
-        let out = ward(
-            &self.dir.path("home"),
-            &self.ca.root_env(),
-            &[
-                "--output", "json", "audit", "list", "--action", action, "--all",
-            ],
-            None,
-        );
-        json(&String::from_utf8_lossy(&out.stdout))["events"]
-            .as_array()
-            .unwrap()
-            .clone()
+        }
     }
 }
 
@@ -359,6 +143,7 @@ fn login(user: &str, input: &[&str]) -> (bool, String) {
 fn pam_asks_for_an_mfa_code_when_the_policy_needs_one() {
     if !in_namespace(
         "pam_asks_for_an_mfa_code_when_the_policy_needs_one",
+        INNER,
         &["pamtester", "oathtool"],
     ) {
         return;
@@ -496,6 +281,7 @@ fn ssh_env(port: u16, askpass: &Path) -> Output {
 fn mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session() {
     if !in_namespace(
         "mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session",
+        INNER,
         &["pamtester", "oathtool", "ssh"],
     ) {
         return;
@@ -510,11 +296,7 @@ fn mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session() {
     let _ = Command::new("chown")
         .args(["61001:61001", s(&home)])
         .status();
-    let passwd = format!(
-        "{}alice:x:61001:61001:alice:{}:/bin/sh\n",
-        std::fs::read_to_string("/etc/passwd").unwrap(),
-        s(&home)
-    );
+    let passwd = format!("alice:x:61001:61001:alice:{}:/bin/sh\n", s(&home));
     let ticket_file = scratch.path("ticket");
     let dump = scratch.write(
         "dump-ticket.sh",
@@ -540,11 +322,11 @@ fn mfa_ticket_through_real_sshd_is_single_use_and_never_in_the_session() {
     );
     let mut h = Host::setup_with(
         "pam-mfa-sshd",
+        &passwd,
         &[
-            ("passwd", passwd),
-            ("pam.d/sshd", sshd_stack),
-            ("pam.d/ward-test-mfa", format!("{auth}{account}")),
-            ("pam.d/ward-test-steal", steal_stack),
+            ("pam.d/sshd", &sshd_stack),
+            ("pam.d/ward-test-mfa", &format!("{auth}{account}")),
+            ("pam.d/ward-test-steal", &steal_stack),
         ],
     );
     let server = sshd::Sshd::start(

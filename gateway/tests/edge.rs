@@ -24,12 +24,11 @@ mod support;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use support::{s, text, until, Ca, Client, Gateway, Scratch};
+use support::{ended, open_session, s, stderr, stdout, text, until, Ca, Client, Gateway, Scratch};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
     {"Effect":"Allow","Action":"host:Login","Resource":"arn:ward:host::*:host/*",
@@ -40,14 +39,6 @@ const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
 
 /// Environment requests the target accepts (more than the gateway sends).
 const TARGET_EXTRA: &str = "AcceptEnv WARDV*\n";
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs `f` and returns its output and the one recording it made.
 fn recorded(dir: &Path, f: impl FnOnce() -> Output) -> (Output, PathBuf) {
@@ -81,40 +72,15 @@ fn audit_until(ca: &Ca, action: &str, ok: impl Fn(&str) -> bool) -> String {
 /// An `ssh … 'echo ready; sleep 60'` through the gateway, once the
 /// remote command runs; its stderr goes to a file.
 fn open(c: &Client, user: &str, err: &Path) -> Child {
-    let mut child = Command::new("ssh")
-        .arg("-F")
-        .arg(&c.config)
-        .args(["-o", &format!("User={user}"), "gw", "echo ready; sleep 60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(err).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "the session did not open: {}",
-        std::fs::read_to_string(err).unwrap_or_default()
-    );
-    child
-}
-
-/// Waits (at most 30 s, a hang guard) for `child` to exit; its stderr.
-fn ended(mut child: Child, err: &Path) -> String {
-    let done = until(Duration::from_secs(30), || {
-        child.try_wait().unwrap().is_some()
-    });
-    if !done {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    let e = std::fs::read_to_string(err).unwrap_or_default();
-    assert!(done, "the session did not end: {e}");
-    e
+    open_session(
+        Command::new("ssh").arg("-F").arg(&c.config).args([
+            "-o",
+            &format!("User={user}"),
+            "gw",
+            "echo ready; sleep 60",
+        ]),
+        err,
+    )
 }
 
 #[test]
@@ -122,14 +88,7 @@ fn terminating_edges_signals_resizes_env_caps_limits_and_revocations() {
     sshd::ensure_sshd();
     let ca = Ca::start("edge");
     let dir = Scratch::new("edge");
-    let doc = dir.write("login.json", POLICY);
-    ca.root(&["group", "create", "ops"]);
-    ca.root(&["policy", "create", "login", "--document", s(&doc)]);
-    ca.root(&["policy", "attach", "login", "--group", "ops"]);
-    for u in ["alice", "bob"] {
-        ca.root(&["user", "create", u]);
-        ca.root(&["group", "add-user", "ops", u]);
-    }
+    ca.group_with_policy(&dir, ("ops", "login", POLICY), &["alice", "bob"]);
     for h in ["web-01", "web-02"] {
         ca.root(&["host", "register", h, "--tag", "env=test"]);
     }
@@ -351,7 +310,7 @@ fn terminating_edges_signals_resizes_env_caps_limits_and_revocations() {
     let err = dir.path("bob.stderr");
     let child = open(&bob, "root%web-01", &err);
     ca.root(&["ssh-key", "delete", "bob", &key_id]);
-    let e = ended(child, &err);
+    let e = ended(child, &err, Duration::from_secs(30));
     assert!(
         e.contains("ward: session ended: the SSH key") && e.contains("no longer registered to bob"),
         "{e}"
@@ -369,7 +328,7 @@ fn terminating_edges_signals_resizes_env_caps_limits_and_revocations() {
     );
     let err = dir.path("long.stderr");
     let child = open(&long, "root%web-01", &err);
-    let e = ended(child, &err);
+    let e = ended(child, &err, Duration::from_secs(30));
     assert!(
         e.contains(
             "ward: session ended: the session reached its maximum length of 3 s (max_session_seconds)"

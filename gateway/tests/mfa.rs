@@ -23,13 +23,12 @@ mod support;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use support::{s, text, until, Ca, Client, Gateway, Scratch};
+use support::{open_session, s, stderr, stdout, text, until, Ca, Client, Gateway, Scratch};
 
 /// Connect and Login on test hosts, with MFA checked in the last `AGE` s.
 fn mfa_policy(age: u32) -> String {
@@ -204,47 +203,13 @@ impl MfaClient {
     fn open(&self, code: &str, args: &[&str], err: &Path) -> Child {
         let mut all = args.to_vec();
         all.push("echo ready; sleep 120");
-        let mut child = self
-            .command(code, &all)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(err).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the session did not open: {}",
-            std::fs::read_to_string(err).unwrap_or_default()
-        );
-        child
+        open_session(&mut self.command(code, &all), err)
     }
 }
 
 /// Waits (at most 90 s, a hang guard) for `child` to exit; its stderr.
-fn ended(mut child: Child, err: &Path) -> String {
-    let done = until(Duration::from_secs(90), || {
-        child.try_wait().unwrap().is_some()
-    });
-    if !done {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    let e = std::fs::read_to_string(err).unwrap_or_default();
-    assert!(done, "the session did not end: {e}");
-    e
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn ended(child: Child, err: &Path) -> String {
+    support::ended(child, err, Duration::from_secs(90))
 }
 
 /// ward-ca's `action` audit events, once `ok` holds for them (a hang
@@ -275,12 +240,7 @@ fn world() -> World {
         ("ops", PLAIN.to_owned(), "bob"),
         ("mfa-short", mfa_policy(30), "carol"),
     ] {
-        let path = dir.write(&format!("{group}.json"), &doc);
-        ca.root(&["group", "create", group]);
-        ca.root(&["policy", "create", group, "--document", s(&path)]);
-        ca.root(&["policy", "attach", group, "--group", group]);
-        ca.root(&["user", "create", user]);
-        ca.root(&["group", "add-user", group, user]);
+        ca.group_with_policy(&dir, (group, group, &doc), &[user]);
     }
     // dave's policy needs MFA, but he has no device.
     ca.root(&["user", "create", "dave"]);

@@ -19,11 +19,10 @@ mod support;
 #[path = "../../ca/tests/sshd/mod.rs"]
 mod sshd;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::{s, text, until, Ca, Client, Gateway, Scratch};
+use support::{ended, open_session, s, stderr, text, until, Ca, Client, Gateway, Scratch};
 
 /// The role's permissions: Connect to test hosts, certificates.
 const ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
@@ -34,10 +33,6 @@ const ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
 /// alice may assume roles, nothing else.
 const ALICE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
     {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn role_session_certificates_are_decided_by_the_roles_policies() {
@@ -167,35 +162,17 @@ fn role_session_certificates_are_decided_by_the_roles_policies() {
     // revoke-sessions ends an open session (live re-check) and refuses
     // the next one.
     let err = dir.path("open.stderr");
-    let mut child = Command::new("ssh")
-        .arg("-F")
-        .arg(&client.config)
-        .args(["-J", "gw", "root@web-01", "echo ready; sleep 120"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "{}",
-        std::fs::read_to_string(&err).unwrap_or_default()
+    let child = open_session(
+        Command::new("ssh").arg("-F").arg(&client.config).args([
+            "-J",
+            "gw",
+            "root@web-01",
+            "echo ready; sleep 120",
+        ]),
+        &err,
     );
     ca.root(&["role", "revoke-sessions", "oncall"]);
-    let done = until(Duration::from_secs(60), || {
-        child.try_wait().unwrap().is_some()
-    });
-    if !done {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    let e = std::fs::read_to_string(&err).unwrap_or_default();
-    assert!(done, "the role session was not ended: {e}");
+    let e = ended(child, &err, Duration::from_secs(60));
     assert!(
         e.contains("ward: session ended: host:Connect on web-01 is no longer allowed"),
         "{e}"

@@ -39,7 +39,7 @@ use crate::error::ApiError;
 use crate::service::authz::system_grant;
 use crate::service::caller::{require_host, user_arn, Caller};
 use crate::service::names::check_rhost;
-use crate::service::passwords::{argon2, check_and_hash, store_changed};
+use crate::service::passwords::{argon2, check_and_hash, store_changed, Scopes};
 use crate::service::request::body;
 use crate::state::{now, AppState, Shared};
 use crate::store::host_identity::HostPrincipal;
@@ -119,6 +119,17 @@ impl Attempt<'_> {
         }
     }
 
+    /// The attempt's throttle scopes: user + rhost first (a success clears
+    /// it), the user's wider budget second.
+    fn scopes(&self, st: &AppState) -> Scopes {
+        Scopes::new(
+            &st.config.passwords,
+            self.rhost_scope(),
+            self.user_scope(),
+            USER_BUDGET,
+        )
+    }
+
     /// The audit event of this attempt.
     fn event(
         &self,
@@ -186,29 +197,8 @@ struct Found {
 
 /// Reserves an attempt in both scopes and reads the user and its profile.
 async fn reserve(st: &AppState, a: &Attempt<'_>, t: i64) -> Result<Result<Found, i64>, ApiError> {
-    let pw = &st.config.passwords;
     let mut c = st.store.pool().acquire().await?;
-    if let Some(wait) = iam::reserve_attempt(
-        &mut c,
-        &a.rhost_scope(),
-        t,
-        pw.max_failures,
-        pw.lockout_seconds,
-    )
-    .await?
-    {
-        return Ok(Err(wait));
-    }
-    if let Some(wait) = iam::reserve_attempt(
-        &mut c,
-        &a.user_scope(),
-        t,
-        pw.max_failures * USER_BUDGET,
-        pw.lockout_seconds,
-    )
-    .await?
-    {
-        iam::release_attempt(&mut c, &a.rhost_scope()).await?;
+    if let Some(wait) = a.scopes(st).reserve(&mut c, t).await? {
         return Ok(Err(wait));
     }
     let user = iam::find_user(&mut c, a.user).await?;
@@ -227,25 +217,9 @@ async fn failed(
     action: &str,
     t: i64,
 ) -> Result<(), ApiError> {
-    let pw = &st.config.passwords;
     let g = system_grant(action, &ev.resource);
     let mut m = st.store.mutation(&g).await?.without_iam_change();
-    iam::record_failure(
-        &mut m.tx,
-        &a.rhost_scope(),
-        t,
-        pw.max_failures,
-        pw.lockout_seconds,
-    )
-    .await?;
-    iam::record_failure(
-        &mut m.tx,
-        &a.user_scope(),
-        t,
-        pw.max_failures * USER_BUDGET,
-        pw.lockout_seconds,
-    )
-    .await?;
+    a.scopes(st).failed(&mut m.tx, t).await?;
     m.commit(ev).await?;
     st.metrics
         .auth_failures
@@ -317,9 +291,7 @@ pub(crate) async fn verify(
     let v = decided(&user, &profile);
     let g = system_grant(VERIFY, &res);
     let mut m = st.store.mutation(&g).await?.without_iam_change();
-    let window = st.config.passwords.lockout_seconds;
-    iam::clear_failures(&mut m.tx, &a.rhost_scope(), t, window).await?;
-    iam::release_attempt(&mut m.tx, &a.user_scope()).await?;
+    a.scopes(&st).succeeded(&mut m.tx, t).await?;
     m.commit(&a.event(&st, &caller, VERIFY, &res, &v)).await?;
     Ok(Json(v))
 }
@@ -407,22 +379,22 @@ pub(crate) async fn change(
     };
     let g = system_grant(CHANGE, &res);
     let window = st.config.passwords.lockout_seconds;
+    let scopes = a.scopes(&st);
     if user.disabled_at.is_some() {
         let v = PasswordVerdict {
             message: Some("the user is disabled".into()),
             ..verdict(PasswordResult::Disabled)
         };
         let mut m = st.store.mutation(&g).await?.without_iam_change();
-        iam::clear_failures(&mut m.tx, &a.rhost_scope(), t, window).await?;
-        iam::release_attempt(&mut m.tx, &a.user_scope()).await?;
+        scopes.succeeded(&mut m.tx, t).await?;
         m.commit(&a.event(&st, &caller, CHANGE, &res, &v)).await?;
         return Ok(Json(v));
     }
     // A full mutation: the new login profile version reaches the hosts'
     // snapshots (the generation moves) and every session is revoked.
     let mut m = st.store.mutation(&g).await?;
-    let revoked = store_changed(&mut m, &user.id, &hash, &[&a.rhost_scope()], t, window).await?;
-    iam::release_attempt(&mut m.tx, &a.user_scope()).await?;
+    let revoked = store_changed(&mut m, &user.id, &hash, &[scopes.first()], t, window).await?;
+    scopes.release_second(&mut m.tx).await?;
     let version = iam::login_profile_row(&mut m.tx, &user.id)
         .await?
         .map(|p| p.version);

@@ -131,15 +131,8 @@ pub(crate) async fn user_out(
     c: &mut crate::store::Conn,
     u: &iam::User,
 ) -> Result<api::User, ApiError> {
-    let tags = iam::user_tags(c, &u.id)
-        .await?
-        .into_iter()
-        .map(|(key, value)| api::Tag { key, value })
-        .collect();
-    let boundary = match &u.boundary_policy_id {
-        Some(pid) => iam::policy_by_id(c, pid).await?.map(|p| policy_arn(st, &p)),
-        None => None,
-    };
+    let tags = tags_out(iam::user_tags(c, &u.id).await?);
+    let boundary = boundary_arn(st, c, u.boundary_policy_id.as_deref()).await?;
     Ok(api::User {
         name: u.name.clone(),
         user_id: u.id.clone(),
@@ -156,6 +149,43 @@ pub(crate) async fn user_out(
             .into_iter()
             .collect(),
     })
+}
+
+/// Tags as the API shows them.
+pub(crate) fn tags_out(tags: Vec<(String, String)>) -> Vec<api::Tag> {
+    tags.into_iter()
+        .map(|(key, value)| api::Tag { key, value })
+        .collect()
+}
+
+/// The ARN of a user's or role's permissions boundary (policy id
+/// `boundary`), if it has one whose policy exists.
+pub(crate) async fn boundary_arn(
+    st: &Shared,
+    c: &mut crate::store::Conn,
+    boundary: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    Ok(match boundary {
+        Some(pid) => iam::policy_by_id(c, pid).await?.map(|p| policy_arn(st, &p)),
+        None => None,
+    })
+}
+
+/// A Tag request's body, checked: the tags, their keys, and the
+/// `ward:RequestTag/*` and `ward:TagKeys` context keys AWS supplies for it.
+pub(crate) struct Tagging {
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) ctx: Vec<(String, ContextValue)>,
+}
+
+/// Parses and checks a Tag request's body ([`Tagging`]).
+pub(crate) fn tag_request(b: &Bytes) -> Result<Tagging, ApiError> {
+    let req: api::TagRequest = body(b)?;
+    let tags = check_tags("tags", &req.tags)?;
+    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
+    let ctx = context::request_tags(&tags);
+    Ok(Tagging { tags, keys, ctx })
 }
 
 pub(crate) fn check_tags(
@@ -212,18 +242,45 @@ pub(crate) async fn user_resource_context(
     action: &str,
     u: &iam::User,
 ) -> Result<Vec<(String, ContextValue)>, ApiError> {
+    let boundary = u.boundary_policy_id.as_deref();
+    bounded_context(st, c, want, action, Bounded::User, &u.id, boundary).await
+}
+
+/// The context keys of a user or role `id` (see [`user_resource_context`]):
+/// its tags, then its boundary `boundary` (a policy id) where the action
+/// takes it.
+async fn bounded_context(
+    st: &Shared,
+    c: &mut crate::store::Conn,
+    want: crate::service::authz::Wanted,
+    action: &str,
+    kind: Bounded,
+    id: &str,
+    boundary: Option<&str>,
+) -> Result<Vec<(String, ContextValue)>, ApiError> {
     let mut ctx = Vec::new();
     if want.resource_tags {
-        let tags = iam::user_tags(c, &u.id).await?;
+        let tags = match kind {
+            Bounded::User => iam::user_tags(c, id).await?,
+            Bounded::Role => crate::store::roles::role_tags(c, id).await?,
+        };
         ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
     if want.boundary && context::supplies_current_boundary(action) {
-        if let Some(pid) = &u.boundary_policy_id {
-            let p = iam::policy_by_id(c, pid)
-                .await?
-                .ok_or_else(|| ApiError::internal("boundary policy missing"))?;
-            let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
-            ctx.push((k.to_owned(), v));
+        if let Some(pid) = boundary {
+            match iam::policy_by_id(c, pid).await? {
+                Some(p) => {
+                    let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
+                    ctx.push((k.to_owned(), v));
+                }
+                // A policy that is a user's boundary cannot be deleted
+                // (DeleteConflict), so a missing one is a fault; a role's
+                // is passed over, as it always was.
+                None if matches!(kind, Bounded::User) => {
+                    return Err(ApiError::internal("boundary policy missing"))
+                }
+                None => {}
+            }
         }
     }
     Ok(ctx)
@@ -253,18 +310,111 @@ pub(crate) async fn target_user_with(
         Some(u) => user_arn(&acct(st), u),
         None => user_resource(st, "/", name),
     };
-    let ctx: Vec<(&str, ContextValue)> = own
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .chain(extra.iter().cloned())
-        .collect();
-    let g = if read {
-        authorize_read(st, caller, action, &arn, &ctx).await?
-    } else {
-        authorize(st, caller, action, &arn, &ctx).await?
+    let target = Target { found, arn, own };
+    target
+        .grant(st, caller, action, read, extra, ("user", name))
+        .await
+}
+
+/// An entity a request names, looked up before authorization: the ARN to
+/// authorize on (made from the name when there is no such entity) and the
+/// entity's own context keys ([`user_resource_context`] and the like).
+struct Target<T> {
+    found: Option<T>,
+    arn: String,
+    own: Vec<(String, ContextValue)>,
+}
+
+impl<T> Target<T> {
+    /// An entity whose requests supply no context keys of its own.
+    fn new(found: Option<T>, arn: String) -> Target<T> {
+        Target {
+            found,
+            arn,
+            own: Vec::new(),
+        }
+    }
+
+    /// Authorizes `action` (a read or a write) with the entity's own keys
+    /// and then `extra`, and only then answers 404 for `what` `name` when
+    /// there is no such entity, so that a 404 reveals nothing to the
+    /// unauthorized: the end of every `target_*_with`.
+    async fn grant(
+        self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        read: bool,
+        extra: &[(&str, ContextValue)],
+        (what, name): (&str, &str),
+    ) -> Result<(T, Grant), ApiError> {
+        let ctx: Vec<(&str, ContextValue)> = context::refs(&self.own)
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect();
+        let g = if read {
+            authorize_read(st, caller, action, &self.arn, &ctx).await?
+        } else {
+            authorize(st, caller, action, &self.arn, &ctx).await?
+        };
+        let found = self.found.ok_or_else(|| ApiError::no_such(what, name))?;
+        Ok((found, g))
+    }
+}
+
+/// The actions a create that may tag and bound checks: the create, the
+/// tagging and the boundary ([`authorize_create`]).
+pub(crate) struct CreateActions {
+    pub(crate) create: &'static str,
+    pub(crate) tag: &'static str,
+    pub(crate) boundary: &'static str,
+}
+
+const CREATE_USER: CreateActions = CreateActions {
+    create: "iam:CreateUser",
+    tag: "iam:TagUser",
+    boundary: "iam:PutUserPermissionsBoundary",
+};
+
+/// Authorizes a create that may tag and set a permissions boundary
+/// (CreateUser, CreateRole) on `arn`. AWS supplies the tags and the
+/// boundary asked for as context keys, so a Deny on tag keys or a required
+/// boundary applies here too; and tagging at creation also needs the tag
+/// action, a boundary at creation the boundary action, each with the same
+/// keys — otherwise creating is a way around their guard-rails. Returns
+/// the create's grant and the boundary policy (404 once authorized, if the
+/// reference names none).
+pub(crate) async fn authorize_create(
+    st: &Shared,
+    caller: &Caller,
+    arn: &str,
+    tags: &[(String, String)],
+    boundary: Option<&str>,
+    actions: CreateActions,
+) -> Result<(Grant, Option<iam::ManagedPolicy>), ApiError> {
+    let mut ctx = context::request_tags(tags);
+    let boundary = match boundary {
+        None => None,
+        Some(r) => {
+            let (p, arn) = policy_ref(st, "permissionsBoundary", r).await?;
+            let (k, v) = context::permissions_boundary(&arn);
+            ctx.push((k.to_owned(), v));
+            Some((p, arn))
+        }
     };
-    let u = found.ok_or_else(|| ApiError::no_such("user", name))?;
-    Ok((u, g))
+    let ctx = context::refs(&ctx);
+    let g = authorize(st, caller, actions.create, arn, &ctx).await?;
+    if !tags.is_empty() {
+        authorize(st, caller, actions.tag, arn, &ctx).await?;
+    }
+    if boundary.is_some() {
+        authorize(st, caller, actions.boundary, arn, &ctx).await?;
+    }
+    let boundary = match boundary {
+        None => None,
+        Some((p, arn)) => Some(p.ok_or_else(|| ApiError::no_such("policy", &arn))?),
+    };
+    Ok((g, boundary))
 }
 
 pub(crate) async fn create_user(
@@ -276,41 +426,15 @@ pub(crate) async fn create_user(
     names::new_user_name("name", &req.name)?;
     let path = path_or_root("path", &req.path)?;
     let tags = check_tags("tags", &req.tags)?;
-    // AWS supplies the tags and the boundary a CreateUser asks for, so a
-    // Deny on iam:TagUser-style keys or a required boundary applies here
-    // too (tags given at creation must not bypass a tagging guard-rail).
-    let mut ctx = context::request_tags(&tags);
-    let boundary = match &req.permissions_boundary {
-        None => None,
-        Some(r) => {
-            let (p, arn) = policy_ref(&st, "permissionsBoundary", r).await?;
-            let (k, v) = context::permissions_boundary(&arn);
-            ctx.push((k.to_owned(), v));
-            Some((p, arn))
-        }
-    };
-    let arn = user_resource(&st, &path, &req.name);
-    let g = authorize(&st, &caller, "iam:CreateUser", &arn, &context::refs(&ctx)).await?;
-    // As AWS: tagging at creation also needs iam:TagUser, and a boundary at
-    // creation also needs iam:PutUserPermissionsBoundary, each with the same
-    // keys — otherwise CreateUser is a way around their guard-rails.
-    if !tags.is_empty() {
-        authorize(&st, &caller, "iam:TagUser", &arn, &context::refs(&ctx)).await?;
-    }
-    if boundary.is_some() {
-        authorize(
-            &st,
-            &caller,
-            "iam:PutUserPermissionsBoundary",
-            &arn,
-            &context::refs(&ctx),
-        )
-        .await?;
-    }
-    let boundary = match boundary {
-        None => None,
-        Some((p, arn)) => Some(p.ok_or_else(|| ApiError::no_such("policy", &arn))?),
-    };
+    let (g, boundary) = authorize_create(
+        &st,
+        &caller,
+        &user_resource(&st, &path, &req.name),
+        &tags,
+        req.permissions_boundary.as_deref(),
+        CREATE_USER,
+    )
+    .await?;
     let mut m = st.store.mutation(&g).await?;
     let u = iam::create_user(
         &mut m.tx,
@@ -374,6 +498,56 @@ pub(crate) async fn get_user(
     Ok(Json(user_out(&st, &mut c, &u).await?))
 }
 
+/// A rename and/or move (UpdateUser, UpdateGroup), its fields validated.
+struct Rename<'a> {
+    new_name: Option<&'a str>,
+    new_path: Option<&'a str>,
+}
+
+impl<'a> Rename<'a> {
+    /// Checks `newName` by the kind's name rule and `newPath` as a path.
+    fn check<E: Into<ApiError>>(
+        new_name: &'a Option<String>,
+        new_path: &'a Option<String>,
+        name_rule: fn(&str, &str) -> Result<(), E>,
+    ) -> Result<Rename<'a>, ApiError> {
+        if let Some(n) = new_name {
+            name_rule("newName", n).map_err(Into::into)?;
+        }
+        if let Some(p) = new_path {
+            names::path("newPath", p)?;
+        }
+        Ok(Rename {
+            new_name: new_name.as_deref(),
+            new_path: new_path.as_deref(),
+        })
+    }
+
+    /// As AWS: a rename or move needs `action` on the new ARN too, or a
+    /// user allowed to update only `user/${ward:username}` could become
+    /// `root`, or move under a path that other policies trust. `arn` makes
+    /// the kind's ARNs from (account, path, name); `own`, the entity's own
+    /// context keys, is awaited only when the ARN changes.
+    async fn authorize(
+        &self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        arn: fn(&str, &str, &str) -> String,
+        (path, name): (&str, &str),
+        own: impl std::future::Future<Output = Result<Vec<(String, ContextValue)>, ApiError>>,
+    ) -> Result<(), ApiError> {
+        let new_path = self.new_path.unwrap_or(path);
+        let new_name = self.new_name.unwrap_or(name);
+        let new_arn = arn(&acct(st), new_path, new_name);
+        if new_arn != arn(&acct(st), path, name) {
+            let own = own.await?;
+            authorize(st, caller, action, &new_arn, &context::refs(&own)).await?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) async fn update_user(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -381,12 +555,7 @@ pub(crate) async fn update_user(
     b: Bytes,
 ) -> Result<Json<api::User>, ApiError> {
     let req: api::UpdateUser = body(&b)?;
-    if let Some(n) = &req.new_name {
-        names::new_user_name("newName", n)?;
-    }
-    if let Some(p) = &req.new_path {
-        names::path("newPath", p)?;
-    }
+    let rename = Rename::check(&req.new_name, &req.new_path, names::new_user_name)?;
     let shell = req
         .shell
         .as_deref()
@@ -403,34 +572,23 @@ pub(crate) async fn update_user(
         .map(|s| crate::service::posix::gecos("gecos", s))
         .transpose()?;
     let (u, g) = target_user(&st, &caller, "iam:UpdateUser", &name, false).await?;
-    // As AWS: a rename or move needs the permission on the new ARN too, or
-    // a user allowed to update only `user/${ward:username}` could become
-    // `root`, or move under a path that other policies trust.
-    let new_path = req.new_path.as_deref().unwrap_or(&u.path);
-    let new_name = req.new_name.as_deref().unwrap_or(&u.name);
-    let new_arn = user_resource(&st, new_path, new_name);
-    if new_arn != user_arn(&acct(&st), &u) {
+    let own = async {
         let want = crate::service::authz::wanted(&st, &caller).await?;
         let mut c = st.store.pool().acquire().await?;
-        let own = user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await?;
-        drop(c);
-        authorize(
+        user_resource_context(&st, &mut c, want, "iam:UpdateUser", &u).await
+    };
+    rename
+        .authorize(
             &st,
             &caller,
             "iam:UpdateUser",
-            &new_arn,
-            &context::refs(&own),
+            ward_authz::arn::user,
+            (&u.path, &u.name),
+            own,
         )
         .await?;
-    }
     let mut m = st.store.mutation(&g).await?;
-    let u2 = iam::update_user(
-        &mut m.tx,
-        &u,
-        req.new_name.as_deref(),
-        req.new_path.as_deref(),
-    )
-    .await?;
+    let u2 = iam::update_user(&mut m.tx, &u, rename.new_name, rename.new_path).await?;
     let posix_change = shell.is_some() || home.is_some() || gecos.is_some();
     let u2 = if posix_change {
         let home = home.unwrap_or_else(|| u2.home.clone());
@@ -488,11 +646,8 @@ pub(crate) async fn tag_user(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<Json<api::User>, ApiError> {
-    let req: api::TagRequest = body(&b)?;
-    let tags = check_tags("tags", &req.tags)?;
-    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
     // One decision, with every key AWS supplies for TagUser.
-    let ctx = context::request_tags(&tags);
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (u, g) = target_user_with(
         &st,
         &caller,
@@ -601,15 +756,10 @@ pub(crate) async fn target_group_with(
         Some(g) => group_out(st, g).arn,
         None => ward_authz::arn::group(&acct(st), "/", name),
     };
-    let grant = if read {
-        authorize_read(st, caller, action, &arn, extra).await?
-    } else {
-        authorize(st, caller, action, &arn, extra).await?
-    };
-    Ok((
-        found.ok_or_else(|| ApiError::no_such("group", name))?,
-        grant,
-    ))
+    let target = Target::new(found, arn);
+    target
+        .grant(st, caller, action, read, extra, ("group", name))
+        .await
 }
 
 pub(crate) async fn create_group(
@@ -696,27 +846,21 @@ pub(crate) async fn update_group(
     b: Bytes,
 ) -> Result<Json<api::Group>, ApiError> {
     let req: api::UpdateGroup = body(&b)?;
-    if let Some(n) = &req.new_name {
-        names::group_name("newName", n)?;
-    }
-    if let Some(p) = &req.new_path {
-        names::path("newPath", p)?;
-    }
+    let rename = Rename::check(&req.new_name, &req.new_path, names::group_name)?;
     let (grp, g) = target_group(&st, &caller, "iam:UpdateGroup", &name, false).await?;
-    let new_path = req.new_path.as_deref().unwrap_or(&grp.path);
-    let new_name = req.new_name.as_deref().unwrap_or(&grp.name);
-    let new_arn = ward_authz::arn::group(&acct(&st), new_path, new_name);
-    if new_arn != group_out(&st, &grp).arn {
-        authorize(&st, &caller, "iam:UpdateGroup", &new_arn, &[]).await?;
-    }
+    let own = async { Ok(Vec::new()) };
+    rename
+        .authorize(
+            &st,
+            &caller,
+            "iam:UpdateGroup",
+            ward_authz::arn::group,
+            (&grp.path, &grp.name),
+            own,
+        )
+        .await?;
     let mut m = st.store.mutation(&g).await?;
-    let g2 = iam::update_group(
-        &mut m.tx,
-        &grp,
-        req.new_name.as_deref(),
-        req.new_path.as_deref(),
-    )
-    .await?;
+    let g2 = iam::update_group(&mut m.tx, &grp, rename.new_name, rename.new_path).await?;
     commit(
         m,
         &caller,
@@ -927,17 +1071,14 @@ pub(crate) async fn target_policy_with(
         Some(p) => policy_arn(st, p),
         None => ward_authz::arn::policy(&acct(st), "/", name),
     };
-    let ctx: Vec<(&str, ContextValue)> = own
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .chain(extra.iter().cloned())
-        .collect();
-    let g = if read {
-        authorize_read(st, caller, action, &arn, &ctx).await?
-    } else {
-        authorize(st, caller, action, &arn, &ctx).await?
+    let target = Target {
+        found,
+        arn,
+        own,
     };
-    Ok((found.ok_or_else(|| ApiError::no_such("policy", name))?, g))
+    target
+        .grant(st, caller, action, read, extra, ("policy", name))
+        .await
 }
 
 pub(crate) async fn create_policy(
@@ -1012,10 +1153,7 @@ pub(crate) async fn tag_policy(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let req: api::TagRequest = body(&b)?;
-    let tags = check_tags("tags", &req.tags)?;
-    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
-    let ctx = context::request_tags(&tags);
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (p, g) = target_policy_with(
         &st,
         &caller,
@@ -1074,11 +1212,7 @@ pub(crate) async fn list_policy_tags(
 ) -> Result<Json<api::TagList>, ApiError> {
     let (p, _) = target_policy(&st, &caller, "iam:ListPolicyTags", &name, true).await?;
     let mut c = st.store.pool().acquire().await?;
-    let tags = iam::policy_tags(&mut c, &p.id)
-        .await?
-        .into_iter()
-        .map(|(key, value)| api::Tag { key, value })
-        .collect();
+    let tags = tags_out(iam::policy_tags(&mut c, &p.id).await?);
     Ok(Json(api::TagList { tags }))
 }
 
@@ -1265,33 +1399,6 @@ pub(crate) async fn set_default_version(
 
 // ---- roles (their handlers are in `service::roles`) -------------------
 
-/// The context keys a request on an existing role supplies: its tags as
-/// `ward:ResourceTag/*` and, for the actions that take it, its boundary as
-/// `iam:PermissionsBoundary` — read only when the caller's policies can
-/// look at them.
-async fn role_resource_context(
-    st: &Shared,
-    c: &mut crate::store::Conn,
-    want: crate::service::authz::Wanted,
-    action: &str,
-    r: &crate::store::roles::Role,
-) -> Result<Vec<(String, ContextValue)>, ApiError> {
-    let mut ctx = Vec::new();
-    if want.resource_tags {
-        let tags = crate::store::roles::role_tags(c, &r.id).await?;
-        ctx = context::resource_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    }
-    if want.boundary && context::supplies_current_boundary(action) {
-        if let Some(pid) = &r.boundary_policy_id {
-            if let Some(p) = iam::policy_by_id(c, pid).await? {
-                let (k, v) = context::permissions_boundary(&policy_arn(st, &p));
-                ctx.push((k.to_owned(), v));
-            }
-        }
-    }
-    Ok(ctx)
-}
-
 /// Loads a role by name for `action` on it, with request-specific context
 /// keys; a role that does not exist is authorized on the ARN its name
 /// gives before the 404, so a 404 reveals nothing to the unauthorized.
@@ -1308,7 +1415,10 @@ pub(crate) async fn target_role_with(
     let mut c = st.store.pool().acquire().await?;
     let found = crate::store::roles::find_role(&mut c, name).await?;
     let own = match &found {
-        Some(r) => role_resource_context(st, &mut c, want, action, r).await?,
+        Some(r) => {
+            let boundary = r.boundary_policy_id.as_deref();
+            bounded_context(st, &mut c, want, action, Bounded::Role, &r.id, boundary).await?
+        }
         None => Vec::new(),
     };
     drop(c);
@@ -1316,17 +1426,10 @@ pub(crate) async fn target_role_with(
         Some(r) => crate::service::caller::role_arn(&acct(st), r),
         None => ward_authz::arn::role(&acct(st), "/", name),
     };
-    let ctx: Vec<(&str, ContextValue)> = context::refs(&own)
-        .into_iter()
-        .chain(extra.iter().cloned())
-        .collect();
-    let g = if read {
-        authorize_read(st, caller, action, &arn, &ctx).await?
-    } else {
-        authorize(st, caller, action, &arn, &ctx).await?
-    };
-    let r = found.ok_or_else(|| ApiError::no_such("role", name))?;
-    Ok((r, g))
+    let target = Target { found, arn, own };
+    target
+        .grant(st, caller, action, read, extra, ("role", name))
+        .await
 }
 
 // ---- attachments and inline policies ----------------------------------
@@ -1624,28 +1727,7 @@ pub(crate) async fn put_boundary(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let req: api::SetBoundary = body(&b)?;
-    let (p, arn) = policy_ref(&st, "policy", &req.policy).await?;
-    let (u, g) = target_user_with(
-        &st,
-        &caller,
-        "iam:PutUserPermissionsBoundary",
-        &name,
-        false,
-        &[context::permissions_boundary(&arn)],
-    )
-    .await?;
-    let p = p.ok_or_else(|| ApiError::no_such("policy", &req.policy))?;
-    let mut m = st.store.mutation(&g).await?;
-    iam::set_boundary(&mut m.tx, &u.id, Some(&p.id)).await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    put_boundary_of(&st, &caller, Bounded::User, &name, &b).await
 }
 
 pub(crate) async fn delete_boundary(
@@ -1653,19 +1735,128 @@ pub(crate) async fn delete_boundary(
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (u, g) = target_user(
-        &st,
-        &caller,
-        "iam:DeleteUserPermissionsBoundary",
-        &name,
-        false,
+    delete_boundary_of(&st, &caller, Bounded::User, &name).await
+}
+
+/// The kinds of principal with a permissions boundary of their own.
+#[derive(Clone, Copy)]
+pub(crate) enum Bounded {
+    User,
+    Role,
+}
+
+/// A user or a role whose boundary a request sets or clears.
+enum BoundedEntity {
+    User(iam::User),
+    Role(crate::store::roles::Role),
+}
+
+impl Bounded {
+    /// Loads and authorizes the principal: `action` is the user action,
+    /// spelled `Role` for a role (as [`action_for`]).
+    async fn target(
+        self,
+        st: &Shared,
+        caller: &Caller,
+        action: &str,
+        name: &str,
+        extra: &[(&str, ContextValue)],
+    ) -> Result<(BoundedEntity, Grant), ApiError> {
+        Ok(match self {
+            Bounded::User => {
+                let (u, g) = target_user_with(st, caller, action, name, false, extra).await?;
+                (BoundedEntity::User(u), g)
+            }
+            Bounded::Role => {
+                let action = action.replacen("User", "Role", 1);
+                let (r, g) = target_role_with(st, caller, &action, name, false, extra).await?;
+                (BoundedEntity::Role(r), g)
+            }
+        })
+    }
+}
+
+impl BoundedEntity {
+    fn name_and_boundary(&self) -> (&'static str, &str, Option<&str>) {
+        match self {
+            BoundedEntity::User(u) => ("user", &u.name, u.boundary_policy_id.as_deref()),
+            BoundedEntity::Role(r) => ("role", &r.name, r.boundary_policy_id.as_deref()),
+        }
+    }
+
+    /// Writes the boundary (`None` clears it).
+    async fn set_boundary(
+        self,
+        c: &mut crate::store::Conn,
+        policy_id: Option<String>,
+    ) -> Result<(), ApiError> {
+        match self {
+            BoundedEntity::User(u) => iam::set_boundary(c, &u.id, policy_id.as_deref()).await,
+            BoundedEntity::Role(r) => {
+                let r = crate::store::roles::Role {
+                    boundary_policy_id: policy_id,
+                    ..r
+                };
+                crate::store::roles::update_role(c, &r).await
+            }
+        }
+    }
+}
+
+/// `PUT /v1/{users,roles}/{name}/permissions-boundary`: authorized with
+/// the boundary asked for as `iam:PermissionsBoundary`, 404 for a policy
+/// that does not exist only after that.
+pub(crate) async fn put_boundary_of(
+    st: &Shared,
+    caller: &Caller,
+    kind: Bounded,
+    name: &str,
+    b: &Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: api::SetBoundary = body(b)?;
+    let (p, arn) = policy_ref(st, "policy", &req.policy).await?;
+    let (e, g) = kind
+        .target(
+            st,
+            caller,
+            "iam:PutUserPermissionsBoundary",
+            name,
+            &[context::permissions_boundary(&arn)],
+        )
+        .await?;
+    let p = p.ok_or_else(|| ApiError::no_such("policy", &req.policy))?;
+    let mut m = st.store.mutation(&g).await?;
+    e.set_boundary(&mut m.tx, Some(p.id.clone())).await?;
+    commit(
+        m,
+        caller,
+        &g,
+        serde_json::json!({"policyArn": policy_arn(st, &p)}),
     )
     .await?;
-    if u.boundary_policy_id.is_none() {
-        return Err(ApiError::no_such("permissions boundary of user", &u.name));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/{users,roles}/{name}/permissions-boundary`: 404 when the
+/// principal has none.
+pub(crate) async fn delete_boundary_of(
+    st: &Shared,
+    caller: &Caller,
+    kind: Bounded,
+    name: &str,
+) -> Result<StatusCode, ApiError> {
+    let (e, g) = kind
+        .target(st, caller, "iam:DeleteUserPermissionsBoundary", name, &[])
+        .await?;
+    let (what, name, boundary) = e.name_and_boundary();
+    if boundary.is_none() {
+        return Err(ApiError::no_such(
+            &format!("permissions boundary of {what}"),
+            name,
+        ));
     }
     let mut m = st.store.mutation(&g).await?;
-    iam::set_boundary(&mut m.tx, &u.id, None).await?;
-    commit(m, &caller, &g, serde_json::json!({})).await?;
+    e.set_boundary(&mut m.tx, None).await?;
+    commit(m, caller, &g, serde_json::json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

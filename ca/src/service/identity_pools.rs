@@ -51,7 +51,7 @@ use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
 use crate::service::authz::{authorize, authorize_read, federated_decision, system_grant};
 use crate::service::caller::{role_arn, user_arn, Caller, Identity};
-use crate::service::iam::acct;
+use crate::service::iam::{acct, tags_out};
 use crate::service::request::{body, commit, document_text, read_body, rfc3339, P, Q};
 use crate::service::roles::trust_policy;
 use crate::state::{now, Shared};
@@ -274,12 +274,6 @@ async fn pool_out(st: &Shared, p: &Pool) -> Result<api::IdentityPool, ApiError> 
         tags: tags_out(tags),
         created: rfc3339(p.created_at),
     })
-}
-
-fn tags_out(tags: Vec<(String, String)>) -> Vec<ward_protocol::api::Tag> {
-    tags.into_iter()
-        .map(|(key, value)| ward_protocol::api::Tag { key, value })
-        .collect()
 }
 
 async fn load_pool(st: &Shared, field: &str, id: &str) -> Result<Pool, ApiError> {

@@ -21,6 +21,7 @@ use axum::{Extension, Json};
 use tokio::sync::OwnedSemaphorePermit;
 use ward_protocol::api;
 
+use crate::config::PasswordPolicy;
 use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
 use crate::service::authz::{authorize, system_grant};
@@ -28,7 +29,7 @@ use crate::service::caller::{user_arn, Caller, Identity};
 use crate::service::request::{body, commit, rfc3339};
 use crate::state::{now, AppState, Shared};
 use crate::store::iam;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, Conn};
 
 /// Longest session opened with a password that must be changed: enough
 /// to change it, no more.
@@ -65,6 +66,78 @@ pub(crate) fn user_scope(name: &str) -> String {
     format!("user:{}", name.to_lowercase())
 }
 
+/// A login's source address may fail this many times a user's limit (it
+/// may be shared by several users).
+pub(crate) const IP_FACTOR: i64 = 4;
+
+/// The two throttle scopes one password check counts in, each with its
+/// limit, and the reserve/record/release sequence over them (the module
+/// doc; [`iam::reserve_attempt`]). `first` is the scope a success clears
+/// (a user name or root for logins, user + rhost for host checks);
+/// `second` has the wider budget and a success only gives its reservation
+/// back, so one right password does not wipe the failures counted there.
+pub(crate) struct Scopes {
+    first: (String, i64),
+    second: (String, i64),
+    lockout: i64,
+}
+
+impl Scopes {
+    /// `first` with `pw.max_failures`, `second` with `factor` times that.
+    pub(crate) fn new(
+        pw: &PasswordPolicy,
+        first: impl Into<String>,
+        second: impl Into<String>,
+        factor: i64,
+    ) -> Scopes {
+        Scopes {
+            first: (first.into(), pw.max_failures),
+            second: (second.into(), pw.max_failures * factor),
+            lockout: pw.lockout_seconds,
+        }
+    }
+
+    /// Reserves one attempt in each scope, `first` first: `Some(seconds)`
+    /// when either refuses (`first`'s reservation is then given back).
+    pub(crate) async fn reserve(&self, c: &mut Conn, t: i64) -> Result<Option<i64>, ApiError> {
+        let ((first, max1), (second, max2)) = (&self.first, &self.second);
+        if let Some(wait) = iam::reserve_attempt(c, first, t, *max1, self.lockout).await? {
+            return Ok(Some(wait));
+        }
+        if let Some(wait) = iam::reserve_attempt(c, second, t, *max2, self.lockout).await? {
+            iam::release_attempt(c, first).await?;
+            return Ok(Some(wait));
+        }
+        Ok(None)
+    }
+
+    /// The reserved attempt failed: counted in both scopes (either may lock).
+    pub(crate) async fn failed(&self, c: &mut Conn, t: i64) -> Result<(), ApiError> {
+        for (scope, max) in [&self.first, &self.second] {
+            iam::record_failure(c, scope, t, *max, self.lockout).await?;
+        }
+        Ok(())
+    }
+
+    /// The reserved attempt succeeded: `first`'s count is cleared,
+    /// `second`'s reservation given back.
+    pub(crate) async fn succeeded(&self, c: &mut Conn, t: i64) -> Result<(), ApiError> {
+        iam::clear_failures(c, &self.first.0, t, self.lockout).await?;
+        self.release_second(c).await
+    }
+
+    /// Gives back `second`'s reservation (when `first` was cleared
+    /// otherwise, as [`store_changed`] does).
+    pub(crate) async fn release_second(&self, c: &mut Conn) -> Result<(), ApiError> {
+        iam::release_attempt(c, &self.second.0).await
+    }
+
+    /// The scope a success clears.
+    pub(crate) fn first(&self) -> &str {
+        &self.first.0
+    }
+}
+
 /// `POST /v1/login`: password → temporary credentials. Throttled per user
 /// and per source address; the response does not reveal whether the user
 /// exists (a dummy hash is verified instead). A login with a password
@@ -91,24 +164,14 @@ pub(crate) async fn login(
     let permit = st.password_checks.try_permit(&st.metrics)?;
     let t = now();
     let pw = &st.config.passwords;
-    let user_scope = user_scope(&req.user_name);
-    let ip_scope = format!("ip:{ip}");
+    let scopes = Scopes::new(
+        pw,
+        user_scope(&req.user_name),
+        format!("ip:{ip}"),
+        IP_FACTOR,
+    );
     let mut c = st.store.pool().acquire().await?;
-    if let Some(wait) =
-        iam::reserve_attempt(&mut c, &user_scope, t, pw.max_failures, pw.lockout_seconds).await?
-    {
-        return Err(locked("logins", wait));
-    }
-    if let Some(wait) = iam::reserve_attempt(
-        &mut c,
-        &ip_scope,
-        t,
-        pw.max_failures * 4,
-        pw.lockout_seconds,
-    )
-    .await?
-    {
-        iam::release_attempt(&mut c, &user_scope).await?;
+    if let Some(wait) = scopes.reserve(&mut c, t).await? {
         return Err(locked("logins", wait));
     }
     let user = iam::find_user(&mut c, &req.user_name).await?;
@@ -165,22 +228,7 @@ pub(crate) async fn login(
     let (user, reset_required) = match (ok, user, profile) {
         (true, Some(u), Some((_, reset))) => (u, reset),
         _ => {
-            iam::record_failure(
-                &mut m.tx,
-                &user_scope,
-                t,
-                pw.max_failures,
-                pw.lockout_seconds,
-            )
-            .await?;
-            iam::record_failure(
-                &mut m.tx,
-                &ip_scope,
-                t,
-                pw.max_failures * 4,
-                pw.lockout_seconds,
-            )
-            .await?;
+            scopes.failed(&mut m.tx, t).await?;
             m.commit(&ev("Failed", req.user_name.clone(), serde_json::json!({})))
                 .await?;
             st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
@@ -191,8 +239,7 @@ pub(crate) async fn login(
             });
         }
     };
-    iam::clear_failures(&mut m.tx, &user_scope, t, pw.lockout_seconds).await?;
-    iam::release_attempt(&mut m.tx, &ip_scope).await?;
+    scopes.succeeded(&mut m.tx, t).await?;
     // A disabled user is told so only after its password checked out, so
     // the refusal reveals nothing to someone guessing.
     if user.disabled_at.is_some() {

@@ -23,10 +23,11 @@ use ward_protocol::api;
 
 use crate::crypto;
 use crate::error::ApiError;
-use crate::service::authz::authorize;
 use crate::service::caller::{role_arn, Caller};
 use crate::service::iam::{
-    acct, check_tags, path_or_root, policy_arn, policy_ref, target_role_with, KeysQuery, ListQuery,
+    acct, authorize_create, boundary_arn, check_tags, delete_boundary_of, path_or_root,
+    put_boundary_of, tag_request, tags_out, target_role_with, Bounded, CreateActions, KeysQuery,
+    ListQuery, Tagging,
 };
 use crate::service::names;
 use crate::service::request::{body, commit, document_text, rfc3339, P, Q};
@@ -194,15 +195,8 @@ async fn show_principals(c: &mut Conn, account: &str, text: &str) -> Result<Valu
 }
 
 pub(crate) async fn role_out(st: &Shared, c: &mut Conn, r: &Role) -> Result<api::Role, ApiError> {
-    let tags = roles::role_tags(c, &r.id)
-        .await?
-        .into_iter()
-        .map(|(key, value)| api::Tag { key, value })
-        .collect();
-    let boundary = match &r.boundary_policy_id {
-        Some(pid) => iam::policy_by_id(c, pid).await?.map(|p| policy_arn(st, &p)),
-        None => None,
-    };
+    let tags = tags_out(roles::role_tags(c, &r.id).await?);
+    let boundary = boundary_arn(st, c, r.boundary_policy_id.as_deref()).await?;
     Ok(api::Role {
         name: r.name.clone(),
         role_id: r.id.clone(),
@@ -248,35 +242,19 @@ pub(crate) async fn create_role(
     .await?;
     // As CreateUser: the tags and the boundary asked for are in the
     // context, and tagging or bounding at creation needs those actions too.
-    let mut ctx = context::request_tags(&tags);
-    let boundary = match &req.permissions_boundary {
-        None => None,
-        Some(r) => {
-            let (p, arn) = policy_ref(&st, "permissionsBoundary", r).await?;
-            let (k, v) = context::permissions_boundary(&arn);
-            ctx.push((k.to_owned(), v));
-            Some((p, arn))
-        }
-    };
-    let arn = ward_authz::arn::role(&acct(&st), &path, &req.name);
-    let g = authorize(&st, &caller, "iam:CreateRole", &arn, &context::refs(&ctx)).await?;
-    if !tags.is_empty() {
-        authorize(&st, &caller, "iam:TagRole", &arn, &context::refs(&ctx)).await?;
-    }
-    if boundary.is_some() {
-        authorize(
-            &st,
-            &caller,
-            "iam:PutRolePermissionsBoundary",
-            &arn,
-            &context::refs(&ctx),
-        )
-        .await?;
-    }
-    let boundary = match boundary {
-        None => None,
-        Some((p, arn)) => Some(p.ok_or_else(|| ApiError::no_such("policy", &arn))?),
-    };
+    let (g, boundary) = authorize_create(
+        &st,
+        &caller,
+        &ward_authz::arn::role(&acct(&st), &path, &req.name),
+        &tags,
+        req.permissions_boundary.as_deref(),
+        CreateActions {
+            create: "iam:CreateRole",
+            tag: "iam:TagRole",
+            boundary: "iam:PutRolePermissionsBoundary",
+        },
+    )
+    .await?;
     let r = Role {
         id: crypto::unique_id("AROA"),
         name: req.name.clone(),
@@ -414,10 +392,7 @@ pub(crate) async fn tag_role(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<Json<api::Role>, ApiError> {
-    let req: api::TagRequest = body(&b)?;
-    let tags = check_tags("tags", &req.tags)?;
-    let keys: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
-    let ctx = context::request_tags(&tags);
+    let Tagging { tags, keys, ctx } = tag_request(&b)?;
     let (r, g) = target_role_with(
         &st,
         &caller,
@@ -465,35 +440,7 @@ pub(crate) async fn put_boundary(
     P(name): P<String>,
     b: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let req: api::SetBoundary = body(&b)?;
-    let (p, arn) = policy_ref(&st, "policy", &req.policy).await?;
-    let (r, g) = target_role_with(
-        &st,
-        &caller,
-        "iam:PutRolePermissionsBoundary",
-        &name,
-        false,
-        &[context::permissions_boundary(&arn)],
-    )
-    .await?;
-    let p = p.ok_or_else(|| ApiError::no_such("policy", &req.policy))?;
-    let mut m = st.store.mutation(&g).await?;
-    roles::update_role(
-        &mut m.tx,
-        &Role {
-            boundary_policy_id: Some(p.id.clone()),
-            ..r
-        },
-    )
-    .await?;
-    commit(
-        m,
-        &caller,
-        &g,
-        serde_json::json!({"policyArn": policy_arn(&st, &p)}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    put_boundary_of(&st, &caller, Bounded::Role, &name, &b).await
 }
 
 /// `DELETE /v1/roles/{name}/permissions-boundary`.
@@ -502,28 +449,7 @@ pub(crate) async fn delete_boundary(
     Extension(caller): Extension<Caller>,
     P(name): P<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (r, g) = target_role(
-        &st,
-        &caller,
-        "iam:DeleteRolePermissionsBoundary",
-        &name,
-        false,
-    )
-    .await?;
-    if r.boundary_policy_id.is_none() {
-        return Err(ApiError::no_such("permissions boundary of role", &r.name));
-    }
-    let mut m = st.store.mutation(&g).await?;
-    roles::update_role(
-        &mut m.tx,
-        &Role {
-            boundary_policy_id: None,
-            ..r
-        },
-    )
-    .await?;
-    commit(m, &caller, &g, serde_json::json!({})).await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_boundary_of(&st, &caller, Bounded::Role, &name).await
 }
 
 /// The deny `revoke-sessions` puts on a role: every action, for sessions

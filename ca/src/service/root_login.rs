@@ -37,7 +37,7 @@ use crate::crypto::{self, sha256_hex};
 use crate::error::ApiError;
 use crate::service::authz::{authorize, authorize_read, system_grant};
 use crate::service::caller::{root_arn, Caller, Identity};
-use crate::service::passwords::argon2;
+use crate::service::passwords::{argon2, Scopes, IP_FACTOR};
 use crate::service::request::{commit, rfc3339};
 use crate::state::{now, AppState, Shared};
 use crate::store::iam;
@@ -108,23 +108,9 @@ pub async fn login(
     let permit = st.password_checks.try_permit(&st.metrics)?;
     let t = now();
     let pw = &st.config.passwords;
-    let ip_scope = format!("ip:{ip}");
+    let scopes = Scopes::new(pw, ROOT_SCOPE, format!("ip:{ip}"), IP_FACTOR);
     let mut c = st.store.pool().acquire().await?;
-    if let Some(wait) =
-        iam::reserve_attempt(&mut c, ROOT_SCOPE, t, pw.max_failures, pw.lockout_seconds).await?
-    {
-        return Err(locked(wait));
-    }
-    if let Some(wait) = iam::reserve_attempt(
-        &mut c,
-        &ip_scope,
-        t,
-        pw.max_failures * 4,
-        pw.lockout_seconds,
-    )
-    .await?
-    {
-        iam::release_attempt(&mut c, ROOT_SCOPE).await?;
+    if let Some(wait) = scopes.reserve(&mut c, t).await? {
         return Err(locked(wait));
     }
     let stored = root_login::password_hash(&mut c).await?;
@@ -150,29 +136,13 @@ pub async fn login(
         detail,
     };
     if !ok {
-        iam::record_failure(
-            &mut m.tx,
-            ROOT_SCOPE,
-            t,
-            pw.max_failures,
-            pw.lockout_seconds,
-        )
-        .await?;
-        iam::record_failure(
-            &mut m.tx,
-            &ip_scope,
-            t,
-            pw.max_failures * 4,
-            pw.lockout_seconds,
-        )
-        .await?;
+        scopes.failed(&mut m.tx, t).await?;
         m.commit(&ev("Failed", serde_json::json!({"root": true})))
             .await?;
         st.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
         return Err(invalid());
     }
-    iam::clear_failures(&mut m.tx, ROOT_SCOPE, t, pw.lockout_seconds).await?;
-    iam::release_attempt(&mut m.tx, &ip_scope).await?;
+    scopes.succeeded(&mut m.tx, t).await?;
     // Root has no MFA device (devices belong to users): a code is a
     // mistake, said only once the password checked out.
     if mfa_code.is_some() {

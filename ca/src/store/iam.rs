@@ -281,6 +281,22 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The outcome of an INSERT or UPDATE that writes an entity's name: 409
+/// `EntityAlreadyExists` for `what` `name` when the UNIQUE constraint on
+/// the name refused it (a concurrent create or rename got there first),
+/// else how many rows were written.
+pub(super) fn name_written(
+    res: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    what: &str,
+    name: &str,
+) -> Result<u64, ApiError> {
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(ApiError::exists(what, name)),
+        Err(e) => Err(e.into()),
+        Ok(r) => Ok(r.rows_affected()),
+    }
+}
+
 /// Allocates the next Unix id for a user (its uid and user-private gid)
 /// or a group (its gid), never reused: one counter, `unix_id`, serves
 /// both, so a uid and a gid never name two different entities. It holds
@@ -329,23 +345,20 @@ pub async fn create_user(
         .bind(now)
         .execute(&mut *c)
         .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("user", name)),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(User {
-            id: id.into(),
-            name: name.into(),
-            path: path.into(),
-            uid,
-            gid: Some(uid),
-            home: None,
-            shell: None,
-            gecos: String::new(),
-            disabled_at: None,
-            created_at: now,
-            boundary_policy_id: None,
-        }),
-    }
+    name_written(res, "user", name)?;
+    Ok(User {
+        id: id.into(),
+        name: name.into(),
+        path: path.into(),
+        uid,
+        gid: Some(uid),
+        home: None,
+        shell: None,
+        gecos: String::new(),
+        disabled_at: None,
+        created_at: now,
+        boundary_policy_id: None,
+    })
 }
 
 /// A user by name (case-insensitive).
@@ -482,6 +495,47 @@ pub(super) async fn count(c: &mut AnyConnection, sql: &str, id: &str) -> Result<
         .try_get::<i64, _>(0)?)
 }
 
+/// AWS's refusal to delete an entity that others still depend on: 409
+/// `DeleteConflict` naming everything `what` (`user`, `group`, `role`)
+/// `name` still has. Each check is a `SELECT COUNT(*) … = $1` bound to
+/// `id` and what a non-zero count means.
+pub(super) async fn refuse_while_in_use(
+    c: &mut AnyConnection,
+    what: &str,
+    name: &str,
+    id: &str,
+    checks: &[(&str, &'static str)],
+) -> Result<(), ApiError> {
+    let mut left = Vec::new();
+    for (sql, has) in checks {
+        if count(c, sql, id).await? > 0 {
+            left.push(*has);
+        }
+    }
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        code: "DeleteConflict",
+        message: format!(
+            "{what} {name} still has {}; remove them first",
+            left.join(", ")
+        ),
+    })
+}
+
+/// Runs each statement (one `$1` parameter) with `id`, in order.
+pub(super) async fn execute_each(
+    c: &mut AnyConnection,
+    statements: &[&str],
+    id: &str,
+) -> Result<(), ApiError> {
+    for sql in statements {
+        sqlx::query(sql).bind(id).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 /// Deletes a user; like AWS, refuses while the user still has attached
 /// policies, inline policies, group memberships, access keys, SSH keys or a
 /// login profile (DeleteConflict names them).
@@ -495,35 +549,17 @@ pub async fn delete_user(c: &mut AnyConnection, u: &User) -> Result<(), ApiError
         ("SELECT COUNT(*) FROM login_profiles WHERE user_id = $1", "a login profile"),
         ("SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1", "an MFA device"),
     ];
-    let mut left = Vec::new();
-    for (sql, what) in checks {
-        if count(c, sql, &u.id).await? > 0 {
-            left.push(what);
-        }
-    }
-    if !left.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "DeleteConflict",
-            message: format!(
-                "user {} still has {}; remove them first",
-                u.name,
-                left.join(", ")
-            ),
-        });
-    }
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(&u.id)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM user_tags WHERE user_id = $1")
-        .bind(&u.id)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(&u.id)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
+    refuse_while_in_use(c, "user", &u.name, &u.id, &checks).await?;
+    execute_each(
+        c,
+        &[
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM user_tags WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ],
+        &u.id,
+    )
+    .await
 }
 
 /// Where an entity kind keeps its tags: `user_tags`/`user_id`,
@@ -719,16 +755,14 @@ pub async fn update_group(
         .bind(&g.id)
         .execute(&mut *c)
         .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("group", name)),
-        Err(e) => Err(e.into()),
-        Ok(r) if r.rows_affected() == 0 => Err(ApiError::no_such("group", &g.name)),
-        Ok(_) => Ok(Group {
-            name: name.into(),
-            path: path.into(),
-            ..g.clone()
-        }),
+    if name_written(res, "group", name)? == 0 {
+        return Err(ApiError::no_such("group", &g.name));
     }
+    Ok(Group {
+        name: name.into(),
+        path: path.into(),
+        ..g.clone()
+    })
 }
 
 /// Creates a group.
@@ -753,17 +787,14 @@ pub async fn create_group(
         .bind(now)
         .execute(&mut *c)
         .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("group", name)),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(Group {
-            id: id.into(),
-            name: name.into(),
-            path: path.into(),
-            gid,
-            created_at: now,
-        }),
-    }
+    name_written(res, "group", name)?;
+    Ok(Group {
+        id: id.into(),
+        name: name.into(),
+        path: path.into(),
+        gid,
+        created_at: now,
+    })
 }
 
 /// Groups by name order.
@@ -851,52 +882,13 @@ pub async fn remove_user_from_group(
 
 /// Deletes a group; refuses while it has members or policies (AWS).
 pub async fn delete_group(c: &mut AnyConnection, g: &Group) -> Result<(), ApiError> {
-    let mut left = Vec::new();
-    if count(
-        c,
-        "SELECT COUNT(*) FROM group_members WHERE group_id = $1",
-        &g.id,
-    )
-    .await?
-        > 0
-    {
-        left.push("members");
-    }
-    if count(
-        c,
-        "SELECT COUNT(*) FROM attachments WHERE principal_type = 'group' AND principal_id = $1",
-        &g.id,
-    )
-    .await?
-        > 0
-    {
-        left.push("attached policies");
-    }
-    if count(
-        c,
-        "SELECT COUNT(*) FROM inline_policies WHERE principal_type = 'group' AND principal_id = $1",
-        &g.id,
-    )
-    .await?
-        > 0
-    {
-        left.push("inline policies");
-    }
-    if !left.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "DeleteConflict",
-            message: format!(
-                "group {} still has {}; remove them first",
-                g.name,
-                left.join(", ")
-            ),
-        });
-    }
-    sqlx::query("DELETE FROM iam_groups WHERE id = $1")
-        .bind(&g.id)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
+    let checks = [
+        ("SELECT COUNT(*) FROM group_members WHERE group_id = $1", "members"),
+        ("SELECT COUNT(*) FROM attachments WHERE principal_type = 'group' AND principal_id = $1", "attached policies"),
+        ("SELECT COUNT(*) FROM inline_policies WHERE principal_type = 'group' AND principal_id = $1", "inline policies"),
+    ];
+    refuse_while_in_use(c, "group", &g.name, &g.id, &checks).await?;
+    execute_each(c, &["DELETE FROM iam_groups WHERE id = $1"], &g.id).await
 }
 
 // ---- managed policies ------------------------------------------------
@@ -948,11 +940,7 @@ pub async fn create_policy(
     .bind(now)
     .execute(&mut *c)
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => return Err(ApiError::exists("policy", name)),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
-    }
+    name_written(res, "policy", name)?;
     sqlx::query("INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1, 1, $2, $3)")
         .bind(id)
         .bind(document)
@@ -1122,19 +1110,16 @@ pub async fn delete_policy(c: &mut AnyConnection, p: &ManagedPolicy) -> Result<(
             message: format!("policy {} is attached to {attached} principal(s) and is the boundary of {boundary}; detach it first", p.name),
         });
     }
-    sqlx::query("DELETE FROM policy_versions WHERE policy_id = $1")
-        .bind(&p.id)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM policy_tags WHERE policy_id = $1")
-        .bind(&p.id)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM policies WHERE id = $1")
-        .bind(&p.id)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
+    execute_each(
+        c,
+        &[
+            "DELETE FROM policy_versions WHERE policy_id = $1",
+            "DELETE FROM policy_tags WHERE policy_id = $1",
+            "DELETE FROM policies WHERE id = $1",
+        ],
+        &p.id,
+    )
+    .await
 }
 
 /// Where a managed policy is attached: (`user`/`group`/`role`, name,
@@ -1329,12 +1314,7 @@ pub async fn put_inline(
     name: &str,
     document: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 AND name_lc = $3")
-        .bind(kind.as_str())
-        .bind(principal_id)
-        .bind(name.to_lowercase())
-        .execute(&mut *c)
-        .await?;
+    remove_inline(c, kind, principal_id, name).await?;
     let others = inline_policies(c, kind, principal_id).await?;
     let total: usize =
         others.iter().map(|(_, d)| policy_chars(d)).sum::<usize>() + policy_chars(document);
@@ -1380,19 +1360,30 @@ pub async fn delete_inline(
     who: &str,
     name: &str,
 ) -> Result<(), ApiError> {
-    let res = sqlx::query("DELETE FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 AND name_lc = $3")
-        .bind(kind.as_str())
-        .bind(principal_id)
-        .bind(name.to_lowercase())
-        .execute(&mut *c)
-        .await?;
-    if res.rows_affected() == 0 {
+    if remove_inline(c, kind, principal_id, name).await? == 0 {
         return Err(ApiError::NotFound {
             code: "NoSuchEntity",
             message: format!("{} {who} has no inline policy {name}", kind.as_str()),
         });
     }
     Ok(())
+}
+
+/// Removes a principal's inline policy `name` (ignoring case); how many
+/// rows went (0 or 1).
+async fn remove_inline(
+    c: &mut AnyConnection,
+    kind: PrincipalType,
+    principal_id: &str,
+    name: &str,
+) -> Result<u64, ApiError> {
+    let res = sqlx::query("DELETE FROM inline_policies WHERE principal_type = $1 AND principal_id = $2 AND name_lc = $3")
+        .bind(kind.as_str())
+        .bind(principal_id)
+        .bind(name.to_lowercase())
+        .execute(&mut *c)
+        .await?;
+    Ok(res.rows_affected())
 }
 
 /// Sets or clears a user's permissions boundary.
@@ -1474,6 +1465,17 @@ pub async fn login_profile_row(
         .transpose()?)
 }
 
+/// The version a login profile written in this mutation gets: the
+/// mutation's audit sequence number (`audit_head.seq`, already bumped and
+/// locked by this transaction), so versions only grow, also across a
+/// delete and re-create.
+async fn profile_version(c: &mut AnyConnection) -> Result<i64, ApiError> {
+    Ok(sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?)
+}
+
 /// Creates or replaces a login profile and revokes every session of the
 /// user (a changed or reset password ends what the old one opened).
 /// Returns how many sessions were revoked.
@@ -1490,10 +1492,7 @@ pub async fn set_password(
     now: i64,
 ) -> Result<u64, ApiError> {
     let existed = password_hash(c, user_id).await?.is_some();
-    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+    let version = profile_version(c).await?;
     if existed {
         sqlx::query("UPDATE login_profiles SET password_hash = $1, reset_required = $2, updated_at = $3, version = $5 WHERE user_id = $4")
             .bind(hash)
@@ -1528,10 +1527,7 @@ pub async fn create_password(
     reset_required: bool,
     now: i64,
 ) -> Result<u64, ApiError> {
-    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+    let version = profile_version(c).await?;
     let res = sqlx::query(
         "INSERT INTO login_profiles (user_id, password_hash, reset_required, created_at, updated_at, version) \
          VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (user_id) DO NOTHING",
@@ -1560,10 +1556,7 @@ pub async fn update_password(
     reset_required: Option<bool>,
     now: i64,
 ) -> Result<u64, ApiError> {
-    let version: i64 = sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
+    let version = profile_version(c).await?;
     let res = sqlx::query(
         "UPDATE login_profiles SET password_hash = COALESCE($1, password_hash), \
          reset_required = COALESCE($2, reset_required), updated_at = $3, version = $4 \
@@ -1917,18 +1910,27 @@ pub async fn revoke_session(
     Ok(res.rows_affected() == 1)
 }
 
+/// The session whose `column` (a unique one) is `value`.
+async fn session_where(
+    c: &mut AnyConnection,
+    column: &str,
+    value: &str,
+) -> Result<Option<Session>, ApiError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.as_ref().map(session_row).transpose()?)
+}
+
 /// A session by its `ASIA…` key id.
 pub async fn session_by_key(
     c: &mut AnyConnection,
     access_key_id: &str,
 ) -> Result<Option<Session>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {SESSION_COLS} FROM sessions WHERE access_key_id = $1"
-    ))
-    .bind(access_key_id)
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(session_row).transpose()?)
+    session_where(c, "access_key_id", access_key_id).await
 }
 
 /// A session by the SHA-256 of its token.
@@ -1936,13 +1938,7 @@ pub async fn session_by_token_hash(
     c: &mut AnyConnection,
     token_hash: &str,
 ) -> Result<Option<Session>, ApiError> {
-    let row = sqlx::query(&format!(
-        "SELECT {SESSION_COLS} FROM sessions WHERE token_hash = $1"
-    ))
-    .bind(token_hash)
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(row.as_ref().map(session_row).transpose()?)
+    session_where(c, "token_hash", token_hash).await
 }
 
 // ---- throttling ------------------------------------------------------

@@ -9,7 +9,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::iam::{count, is_unique_violation, Kind, Page, PageRequest, TagTable};
+use super::iam::{
+    execute_each, name_written, refuse_while_in_use, Kind, Page, PageRequest, TagTable,
+};
 use crate::error::ApiError;
 
 /// Shortest and longest `MaxSessionDuration` (1 h to 12 h, as AWS).
@@ -99,11 +101,8 @@ pub async fn create_role(c: &mut AnyConnection, r: &Role) -> Result<(), ApiError
     .bind(r.created_at)
     .execute(&mut *c)
     .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Err(ApiError::exists("role", &r.name)),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(()),
-    }
+    name_written(res, "role", &r.name)?;
+    Ok(())
 }
 
 /// Writes a role's mutable fields (description, maximum session
@@ -129,30 +128,17 @@ pub async fn delete_role(c: &mut AnyConnection, r: &Role) -> Result<(), ApiError
         ("SELECT COUNT(*) FROM attachments WHERE principal_type = 'role' AND principal_id = $1", "attached policies"),
         ("SELECT COUNT(*) FROM inline_policies WHERE principal_type = 'role' AND principal_id = $1", "inline policies"),
     ];
-    let mut left = Vec::new();
-    for (sql, what) in checks {
-        if count(c, sql, &r.id).await? > 0 {
-            left.push(what);
-        }
-    }
-    if !left.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "DeleteConflict",
-            message: format!(
-                "role {} still has {}; remove them first",
-                r.name,
-                left.join(", ")
-            ),
-        });
-    }
-    for sql in [
-        "DELETE FROM sessions WHERE role_id = $1",
-        "DELETE FROM role_tags WHERE role_id = $1",
-        "DELETE FROM roles WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(&r.id).execute(&mut *c).await?;
-    }
-    Ok(())
+    refuse_while_in_use(c, "role", &r.name, &r.id, &checks).await?;
+    execute_each(
+        c,
+        &[
+            "DELETE FROM sessions WHERE role_id = $1",
+            "DELETE FROM role_tags WHERE role_id = $1",
+            "DELETE FROM roles WHERE id = $1",
+        ],
+        &r.id,
+    )
+    .await
 }
 
 /// A role's tags, in key order.

@@ -100,6 +100,17 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `f` on a fresh daemon on `db` (with extra `ca.toml` lines, as
+/// [`Server::start_with`]) and stops it; nothing when the backend is not
+/// available here.
+pub fn with_server(db: Db, extra_config: &str, f: impl FnOnce(&mut Server)) {
+    let Some(mut s) = Server::start_with(db, extra_config) else {
+        return;
+    };
+    f(&mut s);
+    s.stop();
+}
+
 impl Server {
     /// Starts ward-ca; `None` if the backend is not available here.
     pub fn start(db: Db) -> Option<Server> {
@@ -512,6 +523,32 @@ impl Server {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The ARN of role `name` (path `/`) in this daemon's account.
+    pub fn role_arn(&self, name: &str) -> String {
+        format!("arn:ward:iam::{}:role/{name}", self.account)
+    }
+
+    /// One SQL statement or value on the daemon's database (the `sqlite3`
+    /// or `psql` client), its output trimmed.
+    pub fn sql(&self, q: &str) -> String {
+        match self.db {
+            Db::Sqlite => {
+                let out = Command::new("sqlite3")
+                    .arg(self.data_dir().join("ward.db"))
+                    .arg(q)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            }
+            Db::Postgres => psql(self.db_url.as_ref().unwrap(), q).trim().to_owned(),
+        }
     }
 
     pub fn stop(&mut self) {

@@ -120,6 +120,50 @@ pub fn run(cmd: &mut Command) -> Output {
     }
 }
 
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Spawns `cmd`, an `ssh` whose remote command prints `ready` and then
+/// stays (`echo ready; sleep N`), its stderr going to the file `err`;
+/// returns once the remote command runs.
+pub fn open_session(cmd: &mut Command, err: &Path) -> Child {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the session did not open: {}",
+        std::fs::read_to_string(err).unwrap_or_default()
+    );
+    child
+}
+
+/// Waits (at most `limit`, a hang guard) for a session [`open_session`]
+/// opened to end; its stderr.
+pub fn ended(mut child: Child, err: &Path, limit: Duration) -> String {
+    let done = until(limit, || child.try_wait().unwrap().is_some());
+    if !done {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let e = std::fs::read_to_string(err).unwrap_or_default();
+    assert!(done, "the session did not end: {e}");
+    e
+}
+
 /// A child process killed on drop.
 pub struct Proc(pub Child);
 
@@ -298,6 +342,24 @@ impl Ca {
         let out = self.ward(&env, &["ssh", "login", "--no-agent", "--out", s(&out_dir)]);
         assert!(out.status.success(), "ssh login {name}: {}", text(&out));
         (out_dir.join("ward"), out_dir.join("ward-cert.pub"))
+    }
+
+    /// Group `group` with the managed policy `policy` (document `doc`,
+    /// written in `dir`) attached, and `users` created in it.
+    pub fn group_with_policy(
+        &self,
+        dir: &Scratch,
+        (group, policy, doc): (&str, &str, &str),
+        users: &[&str],
+    ) {
+        let path = dir.write(&format!("{policy}.json"), doc);
+        self.root(&["group", "create", group]);
+        self.root(&["policy", "create", policy, "--document", s(&path)]);
+        self.root(&["policy", "attach", policy, "--group", group]);
+        for user in users {
+            self.root(&["user", "create", user]);
+            self.root(&["group", "add-user", group, user]);
+        }
     }
 
     /// `ward --output json ARGS` as root.
