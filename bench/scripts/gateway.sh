@@ -9,7 +9,9 @@
 #   3. terminating mode (`ssh -o User=root%web-01 GATEWAY`) vs a direct
 #      `ssh root@TARGET`: login time (RUNS each) and SIZE_MIB MiB piped
 #      through (REPEATS each), interleaved; the throughput also vs a stock
-#      terminating bastion (ssh into the stock sshd, ssh on from there). The target presents a host
+#      terminating bastion (ssh into the stock sshd, ssh on from there);
+#      both again with AES-GCM chosen on every leg, and ward-gateway's CPU
+#      seconds per GiB. The target presents a host
 #      certificate from ward's SSH host CA (the gateway requires one);
 #   4. memory per idle open session: IDLE (500) `ssh -W sink-01:PORT JUMP`
 #      sessions held open at once to a TCP sink (what `ssh -J` runs
@@ -236,13 +238,25 @@ read -r DI_P50 DI_P90 <<<"$(stats "$DIR/t_direct")"
 printf "%-28s p50 %8s ms   p90 %8s ms\n" "terminating via gateway" "$TE_P50" "$TE_P90"
 printf "%-28s p50 %8s ms   p90 %8s ms\n" "direct ssh" "$DI_P50" "$DI_P90"
 python3 -c "import sys; print('login time ratio terminating/direct (p50): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_P50" "$DI_P50"
-: >"$DIR/b_term"; : >"$DIR/b_direct"; : >"$DIR/b_twohop"
+# The same two with AES-GCM chosen by the client on every leg (what a
+# gateway with `ciphers = [AES-GCM only]` gets from stock clients), and
+# ward-gateway's own CPU seconds per GiB in each terminating run.
+via_term_aes()   { via_term -c aes128-gcm@openssh.com "$@"; }
+via_direct_aes() { via_direct -c aes128-gcm@openssh.com "$@"; }
+gw_cpu() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+: >"$DIR/b_term"; : >"$DIR/b_direct"; : >"$DIR/b_twohop"; : >"$DIR/b_term_aes"; : >"$DIR/b_direct_aes"
+: >"$DIR/cpu_term"; : >"$DIR/cpu_term_aes"
 for _ in $(seq 1 "$REPEATS"); do
-  for kind in term direct twohop; do
+  for kind in term direct twohop term_aes direct_aes; do
+    c0=$(gw_cpu)
     a=$(now_ns)
     head -c $((SIZE_MIB*1024*1024)) /dev/zero | "via_$kind" 'cat >/dev/null'
     b=$(now_ns)
+    c1=$(gw_cpu)
     python3 -c "import sys; print('%.1f' % (float(sys.argv[1])*1e9/float(sys.argv[2])))" "$SIZE_MIB" "$((b-a))" >>"$DIR/b_$kind"
+    case $kind in term|term_aes)
+      python3 -c "import sys; print('%.2f' % ((float(sys.argv[1])/float(sys.argv[2]))/(float(sys.argv[3])/1024)))" "$((c1-c0))" "$(getconf CLK_TCK)" "$SIZE_MIB" >>"$DIR/cpu_$kind" ;;
+    esac
   done
 done
 read -r TE_BEST TE_MED <<<"$(bstats "$DIR/b_term")"
@@ -253,6 +267,13 @@ python3 -c "import sys; print('throughput ratio terminating/direct (median): %.2
 read -r TH_BEST TH_MED <<<"$(bstats "$DIR/b_twohop")"
 printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "stock bastion, ssh in ssh" "$TH_BEST" "$TH_MED"
 python3 -c "import sys; print('throughput ratio terminating/stock two-hop (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TE_MED" "$TH_MED"
+read -r TA_BEST TA_MED <<<"$(bstats "$DIR/b_term_aes")"
+read -r DA_BEST DA_MED <<<"$(bstats "$DIR/b_direct_aes")"
+printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "terminating, AES-GCM" "$TA_BEST" "$TA_MED"
+printf "%-28s best %8s MiB/s   median %8s MiB/s\n" "direct ssh, AES-GCM" "$DA_BEST" "$DA_MED"
+python3 -c "import sys; print('throughput ratio terminating/direct, both AES-GCM (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TA_MED" "$DA_MED"
+python3 -c "import sys; print('throughput ratio terminating AES-GCM / direct default cipher (median): %.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$TA_MED" "$DI_MED"
+echo "ward-gateway CPU seconds per GiB, terminating: client leg chacha20-poly1305 $(sort -n "$DIR/cpu_term" | tr '\n' ' ')/ AES-GCM $(sort -n "$DIR/cpu_term_aes" | tr '\n' ' ')"
 
 echo "== 4. memory per idle open session ($IDLE sessions held open at once)"
 kb() { awk -v k="$2:" '$1==k {print $2}' "$1"; }
