@@ -1071,11 +1071,7 @@ pub(crate) async fn target_policy_with(
         Some(p) => policy_arn(st, p),
         None => ward_authz::arn::policy(&acct(st), "/", name),
     };
-    let target = Target {
-        found,
-        arn,
-        own,
-    };
+    let target = Target { found, arn, own };
     target
         .grant(st, caller, action, read, extra, ("policy", name))
         .await
