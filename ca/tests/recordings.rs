@@ -138,6 +138,17 @@ fn gateways_upload_recordings_once_and_policy_decides_who_reads_them() {
             Some(body.as_bytes()),
         );
         assert!(matches!(r.status, 401 | 403), "{} {}", r.status, r.body);
+        // The same with a body the client is still sending when the
+        // refusal is ready (about 200 KiB, under the 256 KiB that a refused
+        // request's body is read to): a clean answer, not a reset stream.
+        let big = cast(&"x".repeat(100 * 1024));
+        let r = s.raw(
+            "PUT",
+            &format!("/v1/host/recordings/{a}"),
+            &[],
+            Some(big.as_bytes()),
+        );
+        assert!(matches!(r.status, 401 | 403), "{} {}", r.status, r.body);
         // A user's signed request is no gateway either.
         let r = s.call_with(
             &s.root(),

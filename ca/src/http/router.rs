@@ -216,20 +216,29 @@ async fn authn(State(st): State<Shared>, req: Request, next: Next) -> Response {
 /// credential that does not sign it — a host certificate — can pass for
 /// it; a SigV4 signature over a body fails, and the handler refuses any
 /// caller but a gateway host anyway.
+/// A refused request's answer, after its body is read (up to the ordinary
+/// MAX_BODY, as every other route reads it before authenticating) and
+/// dropped: answering while the client still sends resets its HTTP/2
+/// stream, and the client sees a framing error instead of the refusal.
+async fn refuse(answer: impl IntoResponse, body: Body) -> Response {
+    let _ = read_body(body, MAX_BODY).await;
+    answer.into_response()
+}
+
 async fn authn_streamed(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let (ip, tls) = peer(&parts);
     match authenticate(&st, &parts, &sha256_hex(b""), ip, tls).await {
         Ok(caller) => {
             if let Err(e) = crate::http::auth::confine(&caller, parts.uri.path()) {
-                return e.into_response();
+                return refuse(e, body).await;
             }
             parts.extensions.insert(caller);
             let mut resp = next.run(Request::from_parts(parts, body)).await;
             resp.extensions_mut().insert(crate::conn::Authenticated);
             resp
         }
-        Err(e) => e.into_response(),
+        Err(e) => refuse(e, body).await,
     }
 }
 
