@@ -969,8 +969,7 @@ pub(crate) async fn policy_out(
     p: &iam::ManagedPolicy,
     with_doc: bool,
 ) -> Result<api::ManagedPolicy, ApiError> {
-    let count = iam::attachment_count(c, &p.id).await?;
-    let boundary_usage_count = iam::boundary_usage_count(c, &p.id).await?;
+    let (count, boundary_usage_count) = iam::usage_counts(c, &p.id).await?;
     let document = if with_doc {
         iam::policy_document(c, &p.id, p.default_version)
             .await?

@@ -1095,15 +1095,9 @@ pub async fn delete_policy_version(
 
 /// Deletes a policy; refuses while attached or used as a boundary (AWS).
 pub async fn delete_policy(c: &mut AnyConnection, p: &ManagedPolicy) -> Result<(), ApiError> {
-    let attached = count(
-        c,
-        "SELECT COUNT(*) FROM attachments WHERE policy_id = $1",
-        &p.id,
-    )
-    .await?;
     // A role's boundary counts as a user's does: deleting it would leave
     // the role naming a policy that no longer exists.
-    let boundary = boundary_usage_count(c, &p.id).await?;
+    let (attached, boundary) = usage_counts(c, &p.id).await?;
     if attached + boundary > 0 {
         return Err(ApiError::Conflict {
             code: "DeleteConflict",
@@ -1156,15 +1150,18 @@ pub async fn policy_entities(
     Ok(out)
 }
 
-/// Users and roles whose permissions boundary the policy is.
-pub async fn boundary_usage_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
-    count(
-        c,
-        "SELECT (SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1) + \
+/// How a managed policy is used, in one query: the principals it is
+/// attached to, and the users and roles whose permissions boundary it is.
+pub async fn usage_counts(c: &mut AnyConnection, policy_id: &str) -> Result<(i64, i64), ApiError> {
+    let r = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM attachments WHERE policy_id = $1), \
+         (SELECT COUNT(*) FROM users WHERE boundary_policy_id = $1) + \
          (SELECT COUNT(*) FROM roles WHERE boundary_policy_id = $1)",
-        policy_id,
     )
-    .await
+    .bind(policy_id)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?))
 }
 
 /// The users and roles whose permissions boundary a policy is, as
@@ -2138,15 +2135,4 @@ pub async fn insert_root_access_key(
         .execute(&mut *c)
         .await?;
     Ok(())
-}
-
-/// How many principals a managed policy is attached to.
-pub async fn attachment_count(c: &mut AnyConnection, policy_id: &str) -> Result<i64, ApiError> {
-    use sqlx::Row;
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM attachments WHERE policy_id = $1")
-        .bind(policy_id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
-    Ok(count)
 }
